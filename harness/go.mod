@@ -1,0 +1,3 @@
+module github.com/kafkakit/kit/harness
+
+go 1.26
