@@ -1,0 +1,39 @@
+// Service base URLs, fixed at build time from Vite env variables (see .env.example).
+
+/** ServiceName names a backend the page talks to. */
+export type ServiceName = 'orders' | 'notifications' | 'stock'
+
+/** Service describes one backend: what to call it in messages and where it lives. */
+export interface Service {
+  name: ServiceName
+  label: string
+  url: string
+}
+
+function baseUrl(value: string | undefined, fallback: string): string {
+  const url = value && value.trim() !== '' ? value.trim() : fallback
+  return url.replace(/\/+$/, '')
+}
+
+export const services: Record<ServiceName, Service> = {
+  orders: {
+    name: 'orders',
+    label: 'Orders API',
+    url: baseUrl(import.meta.env.VITE_ORDERS_URL, 'http://localhost:8081'),
+  },
+  notifications: {
+    name: 'notifications',
+    label: 'Notifications API',
+    url: baseUrl(import.meta.env.VITE_NOTIFICATIONS_URL, 'http://localhost:8083'),
+  },
+  stock: {
+    name: 'stock',
+    label: 'Stock service',
+    url: baseUrl(import.meta.env.VITE_STOCK_URL, 'http://localhost:8084'),
+  },
+}
+
+/** unreachableMessage is the one wording the page uses for a service it cannot reach. */
+export function unreachableMessage(service: Service): string {
+  return `${service.label} unreachable at ${service.url} — is "make up" running?`
+}
