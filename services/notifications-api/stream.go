@@ -1,0 +1,184 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/kafkakit/kit/services/platform/httpx"
+)
+
+// sse writes Server-Sent Events to one client.
+type sse struct {
+	w  http.ResponseWriter
+	rc *http.ResponseController
+	// writeTimeout drops a client that stops reading, instead of letting it
+	// hold a goroutine and buffers forever.
+	writeTimeout time.Duration
+}
+
+func startSSE(w http.ResponseWriter, writeTimeout time.Duration) (*sse, error) {
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("Connection", "keep-alive")
+	h.Set("X-Accel-Buffering", "no") // nginx: do not buffer the stream
+	w.WriteHeader(http.StatusOK)
+	s := &sse{w: w, rc: http.NewResponseController(w), writeTimeout: writeTimeout}
+	// retry tells EventSource how soon to reconnect after a drop.
+	if _, err := fmt.Fprint(w, "retry: 1000\n\n"); err != nil {
+		return nil, err
+	}
+	return s, s.flush()
+}
+
+func (s *sse) event(id, event string, data any) error {
+	b, err := json.Marshal(data)
+	if err != nil {
+		return err
+	}
+	_ = s.rc.SetWriteDeadline(time.Now().Add(s.writeTimeout))
+	_, err = fmt.Fprintf(s.w, "id: %s\nevent: %s\ndata: %s\n\n", id, event, b)
+	return err
+}
+
+// heartbeat is a comment line: EventSource ignores it, proxies see traffic.
+func (s *sse) heartbeat() error {
+	_ = s.rc.SetWriteDeadline(time.Now().Add(s.writeTimeout))
+	if _, err := fmt.Fprint(s.w, ": keep-alive\n\n"); err != nil {
+		return err
+	}
+	return s.flush()
+}
+
+func (s *sse) flush() error { return s.rc.Flush() }
+
+// lastEventID is where a reconnecting client resumes: the Last-Event-ID
+// header EventSource sends, or a lastEventId query parameter for clients
+// that cannot set headers.
+func lastEventID(r *http.Request) (int64, error) {
+	v := r.Header.Get("Last-Event-ID")
+	if v == "" {
+		v = r.URL.Query().Get("lastEventId")
+	}
+	if v == "" {
+		return 0, nil
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n < 0 {
+		return 0, httpx.Errorf(http.StatusBadRequest, "Last-Event-ID must be a non-negative whole number, got %q", v)
+	}
+	return n, nil
+}
+
+// streamConfig is what every stream handler shares.
+type streamConfig struct {
+	Heartbeat    time.Duration
+	WriteTimeout time.Duration
+}
+
+// handleOrderEvents streams one order's statuses: it subscribes first, then
+// sends the statuses seen so far after Last-Event-ID, then live ones, so a
+// client that connects after the order was paid still sees its whole story
+// and one that reconnects gets exactly what it missed.
+func handleOrderEvents(log *slog.Logger, history *History, cfg streamConfig) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		orderID := r.URL.Query().Get("orderId")
+		if orderID == "" {
+			httpx.WriteError(w, r, log, httpx.Errorf(http.StatusBadRequest, "orderId query parameter is required"))
+			return
+		}
+		if _, err := uuid.Parse(orderID); err != nil {
+			httpx.WriteError(w, r, log, httpx.Errorf(http.StatusBadRequest, "orderId must be a UUID, got %q", orderID))
+			return
+		}
+		last, err := lastEventID(r)
+		if err != nil {
+			httpx.WriteError(w, r, log, err)
+			return
+		}
+		news, cancel := history.Subscribe(orderID)
+		defer cancel()
+		s, err := startSSE(w, cfg.WriteTimeout)
+		if err != nil {
+			return
+		}
+		follow(r.Context(), s, news, cfg.Heartbeat, func() error {
+			for _, st := range history.Since(orderID, int(last)) {
+				last++
+				if err := s.event(strconv.FormatInt(last, 10), "status", st); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	})
+}
+
+// handleFlow streams the recent and live records of the kit's topics,
+// optionally only those of one order, for the page's event-flow view.
+func handleFlow(log *slog.Logger, flow *Flow, cfg streamConfig) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		orderID := r.URL.Query().Get("orderId")
+		if orderID != "" {
+			if _, err := uuid.Parse(orderID); err != nil {
+				httpx.WriteError(w, r, log, httpx.Errorf(http.StatusBadRequest, "orderId must be a UUID, got %q", orderID))
+				return
+			}
+		}
+		next, err := lastEventID(r)
+		if err != nil {
+			httpx.WriteError(w, r, log, err)
+			return
+		}
+		news, cancel := flow.Subscribe()
+		defer cancel()
+		s, err := startSSE(w, cfg.WriteTimeout)
+		if err != nil {
+			return
+		}
+		follow(r.Context(), s, news, cfg.Heartbeat, func() error {
+			records, upTo := flow.Since(next, orderID)
+			next = upTo
+			for _, rec := range records {
+				// ids are 1-based sequence numbers, so Last-Event-ID is the next to send
+				if err := s.event(strconv.FormatInt(rec.Seq+1, 10), "record", rec); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	})
+}
+
+// follow sends what is new each time news arrives, and a heartbeat when the
+// stream was idle, until the client leaves, a write fails or the server
+// shuts down.
+func follow(ctx context.Context, s *sse, news <-chan struct{}, heartbeat time.Duration, send func() error) {
+	idle := time.NewTicker(heartbeat)
+	defer idle.Stop()
+	for {
+		if err := send(); err != nil {
+			return
+		}
+		if err := s.flush(); err != nil {
+			return
+		}
+		select {
+		case <-news:
+		case <-idle.C:
+			if err := s.heartbeat(); err != nil {
+				return
+			}
+			continue
+		case <-ctx.Done():
+			return
+		}
+	}
+}

@@ -1,0 +1,152 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+)
+
+// Tail reads every partition of one topic directly, without a consumer
+// group. A browser's stream may land on any notifications-api instance, so
+// every instance must see every status: a shared group would split the
+// partitions between instances and each would see only part of the orders.
+// On start it replays the topic from Start's choice of offset, then follows
+// it live; Ready reports once the replay reached the end it saw at start.
+type Tail struct {
+	Brokers []string
+	Topic   string
+	// Start picks where to begin in a partition from its first and end offsets.
+	Start  func(first, end int64) int64
+	Handle func(kafka.Message)
+	Log    *slog.Logger
+
+	next     sync.Map // partition -> next offset to read, to resume after a restart
+	caughtUp atomic.Bool
+	pending  atomic.Int64 // partitions still replaying
+	status   atomic.Value // error: why the tail is not running, or nil
+}
+
+// Ready is a readiness check: nil once the history present at start is loaded.
+func (t *Tail) Ready(context.Context) error {
+	if t.caughtUp.Load() {
+		return nil
+	}
+	if err, _ := t.status.Load().(error); err != nil {
+		return err
+	}
+	return fmt.Errorf("%s: replay in progress, %d partitions to go", t.Topic, t.pending.Load())
+}
+
+// Run follows the topic until ctx is done, retrying while the broker or the
+// topic is not there yet.
+func (t *Tail) Run(ctx context.Context) error {
+	delay := 100 * time.Millisecond
+	for {
+		err := t.follow(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		t.status.Store(err)
+		t.Log.Warn("tail stopped; retrying", "topic", t.Topic, "retryIn", delay, "err", err)
+		select {
+		case <-time.After(delay):
+		case <-ctx.Done():
+			return nil
+		}
+		delay = min(delay*2, 5*time.Second)
+	}
+}
+
+func (t *Tail) follow(ctx context.Context) error {
+	client := &kafka.Client{Addr: kafka.TCP(t.Brokers...), Timeout: 5 * time.Second}
+	meta, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{t.Topic}})
+	if err != nil {
+		return fmt.Errorf("metadata: %w", err)
+	}
+	if len(meta.Topics) != 1 || meta.Topics[0].Error != nil || len(meta.Topics[0].Partitions) == 0 {
+		return fmt.Errorf("topic %s not found", t.Topic)
+	}
+	var req []kafka.OffsetRequest
+	for _, p := range meta.Topics[0].Partitions {
+		req = append(req, kafka.FirstOffsetOf(p.ID), kafka.LastOffsetOf(p.ID))
+	}
+	offs, err := client.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{t.Topic: req}})
+	if err != nil {
+		return fmt.Errorf("list offsets: %w", err)
+	}
+	parts := offs.Topics[t.Topic]
+	if t.caughtUp.Load() {
+		t.pending.Store(0)
+	} else {
+		t.pending.Store(int64(len(parts)))
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	errs := make(chan error, len(parts))
+	for _, p := range parts {
+		if p.Error != nil {
+			return fmt.Errorf("offsets of %s/%d: %w", t.Topic, p.Partition, p.Error)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			from := t.Start(p.FirstOffset, p.LastOffset)
+			if next, ok := t.next.Load(p.Partition); ok {
+				from = next.(int64)
+			}
+			errs <- t.partition(ctx, p.Partition, from, p.LastOffset)
+			cancel() // one partition failing restarts them all
+		}()
+	}
+	t.status.Store(error(nil))
+	if len(parts) == 0 {
+		t.caughtUp.Store(true)
+	}
+	wg.Wait()
+	return errors.Join(<-errs)
+}
+
+func (t *Tail) partition(ctx context.Context, partition int, from, end int64) error {
+	r := kafka.NewReader(kafka.ReaderConfig{
+		Brokers: t.Brokers, Topic: t.Topic, Partition: partition,
+		MinBytes: 1, MaxBytes: 10 << 20, MaxWait: 100 * time.Millisecond,
+		ReadBackoffMin: 50 * time.Millisecond, ReadBackoffMax: time.Second,
+	})
+	defer r.Close()
+	if err := r.SetOffset(from); err != nil {
+		return err
+	}
+	replaying := !t.caughtUp.Load()
+	done := func() {
+		if replaying {
+			replaying = false
+			if t.pending.Add(-1) == 0 {
+				t.caughtUp.Store(true)
+			}
+		}
+	}
+	if from >= end {
+		done()
+	}
+	for {
+		m, err := r.ReadMessage(ctx) // no group: nothing is committed
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("read %s/%d: %w", t.Topic, partition, err)
+		}
+		t.Handle(m)
+		t.next.Store(partition, m.Offset+1)
+		if m.Offset+1 >= end {
+			done()
+		}
+	}
+}

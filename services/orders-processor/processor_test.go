@@ -1,0 +1,107 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+
+	"github.com/kafkakit/kit/services/events"
+)
+
+type fakeStatuses struct {
+	mu   sync.Mutex
+	got  []events.OrderStatus
+	keys []string
+	err  error
+}
+
+func (f *fakeStatuses) WriteMessages(_ context.Context, msgs ...kafka.Message) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.err != nil {
+		return f.err
+	}
+	for _, m := range msgs {
+		var s events.OrderStatus
+		if err := json.Unmarshal(m.Value, &s); err != nil {
+			return err
+		}
+		f.got = append(f.got, s)
+		f.keys = append(f.keys, string(m.Key))
+	}
+	return nil
+}
+
+func TestPaymentRule(t *testing.T) {
+	rule := PaymentRule{Limit: 1000}
+	tests := []struct {
+		total      float64
+		wantStatus events.Status
+	}{
+		{0, events.StatusPaid},
+		{999.99, events.StatusPaid},
+		{1000, events.StatusPaid},
+		{1000.01, events.StatusFailed},
+		{5000, events.StatusFailed},
+	}
+	for _, tt := range tests {
+		status, reason := rule.Decide(events.OrderCreated{Total: tt.total, Currency: "EUR"})
+		if status != tt.wantStatus {
+			t.Errorf("Decide(total %v) = %s, want %s", tt.total, status, tt.wantStatus)
+		}
+		if (status == events.StatusFailed) != (reason != "") {
+			t.Errorf("Decide(total %v): reason %q, want one exactly when FAILED", tt.total, reason)
+		}
+	}
+}
+
+func TestHandleRecordsTheLifecycleInOrder(t *testing.T) {
+	at := time.Date(2026, 11, 25, 9, 0, 0, 0, time.FixedZone("CET", 3600))
+	tests := []struct {
+		total float64
+		want  []events.Status
+	}{
+		{10, []events.Status{events.StatusCreated, events.StatusProcessing, events.StatusPaid}},
+		{1500, []events.Status{events.StatusCreated, events.StatusProcessing, events.StatusFailed}},
+	}
+	for _, tt := range tests {
+		w := &fakeStatuses{}
+		p := &Processor{Statuses: w, Rule: PaymentRule{Limit: 1000}, Log: slog.New(slog.DiscardHandler), Now: func() time.Time { return at }}
+		if err := p.Handle(context.Background(), events.OrderCreated{OrderID: "o-1", Total: tt.total, Currency: "EUR"}); err != nil {
+			t.Fatal(err)
+		}
+		if len(w.got) != len(tt.want) {
+			t.Fatalf("total %v: got %d statuses, want %d", tt.total, len(w.got), len(tt.want))
+		}
+		for i, s := range w.got {
+			if s.Status != tt.want[i] || s.OrderID != "o-1" || w.keys[i] != "o-1" {
+				t.Errorf("status %d = %+v key %q, want %s for o-1 keyed by o-1", i, s, w.keys[i], tt.want[i])
+			}
+			if s.UpdatedAt.Location() != time.UTC {
+				t.Errorf("updatedAt %v is not UTC", s.UpdatedAt)
+			}
+		}
+	}
+}
+
+func TestHandleFailsWhenTheBrokerDoesNot(t *testing.T) {
+	p := &Processor{Statuses: &fakeStatuses{err: errors.New("broker down")}, Rule: PaymentRule{Limit: 1}, Log: slog.New(slog.DiscardHandler), Now: time.Now}
+	if err := p.Handle(context.Background(), events.OrderCreated{OrderID: "o-1"}); err == nil {
+		t.Fatal("Handle returned nil although no status was acknowledged; the order would be committed and lost")
+	}
+}
+
+func TestHandleStopsWaitingWhenCancelled(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	p := &Processor{Statuses: &fakeStatuses{}, Rule: PaymentRule{Limit: 1}, Delay: time.Hour, Log: slog.New(slog.DiscardHandler), Now: time.Now}
+	if err := p.Handle(ctx, events.OrderCreated{OrderID: "o-1"}); !errors.Is(err, context.Canceled) {
+		t.Fatalf("err = %v, want context.Canceled", err)
+	}
+}

@@ -1,0 +1,92 @@
+package main
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/kafkakit/kit/services/platform/httpx"
+	"github.com/kafkakit/kit/services/platform/stream"
+	"github.com/kafkakit/kit/services/platform/svc"
+)
+
+// Group is the consumer group of every processor instance: they share the
+// partitions of orders.created between them.
+const Group = "orders-processor-cg"
+
+type config struct {
+	svc.Kafka
+	HTTPAddr string
+	Payment  PaymentRule
+	// PaymentDelay simulates the payment provider between PROCESSING and the
+	// final status, so the demo is visible; 0 for benchmarks.
+	PaymentDelay time.Duration
+	MaxInFlight  int
+}
+
+func loadConfig(getenv func(string) string) (config, error) {
+	env := svc.NewEnv(getenv)
+	cfg := config{
+		Kafka:        env.Kafka(),
+		HTTPAddr:     env.String("HTTP_ADDR", ":8082"),
+		Payment:      PaymentRule{Limit: env.Float("PAYMENT_LIMIT", 1000)},
+		PaymentDelay: env.Duration("PAYMENT_DELAY", 500*time.Millisecond),
+		MaxInFlight:  env.Int("MAX_IN_FLIGHT", 512, 1),
+	}
+	return cfg, env.Err()
+}
+
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	cfg, err := loadConfig(getenv)
+	if err != nil {
+		return err
+	}
+	log := svc.NewLogger(stderr, "orders-processor")
+
+	schema, err := stream.Schema(cfg.OrdersTopic)
+	if err != nil {
+		return err
+	}
+	statuses := stream.NewWriter(cfg.Brokers, cfg.StatusTopic, stream.WriterConfig{BatchTimeout: cfg.BatchTimeout})
+	defer statuses.Close()
+	deadLetters := stream.NewWriter(cfg.Brokers, "", stream.WriterConfig{BatchTimeout: cfg.BatchTimeout})
+	defer deadLetters.Close()
+	reader := stream.NewGroupReader(cfg.Brokers, Group, cfg.OrdersTopic)
+	defer reader.Close()
+
+	p := &Processor{Statuses: statuses, Rule: cfg.Payment, Delay: cfg.PaymentDelay, Log: log, Now: time.Now}
+	consumer := &stream.Consumer{
+		Fetcher:     reader,
+		Handler:     stream.JSON(stream.Conforms(schema), p.Handle),
+		DLQ:         deadLetters,
+		Group:       Group,
+		Log:         log,
+		MaxInFlight: cfg.MaxInFlight,
+	}
+
+	ln, err := svc.Listen(log, cfg.HTTPAddr)
+	if err != nil {
+		return err
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /healthz", httpx.Health())
+	mux.Handle("GET /readyz", httpx.Ready(map[string]httpx.Check{
+		"topics": func(ctx context.Context) error {
+			return stream.CheckTopics(ctx, cfg.Brokers, cfg.OrdersTopic, cfg.StatusTopic)
+		},
+		"consumer": reader.Joined,
+	}))
+
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return svc.Serve(ctx, ln, httpx.CORS(mux)) })
+	g.Go(func() error { return consumer.Run(ctx) })
+	return g.Wait()
+}

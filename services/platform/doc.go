@@ -1,0 +1,5 @@
+// Package platform is the plumbing the four services share, so each service
+// holds only its domain logic: stream (kafka-go producers and a
+// consumer that fetches, applies, then commits), httpx (JSON encode/decode,
+// errors, CORS, health endpoints) and svc (logger and HTTP server lifecycle).
+package platform

@@ -1,0 +1,53 @@
+package stream
+
+import (
+	"context"
+	"errors"
+	"sync/atomic"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+)
+
+// GroupReader is a kafka-go consumer-group reader with the kit's settings
+// and a readiness check that reports whether it has joined its group.
+type GroupReader struct {
+	*kafka.Reader
+	joins atomic.Int64
+}
+
+// NewGroupReader joins group on topic. A new group starts at the earliest
+// offset, so orders placed before the first start are not skipped. Commits
+// are synchronous (CommitInterval 0): CommitMessages returns once the
+// coordinator stored the offset, which is what at-least-once needs.
+func NewGroupReader(brokers []string, group, topic string) *GroupReader {
+	return &GroupReader{Reader: kafka.NewReader(kafka.ReaderConfig{
+		Brokers:           brokers,
+		GroupID:           group,
+		Topic:             topic,
+		StartOffset:       kafka.FirstOffset,
+		MinBytes:          1,
+		MaxBytes:          10 << 20,
+		MaxWait:           100 * time.Millisecond,
+		ReadBatchTimeout:  2 * time.Second,
+		QueueCapacity:     1000,
+		CommitInterval:    0,
+		HeartbeatInterval: time.Second,
+		SessionTimeout:    10 * time.Second,
+		RebalanceTimeout:  10 * time.Second,
+		JoinGroupBackoff:  500 * time.Millisecond,
+		ReadBackoffMin:    50 * time.Millisecond,
+		ReadBackoffMax:    time.Second,
+		MaxAttempts:       5,
+	})}
+}
+
+// Joined is a readiness check: nil once the reader has been assigned
+// partitions by the group coordinator at least once.
+func (r *GroupReader) Joined(context.Context) error {
+	// Stats resets its counters on every call, so keep the running total.
+	if r.joins.Add(r.Stats().Rebalances) > 0 {
+		return nil
+	}
+	return errors.New("consumer has not joined its group yet")
+}

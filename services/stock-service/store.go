@@ -1,0 +1,252 @@
+package main
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	_ "modernc.org/sqlite" // pure-Go SQLite driver: no cgo, static binaries
+
+	"github.com/kafkakit/kit/services/events"
+)
+
+// Store is the inventory in SQLite. Every order is applied in one
+// transaction that also records it in a ledger of processed orders and
+// queues its inventory events in an outbox, so a redelivered order changes
+// nothing and no event is lost between the commit and the produce.
+type Store struct {
+	db *sql.DB
+}
+
+// Outcome is what became of an order in stock-service.
+type Outcome struct {
+	OrderID string `json:"orderId"`
+	// Result is "applied" (stock taken) or "rejected" (nothing changed).
+	Result      string    `json:"result"`
+	Reason      string    `json:"reason,omitempty"`
+	ProcessedAt time.Time `json:"processedAt"`
+}
+
+// The values of Outcome.Result.
+const (
+	Applied  = "applied"
+	Rejected = "rejected"
+)
+
+const schema = `
+CREATE TABLE IF NOT EXISTS inventory (
+	sku      TEXT PRIMARY KEY,
+	quantity INTEGER NOT NULL CHECK (quantity >= 0)
+);
+CREATE TABLE IF NOT EXISTS processed_orders (
+	order_id     TEXT PRIMARY KEY,
+	result       TEXT NOT NULL,
+	reason       TEXT NOT NULL DEFAULT '',
+	processed_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS outbox (
+	seq   INTEGER PRIMARY KEY AUTOINCREMENT,
+	sku   TEXT NOT NULL,
+	value BLOB NOT NULL
+);`
+
+// OpenStore opens (creating if needed) the SQLite database at dsn, a file
+// path or a "file:" URI.
+func OpenStore(ctx context.Context, dsn string) (*Store, error) {
+	db, err := sql.Open("sqlite", withPragmas(dsn))
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", dsn, err)
+	}
+	// One connection: SQLite has one writer anyway, and serialising here
+	// makes the stock check and the decrement one atomic step.
+	db.SetMaxOpenConns(1)
+	if _, err := db.ExecContext(ctx, schema); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("create schema in %s: %w", dsn, err)
+	}
+	return &Store{db: db}, nil
+}
+
+// withPragmas adds WAL journaling (readers don't block the writer), a busy
+// timeout, and synchronous=NORMAL: a commit survives a crash of the process
+// (the case the kit's fault scenarios exercise); an OS crash or power loss
+// may lose the last commits. Use synchronous(FULL) in DB_DSN for that.
+func withPragmas(dsn string) string {
+	sep := "?"
+	if strings.Contains(dsn, "?") {
+		sep = "&"
+	}
+	pragmas := []string{"journal_mode(WAL)", "busy_timeout(5000)"}
+	if !strings.Contains(dsn, "synchronous") {
+		pragmas = append(pragmas, "synchronous(NORMAL)")
+	}
+	return dsn + sep + "_pragma=" + strings.Join(pragmas, "&_pragma=")
+}
+
+// Close closes the database.
+func (s *Store) Close() error { return s.db.Close() }
+
+// Apply takes stock for every item of o in one transaction, or for none.
+// An order seen before returns its first outcome and changes nothing. An
+// order that cannot be filled in full (unknown SKU or too little stock) is
+// recorded as rejected with the reason and changes no quantity.
+func (s *Store) Apply(ctx context.Context, o events.OrderCreated, now time.Time) (out Outcome, duplicate bool, err error) {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return Outcome{}, false, fmt.Errorf("begin: %w", err)
+	}
+	defer tx.Rollback()
+
+	if prev, err := outcome(ctx, tx, o.OrderID); err == nil {
+		return prev, true, nil
+	} else if !errors.Is(err, sql.ErrNoRows) {
+		return Outcome{}, false, err
+	}
+
+	// Sum the quantity per SKU, in a fixed order, so an order listing a SKU
+	// twice is checked against its total.
+	want := map[string]int{}
+	for _, it := range o.Items {
+		want[it.SKU] += it.Qty
+	}
+	skus := make([]string, 0, len(want))
+	for sku := range want {
+		skus = append(skus, sku)
+	}
+	sort.Strings(skus)
+
+	out = Outcome{OrderID: o.OrderID, Result: Applied, ProcessedAt: now.UTC()}
+	have := map[string]int{}
+	var problems []string
+	for _, sku := range skus {
+		var q int
+		err := tx.QueryRowContext(ctx, `SELECT quantity FROM inventory WHERE sku = ?`, sku).Scan(&q)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			problems = append(problems, fmt.Sprintf("unknown SKU %s", sku))
+		case err != nil:
+			return Outcome{}, false, fmt.Errorf("read stock of %s: %w", sku, err)
+		case q < want[sku]:
+			problems = append(problems, fmt.Sprintf("insufficient stock for %s: want %d, have %d", sku, want[sku], q))
+		}
+		have[sku] = q
+	}
+	if len(problems) > 0 {
+		out.Result, out.Reason = Rejected, strings.Join(problems, "; ")
+	} else {
+		for _, sku := range skus {
+			left := have[sku] - want[sku]
+			if _, err := tx.ExecContext(ctx, `UPDATE inventory SET quantity = ? WHERE sku = ?`, left, sku); err != nil {
+				return Outcome{}, false, fmt.Errorf("take stock of %s: %w", sku, err)
+			}
+			value, err := json.Marshal(events.InventoryUpdated{SKU: sku, Delta: -want[sku], NewQuantity: left, OrderID: o.OrderID, UpdatedAt: now.UTC()})
+			if err != nil {
+				return Outcome{}, false, err
+			}
+			if _, err := tx.ExecContext(ctx, `INSERT INTO outbox (sku, value) VALUES (?, ?)`, sku, value); err != nil {
+				return Outcome{}, false, fmt.Errorf("queue inventory event: %w", err)
+			}
+		}
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO processed_orders (order_id, result, reason, processed_at) VALUES (?, ?, ?, ?)`,
+		out.OrderID, out.Result, out.Reason, out.ProcessedAt.Format(time.RFC3339Nano)); err != nil {
+		return Outcome{}, false, fmt.Errorf("record order in ledger: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return Outcome{}, false, fmt.Errorf("commit: %w", err)
+	}
+	return out, false, nil
+}
+
+type querier interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+func outcome(ctx context.Context, q querier, orderID string) (Outcome, error) {
+	var out Outcome
+	var at string
+	err := q.QueryRowContext(ctx, `SELECT order_id, result, reason, processed_at FROM processed_orders WHERE order_id = ?`, orderID).
+		Scan(&out.OrderID, &out.Result, &out.Reason, &at)
+	if err != nil {
+		return Outcome{}, err
+	}
+	out.ProcessedAt, err = time.Parse(time.RFC3339Nano, at)
+	return out, err
+}
+
+// Outcome returns what became of orderID, or sql.ErrNoRows.
+func (s *Store) Outcome(ctx context.Context, orderID string) (Outcome, error) {
+	return outcome(ctx, s.db, orderID)
+}
+
+// Stock returns every SKU's quantity.
+func (s *Store) Stock(ctx context.Context) (map[string]int, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT sku, quantity FROM inventory`)
+	if err != nil {
+		return nil, fmt.Errorf("read stock: %w", err)
+	}
+	defer rows.Close()
+	stock := map[string]int{}
+	for rows.Next() {
+		var sku string
+		var q int
+		if err := rows.Scan(&sku, &q); err != nil {
+			return nil, err
+		}
+		stock[sku] = q
+	}
+	return stock, rows.Err()
+}
+
+// Seed sets the quantity of each SKU, adding SKUs it does not know.
+func (s *Store) Seed(ctx context.Context, quantities map[string]int) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	for sku, q := range quantities {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO inventory (sku, quantity) VALUES (?, ?)
+			ON CONFLICT (sku) DO UPDATE SET quantity = excluded.quantity`, sku, q); err != nil {
+			return fmt.Errorf("seed %s: %w", sku, err)
+		}
+	}
+	return tx.Commit()
+}
+
+// OutboxEvent is an inventory event committed but not yet produced.
+type OutboxEvent struct {
+	Seq   int64
+	SKU   string
+	Value []byte
+}
+
+// PendingEvents returns up to limit queued events, oldest first.
+func (s *Store) PendingEvents(ctx context.Context, limit int) ([]OutboxEvent, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT seq, sku, value FROM outbox ORDER BY seq LIMIT ?`, limit)
+	if err != nil {
+		return nil, fmt.Errorf("read outbox: %w", err)
+	}
+	defer rows.Close()
+	var out []OutboxEvent
+	for rows.Next() {
+		var e OutboxEvent
+		if err := rows.Scan(&e.Seq, &e.SKU, &e.Value); err != nil {
+			return nil, err
+		}
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+// DeleteEvents removes the queued events up to and including seq, once
+// the broker acknowledged them.
+func (s *Store) DeleteEvents(ctx context.Context, upTo int64) error {
+	_, err := s.db.ExecContext(ctx, `DELETE FROM outbox WHERE seq <= ?`, upTo)
+	return err
+}
