@@ -29,7 +29,8 @@ type Tail struct {
 	next     sync.Map // partition -> next offset to read, to resume after a restart
 	caughtUp atomic.Bool
 	pending  atomic.Int64 // partitions still replaying
-	status   atomic.Value // error: why the tail is not running, or nil
+	mu       sync.Mutex
+	lastErr  error // why the tail is not running, or nil
 }
 
 // Ready is a readiness check: nil once the history present at start is loaded.
@@ -37,8 +38,10 @@ func (t *Tail) Ready(context.Context) error {
 	if t.caughtUp.Load() {
 		return nil
 	}
-	if err, _ := t.status.Load().(error); err != nil {
-		return err
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.lastErr != nil {
+		return t.lastErr
 	}
 	return fmt.Errorf("%s: replay in progress, %d partitions to go", t.Topic, t.pending.Load())
 }
@@ -52,7 +55,7 @@ func (t *Tail) Run(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return nil
 		}
-		t.status.Store(err)
+		t.setErr(err)
 		t.Log.Warn("tail stopped; retrying", "topic", t.Topic, "retryIn", delay, "err", err)
 		select {
 		case <-time.After(delay):
@@ -105,7 +108,7 @@ func (t *Tail) follow(ctx context.Context) error {
 			cancel() // one partition failing restarts them all
 		}()
 	}
-	t.status.Store(error(nil))
+	t.setErr(nil)
 	if len(parts) == 0 {
 		t.caughtUp.Store(true)
 	}
@@ -149,4 +152,10 @@ func (t *Tail) partition(ctx context.Context, partition int, from, end int64) er
 			done()
 		}
 	}
+}
+
+func (t *Tail) setErr(err error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.lastErr = err
 }

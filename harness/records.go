@@ -1,0 +1,169 @@
+package harness
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// Record is a Kafka record as a test observes it.
+type Record struct {
+	Topic     string
+	Partition int32
+	Offset    int64
+	Key       string
+	Value     []byte
+	Headers   map[string]string
+	Timestamp time.Time
+}
+
+// Kafka talks to the stack's broker directly, with franz-go: a client of its
+// own, independent of the kafka-go the services use.
+type Kafka struct {
+	addrs []string
+}
+
+// Kafka returns a direct client of the stack's broker.
+func (s *Stack) Kafka() *Kafka { return &Kafka{addrs: s.broker.Addrs()} }
+
+// NewKafka returns a direct client of the cluster at addrs.
+func NewKafka(addrs []string) *Kafka { return &Kafka{addrs: addrs} }
+
+// Produce writes one record and returns once the broker acknowledged it,
+// partitioned by key as the services' producers do (murmur2).
+func (k *Kafka) Produce(ctx context.Context, topic, key string, value []byte) (Record, error) {
+	client, err := kgo.NewClient(kgo.SeedBrokers(k.addrs...), kgo.RequiredAcks(kgo.AllISRAcks()),
+		kgo.RecordPartitioner(kgo.StickyKeyPartitioner(nil)))
+	if err != nil {
+		return Record{}, err
+	}
+	defer client.Close()
+	r, err := client.ProduceSync(ctx, &kgo.Record{Topic: topic, Key: []byte(key), Value: value}).First()
+	if err != nil {
+		return Record{}, fmt.Errorf("produce to %s: %w", topic, err)
+	}
+	return toRecord(r), nil
+}
+
+// EndOffsets returns the next offset of every partition of topic.
+func (k *Kafka) EndOffsets(ctx context.Context, topic string) (map[int32]int64, error) {
+	client, err := kgo.NewClient(kgo.SeedBrokers(k.addrs...))
+	if err != nil {
+		return nil, err
+	}
+	defer client.Close()
+	ends, err := kadm.NewClient(client).ListEndOffsets(ctx, topic)
+	if err != nil {
+		return nil, fmt.Errorf("end offsets of %s: %w", topic, err)
+	}
+	if err := ends.Error(); err != nil {
+		return nil, fmt.Errorf("end offsets of %s: %w", topic, err)
+	}
+	out := map[int32]int64{}
+	ends.Each(func(o kadm.ListedOffset) { out[o.Partition] = o.Offset })
+	return out, nil
+}
+
+// Tail collects the records of a topic from the offsets it had when the
+// tail started, so a test sees exactly what was written after that point.
+type Tail struct {
+	Topic  string
+	From   map[int32]int64
+	client *kgo.Client
+
+	mu      sync.Mutex
+	records []Record
+	news    chan struct{}
+	err     error
+	done    chan struct{}
+	cancel  context.CancelFunc
+}
+
+// Tail starts following topic from its current end.
+func (k *Kafka) Tail(ctx context.Context, topic string) (*Tail, error) {
+	from, err := k.EndOffsets(ctx, topic)
+	if err != nil {
+		return nil, err
+	}
+	offsets := map[int32]kgo.Offset{}
+	for p, o := range from {
+		offsets[p] = kgo.NewOffset().At(o)
+	}
+	client, err := kgo.NewClient(kgo.SeedBrokers(k.addrs...),
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: offsets}),
+		kgo.FetchMaxWait(100*time.Millisecond))
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	t := &Tail{Topic: topic, From: from, client: client, news: make(chan struct{}, 1), done: make(chan struct{}), cancel: cancel}
+	go t.run(ctx)
+	return t, nil
+}
+
+func (t *Tail) run(ctx context.Context) {
+	defer close(t.done)
+	for {
+		fetches := t.client.PollFetches(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		var batch []Record
+		fetches.EachRecord(func(r *kgo.Record) { batch = append(batch, toRecord(r)) })
+		t.mu.Lock()
+		fetches.EachError(func(topic string, p int32, err error) {
+			t.err = fmt.Errorf("tail %s/%d: %w", topic, p, err)
+		})
+		t.records = append(t.records, batch...)
+		t.mu.Unlock()
+		select {
+		case t.news <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// Records returns what the tail has seen so far.
+func (t *Tail) Records() []Record {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return append([]Record(nil), t.records...)
+}
+
+// WaitFor returns once done is true of the records seen so far, or fails
+// when ctx ends first. done may be called many times.
+func (t *Tail) WaitFor(ctx context.Context, done func([]Record) bool) ([]Record, error) {
+	for {
+		recs := t.Records()
+		if done(recs) {
+			return recs, nil
+		}
+		select {
+		case <-t.news:
+		case <-ctx.Done():
+			t.mu.Lock()
+			err := t.err
+			t.mu.Unlock()
+			return recs, fmt.Errorf("waiting on %s (%d records seen, last fetch error: %v): %w", t.Topic, len(recs), err, ctx.Err())
+		}
+	}
+}
+
+// Close stops the tail.
+func (t *Tail) Close() {
+	t.cancel()
+	<-t.done
+	t.client.Close()
+}
+
+func toRecord(r *kgo.Record) Record {
+	h := map[string]string{}
+	for _, kv := range r.Headers {
+		h[kv.Key] = string(kv.Value)
+	}
+	return Record{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, Key: string(r.Key), Value: r.Value, Headers: h, Timestamp: r.Timestamp}
+}
