@@ -1,0 +1,192 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/kafkakit/kit/harness"
+)
+
+const usage = `usage: kit up [flags]
+
+Runs the broker, the four services and the web page on this machine.
+Flags:
+`
+
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] != "up" {
+		fmt.Fprint(stderr, usage)
+		return errors.New(`want the command "up"`)
+	}
+	fs := flag.NewFlagSet("kit up", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	brokerName := fs.String("broker", envOr(getenv, "BROKER", "embedded"), "broker to run: embedded or kafka (env BROKER)")
+	brokerPort := fs.Int("broker-port", 9093, "broker port on 127.0.0.1")
+	webDir := fs.String("web", "web/dist", "built web page to serve; empty to serve none")
+	webPort := fs.Int("web-port", 5173, "web page port")
+	paymentDelay := fs.String("payment-delay", envOr(getenv, "PAYMENT_DELAY", "1s"), "simulated payment time (env PAYMENT_DELAY)")
+	quiet := fs.Bool("quiet", false, "do not print the services' logs")
+	fs.Usage = func() { fmt.Fprint(stderr, usage); fs.PrintDefaults() }
+	if err := fs.Parse(args[1:]); err != nil {
+		return err
+	}
+
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	opts := harness.Options{
+		Broker:        *brokerName,
+		BrokerPort:    *brokerPort,
+		ZooKeeperPort: 2181,
+		Ports:         harness.DefaultPorts,
+		ServiceEnv:    map[string]string{"PAYMENT_DELAY": *paymentDelay},
+	}
+	if !*quiet {
+		opts.Log = stderr
+	}
+	// Fail fast and clearly on a busy port rather than half-starting.
+	for name, port := range map[string]int{"broker": *brokerPort, "web": *webPort,
+		harness.OrdersAPI: 8081, harness.OrdersProcessor: 8082, harness.NotificationsAPI: 8083, harness.StockService: 8084} {
+		if name == "web" && *webDir == "" {
+			continue
+		}
+		if err := portFree(port); err != nil {
+			return fmt.Errorf("%s needs port %d: %w (is another `make up` or docker compose running?)", name, port, err)
+		}
+	}
+
+	fmt.Fprintf(stdout, "starting the %s broker and the services...\n", *brokerName)
+	startCtx, cancel := context.WithTimeout(ctx, 3*time.Minute)
+	stack, err := harness.Start(startCtx, opts)
+	cancel()
+	if err != nil {
+		return err
+	}
+	defer harness.RemoveBuild()
+	defer func() {
+		fmt.Fprintln(stdout, "stopping...")
+		closeCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := stack.Close(closeCtx); err != nil {
+			fmt.Fprintln(stderr, "kit: stop:", err)
+		}
+	}()
+
+	webURL := ""
+	if *webDir != "" {
+		if webURL, err = serveWeb(ctx, *webDir, *webPort); err != nil {
+			return err
+		}
+	}
+	printURLs(stdout, stack, webURL)
+
+	for _, name := range harness.Services {
+		go superviseService(ctx, stack, name, stderr)
+	}
+	<-ctx.Done()
+	return nil
+}
+
+// superviseService restarts a service that exits while the kit is up, with
+// a growing pause between attempts, like compose's restart: unless-stopped.
+func superviseService(ctx context.Context, stack *harness.Stack, name string, stderr io.Writer) {
+	pause := time.Second
+	for {
+		exited := stack.Exited(name)
+		if exited == nil {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-exited:
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		fmt.Fprintf(stderr, "kit: %s exited; restarting in %s\n", name, pause)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(pause):
+		}
+		_ = stack.Stop(name) // forget the dead process
+		restartCtx, cancel := context.WithTimeout(ctx, time.Minute)
+		err := stack.Restart(restartCtx, name)
+		cancel()
+		if err != nil {
+			fmt.Fprintf(stderr, "kit: restart %s: %v\n", name, err)
+			pause = min(pause*2, 30*time.Second)
+			continue
+		}
+		pause = time.Second
+	}
+}
+
+func printURLs(w io.Writer, stack *harness.Stack, webURL string) {
+	fmt.Fprintf(w, "\nKafka Microservice Kit is up (broker %s at %s)\n\n", stack.Broker().Name(), stack.BrokerAddrs()[0])
+	if webURL != "" {
+		fmt.Fprintf(w, "  web page           %s\n", webURL)
+	}
+	for _, name := range []string{harness.OrdersAPI, harness.OrdersProcessor, harness.NotificationsAPI, harness.StockService} {
+		fmt.Fprintf(w, "  %-18s %s\n", name, stack.URL(name))
+	}
+	fmt.Fprintf(w, "\nTry:\n  curl -s -XPOST localhost:8084/seed -H 'Content-Type: application/json' -d '{\"BOOK-1\": 10}'\n")
+	fmt.Fprintf(w, "  curl -s -XPOST localhost:8081/orders -H 'Content-Type: application/json' \\\n")
+	fmt.Fprintf(w, "       -d '{\"userId\":\"ada\",\"items\":[{\"sku\":\"BOOK-1\",\"qty\":2}],\"total\":42.5,\"currency\":\"EUR\"}'\n")
+	fmt.Fprintf(w, "  curl -N 'localhost:8083/events?orderId=<the orderId>'\n\nCtrl-C stops everything.\n\n")
+}
+
+// serveWeb serves the built page, falling back to index.html for client
+// routes.
+func serveWeb(ctx context.Context, dir string, port int) (string, error) {
+	if root, err := harness.RepoRoot(); err == nil && !filepath.IsAbs(dir) {
+		dir = filepath.Join(root, dir)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "index.html")); err != nil {
+		return "", fmt.Errorf("web page not built at %s (run `make web`, or pass -web '' to skip it): %w", dir, err)
+	}
+	files := http.FileServer(http.Dir(dir))
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, err := os.Stat(filepath.Join(dir, filepath.Clean("/"+r.URL.Path))); err != nil {
+			r.URL.Path = "/"
+		}
+		files.ServeHTTP(w, r)
+	})
+	ln, err := net.Listen("tcp", net.JoinHostPort("localhost", strconv.Itoa(port)))
+	if err != nil {
+		return "", err
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	go func() {
+		<-ctx.Done()
+		_ = srv.Close()
+	}()
+	return fmt.Sprintf("http://localhost:%d", port), nil
+}
+
+func portFree(port int) error {
+	ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+	if err != nil {
+		return err
+	}
+	return ln.Close()
+}
+
+func envOr(getenv func(string) string, key, def string) string {
+	if v := getenv(key); v != "" {
+		return v
+	}
+	return def
+}
