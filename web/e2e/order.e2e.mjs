@@ -115,6 +115,8 @@ test('an order placed in the page is PAID, takes stock and shows its records', a
   }
   assert.ok((await records.count()) >= 5, 'the event flow lists the records')
 
+  await page.screenshot({ path: SCREENSHOT, fullPage: true })
+
   await page.getByLabel('Filter by orderId').fill(orderId)
   await page.waitForFunction(
     (id) => {
@@ -126,7 +128,6 @@ test('an order placed in the page is PAID, takes stock and shows its records', a
   )
   await page.getByLabel('Filter by orderId').fill('')
 
-  await page.screenshot({ path: SCREENSHOT, fullPage: true })
   assert.deepEqual(consoleErrors, [], 'no errors in the browser console')
 })
 

@@ -40,7 +40,7 @@ export function App() {
   }
   const showFlowFor = (orderId: string) => {
     setFlowFilter(orderId)
-    document.getElementById('flow')?.scrollIntoView({ behavior: 'smooth', block: 'start' })
+    document.getElementById('flow')?.scrollIntoView?.({ behavior: 'smooth', block: 'start' })
   }
 
   const down: Service[] = Object.values(services).filter(

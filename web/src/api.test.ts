@@ -182,6 +182,15 @@ describe('subscribeFlow', () => {
     expect(got.map((r) => r.offset)).toEqual([7, 8])
   })
 
+  it('keeps a record of a restarted broker that reuses an offset', () => {
+    const got: FlowRecord[] = []
+    subscribeFlow(undefined, { onRecord: (r) => got.push(r) })
+    const source = FakeEventSource.latest('/flow')
+    source.emit('record', record(0))
+    source.emit('record', { ...record(0), timestamp: '2026-01-02T00:00:00Z' })
+    expect(got).toHaveLength(2)
+  })
+
   it('tails every record without an orderId', () => {
     subscribeFlow(undefined, { onRecord: () => {} })
     expect(FakeEventSource.latest('/flow').url).toBe('http://localhost:8083/flow')

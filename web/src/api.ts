@@ -320,9 +320,12 @@ export function subscribeOrderStatus(orderId: string, handlers: OrderStatusHandl
   return () => stream.close()
 }
 
-/** flowRecordKey identifies a Kafka record: topic, partition and offset. */
-export function flowRecordKey(record: Pick<FlowRecord, 'topic' | 'partition' | 'offset'>): string {
-  return `${record.topic}/${record.partition}/${record.offset}`
+/**
+ * flowRecordKey identifies a Kafka record: topic, partition and offset, plus the timestamp
+ * because a fresh local broker (a restarted `make up`) numbers its offsets from 0 again.
+ */
+export function flowRecordKey(record: Pick<FlowRecord, 'topic' | 'partition' | 'offset' | 'timestamp'>): string {
+  return `${record.topic}/${record.partition}/${record.offset}@${record.timestamp}`
 }
 
 export interface FlowHandlers {

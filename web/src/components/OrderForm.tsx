@@ -1,4 +1,4 @@
-import { useEffect, useId, useRef, useState, type FormEvent } from 'react'
+import { useEffect, useId, useRef, useState, type ChangeEvent, type FormEvent } from 'react'
 import { ApiError, placeOrder, type FieldError, type OrderItem, type Stock } from '../api'
 import type { PlacedOrder } from '../myOrders'
 
@@ -80,6 +80,12 @@ export function OrderForm({ stock, userId, onUserIdChange, onPlaced }: Props) {
       delete next[key]
       return next
     })
+
+  // edit sets a field's value and drops its error: the user is fixing it.
+  const edit = (key: string, set: (value: string) => void) => (e: ChangeEvent<HTMLInputElement | HTMLSelectElement>) => {
+    set(e.target.value)
+    clearError(key)
+  }
 
   const updateRow = (index: number, change: Partial<ItemRow>) => {
     setRows((current) => current.map((r, i) => (i === index ? { ...r, ...change } : r)))
@@ -177,10 +183,7 @@ export function OrderForm({ stock, userId, onUserIdChange, onPlaced }: Props) {
           name="userId"
           autoComplete="off"
           value={userId}
-          onChange={(e) => {
-            onUserIdChange(e.target.value)
-            clearError('userId')
-          }}
+          onChange={edit('userId', onUserIdChange)}
         />
         {fieldError('userId')}
       </div>
@@ -256,10 +259,7 @@ export function OrderForm({ stock, userId, onUserIdChange, onPlaced }: Props) {
             min={0}
             step="0.01"
             value={total}
-            onChange={(e) => {
-              setTotal(e.target.value)
-              clearError('total')
-            }}
+            onChange={edit('total', setTotal)}
           />
           {fieldError('total')}
         </div>
@@ -268,10 +268,7 @@ export function OrderForm({ stock, userId, onUserIdChange, onPlaced }: Props) {
           <select
             {...fieldProps('currency')}
             value={currency}
-            onChange={(e) => {
-              setCurrency(e.target.value)
-              clearError('currency')
-            }}
+            onChange={edit('currency', setCurrency)}
           >
             {CURRENCIES.map((c) => (
               <option key={c} value={c}>
