@@ -3,16 +3,17 @@ module github.com/kafkakit/kit/services/orders-api
 go 1.26.0
 
 require (
-	github.com/google/uuid v1.6.0 // indirect
 	github.com/klauspost/compress v1.15.9 // indirect
 	github.com/pierrec/lz4/v4 v4.1.15 // indirect
-	github.com/segmentio/kafka-go v0.4.51 // indirect
-	golang.org/x/text v0.44.0 // indirect
+	github.com/santhosh-tekuri/jsonschema/v6 v6.0.3 // indirect
 )
 
 require (
+	github.com/google/uuid v1.6.0
 	github.com/kafkakit/kit/services/events v0.0.0
 	github.com/kafkakit/kit/services/platform v0.0.0
+	github.com/segmentio/kafka-go v0.4.51
+	golang.org/x/text v0.44.0
 )
 
 replace (
