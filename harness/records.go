@@ -167,3 +167,41 @@ func toRecord(r *kgo.Record) Record {
 	}
 	return Record{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, Key: string(r.Key), Value: r.Value, Headers: h, Timestamp: r.Timestamp}
 }
+
+// Committed returns the offset group has committed on a partition of
+// topic (the next record it will read), or -1 when it has committed none.
+func (k *Kafka) Committed(ctx context.Context, group, topic string, partition int32) (int64, error) {
+	client, err := kgo.NewClient(kgo.SeedBrokers(k.addrs...))
+	if err != nil {
+		return 0, err
+	}
+	defer client.Close()
+	offsets, err := kadm.NewClient(client).FetchOffsets(ctx, group)
+	if err != nil {
+		return 0, fmt.Errorf("committed offsets of %s: %w", group, err)
+	}
+	if o, ok := offsets.Lookup(topic, partition); ok && o.Err == nil {
+		return o.At, nil
+	}
+	return -1, nil
+}
+
+// WaitPast returns once the tail has read everything before ends (offsets
+// from EndOffsets), so that what it holds is complete up to that point.
+func (t *Tail) WaitPast(ctx context.Context, ends map[int32]int64) ([]Record, error) {
+	return t.WaitFor(ctx, func(recs []Record) bool {
+		next := map[int32]int64{}
+		for p, o := range t.From {
+			next[p] = o
+		}
+		for _, r := range recs {
+			next[r.Partition] = max(next[r.Partition], r.Offset+1)
+		}
+		for p, end := range ends {
+			if next[p] < end {
+				return false
+			}
+		}
+		return true
+	})
+}

@@ -1,0 +1,128 @@
+// Package features runs the kit's Gherkin features with godog through
+// `go test`: they start a broker and the four services (or use a running
+// deployment) and verify the definition of done.
+//
+//	go test ./features                      # embedded broker
+//	BROKER=kafka go test ./features         # real Apache Kafka 3.9 + ZooKeeper
+//	go test ./features -run 'TestFeatures/Taking_stock'
+package features
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cucumber/godog"
+
+	"github.com/kafkakit/kit/harness"
+)
+
+// env is what every scenario shares: the stack under test and clients of it.
+type env struct {
+	stack  *harness.Stack
+	client *harness.Client
+	kafka  *harness.Kafka
+	broker string
+}
+
+func TestFeatures(t *testing.T) {
+	e, err := startEnv(t)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := &godog.Options{
+		Format:    "pretty",
+		Paths:     []string{"."},
+		Strict:    true, // pending or undefined steps fail the run
+		Randomize: -1,    // random order, seed printed so a failure can be replayed
+		TestingT:  t,
+		Output:    os.Stdout,
+	}
+	if tags := realKafkaOnly(e.broker); tags != "" {
+		opts.Tags = tags
+	}
+	suite := godog.TestSuite{
+		Name: "kit on " + e.broker,
+		ScenarioInitializer: func(sc *godog.ScenarioContext) {
+			sc.Before(e.beginScenario)
+			sc.After(e.endScenario)
+			orderSteps(sc)
+			paymentSteps(sc)
+			notificationSteps(sc)
+			stockSteps(sc)
+			deadLetterSteps(sc)
+		},
+		Options: opts,
+	}
+	if status := suite.Run(); status != 0 {
+		t.Fatalf("features failed on the %s broker (status %d)", e.broker, status)
+	}
+}
+
+// realKafkaOnly returns the tag filter for brokers that lack behaviour some
+// scenarios need, and says so loudly: those scenarios run on BROKER=kafka.
+func realKafkaOnly(broker string) string {
+	if broker == "kafka" || broker == "testcontainers" {
+		return ""
+	}
+	fmt.Printf("NOTE: scenarios tagged @real-kafka do not run on the %s broker; `make test` runs them on real Kafka\n", broker)
+	return "~@real-kafka"
+}
+
+func startEnv(t *testing.T) (*env, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	opts := harness.Options{
+		Broker: os.Getenv("BROKER"),
+		// A short simulated payment, so a follower sees PAID arrive live.
+		ServiceEnv: map[string]string{"PAYMENT_DELAY": "300ms"},
+	}
+	if urls := runningServices(); urls != nil {
+		// Verify a running deployment (`make scenarios`), e.g. docker compose.
+		opts.Broker, opts.ServiceURLs = "external", urls
+		opts.BrokerAddrs = strings.Split(envOr("KAFKA_BROKERS", "localhost:9093"), ",")
+	}
+	if opts.Broker == "" {
+		opts.Broker = "embedded"
+	}
+	stack, err := harness.Start(ctx, opts)
+	if err != nil {
+		return nil, fmt.Errorf("start the %s stack: %w", opts.Broker, err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if err := stack.Close(ctx); err != nil {
+			t.Errorf("stop the stack: %v", err)
+		}
+		_ = harness.RemoveBuild()
+	})
+	return &env{stack: stack, client: stack.Client(), kafka: stack.Kafka(), broker: opts.Broker}, nil
+}
+
+// runningServices returns the URLs of an already running deployment when
+// all four are given in the environment, or nil.
+func runningServices() map[string]string {
+	urls := map[string]string{
+		harness.OrdersAPI:        os.Getenv("ORDERS_API_URL"),
+		harness.OrdersProcessor:  os.Getenv("ORDERS_PROCESSOR_URL"),
+		harness.NotificationsAPI: os.Getenv("NOTIFICATIONS_API_URL"),
+		harness.StockService:     os.Getenv("STOCK_SERVICE_URL"),
+	}
+	for _, u := range urls {
+		if u == "" {
+			return nil
+		}
+	}
+	return urls
+}
+
+func envOr(key, def string) string {
+	if v := os.Getenv(key); v != "" {
+		return v
+	}
+	return def
+}

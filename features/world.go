@@ -1,0 +1,154 @@
+package features
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/cucumber/godog"
+	"github.com/santhosh-tekuri/jsonschema/v6"
+
+	"github.com/kafkakit/kit/harness"
+	"github.com/kafkakit/kit/services/events"
+	"github.com/kafkakit/kit/services/platform/stream"
+)
+
+// stepTimeout bounds how long a step waits for the system to get somewhere.
+const stepTimeout = 30 * time.Second
+
+// world is one scenario's state. It lives in the scenario's context, never
+// in globals, so scenarios cannot see each other's ids.
+type world struct {
+	*env
+	// token makes this scenario's users, SKUs and keys unique, so scenarios
+	// can share one broker and one set of services.
+	token    string
+	user     string
+	orderID  string
+	response harness.Response
+	// order is what the shopper asked for, to compare with the record.
+	order harness.OrderRequest
+
+	// Tails started before the scenario acts, so they see its records.
+	orders, statuses, inventory, deadLetters *harness.Tail
+
+	stream      *harness.EventStream
+	seen        []harness.Event
+	lastEventID string
+	refused     *harness.StreamRefused
+	injected    harness.Record
+}
+
+type worldKey struct{}
+
+func the(ctx context.Context) *world { return ctx.Value(worldKey{}).(*world) }
+
+func (e *env) beginScenario(ctx context.Context, sc *godog.Scenario) (context.Context, error) {
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	w := &world{env: e, token: hex.EncodeToString(b)}
+	setup, cancel := within(ctx)
+	defer cancel()
+	var err error
+	for _, t := range []struct {
+		tail  **harness.Tail
+		topic string
+	}{
+		{&w.orders, events.TopicOrdersCreated},
+		{&w.statuses, events.TopicOrdersStatus},
+		{&w.inventory, events.TopicInventoryUpdated},
+		{&w.deadLetters, events.DLQ(events.TopicOrdersCreated)},
+	} {
+		if *t.tail, err = e.kafka.Tail(setup, t.topic); err != nil {
+			return ctx, err
+		}
+	}
+	return context.WithValue(ctx, worldKey{}, w), nil
+}
+
+func (e *env) endScenario(ctx context.Context, sc *godog.Scenario, err error) (context.Context, error) {
+	w, ok := ctx.Value(worldKey{}).(*world)
+	if !ok {
+		return ctx, nil
+	}
+	if w.stream != nil {
+		w.stream.Close()
+	}
+	for _, t := range []*harness.Tail{w.orders, w.statuses, w.inventory, w.deadLetters} {
+		if t != nil {
+			t.Close()
+		}
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stdout, "\n--- scenario %q failed (token %s, order %s); service logs follow ---\n", sc.Name, w.token, w.orderID)
+		for _, name := range harness.Services {
+			fmt.Fprintf(os.Stdout, "\n===== %s =====\n%s", name, lastLines(e.stack.Logs(name), 60))
+		}
+	}
+	return ctx, nil
+}
+
+// sku returns the scenario's own SKU for a name used in a feature.
+func (w *world) sku(name string) string { return strings.ToUpper(name) + "-" + w.token }
+
+// within returns a context for one step's waiting.
+func within(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, stepTimeout)
+}
+
+// eventually polls cond until it reports true, fails, or ctx ends. It is for
+// state only reachable by asking (stock over HTTP); records and events are
+// awaited on their streams instead.
+func eventually(ctx context.Context, what string, cond func() (bool, error)) error {
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	var last error
+	for {
+		ok, err := cond()
+		if ok && err == nil {
+			return nil
+		}
+		if err != nil {
+			last = err
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%s: %w", what, errors.Join(ctx.Err(), last))
+		case <-tick.C:
+		}
+	}
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.SplitAfter(s, "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "")
+}
+
+// contracts are the JSON Schemas from services/events, compiled once.
+var contracts = map[string]*jsonschema.Schema{}
+
+func init() {
+	for _, topic := range []string{events.TopicOrdersCreated, events.TopicOrdersStatus, events.TopicInventoryUpdated} {
+		s, err := stream.Schema(topic)
+		if err != nil {
+			panic(err)
+		}
+		contracts[topic] = s
+	}
+}
+
+// conforms checks a record's value against its topic's contract.
+func conforms(r harness.Record) error {
+	if err := stream.Conforms(contracts[r.Topic])(r.Value); err != nil {
+		return fmt.Errorf("%s record at %d/%d breaks its contract: %w\n%s", r.Topic, r.Partition, r.Offset, err, r.Value)
+	}
+	return nil
+}
