@@ -37,7 +37,7 @@ func TestFeatures(t *testing.T) {
 		Format:    "pretty",
 		Paths:     []string{"."},
 		Strict:    true, // pending or undefined steps fail the run
-		Randomize: -1,    // random order, seed printed so a failure can be replayed
+		Randomize: -1,   // random order, seed printed so a failure can be replayed
 		TestingT:  t,
 		Output:    os.Stdout,
 	}
