@@ -1,0 +1,200 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/kafkakit/kit/loadtest/internal/floor"
+	"github.com/kafkakit/kit/loadtest/internal/pace"
+	"github.com/kafkakit/kit/loadtest/internal/report"
+)
+
+// config is every setting of a run, parsed once from the flags (defaults are
+// the standard profile `make loadtest` runs) and the environment.
+type config struct {
+	mode string // "orders" or "sse"
+
+	target           string // "harness" or "running"
+	broker           string // harness broker: "embedded" or "kafka"
+	ordersURL        string
+	notificationsURL string
+	stockURL         string
+	brokers          []string
+	notificationsPID int
+	paymentDelay     time.Duration
+
+	rate          float64
+	duration      time.Duration
+	warmup        time.Duration
+	ramp          []float64
+	stepDuration  time.Duration
+	rampContinue  bool
+	floor         bool
+	floorIn       string
+	floorOut      string
+	floorReplicas int
+	floorMaxWait  time.Duration
+	orderTimeout  time.Duration
+	lateAfter     time.Duration
+	maxInFlight   int
+	sourceIPs     int
+	skus          int
+	seed          bool
+	total         float64
+	out           string
+
+	thresholds report.Thresholds
+
+	streams            int
+	connectConcurrency int
+	settle             time.Duration
+	deliveryTimeout    time.Duration
+	ordersTopic        string
+	maxStreamBytes     float64
+	maxDeliveryP99     time.Duration
+}
+
+func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (config, error) {
+	var c config
+	fs := flag.NewFlagSet(filepath.Base(args[0]), flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: %s [flags]\n\nWith no flags: the standard profile on a stack started through the harness\n(BROKER=kafka for the real broker). Give -orders-url/-notifications-url/-brokers\nto measure a running stack instead. Exit 0 pass, 99 thresholds missed, 1 tool error.\n\nFlags:\n", fs.Name())
+		fs.PrintDefaults()
+	}
+
+	fs.StringVar(&c.mode, "mode", "orders", "orders: latency and throughput of placed orders; sse: idle-stream capacity of one notifications-api")
+	fs.StringVar(&c.target, "target", "auto", "harness: start the services through the harness; running: use the URLs and brokers given; auto: running when any of them is given")
+	fs.StringVar(&c.broker, "broker", "", "broker the harness starts: embedded or kafka (default $BROKER, else embedded)")
+	fs.StringVar(&c.ordersURL, "orders-url", "http://localhost:8081", "orders-api base URL (running target)")
+	fs.StringVar(&c.notificationsURL, "notifications-url", "http://localhost:8083", "notifications-api base URL (running target)")
+	fs.StringVar(&c.stockURL, "stock-url", "http://localhost:8084", "stock-service base URL, to seed the runner's SKUs (running target)")
+	brokers := fs.String("brokers", "localhost:9093", "Kafka bootstrap brokers, comma-separated (running target): for the floor relay and -mode sse")
+	fs.IntVar(&c.notificationsPID, "notifications-pid", 0, "pid of notifications-api, for its RSS in -mode sse (known already when the harness started it)")
+	fs.DurationVar(&c.paymentDelay, "payment-delay", 0, "simulated payment delay of the processor the harness starts (PAYMENT_DELAY)")
+
+	fs.Float64Var(&c.rate, "rate", 200, "constant arrival rate, orders/s, of the main run and the floor (0: no main run)")
+	fs.DurationVar(&c.duration, "duration", 20*time.Second, "measured duration of the main run and of the floor")
+	fs.DurationVar(&c.warmup, "warmup", 5*time.Second, "unmeasured warm-up before the main run, the floor and the ramp")
+	ramp := fs.String("ramp", "500,1000,2000,3000", `step ramp rates, orders/s, to find the knee ("" for none)`)
+	fs.DurationVar(&c.stepDuration, "step-duration", 10*time.Second, "measured duration of each ramp step")
+	fs.BoolVar(&c.rampContinue, "ramp-continue", false, "keep ramping after a step that was not sustained")
+	fs.BoolVar(&c.floor, "floor", true, "measure the broker floor (two-hop kafka-go relay) at -rate before the main run")
+	fs.StringVar(&c.floorIn, "floor-in-topic", floor.DefaultInTopic, "the floor relay's first topic")
+	fs.StringVar(&c.floorOut, "floor-out-topic", floor.DefaultOutTopic, "the floor relay's second topic")
+	fs.IntVar(&c.floorReplicas, "floor-replication", 1, "replication factor of the floor topics when the runner creates them")
+	fs.DurationVar(&c.floorMaxWait, "floor-max-wait", 10*time.Millisecond, "the floor consumers' fetch MaxWait")
+	fs.DurationVar(&c.orderTimeout, "order-timeout", 10*time.Second, "an order not final this long after its intended send time counts as never final")
+	fs.DurationVar(&c.lateAfter, "late-after", 10*time.Millisecond, "an order sent more than this behind its intended time counts as sent late")
+	fs.IntVar(&c.maxInFlight, "max-in-flight", 8000, "orders in flight at most; an order due beyond it is not sent and counted")
+	fs.IntVar(&c.sourceIPs, "source-ips", 1, "spread connections to a loopback target over 127.0.0.1..127.0.0.N")
+	fs.IntVar(&c.skus, "skus", 16, "distinct SKUs the orders use")
+	fs.BoolVar(&c.seed, "seed", true, "seed the SKUs with a generous stock before the run")
+	fs.Float64Var(&c.total, "total", 9.99, "order total (the processor fails orders over 1000)")
+	fs.StringVar(&c.out, "out", defaultOut(), "results directory")
+
+	fs.Float64Var(&c.thresholds.MaxRatioP50, "max-ratio-p50", 1.5, "threshold: pipeline p50 / floor p50 at most (0: off)")
+	fs.Float64Var(&c.thresholds.MaxRatioP99, "max-ratio-p99", 2, "threshold: pipeline p99 / floor p99 at most (0: off)")
+	fs.DurationVar(&c.thresholds.MaxP99, "max-p99", 0, "threshold: pipeline p99 at most (0: off)")
+	fs.Float64Var(&c.thresholds.MaxNotFinalRatio, "max-not-final", 0, "threshold: share of scheduled orders never sent or never final at most (-1: off)")
+	fs.DurationVar(&c.thresholds.StepP99, "step-p99", 50*time.Millisecond, "a ramp step counts as sustained only with p99 at most this")
+	fs.Float64Var(&c.thresholds.MinSustainedRate, "min-sustained-rate", 2000, "threshold: max sustained ramp rate at least, orders/s (0: off; only with -ramp)")
+
+	fs.IntVar(&c.streams, "streams", 10000, "sse mode: concurrent idle streams")
+	fs.IntVar(&c.connectConcurrency, "connect-concurrency", 256, "sse mode: streams being opened at once")
+	fs.DurationVar(&c.settle, "settle", 3*time.Second, "sse mode: wait after connecting before reading memory")
+	fs.DurationVar(&c.deliveryTimeout, "delivery-timeout", 30*time.Second, "sse mode: wait this long for the status to reach every stream")
+	fs.StringVar(&c.ordersTopic, "orders-topic", "orders.created", "sse mode: topic the order is produced to (ids are assigned by orders-api, so the runner produces the record itself)")
+	fs.Float64Var(&c.maxStreamBytes, "max-stream-bytes", 30000, "sse threshold: notifications-api memory per stream at most, bytes (0: off)")
+	fs.DurationVar(&c.maxDeliveryP99, "max-delivery-p99", 0, "sse threshold: p99 of the status delivery to all streams at most (0: off)")
+
+	if err := fs.Parse(args[1:]); err != nil {
+		return c, err
+	}
+	if fs.NArg() > 0 {
+		return c, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+
+	var errs []error
+	for b := range strings.SplitSeq(*brokers, ",") {
+		if b = strings.TrimSpace(b); b != "" {
+			c.brokers = append(c.brokers, b)
+		}
+	}
+	r, err := pace.ParseRates(*ramp)
+	if err != nil {
+		errs = append(errs, fmt.Errorf("-ramp: %w", err))
+	}
+	c.ramp = r
+	if c.broker == "" {
+		c.broker = getenv("BROKER")
+	}
+	if c.broker == "" {
+		c.broker = "embedded"
+	}
+	if c.target == "auto" {
+		c.target = "harness"
+		for _, name := range []string{"orders-url", "notifications-url", "stock-url", "brokers", "notifications-pid"} {
+			if set[name] {
+				c.target = "running"
+			}
+		}
+	}
+	switch {
+	case c.mode != "orders" && c.mode != "sse":
+		errs = append(errs, fmt.Errorf("-mode %q: want orders or sse", c.mode))
+	case c.target != "harness" && c.target != "running":
+		errs = append(errs, fmt.Errorf("-target %q: want auto, harness or running", c.target))
+	case c.target == "harness" && c.broker != "embedded" && c.broker != "kafka":
+		errs = append(errs, fmt.Errorf("broker %q: the harness starts embedded or kafka", c.broker))
+	case c.mode == "orders" && c.rate <= 0 && len(c.ramp) == 0:
+		errs = append(errs, errors.New("nothing to run: -rate is 0 and -ramp is empty"))
+	case c.rate < 0:
+		errs = append(errs, errors.New("-rate must be >= 0"))
+	case c.duration <= 0 || c.stepDuration <= 0 || c.orderTimeout <= 0:
+		errs = append(errs, errors.New("-duration, -step-duration and -order-timeout must be > 0"))
+	case c.warmup < 0:
+		errs = append(errs, errors.New("-warmup must be >= 0"))
+	case c.skus <= 0:
+		errs = append(errs, errors.New("-skus must be > 0"))
+	case c.total < 0 || c.total > 1000:
+		errs = append(errs, errors.New("-total must be in 0..1000: the processor fails orders over 1000"))
+	case c.mode == "sse" && c.streams <= 0:
+		errs = append(errs, errors.New("-streams must be > 0"))
+	case (c.mode == "sse" || c.floor) && len(c.brokers) == 0 && c.target == "running":
+		errs = append(errs, errors.New("-brokers is needed for the floor and for -mode sse"))
+	case c.sourceIPs < 1 || c.sourceIPs > 65000:
+		errs = append(errs, errors.New("-source-ips must be in 1..65000"))
+	}
+	if c.target == "running" && c.paymentDelay != 0 {
+		errs = append(errs, errors.New("-payment-delay only applies to a stack the runner starts; set PAYMENT_DELAY on the running processor instead"))
+	}
+	if len(c.ramp) == 0 {
+		c.thresholds.MinSustainedRate = 0
+	}
+	if c.rate == 0 {
+		c.floor = false
+	}
+	c.thresholds.SustainedFraction = 0.95
+	return c, errors.Join(errs...)
+}
+
+// defaultOut is loadtest/results from the repository root, results from the
+// loadtest folder itself.
+func defaultOut() string {
+	if _, err := os.Stat(filepath.Join("loadtest", "go.mod")); err == nil {
+		return filepath.Join("loadtest", "results")
+	}
+	if b, err := os.ReadFile("go.mod"); err == nil && strings.Contains(string(b), "module github.com/kafkakit/kit/loadtest\n") {
+		return "results"
+	}
+	return "loadtest-results"
+}

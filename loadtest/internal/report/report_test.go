@@ -1,0 +1,285 @@
+package report
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kafkakit/kit/loadtest/internal/stats"
+)
+
+func ptr[T any](v T) *T { return &v }
+
+func TestMarkSustained(t *testing.T) {
+	step := func(rate, achieved, p99 float64, unsent, unfinished int64) Phase {
+		return Phase{Rate: rate, AchievedRate: achieved, Completed: 100, Unsent: unsent, Unfinished: unfinished, LatencyMS: Latency{P99: p99}}
+	}
+	tests := []struct {
+		name  string
+		steps []Phase
+		want  *float64
+		flags []bool
+	}{
+		{
+			name:  "knee between 1000 and 2000",
+			steps: []Phase{step(500, 500, 5, 0, 0), step(1000, 998, 20, 0, 0), step(2000, 1990, 80, 0, 0)},
+			want:  ptr(1000.0), flags: []bool{true, true, false},
+		},
+		{
+			name:  "achieved under 95% of the target is not sustained",
+			steps: []Phase{step(500, 500, 5, 0, 0), step(1000, 940, 5, 0, 0)},
+			want:  ptr(500.0), flags: []bool{true, false},
+		},
+		{
+			name:  "exactly 95% and exactly at the limit is sustained",
+			steps: []Phase{step(1000, 950, 50, 0, 0)},
+			want:  ptr(1000.0), flags: []bool{true},
+		},
+		{
+			name:  "unsent or unfinished orders fail a step",
+			steps: []Phase{step(500, 500, 5, 1, 0), step(1000, 1000, 5, 0, 1)},
+			want:  ptr(0.0), flags: []bool{false, false},
+		},
+		{
+			name:  "a later step may pass after a failed one: the highest passing counts",
+			steps: []Phase{step(500, 500, 60, 0, 0), step(1000, 1000, 10, 0, 0)},
+			want:  ptr(1000.0), flags: []bool{false, true},
+		},
+		{
+			name: "no ramp, no figure",
+			want: nil,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := MarkSustained(tt.steps, 50*time.Millisecond, 0.95)
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("max sustained: got %v, want %v", deref(got), deref(tt.want))
+			}
+			for i, want := range tt.flags {
+				if g := tt.steps[i].Sustained; g == nil || *g != want {
+					t.Errorf("step %d sustained: got %v, want %v", i, yesNo(g), want)
+				}
+			}
+		})
+	}
+}
+
+func deref(p *float64) any {
+	if p == nil {
+		return nil
+	}
+	return *p
+}
+
+func TestSetFloorRatios(t *testing.T) {
+	tests := []struct {
+		name             string
+		pipe, floor      Latency
+		wantP50, wantP99 *float64
+	}{
+		{"1.5x and 2x", Latency{P50: 3.75, P99: 8}, Latency{P50: 2.5, P99: 4}, ptr(1.5), ptr(2.0)},
+		{"rounded to two decimals", Latency{P50: 1, P99: 1}, Latency{P50: 3, P99: 3}, ptr(0.33), ptr(0.33)},
+		{"no floor figure, no ratio", Latency{P50: 1, P99: 1}, Latency{}, nil, nil},
+		{"no pipeline figure, no ratio", Latency{}, Latency{P50: 1, P99: 1}, nil, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var r Result
+			r.SetMain(Phase{LatencyMS: tt.pipe})
+			r.SetFloor(Floor{LatencyMS: tt.floor})
+			if !reflect.DeepEqual(r.RatioP50, tt.wantP50) || !reflect.DeepEqual(r.RatioP99, tt.wantP99) {
+				t.Errorf("ratios: got p50 %v p99 %v, want %v %v", deref(r.RatioP50), deref(r.RatioP99), deref(tt.wantP50), deref(tt.wantP99))
+			}
+		})
+	}
+}
+
+func TestEvaluate(t *testing.T) {
+	th := Thresholds{MaxRatioP50: 1.5, MaxRatioP99: 2, MaxP99: 50 * time.Millisecond, MaxNotFinalRatio: 0, MinSustainedRate: 2000}
+	tests := []struct {
+		name       string
+		result     Result
+		thresholds Thresholds
+		wantFailed []string
+	}{
+		{
+			name:       "all met",
+			result:     Result{Main: &Phase{}, Scheduled: 100, RatioP50: ptr(1.2), RatioP99: ptr(1.9), LatencyMS: Latency{P99: 9}, MaxSustainedRate: ptr(3000.0)},
+			thresholds: th,
+		},
+		{
+			name:       "ratios, p99 and knee missed",
+			result:     Result{Main: &Phase{}, Scheduled: 100, RatioP50: ptr(1.6), RatioP99: ptr(2.5), LatencyMS: Latency{P99: 51}, MaxSustainedRate: ptr(1000.0)},
+			thresholds: th,
+			wantFailed: []string{"ratio_p50", "ratio_p99", "p99_ms", "max_sustained_rate"},
+		},
+		{
+			name:       "an order that never finished fails a strict run",
+			result:     Result{Main: &Phase{}, Scheduled: 100, Unfinished: 1, RatioP50: ptr(1.0), RatioP99: ptr(1.0)},
+			thresholds: Thresholds{MaxRatioP50: 1.5, MaxRatioP99: 2},
+			wantFailed: []string{"not_final_ratio"},
+		},
+		{
+			name:       "unsent orders count against the allowance",
+			result:     Result{Main: &Phase{}, Scheduled: 1000, Unsent: 20},
+			thresholds: Thresholds{MaxNotFinalRatio: 0.01},
+			wantFailed: []string{"not_final_ratio"},
+		},
+		{
+			name:       "a ratio threshold without a floor fails",
+			result:     Result{Main: &Phase{}, Scheduled: 1},
+			thresholds: Thresholds{MaxRatioP50: 1.5, MaxNotFinalRatio: -1},
+			wantFailed: []string{"ratio_p50 (no floor measured)"},
+		},
+		{
+			name:       "zero limits are not checked",
+			result:     Result{Main: &Phase{}, Scheduled: 1, RatioP50: ptr(9.0), RatioP99: ptr(9.0)},
+			thresholds: Thresholds{MaxNotFinalRatio: -1},
+		},
+		{
+			name:       "ramp only: no knee found",
+			result:     Result{},
+			thresholds: th,
+			wantFailed: []string{"max_sustained_rate"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := tt.result
+			Evaluate(&r, tt.thresholds)
+			var failed []string
+			for _, c := range r.Thresholds {
+				if !c.OK {
+					failed = append(failed, c.Name)
+				}
+			}
+			if !reflect.DeepEqual(failed, tt.wantFailed) {
+				t.Errorf("failed checks: got %v, want %v", failed, tt.wantFailed)
+			}
+			if r.Passed != (len(tt.wantFailed) == 0) {
+				t.Errorf("Passed: got %v, want %v", r.Passed, len(tt.wantFailed) == 0)
+			}
+		})
+	}
+}
+
+// TestJSONShape pins the keys other tools read from latest.json.
+func TestJSONShape(t *testing.T) {
+	var r Result
+	r.Broker = "embedded"
+	r.SetMain(Phase{Rate: 200, DurationS: 30, Sent: 6000, Completed: 6000, LatencyMS: Latency{P50: 3, P90: 4, P99: 6, P999: 9, Max: 12}})
+	r.SetFloor(Floor{LatencyMS: Latency{P50: 2, P99: 4}})
+	r.MaxSustainedRate = ptr(2000.0)
+	b, err := json.Marshal(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got map[string]any
+	if err := json.Unmarshal(b, &got); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]any{
+		"broker": "embedded", "rate": 200.0, "duration_s": 30.0, "sent": 6000.0, "completed": 6000.0, "errors": 0.0,
+		"ratio_p50": 1.5, "ratio_p99": 1.5, "max_sustained_rate": 2000.0,
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%s: got %v, want %v", k, got[k], v)
+		}
+	}
+	for obj, keys := range map[string][]string{"latency_ms": {"p50", "p90", "p99", "p999", "max"}, "floor_ms": {"p50", "p99"}} {
+		m, ok := got[obj].(map[string]any)
+		if !ok {
+			t.Errorf("%s: got %T, want an object", obj, got[obj])
+			continue
+		}
+		for _, k := range keys {
+			if _, ok := m[k]; !ok {
+				t.Errorf("%s.%s missing", obj, k)
+			}
+		}
+	}
+}
+
+func TestWriteTableAndMarkdown(t *testing.T) {
+	r := Result{Broker: "embedded", Target: "harness", LateAfterMS: 10, StepP99LimitMS: 50}
+	r.SetMain(Phase{Rate: 200, DurationS: 20, Scheduled: 4000, Sent: 4000, Completed: 3999, Paid: 3999, Errors: 1, Unfinished: 1,
+		ErrorsByKind: map[string]int64{"post: http 503": 1}, ErrorExamples: map[string]string{"post: http 503": "POST /orders: 503"},
+		LatencyMS: Latency{Count: 3999, P50: 3.2, P99: 7.5}})
+	r.SetFloor(Floor{LatencyMS: Latency{Count: 4000, P50: 2.5, P99: 4}})
+	r.Steps = []Phase{{Name: "ramp 500/s", Rate: 500, AchievedRate: 500, Sustained: ptr(true)}}
+	r.MaxSustainedRate = ptr(500.0)
+	Evaluate(&r, Thresholds{MaxRatioP50: 1.5, MaxRatioP99: 2, MaxNotFinalRatio: 0})
+	var table, md bytes.Buffer
+	if err := r.WriteTable(&table); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.WriteMarkdown(&md, []string{"latency.png"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"PAID/FAILED seen on stream", "floor: 2-hop kafka-go relay", "1.28x", "1.88x", `"post: http 503": 1`, "max sustained rate: 500", "FAIL  not_final_ratio", "result: FAIL"} {
+		if !strings.Contains(table.String(), want) {
+			t.Errorf("table lacks %q:\n%s", want, table.String())
+		}
+	}
+	for _, want := range []string{"# Load test", "| PAID/FAILED seen on stream | 3.20 |", "**pipeline / floor** | 1.28x", "| post: http 503 | 1 | POST /orders: 503 |", "![latency.png](latency.png)", "Max sustained rate: 500"} {
+		if !strings.Contains(md.String(), want) {
+			t.Errorf("markdown lacks %q:\n%s", want, md.String())
+		}
+	}
+}
+
+func TestPlots(t *testing.T) {
+	dir := t.TempDir()
+	h := stats.NewHistogram()
+	start := time.Now()
+	tl := stats.NewTimeline(start, time.Second)
+	for i := range 3000 {
+		d := time.Duration(1000+i) * time.Microsecond
+		h.Record(d)
+		tl.Record(start.Add(time.Duration(i)*time.Millisecond), d)
+	}
+	lat := filepath.Join(dir, "latency.png")
+	if err := PlotTimeline(lat, "t", Series{Name: "PAID", Points: tl.Points()}, []HLine{{"floor p99", 2}}); err != nil {
+		t.Fatal(err)
+	}
+	pct := filepath.Join(dir, "percentiles.png")
+	if err := PlotPercentiles(pct, "p", []Curve{{"PAID", h.Distribution(3, 10)}, {"empty", nil}}, 3); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{lat, pct} {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.HasPrefix(b, []byte("\x89PNG")) {
+			t.Errorf("%s: not a PNG", p)
+		}
+	}
+}
+
+func TestNineLabel(t *testing.T) {
+	for n, want := range map[float64]string{1: "90%", 2: "99%", 3: "99.9%", 4: "99.99%"} {
+		if got := nineLabel(n); got != want {
+			t.Errorf("nineLabel(%v): got %q, want %q", n, got, want)
+		}
+	}
+}
+
+func TestLogTicks(t *testing.T) {
+	var labels []string
+	for _, tk := range (logTicks{}).Ticks(1.5, 60) {
+		if tk.Label != "" {
+			labels = append(labels, tk.Label)
+		}
+	}
+	if want := []string{"2", "5", "10", "20", "50"}; !reflect.DeepEqual(labels, want) {
+		t.Errorf("labels: got %v, want %v", labels, want)
+	}
+}

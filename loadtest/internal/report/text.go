@@ -1,0 +1,258 @@
+package report
+
+import (
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"text/tabwriter"
+)
+
+// f formats milliseconds for a table.
+func f(ms float64) string {
+	switch {
+	case ms == 0:
+		return "-"
+	case ms < 10:
+		return fmt.Sprintf("%.2f", ms)
+	case ms < 1000:
+		return fmt.Sprintf("%.1f", ms)
+	}
+	return fmt.Sprintf("%.0f", ms)
+}
+
+func fr(v *float64) string {
+	if v == nil {
+		return "-"
+	}
+	return fmt.Sprintf("%.2fx", *v)
+}
+
+// Headline is the one-line description of the run.
+func (r *Result) Headline() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "broker %s (%s)", r.Broker, r.Target)
+	if r.Main != nil {
+		fmt.Fprintf(&b, ", %g orders/s for %gs after %gs warm-up", r.Rate, r.DurationS, r.WarmupS)
+	}
+	if len(r.Steps) > 0 {
+		rates := make([]string, len(r.Steps))
+		for i, s := range r.Steps {
+			rates[i] = fmt.Sprintf("%g", s.Rate)
+		}
+		fmt.Fprintf(&b, ", ramp %s orders/s", strings.Join(rates, ","))
+	}
+	if r.PaymentDelay != "" {
+		fmt.Fprintf(&b, ", payment delay %s", r.PaymentDelay)
+	}
+	return b.String()
+}
+
+type latencyRow struct {
+	name string
+	l    Latency
+}
+
+func (r *Result) latencyRows() []latencyRow {
+	rows := []latencyRow{
+		{"201 Created", r.AcceptedMS},
+		{"CREATED seen on stream", r.CreatedMS},
+		{"PAID/FAILED seen on stream", r.LatencyMS},
+	}
+	if r.FloorMS != nil {
+		rows = append(rows, latencyRow{"floor: 2-hop kafka-go relay", *r.FloorMS})
+	}
+	return rows
+}
+
+// WriteTable prints the terminal summary.
+func (r *Result) WriteTable(w io.Writer) error {
+	ew := &errWriter{w: w}
+	fmt.Fprintf(ew, "\nloadtest: %s\n", r.Headline())
+	if r.Main != nil {
+		fmt.Fprintln(ew)
+		tw := tabwriter.NewWriter(ew, 0, 0, 2, ' ', tabwriter.AlignRight)
+		fmt.Fprintln(tw, "latency from intended send (ms)\tp50\tp90\tp99\tp99.9\tmax\tcount\t")
+		for _, row := range r.latencyRows() {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t\n", row.name, f(row.l.P50), f(row.l.P90), f(row.l.P99), f(row.l.P999), f(row.l.Max), row.l.Count)
+		}
+		if r.FloorMS != nil {
+			fmt.Fprintf(tw, "pipeline / floor\t%s\t%s\t%s\t%s\t\t\t\n", fr(r.RatioP50), fr(r.RatioP90), fr(r.RatioP99), fr(r.RatioP999))
+		}
+		tw.Flush()
+		m := r.Main
+		fmt.Fprintf(ew, "\norders: scheduled %d, sent %d, completed %d (paid %d, failed %d), achieved %.1f/s\n",
+			m.Scheduled, m.Sent, m.Completed, m.Paid, m.Failed, m.AchievedRate)
+		fmt.Fprintf(ew, "        errors %d, not sent %d, sent late %d (> %gms behind), never final %d, worst send lag %sms\n",
+			m.Errors, m.Unsent, m.Late, r.LateAfterMS, m.Unfinished, f(m.MaxLagMS))
+		if fl := r.Floor; fl != nil {
+			fmt.Fprintf(ew, "floor:  sent %d, received %d, lost %d, not sent %d, errors %d\n",
+				fl.Sent, fl.Received, fl.Lost, fl.Unsent, sum(fl.ErrorsByKind))
+		}
+		writeErrors(ew, "orders", m.ErrorsByKind, m.ErrorExamples)
+		if fl := r.Floor; fl != nil {
+			writeErrors(ew, "floor", fl.ErrorsByKind, fl.Examples)
+		}
+	}
+	if len(r.Steps) > 0 {
+		fmt.Fprintf(ew, "\nramp (a step is sustained at p99 <= %sms, >= 95%% of its rate achieved, nothing unsent or unfinished)\n", f(r.StepP99LimitMS))
+		tw := tabwriter.NewWriter(ew, 0, 0, 2, ' ', tabwriter.AlignRight)
+		fmt.Fprintln(tw, "rate/s\tachieved/s\tsent\tcompleted\terrors\tunsent\tlate\tunfinished\tp50\tp99\tmax\tsustained\t")
+		for _, s := range r.Steps {
+			fmt.Fprintf(tw, "%g\t%.1f\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t%s\t%s\t%s\t\n", s.Rate, s.AchievedRate, s.Sent, s.Completed, s.Errors,
+				s.Unsent, s.Late, s.Unfinished, f(s.LatencyMS.P50), f(s.LatencyMS.P99), f(s.LatencyMS.Max), yesNo(s.Sustained))
+		}
+		tw.Flush()
+		for _, s := range r.Steps {
+			writeErrors(ew, s.Name, s.ErrorsByKind, s.ErrorExamples)
+		}
+		if r.MaxSustainedRate != nil {
+			fmt.Fprintf(ew, "max sustained rate: %g orders/s\n", *r.MaxSustainedRate)
+		}
+	}
+	for _, wmsg := range r.Warnings {
+		fmt.Fprintf(ew, "warning: %s\n", wmsg)
+	}
+	writeChecks(ew, r.Thresholds, r.Passed)
+	return ew.err
+}
+
+func writeChecks(w io.Writer, checks []Check, passed bool) {
+	if len(checks) > 0 {
+		fmt.Fprintln(w, "\nthresholds:")
+	}
+	for _, c := range checks {
+		fmt.Fprintf(w, "  %s  %s = %.3g (limit %s %.3g)\n", passFail(c.OK), c.Name, c.Value, c.Op, c.Limit)
+	}
+	fmt.Fprintf(w, "\nresult: %s\n", passFail(passed))
+}
+
+func writeErrors(w io.Writer, what string, byKind map[string]int64, examples map[string]string) {
+	for _, k := range sortedKinds(byKind) {
+		fmt.Fprintf(w, "  %s error %q: %d", what, k, byKind[k])
+		if e := examples[k]; e != "" {
+			fmt.Fprintf(w, " (first: %.160s)", e)
+		}
+		fmt.Fprintln(w)
+	}
+}
+
+func sortedKinds(m map[string]int64) []string {
+	kinds := make([]string, 0, len(m))
+	for k := range m {
+		kinds = append(kinds, k)
+	}
+	sort.Slice(kinds, func(i, j int) bool {
+		if m[kinds[i]] != m[kinds[j]] {
+			return m[kinds[i]] > m[kinds[j]]
+		}
+		return kinds[i] < kinds[j]
+	})
+	return kinds
+}
+
+func sum(m map[string]int64) int64 {
+	var n int64
+	for _, v := range m {
+		n += v
+	}
+	return n
+}
+
+func passFail(ok bool) string {
+	if ok {
+		return "PASS"
+	}
+	return "FAIL"
+}
+
+func yesNo(b *bool) string {
+	switch {
+	case b == nil:
+		return "-"
+	case *b:
+		return "yes"
+	}
+	return "no"
+}
+
+// errWriter keeps the first write error so the formatting code stays flat.
+type errWriter struct {
+	w   io.Writer
+	err error
+}
+
+func (e *errWriter) Write(p []byte) (int, error) {
+	if e.err != nil {
+		return 0, e.err
+	}
+	n, err := e.w.Write(p)
+	e.err = err
+	return n, err
+}
+
+// WriteMarkdown writes report.md; images are linked by file name, next to it.
+func (r *Result) WriteMarkdown(w io.Writer, images []string) error {
+	ew := &errWriter{w: w}
+	fmt.Fprintf(ew, "# Load test: order to browser\n\n%s.\n\nStarted %s. Result: **%s**.\n\n",
+		r.Headline(), r.StartedAt.UTC().Format("2006-01-02 15:04:05 UTC"), passFail(r.Passed))
+	fmt.Fprintln(ew, "Latencies run from each order's *intended* send time on a constant-rate schedule, so a stall in the")
+	fmt.Fprintln(ew, "stack or in the runner shows up in the figures instead of delaying the next orders (coordinated omission).")
+	fmt.Fprintln(ew, "The floor is a raw two-hop kafka-go relay (produce -> consume + produce -> consume) on the same broker at the same rate.")
+	if r.Main != nil {
+		m := r.Main
+		fmt.Fprintln(ew, "\n## Latency (ms)\n\n| from intended send to | p50 | p90 | p99 | p99.9 | max | count |\n|---|--:|--:|--:|--:|--:|--:|")
+		for _, row := range r.latencyRows() {
+			fmt.Fprintf(ew, "| %s | %s | %s | %s | %s | %s | %d |\n", row.name, f(row.l.P50), f(row.l.P90), f(row.l.P99), f(row.l.P999), f(row.l.Max), row.l.Count)
+		}
+		if r.FloorMS != nil {
+			fmt.Fprintf(ew, "| **pipeline / floor** | %s | %s | %s | %s | | |\n", fr(r.RatioP50), fr(r.RatioP90), fr(r.RatioP99), fr(r.RatioP999))
+		}
+		fmt.Fprintln(ew, "\n## Orders\n\n| scheduled | sent | completed | paid | failed | achieved/s | errors | not sent | sent late | never final | worst send lag (ms) |\n|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
+		fmt.Fprintf(ew, "| %d | %d | %d | %d | %d | %.1f | %d | %d | %d | %d | %s |\n", m.Scheduled, m.Sent, m.Completed, m.Paid, m.Failed,
+			m.AchievedRate, m.Errors, m.Unsent, m.Late, m.Unfinished, f(m.MaxLagMS))
+		fmt.Fprintf(ew, "\n\"Sent late\" means more than %gms behind the intended time.\n", r.LateAfterMS)
+		mdErrors(ew, "Order errors", m.ErrorsByKind, m.ErrorExamples)
+		if fl := r.Floor; fl != nil {
+			fmt.Fprintf(ew, "\nFloor: %d sent, %d received, %d lost, %d not sent.\n", fl.Sent, fl.Received, fl.Lost, fl.Unsent)
+			mdErrors(ew, "Floor errors", fl.ErrorsByKind, fl.Examples)
+		}
+	}
+	if len(r.Steps) > 0 {
+		fmt.Fprintf(ew, "\n## Ramp\n\nA step is sustained when its p99 is at most %sms, at least 95%% of its rate was achieved and no order was left unsent or unfinished.\n\n", f(r.StepP99LimitMS))
+		fmt.Fprintln(ew, "| rate/s | achieved/s | sent | completed | errors | not sent | late | never final | p50 | p99 | max | sustained |\n|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|:-:|")
+		for _, s := range r.Steps {
+			fmt.Fprintf(ew, "| %g | %.1f | %d | %d | %d | %d | %d | %d | %s | %s | %s | %s |\n", s.Rate, s.AchievedRate, s.Sent, s.Completed, s.Errors,
+				s.Unsent, s.Late, s.Unfinished, f(s.LatencyMS.P50), f(s.LatencyMS.P99), f(s.LatencyMS.Max), yesNo(s.Sustained))
+		}
+		if r.MaxSustainedRate != nil {
+			fmt.Fprintf(ew, "\n**Max sustained rate: %g orders/s.**\n", *r.MaxSustainedRate)
+		}
+	}
+	if len(r.Thresholds) > 0 {
+		fmt.Fprintln(ew, "\n## Thresholds\n\n| check | value | limit | result |\n|---|--:|--:|:-:|")
+		for _, c := range r.Thresholds {
+			fmt.Fprintf(ew, "| %s | %.3g | %s %.3g | %s |\n", c.Name, c.Value, c.Op, c.Limit, passFail(c.OK))
+		}
+	}
+	for _, wmsg := range r.Warnings {
+		fmt.Fprintf(ew, "\n> warning: %s\n", wmsg)
+	}
+	if len(images) > 0 {
+		fmt.Fprintln(ew, "\n## Plots")
+		for _, img := range images {
+			fmt.Fprintf(ew, "\n![%s](%s)\n", img, img)
+		}
+	}
+	return ew.err
+}
+
+func mdErrors(w io.Writer, title string, byKind map[string]int64, examples map[string]string) {
+	if len(byKind) == 0 {
+		return
+	}
+	fmt.Fprintf(w, "\n%s:\n\n| kind | count | first message |\n|---|--:|---|\n", title)
+	for _, k := range sortedKinds(byKind) {
+		fmt.Fprintf(w, "| %s | %d | %s |\n", k, byKind[k], strings.ReplaceAll(fmt.Sprintf("%.160s", examples[k]), "|", "\\|"))
+	}
+}

@@ -1,0 +1,116 @@
+package ssecap
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+func TestParseVmRSS(t *testing.T) {
+	tests := []struct {
+		name    string
+		status  string
+		want    int64
+		wantErr bool
+	}{
+		{name: "typical", status: "Name:\tnotifications-api\nVmPeak:\t  20000 kB\nVmRSS:\t   12345 kB\nThreads:\t7\n", want: 12345 * 1024},
+		{name: "no VmRSS (kernel thread)", status: "Name:\tkthreadd\n", wantErr: true},
+		{name: "garbled", status: "VmRSS:\tlots\n", wantErr: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := ParseVmRSS(strings.NewReader(tt.status))
+			if (err != nil) != tt.wantErr || got != tt.want {
+				t.Errorf("got %d, %v; want %d, error %v", got, err, tt.want, tt.wantErr)
+			}
+		})
+	}
+}
+
+func TestNewOrderID(t *testing.T) {
+	uuid4 := regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
+	a, b := NewOrderID(), NewOrderID()
+	if !uuid4.MatchString(a) || a == b {
+		t.Errorf("got %q and %q, want two different version 4 UUIDs", a, b)
+	}
+}
+
+// fakeNotifications holds every stream open until the order is placed, then
+// sends its whole story to each of them.
+type fakeNotifications struct {
+	mu      sync.Mutex
+	paid    chan struct{}
+	streams int
+}
+
+func (f *fakeNotifications) handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /events", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		w.WriteHeader(http.StatusOK)
+		w.(http.Flusher).Flush()
+		f.mu.Lock()
+		f.streams++
+		f.mu.Unlock()
+		select {
+		case <-f.paid:
+		case <-r.Context().Done():
+			return
+		}
+		id := r.URL.Query().Get("orderId")
+		for i, s := range []string{"CREATED", "PROCESSING", "PAID"} {
+			fmt.Fprintf(w, ": hb\n\nid: %d\nevent: status\ndata: {\"orderId\":%q,\"status\":%q}\n\n", i+1, id, s)
+		}
+		w.(http.Flusher).Flush()
+		<-r.Context().Done()
+	})
+	mux.HandleFunc("GET /debug/vars", func(w http.ResponseWriter, r *http.Request) {
+		f.mu.Lock()
+		n := f.streams
+		f.mu.Unlock()
+		fmt.Fprintf(w, `{"cmdline":["x"],"memstats":{"HeapInuse":%d,"StackInuse":%d,"Sys":1}}`, 1000+n*100, 2000+n*50)
+	})
+	return mux
+}
+
+func TestRun(t *testing.T) {
+	fake := &fakeNotifications{paid: make(chan struct{})}
+	srv := httptest.NewServer(fake.handler())
+	t.Cleanup(srv.Close)
+	placed := ""
+	res, err := Run(context.Background(), Config{
+		NotificationsURL: srv.URL,
+		Streams:          50,
+		Place: func(_ context.Context, id string) error {
+			placed = id
+			close(fake.paid)
+			return nil
+		},
+		Timeout: 30 * time.Second,
+		HTTP:    &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 100}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.OrderID != placed {
+		t.Errorf("placed %q, streams followed %q", placed, res.OrderID)
+	}
+	if res.Connected != 50 || res.Delivered != 50 || res.Missing != 0 || len(res.ConnectErrors) != 0 {
+		t.Errorf("got connected %d delivered %d missing %d errors %v, want 50 50 0 none", res.Connected, res.Delivered, res.Missing, res.ConnectErrors)
+	}
+	if res.Delivery.Count != 50 {
+		t.Errorf("delivery latencies: got %d, want 50", res.Delivery.Count)
+	}
+	if res.GoPerStream != 150 {
+		t.Errorf("heap+stack per stream: got %v, want 150", res.GoPerStream)
+	}
+	if res.RSSPerStream != 0 {
+		t.Errorf("RSS per stream without a pid: got %v, want 0", res.RSSPerStream)
+	}
+}

@@ -1,0 +1,296 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/kafkakit/kit/loadtest/internal/floor"
+	"github.com/kafkakit/kit/loadtest/internal/pace"
+	"github.com/kafkakit/kit/loadtest/internal/pipeline"
+	"github.com/kafkakit/kit/loadtest/internal/report"
+	"github.com/kafkakit/kit/loadtest/internal/stats"
+)
+
+// runOrders is the order pipeline measurement: floor, main run, ramp.
+func runOrders(ctx context.Context, cfg config, t *target, stdout, stderr io.Writer) error {
+	runID := "lt" + strconv.FormatInt(time.Now().Unix()%1_000_000, 36)
+	skus := make([]string, cfg.skus)
+	for i := range skus {
+		skus[i] = fmt.Sprintf("loadtest-sku-%02d", i)
+	}
+	res := &report.Result{
+		Broker:         t.broker,
+		Target:         t.kind,
+		StartedAt:      time.Now(),
+		WarmupS:        cfg.warmup.Seconds(),
+		LateAfterMS:    report.Ms(cfg.lateAfter),
+		StepP99LimitMS: report.Ms(cfg.thresholds.StepP99),
+		URLs:           map[string]string{"orders": t.ordersURL, "notifications": t.notificationsURL, "stock": t.stockURL},
+	}
+	if t.kind == "harness" {
+		res.PaymentDelay = cfg.paymentDelay.String()
+	}
+	if lim := fileLimit(); lim > 0 && uint64(cfg.maxInFlight)+256 > lim {
+		res.Warnings = append(res.Warnings, fmt.Sprintf("-max-in-flight %d is close to the open-file limit %d: orders may fail with too many open files", cfg.maxInFlight, lim))
+	}
+	if cfg.seed && t.stockURL != "" {
+		if err := seedStock(ctx, t.stockURL, skus); err != nil {
+			res.Warnings = append(res.Warnings, fmt.Sprintf("seeding stock at %s: %v (orders still reach PAID; stock-service may reject them)", t.stockURL, err))
+		}
+	}
+
+	httpClient := pipeline.NewHTTPClient(pipeline.TransportOptions{SourceIPs: cfg.sourceIPs, MaxIdlePerHost: 1024})
+	defer httpClient.CloseIdleConnections()
+	client, err := pipeline.NewClient(httpClient, t.ordersURL, t.notificationsURL,
+		pipeline.Order{SKUs: skus, Total: cfg.total, Currency: "EUR", RunID: runID}, cfg.orderTimeout)
+	if err != nil {
+		return err
+	}
+	pacer := pace.New(pace.Options{MaxInFlight: cfg.maxInFlight, LateAfter: cfg.lateAfter})
+
+	var floorHist *stats.Histogram
+	if cfg.floor {
+		f, fh, err := measureFloor(ctx, cfg, t, stderr)
+		if err != nil {
+			return err
+		}
+		floorHist = fh
+		res.SetFloor(f) // ratios are set once the main run is in
+	}
+
+	timeline := stats.NewTimeline(time.Now(), time.Second)
+	var mainRec *pipeline.Recorder
+	if cfg.rate > 0 {
+		ph := pace.Phase{Name: fmt.Sprintf("orders %g/s", cfg.rate), Rate: cfg.rate, Warmup: cfg.warmup, Duration: cfg.duration}
+		rec, p := runPhase(ctx, pacer, client, ph, timeline, stderr)
+		mainRec = rec
+		res.SetMain(p)
+		if res.Floor != nil {
+			res.SetFloor(*res.Floor)
+		}
+	}
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+
+	for i, ph := range pace.Ramp(cfg.ramp, cfg.warmup, cfg.stepDuration) {
+		if ctx.Err() != nil {
+			break
+		}
+		if i == 0 && cfg.rate > 0 {
+			ph.Warmup = 0 // the main run warmed the stack up
+		}
+		_, p := runPhase(ctx, pacer, client, ph, timeline, stderr)
+		res.Steps = append(res.Steps, p)
+		report.MarkSustained(res.Steps, cfg.thresholds.StepP99, cfg.thresholds.SustainedFraction)
+		if s := res.Steps[len(res.Steps)-1].Sustained; s != nil && !*s && !cfg.rampContinue && i < len(cfg.ramp)-1 {
+			fmt.Fprintf(stderr, "ramp: %g/s not sustained; stopping (use -ramp-continue to go on)\n", ph.Rate)
+			break
+		}
+	}
+	res.MaxSustainedRate = report.MarkSustained(res.Steps, cfg.thresholds.StepP99, cfg.thresholds.SustainedFraction)
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	report.Evaluate(res, cfg.thresholds)
+
+	if err := writeOrderResults(cfg.out, res, mainRec, floorHist, timeline); err != nil {
+		return err
+	}
+	if err := res.WriteTable(stdout); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "results: %s\n", cfg.out)
+	if !res.Passed {
+		return errThresholds
+	}
+	return nil
+}
+
+// runPhase paces one phase of orders and summarises it.
+func runPhase(ctx context.Context, pacer *pace.Pacer, client *pipeline.Client, ph pace.Phase, timeline *stats.Timeline, stderr io.Writer) (*pipeline.Recorder, report.Phase) {
+	rec := pipeline.NewRecorder(timeline)
+	base := pacer.Sent()
+	stop := progress(stderr, ph, func() string {
+		return fmt.Sprintf("sent %d, final %d, errors %d, in flight %d", pacer.Sent()-base, rec.Completed(), rec.Errored(), pacer.InFlight())
+	})
+	c := pacer.Run(ctx, ph, func(ctx context.Context, a pace.Arrival) {
+		rec.Record(a, client.Place(ctx, a))
+	})
+	stop()
+	counts := rec.Counts()
+	p := report.Phase{
+		Name:          ph.Name,
+		Rate:          ph.Rate,
+		DurationS:     ph.Duration.Seconds(),
+		Scheduled:     int64(c.Scheduled),
+		Sent:          int64(c.Sent),
+		Unsent:        int64(c.Unsent),
+		Late:          int64(c.Late),
+		MaxLagMS:      report.Ms(time.Duration(c.MaxLag)),
+		Accepted:      counts.Accepted,
+		Completed:     counts.Completed(),
+		Paid:          counts.Paid,
+		Failed:        counts.Failed,
+		Errors:        counts.ErrorTotal(),
+		ErrorsByKind:  counts.Errors,
+		ErrorExamples: counts.Examples,
+		LatencyMS:     report.LatencyOf(rec.Final.Summary()),
+		AcceptedMS:    report.LatencyOf(rec.Accepted.Summary()),
+		CreatedMS:     report.LatencyOf(rec.Created.Summary()),
+	}
+	p.Unfinished = p.Sent - p.Completed
+	p.AchievedRate = stats.Rate(p.Completed, ph.Duration)
+	fmt.Fprintf(stderr, "%s: done: sent %d, final %d, errors %d, p50 %.2fms, p99 %.2fms\n", ph.Name, p.Sent, p.Completed, p.Errors, p.LatencyMS.P50, p.LatencyMS.P99)
+	return rec, p
+}
+
+// measureFloor runs the two-hop relay at the main run's rate.
+func measureFloor(ctx context.Context, cfg config, t *target, stderr io.Writer) (report.Floor, *stats.Histogram, error) {
+	relay, err := floor.Open(ctx, floor.Config{
+		Brokers:           t.brokers,
+		InTopic:           cfg.floorIn,
+		OutTopic:          cfg.floorOut,
+		ReplicationFactor: cfg.floorReplicas,
+		MaxWait:           cfg.floorMaxWait,
+		Timeout:           cfg.orderTimeout,
+	})
+	if err != nil {
+		return report.Floor{}, nil, fmt.Errorf("floor on %v: %w", t.brokers, err)
+	}
+	defer relay.Close()
+	pacer := pace.New(pace.Options{MaxInFlight: cfg.maxInFlight, LateAfter: cfg.lateAfter})
+	ph := pace.Phase{Name: fmt.Sprintf("floor %g/s", cfg.rate), Rate: cfg.rate, Warmup: cfg.warmup, Duration: cfg.duration}
+	stop := progress(stderr, ph, func() string {
+		return fmt.Sprintf("sent %d, received %d, in flight %d", pacer.Sent(), relay.Received(), pacer.InFlight())
+	})
+	c := pacer.Run(ctx, ph, relay.Send)
+	lost := relay.Drain(ctx)
+	stop()
+	byKind, examples := relay.Errors()
+	f := report.Floor{
+		Rate:         cfg.rate,
+		DurationS:    cfg.duration.Seconds(),
+		Sent:         int64(c.Sent),
+		Received:     relay.Latency.Count(),
+		Lost:         lost,
+		Unsent:       int64(c.Unsent),
+		Late:         int64(c.Late),
+		ErrorsByKind: byKind,
+		Examples:     examples,
+		LatencyMS:    report.LatencyOf(relay.Latency.Summary()),
+	}
+	fmt.Fprintf(stderr, "%s: done: sent %d, received %d, p50 %.2fms, p99 %.2fms\n", ph.Name, f.Sent, f.Received, f.LatencyMS.P50, f.LatencyMS.P99)
+	return f, relay.Latency, nil
+}
+
+// writeOrderResults writes latest.json, report.md and the plots.
+func writeOrderResults(dir string, res *report.Result, main *pipeline.Recorder, floorHist *stats.Histogram, timeline *stats.Timeline) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("results dir: %w", err)
+	}
+	var refs []report.HLine
+	if res.FloorMS != nil {
+		refs = []report.HLine{{Name: "floor p50", Ms: res.FloorMS.P50}, {Name: "floor p99", Ms: res.FloorMS.P99}}
+	}
+	var curves []report.Curve
+	if main != nil {
+		curves = []report.Curve{
+			{Name: "201 Created", Points: main.Accepted.Distribution(4, 20)},
+			{Name: "CREATED seen", Points: main.Created.Distribution(4, 20)},
+			{Name: "PAID seen", Points: main.Final.Distribution(4, 20)},
+		}
+		if floorHist != nil {
+			curves = append(curves, report.Curve{Name: "floor (2-hop relay)", Points: floorHist.Distribution(4, 20)})
+		}
+	}
+	plots := []struct {
+		file string
+		draw func(path string) error
+	}{
+		{"latency.png", func(path string) error {
+			return report.PlotTimeline(path, "Order -> PAID seen on the stream, per second", report.Series{Name: "PAID", Points: timeline.Points()}, refs)
+		}},
+		{"percentiles.png", func(path string) error {
+			return report.PlotPercentiles(path, "Latency by percentile, from intended send time", curves, 4)
+		}},
+	}
+	var images []string
+	for _, p := range plots {
+		path := filepath.Join(dir, p.file)
+		// A plot with nothing to draw is not written: never leave the
+		// previous run's next to this run's report.
+		if err := os.Remove(path); err != nil && !os.IsNotExist(err) {
+			return err
+		}
+		if err := p.draw(path); err != nil {
+			return err
+		}
+		if _, err := os.Stat(path); err == nil {
+			images = append(images, p.file)
+		}
+	}
+	if err := report.WriteJSON(filepath.Join(dir, "latest.json"), res); err != nil {
+		return err
+	}
+	var md bytes.Buffer
+	if err := res.WriteMarkdown(&md, images); err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, "report.md"), md.Bytes(), 0o644)
+}
+
+// progress prints a status line every second until stopped: rewritten in
+// place on a terminal, one line every five seconds otherwise.
+func progress(w io.Writer, ph pace.Phase, status func() string) (stop func()) {
+	tty := isTerminal(w)
+	every := 5 * time.Second
+	if tty {
+		every = time.Second
+	}
+	start := time.Now()
+	total := (ph.Warmup + ph.Duration).Seconds()
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		tick := time.NewTicker(every)
+		defer tick.Stop()
+		for {
+			select {
+			case <-tick.C:
+				phase := "measuring"
+				if time.Since(start) < ph.Warmup {
+					phase = "warm-up"
+				}
+				line := fmt.Sprintf("%s [%s] %.0fs/%.0fs %s", ph.Name, phase, time.Since(start).Seconds(), total, status())
+				if tty {
+					fmt.Fprintf(w, "\r\033[K%s", line)
+				} else {
+					fmt.Fprintln(w, line)
+				}
+			case <-done:
+				if tty {
+					fmt.Fprint(w, "\r\033[K")
+				}
+				return
+			}
+		}
+	}()
+	return func() { close(done); <-finished }
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}

@@ -1,0 +1,82 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// errThresholds is returned when the run worked but missed a threshold.
+var errThresholds = errors.New("thresholds missed")
+
+// exitCode maps run's error to the exit status: 0 pass, 99 thresholds
+// missed, 1 anything else (a tool error).
+func exitCode(err error, stderr io.Writer) int {
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.Is(err, errThresholds):
+		fmt.Fprintln(stderr, "loadtest:", err)
+		return 99
+	}
+	fmt.Fprintln(stderr, "loadtest:", err)
+	return 1
+}
+
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	cfg, err := parseConfig(args, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	if n, err := raiseFileLimit(); err != nil {
+		fmt.Fprintf(stderr, "loadtest: raising the open-file limit: %v (limit %d)\n", err, n)
+	}
+
+	t, err := openTarget(ctx, cfg, stderr)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := t.close(context.WithoutCancel(ctx)); err != nil {
+			fmt.Fprintf(stderr, "loadtest: stopping the stack: %v\n", err)
+		}
+	}()
+
+	if cfg.mode == "sse" {
+		return runSSE(ctx, cfg, t, stdout, stderr)
+	}
+	return runOrders(ctx, cfg, t, stdout, stderr)
+}
+
+// raiseFileLimit lifts the soft open-file limit to the hard one: every order
+// in flight holds a connection, and -mode sse holds thousands.
+func raiseFileLimit() (uint64, error) {
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		return 0, err
+	}
+	if lim.Cur >= lim.Max {
+		return lim.Cur, nil
+	}
+	lim.Cur = lim.Max
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		return lim.Cur, err
+	}
+	return lim.Cur, nil
+}
+
+// fileLimit is the current soft open-file limit, 0 when unknown.
+func fileLimit() uint64 {
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		return 0
+	}
+	return lim.Cur
+}

@@ -1,0 +1,213 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+func TestParseConfig(t *testing.T) {
+	tests := []struct {
+		name    string
+		args    []string
+		env     map[string]string
+		check   func(t *testing.T, c config)
+		wantErr string
+	}{
+		{
+			name: "no flags: standard profile on a harness stack, embedded broker",
+			check: func(t *testing.T, c config) {
+				if c.target != "harness" || c.broker != "embedded" || c.rate != 200 || !c.floor ||
+					!reflect.DeepEqual(c.ramp, []float64{500, 1000, 2000, 3000}) || c.thresholds.MinSustainedRate != 2000 {
+					t.Errorf("got %+v", c)
+				}
+			},
+		},
+		{
+			name: "BROKER=kafka picks the real broker",
+			env:  map[string]string{"BROKER": "kafka"},
+			check: func(t *testing.T, c config) {
+				if c.broker != "kafka" || c.target != "harness" {
+					t.Errorf("got broker %q target %q, want kafka harness", c.broker, c.target)
+				}
+			},
+		},
+		{
+			name: "a URL flag means a running stack",
+			args: []string{"-orders-url", "http://o:1", "-brokers", "b1:9093, b2:9093"},
+			check: func(t *testing.T, c config) {
+				if c.target != "running" || !reflect.DeepEqual(c.brokers, []string{"b1:9093", "b2:9093"}) {
+					t.Errorf("got target %q brokers %q", c.target, c.brokers)
+				}
+			},
+		},
+		{
+			name: "no ramp: no knee threshold; no rate: no floor",
+			args: []string{"-ramp", "", "-rate", "300"},
+			check: func(t *testing.T, c config) {
+				if c.ramp != nil || c.thresholds.MinSustainedRate != 0 || !c.floor {
+					t.Errorf("got ramp %v min sustained %v floor %v", c.ramp, c.thresholds.MinSustainedRate, c.floor)
+				}
+			},
+		},
+		{
+			name: "ramp only",
+			args: []string{"-rate", "0", "-ramp", "100,200"},
+			check: func(t *testing.T, c config) {
+				if c.floor || len(c.ramp) != 2 {
+					t.Errorf("got floor %v ramp %v", c.floor, c.ramp)
+				}
+			},
+		},
+		{name: "nothing to run", args: []string{"-rate", "0", "-ramp", ""}, wantErr: "nothing to run"},
+		{name: "bad ramp", args: []string{"-ramp", "100,x"}, wantErr: "-ramp"},
+		{name: "bad mode", args: []string{"-mode", "soak"}, wantErr: "-mode"},
+		{name: "unknown broker", env: map[string]string{"BROKER": "redpanda"}, wantErr: "the harness starts embedded or kafka"},
+		{name: "total over the payment limit", args: []string{"-total", "1500"}, wantErr: "-total"},
+		{name: "payment delay on a running stack", args: []string{"-target", "running", "-payment-delay", "1s"}, wantErr: "-payment-delay"},
+		{name: "stray argument", args: []string{"now"}, wantErr: "unexpected arguments"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := parseConfig(append([]string{"loadtest"}, tt.args...), env(tt.env), io.Discard)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("error: got %v, want one containing %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			tt.check(t, c)
+		})
+	}
+}
+
+func TestExitCode(t *testing.T) {
+	tests := []struct {
+		err  error
+		want int
+	}{
+		{nil, 0},
+		{flag.ErrHelp, 0},
+		{errThresholds, 99},
+		{fmt.Errorf("wrapped: %w", errThresholds), 99},
+		{errors.New("broker unreachable"), 1},
+	}
+	for _, tt := range tests {
+		if got := exitCode(tt.err, io.Discard); got != tt.want {
+			t.Errorf("exitCode(%v): got %d, want %d", tt.err, got, tt.want)
+		}
+	}
+}
+
+// fakeServices is one server standing in for orders-api, notifications-api
+// and stock-service. With unavailable set, every order gets a 503.
+func fakeServices(t *testing.T, unavailable bool) *httptest.Server {
+	t.Helper()
+	var n atomic.Int64
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {})
+	mux.HandleFunc("POST /seed", func(w http.ResponseWriter, r *http.Request) {})
+	mux.HandleFunc("POST /orders", func(w http.ResponseWriter, r *http.Request) {
+		if unavailable {
+			w.Header().Set("Retry-After", "1")
+			http.Error(w, `{"error":"kafka unavailable"}`, http.StatusServiceUnavailable)
+			return
+		}
+		w.WriteHeader(http.StatusCreated)
+		fmt.Fprintf(w, `{"orderId":"o-%d"}`, n.Add(1))
+	})
+	mux.HandleFunc("GET /events", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		id := r.URL.Query().Get("orderId")
+		for i, s := range []string{"CREATED", "PROCESSING", "PAID"} {
+			fmt.Fprintf(w, "id: %d\nevent: status\ndata: {\"orderId\":%q,\"status\":%q}\n\n", i+1, id, s)
+		}
+		w.(http.Flusher).Flush()
+		<-r.Context().Done()
+	})
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+func TestRunAgainstRunningStack(t *testing.T) {
+	tests := []struct {
+		name        string
+		unavailable bool
+		wantErr     error
+		wantSent    float64
+		wantDone    float64
+		wantErrors  float64
+	}{
+		{name: "every order PAID", wantSent: 40, wantDone: 40},
+		{name: "503s are counted and miss the threshold", unavailable: true, wantErr: errThresholds, wantSent: 40, wantDone: 0, wantErrors: 40},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := fakeServices(t, tt.unavailable)
+			out := t.TempDir()
+			args := []string{"loadtest", "-orders-url", srv.URL, "-notifications-url", srv.URL, "-stock-url", srv.URL,
+				"-floor=false", "-rate", "40", "-duration", "1s", "-warmup", "250ms", "-ramp", "",
+				"-max-ratio-p50", "0", "-max-ratio-p99", "0", "-out", out}
+			var stdout, stderr bytes.Buffer
+			err := run(context.Background(), args, env(nil), &stdout, &stderr)
+			if !errors.Is(err, tt.wantErr) {
+				t.Fatalf("run: got %v, want %v\n%s", err, tt.wantErr, stderr.String())
+			}
+			b, err := os.ReadFile(filepath.Join(out, "latest.json"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got map[string]any
+			if err := json.Unmarshal(b, &got); err != nil {
+				t.Fatal(err)
+			}
+			if got["broker"] != "external" || got["sent"] != tt.wantSent || got["completed"] != tt.wantDone || got["errors"] != tt.wantErrors {
+				t.Errorf("latest.json: got broker %v sent %v completed %v errors %v, want external %v %v %v",
+					got["broker"], got["sent"], got["completed"], got["errors"], tt.wantSent, tt.wantDone, tt.wantErrors)
+			}
+			files := []string{"report.md", "latency.png", "percentiles.png"}
+			if tt.wantDone == 0 {
+				files = files[:1] // no latency, no plots
+			}
+			for _, f := range files {
+				if _, err := os.Stat(filepath.Join(out, f)); err != nil {
+					t.Errorf("%s: %v", f, err)
+				}
+			}
+			if !strings.Contains(stdout.String(), "result: ") {
+				t.Errorf("stdout lacks the table:\n%s", stdout.String())
+			}
+		})
+	}
+}
+
+func TestRunReportsAnUnreachableStack(t *testing.T) {
+	srv := httptest.NewServer(http.NotFoundHandler())
+	url := srv.URL
+	srv.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	err := run(ctx, []string{"loadtest", "-orders-url", url, "-notifications-url", url, "-out", t.TempDir()}, env(nil), io.Discard, io.Discard)
+	if err == nil || errors.Is(err, errThresholds) || !strings.Contains(err.Error(), "not ready") {
+		t.Errorf("got %v, want a tool error saying the stack is not ready", err)
+	}
+}
