@@ -122,17 +122,5 @@ func writeSSETable(w io.Writer, cfg config, res sseResult) {
 	for _, n := range r.Notes {
 		fmt.Fprintf(w, "note: %s\n", n)
 	}
-	fmt.Fprintln(w, "\nthresholds:")
-	for _, c := range res.Thresholds {
-		ok := "PASS"
-		if !c.OK {
-			ok = "FAIL"
-		}
-		fmt.Fprintf(w, "  %s  %s = %.4g (limit %s %.4g)\n", ok, c.Name, c.Value, c.Op, c.Limit)
-	}
-	if res.Passed {
-		fmt.Fprintln(w, "\nresult: PASS")
-	} else {
-		fmt.Fprintln(w, "\nresult: FAIL")
-	}
+	report.WriteChecks(w, res.Thresholds, res.Passed)
 }

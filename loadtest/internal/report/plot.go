@@ -44,21 +44,27 @@ var palette = []color.Color{
 // posMs keeps values plottable on a log axis.
 func posMs(d time.Duration) float64 { return math.Max(Ms(d), 0.001) }
 
-// PlotTimeline draws p50, p99 and max per second of one timeline, plus
-// reference lines, on a log latency axis.
-func PlotTimeline(path, title string, s Series, refs []HLine) error {
-	if len(s.Points) == 0 {
-		return nil
-	}
+// latencyPlot is an empty plot with a log latency axis and a grid.
+func latencyPlot(title, xLabel string) *plot.Plot {
 	p := plot.New()
 	p.Title.Text = title
-	p.X.Label.Text = "seconds since start (by intended send time)"
+	p.X.Label.Text = xLabel
 	p.Y.Label.Text = "latency (ms, log)"
 	p.Y.Scale = plot.LogScale{}
 	p.Y.Tick.Marker = logTicks{}
 	p.Legend.Top = true
 	p.Legend.Left = true
 	p.Add(plotter.NewGrid())
+	return p
+}
+
+// PlotTimeline draws p50, p99 and max per second of one timeline, plus
+// reference lines, on a log latency axis.
+func PlotTimeline(path, title string, s Series, refs []HLine) error {
+	if len(s.Points) == 0 {
+		return nil
+	}
+	p := latencyPlot(title, "seconds since start (by intended send time)")
 	lines := []struct {
 		name string
 		v    func(stats.TimePoint) time.Duration
@@ -94,15 +100,7 @@ func PlotTimeline(path, title string, s Series, refs []HLine) error {
 // PlotPercentiles draws percentile distributions on the HdrHistogram axis:
 // x is -log10(1-q), so 90%, 99%, 99.9% are evenly spaced; max sits at the end.
 func PlotPercentiles(path, title string, curves []Curve, nines float64) error {
-	p := plot.New()
-	p.Title.Text = title
-	p.X.Label.Text = "percentile"
-	p.Y.Label.Text = "latency (ms, log)"
-	p.Y.Scale = plot.LogScale{}
-	p.Y.Tick.Marker = logTicks{}
-	p.Legend.Top = true
-	p.Legend.Left = true
-	p.Add(plotter.NewGrid())
+	p := latencyPlot(title, "percentile")
 	ticks := []plot.Tick{{Value: 0, Label: "0%"}}
 	for n := 1.0; n <= nines; n++ {
 		ticks = append(ticks, plot.Tick{Value: n, Label: nineLabel(n)})

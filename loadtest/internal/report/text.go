@@ -113,11 +113,12 @@ func (r *Result) WriteTable(w io.Writer) error {
 	for _, wmsg := range r.Warnings {
 		fmt.Fprintf(ew, "warning: %s\n", wmsg)
 	}
-	writeChecks(ew, r.Thresholds, r.Passed)
+	WriteChecks(ew, r.Thresholds, r.Passed)
 	return ew.err
 }
 
-func writeChecks(w io.Writer, checks []Check, passed bool) {
+// WriteChecks prints each threshold check and the overall result.
+func WriteChecks(w io.Writer, checks []Check, passed bool) {
 	if len(checks) > 0 {
 		fmt.Fprintln(w, "\nthresholds:")
 	}
