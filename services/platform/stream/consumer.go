@@ -96,7 +96,6 @@ type Consumer struct {
 	ready    map[topicPartition]int64 // newest committable offset per partition
 	wake     chan struct{}
 	inFlight sync.WaitGroup
-	applied  chan struct{}
 }
 
 type topicPartition struct {
@@ -144,7 +143,6 @@ func (c *Consumer) Run(ctx context.Context) error {
 	c.trackers = map[topicPartition]*tracker{}
 	c.ready = map[topicPartition]int64{}
 	c.wake = make(chan struct{}, 1)
-	c.applied = make(chan struct{}, 1)
 
 	// Handlers outlive ctx by Drain so a shutdown finishes what it started.
 	work, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
@@ -196,10 +194,6 @@ func (c *Consumer) Run(ctx context.Context) error {
 	}
 	return fetchErr
 }
-
-// Applied returns a channel that receives after records were applied and
-// their offsets queued for commit. Tests use it to wait on progress.
-func (c *Consumer) Applied() <-chan struct{} { return c.applied }
 
 func (c *Consumer) dispatch(ctx context.Context, m kafka.Message, release func()) {
 	tp := topicPartition{m.Topic, m.Partition}
@@ -329,10 +323,6 @@ func (c *Consumer) complete(j job) {
 		case c.wake <- struct{}{}:
 		default:
 		}
-	}
-	select {
-	case c.applied <- struct{}{}:
-	default:
 	}
 }
 

@@ -1,0 +1,231 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+
+	"github.com/kafkakit/kit/services/events"
+)
+
+const order = "5f0c7e0a-8d1e-4b8e-9a52-3c1f2f6f7a10"
+
+func status(s events.Status) events.OrderStatus {
+	return events.OrderStatus{OrderID: order, Status: s, UpdatedAt: time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC)}
+}
+
+func TestHistoryDropsRepeatsAndResumes(t *testing.T) {
+	h := NewHistory(10)
+	for _, s := range []events.Status{events.StatusCreated, events.StatusProcessing, events.StatusCreated, events.StatusPaid, events.StatusPaid} {
+		h.Add(status(s))
+	}
+	tests := []struct {
+		after int
+		want  []events.Status
+	}{
+		{0, []events.Status{events.StatusCreated, events.StatusProcessing, events.StatusPaid}},
+		{1, []events.Status{events.StatusProcessing, events.StatusPaid}},
+		{3, nil},
+		{9, nil},
+	}
+	for _, tt := range tests {
+		var got []events.Status
+		for _, s := range h.Since(order, tt.after) {
+			got = append(got, s.Status)
+		}
+		if fmt.Sprint(got) != fmt.Sprint(tt.want) {
+			t.Errorf("Since(%d) = %v, want %v", tt.after, got, tt.want)
+		}
+	}
+}
+
+func TestHistoryEvictsTheOldestUnwatchedOrders(t *testing.T) {
+	h := NewHistory(2)
+	_, cancel := h.Subscribe("watched")
+	defer cancel()
+	for _, id := range []string{"a", "b", "c"} {
+		h.Add(events.OrderStatus{OrderID: id, Status: events.StatusCreated})
+	}
+	if len(h.Since("a", 0)) != 0 {
+		t.Error("order a is still kept beyond the bound")
+	}
+	if len(h.Since("c", 0)) != 1 {
+		t.Error("the newest order was evicted")
+	}
+	if _, ok := h.orders["watched"]; !ok {
+		t.Error("an order someone is following was evicted")
+	}
+}
+
+func TestAddNeverBlocksOnAFollowerThatDoesNotRead(t *testing.T) {
+	h := NewHistory(10)
+	news, cancel := h.Subscribe(order)
+	defer cancel()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for range 1000 {
+			h.Add(events.OrderStatus{OrderID: order, Status: events.Status(fmt.Sprint(time.Now().UnixNano()))})
+		}
+	}()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Add blocked on a follower that never read")
+	}
+	if len(news) != 1 {
+		t.Errorf("%d pending wake-ups, want 1 (news coalesces)", len(news))
+	}
+}
+
+type sseEvent struct{ id, event, data string }
+
+// readEvents reads n events from an SSE body, skipping comments and retry.
+func readEvents(t *testing.T, sc *bufio.Scanner, n int) []sseEvent {
+	t.Helper()
+	var out []sseEvent
+	var e sseEvent
+	for len(out) < n && sc.Scan() {
+		line := sc.Text()
+		switch {
+		case line == "":
+			if e.data != "" {
+				out = append(out, e)
+			}
+			e = sseEvent{}
+		case strings.HasPrefix(line, "id: "):
+			e.id = strings.TrimPrefix(line, "id: ")
+		case strings.HasPrefix(line, "event: "):
+			e.event = strings.TrimPrefix(line, "event: ")
+		case strings.HasPrefix(line, "data: "):
+			e.data = strings.TrimPrefix(line, "data: ")
+		}
+	}
+	if len(out) < n {
+		t.Fatalf("stream ended after %d events, want %d (%v)", len(out), n, sc.Err())
+	}
+	return out
+}
+
+func newTestServer(t *testing.T) (*httptest.Server, *History, *Flow) {
+	t.Helper()
+	h, f := NewHistory(100), NewFlow(10)
+	srv := httptest.NewServer(NewServer(slog.New(slog.DiscardHandler), h, f, func(context.Context) error { return nil },
+		config{Heartbeat: 20 * time.Millisecond, WriteTimeout: time.Second}))
+	t.Cleanup(srv.Close)
+	return srv, h, f
+}
+
+func open(t *testing.T, url, lastEventID string) (*http.Response, *bufio.Scanner) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if lastEventID != "" {
+		req.Header.Set("Last-Event-ID", lastEventID)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { resp.Body.Close() })
+	return resp, bufio.NewScanner(resp.Body)
+}
+
+func TestEventsSendsHistoryThenLiveWithIDs(t *testing.T) {
+	srv, h, _ := newTestServer(t)
+	h.Add(status(events.StatusCreated))
+	resp, sc := open(t, srv.URL+"/events?orderId="+order, "")
+	if ct := resp.Header.Get("Content-Type"); ct != "text/event-stream" {
+		t.Fatalf("Content-Type = %q", ct)
+	}
+	first := readEvents(t, sc, 1)
+	h.Add(status(events.StatusProcessing))
+	h.Add(status(events.StatusPaid))
+	got := append(first, readEvents(t, sc, 2)...)
+	for i, want := range []events.Status{events.StatusCreated, events.StatusProcessing, events.StatusPaid} {
+		var s events.OrderStatus
+		if err := json.Unmarshal([]byte(got[i].data), &s); err != nil {
+			t.Fatal(err)
+		}
+		if got[i].id != fmt.Sprint(i+1) || got[i].event != "status" || s.Status != want {
+			t.Errorf("event %d = %+v, want id %d, event status, %s", i, got[i], i+1, want)
+		}
+	}
+}
+
+func TestEventsResumesAfterLastEventID(t *testing.T) {
+	srv, h, _ := newTestServer(t)
+	for _, s := range []events.Status{events.StatusCreated, events.StatusProcessing, events.StatusPaid} {
+		h.Add(status(s))
+	}
+	_, sc := open(t, srv.URL+"/events?orderId="+order, "2")
+	got := readEvents(t, sc, 1)
+	if got[0].id != "3" || !strings.Contains(got[0].data, `"PAID"`) {
+		t.Errorf("resumed with %+v, want only id 3 PAID", got[0])
+	}
+}
+
+func TestEventsSendsHeartbeatsWhenIdle(t *testing.T) {
+	srv, _, _ := newTestServer(t)
+	_, sc := open(t, srv.URL+"/events?orderId="+order, "")
+	for sc.Scan() {
+		if strings.HasPrefix(sc.Text(), ":") {
+			return
+		}
+	}
+	t.Fatal("stream ended without a heartbeat comment")
+}
+
+func TestEventsRefusesBadRequests(t *testing.T) {
+	srv, _, _ := newTestServer(t)
+	tests := []struct {
+		name, query, lastEventID string
+	}{
+		{"no order id", "", ""},
+		{"empty order id", "?orderId=", ""},
+		{"not a UUID", "?orderId=42", ""},
+		{"bad Last-Event-ID", "?orderId=" + order, "abc"},
+	}
+	for _, tt := range tests {
+		req, _ := http.NewRequest(http.MethodGet, srv.URL+"/events"+tt.query, nil)
+		if tt.lastEventID != "" {
+			req.Header.Set("Last-Event-ID", tt.lastEventID)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var body struct{ Error string }
+		_ = json.NewDecoder(resp.Body).Decode(&body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest || body.Error == "" {
+			t.Errorf("%s: %d %q, want 400 with a reason", tt.name, resp.StatusCode, body.Error)
+		}
+	}
+}
+
+func TestFlowFiltersByOrder(t *testing.T) {
+	srv, _, f := newTestServer(t)
+	f.Add(kafka.Message{Topic: "orders.created", Partition: 1, Offset: 5, Key: []byte(order), Value: []byte(`{"orderId":"` + order + `"}`)})
+	f.Add(kafka.Message{Topic: "orders.created", Partition: 0, Offset: 9, Key: []byte("other"), Value: []byte(`{"orderId":"other"}`)})
+	f.Add(kafka.Message{Topic: "inventory.updated", Partition: 2, Offset: 3, Key: []byte("SKU"), Value: []byte(`{"orderId":"` + order + `"}`)})
+	_, sc := open(t, srv.URL+"/flow?orderId="+order, "")
+	got := readEvents(t, sc, 2)
+	var r Record
+	if err := json.Unmarshal([]byte(got[1].data), &r); err != nil {
+		t.Fatal(err)
+	}
+	if got[0].id != "1" || got[1].id != "3" || r.Topic != "inventory.updated" || r.Partition != 2 || r.Offset != 3 || r.Key != "SKU" {
+		t.Errorf("flow = %+v, want records 1 and 3 (this order's), with topic, partition, offset and key", got)
+	}
+}
