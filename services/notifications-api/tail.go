@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
+
+	"github.com/kafkakit/kit/services/platform/stream"
 )
 
 // Tail reads every partition of one topic directly, without a consumer
@@ -119,8 +121,8 @@ func (t *Tail) follow(ctx context.Context) error {
 func (t *Tail) partition(ctx context.Context, partition int, from, end int64) error {
 	r := kafka.NewReader(kafka.ReaderConfig{
 		Brokers: t.Brokers, Topic: t.Topic, Partition: partition,
-		MinBytes: 1, MaxBytes: 10 << 20, MaxWait: 100 * time.Millisecond,
-		ReadBackoffMin: 50 * time.Millisecond, ReadBackoffMax: time.Second,
+		MinBytes: 1, MaxBytes: 10 << 20, MaxWait: stream.MaxWait,
+		ReadBackoffMin: stream.ReadBackoffMin, ReadBackoffMax: time.Second,
 	})
 	defer r.Close()
 	if err := r.SetOffset(from); err != nil {

@@ -71,20 +71,22 @@ func TestHandleRecordsTheLifecycleInOrder(t *testing.T) {
 		{1500, []events.Status{events.StatusCreated, events.StatusProcessing, events.StatusFailed}},
 	}
 	for _, tt := range tests {
-		w := &fakeStatuses{}
-		p := &Processor{Statuses: w, Rule: PaymentRule{Limit: 1000}, Log: slog.New(slog.DiscardHandler), Now: func() time.Time { return at }}
-		if err := p.Handle(context.Background(), events.OrderCreated{OrderID: "o-1", Total: tt.total, Currency: "EUR"}); err != nil {
-			t.Fatal(err)
-		}
-		if len(w.got) != len(tt.want) {
-			t.Fatalf("total %v: got %d statuses, want %d", tt.total, len(w.got), len(tt.want))
-		}
-		for i, s := range w.got {
-			if s.Status != tt.want[i] || s.OrderID != "o-1" || w.keys[i] != "o-1" {
-				t.Errorf("status %d = %+v key %q, want %s for o-1 keyed by o-1", i, s, w.keys[i], tt.want[i])
+		for _, delay := range []time.Duration{0, time.Nanosecond} { // one produce, or two around the payment
+			w := &fakeStatuses{}
+			p := &Processor{Statuses: w, Rule: PaymentRule{Limit: 1000}, Delay: delay, Log: slog.New(slog.DiscardHandler), Now: func() time.Time { return at }}
+			if err := p.Handle(context.Background(), events.OrderCreated{OrderID: "o-1", Total: tt.total, Currency: "EUR"}); err != nil {
+				t.Fatal(err)
 			}
-			if s.UpdatedAt.Location() != time.UTC {
-				t.Errorf("updatedAt %v is not UTC", s.UpdatedAt)
+			if len(w.got) != len(tt.want) {
+				t.Fatalf("total %v: got %d statuses, want %d", tt.total, len(w.got), len(tt.want))
+			}
+			for i, s := range w.got {
+				if s.Status != tt.want[i] || s.OrderID != "o-1" || w.keys[i] != "o-1" {
+					t.Errorf("status %d = %+v key %q, want %s for o-1 keyed by o-1", i, s, w.keys[i], tt.want[i])
+				}
+				if s.UpdatedAt.Location() != time.UTC {
+					t.Errorf("updatedAt %v is not UTC", s.UpdatedAt)
+				}
 			}
 		}
 	}

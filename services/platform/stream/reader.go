@@ -9,6 +9,17 @@ import (
 	"github.com/segmentio/kafka-go"
 )
 
+// kafka-go gives a fetch a client-side deadline equal to MaxWait, the same
+// time the broker may hold an empty fetch, so on an idle partition the
+// client often gives up first, drops the connection and waits ReadBackoffMin
+// before reconnecting: a record produced in that window waits too (100 ms
+// with kafka-go's default). A long MaxWait makes those episodes rare and a
+// 1 ms backoff makes them short.
+const (
+	MaxWait        = time.Second
+	ReadBackoffMin = time.Millisecond
+)
+
 // GroupReader is a kafka-go consumer-group reader with the kit's settings
 // and a readiness check that reports whether it has joined its group.
 type GroupReader struct {
@@ -28,7 +39,7 @@ func NewGroupReader(brokers []string, group, topic string) *GroupReader {
 		StartOffset:       kafka.FirstOffset,
 		MinBytes:          1,
 		MaxBytes:          10 << 20,
-		MaxWait:           100 * time.Millisecond,
+		MaxWait:           MaxWait,
 		ReadBatchTimeout:  2 * time.Second,
 		QueueCapacity:     1000,
 		CommitInterval:    0,
@@ -36,7 +47,7 @@ func NewGroupReader(brokers []string, group, topic string) *GroupReader {
 		SessionTimeout:    10 * time.Second,
 		RebalanceTimeout:  10 * time.Second,
 		JoinGroupBackoff:  500 * time.Millisecond,
-		ReadBackoffMin:    50 * time.Millisecond,
+		ReadBackoffMin:    ReadBackoffMin,
 		ReadBackoffMax:    time.Second,
 		MaxAttempts:       5,
 	})}
