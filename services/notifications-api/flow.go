@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"sync"
 	"time"
@@ -18,7 +19,6 @@ type Record struct {
 	Key       string          `json:"key"`
 	Value     json.RawMessage `json:"value"`
 	Timestamp time.Time       `json:"timestamp"`
-	orderID   string
 }
 
 // Flow keeps the most recent records of the kit's topics in a ring, for
@@ -33,25 +33,33 @@ type Flow struct {
 // NewFlow keeps the last size records.
 func NewFlow(size int) *Flow { return &Flow{ring: make([]Record, size), waiters: waiters{}} }
 
-// Add appends m and wakes the flow streams.
+// Add appends m and wakes the flow streams. It only copies: every record
+// of the three topics passes through here, and the work of presenting one
+// is left to the streams that send it.
 func (f *Flow) Add(m kafka.Message) {
-	r := Record{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset, Key: string(m.Key), Timestamp: m.Time.UTC()}
-	var probe struct {
-		OrderID string `json:"orderId"`
-	}
-	if json.Valid(m.Value) {
-		r.Value = m.Value
-		_ = json.Unmarshal(m.Value, &probe)
-	} else {
-		r.Value, _ = json.Marshal(string(m.Value))
-	}
-	r.orderID = probe.OrderID
+	r := Record{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset, Key: string(m.Key), Value: m.Value, Timestamp: m.Time.UTC()}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	r.Seq = f.next
 	f.ring[f.next%int64(len(f.ring))] = r
 	f.next++
 	f.waiters.wake()
+}
+
+// forOrder reports whether r concerns orderID: keyed by it (orders.created,
+// orders.status) or carrying it in its value (inventory.updated). An order
+// id is a UUID, so finding it in the value is finding the orderId field.
+func (r Record) forOrder(orderID string) bool {
+	return r.Key == orderID || bytes.Contains(r.Value, []byte(orderID))
+}
+
+// presentable returns r with a value that is JSON: a record that is not
+// (anything can be written to a topic) is shown as a JSON string.
+func (r Record) presentable() Record {
+	if !json.Valid(r.Value) {
+		r.Value, _ = json.Marshal(string(r.Value))
+	}
+	return r
 }
 
 // Subscribe works as History.Subscribe, for all records.
@@ -75,8 +83,8 @@ func (f *Flow) Since(from int64, orderID string) ([]Record, int64) {
 	var out []Record
 	for seq := from; seq < f.next; seq++ {
 		r := f.ring[seq%int64(len(f.ring))]
-		if orderID == "" || r.Key == orderID || r.orderID == orderID {
-			out = append(out, r)
+		if orderID == "" || r.forOrder(orderID) {
+			out = append(out, r.presentable())
 		}
 	}
 	return out, f.next

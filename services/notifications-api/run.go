@@ -21,7 +21,7 @@ import (
 )
 
 type config struct {
-	svc.Kafka
+	svc.Common
 	HTTPAddr string
 	// HistoryOrders bounds how many orders' statuses are kept in memory.
 	HistoryOrders int
@@ -34,7 +34,7 @@ type config struct {
 func loadConfig(getenv func(string) string) (config, error) {
 	env := svc.NewEnv(getenv)
 	cfg := config{
-		Kafka:         env.Kafka(),
+		Common:        env.Common(),
 		HTTPAddr:      env.String("HTTP_ADDR", ":8083"),
 		HistoryOrders: env.Int("HISTORY_ORDERS", 100_000, 1),
 		FlowRecords:   env.Int("FLOW_RECORDS", 500, 1),
@@ -51,7 +51,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
-	log := svc.NewLogger(stderr, "notifications-api")
+	log := svc.NewLogger(stderr, "notifications-api", cfg.LogLevel)
 
 	history := NewHistory(cfg.HistoryOrders)
 	flow := NewFlow(cfg.FlowRecords)

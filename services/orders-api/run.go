@@ -13,7 +13,7 @@ import (
 )
 
 type config struct {
-	svc.Kafka
+	svc.Common
 	HTTPAddr string
 	// ProduceTimeout bounds how long a request waits for the broker's
 	// acknowledgement before answering 503.
@@ -23,7 +23,7 @@ type config struct {
 func loadConfig(getenv func(string) string) (config, error) {
 	env := svc.NewEnv(getenv)
 	cfg := config{
-		Kafka:          env.Kafka(),
+		Common:         env.Common(),
 		HTTPAddr:       env.String("HTTP_ADDR", ":8081"),
 		ProduceTimeout: env.Duration("PRODUCE_TIMEOUT", 5*time.Second),
 	}
@@ -37,7 +37,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
-	log := svc.NewLogger(stderr, "orders-api")
+	log := svc.NewLogger(stderr, "orders-api", cfg.LogLevel)
 
 	writer := stream.NewWriter(cfg.Brokers, cfg.OrdersTopic, stream.WriterConfig{
 		BatchTimeout: cfg.BatchTimeout, WriteTimeout: cfg.ProduceTimeout,

@@ -21,7 +21,7 @@ import (
 const Group = "orders-processor-cg"
 
 type config struct {
-	svc.Kafka
+	svc.Common
 	HTTPAddr string
 	Payment  PaymentRule
 	// PaymentDelay simulates the payment provider between PROCESSING and the
@@ -33,7 +33,7 @@ type config struct {
 func loadConfig(getenv func(string) string) (config, error) {
 	env := svc.NewEnv(getenv)
 	cfg := config{
-		Kafka:        env.Kafka(),
+		Common:       env.Common(),
 		HTTPAddr:     env.String("HTTP_ADDR", ":8082"),
 		Payment:      PaymentRule{Limit: env.Float("PAYMENT_LIMIT", 1000)},
 		PaymentDelay: env.Duration("PAYMENT_DELAY", 500*time.Millisecond),
@@ -49,7 +49,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
-	log := svc.NewLogger(stderr, "orders-processor")
+	log := svc.NewLogger(stderr, "orders-processor", cfg.LogLevel)
 
 	schema, err := stream.Schema(cfg.OrdersTopic)
 	if err != nil {

@@ -21,7 +21,7 @@ import (
 const Group = "stock-service-cg"
 
 type config struct {
-	svc.Kafka
+	svc.Common
 	HTTPAddr    string
 	DSN         string
 	MaxInFlight int
@@ -30,7 +30,7 @@ type config struct {
 func loadConfig(getenv func(string) string) (config, error) {
 	env := svc.NewEnv(getenv)
 	cfg := config{
-		Kafka:       env.Kafka(),
+		Common:      env.Common(),
 		HTTPAddr:    env.String("HTTP_ADDR", ":8084"),
 		DSN:         env.String("DB_DSN", "stock.db"),
 		MaxInFlight: env.Int("MAX_IN_FLIGHT", 256, 1),
@@ -45,7 +45,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
-	log := svc.NewLogger(stderr, "stock-service")
+	log := svc.NewLogger(stderr, "stock-service", cfg.LogLevel)
 
 	store, err := OpenStore(ctx, cfg.DSN)
 	if err != nil {

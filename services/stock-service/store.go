@@ -21,7 +21,28 @@ import (
 // nothing and no event is lost between the commit and the produce.
 type Store struct {
 	db *sql.DB
+	// orders feeds the single writer, which applies the orders that are
+	// waiting together in one transaction (group commit).
+	orders chan applyRequest
+	closed chan struct{}
+	done   chan struct{}
 }
+
+type applyRequest struct {
+	ctx   context.Context
+	order events.OrderCreated
+	now   time.Time
+	reply chan applyResult
+}
+
+type applyResult struct {
+	out       Outcome
+	duplicate bool
+	err       error
+}
+
+// maxGroup bounds the orders applied in one transaction.
+const maxGroup = 256
 
 // Outcome is what became of an order in stock-service.
 type Outcome struct {
@@ -69,7 +90,9 @@ func OpenStore(ctx context.Context, dsn string) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("create schema in %s: %w", dsn, err)
 	}
-	return &Store{db: db}, nil
+	s := &Store{db: db, orders: make(chan applyRequest), closed: make(chan struct{}), done: make(chan struct{})}
+	go s.writer()
+	return s, nil
 }
 
 // withPragmas adds WAL journaling (readers don't block the writer), a busy
@@ -88,20 +111,102 @@ func withPragmas(dsn string) string {
 	return dsn + sep + "_pragma=" + strings.Join(pragmas, "&_pragma=")
 }
 
-// Close closes the database.
-func (s *Store) Close() error { return s.db.Close() }
+// Close stops the writer and closes the database.
+func (s *Store) Close() error {
+	close(s.closed)
+	<-s.done
+	return s.db.Close()
+}
 
-// Apply takes stock for every item of o in one transaction, or for none.
-// An order seen before returns its first outcome and changes nothing. An
-// order that cannot be filled in full (unknown SKU or too little stock) is
-// recorded as rejected with the reason and changes no quantity.
+// Apply takes stock for every item of o, or for none, atomically. An order
+// seen before returns its first outcome and changes nothing. An order that
+// cannot be filled in full (unknown SKU or too little stock) is recorded as
+// rejected with the reason and changes no quantity. Apply returns once the
+// outcome is committed.
 func (s *Store) Apply(ctx context.Context, o events.OrderCreated, now time.Time) (out Outcome, duplicate bool, err error) {
+	req := applyRequest{ctx: ctx, order: o, now: now, reply: make(chan applyResult, 1)}
+	select {
+	case s.orders <- req:
+	case <-s.closed:
+		return Outcome{}, false, errors.New("store closed")
+	case <-ctx.Done():
+		return Outcome{}, false, ctx.Err()
+	}
+	// Once handed over, wait for the verdict even if ctx ends: the caller
+	// must not commit the record's offset on a guess.
+	r := <-req.reply
+	return r.out, r.duplicate, r.err
+}
+
+// writer applies waiting orders in groups: one transaction per group, one
+// savepoint per order, so each order is still all-or-nothing while the
+// commit (and its WAL writes) is shared by the group.
+func (s *Store) writer() {
+	defer close(s.done)
+	for {
+		var group []applyRequest
+		select {
+		case req := <-s.orders:
+			group = append(group, req)
+		case <-s.closed:
+			return
+		}
+	more:
+		for len(group) < maxGroup {
+			select {
+			case req := <-s.orders:
+				group = append(group, req)
+			default:
+				break more
+			}
+		}
+		s.applyGroup(group)
+	}
+}
+
+func (s *Store) applyGroup(group []applyRequest) {
+	results := make([]applyResult, len(group))
+	fail := func(err error) {
+		for _, req := range group {
+			req.reply <- applyResult{err: err}
+		}
+	}
+	ctx := context.Background() // each order's own ctx may end; the group must finish
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
-		return Outcome{}, false, fmt.Errorf("begin: %w", err)
+		fail(fmt.Errorf("begin: %w", err))
+		return
 	}
 	defer tx.Rollback()
+	for i, req := range group {
+		if _, err := tx.ExecContext(ctx, `SAVEPOINT one_order`); err != nil {
+			fail(fmt.Errorf("savepoint: %w", err))
+			return
+		}
+		r := &results[i]
+		r.out, r.duplicate, r.err = applyOrder(ctx, tx, req.order, req.now)
+		if r.err != nil {
+			if _, err := tx.ExecContext(ctx, `ROLLBACK TO one_order`); err != nil {
+				fail(fmt.Errorf("roll back order %s: %w", req.order.OrderID, err))
+				return
+			}
+		}
+		if _, err := tx.ExecContext(ctx, `RELEASE one_order`); err != nil {
+			fail(fmt.Errorf("release savepoint: %w", err))
+			return
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		fail(fmt.Errorf("commit: %w", err))
+		return
+	}
+	for i, req := range group {
+		req.reply <- results[i]
+	}
+}
 
+// applyOrder applies o inside tx; see Apply.
+func applyOrder(ctx context.Context, tx *sql.Tx, o events.OrderCreated, now time.Time) (out Outcome, duplicate bool, err error) {
 	if prev, err := outcome(ctx, tx, o.OrderID); err == nil {
 		return prev, true, nil
 	} else if !errors.Is(err, sql.ErrNoRows) {
@@ -156,9 +261,6 @@ func (s *Store) Apply(ctx context.Context, o events.OrderCreated, now time.Time)
 	if _, err := tx.ExecContext(ctx, `INSERT INTO processed_orders (order_id, result, reason, processed_at) VALUES (?, ?, ?, ?)`,
 		out.OrderID, out.Result, out.Reason, out.ProcessedAt.Format(time.RFC3339Nano)); err != nil {
 		return Outcome{}, false, fmt.Errorf("record order in ledger: %w", err)
-	}
-	if err := tx.Commit(); err != nil {
-		return Outcome{}, false, fmt.Errorf("commit: %w", err)
 	}
 	return out, false, nil
 }

@@ -3,10 +3,12 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -130,5 +132,44 @@ func TestSeedValidation(t *testing.T) {
 	got, _ := s.Stock(context.Background())
 	if len(got) != 2 || got["A"] != 5 || got["B"] != 0 {
 		t.Errorf("stock = %v, want only the valid seed applied: A=5 B=0", got)
+	}
+}
+
+func TestConcurrentOrdersNeverOversell(t *testing.T) {
+	ctx := context.Background()
+	s := openTestStore(t)
+	if err := s.Seed(ctx, map[string]int{"A": 50}); err != nil {
+		t.Fatal(err)
+	}
+	results := make(chan Outcome, 200)
+	var wg sync.WaitGroup
+	for i := range 100 {
+		// every order twice, as a redelivery would: the copies may land in one group
+		for range 2 {
+			wg.Go(func() {
+				out, _, err := s.Apply(ctx, order(fmt.Sprintf("o%d", i), events.Item{SKU: "A", Qty: 1}), time.Now())
+				if err != nil {
+					t.Error(err)
+				}
+				results <- out
+			})
+		}
+	}
+	wg.Wait()
+	close(results)
+	applied := map[string]bool{}
+	for out := range results {
+		if out.Result == Applied {
+			applied[out.OrderID] = true
+		}
+	}
+	if len(applied) != 50 {
+		t.Errorf("%d orders applied, want 50 (the stock)", len(applied))
+	}
+	if got, _ := s.Stock(ctx); got["A"] != 0 {
+		t.Errorf("stock = %d, want 0", got["A"])
+	}
+	if pending, _ := s.PendingEvents(ctx, 1000); len(pending) != 50 {
+		t.Errorf("%d inventory events queued, want 50", len(pending))
 	}
 }

@@ -85,6 +85,11 @@ type Consumer struct {
 	// RetryMin and RetryMax bound the backoff between attempts of a
 	// transient failure (defaults 50 ms and 5 s).
 	RetryMin, RetryMax time.Duration
+	// CommitEvery is the least time between two commits (default 50 ms).
+	// Commits are off the latency path, and under load committing on every
+	// step forward would cost the broker a write to __consumer_offsets per
+	// record; after a crash at most this much more work is redelivered.
+	CommitEvery time.Duration
 	// Drain is how long Run lets in-flight records finish after ctx is done
 	// before cancelling them (default 5 s). Cancelled records are not
 	// committed and will be delivered again.
@@ -135,6 +140,9 @@ func (c *Consumer) Run(ctx context.Context) error {
 	}
 	if c.Drain <= 0 {
 		c.Drain = 5 * time.Second
+	}
+	if c.CommitEvery <= 0 {
+		c.CommitEvery = 50 * time.Millisecond
 	}
 	if c.Log == nil {
 		c.Log = slog.New(slog.DiscardHandler)
@@ -319,15 +327,12 @@ func (c *Consumer) complete(j job) {
 	}
 	c.mu.Unlock()
 	if advanced {
-		select {
-		case c.wake <- struct{}{}:
-		default:
-		}
+		c.wakeCommitter()
 	}
 }
 
-// commitLoop commits whenever offsets advanced, coalescing everything that
-// finished while the previous commit was in flight into one request.
+// commitLoop commits whenever offsets advanced, at most once per
+// CommitEvery, coalescing everything that finished in between.
 func (c *Consumer) commitLoop(ctx context.Context) {
 	for {
 		select {
@@ -337,13 +342,21 @@ func (c *Consumer) commitLoop(ctx context.Context) {
 		}
 		if err := c.commit(ctx); err != nil && ctx.Err() == nil {
 			c.Log.Warn("commit failed; retrying", "group", c.Group, "err", err)
-			time.AfterFunc(c.RetryMin, func() {
-				select {
-				case c.wake <- struct{}{}:
-				default:
-				}
-			})
+			c.wakeCommitter()
 		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(c.CommitEvery):
+		}
+	}
+}
+
+// wakeCommitter asks for a commit without blocking; asks coalesce.
+func (c *Consumer) wakeCommitter() {
+	select {
+	case c.wake <- struct{}{}:
+	default:
 	}
 }
 

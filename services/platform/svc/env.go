@@ -3,6 +3,7 @@ package svc
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"strings"
 	"time"
@@ -83,6 +84,18 @@ func (e *Env) Float(key string, def float64) float64 {
 	return f
 }
 
+// LogLevel returns LOG_LEVEL (debug, info, warn, error), default info.
+// Every service logs one info line per order; a load test sets warn.
+func (e *Env) LogLevel() slog.Level {
+	v := e.String("LOG_LEVEL", "info")
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(v)); err != nil {
+		e.errs = append(e.errs, fmt.Errorf("LOG_LEVEL: want debug, info, warn or error, got %q", v))
+		return slog.LevelInfo
+	}
+	return l
+}
+
 // Err returns every problem found so far, or nil.
 func (e *Env) Err() error {
 	if len(e.errs) == 0 {
@@ -91,8 +104,9 @@ func (e *Env) Err() error {
 	return fmt.Errorf("config: %w", errors.Join(e.errs...))
 }
 
-// Kafka is the configuration every service shares.
-type Kafka struct {
+// Common is the configuration every service shares.
+type Common struct {
+	LogLevel       slog.Level
 	Brokers        []string
 	OrdersTopic    string
 	StatusTopic    string
@@ -101,10 +115,11 @@ type Kafka struct {
 	BatchTimeout time.Duration
 }
 
-// Kafka reads KAFKA_BROKERS, the topic names and PRODUCER_BATCH_TIMEOUT with
-// the defaults in DESIGN.md.
-func (e *Env) Kafka() Kafka {
-	return Kafka{
+// Common reads LOG_LEVEL, KAFKA_BROKERS, the topic names and
+// PRODUCER_BATCH_TIMEOUT with the defaults in DESIGN.md.
+func (e *Env) Common() Common {
+	return Common{
+		LogLevel:       e.LogLevel(),
 		Brokers:        e.List("KAFKA_BROKERS", "localhost:9093"),
 		OrdersTopic:    e.String("ORDERS_TOPIC", "orders.created"),
 		StatusTopic:    e.String("STATUS_TOPIC", "orders.status"),

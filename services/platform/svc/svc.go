@@ -14,8 +14,8 @@ import (
 )
 
 // NewLogger returns the service's JSON logger, tagged with its name.
-func NewLogger(w io.Writer, service string) *slog.Logger {
-	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: slog.LevelInfo})).With("service", service)
+func NewLogger(w io.Writer, service string, level slog.Level) *slog.Logger {
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level})).With("service", service)
 }
 
 // Listen binds addr and logs one "listening" line with the bound address,
