@@ -52,6 +52,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	log := svc.NewLogger(stderr, "notifications-api", cfg.LogLevel)
+	svc.Debug(log, cfg.DebugAddr)
 
 	history := NewHistory(cfg.HistoryOrders)
 	flow := NewFlow(cfg.FlowRecords)

@@ -38,6 +38,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	log := svc.NewLogger(stderr, "orders-api", cfg.LogLevel)
+	svc.Debug(log, cfg.DebugAddr)
 
 	writer := stream.NewWriter(cfg.Brokers, cfg.OrdersTopic, stream.WriterConfig{
 		BatchTimeout: cfg.BatchTimeout, WriteTimeout: cfg.ProduceTimeout,

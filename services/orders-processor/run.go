@@ -50,6 +50,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	log := svc.NewLogger(stderr, "orders-processor", cfg.LogLevel)
+	svc.Debug(log, cfg.DebugAddr)
 
 	schema, err := stream.Schema(cfg.OrdersTopic)
 	if err != nil {

@@ -46,6 +46,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	log := svc.NewLogger(stderr, "stock-service", cfg.LogLevel)
+	svc.Debug(log, cfg.DebugAddr)
 
 	store, err := OpenStore(ctx, cfg.DSN)
 	if err != nil {

@@ -20,7 +20,8 @@ import (
 // queues its inventory events in an outbox, so a redelivered order changes
 // nothing and no event is lost between the commit and the produce.
 type Store struct {
-	db *sql.DB
+	db    *sql.DB
+	stmts statements
 	// orders feeds the single writer, which applies the orders that are
 	// waiting together in one transaction (group commit).
 	orders chan applyRequest
@@ -76,6 +77,20 @@ CREATE TABLE IF NOT EXISTS outbox (
 	value BLOB NOT NULL
 );`
 
+// The statements of the order path, prepared once when the store opens.
+const (
+	qSavepoint   = `SAVEPOINT one_order`
+	qRollbackTo  = `ROLLBACK TO one_order`
+	qRelease     = `RELEASE one_order`
+	qQuantity    = `SELECT quantity FROM inventory WHERE sku = ?`
+	qSetQuantity = `UPDATE inventory SET quantity = ? WHERE sku = ?`
+	qQueueEvent  = `INSERT INTO outbox (sku, value) VALUES (?, ?)`
+	qRecordOrder = `INSERT INTO processed_orders (order_id, result, reason, processed_at) VALUES (?, ?, ?, ?)`
+	qOutcome     = `SELECT order_id, result, reason, processed_at FROM processed_orders WHERE order_id = ?`
+)
+
+var orderPath = []string{qSavepoint, qRollbackTo, qRelease, qQuantity, qSetQuantity, qQueueEvent, qRecordOrder, qOutcome}
+
 // OpenStore opens (creating if needed) the SQLite database at dsn, a file
 // path or a "file:" URI.
 func OpenStore(ctx context.Context, dsn string) (*Store, error) {
@@ -90,7 +105,12 @@ func OpenStore(ctx context.Context, dsn string) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("create schema in %s: %w", dsn, err)
 	}
-	s := &Store{db: db, orders: make(chan applyRequest), closed: make(chan struct{}), done: make(chan struct{})}
+	stmts, err := prepareAll(ctx, db, orderPath...)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	s := &Store{db: db, stmts: stmts, orders: make(chan applyRequest), closed: make(chan struct{}), done: make(chan struct{})}
 	go s.writer()
 	return s, nil
 }
@@ -115,6 +135,7 @@ func withPragmas(dsn string) string {
 func (s *Store) Close() error {
 	close(s.closed)
 	<-s.done
+	s.stmts.close()
 	return s.db.Close()
 }
 
@@ -172,31 +193,32 @@ func (s *Store) applyGroup(group []applyRequest) {
 		}
 	}
 	ctx := context.Background() // each order's own ctx may end; the group must finish
-	tx, err := s.db.BeginTx(ctx, nil)
+	sqlTx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		fail(fmt.Errorf("begin: %w", err))
 		return
 	}
-	defer tx.Rollback()
+	defer sqlTx.Rollback()
+	tx := preparedTx{sqlTx, s.stmts}
 	for i, req := range group {
-		if _, err := tx.ExecContext(ctx, `SAVEPOINT one_order`); err != nil {
+		if _, err := tx.ExecContext(ctx, qSavepoint); err != nil {
 			fail(fmt.Errorf("savepoint: %w", err))
 			return
 		}
 		r := &results[i]
 		r.out, r.duplicate, r.err = applyOrder(ctx, tx, req.order, req.now)
 		if r.err != nil {
-			if _, err := tx.ExecContext(ctx, `ROLLBACK TO one_order`); err != nil {
+			if _, err := tx.ExecContext(ctx, qRollbackTo); err != nil {
 				fail(fmt.Errorf("roll back order %s: %w", req.order.OrderID, err))
 				return
 			}
 		}
-		if _, err := tx.ExecContext(ctx, `RELEASE one_order`); err != nil {
+		if _, err := tx.ExecContext(ctx, qRelease); err != nil {
 			fail(fmt.Errorf("release savepoint: %w", err))
 			return
 		}
 	}
-	if err := tx.Commit(); err != nil {
+	if err := sqlTx.Commit(); err != nil {
 		fail(fmt.Errorf("commit: %w", err))
 		return
 	}
@@ -206,7 +228,7 @@ func (s *Store) applyGroup(group []applyRequest) {
 }
 
 // applyOrder applies o inside tx; see Apply.
-func applyOrder(ctx context.Context, tx *sql.Tx, o events.OrderCreated, now time.Time) (out Outcome, duplicate bool, err error) {
+func applyOrder(ctx context.Context, tx preparedTx, o events.OrderCreated, now time.Time) (out Outcome, duplicate bool, err error) {
 	if prev, err := outcome(ctx, tx, o.OrderID); err == nil {
 		return prev, true, nil
 	} else if !errors.Is(err, sql.ErrNoRows) {
@@ -230,7 +252,7 @@ func applyOrder(ctx context.Context, tx *sql.Tx, o events.OrderCreated, now time
 	var problems []string
 	for _, sku := range skus {
 		var q int
-		err := tx.QueryRowContext(ctx, `SELECT quantity FROM inventory WHERE sku = ?`, sku).Scan(&q)
+		err := tx.QueryRowContext(ctx, qQuantity, sku).Scan(&q)
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
 			problems = append(problems, fmt.Sprintf("unknown SKU %s", sku))
@@ -246,19 +268,19 @@ func applyOrder(ctx context.Context, tx *sql.Tx, o events.OrderCreated, now time
 	} else {
 		for _, sku := range skus {
 			left := have[sku] - want[sku]
-			if _, err := tx.ExecContext(ctx, `UPDATE inventory SET quantity = ? WHERE sku = ?`, left, sku); err != nil {
+			if _, err := tx.ExecContext(ctx, qSetQuantity, left, sku); err != nil {
 				return Outcome{}, false, fmt.Errorf("take stock of %s: %w", sku, err)
 			}
 			value, err := json.Marshal(events.InventoryUpdated{SKU: sku, Delta: -want[sku], NewQuantity: left, OrderID: o.OrderID, UpdatedAt: now.UTC()})
 			if err != nil {
 				return Outcome{}, false, err
 			}
-			if _, err := tx.ExecContext(ctx, `INSERT INTO outbox (sku, value) VALUES (?, ?)`, sku, value); err != nil {
+			if _, err := tx.ExecContext(ctx, qQueueEvent, sku, value); err != nil {
 				return Outcome{}, false, fmt.Errorf("queue inventory event: %w", err)
 			}
 		}
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO processed_orders (order_id, result, reason, processed_at) VALUES (?, ?, ?, ?)`,
+	if _, err := tx.ExecContext(ctx, qRecordOrder,
 		out.OrderID, out.Result, out.Reason, out.ProcessedAt.Format(time.RFC3339Nano)); err != nil {
 		return Outcome{}, false, fmt.Errorf("record order in ledger: %w", err)
 	}
@@ -272,7 +294,7 @@ type querier interface {
 func outcome(ctx context.Context, q querier, orderID string) (Outcome, error) {
 	var out Outcome
 	var at string
-	err := q.QueryRowContext(ctx, `SELECT order_id, result, reason, processed_at FROM processed_orders WHERE order_id = ?`, orderID).
+	err := q.QueryRowContext(ctx, qOutcome, orderID).
 		Scan(&out.OrderID, &out.Result, &out.Reason, &at)
 	if err != nil {
 		return Outcome{}, err

@@ -106,7 +106,9 @@ func (e *Env) Err() error {
 
 // Common is the configuration every service shares.
 type Common struct {
-	LogLevel       slog.Level
+	LogLevel slog.Level
+	// DebugAddr serves Go's profiles when set (DEBUG_ADDR).
+	DebugAddr      string
 	Brokers        []string
 	OrdersTopic    string
 	StatusTopic    string
@@ -120,6 +122,7 @@ type Common struct {
 func (e *Env) Common() Common {
 	return Common{
 		LogLevel:       e.LogLevel(),
+		DebugAddr:      e.String("DEBUG_ADDR", ""),
 		Brokers:        e.List("KAFKA_BROKERS", "localhost:9093"),
 		OrdersTopic:    e.String("ORDERS_TOPIC", "orders.created"),
 		StatusTopic:    e.String("STATUS_TOPIC", "orders.status"),

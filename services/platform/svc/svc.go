@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	_ "net/http/pprof" // profiles on DEBUG_ADDR only
 	"time"
 )
 
@@ -55,4 +56,20 @@ func Serve(ctx context.Context, ln net.Listener, h http.Handler) error {
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	return nil
+}
+
+// Debug serves Go's profiles (/debug/pprof/) and expvar (/debug/vars) on
+// addr when it is set (DEBUG_ADDR, e.g. 127.0.0.1:6060, or port 0 for any),
+// never on the service's own port.
+func Debug(log *slog.Logger, addr string) {
+	if addr == "" {
+		return
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		log.Warn("debug endpoints not served", "err", err)
+		return
+	}
+	log.Warn("debug endpoints exposed", "addr", ln.Addr().String())
+	go func() { _ = http.Serve(ln, http.DefaultServeMux) }()
 }
