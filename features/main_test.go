@@ -18,6 +18,7 @@ import (
 	"github.com/cucumber/godog"
 
 	"github.com/kafkakit/kit/harness"
+	"github.com/kafkakit/kit/harness/broker"
 )
 
 // env is what every scenario shares: the stack under test and clients of it.
@@ -26,6 +27,9 @@ type env struct {
 	client *harness.Client
 	kafka  *harness.Kafka
 	broker string
+	// ownsServices is false when the services are an already running
+	// deployment, which the harness cannot stop or restart.
+	ownsServices bool
 }
 
 func TestFeatures(t *testing.T) {
@@ -41,9 +45,7 @@ func TestFeatures(t *testing.T) {
 		TestingT:  t,
 		Output:    os.Stdout,
 	}
-	if tags := realKafkaOnly(e.broker); tags != "" {
-		opts.Tags = tags
-	}
+	opts.Tags = tagFilter(e)
 	suite := godog.TestSuite{
 		Name: "kit on " + e.broker,
 		ScenarioInitializer: func(sc *godog.ScenarioContext) {
@@ -54,6 +56,7 @@ func TestFeatures(t *testing.T) {
 			notificationSteps(sc)
 			stockSteps(sc)
 			deadLetterSteps(sc)
+			outageSteps(sc)
 		},
 		Options: opts,
 	}
@@ -62,14 +65,29 @@ func TestFeatures(t *testing.T) {
 	}
 }
 
-// realKafkaOnly returns the tag filter for brokers that lack behaviour some
-// scenarios need, and says so loudly: those scenarios run on BROKER=kafka.
-func realKafkaOnly(broker string) string {
-	if broker == "kafka" || broker == "testcontainers" {
-		return ""
+// tagFilter returns the godog tag expression that leaves out the scenarios
+// this environment cannot run, and says so loudly for each kind left out.
+func tagFilter(e *env) string {
+	var skip []string
+	if e.broker != "kafka" && e.broker != "testcontainers" {
+		// Brokers that lack behaviour some scenarios need (such as being
+		// stopped and started again): those scenarios run on BROKER=kafka.
+		fmt.Printf("NOTE: scenarios tagged @real-kafka do not run on the %s broker; `make test` runs them on real Kafka\n", e.broker)
+		skip = append(skip, "~@real-kafka")
 	}
-	fmt.Printf("NOTE: scenarios tagged @real-kafka do not run on the %s broker; `make test` runs them on real Kafka\n", broker)
-	return "~@real-kafka"
+	if !e.ownsServices {
+		// Outage scenarios stop, kill and restart services, which only
+		// processes the harness started can be.
+		fmt.Println("NOTE: scenarios tagged @fault do not run against an already running deployment; they need services the harness starts")
+		skip = append(skip, "~@fault")
+	}
+	if _, ok := e.stack.Broker().(broker.Restarter); !ok {
+		// A broker outage needs a broker the harness can stop and start
+		// again; the kafka broker can, the testcontainers one cannot (yet).
+		fmt.Printf("NOTE: scenarios tagged @broker-outage do not run on the %s broker, which cannot be stopped and started again; BROKER=kafka runs them\n", e.broker)
+		skip = append(skip, "~@broker-outage")
+	}
+	return strings.Join(skip, " && ")
 }
 
 func startEnv(t *testing.T) (*env, error) {
@@ -100,7 +118,7 @@ func startEnv(t *testing.T) (*env, error) {
 		}
 		_ = harness.RemoveBuild()
 	})
-	return &env{stack: stack, client: stack.Client(), kafka: stack.Kafka(), broker: opts.Broker}, nil
+	return &env{stack: stack, client: stack.Client(), kafka: stack.Kafka(), broker: opts.Broker, ownsServices: opts.ServiceURLs == nil}, nil
 }
 
 // runningServices returns the URLs of an already running deployment when

@@ -1,0 +1,333 @@
+package features
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/cucumber/godog"
+
+	"github.com/kafkakit/kit/harness"
+	"github.com/kafkakit/kit/harness/broker"
+	"github.com/kafkakit/kit/services/events"
+)
+
+// The services an outage scenario takes down, in the feature's words.
+var outageServices = map[string]string{
+	"payment": harness.OrdersProcessor,
+	"stock":   harness.StockService,
+}
+
+// restoreTimeout bounds bringing the stack back after a scenario that left
+// something down; a broker restart plus every consumer rejoining fits.
+const restoreTimeout = 2 * time.Minute
+
+// outage is what one scenario took down and has not brought back yet, so
+// that the stack is whole again for the next scenario even when a step
+// failed half-way.
+type outage struct {
+	services   map[string]bool
+	brokerDown bool
+	// brokerBounced is set once the broker went down in this scenario.
+	brokerBounced bool
+	// supervisor restarts services that exit during a broker outage.
+	supervisor *supervisor
+	// accepted is the order accepted before the broker went down.
+	accepted string
+}
+
+type outageKey struct{}
+
+func outageOf(ctx context.Context) *outage { return ctx.Value(outageKey{}).(*outage) }
+
+func outageSteps(sc *godog.ScenarioContext) {
+	sc.Before(func(ctx context.Context, _ *godog.Scenario) (context.Context, error) {
+		return context.WithValue(ctx, outageKey{}, &outage{services: map[string]bool{}}), nil
+	})
+	sc.After(restoreStack)
+
+	sc.Given(`^the (payment|stock) service is stopped for a deploy$`, func(ctx context.Context, which string) error {
+		return stopService(ctx, which, (*harness.Stack).Stop)
+	})
+	sc.Given(`^the (payment|stock) service has crashed$`, func(ctx context.Context, which string) error {
+		return stopService(ctx, which, (*harness.Stack).Kill)
+	})
+	sc.When(`^the (payment|stock) service is back$`, serviceBack)
+
+	sc.Given(`^the shopper has an order that was just accepted$`, justAccepted)
+	sc.When(`^the message broker goes down$`, brokerDown)
+	sc.Then(`^a new order from the shopper is refused with a hint to try again later$`, refusedWithRetryHint)
+	sc.When(`^the message broker is back$`, brokerBack)
+	sc.Then(`^the accepted order is paid, and so is a new order from the shopper$`, acceptedAndNewPaid)
+}
+
+// stopService takes a service down with stop (SIGTERM for a deploy, SIGKILL
+// for a crash) and waits until its process is gone.
+func stopService(ctx context.Context, which string, stop func(*harness.Stack, string) error) error {
+	w, name := the(ctx), outageServices[which]
+	if w.stack.PID(name) == 0 {
+		return fmt.Errorf("%s is not a process the harness runs, so it cannot be taken down", name)
+	}
+	outageOf(ctx).services[name] = true
+	if err := stop(w.stack, name); err != nil {
+		return fmt.Errorf("take %s down: %w", name, err)
+	}
+	return nil
+}
+
+// serviceBack restarts a service on its port and data and waits until it
+// is ready again (for a consumer: it has joined its group).
+func serviceBack(ctx context.Context, which string) error {
+	w, name := the(ctx), outageServices[which]
+	ctx, cancel := within(ctx)
+	defer cancel()
+	if err := w.stack.Restart(ctx, name); err != nil {
+		return fmt.Errorf("restart %s: %w", name, err)
+	}
+	delete(outageOf(ctx).services, name)
+	return nil
+}
+
+// restarter is the stack's broker as one that can go down and come back, or
+// an error saying loudly why this broker cannot run the scenario.
+func (w *world) restarter() (broker.Restarter, error) {
+	r, ok := w.stack.Broker().(broker.Restarter)
+	if !ok {
+		return nil, fmt.Errorf("the %s broker cannot be stopped and started again (it is not a broker.Restarter): "+
+			"run this scenario with BROKER=kafka (its tags @real-kafka and @broker-outage keep it off other brokers)", w.stack.Broker().Name())
+	}
+	return r, nil
+}
+
+func justAccepted(ctx context.Context) error {
+	w := the(ctx)
+	if err := w.placeOrder(ctx, "20.00", "EUR", 1, "kettle"); err != nil {
+		return err
+	}
+	if err := w.accepted(); err != nil {
+		return err
+	}
+	outageOf(ctx).accepted = w.orderID
+	return nil
+}
+
+func brokerDown(ctx context.Context) error {
+	w := the(ctx)
+	r, err := w.restarter()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := within(ctx)
+	defer cancel()
+	o := outageOf(ctx)
+	o.brokerDown, o.brokerBounced = true, true
+	o.supervisor = supervise(w.stack)
+	return r.Stop(ctx)
+}
+
+// refusedWithRetryHint places an order while the broker is down: the API
+// must not accept what it could not record, and must say when to retry.
+func refusedWithRetryHint(ctx context.Context) error {
+	w := the(ctx)
+	if err := w.placeOrder(ctx, "15.00", "EUR", 1, "kettle"); err != nil {
+		return err
+	}
+	if w.response.Status != http.StatusServiceUnavailable {
+		return fmt.Errorf("an order placed while the broker is down was answered %d %s, want 503", w.response.Status, w.response.Body)
+	}
+	if s, err := strconv.Atoi(w.response.Header.Get("Retry-After")); err != nil || s <= 0 {
+		return fmt.Errorf("the refusal's Retry-After is %q, want a number of seconds", w.response.Header.Get("Retry-After"))
+	}
+	if _, ok := w.response.Problem(); !ok {
+		return fmt.Errorf("the refusal %s does not explain itself as {\"error\": ...}", w.response.Body)
+	}
+	return nil
+}
+
+// brokerBack starts the broker again and waits until every service is
+// ready on it, as a shopper retrying after the hint would find it.
+func brokerBack(ctx context.Context) error {
+	w := the(ctx)
+	r, err := w.restarter()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := within(ctx)
+	defer cancel()
+	if err := r.Start(ctx); err != nil {
+		return fmt.Errorf("start the broker again: %w", err)
+	}
+	outageOf(ctx).brokerDown = false
+	return w.allReady(ctx)
+}
+
+func acceptedAndNewPaid(ctx context.Context) error {
+	w := the(ctx)
+	accepted := outageOf(ctx).accepted
+	if accepted == "" {
+		return errors.New("no order was accepted before the outage")
+	}
+	if err := w.paid(ctx, accepted); err != nil {
+		return fmt.Errorf("the order accepted before the outage: %w", err)
+	}
+	if err := w.placeOrder(ctx, "30.00", "EUR", 1, "kettle"); err != nil {
+		return err
+	}
+	if err := w.accepted(); err != nil {
+		return fmt.Errorf("a new order once the broker is back: %w", err)
+	}
+	return w.paid(ctx, w.orderID)
+}
+
+// paid waits until the status topic says the order is PAID. A redelivery
+// after the outage may record its statuses again, so repeats are allowed;
+// any other final status is not.
+func (w *world) paid(ctx context.Context, orderID string) error {
+	ctx, cancel := within(ctx)
+	defer cancel()
+	var final events.OrderStatus
+	_, err := w.statuses.WaitFor(ctx, func(recs []harness.Record) bool {
+		for _, r := range recordsFor(recs, orderID) {
+			var s events.OrderStatus
+			if json.Unmarshal(r.Value, &s) == nil && s.Status.Final() {
+				final = s
+				return true
+			}
+		}
+		return false
+	})
+	if err != nil {
+		return fmt.Errorf("order %s never reached a final status: %w", orderID, err)
+	}
+	if final.Status != events.StatusPaid {
+		return fmt.Errorf("order %s ended %s (%s), want PAID", orderID, final.Status, final.Reason)
+	}
+	return nil
+}
+
+// allReady waits until every service answers /readyz with 200.
+func (w *world) allReady(ctx context.Context) error {
+	for _, name := range harness.Services {
+		err := eventually(ctx, name+" is not ready", func() (bool, error) {
+			resp, err := w.client.Get(ctx, name, "/readyz")
+			if err != nil {
+				return false, err
+			}
+			if resp.Status != http.StatusOK {
+				return false, fmt.Errorf("/readyz: %d %s", resp.Status, resp.Body)
+			}
+			return true, nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// restoreStack brings back whatever the scenario left down, so that one
+// failed outage scenario cannot fail the scenarios after it.
+func restoreStack(ctx context.Context, sc *godog.Scenario, stepErr error) (context.Context, error) {
+	o, ok := ctx.Value(outageKey{}).(*outage)
+	w, ok2 := ctx.Value(worldKey{}).(*world)
+	if !ok || !ok2 || (!o.brokerBounced && len(o.services) == 0) {
+		return ctx, nil
+	}
+	restore, cancel := context.WithTimeout(context.WithoutCancel(ctx), restoreTimeout)
+	defer cancel()
+	var errs []error
+	if o.supervisor != nil {
+		if exits := o.supervisor.stop(); len(exits) > 0 {
+			fmt.Printf("NOTE: during the broker outage of %q these services exited and were restarted, as compose's restart policy or `kit up` would:\n", sc.Name)
+			for _, e := range exits {
+				fmt.Printf("NOTE:   %s\n", e)
+			}
+		}
+	}
+	if o.brokerDown {
+		if r, err := w.restarter(); err == nil {
+			errs = append(errs, r.Start(restore))
+		}
+	}
+	if o.brokerBounced {
+		// A consumer that lost its group while the broker was down may
+		// still be on its way out; fresh ones leave the next scenario a
+		// stack that has only ever seen the broker up.
+		for _, name := range []string{harness.OrdersProcessor, harness.StockService} {
+			o.services[name] = true
+			errs = append(errs, w.stack.Stop(name))
+		}
+	}
+	for name := range o.services {
+		errs = append(errs, w.stack.Restart(restore, name))
+	}
+	errs = append(errs, w.allReady(restore))
+	if err := errors.Join(errs...); err != nil {
+		return ctx, fmt.Errorf("bring the stack back after %q: %w", sc.Name, err)
+	}
+	return ctx, nil
+}
+
+// supervisor restarts any service whose process exits, as compose's
+// `restart: unless-stopped` and `kit up` do, and remembers which exited and
+// why. It runs only while the broker is bounced: in the other scenarios
+// the test itself stops and starts services.
+type supervisor struct {
+	cancel context.CancelFunc
+	done   chan struct{}
+
+	mu    sync.Mutex
+	exits []string
+}
+
+func supervise(stack *harness.Stack) *supervisor {
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &supervisor{cancel: cancel, done: make(chan struct{})}
+	var wg sync.WaitGroup
+	for _, name := range harness.Services {
+		wg.Go(func() { s.watch(ctx, stack, name) })
+	}
+	go func() {
+		wg.Wait()
+		close(s.done)
+	}()
+	return s
+}
+
+func (s *supervisor) watch(ctx context.Context, stack *harness.Stack, name string) {
+	for {
+		exited := stack.Exited(name)
+		if exited == nil {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-exited:
+		}
+		s.mu.Lock()
+		s.exits = append(s.exits, fmt.Sprintf("%s exited: %s", name, lastLines(strings.TrimSpace(stack.Logs(name)), 1)))
+		s.mu.Unlock()
+		_ = stack.Stop(name) // forget the dead process
+		// Restart waits until the service is ready; if the new process
+		// exits first (the broker is still down), the loop goes round.
+		if err := stack.Restart(ctx, name); err != nil && ctx.Err() != nil {
+			return
+		}
+	}
+}
+
+// stop ends supervision and returns what exited meanwhile.
+func (s *supervisor) stop() []string {
+	s.cancel()
+	<-s.done
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.exits
+}
