@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
-	"strings"
-	"sync"
 	"time"
 
 	"github.com/cucumber/godog"
@@ -36,8 +34,9 @@ type outage struct {
 	brokerDown bool
 	// brokerBounced is set once the broker went down in this scenario.
 	brokerBounced bool
-	// supervisor restarts services that exit during a broker outage.
-	supervisor *supervisor
+	// pids are the services' processes when the broker went down: a
+	// service must ride out the outage, not exit.
+	pids map[string]int
 	// accepted is the order accepted before the broker went down.
 	accepted string
 }
@@ -127,7 +126,10 @@ func brokerDown(ctx context.Context) error {
 	defer cancel()
 	o := outageOf(ctx)
 	o.brokerDown, o.brokerBounced = true, true
-	o.supervisor = supervise(w.stack)
+	o.pids = map[string]int{}
+	for _, name := range harness.Services {
+		o.pids[name] = w.stack.PID(name)
+	}
 	return r.Stop(ctx)
 }
 
@@ -163,7 +165,14 @@ func brokerBack(ctx context.Context) error {
 	if err := r.Start(ctx); err != nil {
 		return fmt.Errorf("start the broker again: %w", err)
 	}
-	outageOf(ctx).brokerDown = false
+	o := outageOf(ctx)
+	o.brokerDown = false
+	for _, name := range harness.Services {
+		if pid := w.stack.PID(name); pid != o.pids[name] {
+			return fmt.Errorf("%s did not ride out the broker outage: its process %d exited (now %d); its log ends:\n%s",
+				name, o.pids[name], pid, lastLines(w.stack.Logs(name), 5))
+		}
+	}
 	return w.allReady(ctx)
 }
 
@@ -242,26 +251,14 @@ func restoreStack(ctx context.Context, sc *godog.Scenario, stepErr error) (conte
 	restore, cancel := context.WithTimeout(context.WithoutCancel(ctx), restoreTimeout)
 	defer cancel()
 	var errs []error
-	if o.supervisor != nil {
-		if exits := o.supervisor.stop(); len(exits) > 0 {
-			fmt.Printf("NOTE: during the broker outage of %q these services exited and were restarted, as compose's restart policy or `kit up` would:\n", sc.Name)
-			for _, e := range exits {
-				fmt.Printf("NOTE:   %s\n", e)
-			}
-		}
-	}
 	if o.brokerDown {
 		if r, err := w.restarter(); err == nil {
 			errs = append(errs, r.Start(restore))
 		}
 	}
-	if o.brokerBounced {
-		// A consumer that lost its group while the broker was down may
-		// still be on its way out; fresh ones leave the next scenario a
-		// stack that has only ever seen the broker up.
-		for _, name := range []string{harness.OrdersProcessor, harness.StockService} {
-			o.services[name] = true
-			errs = append(errs, w.stack.Stop(name))
+	for _, name := range harness.Services {
+		if w.stack.PID(name) == 0 {
+			o.services[name] = true // exited during a failed scenario
 		}
 	}
 	for name := range o.services {
@@ -272,62 +269,4 @@ func restoreStack(ctx context.Context, sc *godog.Scenario, stepErr error) (conte
 		return ctx, fmt.Errorf("bring the stack back after %q: %w", sc.Name, err)
 	}
 	return ctx, nil
-}
-
-// supervisor restarts any service whose process exits, as compose's
-// `restart: unless-stopped` and `kit up` do, and remembers which exited and
-// why. It runs only while the broker is bounced: in the other scenarios
-// the test itself stops and starts services.
-type supervisor struct {
-	cancel context.CancelFunc
-	done   chan struct{}
-
-	mu    sync.Mutex
-	exits []string
-}
-
-func supervise(stack *harness.Stack) *supervisor {
-	ctx, cancel := context.WithCancel(context.Background())
-	s := &supervisor{cancel: cancel, done: make(chan struct{})}
-	var wg sync.WaitGroup
-	for _, name := range harness.Services {
-		wg.Go(func() { s.watch(ctx, stack, name) })
-	}
-	go func() {
-		wg.Wait()
-		close(s.done)
-	}()
-	return s
-}
-
-func (s *supervisor) watch(ctx context.Context, stack *harness.Stack, name string) {
-	for {
-		exited := stack.Exited(name)
-		if exited == nil {
-			return
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-exited:
-		}
-		s.mu.Lock()
-		s.exits = append(s.exits, fmt.Sprintf("%s exited: %s", name, lastLines(strings.TrimSpace(stack.Logs(name)), 1)))
-		s.mu.Unlock()
-		_ = stack.Stop(name) // forget the dead process
-		// Restart waits until the service is ready; if the new process
-		// exits first (the broker is still down), the loop goes round.
-		if err := stack.Restart(ctx, name); err != nil && ctx.Err() != nil {
-			return
-		}
-	}
-}
-
-// stop ends supervision and returns what exited meanwhile.
-func (s *supervisor) stop() []string {
-	s.cancel()
-	<-s.done
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.exits
 }

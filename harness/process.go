@@ -33,7 +33,7 @@ type process struct {
 func (p *process) start() error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.cmd != nil {
+	if p.cmd != nil && !closed(p.exited) {
 		return fmt.Errorf("%s is already running", p.name)
 	}
 	cmd := exec.Command(p.bin)
@@ -109,10 +109,19 @@ func (p *process) stop(sig syscall.Signal, grace time.Duration) error {
 func (p *process) running() (pid int, exited <-chan struct{}) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.cmd == nil {
+	if p.cmd == nil || closed(p.exited) {
 		return 0, nil
 	}
 	return p.cmd.Process.Pid, p.exited
+}
+
+func closed(c <-chan struct{}) bool {
+	select {
+	case <-c:
+		return true
+	default:
+		return false
+	}
 }
 
 // lineBuffer keeps a process's output for printing when a scenario fails.

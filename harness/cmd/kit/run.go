@@ -102,25 +102,22 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 func superviseService(ctx context.Context, stack *harness.Stack, name string, stderr io.Writer) {
 	pause := time.Second
 	for {
-		exited := stack.Exited(name)
-		if exited == nil {
-			return
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-exited:
+		if exited := stack.Exited(name); exited != nil {
+			select {
+			case <-ctx.Done():
+				return
+			case <-exited:
+			}
 		}
 		if ctx.Err() != nil {
 			return
 		}
-		fmt.Fprintf(stderr, "kit: %s exited; restarting in %s\n", name, pause)
+		fmt.Fprintf(stderr, "kit: %s is not running; restarting in %s\n", name, pause)
 		select {
 		case <-ctx.Done():
 			return
 		case <-time.After(pause):
 		}
-		_ = stack.Stop(name) // forget the dead process
 		restartCtx, cancel := context.WithTimeout(ctx, time.Minute)
 		err := stack.Restart(restartCtx, name)
 		cancel()

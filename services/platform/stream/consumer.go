@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"strconv"
 	"sync"
@@ -164,6 +165,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 
 	slots := make(chan struct{}, c.MaxInFlight)
 	var fetchErr error
+	backoff := c.RetryMin
 	for {
 		select {
 		case slots <- struct{}{}:
@@ -175,11 +177,24 @@ func (c *Consumer) Run(ctx context.Context) error {
 		m, err := c.Fetcher.FetchMessage(ctx)
 		if err != nil {
 			<-slots
-			if ctx.Err() == nil {
-				fetchErr = fmt.Errorf("fetch: %w", err)
+			if ctx.Err() != nil {
+				break
 			}
-			break
+			if errors.Is(err, io.EOF) { // the reader was closed
+				fetchErr = fmt.Errorf("fetch: reader closed: %w", err)
+				break
+			}
+			// kafka-go reports a broker or coordinator it cannot reach yet
+			// keeps trying underneath: a broker restart is no reason to stop.
+			c.Log.Warn("fetch failed; retrying", "group", c.Group, "retryIn", backoff, "err", err)
+			select {
+			case <-time.After(backoff):
+			case <-ctx.Done():
+			}
+			backoff = min(backoff*2, c.RetryMax)
+			continue
 		}
+		backoff = c.RetryMin
 		c.dispatch(work, m, func() { <-slots })
 	}
 

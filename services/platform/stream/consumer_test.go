@@ -209,3 +209,30 @@ func TestConsumerRestartsBookkeepingAfterRebalance(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// flakyFetcher fails its first fetches, as kafka-go does while the broker
+// or the group coordinator is unreachable, then delivers.
+type flakyFetcher struct {
+	fakeFetcher
+	failures int
+}
+
+func (f *flakyFetcher) FetchMessage(ctx context.Context) (kafka.Message, error) {
+	f.mu.Lock()
+	if f.failures > 0 {
+		f.failures--
+		f.mu.Unlock()
+		return kafka.Message{}, errors.New("[15] Group Coordinator Not Available")
+	}
+	f.mu.Unlock()
+	return f.fakeFetcher.FetchMessage(ctx)
+}
+
+func TestConsumerRidesOutFetchErrors(t *testing.T) {
+	f := &flakyFetcher{fakeFetcher: fakeFetcher{committed: map[int]int64{}, msgs: []kafka.Message{msg(0, 0, "a")}}, failures: 3}
+	c := &Consumer{Fetcher: f, Log: slog.New(slog.DiscardHandler), RetryMin: time.Millisecond,
+		Handler: func(context.Context, kafka.Message) error { return nil }}
+	if err := runUntil(t, c, func() bool { _, ok := f.committedOffset(0); return ok }); err != nil {
+		t.Fatalf("Run = %v, want nil: a broker outage is no reason to stop consuming", err)
+	}
+}

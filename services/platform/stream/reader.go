@@ -44,7 +44,7 @@ func NewGroupReader(brokers []string, group, topic string) *GroupReader {
 		QueueCapacity:     1000,
 		CommitInterval:    0,
 		HeartbeatInterval: time.Second,
-		SessionTimeout:    10 * time.Second,
+		SessionTimeout:    6 * time.Second, // the broker's minimum: a crashed member is replaced sooner
 		RebalanceTimeout:  10 * time.Second,
 		JoinGroupBackoff:  500 * time.Millisecond,
 		ReadBackoffMin:    ReadBackoffMin,
