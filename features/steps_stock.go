@@ -150,11 +150,7 @@ func noInventoryUpdate(ctx context.Context) error {
 	if _, err := w.processed(ctx); err != nil {
 		return err
 	}
-	ends, err := w.kafka.EndOffsets(ctx, events.TopicInventoryUpdated)
-	if err != nil {
-		return err
-	}
-	recs, err := w.inventory.WaitPast(ctx, ends)
+	recs, err := w.inventory.UpToNow(ctx)
 	if err != nil {
 		return err
 	}

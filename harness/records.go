@@ -186,9 +186,9 @@ func (k *Kafka) Committed(ctx context.Context, group, topic string, partition in
 	return -1, nil
 }
 
-// WaitPast returns once the tail has read everything before ends (offsets
+// waitPast returns once the tail has read everything before ends (offsets
 // from EndOffsets), so that what it holds is complete up to that point.
-func (t *Tail) WaitPast(ctx context.Context, ends map[int32]int64) ([]Record, error) {
+func (t *Tail) waitPast(ctx context.Context, ends map[int32]int64) ([]Record, error) {
 	return t.WaitFor(ctx, func(recs []Record) bool {
 		next := map[int32]int64{}
 		for p, o := range t.From {
@@ -204,4 +204,20 @@ func (t *Tail) WaitPast(ctx context.Context, ends map[int32]int64) ([]Record, er
 		}
 		return true
 	})
+}
+
+// UpToNow returns what the tail has read once it has caught up with
+// everything on its topic at the time of the call: what was acknowledged
+// before is all there.
+func (t *Tail) UpToNow(ctx context.Context) ([]Record, error) {
+	ends, err := kadm.NewClient(t.client).ListEndOffsets(ctx, t.Topic)
+	if err == nil {
+		err = ends.Error()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("end offsets of %s: %w", t.Topic, err)
+	}
+	next := map[int32]int64{}
+	ends.Each(func(o kadm.ListedOffset) { next[o.Partition] = o.Offset })
+	return t.waitPast(ctx, next)
 }

@@ -11,6 +11,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/kafkakit/kit/services/events"
 	"github.com/kafkakit/kit/services/platform/httpx"
 	"github.com/kafkakit/kit/services/platform/stream"
 	"github.com/kafkakit/kit/services/platform/svc"
@@ -52,26 +53,17 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	log := svc.NewLogger(stderr, "orders-processor", cfg.LogLevel)
 	svc.Debug(log, cfg.DebugAddr)
 
-	schema, err := stream.Schema(cfg.OrdersTopic)
+	statuses := stream.NewWriter(cfg.Brokers, cfg.StatusTopic, stream.WriterConfig{BatchTimeout: cfg.BatchTimeout})
+	defer statuses.Close()
+	p := &Processor{Statuses: statuses, Rule: cfg.Payment, Delay: cfg.PaymentDelay, Log: log, Now: time.Now}
+	consumer, err := stream.NewConsumer(stream.ConsumerConfig{
+		Brokers: cfg.Brokers, Group: Group, Topic: cfg.OrdersTopic, Contract: events.TopicOrdersCreated,
+		BatchTimeout: cfg.BatchTimeout, MaxInFlight: cfg.MaxInFlight, Log: log,
+	}, p.Handle)
 	if err != nil {
 		return err
 	}
-	statuses := stream.NewWriter(cfg.Brokers, cfg.StatusTopic, stream.WriterConfig{BatchTimeout: cfg.BatchTimeout})
-	defer statuses.Close()
-	deadLetters := stream.NewWriter(cfg.Brokers, "", stream.WriterConfig{BatchTimeout: cfg.BatchTimeout})
-	defer deadLetters.Close()
-	reader := stream.NewGroupReader(cfg.Brokers, Group, cfg.OrdersTopic)
-	defer reader.Close()
-
-	p := &Processor{Statuses: statuses, Rule: cfg.Payment, Delay: cfg.PaymentDelay, Log: log, Now: time.Now}
-	consumer := &stream.Consumer{
-		Fetcher:     reader,
-		Handler:     stream.JSON(stream.Conforms(schema), p.Handle),
-		DLQ:         deadLetters,
-		Group:       Group,
-		Log:         log,
-		MaxInFlight: cfg.MaxInFlight,
-	}
+	defer consumer.Close()
 
 	ln, err := svc.Listen(log, cfg.HTTPAddr)
 	if err != nil {
@@ -83,7 +75,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		"topics": func(ctx context.Context) error {
 			return stream.CheckTopics(ctx, cfg.Brokers, cfg.OrdersTopic, cfg.StatusTopic)
 		},
-		"consumer": reader.Joined,
+		"consumer": consumer.Joined,
 	}))
 
 	g, ctx := errgroup.WithContext(ctx)

@@ -53,26 +53,17 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	defer store.Close()
-	schema, err := stream.Schema(cfg.OrdersTopic)
+	inventory := stream.NewWriter(cfg.Brokers, cfg.InventoryTopic, stream.WriterConfig{BatchTimeout: cfg.BatchTimeout})
+	defer inventory.Close()
+	relay := NewRelay(store, inventory, log)
+	consumer, err := stream.NewConsumer(stream.ConsumerConfig{
+		Brokers: cfg.Brokers, Group: Group, Topic: cfg.OrdersTopic, Contract: events.TopicOrdersCreated,
+		BatchTimeout: cfg.BatchTimeout, MaxInFlight: cfg.MaxInFlight, Log: log,
+	}, takeStock(store, relay, log))
 	if err != nil {
 		return err
 	}
-	inventory := stream.NewWriter(cfg.Brokers, cfg.InventoryTopic, stream.WriterConfig{BatchTimeout: cfg.BatchTimeout})
-	defer inventory.Close()
-	deadLetters := stream.NewWriter(cfg.Brokers, "", stream.WriterConfig{BatchTimeout: cfg.BatchTimeout})
-	defer deadLetters.Close()
-	reader := stream.NewGroupReader(cfg.Brokers, Group, cfg.OrdersTopic)
-	defer reader.Close()
-
-	relay := NewRelay(store, inventory, log)
-	consumer := &stream.Consumer{
-		Fetcher:     reader,
-		Handler:     stream.JSON(stream.Conforms(schema), takeStock(store, relay, log)),
-		DLQ:         deadLetters,
-		Group:       Group,
-		Log:         log,
-		MaxInFlight: cfg.MaxInFlight,
-	}
+	defer consumer.Close()
 
 	ln, err := svc.Listen(log, cfg.HTTPAddr)
 	if err != nil {
@@ -82,7 +73,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		"topics": func(ctx context.Context) error {
 			return stream.CheckTopics(ctx, cfg.Brokers, cfg.OrdersTopic, cfg.InventoryTopic)
 		},
-		"consumer": reader.Joined,
+		"consumer": consumer.Joined,
 	}
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return svc.Serve(ctx, ln, NewServer(log, store, checks)) })

@@ -96,6 +96,9 @@ type Consumer struct {
 	// committed and will be delivered again.
 	Drain time.Duration
 
+	reader  *GroupReader   // set by NewConsumer
+	closers []func() error // set by NewConsumer
+
 	mu       sync.Mutex
 	lanes    map[string]*lane
 	trackers map[topicPartition]*tracker
