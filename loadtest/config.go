@@ -82,7 +82,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.Float64Var(&c.rate, "rate", 200, "constant arrival rate, orders/s, of the main run and the floor (0: no main run)")
 	fs.DurationVar(&c.duration, "duration", 20*time.Second, "measured duration of the main run and of the floor")
 	fs.DurationVar(&c.warmup, "warmup", 5*time.Second, "unmeasured warm-up before the main run, the floor and the ramp")
-	ramp := fs.String("ramp", "500,1000,2000,3000", `step ramp rates, orders/s, to find the knee ("" for none)`)
+	ramp := fs.String("ramp", "500,1000,1500,2000,2500", `step ramp rates, orders/s, to find the knee ("" for none)`)
 	fs.DurationVar(&c.stepDuration, "step-duration", 10*time.Second, "measured duration of each ramp step")
 	fs.BoolVar(&c.rampContinue, "ramp-continue", false, "keep ramping after a step that was not sustained")
 	fs.BoolVar(&c.floor, "floor", true, "measure the broker floor (two-hop kafka-go relay) at -rate before the main run")

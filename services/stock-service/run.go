@@ -45,6 +45,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
+	svc.DefaultGCPercent(getenv, 400)
 	log := svc.NewLogger(stderr, "stock-service", cfg.LogLevel)
 	svc.Debug(log, cfg.DebugAddr)
 

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"time"
@@ -94,6 +95,16 @@ func (e *Env) LogLevel() slog.Level {
 		return slog.LevelInfo
 	}
 	return l
+}
+
+// DefaultGCPercent sets the garbage collector's target to percent unless
+// GOGC says otherwise. The order-path services keep a small live heap and
+// allocate per record, so collecting less often buys CPU, the scarce thing
+// under load, for a few megabytes.
+func DefaultGCPercent(getenv func(string) string, percent int) {
+	if getenv("GOGC") == "" {
+		debug.SetGCPercent(percent)
+	}
 }
 
 // Err returns every problem found so far, or nil.
