@@ -33,7 +33,7 @@ func TestParseConfig(t *testing.T) {
 			name: "no flags: standard profile on a harness stack, embedded broker",
 			check: func(t *testing.T, c config) {
 				if c.target != "harness" || c.broker != "embedded" || c.rate != 200 || !c.floor ||
-					!reflect.DeepEqual(c.ramp, []float64{500, 1000, 2000, 3000}) || c.thresholds.MinSustainedRate != 2000 {
+					!reflect.DeepEqual(c.ramp, []float64{500, 1000, 1500, 2000, 2500}) || c.thresholds.MinSustainedRate != 2000 {
 					t.Errorf("got %+v", c)
 				}
 			},
