@@ -56,11 +56,17 @@ func (k *Kafka) EndOffsets(ctx context.Context, topic string) (map[int32]int64, 
 		return nil, err
 	}
 	defer client.Close()
+	return endOffsets(ctx, client, topic)
+}
+
+// endOffsets asks the cluster client reaches for the next offset of every
+// partition of topic.
+func endOffsets(ctx context.Context, client *kgo.Client, topic string) (map[int32]int64, error) {
 	ends, err := kadm.NewClient(client).ListEndOffsets(ctx, topic)
-	if err != nil {
-		return nil, fmt.Errorf("end offsets of %s: %w", topic, err)
+	if err == nil {
+		err = ends.Error()
 	}
-	if err := ends.Error(); err != nil {
+	if err != nil {
 		return nil, fmt.Errorf("end offsets of %s: %w", topic, err)
 	}
 	out := map[int32]int64{}
@@ -210,14 +216,9 @@ func (t *Tail) waitPast(ctx context.Context, ends map[int32]int64) ([]Record, er
 // everything on its topic at the time of the call: what was acknowledged
 // before is all there.
 func (t *Tail) UpToNow(ctx context.Context) ([]Record, error) {
-	ends, err := kadm.NewClient(t.client).ListEndOffsets(ctx, t.Topic)
-	if err == nil {
-		err = ends.Error()
-	}
+	ends, err := endOffsets(ctx, t.client, t.Topic)
 	if err != nil {
-		return nil, fmt.Errorf("end offsets of %s: %w", t.Topic, err)
+		return nil, err
 	}
-	next := map[int32]int64{}
-	ends.Each(func(o kadm.ListedOffset) { next[o.Partition] = o.Offset })
-	return t.waitPast(ctx, next)
+	return t.waitPast(ctx, ends)
 }
