@@ -71,9 +71,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	checks := map[string]httpx.Check{
-		"topics": func(ctx context.Context) error {
-			return stream.CheckTopics(ctx, cfg.Brokers, cfg.OrdersTopic, cfg.InventoryTopic)
-		},
+		"topics":   stream.Routable(inventory, cfg.OrdersTopic, cfg.InventoryTopic),
 		"consumer": consumer.Joined,
 	}
 	g, ctx := errgroup.WithContext(ctx)

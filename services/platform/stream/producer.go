@@ -61,27 +61,55 @@ func NewWriter(brokers []string, topic string, cfg WriterConfig) *kafka.Writer {
 		Transport: &kafka.Transport{
 			DialTimeout: 3 * time.Second,
 			IdleTimeout: 5 * time.Minute,
-			MetadataTTL: 10 * time.Second,
+			// kafka-go refreshes metadata only on this timer (at a random
+			// point within it), never because a write failed, so this
+			// bounds how long a writer keeps routing by a stale view
+			// after a broker restart or a leader change. One small
+			// request a second is nothing to a broker.
+			MetadataTTL: 2 * time.Second,
 		},
 	}
 }
 
-// CheckTopics returns an error naming every topic that brokers do not have.
-// Services use it in /readyz: the kit never relies on auto-creation.
-func CheckTopics(ctx context.Context, brokers []string, topics ...string) error {
-	client := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 3 * time.Second}
-	resp, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: topics})
-	if err != nil {
-		return fmt.Errorf("metadata from %s: %w", strings.Join(brokers, ","), err)
+// Routable is a readiness check: nil once w can route a record to every
+// partition of each topic, as w itself sees the cluster. kafka-go's writer
+// routes from its transport's cached metadata and does not refresh it when a
+// write fails, so after a broker restart it can hold "unknown topic" (a
+// restarted broker answers metadata before it knows its topics) until the
+// next refresh; a write then fails at once. Asking the same cache, rather
+// than a fresh connection, makes /readyz say so instead of answering ready
+// while every order would be refused.
+func Routable(w *kafka.Writer, topics ...string) func(context.Context) error {
+	client := &kafka.Client{Addr: w.Addr, Transport: w.Transport, Timeout: 3 * time.Second}
+	return func(ctx context.Context) error {
+		resp, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: topics})
+		if err != nil {
+			return fmt.Errorf("metadata from %s: %w", w.Addr, err)
+		}
+		return unroutable(resp.Topics)
 	}
-	var missing []string
-	for _, t := range resp.Topics {
-		if t.Error != nil || len(t.Partitions) == 0 {
-			missing = append(missing, t.Name)
+}
+
+// unroutable names each topic that is missing or has a partition without a
+// leader in a metadata answer.
+func unroutable(topics []kafka.Topic) error {
+	var problems []string
+	for _, t := range topics {
+		switch {
+		case t.Error != nil:
+			problems = append(problems, fmt.Sprintf("%s: %v", t.Name, t.Error))
+		case len(t.Partitions) == 0:
+			problems = append(problems, t.Name+": no partitions")
+		default:
+			for _, p := range t.Partitions {
+				if p.Error != nil || p.Leader.ID < 0 {
+					problems = append(problems, fmt.Sprintf("%s/%d: no leader (%v)", t.Name, p.ID, p.Error))
+				}
+			}
 		}
 	}
-	if len(missing) > 0 {
-		return fmt.Errorf("topics missing: %s", strings.Join(missing, ", "))
+	if len(problems) > 0 {
+		return fmt.Errorf("cannot route to %s", strings.Join(problems, "; "))
 	}
 	return nil
 }
