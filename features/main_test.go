@@ -5,12 +5,14 @@
 //	go test ./features                      # embedded broker
 //	BROKER=kafka go test ./features         # real Apache Kafka 3.9 + ZooKeeper
 //	go test ./features -run 'TestFeatures/Taking_stock'
+//	GODOG_SEED=8462 go test ./features      # replay the scenario order of a failed run
 package features
 
 import (
 	"context"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -46,6 +48,14 @@ func TestFeatures(t *testing.T) {
 		Output:    os.Stdout,
 	}
 	opts.Tags = tagFilter(e)
+	if seed := os.Getenv("GODOG_SEED"); seed != "" {
+		// Replay the order of a failed run: its seed is printed at the end.
+		n, err := strconv.ParseInt(seed, 10, 64)
+		if err != nil {
+			t.Fatalf("GODOG_SEED=%q is not a number: %v", seed, err)
+		}
+		opts.Randomize = n
+	}
 	suite := godog.TestSuite{
 		Name: "kit on " + e.broker,
 		ScenarioInitializer: func(sc *godog.ScenarioContext) {

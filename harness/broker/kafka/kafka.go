@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"net/url"
 	"os"
@@ -80,6 +81,7 @@ type Broker struct {
 	port      int
 	zkPort    int
 	kafkaArgs []string
+	logDirs   []string // Kafka's log.dirs
 	log       *lockedWriter
 
 	mu     sync.Mutex // serialises Start, Stop and Close
@@ -183,6 +185,7 @@ func (b *Broker) prepareDir(opts Options) error {
 	for k, v := range opts.ServerProperties {
 		server[k] = v
 	}
+	b.logDirs = strings.Split(server["log.dirs"], ",")
 	if err := writeProperties(filepath.Join(b.dir, "zookeeper.properties"), zookeeperProperties(zkData, b.zkPort)); err != nil {
 		return err
 	}
@@ -230,7 +233,14 @@ func (b *Broker) startZooKeeper(ctx context.Context) error {
 	})
 }
 
-// startKafka starts the Kafka process and waits until it answers metadata.
+// startKafka starts the Kafka process and waits until it answers metadata
+// and leads every partition it has a log for.
+//
+// A restarted broker answers metadata before the controller has told it
+// about its topics: for a moment it names itself but calls every topic
+// unknown. A client that refreshes its metadata then (kafka-go's writer
+// keeps that view until its next refresh) fails every write, so Start
+// returns only once the partitions on disk are led again.
 //
 // A Kafka that died without closing its ZooKeeper session (SIGKILL, a
 // crash) leaves its registration behind until the session expires
@@ -239,13 +249,17 @@ func (b *Broker) startZooKeeper(ctx context.Context) error {
 // done, so Start after a crash works rather than failing for a few seconds.
 func (b *Broker) startKafka(ctx context.Context) error {
 	addr := b.Addrs()[0]
+	want, err := partitionsOnDisk(b.logDirs)
+	if err != nil {
+		return err
+	}
 	for {
 		p, err := startProcess("kafka", b.java, b.kafkaArgs, b.dir, b.log)
 		if err != nil {
 			return err
 		}
 		err = waitUntil(ctx, p, "Kafka answering metadata on "+addr, func(ctx context.Context) bool {
-			return brokerReady(ctx, addr)
+			return brokerReady(ctx, addr, want)
 		})
 		if err == nil {
 			b.kafka = p
@@ -393,19 +407,55 @@ func zookeeperOK(ctx context.Context, addr string) bool {
 }
 
 // brokerReady reports whether the broker at addr answers a metadata request
-// that lists broker 0 and names a controller, the point from which topics
-// can be created.
-func brokerReady(ctx context.Context, addr string) bool {
+// that lists broker 0, names a controller (the point from which topics can
+// be created) and has a leader for every partition in want.
+func brokerReady(ctx context.Context, addr string, want map[string][]int32) bool {
 	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.DialTimeout(time.Second))
 	if err != nil {
 		return false
 	}
 	defer cl.Close()
-	m, err := kadm.NewClient(cl).BrokerMetadata(ctx)
-	if err != nil {
+	m, err := kadm.NewClient(cl).Metadata(ctx)
+	if err != nil || m.Controller != 0 || len(m.Brokers) != 1 || m.Brokers[0].NodeID != 0 {
 		return false
 	}
-	return m.Controller == 0 && len(m.Brokers) == 1 && m.Brokers[0].NodeID == 0
+	for topic, partitions := range want {
+		t, ok := m.Topics[topic]
+		if !ok || t.Err != nil {
+			return false
+		}
+		for _, p := range partitions {
+			if d, ok := t.Partitions[p]; !ok || d.Err != nil || d.Leader != 0 {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// partitionsOnDisk lists the topic partitions that have a log in dirs,
+// which Kafka names <topic>-<partition>. Logs of deleted topics end in
+// "-delete" and are left out; so is anything else that is not a directory.
+func partitionsOnDisk(dirs []string) (map[string][]int32, error) {
+	out := map[string][]int32{}
+	for _, dir := range dirs {
+		entries, err := os.ReadDir(dir)
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("broker kafka: list the partitions in %s: %w", dir, err)
+		}
+		for _, e := range entries {
+			i := strings.LastIndexByte(e.Name(), '-')
+			if !e.IsDir() || i <= 0 {
+				continue
+			}
+			p, err := strconv.ParseInt(e.Name()[i+1:], 10, 32)
+			if err != nil {
+				continue
+			}
+			out[e.Name()[:i]] = append(out[e.Name()[:i]], int32(p))
+		}
+	}
+	return out, nil
 }
 
 // freePorts returns two distinct free loopback ports, holding both

@@ -99,6 +99,21 @@ func TestBroker(t *testing.T) {
 			t.Fatalf("Start after Stop: %v", err)
 		}
 		t.Logf("Kafka restarted in %v", time.Since(began).Round(time.Millisecond))
+		// Start returns only once the restarted broker leads its
+		// partitions again: a client's first look must find them led,
+		// not "unknown topic" as in the moment after the JVM starts.
+		details, err := kadm.NewClient(newClient(t, addrs)).ListTopics(ctx, topic)
+		if err != nil {
+			t.Fatalf("ListTopics right after Start: %v", err)
+		}
+		if d := details[topic]; d.Err != nil || len(d.Partitions) != 3 {
+			t.Errorf("right after Start, %s is %v with %d partitions, want it known with 3", topic, d.Err, len(d.Partitions))
+		}
+		for _, p := range details[topic].Partitions.Sorted() {
+			if p.Err != nil || p.Leader != 0 {
+				t.Errorf("right after Start, %s/%d has leader %d (%v), want broker 0", topic, p.Partition, p.Leader, p.Err)
+			}
+		}
 		if got := r.Addrs(); len(got) != 1 || got[0] != addrs[0] {
 			t.Errorf("Addrs() after restart = %v, want %v", got, addrs)
 		}
