@@ -52,12 +52,14 @@ type fakeNotifications struct {
 func (f *fakeNotifications) handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /events", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/event-stream")
-		w.WriteHeader(http.StatusOK)
-		w.(http.Flusher).Flush()
+		// Count the stream before its headers leave: the client counts it
+		// as open once they arrive, and reads memory after that.
 		f.mu.Lock()
 		f.streams++
 		f.mu.Unlock()
+		w.Header().Set("Content-Type", "text/event-stream")
+		w.WriteHeader(http.StatusOK)
+		w.(http.Flusher).Flush()
 		select {
 		case <-f.paid:
 		case <-r.Context().Done():
