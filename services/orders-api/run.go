@@ -50,6 +50,6 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
-	ready := stream.Routable(writer, cfg.OrdersTopic)
+	ready := stream.Routable(cfg.Brokers, writer, cfg.OrdersTopic)
 	return svc.Serve(ctx, ln, NewServer(log, writer, ready, cfg.ProduceTimeout))
 }

@@ -73,7 +73,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	mux := http.NewServeMux()
 	mux.Handle("GET /healthz", httpx.Health())
 	mux.Handle("GET /readyz", httpx.Ready(map[string]httpx.Check{
-		"topics":   stream.Routable(statuses, cfg.OrdersTopic, cfg.StatusTopic),
+		"topics":   stream.Routable(cfg.Brokers, statuses, cfg.OrdersTopic, cfg.StatusTopic),
 		"consumer": consumer.Joined,
 	}))
 

@@ -71,7 +71,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	checks := map[string]httpx.Check{
-		"topics":   stream.Routable(inventory, cfg.OrdersTopic, cfg.InventoryTopic),
+		"topics":   stream.Routable(cfg.Brokers, inventory, cfg.OrdersTopic, cfg.InventoryTopic),
 		"consumer": consumer.Joined,
 	}
 	g, ctx := errgroup.WithContext(ctx)

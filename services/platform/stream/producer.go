@@ -6,6 +6,7 @@ package stream
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -71,23 +72,49 @@ func NewWriter(brokers []string, topic string, cfg WriterConfig) *kafka.Writer {
 	}
 }
 
-// Routable is a readiness check: nil once w can route a record to every
-// partition of each topic, as w itself sees the cluster. kafka-go's writer
-// routes from its transport's cached metadata and does not refresh it when a
-// write fails, so after a broker restart it can hold "unknown topic" (a
-// restarted broker answers metadata before it knows its topics) until the
-// next refresh; a write then fails at once. Asking the same cache, rather
-// than a fresh connection, makes /readyz say so instead of answering ready
-// while every order would be refused.
-func Routable(w *kafka.Writer, topics ...string) func(context.Context) error {
+// Routable is a readiness check: nil while one of brokers answers and w can
+// route a record to every partition of each topic, as w itself sees the
+// cluster.
+//
+// kafka-go's writer routes from its transport's cached metadata and does not
+// refresh it when a write fails, so after a broker restart it can hold
+// "unknown topic" (a restarted broker answers metadata before it knows its
+// topics) until the next refresh; a write then fails at once. Asking that
+// cache, rather than a fresh connection, makes /readyz say so instead of
+// answering ready while every order would be refused. The cache also
+// outlives a broker that went away, hence the live dial first.
+func Routable(brokers []string, w *kafka.Writer, topics ...string) func(context.Context) error {
 	client := &kafka.Client{Addr: w.Addr, Transport: w.Transport, Timeout: 3 * time.Second}
 	return func(ctx context.Context) error {
+		if err := reachable(ctx, brokers); err != nil {
+			return err
+		}
 		resp, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: topics})
 		if err != nil {
-			return fmt.Errorf("metadata from %s: %w", w.Addr, err)
+			return fmt.Errorf("metadata from %s: %w", strings.Join(brokers, ","), err)
 		}
 		return unroutable(resp.Topics)
 	}
+}
+
+// reachable reports whether one of brokers accepts a connection and answers
+// an ApiVersions request.
+func reachable(ctx context.Context, brokers []string) error {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	var errs []error
+	for _, addr := range brokers {
+		conn, err := (&kafka.Dialer{}).DialContext(ctx, "tcp", addr)
+		if err == nil {
+			_, err = conn.ApiVersions()
+			conn.Close()
+		}
+		if err == nil {
+			return nil
+		}
+		errs = append(errs, err)
+	}
+	return fmt.Errorf("no broker answers: %w", errors.Join(errs...))
 }
 
 // unroutable names each topic that is missing or has a partition without a

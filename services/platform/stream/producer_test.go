@@ -1,6 +1,8 @@
 package stream
 
 import (
+	"context"
+	"net"
 	"strings"
 	"testing"
 
@@ -55,5 +57,39 @@ func TestUnroutable(t *testing.T) {
 				t.Errorf("unroutable = %q names a routable topic", err)
 			}
 		})
+	}
+}
+
+func TestReachableNamesEveryBrokerThatDoesNotAnswer(t *testing.T) {
+	// A port that was just free refuses connections: a broker that is down.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	down := ln.Addr().String()
+	ln.Close()
+	// A listener that hangs up at once: something that is not Kafka.
+	notKafka, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer notKafka.Close()
+	go func() {
+		for {
+			c, err := notKafka.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	err = reachable(context.Background(), []string{down, notKafka.Addr().String()})
+	if err == nil {
+		t.Fatal("reachable = nil for a closed port and a listener that hangs up, want an error")
+	}
+	for _, want := range []string{"no broker answers", down} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("reachable = %q, want it to name %q", err, want)
+		}
 	}
 }
