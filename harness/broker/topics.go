@@ -52,7 +52,7 @@ func CreateTopics(ctx context.Context, b Broker, topics []Topic) error {
 	}
 	for {
 		md, err := adm.Metadata(ctx, names...)
-		if err == nil && allLed(md, topics) {
+		if err == nil && AllLed(md, topics) {
 			return nil
 		}
 		select {
@@ -63,7 +63,9 @@ func CreateTopics(ctx context.Context, b Broker, topics []Topic) error {
 	}
 }
 
-func allLed(md kadm.Metadata, topics []Topic) bool {
+// AllLed reports whether md has every topic with at least its partitions,
+// each with a leader.
+func AllLed(md kadm.Metadata, topics []Topic) bool {
 	for _, t := range topics {
 		td, ok := md.Topics[t.Name]
 		if !ok || td.Err != nil || int32(len(td.Partitions)) < t.Partitions {

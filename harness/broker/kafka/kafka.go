@@ -17,11 +17,13 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"net"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -408,8 +410,8 @@ func zookeeperOK(ctx context.Context, addr string) bool {
 
 // brokerReady reports whether the broker at addr answers a metadata request
 // that lists broker 0, names a controller (the point from which topics can
-// be created) and has a leader for every partition in want.
-func brokerReady(ctx context.Context, addr string, want map[string][]int32) bool {
+// be created) and has a leader for every partition of want.
+func brokerReady(ctx context.Context, addr string, want []broker.Topic) bool {
 	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.DialTimeout(time.Second))
 	if err != nil {
 		return false
@@ -419,25 +421,15 @@ func brokerReady(ctx context.Context, addr string, want map[string][]int32) bool
 	if err != nil || m.Controller != 0 || len(m.Brokers) != 1 || m.Brokers[0].NodeID != 0 {
 		return false
 	}
-	for topic, partitions := range want {
-		t, ok := m.Topics[topic]
-		if !ok || t.Err != nil {
-			return false
-		}
-		for _, p := range partitions {
-			if d, ok := t.Partitions[p]; !ok || d.Err != nil || d.Leader != 0 {
-				return false
-			}
-		}
-	}
-	return true
+	return broker.AllLed(m, want)
 }
 
-// partitionsOnDisk lists the topic partitions that have a log in dirs,
-// which Kafka names <topic>-<partition>. Logs of deleted topics end in
-// "-delete" and are left out; so is anything else that is not a directory.
-func partitionsOnDisk(dirs []string) (map[string][]int32, error) {
-	out := map[string][]int32{}
+// partitionsOnDisk lists the topics that have a log in dirs, which Kafka
+// names <topic>-<partition>, each with its highest partition plus one. Logs
+// of deleted topics end in "-delete" and are left out; so is anything else
+// that is not a directory.
+func partitionsOnDisk(dirs []string) ([]broker.Topic, error) {
+	counts := map[string]int32{}
 	for _, dir := range dirs {
 		entries, err := os.ReadDir(dir)
 		if err != nil && !errors.Is(err, fs.ErrNotExist) {
@@ -452,8 +444,12 @@ func partitionsOnDisk(dirs []string) (map[string][]int32, error) {
 			if err != nil {
 				continue
 			}
-			out[e.Name()[:i]] = append(out[e.Name()[:i]], int32(p))
+			counts[e.Name()[:i]] = max(counts[e.Name()[:i]], int32(p)+1)
 		}
+	}
+	var out []broker.Topic
+	for _, name := range slices.Sorted(maps.Keys(counts)) {
+		out = append(out, broker.Topic{Name: name, Partitions: counts[name]})
 	}
 	return out, nil
 }
