@@ -9,6 +9,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/kafkakit/kit/services/events"
 )
 
 // Topic is one topic the kit needs.
@@ -17,13 +19,13 @@ type Topic struct {
 	Partitions int32
 }
 
-// KitTopics are the kit's topics and their dead-letter topics, 3 partitions
-// each: created explicitly, because kafka-go's first writes fail while a
-// topic is being auto-created.
+// KitTopics are the kit's topics and their dead-letter topics
+// (events.Partitions each): created explicitly, because kafka-go's first
+// writes fail while a topic is being auto-created.
 func KitTopics() []Topic {
 	var out []Topic
-	for _, name := range []string{"orders.created", "orders.status", "inventory.updated"} {
-		out = append(out, Topic{name, 3}, Topic{name + ".dlq", 3})
+	for _, name := range events.Topics {
+		out = append(out, Topic{name, events.Partitions}, Topic{events.DLQ(name), events.Partitions})
 	}
 	return out
 }

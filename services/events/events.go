@@ -11,10 +11,34 @@ import (
 
 // Default topic names. Services read the actual names from their config.
 const (
-	TopicOrdersCreated    = "orders.created"
-	TopicOrdersStatus     = "orders.status"
-	TopicInventoryUpdated = "inventory.updated"
+	TopicOrdersCreated     = "orders.created"
+	TopicStockReservations = "stock.reservations"
+	TopicOrdersStatus      = "orders.status"
+	TopicInventoryUpdated  = "inventory.updated"
 )
+
+// Topics are the kit's topics in the order an order crosses them. Each has a
+// dead-letter topic, DLQ(topic).
+var Topics = []string{TopicOrdersCreated, TopicStockReservations, TopicOrdersStatus, TopicInventoryUpdated}
+
+// Partitions is the partition count of every kit topic and dead-letter
+// topic. Keys (order ids, SKUs) spread over them; a consumer group has work
+// for at most this many members per topic.
+const Partitions = 3
+
+// Consumer groups. notifications-api uses none: every instance reads every
+// partition of orders.status, so a browser may follow an order on any of them.
+const (
+	// GroupStockService reads orders.created (reserve) and orders.status
+	// (release what a failed order had reserved).
+	GroupStockService = "stock-service-cg"
+	// GroupOrdersProcessor reads stock.reservations.
+	GroupOrdersProcessor = "orders-processor-cg"
+)
+
+// MaxQty is the largest quantity of one item of an order, so no sum of
+// quantities over an order's items can overflow.
+const MaxQty = 1_000_000
 
 // DLQSuffix is appended to a topic name to form its dead-letter topic.
 const DLQSuffix = ".dlq"
@@ -29,6 +53,9 @@ const (
 	HeaderDLQSourcePartition = "dlq.source.partition"
 	HeaderDLQSourceOffset    = "dlq.source.offset"
 	HeaderDLQConsumerGroup   = "dlq.consumer.group"
+	// HeaderDLQReplayed marks a record an operator produced back to its
+	// source topic from the dead-letter topic (the time of the replay).
+	HeaderDLQReplayed = "dlq.replayed"
 )
 
 // Status is the state of an order in its lifecycle:
@@ -46,7 +73,8 @@ const (
 // Final reports whether no status follows s.
 func (s Status) Final() bool { return s == StatusPaid || s == StatusFailed }
 
-// Item is one line of an order: a stock-keeping unit and a whole quantity.
+// Item is one line of an order: a stock-keeping unit and a whole quantity
+// from 1 to MaxQty.
 type Item struct {
 	SKU string `json:"sku"`
 	Qty int    `json:"qty"`
@@ -63,6 +91,29 @@ type OrderCreated struct {
 	CreatedAt time.Time `json:"createdAt"`
 }
 
+// ReservationResult is stock-service's answer to an order.
+type ReservationResult string
+
+// The reservation results.
+const (
+	// Reserved: every item was taken from stock, in one transaction.
+	Reserved ReservationResult = "RESERVED"
+	// Rejected: nothing was taken; the reason names what was short.
+	Rejected ReservationResult = "REJECTED"
+)
+
+// StockReservation is the value of a record on stock.reservations, keyed by
+// OrderID. stock-service produces one per order it read on orders.created,
+// through its outbox; orders-processor turns it into the order's statuses.
+// Reason is set when Result is REJECTED; Items are the order's items.
+type StockReservation struct {
+	OrderID   string            `json:"orderId"`
+	Result    ReservationResult `json:"result"`
+	Reason    string            `json:"reason,omitempty"`
+	Items     []Item            `json:"items"`
+	UpdatedAt time.Time         `json:"updatedAt"`
+}
+
 // OrderStatus is the value of a record on orders.status, keyed by OrderID.
 // orders-processor is its only writer. Reason is set when Status is FAILED.
 type OrderStatus struct {
@@ -73,8 +124,8 @@ type OrderStatus struct {
 }
 
 // InventoryUpdated is the value of a record on inventory.updated, keyed by
-// SKU. stock-service emits one per item of an order it applied; Delta is
-// negative for an order taking stock.
+// SKU. stock-service emits one per SKU of an order it reserved (Delta < 0)
+// and one per SKU of a failed order it released (Delta > 0).
 type InventoryUpdated struct {
 	SKU         string    `json:"sku"`
 	Delta       int       `json:"delta"`

@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/kafkakit/kit/services/events"
 )
 
 // Env reads a service's configuration from the environment once: each
@@ -119,11 +121,12 @@ func (e *Env) Err() error {
 type Common struct {
 	LogLevel slog.Level
 	// DebugAddr serves Go's profiles when set (DEBUG_ADDR).
-	DebugAddr      string
-	Brokers        []string
-	OrdersTopic    string
-	StatusTopic    string
-	InventoryTopic string
+	DebugAddr         string
+	Brokers           []string
+	OrdersTopic       string
+	ReservationsTopic string
+	StatusTopic       string
+	InventoryTopic    string
 	// BatchTimeout is the producers' linger (PRODUCER_BATCH_TIMEOUT).
 	BatchTimeout time.Duration
 }
@@ -132,12 +135,13 @@ type Common struct {
 // PRODUCER_BATCH_TIMEOUT with the defaults in DESIGN.md.
 func (e *Env) Common() Common {
 	return Common{
-		LogLevel:       e.LogLevel(),
-		DebugAddr:      e.String("DEBUG_ADDR", ""),
-		Brokers:        e.List("KAFKA_BROKERS", "localhost:9093"),
-		OrdersTopic:    e.String("ORDERS_TOPIC", "orders.created"),
-		StatusTopic:    e.String("STATUS_TOPIC", "orders.status"),
-		InventoryTopic: e.String("INVENTORY_TOPIC", "inventory.updated"),
-		BatchTimeout:   e.Duration("PRODUCER_BATCH_TIMEOUT", time.Millisecond),
+		LogLevel:          e.LogLevel(),
+		DebugAddr:         e.String("DEBUG_ADDR", ""),
+		Brokers:           e.List("KAFKA_BROKERS", "localhost:9093"),
+		OrdersTopic:       e.String("ORDERS_TOPIC", events.TopicOrdersCreated),
+		ReservationsTopic: e.String("RESERVATIONS_TOPIC", events.TopicStockReservations),
+		StatusTopic:       e.String("STATUS_TOPIC", events.TopicOrdersStatus),
+		InventoryTopic:    e.String("INVENTORY_TOPIC", events.TopicInventoryUpdated),
+		BatchTimeout:      e.Duration("PRODUCER_BATCH_TIMEOUT", time.Millisecond),
 	}
 }
