@@ -106,11 +106,15 @@ const (
 // OrderID. stock-service produces one per order it read on orders.created,
 // through its outbox; orders-processor turns it into the order's statuses.
 // Reason is set when Result is REJECTED; Items are the order's items.
+// Total and Currency carry the order's amount on to the payment step, which
+// reads only this topic (DESIGN.md's first sketch of the record lacked them).
 type StockReservation struct {
 	OrderID   string            `json:"orderId"`
 	Result    ReservationResult `json:"result"`
 	Reason    string            `json:"reason,omitempty"`
 	Items     []Item            `json:"items"`
+	Total     float64           `json:"total"`
+	Currency  string            `json:"currency"`
 	UpdatedAt time.Time         `json:"updatedAt"`
 }
 

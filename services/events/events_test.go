@@ -31,12 +31,12 @@ func TestGoldenJSON(t *testing.T) {
 		}},
 		{"stock_reserved.json", events.TopicStockReservations, events.StockReservation{
 			OrderID: "5f0c7e0a-8d1e-4b8e-9a52-3c1f2f6f7a10", Result: events.Reserved,
-			Items: []events.Item{{SKU: "BOOK-1", Qty: 2}, {SKU: "PEN-7", Qty: 1}}, UpdatedAt: at,
+			Items: []events.Item{{SKU: "BOOK-1", Qty: 2}, {SKU: "PEN-7", Qty: 1}}, Total: 31.5, Currency: "EUR", UpdatedAt: at,
 		}},
 		{"stock_rejected.json", events.TopicStockReservations, events.StockReservation{
 			OrderID: "5f0c7e0a-8d1e-4b8e-9a52-3c1f2f6f7a10", Result: events.Rejected,
 			Reason: "out of stock: PEN-7 has 0 left, the order asks for 1",
-			Items:  []events.Item{{SKU: "BOOK-1", Qty: 2}, {SKU: "PEN-7", Qty: 1}}, UpdatedAt: at,
+			Items:  []events.Item{{SKU: "BOOK-1", Qty: 2}, {SKU: "PEN-7", Qty: 1}}, Total: 31.5, Currency: "EUR", UpdatedAt: at,
 		}},
 		{"order_status_paid.json", events.TopicOrdersStatus, events.OrderStatus{
 			OrderID: "5f0c7e0a-8d1e-4b8e-9a52-3c1f2f6f7a10", Status: events.StatusPaid, UpdatedAt: at,
@@ -91,10 +91,11 @@ func TestSchemasRejectBrokenRecords(t *testing.T) {
 		{"paid with a reason", events.TopicOrdersStatus, `{"orderId":"5f0c7e0a-8d1e-4b8e-9a52-3c1f2f6f7a10","status":"PAID","reason":"x","updatedAt":"2026-11-25T09:30:00Z"}`},
 		{"order for more than the largest quantity", events.TopicOrdersCreated, `{"orderId":"5f0c7e0a-8d1e-4b8e-9a52-3c1f2f6f7a10","userId":"u","items":[{"sku":"A","qty":1000001}],"total":1,"currency":"EUR","createdAt":"2026-11-25T09:30:00Z"}`},
 		{"order with a huge quantity", events.TopicOrdersCreated, `{"orderId":"5f0c7e0a-8d1e-4b8e-9a52-3c1f2f6f7a10","userId":"u","items":[{"sku":"A","qty":9223372036854775807}],"total":1,"currency":"EUR","createdAt":"2026-11-25T09:30:00Z"}`},
-		{"rejection without reason", events.TopicStockReservations, `{"orderId":"5f0c7e0a-8d1e-4b8e-9a52-3c1f2f6f7a10","result":"REJECTED","items":[{"sku":"A","qty":1}],"updatedAt":"2026-11-25T09:30:00Z"}`},
-		{"reservation with a reason", events.TopicStockReservations, `{"orderId":"5f0c7e0a-8d1e-4b8e-9a52-3c1f2f6f7a10","result":"RESERVED","reason":"x","items":[{"sku":"A","qty":1}],"updatedAt":"2026-11-25T09:30:00Z"}`},
-		{"unknown reservation result", events.TopicStockReservations, `{"orderId":"5f0c7e0a-8d1e-4b8e-9a52-3c1f2f6f7a10","result":"MAYBE","items":[{"sku":"A","qty":1}],"updatedAt":"2026-11-25T09:30:00Z"}`},
-		{"reservation without items", events.TopicStockReservations, `{"orderId":"5f0c7e0a-8d1e-4b8e-9a52-3c1f2f6f7a10","result":"RESERVED","items":[],"updatedAt":"2026-11-25T09:30:00Z"}`},
+		{"rejection without reason", events.TopicStockReservations, `{"orderId":"5f0c7e0a-8d1e-4b8e-9a52-3c1f2f6f7a10","result":"REJECTED","items":[{"sku":"A","qty":1}],"total":1,"currency":"EUR","updatedAt":"2026-11-25T09:30:00Z"}`},
+		{"reservation with a reason", events.TopicStockReservations, `{"orderId":"5f0c7e0a-8d1e-4b8e-9a52-3c1f2f6f7a10","result":"RESERVED","reason":"x","items":[{"sku":"A","qty":1}],"total":1,"currency":"EUR","updatedAt":"2026-11-25T09:30:00Z"}`},
+		{"unknown reservation result", events.TopicStockReservations, `{"orderId":"5f0c7e0a-8d1e-4b8e-9a52-3c1f2f6f7a10","result":"MAYBE","items":[{"sku":"A","qty":1}],"total":1,"currency":"EUR","updatedAt":"2026-11-25T09:30:00Z"}`},
+		{"reservation without items", events.TopicStockReservations, `{"orderId":"5f0c7e0a-8d1e-4b8e-9a52-3c1f2f6f7a10","result":"RESERVED","items":[],"total":1,"currency":"EUR","updatedAt":"2026-11-25T09:30:00Z"}`},
+		{"reservation without its total", events.TopicStockReservations, `{"orderId":"5f0c7e0a-8d1e-4b8e-9a52-3c1f2f6f7a10","result":"RESERVED","items":[{"sku":"A","qty":1}],"currency":"EUR","updatedAt":"2026-11-25T09:30:00Z"}`},
 		{"inventory change of nothing", events.TopicInventoryUpdated, `{"sku":"A","delta":0,"newQuantity":1,"orderId":"o","updatedAt":"2026-11-25T09:30:00Z"}`},
 		{"negative stock", events.TopicInventoryUpdated, `{"sku":"A","delta":-1,"newQuantity":-1,"orderId":"o","updatedAt":"2026-11-25T09:30:00Z"}`},
 	}
