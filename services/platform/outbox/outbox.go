@@ -1,0 +1,156 @@
+// Package outbox is the transactional outbox: a service writes a state
+// change and the records it causes in one database transaction (Put), and a
+// Relay produces those records to Kafka in commit order, deleting each only
+// once the broker acknowledged it. No record is lost between the commit and
+// the produce, and no record exists for a change that rolled back; a crash
+// between the acknowledgement and the delete produces a record again, which
+// the consumers' idempotence absorbs.
+package outbox
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+
+	"github.com/segmentio/kafka-go"
+
+	"github.com/kafkakit/kit/services/platform/sqldb"
+)
+
+// Message is one record to produce.
+type Message struct {
+	Topic   string
+	Key     []byte
+	Value   []byte
+	Headers []kafka.Header
+}
+
+// Schema is the outbox table's DDL in dialect d.
+func Schema(d sqldb.Dialect) string {
+	if d == sqldb.Postgres {
+		return `CREATE TABLE IF NOT EXISTS outbox (
+	seq     BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+	topic   TEXT NOT NULL,
+	key     BYTEA NOT NULL,
+	value   BYTEA NOT NULL,
+	headers TEXT
+);`
+	}
+	return `CREATE TABLE IF NOT EXISTS outbox (
+	seq     INTEGER PRIMARY KEY AUTOINCREMENT,
+	topic   TEXT NOT NULL,
+	key     BLOB NOT NULL,
+	value   BLOB NOT NULL,
+	headers TEXT
+);`
+}
+
+// Execer runs a statement in the caller's transaction: *sql.Tx is one.
+type Execer interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+}
+
+// Outbox is the table of records committed but not yet produced.
+type Outbox struct {
+	db     *sqldb.DB
+	insert string
+}
+
+// New returns the outbox in db; create its table with Schema first.
+func New(db *sqldb.DB) *Outbox {
+	return &Outbox{db: db, insert: db.Rebind(`INSERT INTO outbox (topic, key, value, headers) VALUES (?, ?, ?, ?)`)}
+}
+
+// InsertQuery is the statement Put runs, for stores that prepare it.
+func (o *Outbox) InsertQuery() string { return o.insert }
+
+// header is a record header as the outbox stores it.
+type header struct {
+	Key   string `json:"key"`
+	Value string `json:"value"`
+}
+
+// Put queues msgs in tx: they are produced once tx commits, and never if
+// it rolls back.
+func (o *Outbox) Put(ctx context.Context, tx Execer, msgs ...Message) error {
+	for _, m := range msgs {
+		var headers any // NULL when there are none
+		if len(m.Headers) > 0 {
+			hs := make([]header, len(m.Headers))
+			for i, h := range m.Headers {
+				hs[i] = header{h.Key, string(h.Value)}
+			}
+			b, err := json.Marshal(hs)
+			if err != nil {
+				return fmt.Errorf("encode headers: %w", err)
+			}
+			headers = string(b)
+		}
+		if _, err := tx.ExecContext(ctx, o.insert, m.Topic, m.Key, m.Value, headers); err != nil {
+			return fmt.Errorf("queue %s record: %w", m.Topic, err)
+		}
+	}
+	return nil
+}
+
+// queued is a record in the outbox.
+type queued struct {
+	seq int64
+	msg kafka.Message
+}
+
+// pending returns up to limit queued records, oldest first.
+func (o *Outbox) pending(ctx context.Context, limit int) ([]queued, error) {
+	rows, err := o.db.QueryContext(ctx, o.db.Rebind(`SELECT seq, topic, key, value, headers FROM outbox ORDER BY seq LIMIT ?`), limit)
+	if err != nil {
+		return nil, fmt.Errorf("read outbox: %w", err)
+	}
+	defer rows.Close()
+	var out []queued
+	for rows.Next() {
+		var q queued
+		var headers sql.NullString
+		if err := rows.Scan(&q.seq, &q.msg.Topic, &q.msg.Key, &q.msg.Value, &headers); err != nil {
+			return nil, fmt.Errorf("read outbox: %w", err)
+		}
+		if headers.Valid {
+			var hs []header
+			if err := json.Unmarshal([]byte(headers.String), &hs); err != nil {
+				return nil, fmt.Errorf("outbox record %d: headers: %w", q.seq, err)
+			}
+			for _, h := range hs {
+				q.msg.Headers = append(q.msg.Headers, kafka.Header{Key: h.Key, Value: []byte(h.Value)})
+			}
+		}
+		out = append(out, q)
+	}
+	return out, rows.Err()
+}
+
+// remove deletes the records with the given sequence numbers. It names them
+// one by one: in PostgreSQL a lower sequence number may commit after a
+// higher one, so "everything up to n" could delete a record never sent.
+func (o *Outbox) remove(ctx context.Context, seqs []int64) error {
+	if len(seqs) == 0 {
+		return nil
+	}
+	args := make([]any, len(seqs))
+	for i, s := range seqs {
+		args[i] = s
+	}
+	q := o.db.Rebind(`DELETE FROM outbox WHERE seq IN (` + sqldb.Placeholders(len(seqs)) + `)`)
+	if _, err := o.db.ExecContext(ctx, q, args...); err != nil {
+		return fmt.Errorf("delete produced records from the outbox: %w", err)
+	}
+	return nil
+}
+
+// Backlog is how many records wait to be produced.
+func (o *Outbox) Backlog(ctx context.Context) (int, error) {
+	var n int
+	if err := o.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM outbox`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count outbox: %w", err)
+	}
+	return n, nil
+}

@@ -1,0 +1,184 @@
+// Package sqldb opens the database a service keeps its state in: SQLite in
+// a local file (the default, nothing to run) or PostgreSQL when several
+// instances share one (DB_DSN=postgres://…), both through database/sql. It
+// also tells the errors of either apart: a constraint the data breaks can
+// never succeed on retry, a busy or unreachable database can.
+package sqldb
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	_ "github.com/jackc/pgx/v5/stdlib" // registers "pgx"
+	"modernc.org/sqlite"               // pure Go: no cgo, static binaries
+	sqlite3 "modernc.org/sqlite/lib"
+)
+
+// Dialect is the SQL flavour of a database.
+type Dialect int
+
+// The dialects the kit speaks.
+const (
+	SQLite Dialect = iota
+	Postgres
+)
+
+func (d Dialect) String() string {
+	if d == Postgres {
+		return "postgres"
+	}
+	return "sqlite"
+}
+
+// DB is an open database and its dialect.
+type DB struct {
+	*sql.DB
+	Dialect Dialect
+}
+
+// Kind returns the dialect dsn selects: Postgres for a postgres:// or
+// postgresql:// URL, SQLite for a file path or a file: URI. Anything else
+// is refused, so a typo does not silently create a file named after it.
+func Kind(dsn string) (Dialect, error) {
+	dsn = strings.TrimSpace(dsn)
+	switch {
+	case dsn == "":
+		return 0, errors.New("empty DSN: want a file path, a file: URI or a postgres:// URL")
+	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
+		u, err := url.Parse(dsn)
+		if err != nil || u.Host == "" {
+			return 0, fmt.Errorf("malformed PostgreSQL URL (want postgres://user@host:port/db)")
+		}
+		return Postgres, nil
+	case strings.HasPrefix(dsn, "file:"):
+		return SQLite, nil
+	case strings.Contains(dsn, "://"):
+		return 0, fmt.Errorf("unsupported DSN scheme in %q: want a file path, a file: URI or a postgres:// URL", redact(dsn))
+	default:
+		return SQLite, nil
+	}
+}
+
+// Open opens dsn. A SQLite database runs in WAL mode (readers do not block
+// the writer) with a busy timeout and synchronous=NORMAL: a commit survives
+// a crash of the process, the fault the kit's scenarios exercise; add
+// _pragma=synchronous(FULL) to the DSN to survive power loss too. SQLite
+// gets one connection, since it has one writer anyway and serialising in
+// the pool makes a read-then-write one atomic step.
+func Open(ctx context.Context, dsn string) (*DB, error) {
+	kind, err := Kind(dsn)
+	if err != nil {
+		return nil, err
+	}
+	var db *sql.DB
+	switch kind {
+	case Postgres:
+		db, err = sql.Open("pgx", dsn)
+	default:
+		db, err = sql.Open("sqlite", withPragmas(dsn))
+		if err == nil {
+			db.SetMaxOpenConns(1)
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open %s database: %w", kind, err)
+	}
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open %s database %s: %w", kind, redact(dsn), err)
+	}
+	return &DB{DB: db, Dialect: kind}, nil
+}
+
+func withPragmas(dsn string) string {
+	sep := "?"
+	if strings.Contains(dsn, "?") {
+		sep = "&"
+	}
+	pragmas := []string{"journal_mode(WAL)", "busy_timeout(5000)"}
+	if !strings.Contains(dsn, "synchronous") {
+		pragmas = append(pragmas, "synchronous(NORMAL)")
+	}
+	return dsn + sep + "_pragma=" + strings.Join(pragmas, "&_pragma=")
+}
+
+// redact drops a password from a URL DSN for messages.
+func redact(dsn string) string {
+	u, err := url.Parse(dsn)
+	if err != nil || u.User == nil {
+		return dsn
+	}
+	if _, has := u.User.Password(); has {
+		u.User = url.UserPassword(u.User.Username(), "xxxxx")
+	}
+	return u.String()
+}
+
+// Rebind turns the ? placeholders of query into PostgreSQL's $1, $2, … when
+// db speaks PostgreSQL, so one query text serves both dialects. Queries must
+// not contain a literal question mark.
+func (db *DB) Rebind(query string) string { return Rebind(db.Dialect, query) }
+
+// Rebind is DB.Rebind for a dialect.
+func Rebind(d Dialect, query string) string {
+	if d != Postgres || !strings.Contains(query, "?") {
+		return query
+	}
+	var b strings.Builder
+	n := 0
+	for _, r := range query {
+		if r == '?' {
+			n++
+			b.WriteString("$" + strconv.Itoa(n))
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// Placeholders returns n comma-separated ? placeholders, for IN lists.
+func Placeholders(n int) string {
+	return strings.TrimSuffix(strings.Repeat("?,", n), ",")
+}
+
+// Permanent reports whether err is one that retrying the same statement
+// with the same data cannot fix: a broken constraint, a value of the wrong
+// type or out of range. Such a record goes to its dead-letter topic rather
+// than holding up its partition. Busy, locked, full and unreachable
+// databases are not permanent: they pass.
+func Permanent(err error) bool {
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		switch se.Code() & 0xff { // the primary result code
+		case sqlite3.SQLITE_CONSTRAINT, sqlite3.SQLITE_MISMATCH, sqlite3.SQLITE_TOOBIG, sqlite3.SQLITE_RANGE:
+			return true
+		}
+		return false
+	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		switch pe.Code[:2] {
+		case "22", "23": // data exception, integrity constraint violation
+			return true
+		}
+	}
+	return false
+}
+
+// UniqueViolation reports whether err is a duplicate key: two writers raced
+// to insert the same row and this one lost.
+func UniqueViolation(err error) bool {
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		return se.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE || se.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY
+	}
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == "23505"
+}
