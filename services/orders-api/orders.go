@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math"
@@ -12,17 +13,16 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/segmentio/kafka-go"
 	"golang.org/x/text/currency"
 
 	"github.com/kafkakit/kit/services/events"
 	"github.com/kafkakit/kit/services/platform/httpx"
 )
 
-// Publisher records messages on Kafka and returns once the broker
-// acknowledged them; *kafka.Writer is one.
-type Publisher interface {
-	WriteMessages(ctx context.Context, msgs ...kafka.Message) error
+// OrderStore records an order with its orders.created record in one
+// transaction; *Store is one.
+type OrderStore interface {
+	Place(ctx context.Context, p placement) (orderID string, replayed bool, err error)
 }
 
 // placeOrderRequest is the body of POST /orders. Numbers stay raw so that a
@@ -83,8 +83,8 @@ func (req placeOrderRequest) validate() (events.OrderCreated, error) {
 			bad(fmt.Sprintf("items[%d].sku", i), "must be at most %d characters", maxSKULen)
 		}
 		qty, ok := httpx.Number(it.Qty)
-		if !ok || qty != math.Trunc(qty) || qty < 1 || qty > math.MaxInt32 {
-			bad(fmt.Sprintf("items[%d].qty", i), "must be a whole number >= 1")
+		if !ok || qty != math.Trunc(qty) || qty < 1 || qty > events.MaxQty {
+			bad(fmt.Sprintf("items[%d].qty", i), "must be a whole number from 1 to %d", events.MaxQty)
 		}
 		order.Items = append(order.Items, events.Item{SKU: sku, Qty: int(qty)})
 	}
@@ -105,12 +105,22 @@ func (req placeOrderRequest) validate() (events.OrderCreated, error) {
 	return order, nil
 }
 
-// handlePlaceOrder validates an order, records it on orders.created keyed by
-// its id, and answers 201 only once the broker acknowledged the write. When
-// the broker cannot take it, the client gets 503 with Retry-After and the
-// order does not exist as far as the client knows.
-func handlePlaceOrder(log *slog.Logger, orders Publisher, now func() time.Time, timeout time.Duration) http.Handler {
+// handlePlaceOrder validates an order and records it, with its
+// orders.created record in the outbox, in one transaction; it answers 201
+// once that committed, whether or not the broker is up: the relay produces
+// the record when it can. Only a database that cannot commit gets 503.
+//
+// With an Idempotency-Key, a repeat of the same request by the same user
+// answers the first order's id again (Idempotent-Replayed: true) and records
+// nothing; the same key with another body is refused (422), and a repeat
+// while the first is still being recorded gets 409.
+func handlePlaceOrder(log *slog.Logger, orders OrderStore, keys *inFlight, now func() time.Time) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		key, err := idempotencyKey(r)
+		if err != nil {
+			httpx.WriteError(w, r, log, err)
+			return
+		}
 		var req placeOrderRequest
 		if err := httpx.Decode(w, r, &req); err != nil {
 			httpx.WriteError(w, r, log, err)
@@ -121,18 +131,33 @@ func handlePlaceOrder(log *slog.Logger, orders Publisher, now func() time.Time, 
 			httpx.WriteError(w, r, log, err)
 			return
 		}
-		order.OrderID = uuid.NewString()
-		order.CreatedAt = now().UTC()
-		value, err := json.Marshal(order)
-		if err != nil {
+		p := placement{orderID: uuid.NewString(), userID: order.UserID, createdAt: now().UTC(), key: key}
+		if key != "" {
+			p.hash = requestHash(order) // before the id and time make it unique
+			if !keys.acquire(order.UserID, key) {
+				httpx.WriteError(w, r, log, &httpx.Error{Status: http.StatusConflict, RetryAfter: 1,
+					Message: "a request with this Idempotency-Key is still being processed; retry in a moment"})
+				return
+			}
+			defer keys.release(order.UserID, key)
+		}
+		order.OrderID, order.CreatedAt = p.orderID, p.createdAt
+		if p.value, err = json.Marshal(order); err != nil {
 			httpx.WriteError(w, r, log, fmt.Errorf("encode order: %w", err))
 			return
 		}
 
-		ctx, cancel := context.WithTimeout(r.Context(), timeout)
+		// A client that hangs up must not leave the commit in doubt.
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 10*time.Second)
 		defer cancel()
-		if err := orders.WriteMessages(ctx, kafka.Message{Key: []byte(order.OrderID), Value: value}); err != nil {
-			log.Error("order not recorded: broker did not acknowledge", "orderId", order.OrderID, "err", err)
+		orderID, replayed, err := orders.Place(ctx, p)
+		switch {
+		case errors.Is(err, errKeyReused):
+			httpx.WriteError(w, r, log, &httpx.Error{Status: http.StatusUnprocessableEntity,
+				Message: "this Idempotency-Key was already used for a different order; use a new key for a new order"})
+			return
+		case err != nil:
+			log.Error("order not recorded: the database did not commit", "orderId", p.orderID, "err", err)
 			httpx.WriteError(w, r, log, &httpx.Error{
 				Status:     http.StatusServiceUnavailable,
 				Message:    "the order could not be recorded right now; retry later",
@@ -140,7 +165,12 @@ func handlePlaceOrder(log *slog.Logger, orders Publisher, now func() time.Time, 
 			})
 			return
 		}
-		log.Info("order placed", "orderId", order.OrderID, "userId", order.UserID, "items", len(order.Items))
-		httpx.Encode(w, http.StatusCreated, placeOrderResponse{OrderID: order.OrderID})
+		if replayed {
+			w.Header().Set("Idempotent-Replayed", "true")
+			log.Info("order request replayed", "orderId", orderID, "userId", order.UserID)
+		} else {
+			log.Info("order placed", "orderId", orderID, "userId", order.UserID, "items", len(order.Items))
+		}
+		httpx.Encode(w, http.StatusCreated, placeOrderResponse{OrderID: orderID})
 	})
 }

@@ -9,10 +9,11 @@ import (
 )
 
 // NewServer returns the orders API: the whole surface is listed here.
-func NewServer(log *slog.Logger, orders Publisher, kafkaReady httpx.Check, produceTimeout time.Duration) http.Handler {
+// orders-api consumes no topic; its outbox relay produces orders.created.
+func NewServer(log *slog.Logger, orders OrderStore, checks map[string]httpx.Check) http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("POST /orders", handlePlaceOrder(log, orders, time.Now, produceTimeout))
+	mux.Handle("POST /orders", handlePlaceOrder(log, orders, newInFlight(), time.Now))
 	mux.Handle("GET /healthz", httpx.Health())
-	mux.Handle("GET /readyz", httpx.Ready(map[string]httpx.Check{"kafka": kafkaReady}))
+	mux.Handle("GET /readyz", httpx.Ready(checks))
 	return httpx.CORS(mux)
 }

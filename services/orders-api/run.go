@@ -2,12 +2,18 @@ package main
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
 	"time"
 
+	"github.com/kafkakit/kit/services/platform/httpx"
+	"github.com/kafkakit/kit/services/platform/outbox"
+	"github.com/kafkakit/kit/services/platform/sqldb"
 	"github.com/kafkakit/kit/services/platform/stream"
 	"github.com/kafkakit/kit/services/platform/svc"
 )
@@ -15,9 +21,12 @@ import (
 type config struct {
 	svc.Common
 	HTTPAddr string
-	// ProduceTimeout bounds how long a request waits for the broker's
-	// acknowledgement before answering 503.
+	// DSN is the orders database: a SQLite file (default) or postgres://.
+	DSN string
+	// ProduceTimeout bounds one produce request of the outbox relay.
 	ProduceTimeout time.Duration
+	// IdempotencyTTL is how long an Idempotency-Key is remembered.
+	IdempotencyTTL time.Duration
 }
 
 func loadConfig(getenv func(string) string) (config, error) {
@@ -25,7 +34,15 @@ func loadConfig(getenv func(string) string) (config, error) {
 	cfg := config{
 		Common:         env.Common(),
 		HTTPAddr:       env.String("HTTP_ADDR", ":8081"),
+		DSN:            env.String("DB_DSN", "orders.db"),
 		ProduceTimeout: env.Duration("PRODUCE_TIMEOUT", 5*time.Second),
+		IdempotencyTTL: env.Duration("IDEMPOTENCY_TTL", 24*time.Hour),
+	}
+	if cfg.IdempotencyTTL <= 0 {
+		return cfg, errors.New("config: IDEMPOTENCY_TTL: want a positive duration such as 24h")
+	}
+	if _, err := sqldb.Kind(cfg.DSN); err != nil {
+		return cfg, fmt.Errorf("config: DB_DSN: %w", err)
 	}
 	return cfg, env.Err()
 }
@@ -41,15 +58,58 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	log := svc.NewLogger(stderr, "orders-api", cfg.LogLevel)
 	svc.Debug(log, cfg.DebugAddr)
 
-	writer := stream.NewWriter(cfg.Brokers, cfg.OrdersTopic, stream.WriterConfig{
+	store, err := OpenStore(ctx, cfg.DSN, cfg.OrdersTopic)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	writer := stream.NewWriter(cfg.Brokers, "", stream.WriterConfig{
 		BatchTimeout: cfg.BatchTimeout, WriteTimeout: cfg.ProduceTimeout,
 	})
 	defer writer.Close()
+	relay := outbox.NewRelay(store.Outbox(), writer, log)
+	store.OnCommit = relay.Kick
 
 	ln, err := svc.Listen(log, cfg.HTTPAddr)
 	if err != nil {
 		return err
 	}
-	ready := stream.Routable(cfg.Brokers, writer, cfg.OrdersTopic)
-	return svc.Serve(ctx, ln, NewServer(log, writer, ready, cfg.ProduceTimeout))
+	checks := map[string]httpx.Check{
+		"kafka":    stream.Routable(cfg.Brokers, writer, cfg.OrdersTopic),
+		"database": store.Ping,
+		"outbox":   relay.Ready,
+	}
+	// The relay outlives the HTTP server: what was accepted until the last
+	// request is produced (for at most the relay's drain), the rest on the
+	// next start.
+	relayCtx, stopRelay := context.WithCancel(context.WithoutCancel(ctx))
+	relayDone := make(chan struct{})
+	go func() {
+		defer close(relayDone)
+		_ = relay.Run(relayCtx)
+	}()
+	go pruneKeys(ctx, log, store, cfg.IdempotencyTTL)
+
+	err = svc.Serve(ctx, ln, NewServer(log, store, checks))
+	stopRelay()
+	<-relayDone
+	return err
+}
+
+// pruneKeys forgets idempotency keys older than ttl, checking every few
+// minutes, so the table stays as small as the retention promises.
+func pruneKeys(ctx context.Context, log *slog.Logger, store *Store, ttl time.Duration) {
+	every := min(ttl/4, 10*time.Minute)
+	for {
+		if n, err := store.PruneKeys(ctx, time.Now().Add(-ttl)); err != nil && ctx.Err() == nil {
+			log.Warn("idempotency keys not pruned; trying again later", "err", err)
+		} else if n > 0 {
+			log.Info("idempotency keys pruned", "count", n, "olderThan", ttl)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(every):
+		}
+	}
 }

@@ -1,0 +1,156 @@
+package main
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/kafkakit/kit/services/platform/outbox"
+	"github.com/kafkakit/kit/services/platform/sqldb"
+)
+
+// Store records orders. Each order, its orders.created record (in the
+// outbox) and its idempotency key are written in one transaction, so an
+// order answered 201 is durable and will be produced, and an order never
+// committed is never produced.
+type Store struct {
+	db     *sqldb.DB
+	outbox *outbox.Outbox
+	topic  string
+	// OnCommit is called after each commit that queued a record (the
+	// relay's Kick).
+	OnCommit func()
+
+	qFindKey, qInsertOrder, qInsertKey, qPruneKeys string
+}
+
+// placement is one order to record.
+type placement struct {
+	orderID   string
+	userID    string
+	createdAt time.Time
+	value     []byte // the orders.created record
+	// key is the client's Idempotency-Key, "" for none; hash identifies the
+	// request body it came with.
+	key, hash string
+}
+
+// errKeyReused: the Idempotency-Key came with a different request before.
+var errKeyReused = errors.New("idempotency key reused with a different request")
+
+func schema(d sqldb.Dialect) string {
+	return `
+CREATE TABLE IF NOT EXISTS orders (
+	order_id   TEXT PRIMARY KEY,
+	user_id    TEXT NOT NULL,
+	created_at TEXT NOT NULL,
+	value      TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS idempotency_keys (
+	user_id      TEXT NOT NULL,
+	idem_key     TEXT NOT NULL,
+	request_hash TEXT NOT NULL,
+	order_id     TEXT NOT NULL,
+	created_at   BIGINT NOT NULL,
+	PRIMARY KEY (user_id, idem_key)
+);
+CREATE INDEX IF NOT EXISTS idempotency_keys_by_age ON idempotency_keys (created_at);
+` + outbox.Schema(d)
+}
+
+// OpenStore opens (creating if needed) the orders database at dsn, and
+// queues records for topic.
+func OpenStore(ctx context.Context, dsn, topic string) (*Store, error) {
+	db, err := sqldb.Open(ctx, dsn)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := db.ExecContext(ctx, schema(db.Dialect)); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("create the orders schema: %w", err)
+	}
+	return &Store{
+		db: db, outbox: outbox.New(db), topic: topic, OnCommit: func() {},
+		qFindKey:     db.Rebind(`SELECT request_hash, order_id FROM idempotency_keys WHERE user_id = ? AND idem_key = ?`),
+		qInsertOrder: db.Rebind(`INSERT INTO orders (order_id, user_id, created_at, value) VALUES (?, ?, ?, ?)`),
+		qInsertKey:   db.Rebind(`INSERT INTO idempotency_keys (user_id, idem_key, request_hash, order_id, created_at) VALUES (?, ?, ?, ?, ?)`),
+		qPruneKeys:   db.Rebind(`DELETE FROM idempotency_keys WHERE created_at < ?`),
+	}, nil
+}
+
+// Outbox is the store's outbox, for its relay.
+func (s *Store) Outbox() *outbox.Outbox { return s.outbox }
+
+// Close closes the database.
+func (s *Store) Close() error { return s.db.Close() }
+
+// Ping is a readiness check: the database answers.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.db.PingContext(ctx); err != nil {
+		return errors.New("orders database unreachable")
+	}
+	return nil
+}
+
+// Place records p unless its idempotency key was seen: then it returns the
+// order recorded under that key (replayed) when the request was the same,
+// and errKeyReused when it was not.
+func (s *Store) Place(ctx context.Context, p placement) (orderID string, replayed bool, err error) {
+	// Two instances sharing PostgreSQL can race on one key: the loser's
+	// insert fails on the primary key, and a second pass finds the winner's.
+	for attempt := 1; ; attempt++ {
+		orderID, replayed, err = s.place(ctx, p)
+		if err != nil && p.key != "" && sqldb.UniqueViolation(err) && attempt < 3 {
+			continue
+		}
+		return orderID, replayed, err
+	}
+}
+
+func (s *Store) place(ctx context.Context, p placement) (string, bool, error) {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return "", false, fmt.Errorf("begin: %w", err)
+	}
+	defer tx.Rollback()
+	if p.key != "" {
+		var hash, orderID string
+		err := tx.QueryRowContext(ctx, s.qFindKey, p.userID, p.key).Scan(&hash, &orderID)
+		switch {
+		case err == nil && hash == p.hash:
+			return orderID, true, nil
+		case err == nil:
+			return "", false, errKeyReused
+		case !errors.Is(err, sql.ErrNoRows):
+			return "", false, fmt.Errorf("look up idempotency key: %w", err)
+		}
+	}
+	if _, err := tx.ExecContext(ctx, s.qInsertOrder, p.orderID, p.userID, p.createdAt.Format(time.RFC3339Nano), string(p.value)); err != nil {
+		return "", false, fmt.Errorf("record order: %w", err)
+	}
+	if err := s.outbox.Put(ctx, tx, outbox.Message{Topic: s.topic, Key: []byte(p.orderID), Value: p.value}); err != nil {
+		return "", false, err
+	}
+	if p.key != "" {
+		if _, err := tx.ExecContext(ctx, s.qInsertKey, p.userID, p.key, p.hash, p.orderID, p.createdAt.UnixMilli()); err != nil {
+			return "", false, fmt.Errorf("record idempotency key: %w", err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return "", false, fmt.Errorf("commit: %w", err)
+	}
+	s.OnCommit()
+	return p.orderID, false, nil
+}
+
+// PruneKeys forgets idempotency keys recorded before cutoff and returns how
+// many it forgot.
+func (s *Store) PruneKeys(ctx context.Context, cutoff time.Time) (int64, error) {
+	res, err := s.db.ExecContext(ctx, s.qPruneKeys, cutoff.UnixMilli())
+	if err != nil {
+		return 0, fmt.Errorf("prune idempotency keys: %w", err)
+	}
+	return res.RowsAffected()
+}
