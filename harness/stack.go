@@ -126,7 +126,7 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 		env := []string{
 			"KAFKA_BROKERS=" + strings.Join(s.broker.Addrs(), ","),
 			"HTTP_ADDR=" + addr,
-			"DB_DSN=" + filepath.Join(s.dir, "stock.db"),
+			"DB_DSN=" + filepath.Join(s.dir, name+".db"), // each service its own SQLite file
 		}
 		for k, v := range opts.ServiceEnv {
 			env = append(env, k+"="+v)

@@ -20,10 +20,11 @@ type PaymentRule struct {
 	Limit float64
 }
 
-// Decide returns PAID, or FAILED with the reason.
-func (r PaymentRule) Decide(o events.OrderCreated) (events.Status, string) {
-	if o.Total > r.Limit {
-		return events.StatusFailed, fmt.Sprintf("payment declined: total %.2f %s is over the %.2f limit", o.Total, o.Currency, r.Limit)
+// Decide returns PAID, or FAILED with the reason, for an order of total in
+// currency.
+func (r PaymentRule) Decide(total float64, currency string) (events.Status, string) {
+	if total > r.Limit {
+		return events.StatusFailed, fmt.Sprintf("payment declined: total %.2f %s is over the %.2f limit", total, currency, r.Limit)
 	}
 	return events.StatusPaid, ""
 }
@@ -42,17 +43,29 @@ type Processor struct {
 	Now      func() time.Time
 }
 
-// Handle records CREATED and PROCESSING, waits for the simulated payment,
-// then records PAID or FAILED. It returns only after the broker acknowledged
-// every status, so the consumer commits the order after its statuses exist.
-// A redelivered order writes its statuses again; the outcome is the same and
-// readers (notifications-api) drop a status they have already seen.
-func (p *Processor) Handle(ctx context.Context, o events.OrderCreated) error {
+// Handle turns stock-service's answer to an order into the order's
+// statuses. Stock reserved: CREATED and PROCESSING, then, after the
+// simulated payment, PAID or FAILED by the rule (a FAILED order's stock is
+// given back by stock-service, which reads the statuses too). Stock
+// rejected: CREATED, then FAILED with the stock reason; nobody pays for what
+// is not there.
+//
+// It returns only after the broker acknowledged every status, so the
+// consumer commits the reservation after its statuses exist. A redelivered
+// reservation writes the same statuses again, in the same order; readers
+// (notifications-api) drop a status they have already seen.
+func (p *Processor) Handle(ctx context.Context, r events.StockReservation) error {
 	now := p.Now().UTC()
-	pending := []events.OrderStatus{
-		{OrderID: o.OrderID, Status: events.StatusCreated, UpdatedAt: now},
-		{OrderID: o.OrderID, Status: events.StatusProcessing, UpdatedAt: now},
+	created := events.OrderStatus{OrderID: r.OrderID, Status: events.StatusCreated, UpdatedAt: now}
+	if r.Result == events.Rejected {
+		failed := events.OrderStatus{OrderID: r.OrderID, Status: events.StatusFailed, Reason: r.Reason, UpdatedAt: now}
+		if err := p.record(ctx, created, failed); err != nil {
+			return err
+		}
+		p.Log.Info("order failed for stock", "orderId", r.OrderID, "reason", r.Reason)
+		return nil
 	}
+	pending := []events.OrderStatus{created, {OrderID: r.OrderID, Status: events.StatusProcessing, UpdatedAt: now}}
 	if p.Delay > 0 {
 		if err := p.record(ctx, pending...); err != nil {
 			return err
@@ -68,12 +81,12 @@ func (p *Processor) Handle(ctx context.Context, o events.OrderCreated) error {
 	// Without a simulated payment to wait for, one produce request carries
 	// the whole lifecycle, saving a round trip per order; the records are
 	// still three, in order, on the order's partition.
-	status, reason := p.Rule.Decide(o)
-	final := events.OrderStatus{OrderID: o.OrderID, Status: status, Reason: reason, UpdatedAt: now}
+	status, reason := p.Rule.Decide(r.Total, r.Currency)
+	final := events.OrderStatus{OrderID: r.OrderID, Status: status, Reason: reason, UpdatedAt: now}
 	if err := p.record(ctx, append(pending, final)...); err != nil {
 		return err
 	}
-	p.Log.Info("order processed", "orderId", o.OrderID, "status", status, "reason", reason)
+	p.Log.Info("order processed", "orderId", r.OrderID, "status", status, "reason", reason)
 	return nil
 }
 

@@ -51,7 +51,7 @@ func TestPaymentRule(t *testing.T) {
 		{5000, events.StatusFailed},
 	}
 	for _, tt := range tests {
-		status, reason := rule.Decide(events.OrderCreated{Total: tt.total, Currency: "EUR"})
+		status, reason := rule.Decide(tt.total, "EUR")
 		if status != tt.wantStatus {
 			t.Errorf("Decide(total %v) = %s, want %s", tt.total, status, tt.wantStatus)
 		}
@@ -61,41 +61,57 @@ func TestPaymentRule(t *testing.T) {
 	}
 }
 
+func reservation(result events.ReservationResult, total float64) events.StockReservation {
+	r := events.StockReservation{OrderID: "o-1", Result: result, Items: []events.Item{{SKU: "A", Qty: 1}}, Total: total, Currency: "EUR"}
+	if result == events.Rejected {
+		r.Reason = "out of stock: A has 0 left, the order asks for 1"
+	}
+	return r
+}
+
 func TestHandleRecordsTheLifecycleInOrder(t *testing.T) {
 	at := time.Date(2026, 11, 25, 9, 0, 0, 0, time.FixedZone("CET", 3600))
 	tests := []struct {
-		total float64
-		want  []events.Status
+		name       string
+		in         events.StockReservation
+		want       []events.Status
+		wantReason string
 	}{
-		{10, []events.Status{events.StatusCreated, events.StatusProcessing, events.StatusPaid}},
-		{1500, []events.Status{events.StatusCreated, events.StatusProcessing, events.StatusFailed}},
+		{"reserved and within the limit", reservation(events.Reserved, 10), []events.Status{events.StatusCreated, events.StatusProcessing, events.StatusPaid}, ""},
+		{"reserved but over the limit", reservation(events.Reserved, 1500), []events.Status{events.StatusCreated, events.StatusProcessing, events.StatusFailed}, "payment declined: total 1500.00 EUR is over the 1000.00 limit"},
+		{"rejected for stock: nobody pays", reservation(events.Rejected, 10), []events.Status{events.StatusCreated, events.StatusFailed}, "out of stock: A has 0 left, the order asks for 1"},
 	}
 	for _, tt := range tests {
 		for _, delay := range []time.Duration{0, time.Nanosecond} { // one produce, or two around the payment
 			w := &fakeStatuses{}
 			p := &Processor{Statuses: w, Rule: PaymentRule{Limit: 1000}, Delay: delay, Log: slog.New(slog.DiscardHandler), Now: func() time.Time { return at }}
-			if err := p.Handle(context.Background(), events.OrderCreated{OrderID: "o-1", Total: tt.total, Currency: "EUR"}); err != nil {
+			if err := p.Handle(context.Background(), tt.in); err != nil {
 				t.Fatal(err)
 			}
 			if len(w.got) != len(tt.want) {
-				t.Fatalf("total %v: got %d statuses, want %d", tt.total, len(w.got), len(tt.want))
+				t.Fatalf("%s: got %d statuses, want %d", tt.name, len(w.got), len(tt.want))
 			}
 			for i, s := range w.got {
 				if s.Status != tt.want[i] || s.OrderID != "o-1" || w.keys[i] != "o-1" {
-					t.Errorf("status %d = %+v key %q, want %s for o-1 keyed by o-1", i, s, w.keys[i], tt.want[i])
+					t.Errorf("%s: status %d = %+v key %q, want %s for o-1 keyed by o-1", tt.name, i, s, w.keys[i], tt.want[i])
 				}
 				if s.UpdatedAt.Location() != time.UTC {
-					t.Errorf("updatedAt %v is not UTC", s.UpdatedAt)
+					t.Errorf("%s: updatedAt %v is not UTC", tt.name, s.UpdatedAt)
 				}
+			}
+			if last := w.got[len(w.got)-1]; last.Reason != tt.wantReason {
+				t.Errorf("%s: reason %q, want %q", tt.name, last.Reason, tt.wantReason)
 			}
 		}
 	}
 }
 
 func TestHandleFailsWhenTheBrokerDoesNot(t *testing.T) {
-	p := &Processor{Statuses: &fakeStatuses{err: errors.New("broker down")}, Rule: PaymentRule{Limit: 1}, Log: slog.New(slog.DiscardHandler), Now: time.Now}
-	if err := p.Handle(context.Background(), events.OrderCreated{OrderID: "o-1"}); err == nil {
-		t.Fatal("Handle returned nil although no status was acknowledged; the order would be committed and lost")
+	for _, r := range []events.StockReservation{reservation(events.Reserved, 1), reservation(events.Rejected, 1)} {
+		p := &Processor{Statuses: &fakeStatuses{err: errors.New("broker down")}, Rule: PaymentRule{Limit: 1}, Log: slog.New(slog.DiscardHandler), Now: time.Now}
+		if err := p.Handle(context.Background(), r); err == nil {
+			t.Fatalf("%s: Handle returned nil although no status was acknowledged; the reservation would be committed and the order lost", r.Result)
+		}
 	}
 }
 
@@ -103,7 +119,7 @@ func TestHandleStopsWaitingWhenCancelled(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	p := &Processor{Statuses: &fakeStatuses{}, Rule: PaymentRule{Limit: 1}, Delay: time.Hour, Log: slog.New(slog.DiscardHandler), Now: time.Now}
-	if err := p.Handle(ctx, events.OrderCreated{OrderID: "o-1"}); !errors.Is(err, context.Canceled) {
+	if err := p.Handle(ctx, reservation(events.Reserved, 1)); !errors.Is(err, context.Canceled) {
 		t.Fatalf("err = %v, want context.Canceled", err)
 	}
 }

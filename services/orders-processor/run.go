@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"io"
-	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
@@ -16,10 +15,6 @@ import (
 	"github.com/kafkakit/kit/services/platform/stream"
 	"github.com/kafkakit/kit/services/platform/svc"
 )
-
-// Group is the consumer group of every processor instance: they share the
-// partitions of orders.created between them.
-const Group = "orders-processor-cg"
 
 type config struct {
 	svc.Common
@@ -57,8 +52,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	statuses := stream.NewWriter(cfg.Brokers, cfg.StatusTopic, stream.WriterConfig{BatchTimeout: cfg.BatchTimeout})
 	defer statuses.Close()
 	p := &Processor{Statuses: statuses, Rule: cfg.Payment, Delay: cfg.PaymentDelay, Log: log, Now: time.Now}
+	sub := subscriptions(cfg)[0]
 	consumer, err := stream.NewConsumer(stream.ConsumerConfig{
-		Brokers: cfg.Brokers, Group: Group, Topic: cfg.OrdersTopic, Contract: events.TopicOrdersCreated,
+		Brokers: cfg.Brokers, Group: events.GroupOrdersProcessor, Topic: sub.topic, Contract: sub.contract,
 		BatchTimeout: cfg.BatchTimeout, MaxInFlight: cfg.MaxInFlight, Log: log,
 	}, p.Handle)
 	if err != nil {
@@ -70,15 +66,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
-	mux := http.NewServeMux()
-	mux.Handle("GET /healthz", httpx.Health())
-	mux.Handle("GET /readyz", httpx.Ready(map[string]httpx.Check{
-		"topics":   stream.Routable(cfg.Brokers, statuses, cfg.OrdersTopic, cfg.StatusTopic),
+	checks := map[string]httpx.Check{
+		"topics":   stream.Routable(cfg.Brokers, statuses, sub.topic, cfg.StatusTopic),
 		"consumer": consumer.Joined,
-	}))
+	}
 
 	g, ctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return svc.Serve(ctx, ln, httpx.CORS(mux)) })
+	g.Go(func() error { return svc.Serve(ctx, ln, NewServer(checks)) })
 	g.Go(func() error { return consumer.Run(ctx) })
 	return g.Wait()
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"database/sql"
 	"encoding/json"
 	"errors"
@@ -9,11 +10,16 @@ import (
 	"math"
 	"net/http"
 	"strings"
+	"time"
 
+	"github.com/kafkakit/kit/services/events"
 	"github.com/kafkakit/kit/services/platform/httpx"
+	"github.com/kafkakit/kit/services/platform/sqldb"
+	"github.com/kafkakit/kit/services/platform/stream"
 )
 
-// NewServer returns the stock API: the whole surface is listed here.
+// NewServer returns the stock API: its HTTP surface is listed here, its
+// subscriptions in subscriptions below.
 func NewServer(log *slog.Logger, store *Store, checks map[string]httpx.Check) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /stock", handleStock(log, store))
@@ -22,6 +28,80 @@ func NewServer(log *slog.Logger, store *Store, checks map[string]httpx.Check) ht
 	mux.Handle("GET /healthz", httpx.Health())
 	mux.Handle("GET /readyz", httpx.Ready(checks))
 	return httpx.CORS(mux)
+}
+
+// subscription routes the records of one topic to a handler.
+type subscription struct {
+	topic    string
+	contract string // the events schema every record must match
+	handle   stream.Handler
+}
+
+// subscriptions lists what stock-service consumes, as group
+// events.GroupStockService: orders to reserve, and statuses, of which it
+// acts on FAILED only, to give back what a failed order had reserved.
+func subscriptions(cfg config, store *Store, kick func(), log *slog.Logger) []subscription {
+	return []subscription{
+		{cfg.OrdersTopic, events.TopicOrdersCreated, typed(events.TopicOrdersCreated, reserveStock(store, kick, log))},
+		{cfg.StatusTopic, events.TopicOrdersStatus, typed(events.TopicOrdersStatus, releaseStock(store, kick, log))},
+	}
+}
+
+// reserveStock is the handler of orders.created.
+func reserveStock(store *Store, kick func(), log *slog.Logger) func(context.Context, events.OrderCreated) error {
+	return func(ctx context.Context, o events.OrderCreated) error {
+		out, duplicate, err := store.Reserve(ctx, o, time.Now())
+		if err != nil {
+			return classify(fmt.Errorf("reserve stock for order %s: %w", o.OrderID, err))
+		}
+		log := log.With("orderId", o.OrderID)
+		switch {
+		case duplicate:
+			log.Info("order already answered; nothing changed", "result", out.Result)
+			return nil
+		case out.Result == Rejected:
+			log.Warn("order rejected; stock unchanged", "reason", out.Reason)
+		default:
+			log.Info("stock reserved", "skus", len(out.Items))
+		}
+		kick()
+		return nil
+	}
+}
+
+// releaseStock is the handler of orders.status: a FAILED order that had
+// stock reserved gets it back, once.
+func releaseStock(store *Store, kick func(), log *slog.Logger) func(context.Context, events.OrderStatus) error {
+	return func(ctx context.Context, s events.OrderStatus) error {
+		if s.Status != events.StatusFailed {
+			return nil
+		}
+		log := log.With("orderId", s.OrderID)
+		out, released, err := store.Release(ctx, s.OrderID, time.Now())
+		switch {
+		case errors.Is(err, errUnknownOrder):
+			log.Warn("failed order was never seen here; nothing to give back")
+			return nil
+		case err != nil:
+			return classify(fmt.Errorf("release stock of order %s: %w", s.OrderID, err))
+		case !released:
+			log.Info("failed order holds no stock; nothing to give back", "result", out.Result)
+			return nil
+		}
+		log.Info("stock released", "skus", len(out.Items), "reason", s.Reason)
+		kick()
+		return nil
+	}
+}
+
+// classify marks what no retry can fix as permanent, so the record is
+// dead-lettered instead of holding up its partition; anything else (a busy
+// or unreachable database) is retried.
+func classify(err error) error {
+	if errors.Is(err, errInvalidOrder) || sqldb.Permanent(err) {
+		return stream.Permanent(err)
+	}
+	return err
 }
 
 // handleStock answers {"<sku>": quantity, ...}.
@@ -69,7 +149,7 @@ func validateSeed(req map[string]json.RawMessage) (map[string]int, error) {
 		}
 		q, ok := httpx.Number(raw)
 		if !ok || q != math.Trunc(q) || q < 0 || q > math.MaxInt32 {
-			problems = append(problems, httpx.FieldError{Field: sku, Message: "quantity must be a whole number >= 0"})
+			problems = append(problems, httpx.FieldError{Field: sku, Message: fmt.Sprintf("quantity must be a whole number from 0 to %d", math.MaxInt32)})
 			continue
 		}
 		quantities[sku] = int(q)
@@ -83,8 +163,8 @@ func validateSeed(req map[string]json.RawMessage) (map[string]int, error) {
 	return quantities, nil
 }
 
-// handleOutcome answers what became of an order: applied, or rejected with
-// the reason (unknown SKU, insufficient stock).
+// handleOutcome answers what became of an order: reserved, rejected with
+// the reason, or released.
 func handleOutcome(log *slog.Logger, store *Store) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id := r.PathValue("orderId")

@@ -2,23 +2,21 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
-	"time"
 
-	"golang.org/x/sync/errgroup"
+	"github.com/segmentio/kafka-go"
 
 	"github.com/kafkakit/kit/services/events"
 	"github.com/kafkakit/kit/services/platform/httpx"
+	"github.com/kafkakit/kit/services/platform/outbox"
+	"github.com/kafkakit/kit/services/platform/sqldb"
 	"github.com/kafkakit/kit/services/platform/stream"
 	"github.com/kafkakit/kit/services/platform/svc"
 )
-
-// Group is the consumer group of every stock-service instance.
-const Group = "stock-service-cg"
 
 type config struct {
 	svc.Common
@@ -35,6 +33,9 @@ func loadConfig(getenv func(string) string) (config, error) {
 		DSN:         env.String("DB_DSN", "stock.db"),
 		MaxInFlight: env.Int("MAX_IN_FLIGHT", 256, 1),
 	}
+	if _, err := sqldb.Kind(cfg.DSN); err != nil {
+		return cfg, fmt.Errorf("config: DB_DSN: %w", err)
+	}
 	return cfg, env.Err()
 }
 
@@ -49,55 +50,67 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	log := svc.NewLogger(stderr, "stock-service", cfg.LogLevel)
 	svc.Debug(log, cfg.DebugAddr)
 
-	store, err := OpenStore(ctx, cfg.DSN)
+	store, err := OpenStore(ctx, cfg.DSN, Topics{Reservations: cfg.ReservationsTopic, Inventory: cfg.InventoryTopic})
 	if err != nil {
 		return err
 	}
 	defer store.Close()
-	inventory := stream.NewWriter(cfg.Brokers, cfg.InventoryTopic, stream.WriterConfig{BatchTimeout: cfg.BatchTimeout})
-	defer inventory.Close()
-	relay := NewRelay(store, inventory, log)
-	consumer, err := stream.NewConsumer(stream.ConsumerConfig{
-		Brokers: cfg.Brokers, Group: Group, Topic: cfg.OrdersTopic, Contract: events.TopicOrdersCreated,
-		BatchTimeout: cfg.BatchTimeout, MaxInFlight: cfg.MaxInFlight, Log: log,
-	}, takeStock(store, relay, log))
-	if err != nil {
-		return err
+	writer := stream.NewWriter(cfg.Brokers, "", stream.WriterConfig{BatchTimeout: cfg.BatchTimeout})
+	defer writer.Close()
+	relay := outbox.NewRelay(store.Outbox(), writer, log)
+
+	subs := subscriptions(cfg, store, relay.Kick, log)
+	topics := make([]string, len(subs))
+	routes := map[string]stream.Handler{}
+	for i, s := range subs {
+		topics[i], routes[s.topic] = s.topic, s.handle
 	}
-	defer consumer.Close()
+	reader := stream.NewGroupReader(cfg.Brokers, events.GroupStockService, topics...)
+	defer reader.Close()
+	consumer := &stream.Consumer{
+		Fetcher: reader, DLQ: writer, Group: events.GroupStockService, Log: log, MaxInFlight: cfg.MaxInFlight,
+		Handler: func(ctx context.Context, m kafka.Message) error { return routes[m.Topic](ctx, m) },
+	}
 
 	ln, err := svc.Listen(log, cfg.HTTPAddr)
 	if err != nil {
 		return err
 	}
 	checks := map[string]httpx.Check{
-		"topics":   stream.Routable(cfg.Brokers, inventory, cfg.OrdersTopic, cfg.InventoryTopic),
-		"consumer": consumer.Joined,
+		"topics":   stream.Routable(cfg.Brokers, writer, append(topics, cfg.ReservationsTopic, cfg.InventoryTopic)...),
+		"consumer": reader.Joined,
+		"database": store.Ping,
+		"outbox":   relay.Ready,
 	}
-	g, ctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return svc.Serve(ctx, ln, NewServer(log, store, checks)) })
-	g.Go(func() error { return consumer.Run(ctx) })
-	g.Go(func() error { return relay.Run(ctx) })
-	return g.Wait()
+	// Shutdown order: HTTP stops and the consumer drains (both on ctx);
+	// the relay keeps producing until then, so what the drain committed is
+	// sent too, for at most its own drain.
+	relayCtx, stopRelay := context.WithCancel(context.WithoutCancel(ctx))
+	relayDone := make(chan struct{})
+	go func() {
+		defer close(relayDone)
+		_ = relay.Run(relayCtx)
+	}()
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- svc.Serve(ctx, ln, NewServer(log, store, checks)) }()
+	consumeErr := consumer.Run(ctx)
+	stop() // a consumer that failed for good takes the service down
+	err = <-serveErr
+	stopRelay()
+	<-relayDone
+	if consumeErr != nil {
+		return consumeErr
+	}
+	return err
 }
 
-// takeStock is the handler for orders.created.
-func takeStock(store *Store, relay *Relay, log *slog.Logger) func(context.Context, events.OrderCreated) error {
-	return func(ctx context.Context, o events.OrderCreated) error {
-		out, duplicate, err := store.Apply(ctx, o, time.Now())
-		if err != nil {
-			return err
-		}
-		log := log.With("orderId", o.OrderID)
-		switch {
-		case duplicate:
-			log.Info("order already processed; nothing changed", "result", out.Result)
-		case out.Result == Rejected:
-			log.Warn("order cannot be filled; stock unchanged", "reason", out.Reason)
-		default:
-			log.Info("stock taken", "items", len(o.Items))
-			relay.Kick()
-		}
-		return nil
+// typed checks a record against its contract and decodes it for h; a
+// record that is not what the contract says is dead-lettered.
+func typed[T any](contract string, h func(context.Context, T) error) stream.Handler {
+	schema, err := stream.Schema(contract)
+	if err != nil {
+		panic(err) // the schemas are compiled into the binary
 	}
+	return stream.JSON(stream.Conforms(schema), h)
 }
+

@@ -6,130 +6,139 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"sort"
 	"strings"
 	"time"
 
-	_ "modernc.org/sqlite" // pure-Go SQLite driver: no cgo, static binaries
-
 	"github.com/kafkakit/kit/services/events"
+	"github.com/kafkakit/kit/services/platform/outbox"
+	"github.com/kafkakit/kit/services/platform/sqldb"
 )
 
-// Store is the inventory in SQLite. Every order is applied in one
-// transaction that also records it in a ledger of processed orders and
-// queues its inventory events in an outbox, so a redelivered order changes
-// nothing and no event is lost between the commit and the produce.
+// Store is the inventory. Every change to it is one transaction that also
+// records the order in a ledger of reservations and queues the records it
+// causes in an outbox: a redelivered order or status changes nothing, and
+// no record is lost between the commit and the produce.
 type Store struct {
-	db    *sql.DB
-	stmts statements
-	// orders feeds the single writer, which applies the orders that are
+	db     *sqldb.DB
+	outbox *outbox.Outbox
+	topics Topics
+	stmts  statements
+	q      queries
+	// ops feeds the single writer, which applies the changes that are
 	// waiting together in one transaction (group commit).
-	orders chan applyRequest
+	ops    chan opRequest
 	closed chan struct{}
 	done   chan struct{}
 }
 
-type applyRequest struct {
-	ctx   context.Context
-	order events.OrderCreated
-	now   time.Time
-	reply chan applyResult
+// Topics are where the store's records go.
+type Topics struct {
+	Reservations string // stock.reservations
+	Inventory    string // inventory.updated
 }
 
-type applyResult struct {
-	out       Outcome
-	duplicate bool
-	err       error
-}
-
-// maxGroup bounds the orders applied in one transaction.
-const maxGroup = 256
-
-// Outcome is what became of an order in stock-service.
+// Outcome is what became of an order in stock-service: its ledger entry.
 type Outcome struct {
 	OrderID string `json:"orderId"`
-	// Result is "applied" (stock taken) or "rejected" (nothing changed).
-	Result      string    `json:"result"`
-	Reason      string    `json:"reason,omitempty"`
-	ProcessedAt time.Time `json:"processedAt"`
+	// Result is "reserved" (stock taken), "rejected" (nothing taken) or
+	// "released" (taken, then given back when the order failed).
+	Result string `json:"result"`
+	Reason string `json:"reason,omitempty"`
+	// Items are the quantities per SKU the order asked for.
+	Items       []events.Item `json:"items"`
+	ProcessedAt time.Time     `json:"processedAt"`
+	ReleasedAt  *time.Time    `json:"releasedAt,omitempty"`
 }
 
 // The values of Outcome.Result.
 const (
-	Applied  = "applied"
+	Reserved = "reserved"
 	Rejected = "rejected"
+	Released = "released"
 )
 
-const schema = `
+// errUnknownOrder: a status for an order stock-service never reserved.
+var errUnknownOrder = errors.New("order not in the reservations ledger")
+
+// errInvalidOrder marks an order no retry can apply (absurd quantities).
+var errInvalidOrder = errors.New("invalid order")
+
+// maxGroup bounds the changes applied in one transaction.
+const maxGroup = 256
+
+func schema(d sqldb.Dialect) string {
+	return `
 CREATE TABLE IF NOT EXISTS inventory (
 	sku      TEXT PRIMARY KEY,
-	quantity INTEGER NOT NULL CHECK (quantity >= 0)
+	quantity BIGINT NOT NULL CHECK (quantity >= 0)
 );
-CREATE TABLE IF NOT EXISTS processed_orders (
+CREATE TABLE IF NOT EXISTS reservations (
 	order_id     TEXT PRIMARY KEY,
 	result       TEXT NOT NULL,
 	reason       TEXT NOT NULL DEFAULT '',
-	processed_at TEXT NOT NULL
+	items        TEXT NOT NULL,
+	processed_at TEXT NOT NULL,
+	released_at  TEXT
 );
-CREATE TABLE IF NOT EXISTS outbox (
-	seq   INTEGER PRIMARY KEY AUTOINCREMENT,
-	sku   TEXT NOT NULL,
-	value BLOB NOT NULL
-);`
+` + outbox.Schema(d)
+}
 
-// The statements of the order path, prepared once when the store opens.
-const (
-	qSavepoint   = `SAVEPOINT one_order`
-	qRollbackTo  = `ROLLBACK TO one_order`
-	qRelease     = `RELEASE one_order`
-	qQuantity    = `SELECT quantity FROM inventory WHERE sku = ?`
-	qSetQuantity = `UPDATE inventory SET quantity = ? WHERE sku = ?`
-	qQueueEvent  = `INSERT INTO outbox (sku, value) VALUES (?, ?)`
-	qRecordOrder = `INSERT INTO processed_orders (order_id, result, reason, processed_at) VALUES (?, ?, ?, ?)`
-	qOutcome     = `SELECT order_id, result, reason, processed_at FROM processed_orders WHERE order_id = ?`
-)
+// queries are the statements of the order path, in the store's dialect.
+type queries struct {
+	savepoint, rollbackTo, release string
+	quantity, setQuantity         string
+	ledger, record, markReleased  string
+}
 
-var orderPath = []string{qSavepoint, qRollbackTo, qRelease, qQuantity, qSetQuantity, qQueueEvent, qRecordOrder, qOutcome}
+func newQueries(db *sqldb.DB) queries {
+	lock := ""
+	if db.Dialect == sqldb.Postgres {
+		lock = " FOR UPDATE" // two instances never read the same stock at once
+	}
+	return queries{
+		savepoint:    `SAVEPOINT one_change`,
+		rollbackTo:   `ROLLBACK TO SAVEPOINT one_change`,
+		release:      `RELEASE SAVEPOINT one_change`,
+		quantity:     db.Rebind(`SELECT quantity FROM inventory WHERE sku = ?` + lock),
+		setQuantity:  db.Rebind(`UPDATE inventory SET quantity = ? WHERE sku = ?`),
+		ledger:       db.Rebind(`SELECT order_id, result, reason, items, processed_at, released_at FROM reservations WHERE order_id = ?`),
+		record:       db.Rebind(`INSERT INTO reservations (order_id, result, reason, items, processed_at) VALUES (?, ?, ?, ?, ?)`),
+		markReleased: db.Rebind(`UPDATE reservations SET result = ?, released_at = ? WHERE order_id = ?`),
+	}
+}
 
-// OpenStore opens (creating if needed) the SQLite database at dsn, a file
-// path or a "file:" URI.
-func OpenStore(ctx context.Context, dsn string) (*Store, error) {
-	db, err := sql.Open("sqlite", withPragmas(dsn))
+// OpenStore opens (creating if needed) the stock database at dsn: a SQLite
+// file or file: URI, or a postgres:// URL.
+func OpenStore(ctx context.Context, dsn string, topics Topics) (*Store, error) {
+	db, err := sqldb.Open(ctx, dsn)
 	if err != nil {
-		return nil, fmt.Errorf("open %s: %w", dsn, err)
+		return nil, err
 	}
-	// One connection: SQLite has one writer anyway, and serialising here
-	// makes the stock check and the decrement one atomic step.
-	db.SetMaxOpenConns(1)
-	if _, err := db.ExecContext(ctx, schema); err != nil {
+	if _, err := db.ExecContext(ctx, schema(db.Dialect)); err != nil {
 		db.Close()
-		return nil, fmt.Errorf("create schema in %s: %w", dsn, err)
+		return nil, fmt.Errorf("create the stock schema: %w", err)
 	}
-	stmts, err := prepareAll(ctx, db, orderPath...)
+	ob := outbox.New(db)
+	q := newQueries(db)
+	// Prepared once: the pure-Go SQLite spends a good share of its time
+	// parsing SQL otherwise. With one connection, a transaction in progress
+	// leaves none free to prepare on, hence now.
+	stmts, err := prepareAll(ctx, db.DB, q.savepoint, q.rollbackTo, q.release, q.quantity, q.setQuantity,
+		q.ledger, q.record, q.markReleased, ob.InsertQuery())
 	if err != nil {
 		db.Close()
 		return nil, err
 	}
-	s := &Store{db: db, stmts: stmts, orders: make(chan applyRequest), closed: make(chan struct{}), done: make(chan struct{})}
+	s := &Store{db: db, outbox: ob, topics: topics, stmts: stmts, q: q,
+		ops: make(chan opRequest), closed: make(chan struct{}), done: make(chan struct{})}
 	go s.writer()
 	return s, nil
 }
 
-// withPragmas adds WAL journaling (readers don't block the writer), a busy
-// timeout, and synchronous=NORMAL: a commit survives a crash of the process
-// (the case the kit's fault scenarios exercise); an OS crash or power loss
-// may lose the last commits. Use synchronous(FULL) in DB_DSN for that.
-func withPragmas(dsn string) string {
-	sep := "?"
-	if strings.Contains(dsn, "?") {
-		sep = "&"
-	}
-	pragmas := []string{"journal_mode(WAL)", "busy_timeout(5000)"}
-	if !strings.Contains(dsn, "synchronous") {
-		pragmas = append(pragmas, "synchronous(NORMAL)")
-	}
-	return dsn + sep + "_pragma=" + strings.Join(pragmas, "&_pragma=")
-}
+// Outbox is the store's outbox, for its relay.
+func (s *Store) Outbox() *outbox.Outbox { return s.outbox }
 
 // Close stops the writer and closes the database.
 func (s *Store) Close() error {
@@ -139,35 +148,59 @@ func (s *Store) Close() error {
 	return s.db.Close()
 }
 
-// Apply takes stock for every item of o, or for none, atomically. An order
-// seen before returns its first outcome and changes nothing. An order that
-// cannot be filled in full (unknown SKU or too little stock) is recorded as
-// rejected with the reason and changes no quantity. Apply returns once the
-// outcome is committed.
-func (s *Store) Apply(ctx context.Context, o events.OrderCreated, now time.Time) (out Outcome, duplicate bool, err error) {
-	req := applyRequest{ctx: ctx, order: o, now: now, reply: make(chan applyResult, 1)}
+// Ping is a readiness check: the database answers.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.db.PingContext(ctx); err != nil {
+		return errors.New("stock database unreachable")
+	}
+	return nil
+}
+
+// op is one change, applied inside the group's transaction.
+type op func(ctx context.Context, tx preparedTx) (opResult, error)
+
+type opResult struct {
+	out Outcome
+	// changed is false when the change had been applied before (a
+	// redelivery) or had nothing to do.
+	changed bool
+}
+
+type opRequest struct {
+	op    op
+	reply chan opReply
+}
+
+type opReply struct {
+	opResult
+	err error
+}
+
+// apply hands o to the writer and waits for its commit.
+func (s *Store) apply(ctx context.Context, o op) (opResult, error) {
+	req := opRequest{op: o, reply: make(chan opReply, 1)}
 	select {
-	case s.orders <- req:
+	case s.ops <- req:
 	case <-s.closed:
-		return Outcome{}, false, errors.New("store closed")
+		return opResult{}, errors.New("store closed")
 	case <-ctx.Done():
-		return Outcome{}, false, ctx.Err()
+		return opResult{}, ctx.Err()
 	}
 	// Once handed over, wait for the verdict even if ctx ends: the caller
 	// must not commit the record's offset on a guess.
 	r := <-req.reply
-	return r.out, r.duplicate, r.err
+	return r.opResult, r.err
 }
 
-// writer applies waiting orders in groups: one transaction per group, one
-// savepoint per order, so each order is still all-or-nothing while the
-// commit (and its WAL writes) is shared by the group.
+// writer applies waiting changes in groups: one transaction per group, one
+// savepoint per change, so each change is still all-or-nothing while the
+// commit is shared by the group.
 func (s *Store) writer() {
 	defer close(s.done)
 	for {
-		var group []applyRequest
+		var group []opRequest
 		select {
-		case req := <-s.orders:
+		case req := <-s.ops:
 			group = append(group, req)
 		case <-s.closed:
 			return
@@ -175,7 +208,7 @@ func (s *Store) writer() {
 	more:
 		for len(group) < maxGroup {
 			select {
-			case req := <-s.orders:
+			case req := <-s.ops:
 				group = append(group, req)
 			default:
 				break more
@@ -185,14 +218,14 @@ func (s *Store) writer() {
 	}
 }
 
-func (s *Store) applyGroup(group []applyRequest) {
-	results := make([]applyResult, len(group))
+func (s *Store) applyGroup(group []opRequest) {
+	replies := make([]opReply, len(group))
 	fail := func(err error) {
 		for _, req := range group {
-			req.reply <- applyResult{err: err}
+			req.reply <- opReply{err: err}
 		}
 	}
-	ctx := context.Background() // each order's own ctx may end; the group must finish
+	ctx := context.Background() // each change's own ctx may end; the group must finish
 	sqlTx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		fail(fmt.Errorf("begin: %w", err))
@@ -201,19 +234,19 @@ func (s *Store) applyGroup(group []applyRequest) {
 	defer sqlTx.Rollback()
 	tx := preparedTx{sqlTx, s.stmts}
 	for i, req := range group {
-		if _, err := tx.ExecContext(ctx, qSavepoint); err != nil {
+		if _, err := tx.ExecContext(ctx, s.q.savepoint); err != nil {
 			fail(fmt.Errorf("savepoint: %w", err))
 			return
 		}
-		r := &results[i]
-		r.out, r.duplicate, r.err = applyOrder(ctx, tx, req.order, req.now)
+		r := &replies[i]
+		r.opResult, r.err = req.op(ctx, tx)
 		if r.err != nil {
-			if _, err := tx.ExecContext(ctx, qRollbackTo); err != nil {
-				fail(fmt.Errorf("roll back order %s: %w", req.order.OrderID, err))
+			if _, err := tx.ExecContext(ctx, s.q.rollbackTo); err != nil {
+				fail(fmt.Errorf("roll back one change: %w", err))
 				return
 			}
 		}
-		if _, err := tx.ExecContext(ctx, qRelease); err != nil {
+		if _, err := tx.ExecContext(ctx, s.q.release); err != nil {
 			fail(fmt.Errorf("release savepoint: %w", err))
 			return
 		}
@@ -223,102 +256,218 @@ func (s *Store) applyGroup(group []applyRequest) {
 		return
 	}
 	for i, req := range group {
-		req.reply <- results[i]
+		req.reply <- replies[i]
 	}
 }
 
-// applyOrder applies o inside tx; see Apply.
-func applyOrder(ctx context.Context, tx preparedTx, o events.OrderCreated, now time.Time) (out Outcome, duplicate bool, err error) {
-	if prev, err := outcome(ctx, tx, o.OrderID); err == nil {
-		return prev, true, nil
-	} else if !errors.Is(err, sql.ErrNoRows) {
-		return Outcome{}, false, err
-	}
+// Reserve takes stock for every item of o, or for none, atomically, and
+// queues its answer on stock.reservations: RESERVED with one
+// inventory.updated per SKU, or REJECTED with the reason. An order seen
+// before returns its first outcome and changes nothing (duplicate).
+func (s *Store) Reserve(ctx context.Context, o events.OrderCreated, now time.Time) (out Outcome, duplicate bool, err error) {
+	r, err := s.apply(ctx, func(ctx context.Context, tx preparedTx) (opResult, error) {
+		return s.reserve(ctx, tx, o, now.UTC())
+	})
+	return r.out, !r.changed, err
+}
 
-	// Sum the quantity per SKU, in a fixed order, so an order listing a SKU
-	// twice is checked against its total.
+// Release gives back the stock of a failed order that was reserved, once,
+// queueing one inventory.updated per SKU with a positive delta. A rejected
+// or already released order changes nothing (released false); an order
+// never seen is errUnknownOrder.
+func (s *Store) Release(ctx context.Context, orderID string, now time.Time) (out Outcome, released bool, err error) {
+	r, err := s.apply(ctx, func(ctx context.Context, tx preparedTx) (opResult, error) {
+		return s.release(ctx, tx, orderID, now.UTC())
+	})
+	return r.out, r.changed, err
+}
+
+func (s *Store) reserve(ctx context.Context, tx preparedTx, o events.OrderCreated, now time.Time) (opResult, error) {
+	if prev, err := s.ledger(ctx, tx, o.OrderID); err == nil {
+		return opResult{out: prev}, nil
+	} else if !errors.Is(err, sql.ErrNoRows) {
+		return opResult{}, err
+	}
+	items, err := perSKU(o.Items)
+	if err != nil {
+		return opResult{}, err
+	}
+	out := Outcome{OrderID: o.OrderID, Result: Reserved, Items: items, ProcessedAt: now}
+	have := make([]int64, len(items))
+	var short []string
+	for i, it := range items {
+		q, err := s.quantity(ctx, tx, it.SKU)
+		if err != nil {
+			return opResult{}, err
+		}
+		if q < int64(it.Qty) {
+			short = append(short, fmt.Sprintf("%s has %d left, the order asks for %d", it.SKU, q, it.Qty))
+		}
+		have[i] = q
+	}
+	answer := events.StockReservation{OrderID: o.OrderID, Result: events.Reserved, Items: o.Items,
+		Total: o.Total, Currency: o.Currency, UpdatedAt: now}
+	var msgs []outbox.Message
+	if len(short) > 0 {
+		out.Result, out.Reason = Rejected, "out of stock: "+strings.Join(short, "; ")
+		answer.Result, answer.Reason = events.Rejected, out.Reason
+	} else {
+		for i, it := range items {
+			left := have[i] - int64(it.Qty)
+			if _, err := tx.ExecContext(ctx, s.q.setQuantity, left, it.SKU); err != nil {
+				return opResult{}, fmt.Errorf("take stock of %s: %w", it.SKU, err)
+			}
+			msgs = append(msgs, s.inventoryUpdate(it.SKU, -int64(it.Qty), left, o.OrderID, now))
+		}
+	}
+	value, err := json.Marshal(answer)
+	if err != nil {
+		return opResult{}, err
+	}
+	// The answer first: it is what the order waits on.
+	msgs = append([]outbox.Message{{Topic: s.topics.Reservations, Key: []byte(o.OrderID), Value: value}}, msgs...)
+	if err := s.record(ctx, tx, out); err != nil {
+		return opResult{}, err
+	}
+	if err := s.outbox.Put(ctx, tx, msgs...); err != nil {
+		return opResult{}, err
+	}
+	return opResult{out: out, changed: true}, nil
+}
+
+func (s *Store) release(ctx context.Context, tx preparedTx, orderID string, now time.Time) (opResult, error) {
+	prev, err := s.ledger(ctx, tx, orderID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return opResult{}, errUnknownOrder
+	}
+	if err != nil {
+		return opResult{}, err
+	}
+	if prev.Result != Reserved {
+		return opResult{out: prev}, nil // rejected: nothing was taken; released: given back already
+	}
+	var msgs []outbox.Message
+	for _, it := range prev.Items {
+		q, err := s.quantity(ctx, tx, it.SKU)
+		if err != nil {
+			return opResult{}, err
+		}
+		if q > math.MaxInt64-int64(it.Qty) {
+			return opResult{}, fmt.Errorf("%w: giving back %d of %s overflows its stock of %d", errInvalidOrder, it.Qty, it.SKU, q)
+		}
+		back := q + int64(it.Qty)
+		if _, err := tx.ExecContext(ctx, s.q.setQuantity, back, it.SKU); err != nil {
+			return opResult{}, fmt.Errorf("give back stock of %s: %w", it.SKU, err)
+		}
+		msgs = append(msgs, s.inventoryUpdate(it.SKU, int64(it.Qty), back, orderID, now))
+	}
+	if _, err := tx.ExecContext(ctx, s.q.markReleased, Released, now.Format(time.RFC3339Nano), orderID); err != nil {
+		return opResult{}, fmt.Errorf("mark %s released: %w", orderID, err)
+	}
+	if err := s.outbox.Put(ctx, tx, msgs...); err != nil {
+		return opResult{}, err
+	}
+	prev.Result, prev.ReleasedAt = Released, &now
+	return opResult{out: prev, changed: true}, nil
+}
+
+// perSKU sums the quantity per SKU, in SKU order, so an order listing a SKU
+// twice is checked against its total and locks are always taken in one
+// order. A quantity outside 1..MaxQty is refused before any sum: the
+// contract bounds it, so no sum over an order's items can overflow.
+func perSKU(items []events.Item) ([]events.Item, error) {
 	want := map[string]int{}
-	for _, it := range o.Items {
+	for _, it := range items {
+		if it.Qty < 1 || it.Qty > events.MaxQty {
+			return nil, fmt.Errorf("%w: quantity %d of %s is outside 1..%d", errInvalidOrder, it.Qty, it.SKU, events.MaxQty)
+		}
+		if want[it.SKU] > math.MaxInt-it.Qty {
+			return nil, fmt.Errorf("%w: the quantities of %s overflow", errInvalidOrder, it.SKU)
+		}
 		want[it.SKU] += it.Qty
 	}
-	skus := make([]string, 0, len(want))
-	for sku := range want {
-		skus = append(skus, sku)
+	out := make([]events.Item, 0, len(want))
+	for sku, qty := range want {
+		out = append(out, events.Item{SKU: sku, Qty: qty})
 	}
-	sort.Strings(skus)
+	sort.Slice(out, func(i, j int) bool { return out[i].SKU < out[j].SKU })
+	return out, nil
+}
 
-	out = Outcome{OrderID: o.OrderID, Result: Applied, ProcessedAt: now.UTC()}
-	have := map[string]int{}
-	var problems []string
-	for _, sku := range skus {
-		var q int
-		err := tx.QueryRowContext(ctx, qQuantity, sku).Scan(&q)
-		switch {
-		case errors.Is(err, sql.ErrNoRows):
-			problems = append(problems, fmt.Sprintf("unknown SKU %s", sku))
-		case err != nil:
-			return Outcome{}, false, fmt.Errorf("read stock of %s: %w", sku, err)
-		case q < want[sku]:
-			problems = append(problems, fmt.Sprintf("insufficient stock for %s: want %d, have %d", sku, want[sku], q))
-		}
-		have[sku] = q
+// quantity reads sku's stock; an unknown SKU has none.
+func (s *Store) quantity(ctx context.Context, tx preparedTx, sku string) (int64, error) {
+	var q int64
+	err := tx.QueryRowContext(ctx, s.q.quantity, sku).Scan(&q)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
 	}
-	if len(problems) > 0 {
-		out.Result, out.Reason = Rejected, strings.Join(problems, "; ")
-	} else {
-		for _, sku := range skus {
-			left := have[sku] - want[sku]
-			if _, err := tx.ExecContext(ctx, qSetQuantity, left, sku); err != nil {
-				return Outcome{}, false, fmt.Errorf("take stock of %s: %w", sku, err)
-			}
-			value, err := json.Marshal(events.InventoryUpdated{SKU: sku, Delta: -want[sku], NewQuantity: left, OrderID: o.OrderID, UpdatedAt: now.UTC()})
-			if err != nil {
-				return Outcome{}, false, err
-			}
-			if _, err := tx.ExecContext(ctx, qQueueEvent, sku, value); err != nil {
-				return Outcome{}, false, fmt.Errorf("queue inventory event: %w", err)
-			}
-		}
+	if err != nil {
+		return 0, fmt.Errorf("read stock of %s: %w", sku, err)
 	}
-	if _, err := tx.ExecContext(ctx, qRecordOrder,
-		out.OrderID, out.Result, out.Reason, out.ProcessedAt.Format(time.RFC3339Nano)); err != nil {
-		return Outcome{}, false, fmt.Errorf("record order in ledger: %w", err)
+	return q, nil
+}
+
+func (s *Store) inventoryUpdate(sku string, delta, quantity int64, orderID string, now time.Time) outbox.Message {
+	value, _ := json.Marshal(events.InventoryUpdated{SKU: sku, Delta: int(delta), NewQuantity: int(quantity), OrderID: orderID, UpdatedAt: now})
+	return outbox.Message{Topic: s.topics.Inventory, Key: []byte(sku), Value: value}
+}
+
+func (s *Store) record(ctx context.Context, tx preparedTx, out Outcome) error {
+	items, err := json.Marshal(out.Items)
+	if err != nil {
+		return err
 	}
-	return out, false, nil
+	if _, err := tx.ExecContext(ctx, s.q.record, out.OrderID, out.Result, out.Reason, string(items), out.ProcessedAt.Format(time.RFC3339Nano)); err != nil {
+		return fmt.Errorf("record order in the ledger: %w", err)
+	}
+	return nil
 }
 
 type querier interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
 
-func outcome(ctx context.Context, q querier, orderID string) (Outcome, error) {
+// ledger returns orderID's ledger entry, or sql.ErrNoRows.
+func (s *Store) ledger(ctx context.Context, q querier, orderID string) (Outcome, error) {
 	var out Outcome
-	var at string
-	err := q.QueryRowContext(ctx, qOutcome, orderID).
-		Scan(&out.OrderID, &out.Result, &out.Reason, &at)
+	var items, at string
+	var releasedAt sql.NullString
+	err := q.QueryRowContext(ctx, s.q.ledger, orderID).Scan(&out.OrderID, &out.Result, &out.Reason, &items, &at, &releasedAt)
 	if err != nil {
 		return Outcome{}, err
 	}
-	out.ProcessedAt, err = time.Parse(time.RFC3339Nano, at)
-	return out, err
+	if err := json.Unmarshal([]byte(items), &out.Items); err != nil {
+		return Outcome{}, fmt.Errorf("ledger entry of %s: items: %w", orderID, err)
+	}
+	if out.ProcessedAt, err = time.Parse(time.RFC3339Nano, at); err != nil {
+		return Outcome{}, fmt.Errorf("ledger entry of %s: %w", orderID, err)
+	}
+	if releasedAt.Valid {
+		t, err := time.Parse(time.RFC3339Nano, releasedAt.String)
+		if err != nil {
+			return Outcome{}, fmt.Errorf("ledger entry of %s: %w", orderID, err)
+		}
+		out.ReleasedAt = &t
+	}
+	return out, nil
 }
 
 // Outcome returns what became of orderID, or sql.ErrNoRows.
 func (s *Store) Outcome(ctx context.Context, orderID string) (Outcome, error) {
-	return outcome(ctx, s.db, orderID)
+	return s.ledger(ctx, s.db, orderID)
 }
 
 // Stock returns every SKU's quantity.
-func (s *Store) Stock(ctx context.Context) (map[string]int, error) {
+func (s *Store) Stock(ctx context.Context) (map[string]int64, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT sku, quantity FROM inventory`)
 	if err != nil {
 		return nil, fmt.Errorf("read stock: %w", err)
 	}
 	defer rows.Close()
-	stock := map[string]int{}
+	stock := map[string]int64{}
 	for rows.Next() {
 		var sku string
-		var q int
+		var q int64
 		if err := rows.Scan(&sku, &q); err != nil {
 			return nil, err
 		}
@@ -334,43 +483,12 @@ func (s *Store) Seed(ctx context.Context, quantities map[string]int) error {
 		return err
 	}
 	defer tx.Rollback()
+	upsert := s.db.Rebind(`INSERT INTO inventory (sku, quantity) VALUES (?, ?)
+			ON CONFLICT (sku) DO UPDATE SET quantity = excluded.quantity`)
 	for sku, q := range quantities {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO inventory (sku, quantity) VALUES (?, ?)
-			ON CONFLICT (sku) DO UPDATE SET quantity = excluded.quantity`, sku, q); err != nil {
+		if _, err := tx.ExecContext(ctx, upsert, sku, q); err != nil {
 			return fmt.Errorf("seed %s: %w", sku, err)
 		}
 	}
 	return tx.Commit()
-}
-
-// OutboxEvent is an inventory event committed but not yet produced.
-type OutboxEvent struct {
-	Seq   int64
-	SKU   string
-	Value []byte
-}
-
-// PendingEvents returns up to limit queued events, oldest first.
-func (s *Store) PendingEvents(ctx context.Context, limit int) ([]OutboxEvent, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT seq, sku, value FROM outbox ORDER BY seq LIMIT ?`, limit)
-	if err != nil {
-		return nil, fmt.Errorf("read outbox: %w", err)
-	}
-	defer rows.Close()
-	var out []OutboxEvent
-	for rows.Next() {
-		var e OutboxEvent
-		if err := rows.Scan(&e.Seq, &e.SKU, &e.Value); err != nil {
-			return nil, err
-		}
-		out = append(out, e)
-	}
-	return out, rows.Err()
-}
-
-// DeleteEvents removes the queued events up to and including seq, once
-// the broker acknowledged them.
-func (s *Store) DeleteEvents(ctx context.Context, upTo int64) error {
-	_, err := s.db.ExecContext(ctx, `DELETE FROM outbox WHERE seq <= ?`, upTo)
-	return err
 }

@@ -3,7 +3,10 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"log/slog"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -12,14 +15,17 @@ import (
 	"testing"
 	"time"
 
-	"log/slog"
+	"github.com/google/uuid"
 
 	"github.com/kafkakit/kit/services/events"
+	"github.com/kafkakit/kit/services/platform/stream"
 )
+
+var testTopics = Topics{Reservations: events.TopicStockReservations, Inventory: events.TopicInventoryUpdated}
 
 func openTestStore(t *testing.T) *Store {
 	t.Helper()
-	s, err := OpenStore(context.Background(), filepath.Join(t.TempDir(), "stock.db"))
+	s, err := OpenStore(context.Background(), filepath.Join(t.TempDir(), "stock.db"), testTopics)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -27,25 +33,89 @@ func openTestStore(t *testing.T) *Store {
 	return s
 }
 
-func order(id string, items ...events.Item) events.OrderCreated {
-	return events.OrderCreated{OrderID: id, UserID: "u", Items: items, Currency: "EUR"}
+// id is the order id (a UUID, as the contract wants) a test calls name.
+func id(name string) string { return uuid.NewSHA1(uuid.NameSpaceOID, []byte(name)).String() }
+
+func order(name string, items ...events.Item) events.OrderCreated {
+	return events.OrderCreated{OrderID: id(name), UserID: "u", Items: items, Total: 12.5, Currency: "EUR"}
 }
 
-func TestApply(t *testing.T) {
+// record is an outbox record, decoded.
+type record struct {
+	topic, key  string
+	reservation events.StockReservation
+	inventory   events.InventoryUpdated
+}
+
+// queued returns what the store queued for its relay, oldest first, and
+// checks each record against its contract.
+func queued(t *testing.T, s *Store) []record {
+	t.Helper()
+	rows, err := s.db.Query(`SELECT topic, key, value FROM outbox ORDER BY seq`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var out []record
+	for rows.Next() {
+		var r record
+		var value []byte
+		if err := rows.Scan(&r.topic, &r.key, &value); err != nil {
+			t.Fatal(err)
+		}
+		schema, err := stream.Schema(r.topic)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := stream.Conforms(schema)(value); err != nil {
+			t.Errorf("%s record %s breaks its contract: %v", r.topic, value, err)
+		}
+		switch r.topic {
+		case events.TopicStockReservations:
+			err = json.Unmarshal(value, &r.reservation)
+		case events.TopicInventoryUpdated:
+			err = json.Unmarshal(value, &r.inventory)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+func stock(t *testing.T, s *Store) map[string]int64 {
+	t.Helper()
+	got, err := s.Stock(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return got
+}
+
+func TestReserve(t *testing.T) {
 	ctx := context.Background()
 	now := time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC)
 	tests := []struct {
 		name       string
 		order      events.OrderCreated
 		wantResult string
-		wantStock  map[string]int
-		wantEvents int
+		wantReason []string
+		wantStock  map[string]int64
+		wantDeltas map[string]int // inventory.updated per SKU
 	}{
-		{"takes every item", order("o1", events.Item{SKU: "A", Qty: 2}, events.Item{SKU: "B", Qty: 1}), Applied, map[string]int{"A": 8, "B": 4}, 2},
-		{"sums a SKU listed twice", order("o2", events.Item{SKU: "A", Qty: 6}, events.Item{SKU: "A", Qty: 4}), Applied, map[string]int{"A": 0, "B": 5}, 1},
-		{"all or nothing when one item is short", order("o3", events.Item{SKU: "A", Qty: 1}, events.Item{SKU: "B", Qty: 6}), Rejected, map[string]int{"A": 10, "B": 5}, 0},
-		{"rejects an unknown SKU", order("o4", events.Item{SKU: "A", Qty: 1}, events.Item{SKU: "Z", Qty: 1}), Rejected, map[string]int{"A": 10, "B": 5}, 0},
-		{"never below zero", order("o5", events.Item{SKU: "A", Qty: 11}), Rejected, map[string]int{"A": 10, "B": 5}, 0},
+		{"takes every item", order("o1", events.Item{SKU: "A", Qty: 2}, events.Item{SKU: "B", Qty: 1}),
+			Reserved, nil, map[string]int64{"A": 8, "B": 4}, map[string]int{"A": -2, "B": -1}},
+		{"sums a SKU listed twice", order("o2", events.Item{SKU: "A", Qty: 6}, events.Item{SKU: "A", Qty: 4}),
+			Reserved, nil, map[string]int64{"A": 0, "B": 5}, map[string]int{"A": -10}},
+		{"all or nothing when one item is short", order("o3", events.Item{SKU: "A", Qty: 1}, events.Item{SKU: "B", Qty: 6}),
+			Rejected, []string{"out of stock: ", "B has 5 left, the order asks for 6"}, map[string]int64{"A": 10, "B": 5}, nil},
+		{"an unknown SKU has none", order("o4", events.Item{SKU: "A", Qty: 1}, events.Item{SKU: "Z", Qty: 1}),
+			Rejected, []string{"Z has 0 left, the order asks for 1"}, map[string]int64{"A": 10, "B": 5}, nil},
+		{"never below zero", order("o5", events.Item{SKU: "A", Qty: 11}),
+			Rejected, []string{"A has 10 left, the order asks for 11"}, map[string]int64{"A": 10, "B": 5}, nil},
+		{"every short SKU is named", order("o6", events.Item{SKU: "A", Qty: 11}, events.Item{SKU: "B", Qty: 6}),
+			Rejected, []string{"A has 10 left", "; B has 5 left"}, map[string]int64{"A": 10, "B": 5}, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -53,53 +123,152 @@ func TestApply(t *testing.T) {
 			if err := s.Seed(ctx, map[string]int{"A": 10, "B": 5}); err != nil {
 				t.Fatal(err)
 			}
-			out, dup, err := s.Apply(ctx, tt.order, now)
+			out, dup, err := s.Reserve(ctx, tt.order, now)
 			if err != nil || dup {
-				t.Fatalf("Apply: dup %v err %v", dup, err)
+				t.Fatalf("Reserve: dup %v err %v", dup, err)
 			}
 			if out.Result != tt.wantResult || (out.Result == Rejected) != (out.Reason != "") {
-				t.Errorf("outcome = %+v, want %s (with a reason when rejected)", out, tt.wantResult)
+				t.Errorf("outcome = %+v, want %s with a reason exactly when rejected", out, tt.wantResult)
 			}
-			got, _ := s.Stock(ctx)
-			if len(got) != len(tt.wantStock) || got["A"] != tt.wantStock["A"] || got["B"] != tt.wantStock["B"] {
-				t.Errorf("stock = %v, want %v", got, tt.wantStock)
-			}
-			pending, _ := s.PendingEvents(ctx, 100)
-			if len(pending) != tt.wantEvents {
-				t.Errorf("queued %d inventory events, want %d", len(pending), tt.wantEvents)
-			}
-			for _, e := range pending {
-				var ev events.InventoryUpdated
-				if err := json.Unmarshal(e.Value, &ev); err != nil || ev.SKU != e.SKU || ev.OrderID != tt.order.OrderID || ev.NewQuantity != tt.wantStock[e.SKU] || ev.Delta >= 0 {
-					t.Errorf("event %s = %+v (%v), want a decrement to %d for %s", e.SKU, ev, err, tt.wantStock[e.SKU], tt.order.OrderID)
+			for _, w := range tt.wantReason {
+				if !strings.Contains(out.Reason, w) {
+					t.Errorf("reason %q, want it to say %q", out.Reason, w)
 				}
 			}
-			if recorded, err := s.Outcome(ctx, tt.order.OrderID); err != nil || recorded.Result != out.Result {
-				t.Errorf("ledger = %+v, %v; want %s", recorded, err, out.Result)
+			if got := stock(t, s); fmt.Sprint(got) != fmt.Sprint(tt.wantStock) {
+				t.Errorf("stock = %v, want %v", got, tt.wantStock)
+			}
+			recs := queued(t, s)
+			if len(recs) == 0 || recs[0].topic != events.TopicStockReservations || recs[0].key != tt.order.OrderID {
+				t.Fatalf("queued %+v, want the reservation answer first, keyed by the order id", recs)
+			}
+			answer := recs[0].reservation
+			wantAnswer := events.Reserved
+			if tt.wantResult == Rejected {
+				wantAnswer = events.Rejected
+			}
+			if answer.Result != wantAnswer || answer.Reason != out.Reason || answer.Total != 12.5 || answer.Currency != "EUR" ||
+				len(answer.Items) != len(tt.order.Items) {
+				t.Errorf("answer = %+v, want %s with the reason, the order's items, total and currency", answer, wantAnswer)
+			}
+			deltas := map[string]int{}
+			for _, r := range recs[1:] {
+				if r.topic != events.TopicInventoryUpdated || r.key != r.inventory.SKU || r.inventory.OrderID != tt.order.OrderID {
+					t.Errorf("queued %+v, want inventory updates keyed by SKU for the order", r)
+				}
+				deltas[r.inventory.SKU] += r.inventory.Delta
+				if r.inventory.NewQuantity != int(tt.wantStock[r.inventory.SKU]) {
+					t.Errorf("update for %s says %d left, stock has %d", r.inventory.SKU, r.inventory.NewQuantity, tt.wantStock[r.inventory.SKU])
+				}
+			}
+			if fmt.Sprint(deltas) != fmt.Sprint(tt.wantDeltas) && !(len(deltas) == 0 && tt.wantDeltas == nil) {
+				t.Errorf("inventory deltas = %v, want %v", deltas, tt.wantDeltas)
 			}
 		})
 	}
 }
 
-func TestApplyTwiceTakesStockOnce(t *testing.T) {
+func TestReserveTwiceTakesStockOnce(t *testing.T) {
 	ctx := context.Background()
 	s := openTestStore(t)
 	if err := s.Seed(ctx, map[string]int{"A": 10}); err != nil {
 		t.Fatal(err)
 	}
 	o := order("o1", events.Item{SKU: "A", Qty: 3})
-	if _, dup, err := s.Apply(ctx, o, time.Now()); err != nil || dup {
-		t.Fatalf("first Apply: dup %v err %v", dup, err)
+	if _, dup, err := s.Reserve(ctx, o, time.Now()); err != nil || dup {
+		t.Fatalf("first Reserve: dup %v err %v", dup, err)
 	}
-	out, dup, err := s.Apply(ctx, o, time.Now())
-	if err != nil || !dup || out.Result != Applied {
-		t.Fatalf("second Apply: out %+v dup %v err %v; want the first outcome, marked duplicate", out, dup, err)
+	out, dup, err := s.Reserve(ctx, o, time.Now())
+	if err != nil || !dup || out.Result != Reserved {
+		t.Fatalf("second Reserve: out %+v dup %v err %v; want the first outcome, marked duplicate", out, dup, err)
 	}
-	if got, _ := s.Stock(ctx); got["A"] != 7 {
+	if got := stock(t, s); got["A"] != 7 {
 		t.Errorf("stock after a redelivered order = %d, want 7", got["A"])
 	}
-	if pending, _ := s.PendingEvents(ctx, 100); len(pending) != 1 {
-		t.Errorf("queued %d events, want 1", len(pending))
+	if recs := queued(t, s); len(recs) != 2 {
+		t.Errorf("queued %d records, want 2 (one answer, one inventory update)", len(recs))
+	}
+}
+
+func TestReleaseGivesBackOnce(t *testing.T) {
+	ctx := context.Background()
+	s := openTestStore(t)
+	if err := s.Seed(ctx, map[string]int{"A": 10, "B": 5}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.Reserve(ctx, order("paid-then-failed", events.Item{SKU: "A", Qty: 3}, events.Item{SKU: "B", Qty: 1}, events.Item{SKU: "A", Qty: 1}), time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.Reserve(ctx, order("short", events.Item{SKU: "B", Qty: 99}), time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	before := len(queued(t, s))
+
+	out, released, err := s.Release(ctx, id("paid-then-failed"), time.Now())
+	if err != nil || !released || out.Result != Released || out.ReleasedAt == nil {
+		t.Fatalf("Release = %+v, %v, %v; want released", out, released, err)
+	}
+	if got := stock(t, s); got["A"] != 10 || got["B"] != 5 {
+		t.Errorf("stock after the release = %v, want A=10 B=5 again", got)
+	}
+	recs := queued(t, s)[before:]
+	deltas := map[string]int{}
+	for _, r := range recs {
+		if r.topic != events.TopicInventoryUpdated || r.inventory.Delta <= 0 {
+			t.Errorf("release queued %+v, want inventory updates with a positive delta", r)
+		}
+		deltas[r.inventory.SKU] += r.inventory.Delta
+	}
+	if fmt.Sprint(deltas) != "map[A:4 B:1]" {
+		t.Errorf("release deltas = %v, want one update per SKU: A +4, B +1", deltas)
+	}
+	if got, _ := s.Outcome(ctx, id("paid-then-failed")); got.Result != Released {
+		t.Errorf("ledger says %q, want released", got.Result)
+	}
+
+	for _, tt := range []struct {
+		name, orderID string
+		wantErr       error
+	}{
+		{"a second FAILED (a redelivery)", id("paid-then-failed"), nil},
+		{"an order rejected for stock", id("short"), nil},
+		{"an order never seen", id("nobody"), errUnknownOrder},
+	} {
+		_, released, err := s.Release(ctx, tt.orderID, time.Now())
+		if released || !errors.Is(err, tt.wantErr) {
+			t.Errorf("%s: released %v err %v; want nothing released, err %v", tt.name, released, err, tt.wantErr)
+		}
+	}
+	if got := stock(t, s); got["A"] != 10 || got["B"] != 5 {
+		t.Errorf("stock = %v after releases that should change nothing, want A=10 B=5", got)
+	}
+	if n := len(queued(t, s)); n != before+2 {
+		t.Errorf("queued %d records in all, want %d (only the one release)", n, before+2)
+	}
+}
+
+func TestAbsurdQuantitiesAreRefusedAndChangeNothing(t *testing.T) {
+	ctx := context.Background()
+	s := openTestStore(t)
+	if err := s.Seed(ctx, map[string]int{"A": 10}); err != nil {
+		t.Fatal(err)
+	}
+	for _, items := range [][]events.Item{
+		{{SKU: "A", Qty: math.MaxInt64}, {SKU: "A", Qty: math.MaxInt64}}, // sums to -2 without care
+		{{SKU: "A", Qty: events.MaxQty + 1}},
+		{{SKU: "A", Qty: 0}},
+		{{SKU: "A", Qty: -5}},
+	} {
+		err := reserveStock(s, func() {}, slog.New(slog.DiscardHandler))(ctx, order(fmt.Sprint(items), items...))
+		if !stream.IsPermanent(err) || !errors.Is(err, errInvalidOrder) {
+			t.Errorf("items %v: err = %v, want a permanent invalid-order error (dead letter)", items, err)
+		}
+	}
+	if got := stock(t, s); got["A"] != 10 {
+		t.Errorf("stock = %d, want 10 untouched", got["A"])
+	}
+	if recs := queued(t, s); len(recs) != 0 {
+		t.Errorf("queued %d records for refused orders, want none", len(recs))
 	}
 }
 
@@ -117,6 +286,7 @@ func TestSeedValidation(t *testing.T) {
 		{`{"A": "5"}`, 422},
 		{`{"": 5}`, 422},
 		{`{"A": 5, "B": -2}`, 422},
+		{`{"A": 2147483648}`, 422},
 		{`[1]`, 422},
 		{`{"A":`, 400},
 	}
@@ -129,8 +299,7 @@ func TestSeedValidation(t *testing.T) {
 			t.Errorf("POST /seed %s = %d, want %d (%s)", tt.body, rec.Code, tt.wantStatus, rec.Body)
 		}
 	}
-	got, _ := s.Stock(context.Background())
-	if len(got) != 2 || got["A"] != 5 || got["B"] != 0 {
+	if got := stock(t, s); len(got) != 2 || got["A"] != 5 || got["B"] != 0 {
 		t.Errorf("stock = %v, want only the valid seed applied: A=5 B=0", got)
 	}
 }
@@ -147,7 +316,7 @@ func TestConcurrentOrdersNeverOversell(t *testing.T) {
 		// every order twice, as a redelivery would: the copies may land in one group
 		for range 2 {
 			wg.Go(func() {
-				out, _, err := s.Apply(ctx, order(fmt.Sprintf("o%d", i), events.Item{SKU: "A", Qty: 1}), time.Now())
+				out, _, err := s.Reserve(ctx, order(fmt.Sprintf("o%d", i), events.Item{SKU: "A", Qty: 1}), time.Now())
 				if err != nil {
 					t.Error(err)
 				}
@@ -157,19 +326,25 @@ func TestConcurrentOrdersNeverOversell(t *testing.T) {
 	}
 	wg.Wait()
 	close(results)
-	applied := map[string]bool{}
+	reserved := map[string]bool{}
 	for out := range results {
-		if out.Result == Applied {
-			applied[out.OrderID] = true
+		if out.Result == Reserved {
+			reserved[out.OrderID] = true
 		}
 	}
-	if len(applied) != 50 {
-		t.Errorf("%d orders applied, want 50 (the stock)", len(applied))
+	if len(reserved) != 50 {
+		t.Errorf("%d orders reserved, want 50 (the stock)", len(reserved))
 	}
-	if got, _ := s.Stock(ctx); got["A"] != 0 {
+	if got := stock(t, s); got["A"] != 0 {
 		t.Errorf("stock = %d, want 0", got["A"])
 	}
-	if pending, _ := s.PendingEvents(ctx, 1000); len(pending) != 50 {
-		t.Errorf("%d inventory events queued, want 50", len(pending))
+	answers := 0
+	for _, r := range queued(t, s) {
+		if r.topic == events.TopicStockReservations {
+			answers++
+		}
+	}
+	if answers != 100 {
+		t.Errorf("%d answers queued, want 100 (one per order, whatever the redeliveries)", answers)
 	}
 }

@@ -31,11 +31,11 @@ type GroupReader struct {
 // offset, so orders placed before the first start are not skipped. Commits
 // are synchronous (CommitInterval 0): CommitMessages returns once the
 // coordinator stored the offset, which is what at-least-once needs.
-func NewGroupReader(brokers []string, group, topic string) *GroupReader {
+func NewGroupReader(brokers []string, group string, topics ...string) *GroupReader {
 	return &GroupReader{Reader: kafka.NewReader(kafka.ReaderConfig{
 		Brokers:           brokers,
 		GroupID:           group,
-		Topic:             topic,
+		GroupTopics:       topics,
 		StartOffset:       kafka.FirstOffset,
 		MinBytes:          1,
 		MaxBytes:          10 << 20,
