@@ -1,10 +1,9 @@
 @fault
 Feature: Surviving outages
   Services are stopped for deploys, processes crash and the message broker
-  restarts. An order the shop accepted is never lost and never taken twice:
-  whatever was down catches up once it is back. While the broker cannot
-  record an order, the shopper is told to try again rather than told it was
-  accepted.
+  goes away. An order the shop accepted is never lost and never taken twice:
+  the shop records an order before it says yes, and whatever was down catches
+  up once it is back.
 
   Background:
     Given a shopper
@@ -18,7 +17,7 @@ Feature: Surviving outages
       And the payment service is back
       Then the order goes through CREATED, PROCESSING and PAID, in that order
 
-  Rule: A crash of the stock service neither loses an order nor takes its stock twice
+  Rule: A crash neither loses an order nor takes its stock twice
 
     Scenario: Stock is taken exactly once across a crash of the stock service
       Given the stock service has crashed
@@ -27,12 +26,28 @@ Feature: Surviving outages
       Then "kettle" is down to 8
       And one inventory update is recorded for each of "kettle", keyed by the SKU
 
-  Rule: While the broker is down, orders are refused with a hint to retry, and nothing accepted is lost
+    Scenario: An order accepted just before the order service crashed is still paid
+      Given the order service cannot pass orders on to the message broker
+      When the shopper orders 1 "kettle" for 25.00 EUR
+      And the order service crashes after accepting the order and before passing it on
+      And the order service is back, and can pass orders on again
+      Then the order is paid once
+
+    Scenario: Stock reserved just before the stock service crashed is announced once it is back
+      Given the stock service cannot pass its answers on to the message broker
+      When the shopper orders 2 "kettle" for 50.00 EUR
+      And the stock service crashes after reserving the stock and before passing the answer on
+      And the stock service is back, and can pass its answers on again
+      Then the order goes through CREATED, PROCESSING and PAID, in that order
+      And "kettle" is down to 8
+      And one inventory update is recorded for each of "kettle", keyed by the SKU
+
+  Rule: While the broker is down, orders are still accepted, and paid once it is back
 
     @real-kafka @broker-outage
-    Scenario: Orders are refused while the broker is down and flow again once it is back
+    Scenario: Orders placed while the broker is down are accepted and paid once it is back, none twice
       Given the shopper has an order that was just accepted
       When the message broker goes down
-      Then a new order from the shopper is refused with a hint to try again later
+      Then a new order from the shopper is still accepted
       When the message broker is back
-      Then the accepted order is paid, and so is a new order from the shopper
+      Then both orders are paid, each recorded once and taking its stock once

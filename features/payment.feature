@@ -1,7 +1,8 @@
 Feature: Paying for orders
-  The processor takes every order through payment: CREATED, then PROCESSING,
-  then PAID or FAILED. Payment is simulated by a fixed rule so the outcome is
-  predictable: an order whose total is over 1000 is declined.
+  Once its stock is reserved, the processor takes an order through payment:
+  CREATED, then PROCESSING, then PAID or FAILED. Payment is simulated by a
+  fixed rule so the outcome is predictable: an order whose total is over 1000
+  is declined, and a declined order's stock goes back on the shelf.
 
   Background:
     Given a shopper
@@ -14,9 +15,21 @@ Feature: Paying for orders
       Then the order goes through CREATED, PROCESSING and PAID, in that order
       And every status recorded for the order matches the status contract
 
-  Rule: An order over the limit fails, and says why
+  Rule: An order over the limit fails, says why and gives its stock back
 
     Scenario: An order of 1500.00 fails with a reason
       When the shopper orders 1 "lamp" for 1500.00 EUR
       Then the order goes through CREATED, PROCESSING and FAILED, in that order
       And the failure reason says the total is over the limit
+
+    Scenario: A declined payment puts the stock back and announces it
+      When the shopper orders 2 "lamp" for 1500.00 EUR
+      Then the order goes through CREATED, PROCESSING and FAILED, in that order
+      And "lamp" is back to 10
+      And the inventory updates for the order take 2 "lamp" and give 2 back
+
+    Scenario: A failure delivered twice gives the stock back once
+      Given the shopper has an order for 2 "lamp" whose payment was declined
+      When the failure is delivered again
+      Then "lamp" is still at 10
+      And the stock of the order was given back once

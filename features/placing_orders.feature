@@ -27,6 +27,7 @@ Feature: Placing orders
         | with an item that has no SKU    | invalid            | items[0].sku |
         | for zero of an item             | invalid            | items[0].qty |
         | for half of an item             | invalid            | items[0].qty |
+        | for more of an item than can exist | invalid         | items[0].qty |
         | with a negative total           | invalid            | total        |
         | in a currency that does not exist | invalid          | currency     |
         | that is not valid JSON          | malformed          | JSON         |

@@ -2,34 +2,63 @@ package features
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"math"
 	"strconv"
+	"time"
 
 	"github.com/cucumber/godog"
+	"github.com/google/uuid"
 
 	"github.com/kafkakit/kit/harness"
 	"github.com/kafkakit/kit/services/events"
 )
 
-// The groups that consume orders and must each set a bad record aside.
-var orderGroups = []string{"orders-processor-cg", "stock-service-cg"}
-
 func deadLetterSteps(sc *godog.ScenarioContext) {
-	sc.When(`^a record that is not an order arrives with the orders$`, notAnOrder)
-	sc.Then(`^the record is set aside on the dead-letter topic with the error and its origin$`, setAside)
+	sc.When(`^(.+) arrives on ([a-z.]+)$`, breakingRecord)
+	sc.Then(`^it is set aside on ([a-z.]+)\.dlq by ([a-z-]+), with the error and where it came from$`, setAside)
 }
 
-func notAnOrder(ctx context.Context) error {
+// breakingValue is a record value that breaks topic's contract, in the
+// words of the feature.
+func (w *world) breakingValue(what string) ([]byte, error) {
+	switch what {
+	case "a record that is not an order", "a record that is not a stock answer", "a record that is not an order status":
+		return []byte("this is not what the contract says " + w.token), nil
+	case "an order for more of an item than can exist":
+		// Two lines of the largest integer: summed carelessly, they wrap
+		// around to -2 and would raise the stock.
+		return json.Marshal(events.OrderCreated{
+			OrderID: uuid.NewString(), UserID: w.user, Total: 1, Currency: "EUR", CreatedAt: time.Now().UTC(),
+			Items: []events.Item{{SKU: w.sku("cup"), Qty: math.MaxInt64}, {SKU: w.sku("cup"), Qty: math.MaxInt64}},
+		})
+	}
+	return nil, fmt.Errorf("no contract-breaking record %q is known to the steps", what)
+}
+
+func breakingRecord(ctx context.Context, what, topic string) error {
 	w := the(ctx)
+	value, err := w.breakingValue(what)
+	if err != nil {
+		return err
+	}
 	ctx, cancel := within(ctx)
 	defer cancel()
-	var err error
-	w.injected, err = w.kafka.Produce(ctx, events.TopicOrdersCreated, "not-an-order-"+w.token, []byte("this is not an order "+w.token))
+	// Follow the dead-letter topic before the record can get there.
+	if w.deadLetters[topic], err = w.kafka.Tail(ctx, events.DLQ(topic)); err != nil {
+		return err
+	}
+	w.injected, err = w.kafka.Produce(ctx, topic, "breaks-contract-"+w.token, value)
 	return err
 }
 
-func setAside(ctx context.Context) error {
+func setAside(ctx context.Context, topic, group string) error {
 	w := the(ctx)
+	tail := w.deadLetters[topic]
+	if tail == nil || w.injected.Topic != topic {
+		return fmt.Errorf("no record was sent to %s in this scenario", topic)
+	}
 	ctx, cancel := within(ctx)
 	defer cancel()
 	byGroup := func(recs []harness.Record) map[string]harness.Record {
@@ -39,27 +68,21 @@ func setAside(ctx context.Context) error {
 		}
 		return out
 	}
-	recs, err := w.deadLetters.WaitFor(ctx, func(recs []harness.Record) bool { return len(byGroup(recs)) >= len(orderGroups) })
+	recs, err := tail.WaitFor(ctx, func(recs []harness.Record) bool { _, ok := byGroup(recs)[group]; return ok })
 	if err != nil {
-		return fmt.Errorf("the record was not set aside by every consumer of orders: %w", err)
+		return fmt.Errorf("%s did not set the record aside (set aside by %v): %w", group, byGroup(recs), err)
 	}
-	got := byGroup(recs)
-	for _, group := range orderGroups {
-		r, ok := got[group]
-		if !ok {
-			return fmt.Errorf("%s did not set the record aside (set aside by %v)", group, got)
-		}
-		h := r.Headers
-		if string(r.Value) != string(w.injected.Value) {
-			return fmt.Errorf("%s set aside %q, want the original value %q", group, r.Value, w.injected.Value)
-		}
-		if h[events.HeaderDLQError] == "" ||
-			h[events.HeaderDLQSourceTopic] != events.TopicOrdersCreated ||
-			h[events.HeaderDLQSourcePartition] != strconv.Itoa(int(w.injected.Partition)) ||
-			h[events.HeaderDLQSourceOffset] != strconv.FormatInt(w.injected.Offset, 10) {
-			return fmt.Errorf("%s set the record aside with headers %v, want the error and origin %s/%d@%d",
-				group, h, events.TopicOrdersCreated, w.injected.Partition, w.injected.Offset)
-		}
+	r := byGroup(recs)[group]
+	h := r.Headers
+	if string(r.Value) != string(w.injected.Value) {
+		return fmt.Errorf("%s set aside %q, want the original value %q", group, r.Value, w.injected.Value)
+	}
+	if h[events.HeaderDLQError] == "" ||
+		h[events.HeaderDLQSourceTopic] != topic ||
+		h[events.HeaderDLQSourcePartition] != strconv.Itoa(int(w.injected.Partition)) ||
+		h[events.HeaderDLQSourceOffset] != strconv.FormatInt(w.injected.Offset, 10) {
+		return fmt.Errorf("%s set the record aside with headers %v, want the error and origin %s/%d@%d",
+			group, h, topic, w.injected.Partition, w.injected.Offset)
 	}
 	return nil
 }

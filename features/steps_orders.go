@@ -30,6 +30,43 @@ func orderSteps(sc *godog.ScenarioContext) {
 	sc.When(`^the shopper places an order (.+)$`, placeBadOrder)
 	sc.Then(`^the order is rejected as (invalid|malformed|too large|of the wrong type), naming "([^"]*)"$`, orderRejected)
 	sc.Then(`^nothing is recorded for the shopper$`, nothingRecorded)
+
+	sc.When(`^the shopper orders (\d+) "([^"]*)" for (\d+\.\d\d) ([A-Z]{3}) with a fresh idempotency key$`, func(ctx context.Context, qty int, sku, total, currency string) error {
+		w := the(ctx)
+		w.idempotencyKey = "order-" + w.token + "-" + uuid.NewString()
+		if err := w.placeOrder(ctx, total, currency, qty, sku); err != nil {
+			return err
+		}
+		if err := w.accepted(); err != nil {
+			return err
+		}
+		w.firstOrderID = w.orderID
+		return nil
+	})
+	sc.When(`^the shopper sends the same order again with the same key$`, func(ctx context.Context) error {
+		w := the(ctx)
+		ctx, cancel := within(ctx)
+		defer cancel()
+		var err error
+		w.orderID, w.response, err = w.client.PlaceOrderWithKey(ctx, w.order, w.idempotencyKey)
+		return err
+	})
+	sc.When(`^the shopper sends an order for (\d+) "([^"]*)" with the same key$`, func(ctx context.Context, qty int, sku string) error {
+		w := the(ctx)
+		other := w.order
+		other.Items = []harness.Item{{SKU: w.sku(sku), Qty: qty}}
+		ctx, cancel := within(ctx)
+		defer cancel()
+		var err error
+		_, w.response, err = w.client.PlaceOrderWithKey(ctx, other, w.idempotencyKey)
+		w.orderID = w.firstOrderID // the order in question stays the first one
+		return err
+	})
+	sc.Then(`^both answers name the same order, the second as a replay$`, sameOrderReplayed)
+	sc.Then(`^the second order is refused, naming "([^"]*)"$`, func(ctx context.Context, what string) error {
+		return the(ctx).refusedNaming(http.StatusUnprocessableEntity, what)
+	})
+	sc.Then(`^only the first order is recorded for the shopper$`, onlyFirstRecorded)
 }
 
 func aShopper(ctx context.Context) error {
@@ -51,7 +88,7 @@ func (w *world) placeOrder(ctx context.Context, total, currency string, items ..
 	}
 	ctx, cancel := within(ctx)
 	defer cancel()
-	w.orderID, w.response, err = w.client.PlaceOrder(ctx, w.order)
+	w.orderID, w.response, err = w.client.PlaceOrderWithKey(ctx, w.order, w.idempotencyKey)
 	return err
 }
 
@@ -94,19 +131,10 @@ func orderRecorded(ctx context.Context) error {
 	if err := w.accepted(); err != nil {
 		return err
 	}
-	ctx, cancel := within(ctx)
-	defer cancel()
-	// The API answered 201 only after the broker acknowledged the record,
-	// so the record is already there: read up to the topic's end now.
-	recs, err := w.orders.UpToNow(ctx)
+	r, err := w.recordedOnce(ctx, w.orderID)
 	if err != nil {
 		return err
 	}
-	mine := recordsFor(recs, w.orderID)
-	if len(mine) != 1 {
-		return fmt.Errorf("found %d records keyed by order %s, want exactly 1", len(mine), w.orderID)
-	}
-	r := mine[0]
 	if err := conforms(r); err != nil {
 		return err
 	}
@@ -128,6 +156,73 @@ func orderRecorded(ctx context.Context) error {
 	return nil
 }
 
+// recordedOnce waits for the order's record on the orders topic (the API
+// answers once the order is committed; its relay produces the record right
+// after), then makes sure there is no second one: the stock service, which
+// has to have answered the order, read past anything produced for it.
+func (w *world) recordedOnce(ctx context.Context, orderID string) (harness.Record, error) {
+	ctx, cancel := within(ctx)
+	defer cancel()
+	if _, err := w.orders.WaitFor(ctx, func(recs []harness.Record) bool { return len(recordsFor(recs, orderID)) > 0 }); err != nil {
+		return harness.Record{}, fmt.Errorf("order %s was never recorded on the orders topic: %w", orderID, err)
+	}
+	recs, err := w.orders.UpToNow(ctx)
+	if err != nil {
+		return harness.Record{}, err
+	}
+	mine := recordsFor(recs, orderID)
+	if len(mine) != 1 {
+		return harness.Record{}, fmt.Errorf("found %d records keyed by order %s, want exactly 1", len(mine), orderID)
+	}
+	return mine[0], nil
+}
+
+func sameOrderReplayed(ctx context.Context) error {
+	w := the(ctx)
+	if err := w.accepted(); err != nil {
+		return fmt.Errorf("the second send: %w", err)
+	}
+	if w.orderID != w.firstOrderID {
+		return fmt.Errorf("the second send was answered with order %s, the first with %s: the retry became a second order", w.orderID, w.firstOrderID)
+	}
+	if got := w.response.Header.Get("Idempotent-Replayed"); got != "true" {
+		return fmt.Errorf("the second answer says Idempotent-Replayed: %q, want true", got)
+	}
+	return nil
+}
+
+// refusedNaming checks the last answer is status with a JSON error
+// mentioning what.
+func (w *world) refusedNaming(status int, what string) error {
+	if w.response.Status != status {
+		return fmt.Errorf("answer %d %s, want %d", w.response.Status, w.response.Body, status)
+	}
+	problem, ok := w.response.Problem()
+	if !ok || !strings.Contains(problem.Error, what) {
+		return fmt.Errorf("answer %s does not explain the refusal naming %q", w.response.Body, what)
+	}
+	return nil
+}
+
+func onlyFirstRecorded(ctx context.Context) error {
+	w := the(ctx)
+	if _, err := w.recordedOnce(ctx, w.firstOrderID); err != nil {
+		return err
+	}
+	ctx, cancel := within(ctx)
+	defer cancel()
+	recs, err := w.orders.UpToNow(ctx)
+	if err != nil {
+		return err
+	}
+	for _, r := range recs {
+		if strings.Contains(string(r.Value), w.user) && r.Key != w.firstOrderID {
+			return fmt.Errorf("a second order was recorded for the shopper: %s", r.Value)
+		}
+	}
+	return nil
+}
+
 // badOrders are the ways an order can be wrong, in the words of the feature.
 func (w *world) badOrder(problem string) (contentType string, body []byte, err error) {
 	valid := map[string]any{"userId": w.user, "items": []map[string]any{{"sku": w.sku("book"), "qty": 1}}, "total": 10.0, "currency": "EUR"}
@@ -144,6 +239,8 @@ func (w *world) badOrder(problem string) (contentType string, body []byte, err e
 		item["qty"] = 0
 	case "for half of an item":
 		item["qty"] = 0.5
+	case "for more of an item than can exist":
+		item["qty"] = events.MaxQty + 1
 	case "with a negative total":
 		valid["total"] = -1
 	case "in a currency that does not exist":

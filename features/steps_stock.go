@@ -14,9 +14,6 @@ import (
 	"github.com/kafkakit/kit/services/events"
 )
 
-// stockGroup is stock-service's consumer group.
-const stockGroup = "stock-service-cg"
-
 func stockSteps(sc *godog.ScenarioContext) {
 	sc.Given(`^the shop has (\d+) "([^"]*)" in stock$`, func(ctx context.Context, n int, sku string) error {
 		return the(ctx).seed(ctx, map[string]int{sku: n})
@@ -34,9 +31,131 @@ func stockSteps(sc *godog.ScenarioContext) {
 		return the(ctx).stockAfterOrder(ctx, map[string]int{sku1: n1, sku2: n2})
 	})
 	sc.Then(`^one inventory update is recorded for each of "([^"]*)"(?: and "([^"]*)")?, keyed by the SKU$`, inventoryUpdates)
-	sc.Then(`^the shop reports the order cannot be filled because of "([^"]*)"$`, cannotBeFilled)
 	sc.Then(`^no inventory update is recorded for the order$`, noInventoryUpdate)
 	sc.When(`^an order for (\d+) "([^"]*)" is delivered twice$`, deliveredTwice)
+	sc.Then(`^the shop still has (\d+) "([^"]*)" in stock$`, func(ctx context.Context, n int, sku string) error {
+		return the(ctx).stockAfterOrder(ctx, map[string]int{sku: n})
+	})
+	sc.Then(`^the order failed because "([^"]*)" has (\d+) left and the order asks for (\d+)$`, failedForStock)
+	sc.Then(`^"([^"]*)" is back to (\d+)$`, func(ctx context.Context, sku string, n int) error {
+		return the(ctx).stockBecomes(ctx, sku, n)
+	})
+	sc.Then(`^"([^"]*)" is still at (\d+)$`, func(ctx context.Context, sku string, n int) error {
+		return the(ctx).stockAfterOrder(ctx, map[string]int{sku: n})
+	})
+	sc.Then(`^the inventory updates for the order take (\d+) "([^"]*)" and give (\d+) back$`, takenAndGivenBack)
+	sc.Then(`^the stock of the order was given back once$`, givenBackOnce)
+}
+
+// stockBecomes waits until sku's stock is n: for changes that follow the
+// order's answer, such as stock given back after a declined payment.
+func (w *world) stockBecomes(ctx context.Context, name string, n int) error {
+	ctx, cancel := within(ctx)
+	defer cancel()
+	var last int
+	err := eventually(ctx, fmt.Sprintf("%q never got to %d", name, n), func() (bool, error) {
+		stock, err := w.client.Stock(ctx)
+		last = stock[w.sku(name)]
+		return err == nil && last == n, err
+	})
+	if err != nil {
+		return fmt.Errorf("%w (it has %d)", err, last)
+	}
+	return nil
+}
+
+func failedForStock(ctx context.Context, sku string, left, asked int) error {
+	w := the(ctx)
+	final, err := w.finalStatus(ctx)
+	if err != nil {
+		return err
+	}
+	want := fmt.Sprintf("%s has %d left, the order asks for %d", w.sku(sku), left, asked)
+	if final.Status != events.StatusFailed || !strings.HasPrefix(final.Reason, "out of stock: ") || !strings.Contains(final.Reason, want) {
+		return fmt.Errorf("final status %+v, want FAILED because out of stock: %s", final, want)
+	}
+	return nil
+}
+
+// updatesFor returns the inventory updates of the order, by SKU, in the
+// order they were recorded.
+func (w *world) updatesFor(recs []harness.Record) map[string][]events.InventoryUpdated {
+	bySKU := map[string][]events.InventoryUpdated{}
+	for _, r := range recs {
+		var u events.InventoryUpdated
+		if json.Unmarshal(r.Value, &u) == nil && u.OrderID == w.orderID {
+			bySKU[r.Key] = append(bySKU[r.Key], u)
+		}
+	}
+	return bySKU
+}
+
+func takenAndGivenBack(ctx context.Context, taken int, sku string, back int) error {
+	w := the(ctx)
+	ctx, cancel := within(ctx)
+	defer cancel()
+	key := w.sku(sku)
+	recs, err := w.inventory.WaitFor(ctx, func(recs []harness.Record) bool { return len(w.updatesFor(recs)[key]) >= 2 })
+	if err != nil {
+		return fmt.Errorf("the order's stock was not taken and given back: %w", err)
+	}
+	ups := w.updatesFor(recs)[key]
+	if len(ups) != 2 || ups[0].Delta != -taken || ups[1].Delta != back || ups[1].NewQuantity != ups[0].NewQuantity+back {
+		return fmt.Errorf("inventory updates for %q: %+v, want -%d then +%d", sku, ups, taken, back)
+	}
+	for _, r := range recs {
+		if strings.Contains(string(r.Value), w.orderID) {
+			if err := conforms(r); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// givenBack waits until the order's stock was given back: the ledger says
+// released and a positive update was recorded.
+func (w *world) givenBack(ctx context.Context, qty int, sku string) error {
+	ctx, cancel := within(ctx)
+	defer cancel()
+	_, err := w.inventory.WaitFor(ctx, func(recs []harness.Record) bool {
+		for _, u := range w.updatesFor(recs)[w.sku(sku)] {
+			if u.Delta == qty {
+				return true
+			}
+		}
+		return false
+	})
+	return err
+}
+
+func givenBackOnce(ctx context.Context) error {
+	w := the(ctx)
+	ctx, cancel := within(ctx)
+	defer cancel()
+	out, err := w.processed(ctx)
+	if err != nil {
+		return err
+	}
+	if out.Result != "released" {
+		return fmt.Errorf("the stock service says the order is %q, want released", out.Result)
+	}
+	recs, err := w.inventory.UpToNow(ctx)
+	if err != nil {
+		return err
+	}
+	for sku, ups := range w.updatesFor(recs) {
+		back := 0
+		for _, u := range ups {
+			if u.Delta > 0 {
+				back++
+			}
+		}
+		if back != 1 {
+			return fmt.Errorf("%d updates gave %s back, want 1: %+v", back, sku, ups)
+		}
+	}
+	return nil
 }
 
 func (w *world) seed(ctx context.Context, stock map[string]int) error {
@@ -89,21 +208,11 @@ func inventoryUpdates(ctx context.Context, sku1, sku2 string) error {
 	}
 	ctx, cancel := within(ctx)
 	defer cancel()
-	mine := func(recs []harness.Record) map[string][]events.InventoryUpdated {
-		bySKU := map[string][]events.InventoryUpdated{}
-		for _, r := range recs {
-			var u events.InventoryUpdated
-			if json.Unmarshal(r.Value, &u) == nil && u.OrderID == w.orderID {
-				bySKU[r.Key] = append(bySKU[r.Key], u)
-			}
-		}
-		return bySKU
-	}
-	recs, err := w.inventory.WaitFor(ctx, func(recs []harness.Record) bool { return len(mine(recs)) >= len(names) })
+	recs, err := w.inventory.WaitFor(ctx, func(recs []harness.Record) bool { return len(w.updatesFor(recs)) >= len(names) })
 	if err != nil {
 		return err
 	}
-	bySKU := mine(recs)
+	bySKU := w.updatesFor(recs)
 	if len(bySKU) != len(names) {
 		return fmt.Errorf("inventory updates for %d SKUs (%v), want %d", len(bySKU), bySKU, len(names))
 	}
@@ -122,23 +231,6 @@ func inventoryUpdates(ctx context.Context, sku1, sku2 string) error {
 				return err
 			}
 		}
-	}
-	return nil
-}
-
-func cannotBeFilled(ctx context.Context, reason string) error {
-	w := the(ctx)
-	if err := w.accepted(); err != nil {
-		return err
-	}
-	ctx, cancel := within(ctx)
-	defer cancel()
-	out, err := w.processed(ctx)
-	if err != nil {
-		return err
-	}
-	if out.Result != "rejected" || !strings.Contains(out.Reason, reason) {
-		return fmt.Errorf("stock-service says %+v, want rejected because of %q", out, reason)
 	}
 	return nil
 }
@@ -185,7 +277,7 @@ func deliveredTwice(ctx context.Context, qty int, sku string) error {
 		}
 	}
 	return eventually(ctx, "stock-service never consumed the second delivery", func() (bool, error) {
-		next, err := w.kafka.Committed(ctx, stockGroup, events.TopicOrdersCreated, second.Partition)
+		next, err := w.kafka.Committed(ctx, events.GroupStockService, events.TopicOrdersCreated, second.Partition)
 		return next > second.Offset, err
 	})
 }

@@ -1,7 +1,7 @@
 Feature: Taking stock
-  Stock drops by what each order takes, exactly once per order, and never
-  below zero. Every change is announced per SKU so other services can follow
-  inventory.
+  Stock is reserved before anybody pays. An order takes every item it asks
+  for or none of them, exactly once, and never more than is there. Every
+  change is announced per item so other services can follow inventory.
 
   Background:
     Given a shopper
@@ -14,12 +14,19 @@ Feature: Taking stock
       Then "pen" is down to 8 and "ink" to 4
       And one inventory update is recorded for each of "pen" and "ink", keyed by the SKU
 
-  Rule: An order that cannot be filled in full changes nothing
+  Rule: Nobody pays for what is not there
 
-    Scenario: An order for more than is in stock leaves stock unchanged
+    Scenario: An order for more than is in stock fails with the reason and takes nothing
+      Given the shop has 1 "ink" in stock
+      When the shopper orders 2 "ink" for 7.50 EUR
+      Then the order goes through CREATED and FAILED, in that order
+      And the order failed because "ink" has 1 left and the order asks for 2
+      And the shop still has 1 "ink" in stock
+
+    Scenario: An order where one of two items is short takes neither
       Given the shop has 10 "pen" and 1 "ink" in stock
       When the shopper orders 2 "pen" and 3 "ink" for 7.50 EUR
-      Then the shop reports the order cannot be filled because of "insufficient stock for"
+      Then the order failed because "ink" has 1 left and the order asks for 3
       And the shop still has 10 "pen" and 1 "ink" in stock
       And no inventory update is recorded for the order
 

@@ -34,8 +34,16 @@ type world struct {
 	// order is what the shopper asked for, to compare with the record.
 	order harness.OrderRequest
 
+	// idempotencyKey is the key the shopper's last order was sent with;
+	// firstOrderID is the order its first send was answered with.
+	idempotencyKey string
+	firstOrderID   string
+
 	// Tails started before the scenario acts, so they see its records.
-	orders, statuses, inventory, deadLetters *harness.Tail
+	orders, reservations, statuses, inventory *harness.Tail
+	// deadLetters are tails of dead-letter topics, started by the steps
+	// that send a record there.
+	deadLetters map[string]*harness.Tail
 
 	stream      *harness.EventStream
 	seen        []harness.Event
@@ -51,7 +59,7 @@ func the(ctx context.Context) *world { return ctx.Value(worldKey{}).(*world) }
 func (e *env) beginScenario(ctx context.Context, sc *godog.Scenario) (context.Context, error) {
 	b := make([]byte, 4)
 	_, _ = rand.Read(b)
-	w := &world{env: e, token: hex.EncodeToString(b)}
+	w := &world{env: e, token: hex.EncodeToString(b), deadLetters: map[string]*harness.Tail{}}
 	setup, cancel := within(ctx)
 	defer cancel()
 	var err error
@@ -60,9 +68,9 @@ func (e *env) beginScenario(ctx context.Context, sc *godog.Scenario) (context.Co
 		topic string
 	}{
 		{&w.orders, events.TopicOrdersCreated},
+		{&w.reservations, events.TopicStockReservations},
 		{&w.statuses, events.TopicOrdersStatus},
 		{&w.inventory, events.TopicInventoryUpdated},
-		{&w.deadLetters, events.DLQ(events.TopicOrdersCreated)},
 	} {
 		if *t.tail, err = e.kafka.Tail(setup, t.topic); err != nil {
 			return ctx, err
@@ -79,10 +87,13 @@ func (e *env) endScenario(ctx context.Context, sc *godog.Scenario, err error) (c
 	if w.stream != nil {
 		w.stream.Close()
 	}
-	for _, t := range []*harness.Tail{w.orders, w.statuses, w.inventory, w.deadLetters} {
+	for _, t := range []*harness.Tail{w.orders, w.reservations, w.statuses, w.inventory} {
 		if t != nil {
 			t.Close()
 		}
+	}
+	for _, t := range w.deadLetters {
+		t.Close()
 	}
 	if err != nil {
 		fmt.Fprintf(os.Stdout, "\n--- scenario %q failed (token %s, order %s); service logs follow ---\n", sc.Name, w.token, w.orderID)
@@ -136,7 +147,7 @@ func lastLines(s string, n int) string {
 var contracts = map[string]*jsonschema.Schema{}
 
 func init() {
-	for _, topic := range []string{events.TopicOrdersCreated, events.TopicOrdersStatus, events.TopicInventoryUpdated} {
+	for _, topic := range events.Topics {
 		s, err := stream.Schema(topic)
 		if err != nil {
 			panic(err)

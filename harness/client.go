@@ -64,11 +64,21 @@ func (r Response) Problem() (e APIError, ok bool) {
 
 // PlaceOrder posts an order and returns its id when the API answered 201.
 func (c *Client) PlaceOrder(ctx context.Context, order OrderRequest) (string, Response, error) {
+	return c.PlaceOrderWithKey(ctx, order, "")
+}
+
+// PlaceOrderWithKey posts an order with an Idempotency-Key ("" for none),
+// as a client that may retry it does.
+func (c *Client) PlaceOrderWithKey(ctx context.Context, order OrderRequest, idempotencyKey string) (string, Response, error) {
 	body, err := json.Marshal(order)
 	if err != nil {
 		return "", Response{}, err
 	}
-	resp, err := c.Post(ctx, OrdersAPI, "/orders", "application/json", body)
+	var header http.Header
+	if idempotencyKey != "" {
+		header = http.Header{"Idempotency-Key": {idempotencyKey}}
+	}
+	resp, err := c.PostWithHeader(ctx, OrdersAPI, "/orders", "application/json", body, header)
 	if err != nil || resp.Status != http.StatusCreated {
 		return "", resp, err
 	}
@@ -83,9 +93,17 @@ func (c *Client) PlaceOrder(ctx context.Context, order OrderRequest) (string, Re
 
 // Post sends body with contentType to a service's path.
 func (c *Client) Post(ctx context.Context, service, path, contentType string, body []byte) (Response, error) {
+	return c.PostWithHeader(ctx, service, path, contentType, body, nil)
+}
+
+// PostWithHeader is Post with more request headers.
+func (c *Client) PostWithHeader(ctx context.Context, service, path, contentType string, body []byte, header http.Header) (Response, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.URLs[service]+path, bytes.NewReader(body))
 	if err != nil {
 		return Response{}, err
+	}
+	for k, vs := range header {
+		req.Header[k] = vs
 	}
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)

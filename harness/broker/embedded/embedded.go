@@ -9,7 +9,9 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // Options configures the embedded broker.
@@ -46,4 +48,21 @@ func (b *Broker) Addrs() []string { return b.cluster.ListenAddrs() }
 func (b *Broker) Close(context.Context) error {
 	b.cluster.Close()
 	return nil
+}
+
+// BlockWrites makes produce requests to topics fail with
+// MESSAGE_TOO_LARGE, as a real broker does once the topics' max.message.bytes
+// is shrunk to nothing, until unblock is called; fetches go on.
+func (b *Broker) BlockWrites(topics ...string) (unblock func(), err error) {
+	var handles []*kfake.FaultHandle
+	for _, t := range topics {
+		handles = append(handles, b.cluster.Fault(kfake.Fault{
+			Keys: []kmsg.Key{kmsg.Produce}, Topic: t, Err: kerr.MessageTooLarge, Count: -1,
+		}))
+	}
+	return func() {
+		for _, h := range handles {
+			h.Remove()
+		}
+	}, nil
 }
