@@ -27,12 +27,11 @@ type sse struct {
 func startSSE(w http.ResponseWriter, writeTimeout time.Duration) (*sse, error) {
 	s := &sse{w: w, rc: http.NewResponseController(w), writeTimeout: writeTimeout}
 	// The server's read timeout bounds receiving a request; a stream's
-	// request is whole, and left in place the deadline would end the stream
-	// (the server cancels a request whose connection read fails). Writes
-	// keep their own deadline, renewed per event.
-	if err := s.rc.SetReadDeadline(time.Time{}); err != nil {
-		return nil, err
-	}
+	// request is whole, and a read deadline left in place would end the
+	// stream (the server cancels a request whose connection read fails).
+	// net/http clears it too once a body is read; a stream does not rely on
+	// that detail. Writes keep their own deadline, renewed per event.
+	_ = s.rc.SetReadDeadline(time.Time{})
 	_ = s.rc.SetWriteDeadline(time.Now().Add(writeTimeout))
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
