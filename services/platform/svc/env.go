@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/url"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -113,51 +112,6 @@ func (e *Env) ListenAddr(key, def string) string {
 		return def
 	}
 	return v
-}
-
-// DSN returns key as a database address, or def when unset: a SQLite file
-// path, a SQLite "file:" URI, or a "postgres://" (or "postgresql://") URL.
-// Anything else, such as another scheme or a key=value string, is refused.
-func (e *Env) DSN(key, def string) string {
-	v := e.String(key, def)
-	if err := checkDSN(v); err != nil {
-		e.errs = append(e.errs, fmt.Errorf("%s: want a file path, a file: URI or a postgres:// URL; %v", key, err))
-		return def
-	}
-	return v
-}
-
-func checkDSN(v string) error {
-	scheme, _, hasScheme := strings.Cut(v, ":")
-	switch {
-	case strings.ContainsAny(v, "\x00\n"):
-		return errors.New("it contains a control character")
-	case strings.HasPrefix(v, "postgres://"), strings.HasPrefix(v, "postgresql://"):
-		u, err := url.Parse(v)
-		if err != nil {
-			return errors.New("the postgres URL does not parse") // err would echo the password
-		}
-		if strings.TrimPrefix(u.Path, "/") == "" && u.Query().Get("dbname") == "" {
-			return errors.New("the postgres URL names no database")
-		}
-		return nil
-	case hasScheme && strings.EqualFold(scheme, "file"):
-		u, err := url.Parse(v)
-		if err != nil {
-			return fmt.Errorf("the file: URI does not parse: %v", err)
-		}
-		if u.Opaque == "" && u.Path == "" {
-			return errors.New("the file: URI names no file")
-		}
-		return nil
-	case strings.Contains(v, "://"):
-		return fmt.Errorf("scheme %q is not supported", scheme)
-	case strings.HasSuffix(v, "/"):
-		return fmt.Errorf("%q names a directory, not a file", v)
-	case strings.Contains(v, "=") && strings.Contains(v, " "):
-		return errors.New("key=value connection strings are not supported; write a postgres:// URL")
-	}
-	return nil
 }
 
 // Hosts returns key as a Host allow-list (see httpx.ParseHosts), or nil
