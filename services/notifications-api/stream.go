@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -132,7 +131,7 @@ func handleOrderEvents(log *slog.Logger, history *History, cfg streamConfig) htt
 			return
 		}
 		news, known, cancel, err := history.Subscribe(orderID)
-		if errors.Is(err, errTooManyUnknown) {
+		if err != nil { // errTooManyUnknown
 			httpx.WriteError(w, r, log, &httpx.Error{Status: http.StatusServiceUnavailable, RetryAfter: retryAfterSeconds,
 				Message: "too many streams wait for orders this service has not seen; retry later"})
 			return
