@@ -10,15 +10,18 @@ import (
 )
 
 // Record is one Kafka record as the event flow shows it to learners: where
-// it landed (topic, partition, offset), its key and its value.
+// it landed (topic, partition, offset), its key, its value, and its headers
+// (a dead letter's dlq.* headers say why and where from), omitted when it
+// has none.
 type Record struct {
-	Seq       int64           `json:"-"`
-	Topic     string          `json:"topic"`
-	Partition int             `json:"partition"`
-	Offset    int64           `json:"offset"`
-	Key       string          `json:"key"`
-	Value     json.RawMessage `json:"value"`
-	Timestamp time.Time       `json:"timestamp"`
+	Seq       int64             `json:"-"`
+	Topic     string            `json:"topic"`
+	Partition int               `json:"partition"`
+	Offset    int64             `json:"offset"`
+	Key       string            `json:"key"`
+	Value     json.RawMessage   `json:"value"`
+	Headers   map[string]string `json:"headers,omitempty"`
+	Timestamp time.Time         `json:"timestamp"`
 }
 
 // Flow keeps the most recent records of the kit's topics in a ring, for
@@ -34,10 +37,16 @@ type Flow struct {
 func NewFlow(size int) *Flow { return &Flow{ring: make([]Record, size), waiters: waiters{}} }
 
 // Add appends m and wakes the flow streams. It only copies: every record
-// of the three topics passes through here, and the work of presenting one
+// of the kit's topics passes through here, and the work of presenting one
 // is left to the streams that send it.
 func (f *Flow) Add(m kafka.Message) {
 	r := Record{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset, Key: string(m.Key), Value: m.Value, Timestamp: m.Time.UTC()}
+	if len(m.Headers) > 0 {
+		r.Headers = make(map[string]string, len(m.Headers))
+		for _, h := range m.Headers {
+			r.Headers[h.Key] = string(h.Value)
+		}
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	r.Seq = f.next
@@ -47,7 +56,8 @@ func (f *Flow) Add(m kafka.Message) {
 }
 
 // forOrder reports whether r concerns orderID: keyed by it (orders.created,
-// orders.status) or carrying it in its value (inventory.updated). An order
+// stock.reservations, orders.status and their dead letters) or carrying it
+// in its value (inventory.updated). An order
 // id is a UUID, so finding it in the value is finding the orderId field.
 func (r Record) forOrder(orderID string) bool {
 	return r.Key == orderID || bytes.Contains(r.Value, []byte(orderID))

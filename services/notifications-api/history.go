@@ -1,7 +1,9 @@
 package main
 
 import (
+	"errors"
 	"sync"
+	"time"
 
 	"github.com/kafkakit/kit/services/events"
 )
@@ -11,12 +13,34 @@ import (
 // in its order's history; every instance reads the same partitions in the
 // same order, so ids agree between instances and Last-Event-ID resumes on
 // any of them.
+//
+// Only statuses create history. A stream for an order without one (not
+// created yet, or never) waits apart, in unknown, bounded in number: asking
+// for made-up order ids cannot evict the history of real ones.
 type History struct {
 	mu     sync.Mutex
 	orders map[string]*orderLog
-	// fifo evicts the oldest orders beyond max, bounding memory.
-	fifo []string
-	max  int
+	// fifo lists orders as their first status arrived; the oldest go first
+	// once there are more than limits.Orders or they are older than
+	// limits.MaxAge. An order someone follows is kept.
+	fifo    []fifoEntry
+	limits  HistoryLimits
+	now     func() time.Time
+	unknown map[string]waiters
+	// unknownStreams counts the streams in unknown.
+	unknownStreams int
+}
+
+// HistoryLimits bound what History keeps.
+type HistoryLimits struct {
+	// Orders is how many orders' statuses are kept (HISTORY_ORDERS).
+	Orders int
+	// MaxAge is how long an order is kept after its first status arrived
+	// (HISTORY_MAX_AGE).
+	MaxAge time.Duration
+	// UnknownStreams is how many streams may wait for orders that have no
+	// status yet (UNKNOWN_ORDER_STREAMS).
+	UnknownStreams int
 }
 
 type orderLog struct {
@@ -24,17 +48,39 @@ type orderLog struct {
 	waiters  waiters
 }
 
-// NewHistory keeps the statuses of at most maxOrders orders.
-func NewHistory(maxOrders int) *History {
-	return &History{orders: map[string]*orderLog{}, max: maxOrders}
+type fifoEntry struct {
+	orderID string
+	at      time.Time
+}
+
+// errTooManyUnknown refuses a stream for an order without a status once
+// UnknownStreams are waiting.
+var errTooManyUnknown = errors.New("too many streams wait for orders this service has not seen")
+
+// NewHistory returns an empty history bounded by limits.
+func NewHistory(limits HistoryLimits) *History {
+	return &History{orders: map[string]*orderLog{}, unknown: map[string]waiters{}, limits: limits, now: time.Now}
 }
 
 // Add records s unless its order already has that status (a redelivered
-// order writes its statuses again), and wakes the order's streams.
+// order writes its statuses again), and wakes the order's streams, those
+// that waited for its first status included.
 func (h *History) Add(s events.OrderStatus) bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	l := h.log(s.OrderID)
+	l := h.orders[s.OrderID]
+	if l == nil {
+		l = &orderLog{waiters: waiters{}}
+		if w, ok := h.unknown[s.OrderID]; ok {
+			l.waiters = w // they now follow a known order
+			delete(h.unknown, s.OrderID)
+			h.unknownStreams -= len(w)
+		}
+		h.orders[s.OrderID] = l
+		now := h.now()
+		h.fifo = append(h.fifo, fifoEntry{orderID: s.OrderID, at: now})
+		h.evict(now)
+	}
 	for _, seen := range l.statuses {
 		if seen.Status == s.Status {
 			return false
@@ -45,42 +91,86 @@ func (h *History) Add(s events.OrderStatus) bool {
 	return true
 }
 
-// log returns the order's log, creating it. h.mu must be held.
-func (h *History) log(orderID string) *orderLog {
-	l := h.orders[orderID]
-	if l != nil {
-		return l
-	}
-	l = &orderLog{waiters: waiters{}}
-	h.orders[orderID] = l
-	h.fifo = append(h.fifo, orderID)
-	for len(h.fifo) > h.max {
+// Sweep forgets orders older than MaxAge that nobody follows; Add does the
+// same, so this matters only while no status arrives.
+func (h *History) Sweep() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.evict(h.now())
+}
+
+// evict drops the oldest orders while there are too many or they are too
+// old, keeping any that someone follows. h.mu must be held.
+func (h *History) evict(now time.Time) {
+	cutoff := now.Add(-h.limits.MaxAge)
+	for kept := 0; len(h.fifo) > kept; {
 		oldest := h.fifo[0]
-		h.fifo = h.fifo[1:]
-		if len(h.orders[oldest].waiters) == 0 {
-			delete(h.orders, oldest)
-		} else {
-			h.fifo = append(h.fifo, oldest) // still watched: keep it
-			break
+		if len(h.fifo) <= h.limits.Orders && !oldest.at.Before(cutoff) {
+			return
 		}
+		h.fifo = h.fifo[1:]
+		if len(h.orders[oldest.orderID].waiters) > 0 {
+			// Still followed: keep it, as if it had just arrived, so it is
+			// not looked at again on every Add.
+			h.fifo = append(h.fifo, fifoEntry{orderID: oldest.orderID, at: now})
+			kept++
+			continue
+		}
+		delete(h.orders, oldest.orderID)
 	}
-	return l
 }
 
 // Subscribe registers interest in orderID before any history is read, so
 // no status can fall between reading the history and waiting for news.
 // The returned channel receives when there may be statuses past the last
-// one read; cancel releases it.
-func (h *History) Subscribe(orderID string) (news <-chan struct{}, cancel func()) {
+// one read; cancel releases it. known says whether the order had a status;
+// when not, the stream waits apart (see History), or is refused with
+// errTooManyUnknown.
+func (h *History) Subscribe(orderID string) (news <-chan struct{}, known bool, cancel func(), err error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	l := h.log(orderID)
-	c := l.waiters.add()
-	return c, func() {
-		h.mu.Lock()
-		defer h.mu.Unlock()
+	if l := h.orders[orderID]; l != nil {
+		c := l.waiters.add()
+		return c, true, func() { h.unsubscribe(orderID, c) }, nil
+	}
+	if h.unknownStreams >= h.limits.UnknownStreams {
+		return nil, false, nil, errTooManyUnknown
+	}
+	w := h.unknown[orderID]
+	if w == nil {
+		w = waiters{}
+		h.unknown[orderID] = w
+	}
+	c := w.add()
+	h.unknownStreams++
+	return c, false, func() { h.unsubscribe(orderID, c) }, nil
+}
+
+// unsubscribe removes c wherever it waits now: with the unknown orders, or
+// with the order's log once its first status arrived.
+func (h *History) unsubscribe(orderID string, c chan struct{}) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if w, ok := h.unknown[orderID]; ok {
+		if _, in := w[c]; in {
+			delete(w, c)
+			h.unknownStreams--
+			if len(w) == 0 {
+				delete(h.unknown, orderID)
+			}
+			return
+		}
+	}
+	if l := h.orders[orderID]; l != nil {
 		delete(l.waiters, c)
 	}
+}
+
+// Known reports whether orderID has a status in the history.
+func (h *History) Known(orderID string) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.orders[orderID] != nil
 }
 
 // Since returns the order's statuses after the first n (n is the id of the

@@ -6,8 +6,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -15,6 +15,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/kafkakit/kit/services/events"
+	"github.com/kafkakit/kit/services/platform/svc"
 )
 
 const order = "5f0c7e0a-8d1e-4b8e-9a52-3c1f2f6f7a10"
@@ -23,8 +24,11 @@ func status(s events.Status) events.OrderStatus {
 	return events.OrderStatus{OrderID: order, Status: s, UpdatedAt: time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC)}
 }
 
+// limits are roomy bounds for tests that are not about them.
+var limits = HistoryLimits{Orders: 100, MaxAge: time.Hour, UnknownStreams: 100}
+
 func TestHistoryDropsRepeatsAndResumes(t *testing.T) {
-	h := NewHistory(10)
+	h := NewHistory(limits)
 	for _, s := range []events.Status{events.StatusCreated, events.StatusProcessing, events.StatusCreated, events.StatusPaid, events.StatusPaid} {
 		h.Add(status(s))
 	}
@@ -49,26 +53,91 @@ func TestHistoryDropsRepeatsAndResumes(t *testing.T) {
 }
 
 func TestHistoryEvictsTheOldestUnwatchedOrders(t *testing.T) {
-	h := NewHistory(2)
-	_, cancel := h.Subscribe("watched")
+	h := NewHistory(HistoryLimits{Orders: 2, MaxAge: time.Hour, UnknownStreams: 10})
+	h.Add(events.OrderStatus{OrderID: "watched", Status: events.StatusCreated})
+	_, _, cancel, err := h.Subscribe("watched")
+	if err != nil {
+		t.Fatal(err)
+	}
 	defer cancel()
 	for _, id := range []string{"a", "b", "c"} {
 		h.Add(events.OrderStatus{OrderID: id, Status: events.StatusCreated})
 	}
-	if len(h.Since("a", 0)) != 0 {
-		t.Error("order a is still kept beyond the bound")
+	for id, want := range map[string]bool{"watched": true, "a": false, "b": false, "c": true} {
+		if got := h.Known(id); got != want {
+			t.Errorf("order %s kept = %v, want %v (bound 2, the followed one kept)", id, got, want)
+		}
 	}
-	if len(h.Since("c", 0)) != 1 {
-		t.Error("the newest order was evicted")
+}
+
+func TestStrangersCannotFlushTheHistory(t *testing.T) {
+	h := NewHistory(HistoryLimits{Orders: 2, MaxAge: time.Hour, UnknownStreams: 500})
+	h.Add(status(events.StatusCreated))
+	h.Add(events.OrderStatus{OrderID: "other", Status: events.StatusPaid})
+	for i := range 500 {
+		if _, known, _, err := h.Subscribe(fmt.Sprintf("made-up-%d", i)); err != nil || known {
+			t.Fatalf("stream %d for a made-up order: known %v, err %v; want it waiting apart", i, known, err)
+		}
 	}
-	if _, ok := h.orders["watched"]; !ok {
-		t.Error("an order someone is following was evicted")
+	if _, _, _, err := h.Subscribe("one-more"); err != errTooManyUnknown {
+		t.Errorf("stream past UnknownStreams: err = %v, want errTooManyUnknown", err)
+	}
+	if len(h.Since(order, 0)) != 1 || len(h.Since("other", 0)) != 1 || len(h.orders) != 2 {
+		t.Errorf("streams for made-up orders changed the history: %d orders", len(h.orders))
+	}
+	if _, known, cancel, err := h.Subscribe(order); err != nil || !known {
+		t.Errorf("a real order cannot be followed while strangers wait: known %v, err %v", known, err)
+	} else {
+		cancel()
+	}
+}
+
+func TestAWaitingStreamFollowsTheOrderOnceItsFirstStatusArrives(t *testing.T) {
+	h := NewHistory(HistoryLimits{Orders: 10, MaxAge: time.Hour, UnknownStreams: 1})
+	news, known, cancel, err := h.Subscribe(order)
+	if err != nil || known {
+		t.Fatalf("Subscribe before any status: known %v, err %v", known, err)
+	}
+	h.Add(status(events.StatusCreated))
+	select {
+	case <-news:
+	default:
+		t.Fatal("the waiting stream was not woken by the order's first status")
+	}
+	if !h.Known(order) || len(h.Since(order, 0)) != 1 {
+		t.Error("the first status was not recorded")
+	}
+	if _, _, _, err := h.Subscribe("another"); err != nil {
+		t.Errorf("the stream still counts as waiting for an unknown order: %v", err)
+	}
+	cancel()
+	if n := len(h.orders[order].waiters); n != 0 {
+		t.Errorf("cancel left %d waiters on the order", n)
+	}
+}
+
+func TestHistoryForgetsOrdersPastMaxAge(t *testing.T) {
+	h := NewHistory(HistoryLimits{Orders: 100, MaxAge: time.Hour, UnknownStreams: 10})
+	now := time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC)
+	h.now = func() time.Time { return now }
+	h.Add(events.OrderStatus{OrderID: "old", Status: events.StatusPaid})
+	h.Add(events.OrderStatus{OrderID: "followed", Status: events.StatusCreated})
+	_, _, cancel, _ := h.Subscribe("followed")
+	defer cancel()
+	now = now.Add(50 * time.Minute)
+	h.Add(events.OrderStatus{OrderID: "young", Status: events.StatusCreated})
+	now = now.Add(11 * time.Minute)
+	h.Sweep()
+	for id, want := range map[string]bool{"old": false, "followed": true, "young": true} {
+		if got := h.Known(id); got != want {
+			t.Errorf("after 61 minutes (MaxAge 1h): order %s kept = %v, want %v", id, got, want)
+		}
 	}
 }
 
 func TestAddNeverBlocksOnAFollowerThatDoesNotRead(t *testing.T) {
-	h := NewHistory(10)
-	news, cancel := h.Subscribe(order)
+	h := NewHistory(limits)
+	news, _, cancel, _ := h.Subscribe(order)
 	defer cancel()
 	done := make(chan struct{})
 	go func() {
@@ -116,13 +185,40 @@ func readEvents(t *testing.T, sc *bufio.Scanner, n int) []sseEvent {
 	return out
 }
 
-func newTestServer(t *testing.T) (*httptest.Server, *History, *Flow) {
+var testConfig = config{Heartbeat: 20 * time.Millisecond, WriteTimeout: time.Second, UnknownOrderWait: time.Minute,
+	History: limits, Streams: StreamCaps{Total: 100, PerClient: 100}}
+
+// serveTest serves h as the service does (svc.Serve: guard, timeouts) on a
+// free port until the test ends, and returns its base URL.
+func serveTest(t *testing.T, h http.Handler, edge svc.HTTP) string {
 	t.Helper()
-	h, f := NewHistory(100), NewFlow(10)
-	srv := httptest.NewServer(NewServer(slog.New(slog.DiscardHandler), h, f, func(context.Context) error { return nil },
-		config{Heartbeat: 20 * time.Millisecond, WriteTimeout: time.Second}))
-	t.Cleanup(srv.Close)
-	return srv, h, f
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- svc.Serve(ctx, ln, h, edge) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+	})
+	return "http://" + ln.Addr().String()
+}
+
+func newTestServer(t *testing.T) (string, *History, *Flow) {
+	t.Helper()
+	return newTestServerWith(t, testConfig)
+}
+
+func newTestServerWith(t *testing.T, cfg config) (string, *History, *Flow) {
+	t.Helper()
+	h, f := NewHistory(cfg.History), NewFlow(10)
+	url := serveTest(t, NewServer(slog.New(slog.DiscardHandler), h, f, func(context.Context) error { return nil }, cfg),
+		svc.HTTP{Name: "notifications-api"})
+	return url, h, f
 }
 
 func open(t *testing.T, url, lastEventID string) (*http.Response, *bufio.Scanner) {
@@ -142,9 +238,9 @@ func open(t *testing.T, url, lastEventID string) (*http.Response, *bufio.Scanner
 }
 
 func TestEventsSendsHistoryThenLiveWithIDs(t *testing.T) {
-	srv, h, _ := newTestServer(t)
+	url, h, _ := newTestServer(t)
 	h.Add(status(events.StatusCreated))
-	resp, sc := open(t, srv.URL+"/events?orderId="+order, "")
+	resp, sc := open(t, url+"/events?orderId="+order, "")
 	if ct := resp.Header.Get("Content-Type"); ct != "text/event-stream" {
 		t.Fatalf("Content-Type = %q", ct)
 	}
@@ -164,11 +260,11 @@ func TestEventsSendsHistoryThenLiveWithIDs(t *testing.T) {
 }
 
 func TestEventsResumesAfterLastEventID(t *testing.T) {
-	srv, h, _ := newTestServer(t)
+	url, h, _ := newTestServer(t)
 	for _, s := range []events.Status{events.StatusCreated, events.StatusProcessing, events.StatusPaid} {
 		h.Add(status(s))
 	}
-	_, sc := open(t, srv.URL+"/events?orderId="+order, "2")
+	_, sc := open(t, url+"/events?orderId="+order, "2")
 	got := readEvents(t, sc, 1)
 	if got[0].id != "3" || !strings.Contains(got[0].data, `"PAID"`) {
 		t.Errorf("resumed with %+v, want only id 3 PAID", got[0])
@@ -176,8 +272,8 @@ func TestEventsResumesAfterLastEventID(t *testing.T) {
 }
 
 func TestEventsSendsHeartbeatsWhenIdle(t *testing.T) {
-	srv, _, _ := newTestServer(t)
-	_, sc := open(t, srv.URL+"/events?orderId="+order, "")
+	url, _, _ := newTestServer(t)
+	_, sc := open(t, url+"/events?orderId="+order, "")
 	for sc.Scan() {
 		if strings.HasPrefix(sc.Text(), ":") {
 			return
@@ -187,7 +283,7 @@ func TestEventsSendsHeartbeatsWhenIdle(t *testing.T) {
 }
 
 func TestEventsRefusesBadRequests(t *testing.T) {
-	srv, _, _ := newTestServer(t)
+	url, _, _ := newTestServer(t)
 	tests := []struct {
 		name, query, lastEventID string
 	}{
@@ -197,7 +293,7 @@ func TestEventsRefusesBadRequests(t *testing.T) {
 		{"bad Last-Event-ID", "?orderId=" + order, "abc"},
 	}
 	for _, tt := range tests {
-		req, _ := http.NewRequest(http.MethodGet, srv.URL+"/events"+tt.query, nil)
+		req, _ := http.NewRequest(http.MethodGet, url+"/events"+tt.query, nil)
 		if tt.lastEventID != "" {
 			req.Header.Set("Last-Event-ID", tt.lastEventID)
 		}
@@ -215,11 +311,11 @@ func TestEventsRefusesBadRequests(t *testing.T) {
 }
 
 func TestFlowFiltersByOrder(t *testing.T) {
-	srv, _, f := newTestServer(t)
+	url, _, f := newTestServer(t)
 	f.Add(kafka.Message{Topic: "orders.created", Partition: 1, Offset: 5, Key: []byte(order), Value: []byte(`{"orderId":"` + order + `"}`)})
 	f.Add(kafka.Message{Topic: "orders.created", Partition: 0, Offset: 9, Key: []byte("other"), Value: []byte(`{"orderId":"other"}`)})
 	f.Add(kafka.Message{Topic: "inventory.updated", Partition: 2, Offset: 3, Key: []byte("SKU"), Value: []byte(`{"orderId":"` + order + `"}`)})
-	_, sc := open(t, srv.URL+"/flow?orderId="+order, "")
+	_, sc := open(t, url+"/flow?orderId="+order, "")
 	got := readEvents(t, sc, 2)
 	var r Record
 	if err := json.Unmarshal([]byte(got[1].data), &r); err != nil {

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"expvar"
 	"io"
 	"log/slog"
 	"net/http"
@@ -23,23 +22,37 @@ import (
 type config struct {
 	svc.Common
 	HTTPAddr string
-	// HistoryOrders bounds how many orders' statuses are kept in memory.
-	HistoryOrders int
+	// History bounds the statuses kept in memory, and the streams waiting
+	// for orders without any.
+	History HistoryLimits
 	// FlowRecords is how many recent records the event flow keeps.
 	FlowRecords  int
 	Heartbeat    time.Duration
 	WriteTimeout time.Duration
+	// UnknownOrderWait is how long a stream waits for an order's first
+	// status before it ends with an "unknown" event.
+	UnknownOrderWait time.Duration
+	Streams          StreamCaps
 }
 
 func loadConfig(getenv func(string) string) (config, error) {
 	env := svc.NewEnv(getenv)
 	cfg := config{
-		Common:        env.Common(),
-		HTTPAddr:      env.String("HTTP_ADDR", ":8083"),
-		HistoryOrders: env.Int("HISTORY_ORDERS", 100_000, 1),
-		FlowRecords:   env.Int("FLOW_RECORDS", 500, 1),
-		Heartbeat:     env.Duration("SSE_HEARTBEAT", 15*time.Second),
-		WriteTimeout:  env.Duration("SSE_WRITE_TIMEOUT", 10*time.Second),
+		Common:   env.Common(),
+		HTTPAddr: env.ListenAddr("HTTP_ADDR", ":8083"),
+		History: HistoryLimits{
+			Orders:         env.Int("HISTORY_ORDERS", 100_000, 1),
+			MaxAge:         env.PositiveDuration("HISTORY_MAX_AGE", 24*time.Hour),
+			UnknownStreams: env.Int("UNKNOWN_ORDER_STREAMS", 15_000, 1),
+		},
+		FlowRecords:      env.Int("FLOW_RECORDS", 500, 1),
+		Heartbeat:        env.PositiveDuration("SSE_HEARTBEAT", 15*time.Second),
+		WriteTimeout:     env.PositiveDuration("SSE_WRITE_TIMEOUT", 10*time.Second),
+		UnknownOrderWait: env.PositiveDuration("UNKNOWN_ORDER_WAIT", 2*time.Minute),
+		Streams: StreamCaps{
+			Total:     env.Int("SSE_MAX_STREAMS", 20_000, 1),
+			PerClient: env.Int("SSE_MAX_STREAMS_PER_CLIENT", 100, 1),
+		},
 	}
 	return cfg, env.Err()
 }
@@ -54,7 +67,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	log := svc.NewLogger(stderr, "notifications-api", cfg.LogLevel)
 	svc.Debug(log, cfg.DebugAddr)
 
-	history := NewHistory(cfg.HistoryOrders)
+	history := NewHistory(cfg.History)
 	flow := NewFlow(cfg.FlowRecords)
 	fromFirst := func(first, end int64) int64 { return first }
 	recent := func(first, end int64) int64 { return max(first, end-int64(cfg.FlowRecords)) }
@@ -70,10 +83,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 				log.Debug("status", "orderId", s.OrderID, "status", s.Status)
 			}
 		}}
-	tails := []*Tail{
-		statuses,
-		{Brokers: cfg.Brokers, Topic: cfg.OrdersTopic, Start: recent, Log: log, Handle: flow.Add},
-		{Brokers: cfg.Brokers, Topic: cfg.InventoryTopic, Start: recent, Log: log, Handle: flow.Add},
+	tails := []*Tail{statuses}
+	// The event flow shows every topic an order crosses, and their dead letters.
+	for _, topic := range []string{cfg.OrdersTopic, cfg.ReservationsTopic, cfg.StatusTopic, cfg.InventoryTopic} {
+		if topic != cfg.StatusTopic {
+			tails = append(tails, &Tail{Brokers: cfg.Brokers, Topic: topic, Start: recent, Log: log, Handle: flow.Add})
+		}
+		tails = append(tails, &Tail{Brokers: cfg.Brokers, Topic: events.DLQ(topic), Start: recent, Log: log, Handle: flow.Add})
 	}
 
 	ln, err := svc.Listen(log, cfg.HTTPAddr)
@@ -81,21 +97,40 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	g, ctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return svc.Serve(ctx, ln, NewServer(log, history, flow, statuses.Ready, cfg)) })
+	g.Go(func() error {
+		return svc.Serve(ctx, ln, NewServer(log, history, flow, statuses.Ready, cfg), cfg.HTTP("notifications-api"))
+	})
 	for _, t := range tails {
 		g.Go(func() error { return t.Run(ctx) })
 	}
+	g.Go(func() error { sweep(ctx, history, cfg.History.MaxAge); return nil })
 	return g.Wait()
 }
 
+// sweep forgets orders past their age while no status arrives to do it.
+func sweep(ctx context.Context, history *History, maxAge time.Duration) {
+	t := time.NewTicker(min(maxAge, time.Minute))
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+			history.Sweep()
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
 // NewServer returns the notifications API: the whole surface is listed here.
+// Unfiltered /flow is an admin view (every user's orders); /debug/vars is
+// served on DEBUG_ADDR only.
 func NewServer(log *slog.Logger, history *History, flow *Flow, ready httpx.Check, cfg config) http.Handler {
-	sc := streamConfig{Heartbeat: cfg.Heartbeat, WriteTimeout: cfg.WriteTimeout}
+	sc := streamConfig{Heartbeat: cfg.Heartbeat, WriteTimeout: cfg.WriteTimeout, UnknownOrderWait: cfg.UnknownOrderWait}
+	streams := newStreamLimiter(cfg.Streams)
 	mux := http.NewServeMux()
-	mux.Handle("GET /events", handleOrderEvents(log, history, sc))
-	mux.Handle("GET /flow", handleFlow(log, flow, sc))
+	mux.Handle("GET /events", streams.Limit(handleOrderEvents(log, history, sc)))
+	mux.Handle("GET /flow", streams.Limit(handleFlow(log, flow, sc)))
 	mux.Handle("GET /healthz", httpx.Health())
 	mux.Handle("GET /readyz", httpx.Ready(map[string]httpx.Check{"statusHistory": ready}))
-	mux.Handle("GET /debug/vars", expvar.Handler())
-	return httpx.CORS(mux)
+	return httpx.API(mux)
 }

@@ -24,13 +24,20 @@ type sse struct {
 }
 
 func startSSE(w http.ResponseWriter, writeTimeout time.Duration) (*sse, error) {
+	s := &sse{w: w, rc: http.NewResponseController(w), writeTimeout: writeTimeout}
+	// The server's read timeout bounds receiving a request; a stream's
+	// request is whole, and a read deadline left in place would end the
+	// stream (the server cancels a request whose connection read fails).
+	// net/http clears it too once a body is read; a stream does not rely on
+	// that detail. Writes keep their own deadline, renewed per event.
+	_ = s.rc.SetReadDeadline(time.Time{})
+	_ = s.rc.SetWriteDeadline(time.Now().Add(writeTimeout))
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-cache")
 	h.Set("Connection", "keep-alive")
 	h.Set("X-Accel-Buffering", "no") // nginx: do not buffer the stream
 	w.WriteHeader(http.StatusOK)
-	s := &sse{w: w, rc: http.NewResponseController(w), writeTimeout: writeTimeout}
 	// retry tells EventSource how soon to reconnect after a drop.
 	if _, err := fmt.Fprint(w, "retry: 1000\n\n"); err != nil {
 		return nil, err
@@ -38,13 +45,20 @@ func startSSE(w http.ResponseWriter, writeTimeout time.Duration) (*sse, error) {
 	return s, s.flush()
 }
 
+// event writes one event; an empty id leaves the client's last event id as
+// it was.
 func (s *sse) event(id, event string, data any) error {
 	b, err := json.Marshal(data)
 	if err != nil {
 		return err
 	}
 	_ = s.rc.SetWriteDeadline(time.Now().Add(s.writeTimeout))
-	_, err = fmt.Fprintf(s.w, "id: %s\nevent: %s\ndata: %s\n\n", id, event, b)
+	if id != "" {
+		if _, err := fmt.Fprintf(s.w, "id: %s\n", id); err != nil {
+			return err
+		}
+	}
+	_, err = fmt.Fprintf(s.w, "event: %s\ndata: %s\n\n", event, b)
 	return err
 }
 
@@ -81,12 +95,25 @@ func lastEventID(r *http.Request) (int64, error) {
 type streamConfig struct {
 	Heartbeat    time.Duration
 	WriteTimeout time.Duration
+	// UnknownOrderWait is how long a stream waits for the first status of
+	// an order the service has not seen before it gives up.
+	UnknownOrderWait time.Duration
+	// giveUp, when set, replaces the UnknownOrderWait timer (tests).
+	giveUp func() <-chan time.Time
+}
+
+// unknownOrder is the data of the final "unknown" event.
+type unknownOrder struct {
+	OrderID string `json:"orderId"`
+	Error   string `json:"error"`
 }
 
 // handleOrderEvents streams one order's statuses: it subscribes first, then
 // sends the statuses seen so far after Last-Event-ID, then live ones, so a
 // client that connects after the order was paid still sees its whole story
-// and one that reconnects gets exactly what it missed.
+// and one that reconnects gets exactly what it missed. A stream for an order
+// with no status yet waits UnknownOrderWait for the first one, then ends
+// with an "unknown" event (no id), which a page takes as "stop following".
 func handleOrderEvents(log *slog.Logger, history *History, cfg streamConfig) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		orderID := r.URL.Query().Get("orderId")
@@ -103,13 +130,36 @@ func handleOrderEvents(log *slog.Logger, history *History, cfg streamConfig) htt
 			httpx.WriteError(w, r, log, err)
 			return
 		}
-		news, cancel := history.Subscribe(orderID)
+		news, known, cancel, err := history.Subscribe(orderID)
+		if err != nil { // errTooManyUnknown
+			httpx.WriteError(w, r, log, &httpx.Error{Status: http.StatusServiceUnavailable, RetryAfter: retryAfterSeconds,
+				Message: "too many streams wait for orders this service has not seen; retry later"})
+			return
+		}
 		defer cancel()
 		s, err := startSSE(w, cfg.WriteTimeout)
 		if err != nil {
 			return
 		}
-		follow(r.Context(), s, news, cfg.Heartbeat, func() error {
+		var giveUp <-chan time.Time
+		switch {
+		case known:
+		case cfg.giveUp != nil:
+			giveUp = cfg.giveUp()
+		default:
+			t := time.NewTimer(cfg.UnknownOrderWait)
+			defer t.Stop()
+			giveUp = t.C
+		}
+		follow(r.Context(), s, news, cfg.Heartbeat, giveUp, func() bool {
+			if history.Known(orderID) {
+				return false // its first status arrived: follow it as any other
+			}
+			_ = s.event("", "unknown", unknownOrder{OrderID: orderID, Error: fmt.Sprintf(
+				"no status of order %s arrived within %v: it may not exist, or be older than this service remembers", orderID, cfg.UnknownOrderWait)})
+			_ = s.flush()
+			return true
+		}, func() error {
 			for _, st := range history.Since(orderID, int(last)) {
 				last++
 				if err := s.event(strconv.FormatInt(last, 10), "status", st); err != nil {
@@ -122,7 +172,8 @@ func handleOrderEvents(log *slog.Logger, history *History, cfg streamConfig) htt
 }
 
 // handleFlow streams the recent and live records of the kit's topics,
-// optionally only those of one order, for the page's event-flow view.
+// optionally only those of one order, for the page's event-flow view. All
+// records, every user's orders, is an admin view (httpx.CheckAdmin).
 func handleFlow(log *slog.Logger, flow *Flow, cfg streamConfig) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		orderID := r.URL.Query().Get("orderId")
@@ -131,6 +182,8 @@ func handleFlow(log *slog.Logger, flow *Flow, cfg streamConfig) http.Handler {
 				httpx.WriteError(w, r, log, httpx.Errorf(http.StatusBadRequest, "orderId must be a UUID, got %q", orderID))
 				return
 			}
+		} else if !httpx.CheckAdmin(w, r) {
+			return
 		}
 		next, err := lastEventID(r)
 		if err != nil {
@@ -143,7 +196,7 @@ func handleFlow(log *slog.Logger, flow *Flow, cfg streamConfig) http.Handler {
 		if err != nil {
 			return
 		}
-		follow(r.Context(), s, news, cfg.Heartbeat, func() error {
+		follow(r.Context(), s, news, cfg.Heartbeat, nil, nil, func() error {
 			records, upTo := flow.Since(next, orderID)
 			next = upTo
 			for _, rec := range records {
@@ -159,8 +212,8 @@ func handleFlow(log *slog.Logger, flow *Flow, cfg streamConfig) http.Handler {
 
 // follow sends what is new each time news arrives, and a heartbeat when the
 // stream was idle, until the client leaves, a write fails or the server
-// shuts down.
-func follow(ctx context.Context, s *sse, news <-chan struct{}, heartbeat time.Duration, send func() error) {
+// shuts down. When giveUp fires, ends decides whether the stream ends there.
+func follow(ctx context.Context, s *sse, news <-chan struct{}, heartbeat time.Duration, giveUp <-chan time.Time, ends func() bool, send func() error) {
 	idle := time.NewTicker(heartbeat)
 	defer idle.Stop()
 	for {
@@ -177,6 +230,11 @@ func follow(ctx context.Context, s *sse, news <-chan struct{}, heartbeat time.Du
 				return
 			}
 			continue
+		case <-giveUp:
+			if ends() {
+				return
+			}
+			giveUp = nil
 		case <-ctx.Done():
 			return
 		}

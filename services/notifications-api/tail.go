@@ -72,7 +72,7 @@ func (t *Tail) follow(ctx context.Context) error {
 	client := &kafka.Client{Addr: kafka.TCP(t.Brokers...), Timeout: 5 * time.Second}
 	meta, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{t.Topic}})
 	if err != nil {
-		return fmt.Errorf("metadata: %w", err)
+		return fmt.Errorf("%s: broker unreachable: %w", t.Topic, err)
 	}
 	if len(meta.Topics) != 1 || meta.Topics[0].Error != nil || len(meta.Topics[0].Partitions) == 0 {
 		return fmt.Errorf("topic %s not found", t.Topic)
@@ -83,7 +83,7 @@ func (t *Tail) follow(ctx context.Context) error {
 	}
 	offs, err := client.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{t.Topic: req}})
 	if err != nil {
-		return fmt.Errorf("list offsets: %w", err)
+		return fmt.Errorf("%s: list offsets: %w", t.Topic, err)
 	}
 	parts := offs.Topics[t.Topic]
 	if t.caughtUp.Load() {

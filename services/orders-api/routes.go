@@ -15,5 +15,5 @@ func NewServer(log *slog.Logger, orders OrderStore, checks map[string]httpx.Chec
 	mux.Handle("POST /orders", handlePlaceOrder(log, orders, newInFlight(), time.Now))
 	mux.Handle("GET /healthz", httpx.Health())
 	mux.Handle("GET /readyz", httpx.Ready(checks))
-	return httpx.CORS(mux)
+	return httpx.API(mux)
 }

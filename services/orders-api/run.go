@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -33,13 +32,10 @@ func loadConfig(getenv func(string) string) (config, error) {
 	env := svc.NewEnv(getenv)
 	cfg := config{
 		Common:         env.Common(),
-		HTTPAddr:       env.String("HTTP_ADDR", ":8081"),
+		HTTPAddr:       env.ListenAddr("HTTP_ADDR", ":8081"),
 		DSN:            env.String("DB_DSN", "orders.db"),
-		ProduceTimeout: env.Duration("PRODUCE_TIMEOUT", 5*time.Second),
-		IdempotencyTTL: env.Duration("IDEMPOTENCY_TTL", 24*time.Hour),
-	}
-	if cfg.IdempotencyTTL <= 0 {
-		return cfg, errors.New("config: IDEMPOTENCY_TTL: want a positive duration such as 24h")
+		ProduceTimeout: env.PositiveDuration("PRODUCE_TIMEOUT", 5*time.Second),
+		IdempotencyTTL: env.PositiveDuration("IDEMPOTENCY_TTL", 24*time.Hour),
 	}
 	if _, err := sqldb.Kind(cfg.DSN); err != nil {
 		return cfg, fmt.Errorf("config: DB_DSN: %w", err)
@@ -75,7 +71,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	checks := map[string]httpx.Check{
-		"kafka":    stream.Routable(cfg.Brokers, writer, cfg.OrdersTopic),
+		"kafka":    httpx.CachedCheck(ctx, log, time.Second, stream.Routable(cfg.Brokers, writer, cfg.OrdersTopic)),
 		"database": store.Ping,
 		"outbox":   relay.Ready,
 	}
@@ -90,7 +86,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}()
 	go pruneKeys(ctx, log, store, cfg.IdempotencyTTL)
 
-	err = svc.Serve(ctx, ln, NewServer(log, store, checks))
+	err = svc.Serve(ctx, ln, NewServer(log, store, checks), cfg.HTTP("orders-api"))
 	stopRelay()
 	<-relayDone
 	return err

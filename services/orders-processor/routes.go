@@ -13,7 +13,7 @@ func NewServer(checks map[string]httpx.Check) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /healthz", httpx.Health())
 	mux.Handle("GET /readyz", httpx.Ready(checks))
-	return httpx.CORS(mux)
+	return httpx.API(mux)
 }
 
 // subscription: orders-processor consumes stock.reservations as group

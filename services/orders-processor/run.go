@@ -30,7 +30,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 	env := svc.NewEnv(getenv)
 	cfg := config{
 		Common:       env.Common(),
-		HTTPAddr:     env.String("HTTP_ADDR", ":8082"),
+		HTTPAddr:     env.ListenAddr("HTTP_ADDR", ":8082"),
 		Payment:      PaymentRule{Limit: env.Float("PAYMENT_LIMIT", 1000)},
 		PaymentDelay: env.Duration("PAYMENT_DELAY", 500*time.Millisecond),
 		MaxInFlight:  env.Int("MAX_IN_FLIGHT", 512, 1),
@@ -67,12 +67,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	checks := map[string]httpx.Check{
-		"topics":   stream.Routable(cfg.Brokers, statuses, sub.topic, cfg.StatusTopic),
+		"topics":   httpx.CachedCheck(ctx, log, time.Second, stream.Routable(cfg.Brokers, statuses, sub.topic, cfg.StatusTopic)),
 		"consumer": consumer.Joined,
 	}
 
 	g, ctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return svc.Serve(ctx, ln, NewServer(checks)) })
+	g.Go(func() error { return svc.Serve(ctx, ln, NewServer(checks), cfg.HTTP("orders-processor")) })
 	g.Go(func() error { return consumer.Run(ctx) })
 	return g.Wait()
 }

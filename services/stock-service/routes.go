@@ -23,11 +23,11 @@ import (
 func NewServer(log *slog.Logger, store *Store, checks map[string]httpx.Check) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /stock", handleStock(log, store))
-	mux.Handle("POST /seed", handleSeed(log, store))
+	mux.Handle("POST /seed", httpx.AdminOnly(handleSeed(log, store)))
 	mux.Handle("GET /orders/{orderId}", handleOutcome(log, store))
 	mux.Handle("GET /healthz", httpx.Health())
 	mux.Handle("GET /readyz", httpx.Ready(checks))
-	return httpx.CORS(mux)
+	return httpx.API(mux)
 }
 
 // subscription routes the records of one topic to a handler.

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/segmentio/kafka-go"
 
@@ -29,7 +30,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 	env := svc.NewEnv(getenv)
 	cfg := config{
 		Common:      env.Common(),
-		HTTPAddr:    env.String("HTTP_ADDR", ":8084"),
+		HTTPAddr:    env.ListenAddr("HTTP_ADDR", ":8084"),
 		DSN:         env.String("DB_DSN", "stock.db"),
 		MaxInFlight: env.Int("MAX_IN_FLIGHT", 256, 1),
 	}
@@ -77,7 +78,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	checks := map[string]httpx.Check{
-		"topics":   stream.Routable(cfg.Brokers, writer, append(topics, cfg.ReservationsTopic, cfg.InventoryTopic)...),
+		"topics":   httpx.CachedCheck(ctx, log, time.Second, stream.Routable(cfg.Brokers, writer, append(topics, cfg.ReservationsTopic, cfg.InventoryTopic)...)),
 		"consumer": reader.Joined,
 		"database": store.Ping,
 		"outbox":   relay.Ready,
@@ -92,7 +93,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		_ = relay.Run(relayCtx)
 	}()
 	serveErr := make(chan error, 1)
-	go func() { serveErr <- svc.Serve(ctx, ln, NewServer(log, store, checks)) }()
+	go func() { serveErr <- svc.Serve(ctx, ln, NewServer(log, store, checks), cfg.HTTP("stock-service")) }()
 	consumeErr := consumer.Run(ctx)
 	stop() // a consumer that failed for good takes the service down
 	err = <-serveErr
@@ -113,4 +114,3 @@ func typed[T any](contract string, h func(context.Context, T) error) stream.Hand
 	}
 	return stream.JSON(stream.Conforms(schema), h)
 }
-

@@ -274,7 +274,7 @@ func TestAbsurdQuantitiesAreRefusedAndChangeNothing(t *testing.T) {
 
 func TestSeedValidation(t *testing.T) {
 	s := openTestStore(t)
-	h := NewServer(slog.New(slog.DiscardHandler), s, nil)
+	h := asAdmin(t, NewServer(slog.New(slog.DiscardHandler), s, nil))
 	tests := []struct {
 		body       string
 		wantStatus int

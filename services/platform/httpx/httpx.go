@@ -1,17 +1,20 @@
 // Package httpx holds the HTTP conventions every service shares: one
-// encode/decode pair, JSON errors mapped to status codes in one place, CORS
-// for local development origins, and the health endpoints.
+// encode/decode pair, JSON errors mapped to status codes in one place (the
+// router's own 404 and 405 included), CORS for local development origins,
+// the guards at the edge (Host allow-list, admin endpoints) and the health
+// endpoints.
 package httpx
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"mime"
+	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 )
@@ -39,11 +42,15 @@ func Errorf(status int, format string, args ...any) *Error {
 	return &Error{Status: status, Message: fmt.Sprintf(format, args...)}
 }
 
-// Encode writes v as JSON with status, setting Content-Type first.
+// Encode writes v as JSON with status, setting Content-Type first. It does
+// not escape <, > and &: the body is JSON, never HTML, and a message such as
+// "must be >= 1" should read as written.
 func Encode(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(v)
 }
 
 // WriteError answers err: an *Error as itself, anything else as a 500 that
@@ -64,8 +71,9 @@ func WriteError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 const MaxBody = 1 << 20
 
 // Decode reads a JSON request body into v. It answers 415 for a content type
-// that is not JSON, 413 for a body over MaxBody and 400 for malformed JSON,
-// unknown fields or trailing data.
+// that is not JSON, 413 for a body over MaxBody, 408 for a body that did not
+// arrive within the server's read timeout, and 400 for malformed JSON,
+// unknown fields, trailing data or a body that could not be read.
 func Decode(w http.ResponseWriter, r *http.Request, v any) error {
 	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil || mt != "application/json" {
@@ -82,6 +90,11 @@ func Decode(w http.ResponseWriter, r *http.Request, v any) error {
 		case errors.As(err, &typeErr):
 			return &Error{Status: http.StatusUnprocessableEntity, Message: "invalid fields",
 				Fields: []FieldError{{Field: typeErr.Field, Message: fmt.Sprintf("must be a %s", jsonKind(typeErr.Type.Kind().String()))}}}
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			return Errorf(http.StatusRequestTimeout, "request body not received within the read timeout")
+		case isReadError(err):
+			// The connection's error names addresses; the client needs none of it.
+			return Errorf(http.StatusBadRequest, "request body could not be read")
 		default:
 			return Errorf(http.StatusBadRequest, "malformed JSON body: %v", err)
 		}
@@ -90,6 +103,14 @@ func Decode(w http.ResponseWriter, r *http.Request, v any) error {
 		return Errorf(http.StatusBadRequest, "malformed JSON body: unexpected data after the JSON value")
 	}
 	return nil
+}
+
+// isReadError reports whether err came from the connection rather than from
+// the JSON in it.
+func isReadError(err error) bool {
+	var netErr net.Error
+	var opErr *net.OpError
+	return errors.As(err, &netErr) || errors.As(err, &opErr) || errors.Is(err, net.ErrClosed)
 }
 
 func jsonKind(goKind string) string {
@@ -116,8 +137,8 @@ func CORS(next http.Handler) http.Handler {
 			h.Set("Access-Control-Allow-Origin", origin)
 			h.Add("Vary", "Origin")
 			h.Set("Access-Control-Allow-Methods", "GET, POST, OPTIONS")
-			h.Set("Access-Control-Allow-Headers", "Content-Type, Last-Event-ID")
-			h.Set("Access-Control-Expose-Headers", "Retry-After")
+			h.Set("Access-Control-Allow-Headers", "Content-Type, Last-Event-ID, Idempotency-Key")
+			h.Set("Access-Control-Expose-Headers", "Retry-After, Idempotent-Replayed")
 			h.Set("Access-Control-Max-Age", "600")
 			if r.Method == http.MethodOptions {
 				w.WriteHeader(http.StatusNoContent)
@@ -138,34 +159,6 @@ func localOrigin(origin string) bool {
 		return true
 	}
 	return false
-}
-
-// Check is one readiness condition; it returns nil when satisfied.
-type Check func(ctx context.Context) error
-
-// Health answers /healthz: the process is alive and serving.
-func Health() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		Encode(w, http.StatusOK, map[string]string{"status": "ok"})
-	})
-}
-
-// Ready answers /readyz: 200 when every check passes, else 503 naming the
-// failures, so orchestrators and the harness wait for real readiness.
-func Ready(checks map[string]Check) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		failed := map[string]string{}
-		for name, check := range checks {
-			if err := check(r.Context()); err != nil {
-				failed[name] = err.Error()
-			}
-		}
-		if len(failed) > 0 {
-			Encode(w, http.StatusServiceUnavailable, map[string]any{"status": "not ready", "failed": failed})
-			return
-		}
-		Encode(w, http.StatusOK, map[string]string{"status": "ready"})
-	})
 }
 
 // Number parses raw as a JSON number. Strings ("2"), null and an absent

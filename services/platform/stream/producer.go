@@ -91,7 +91,7 @@ func Routable(brokers []string, w *kafka.Writer, topics ...string) func(context.
 		}
 		resp, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: topics})
 		if err != nil {
-			return fmt.Errorf("metadata from %s: %w", strings.Join(brokers, ","), err)
+			return fmt.Errorf("broker metadata: %w", err)
 		}
 		return unroutable(resp.Topics)
 	}
@@ -114,7 +114,7 @@ func reachable(ctx context.Context, brokers []string) error {
 		}
 		errs = append(errs, err)
 	}
-	return fmt.Errorf("no broker answers: %w", errors.Join(errs...))
+	return fmt.Errorf("broker unreachable: %w", errors.Join(errs...))
 }
 
 // unroutable names each topic that is missing or has a partition without a

@@ -87,7 +87,7 @@ func TestReachableNamesEveryBrokerThatDoesNotAnswer(t *testing.T) {
 	if err == nil {
 		t.Fatal("reachable = nil for a closed port and a listener that hangs up, want an error")
 	}
-	for _, want := range []string{"no broker answers", down} {
+	for _, want := range []string{"broker unreachable", down} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("reachable = %q, want it to name %q", err, want)
 		}

@@ -4,12 +4,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"runtime/debug"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/kafkakit/kit/services/events"
+	"github.com/kafkakit/kit/services/platform/httpx"
 )
 
 // Env reads a service's configuration from the environment once: each
@@ -57,6 +59,84 @@ func (e *Env) Duration(key string, def time.Duration) time.Duration {
 		return def
 	}
 	return d
+}
+
+// PositiveDuration returns key as a Go duration above zero, or def when
+// unset: for timeouts, intervals and waits, where zero cannot work (a zero
+// ticker panics, a zero write deadline drops every stream).
+func (e *Env) PositiveDuration(key string, def time.Duration) time.Duration {
+	v := e.String(key, "")
+	if v == "" {
+		return def
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		e.errs = append(e.errs, fmt.Errorf("%s: want a duration above zero such as 250ms or 2m, got %q", key, v))
+		return def
+	}
+	return d
+}
+
+// HostPorts returns key's comma-separated host:port pairs (a broker list),
+// or def's when unset. Each needs a host and a port from 1 to 65535.
+func (e *Env) HostPorts(key, def string) []string {
+	list := e.List(key, def)
+	for _, hp := range list {
+		host, port, err := net.SplitHostPort(hp)
+		if err == nil && host == "" {
+			err = errors.New("no host")
+		}
+		if n, perr := strconv.Atoi(port); err == nil && (perr != nil || n < 1 || n > 65535) {
+			err = errors.New("port must be 1 to 65535")
+		}
+		if err != nil {
+			e.errs = append(e.errs, fmt.Errorf("%s: want host:port[,host:port...], got %q (%v)", key, hp, err))
+		}
+	}
+	return list
+}
+
+// ListenAddr returns key as an address to listen on ([host]:port, port 0
+// for any free one), or def when unset.
+func (e *Env) ListenAddr(key, def string) string {
+	v := e.String(key, def)
+	if v == "" {
+		return v
+	}
+	_, port, err := net.SplitHostPort(v)
+	if n, perr := strconv.Atoi(port); err == nil && (perr != nil || n < 0 || n > 65535) {
+		err = errors.New("port must be 0 to 65535")
+	}
+	if err != nil {
+		e.errs = append(e.errs, fmt.Errorf("%s: want [host]:port such as :8081 or 127.0.0.1:0, got %q (%v)", key, v, err))
+		return def
+	}
+	return v
+}
+
+// Hosts returns key as a Host allow-list (see httpx.ParseHosts), or nil
+// when unset.
+func (e *Env) Hosts(key string) []string {
+	if e.String(key, "") == "" {
+		return nil
+	}
+	list := e.List(key, "")
+	if _, err := httpx.ParseHosts(list); err != nil {
+		e.errs = append(e.errs, fmt.Errorf("%s: %w", key, err))
+		return nil
+	}
+	return list
+}
+
+// Secret returns key's value, "" when unset: a token of at least 16
+// characters without spaces, since a short one can be guessed.
+func (e *Env) Secret(key string) string {
+	v := e.String(key, "")
+	if v != "" && (len(v) < 16 || strings.ContainsAny(v, " \t")) {
+		e.errs = append(e.errs, fmt.Errorf("%s: want at least 16 characters without spaces (e.g. openssl rand -hex 16), got %d characters", key, len(v)))
+		return ""
+	}
+	return v
 }
 
 // Int returns key as an integer of at least lowest, or def when unset.
@@ -129,19 +209,39 @@ type Common struct {
 	InventoryTopic    string
 	// BatchTimeout is the producers' linger (PRODUCER_BATCH_TIMEOUT).
 	BatchTimeout time.Duration
+	// AdminToken opens admin endpoints to clients that present it as a
+	// bearer token (ADMIN_TOKEN); unset, they answer loopback clients only.
+	AdminToken string
+	// AllowedHosts is ALLOWED_HOSTS, nil when unset (then: localhost,
+	// 127.0.0.1, [::1] and the service's own name).
+	AllowedHosts []string
+	// HTTPReadTimeout bounds reading a whole request, body included
+	// (HTTP_READ_TIMEOUT); HTTPIdleTimeout closes idle keep-alive
+	// connections (HTTP_IDLE_TIMEOUT).
+	HTTPReadTimeout time.Duration
+	HTTPIdleTimeout time.Duration
 }
 
-// Common reads LOG_LEVEL, KAFKA_BROKERS, the topic names and
-// PRODUCER_BATCH_TIMEOUT with the defaults in DESIGN.md.
+// HTTP is the edge configuration of service name, for Serve.
+func (c Common) HTTP(name string) HTTP {
+	return HTTP{Name: name, AllowedHosts: c.AllowedHosts, AdminToken: c.AdminToken,
+		ReadTimeout: c.HTTPReadTimeout, IdleTimeout: c.HTTPIdleTimeout}
+}
+
+// Common reads what every service shares, with the defaults in DESIGN.md.
 func (e *Env) Common() Common {
 	return Common{
 		LogLevel:          e.LogLevel(),
-		DebugAddr:         e.String("DEBUG_ADDR", ""),
-		Brokers:           e.List("KAFKA_BROKERS", "localhost:9093"),
+		DebugAddr:         e.ListenAddr("DEBUG_ADDR", ""),
+		Brokers:           e.HostPorts("KAFKA_BROKERS", "localhost:9093"),
 		OrdersTopic:       e.String("ORDERS_TOPIC", events.TopicOrdersCreated),
 		ReservationsTopic: e.String("RESERVATIONS_TOPIC", events.TopicStockReservations),
 		StatusTopic:       e.String("STATUS_TOPIC", events.TopicOrdersStatus),
 		InventoryTopic:    e.String("INVENTORY_TOPIC", events.TopicInventoryUpdated),
-		BatchTimeout:      e.Duration("PRODUCER_BATCH_TIMEOUT", time.Millisecond),
+		BatchTimeout:      e.PositiveDuration("PRODUCER_BATCH_TIMEOUT", time.Millisecond),
+		AdminToken:        e.Secret("ADMIN_TOKEN"),
+		AllowedHosts:      e.Hosts("ALLOWED_HOSTS"),
+		HTTPReadTimeout:   e.PositiveDuration("HTTP_READ_TIMEOUT", DefaultReadTimeout),
+		HTTPIdleTimeout:   e.PositiveDuration("HTTP_IDLE_TIMEOUT", DefaultIdleTimeout),
 	}
 }

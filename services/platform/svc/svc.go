@@ -1,8 +1,10 @@
-// Package svc is the lifecycle every service shares: a JSON logger, an HTTP
-// server that logs where it listens, and a shutdown that stops HTTP first.
+// Package svc is the lifecycle every service shares: configuration from the
+// environment, a JSON logger, an HTTP server with guarded edges and
+// timeouts that logs where it listens, and a shutdown that stops HTTP first.
 package svc
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -12,6 +14,8 @@ import (
 	"net/http"
 	_ "net/http/pprof" // profiles on DEBUG_ADDR only
 	"time"
+
+	"github.com/kafkakit/kit/services/platform/httpx"
 )
 
 // NewLogger returns the service's JSON logger, tagged with its name.
@@ -30,16 +34,63 @@ func Listen(log *slog.Logger, addr string) (net.Listener, error) {
 	return ln, nil
 }
 
-// Serve serves h on ln until ctx is done, then shuts the server down with a
-// fresh timeout so in-flight requests finish. Long-lived streams (SSE) watch
+// HTTP is how a service's server guards its edge; Common.HTTP builds it
+// from the environment.
+type HTTP struct {
+	// Name is the service's own name (orders-api), a Host it answers to
+	// unless AllowedHosts replaces the default list.
+	Name         string
+	AllowedHosts []string
+	AdminToken   string
+	// ReadTimeout bounds reading a whole request, headers and body, so a
+	// client trickling a body cannot hold a connection and a goroutine for
+	// longer; streaming handlers clear it for themselves. IdleTimeout closes
+	// idle keep-alive connections. Zero means the default.
+	ReadTimeout time.Duration
+	IdleTimeout time.Duration
+}
+
+// Edge defaults and limits.
+const (
+	DefaultReadTimeout = 15 * time.Second
+	DefaultIdleTimeout = 60 * time.Second
+	// readHeaderTimeout bounds the headers alone, well before ReadTimeout.
+	readHeaderTimeout = 5 * time.Second
+	// MaxHeaderBytes is far above what a browser or curl sends.
+	MaxHeaderBytes = 64 << 10
+)
+
+// Hosts returns the Host allow-list: AllowedHosts, or localhost,
+// 127.0.0.1, [::1] and Name.
+func (c HTTP) Hosts() (*httpx.HostList, error) {
+	if c.AllowedHosts != nil {
+		return httpx.ParseHosts(c.AllowedHosts)
+	}
+	def := append([]string(nil), httpx.DefaultHosts...)
+	if c.Name != "" {
+		def = append(def, c.Name)
+	}
+	return httpx.ParseHosts(def)
+}
+
+// Serve serves h on ln behind the service's guard (Host allow-list, admin
+// policy) until ctx is done, then shuts the server down with a fresh
+// timeout so in-flight requests finish. Long-lived streams (SSE) watch
 // their request context, which BaseContext ties to shutdown.
-func Serve(ctx context.Context, ln net.Listener, h http.Handler) error {
+func Serve(ctx context.Context, ln net.Listener, h http.Handler, cfg HTTP) error {
+	hosts, err := cfg.Hosts()
+	if err != nil {
+		return fmt.Errorf("ALLOWED_HOSTS: %w", err)
+	}
+	readTimeout := cmp.Or(cfg.ReadTimeout, DefaultReadTimeout)
 	base, cancelBase := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelBase()
 	srv := &http.Server{
-		Handler:           h,
-		ReadHeaderTimeout: 5 * time.Second,
-		IdleTimeout:       2 * time.Minute,
+		Handler:           httpx.Guard{Hosts: hosts, AdminToken: cfg.AdminToken}.Wrap(h),
+		ReadHeaderTimeout: min(readHeaderTimeout, readTimeout),
+		ReadTimeout:       readTimeout,
+		IdleTimeout:       cmp.Or(cfg.IdleTimeout, DefaultIdleTimeout),
+		MaxHeaderBytes:    MaxHeaderBytes,
 		BaseContext:       func(net.Listener) context.Context { return base },
 	}
 	errc := make(chan error, 1)
