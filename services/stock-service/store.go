@@ -88,8 +88,8 @@ CREATE TABLE IF NOT EXISTS reservations (
 // queries are the statements of the order path, in the store's dialect.
 type queries struct {
 	savepoint, rollbackTo, release string
-	quantity, setQuantity         string
-	ledger, record, markReleased  string
+	quantity, setQuantity          string
+	ledger, record, markReleased   string
 }
 
 func newQueries(db *sqldb.DB) queries {
