@@ -315,9 +315,38 @@ func TestComposeObservabilityProfile(t *testing.T) {
 		}
 	}
 
-	// Grafana reads its provisioning and the dashboard from the repository.
-	for _, dir := range []string{"datasources", "dashboards"} {
-		mountedFile(t, grafana, filepath.Join("/etc/grafana/provisioning", dir))
+	// Grafana reads its provisioning and the dashboard from the repository,
+	// and its datasource is the compose Prometheus.
+	var provisioning struct {
+		Datasources []struct {
+			URL string `yaml:"url"`
+		} `yaml:"datasources"`
+		Providers []struct {
+			Options struct {
+				Path string `yaml:"path"`
+			} `yaml:"options"`
+		} `yaml:"providers"`
+	}
+	for _, file := range []string{"datasources/prometheus.yml", "dashboards/kafkakit.yml"} {
+		host := mountedFile(t, grafana, filepath.Join("/etc/grafana/provisioning", file))
+		if host == "" {
+			continue
+		}
+		raw, err := os.ReadFile(host)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := yaml.Unmarshal(raw, &provisioning); err != nil {
+			t.Fatalf("%s: %v", host, err)
+		}
+	}
+	for _, ds := range provisioning.Datasources {
+		if want := "http://prometheus:9090"; ds.URL != want {
+			t.Errorf("grafana datasource url %q; want %q, the compose Prometheus", ds.URL, want)
+		}
+	}
+	for _, pr := range provisioning.Providers {
+		mountedFile(t, grafana, pr.Options.Path)
 	}
 	if home := env(grafana, "GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"); home == "" {
 		t.Error("grafana: GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH unset; want the kit's dashboard as the home page")
