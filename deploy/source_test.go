@@ -303,18 +303,23 @@ func dockerfileUser(t *testing.T, path string) string {
 	return user
 }
 
-// The link in testdata must lead to the repository's own services/.
+// The links in testdata must lead to the repository's own files, not to
+// copies that could drift.
 func TestSourcesAreTheRepositorys(t *testing.T) {
-	viaLink, err := os.Stat(servicesDir)
-	if err != nil {
-		t.Fatalf("%s: %v; want a symbolic link to ../../services", servicesDir, err)
-	}
-	real, err := os.Stat(filepath.Join("..", "services"))
-	if err != nil {
-		t.Fatalf("repository's services: %v", err)
-	}
-	if !os.SameFile(viaLink, real) {
-		t.Errorf("%s is not the repository's services/; want a symbolic link to ../../services", servicesDir)
+	for _, link := range []string{servicesDir, composeFile} {
+		name := filepath.Base(link)
+		viaLink, err := os.Stat(link)
+		if err != nil {
+			t.Errorf("%s: %v; want a symbolic link to ../../%s", link, err, name)
+			continue
+		}
+		real, err := os.Stat(filepath.Join("..", name))
+		if err != nil {
+			t.Fatalf("repository's %s: %v", name, err)
+		}
+		if !os.SameFile(viaLink, real) {
+			t.Errorf("%s is not the repository's %s; want a symbolic link to ../../%s", link, name, name)
+		}
 	}
 }
 
