@@ -234,7 +234,6 @@ var runtimeEnv = []string{"GOGC", "GOMEMLIMIT", "GOMAXPROCS", "GODEBUG", "GOTRAC
 // reads it; a stale one is reported in the log and should be removed.
 var pendingEnv = []struct{ service, key, why string }{
 	{"", "ADMIN_TOKEN", "issue 9 item 4: svc.Common reads ADMIN_TOKEN"},
-	{"orders-api", "DB_DSN", "issues 8 and 10: orders-api keeps its orders and outbox in DB_DSN"},
 }
 
 func pending(service, key string) (string, bool) {
