@@ -573,7 +573,7 @@ func TestDeploymentsMatchTheServices(t *testing.T) {
 
 			// Environment: every name is one the service reads.
 			for _, e := range c.Env {
-				if !reader.check(t, "Deployment "+name, e.Name) {
+				if !reader.reads(e.Name) {
 					t.Errorf("env %s: %s never reads it", e.Name, name)
 				}
 				if e.Name == "HTTP_ADDR" && e.Value != src.env["HTTP_ADDR"] {
@@ -594,13 +594,33 @@ func TestDeploymentsMatchTheServices(t *testing.T) {
 				}
 				sharesConfig = sharesConfig || ef.ConfigMapRef.Name == sharedConfigMap
 				for key := range find[corev1.ConfigMap](t, objs, ef.ConfigMapRef.Name).Data {
-					if !reader.check(t, "ConfigMap "+ef.ConfigMapRef.Name, key) {
+					if !reader.reads(key) {
 						t.Errorf("ConfigMap %s sets %s, which %s never reads", ef.ConfigMapRef.Name, key, name)
 					}
 				}
 			}
 			if !sharesConfig {
 				t.Errorf("envFrom does not include ConfigMap %s, the shared environment", sharedConfigMap)
+			}
+
+			// The whole environment, read by svc.Common as the service will:
+			// a value it would refuse at start-up (a short ADMIN_TOKEN, a
+			// malformed host list or DSN) fails here.
+			environ := containerEnv(t, objs, c)
+			getenv := func(k string) string { return environ[k] }
+			parsed := svc.NewEnv(getenv)
+			common := parsed.Common()
+			if err := parsed.Err(); err != nil {
+				t.Errorf("svc.Common refuses the container's environment: %v", err)
+			}
+			hosts, err := common.HTTP(name).Hosts()
+			if err != nil {
+				t.Errorf("Host allow-list: %v", err)
+			}
+			for _, host := range []string{name, fmt.Sprintf("%s:%d", name, port), fmt.Sprintf("%s.%s.svc:%d", name, d.Namespace, port)} {
+				if !hosts.Allows(host) {
+					t.Errorf("Host %q is refused (ALLOWED_HOSTS %q); want the Service's names answered", host, environ["ALLOWED_HOSTS"])
+				}
 			}
 
 			// Probes: readiness gates traffic and rollouts, liveness restarts.
@@ -694,6 +714,36 @@ func podUser(psc *corev1.PodSecurityContext) string {
 		return "unset:unset"
 	}
 	return id(psc.RunAsUser) + ":" + id(psc.RunAsGroup)
+}
+
+// containerEnv is a container's environment as the kubelet builds it:
+// envFrom ConfigMaps, then env entries (literal or from a Secret or
+// ConfigMap key). Values from the downward API are left out: they are only
+// known in a running pod.
+func containerEnv(t *testing.T, objs []object, c corev1.Container) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	for _, ef := range c.EnvFrom {
+		if ef.ConfigMapRef != nil {
+			maps.Copy(out, find[corev1.ConfigMap](t, objs, ef.ConfigMapRef.Name).Data)
+		}
+	}
+	for _, e := range c.Env {
+		switch {
+		case e.ValueFrom == nil:
+			out[e.Name] = e.Value
+		case e.ValueFrom.SecretKeyRef != nil:
+			out[e.Name] = secretValue(t, objs, e.ValueFrom.SecretKeyRef)
+		case e.ValueFrom.ConfigMapKeyRef != nil:
+			ref := e.ValueFrom.ConfigMapKeyRef
+			v, ok := find[corev1.ConfigMap](t, objs, ref.Name).Data[ref.Key]
+			if !ok {
+				t.Errorf("env %s: ConfigMap %s has no key %s", e.Name, ref.Name, ref.Key)
+			}
+			out[e.Name] = v
+		}
+	}
+	return out
 }
 
 // disruptionsAllowed is how many of replicas pods a budget lets go at once.

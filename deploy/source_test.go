@@ -228,23 +228,6 @@ func commonEnv() []string {
 // runtimeEnv are read by the Go runtime itself, in every service.
 var runtimeEnv = []string{"GOGC", "GOMEMLIMIT", "GOMAXPROCS", "GODEBUG", "GOTRACEBACK"}
 
-// pendingEnv are variables the deploy files set ahead of the service code
-// that reads them, each with the work that brings the reader (service ""
-// stands for every service). An entry allows the name until the service
-// reads it; a stale one is reported in the log and should be removed.
-var pendingEnv = []struct{ service, key, why string }{
-	{"", "ADMIN_TOKEN", "issue 9 item 4: svc.Common reads ADMIN_TOKEN"},
-}
-
-func pending(service, key string) (string, bool) {
-	for _, p := range pendingEnv {
-		if p.key == key && (p.service == "" || p.service == service) {
-			return p.why, true
-		}
-	}
-	return "", false
-}
-
 // envReader answers whether a service reads a variable.
 type envReader struct {
 	service, platform serviceSource
@@ -260,24 +243,6 @@ func (r envReader) reads(key string) bool {
 	_, own := r.service.env[key]
 	_, shared := r.platform.env[key]
 	return own || shared || slices.Contains(r.common, key) || slices.Contains(runtimeEnv, key)
-}
-
-// check reports whether a deploy file may set key for this service, logging
-// a pending or stale allowance.
-func (r envReader) check(t *testing.T, where, key string) bool {
-	t.Helper()
-	why, pending := pending(r.service.name, key)
-	switch {
-	case r.reads(key) && pending:
-		t.Logf("STALE pendingEnv %s %s (%s): it is read now; remove the entry from deploy/source_test.go", r.service.name, key, why)
-		return true
-	case r.reads(key):
-		return true
-	case pending:
-		t.Logf("PENDING %s sets %s, which %s does not read yet: %s", where, key, r.service.name, why)
-		return true
-	}
-	return false
 }
 
 // dockerfileUser returns the last USER of a Dockerfile.
