@@ -62,7 +62,6 @@ require (
 	go.opentelemetry.io/otel v1.44.0 // indirect
 	go.opentelemetry.io/otel/metric v1.44.0 // indirect
 	go.opentelemetry.io/otel/trace v1.44.0 // indirect
-	go.yaml.in/yaml/v3 v3.0.6 // indirect
 	go.yaml.in/yaml/v4 v4.0.0-rc.4 // indirect
 	golang.org/x/crypto v0.58.0 // indirect
 	golang.org/x/sync v0.24.0 // indirect
@@ -70,6 +69,9 @@ require (
 	golang.org/x/text v0.43.0 // indirect
 )
 
-require github.com/kafkakit/kit/services/events v0.0.0
+require (
+	github.com/kafkakit/kit/services/events v0.0.0
+	go.yaml.in/yaml/v3 v3.0.6
+)
 
 replace github.com/kafkakit/kit/services/events => ../services/events

@@ -20,6 +20,9 @@ import (
 	"github.com/compose-spec/compose-go/v2/cli"
 	"github.com/compose-spec/compose-go/v2/types"
 	"github.com/distribution/reference"
+
+	"github.com/kafkakit/kit/harness"
+	"github.com/kafkakit/kit/services/events"
 )
 
 // repoRoot is where the tests read the repository's docker-compose.yml and
@@ -30,16 +33,30 @@ import (
 // TestComposeFilesAreTheRepositorys keeps the links honest.
 const repoRoot = "testdata"
 
-// The kit's services and the ports DESIGN.md gives them.
-var httpServices = []struct {
+// httpServices are the kit's services and the ports DESIGN.md gives them,
+// as the harness has them, in port order.
+var httpServices = func() []struct {
 	name string
 	port int
-}{
-	{"orders-api", 8081},
-	{"orders-processor", 8082},
-	{"notifications-api", 8083},
-	{"stock-service", 8084},
-}
+} {
+	var out []struct {
+		name string
+		port int
+	}
+	for _, name := range harness.Services {
+		out = append(out, struct {
+			name string
+			port int
+		}{name, harness.DefaultPorts[name]})
+	}
+	slices.SortFunc(out, func(a, b struct {
+		name string
+		port int
+	}) int {
+		return a.port - b.port
+	})
+	return out
+}()
 
 const webPort = 5173
 
@@ -51,19 +68,17 @@ const (
 	externalBootstrap = "localhost:9093"
 )
 
-// kitTopics are the topics the kit needs, each with a dead-letter topic.
-var kitTopics = []string{"orders.created", "orders.status", "inventory.updated"}
+// topicPartitions is kafka-init's --partitions for every topic.
+var topicPartitions = strconv.Itoa(events.Partitions)
 
-const topicPartitions = "3"
-
-// loadProject loads docker-compose.yml as `docker compose` would, with an
-// empty environment so that every ${VAR:-default} takes its default.
-func loadProject(t *testing.T) *types.Project {
+// loadProject loads docker-compose.yml as `docker compose up` would, with an
+// empty environment so that every ${VAR:-default} takes its default, and no
+// profile active.
+func loadProject(t *testing.T, extra ...cli.ProjectOptionsFn) *types.Project {
 	t.Helper()
 	opts, err := cli.NewProjectOptions(
 		[]string{filepath.Join(repoRoot, "docker-compose.yml")},
-		cli.WithWorkingDirectory(repoRoot),
-		cli.WithEnv(nil),
+		append([]cli.ProjectOptionsFn{cli.WithWorkingDirectory(repoRoot), cli.WithEnv(nil)}, extra...)...,
 	)
 	if err != nil {
 		t.Fatalf("compose options: %v", err)
@@ -73,6 +88,23 @@ func loadProject(t *testing.T) *types.Project {
 		t.Fatalf("load docker-compose.yml: %v", err)
 	}
 	return project
+}
+
+// loadAllProfiles loads docker-compose.yml with every profile active.
+func loadAllProfiles(t *testing.T) *types.Project {
+	t.Helper()
+	return loadProject(t, cli.WithProfiles([]string{"*"}))
+}
+
+// scaledEnvFile is the env file the README's scaled command passes.
+var scaledEnvFile = filepath.Join(repoRoot, "deploy", "compose", "scaled.env")
+
+// loadScaled loads docker-compose.yml as
+// `docker compose --env-file deploy/compose/scaled.env up` would: the env
+// file's variables, and the profiles its COMPOSE_PROFILES names.
+func loadScaled(t *testing.T) *types.Project {
+	t.Helper()
+	return loadProject(t, cli.WithEnvFiles(scaledEnvFile), cli.WithDotEnv, cli.WithDefaultProfiles())
 }
 
 func service(t *testing.T, p *types.Project, name string) types.ServiceConfig {
@@ -176,7 +208,7 @@ func dockerfilePath(b *types.BuildConfig) string {
 }
 
 func TestComposeImagesArePinned(t *testing.T) {
-	p := loadProject(t)
+	p := loadAllProfiles(t)
 	for _, name := range sortedKeys(p.Services) {
 		s := p.Services[name]
 		t.Run(name, func(t *testing.T) {
@@ -427,11 +459,12 @@ func TestComposeKafkaListenersAndSettings(t *testing.T) {
 }
 
 func TestComposeHealthchecks(t *testing.T) {
-	p := loadProject(t)
-	names := []string{"zookeeper", "kafka", "web"}
+	p := loadAllProfiles(t)
+	names := []string{"zookeeper", "kafka", "web", "postgres", "prometheus", "grafana"}
 	for _, s := range httpServices {
 		names = append(names, s.name)
 	}
+	names = append(names, secondInstances...)
 	for _, name := range names {
 		s := service(t, p, name)
 		hc := s.HealthCheck
@@ -447,10 +480,11 @@ func TestComposeHealthchecks(t *testing.T) {
 }
 
 func TestComposeStartOrder(t *testing.T) {
-	p := loadProject(t)
+	p := loadAllProfiles(t)
 	tests := []struct {
 		service, dependsOn, condition string
 	}{
+		{"grafana", "prometheus", types.ServiceConditionHealthy},
 		{"kafka", "zookeeper", types.ServiceConditionHealthy},
 		{"kafka-init", "kafka", types.ServiceConditionHealthy},
 		{"kafka-ui", "kafka", types.ServiceConditionHealthy},
@@ -461,6 +495,15 @@ func TestComposeStartOrder(t *testing.T) {
 		{"web", "orders-api", types.ServiceConditionHealthy},
 		{"web", "notifications-api", types.ServiceConditionHealthy},
 		{"web", "stock-service", types.ServiceConditionHealthy},
+	}
+	// The services that keep state wait for PostgreSQL and the check that
+	// they were given it, when the scaled profile runs them.
+	for _, name := range append([]string{"orders-api", "stock-service"}, secondInstances...) {
+		tests = append(tests,
+			struct{ service, dependsOn, condition string }{name, "kafka-init", types.ServiceConditionCompletedSuccessfully},
+			struct{ service, dependsOn, condition string }{name, "postgres", types.ServiceConditionHealthy},
+			struct{ service, dependsOn, condition string }{name, "scaled-check", types.ServiceConditionCompletedSuccessfully},
+		)
 	}
 	for _, tc := range tests {
 		dep, ok := service(t, p, tc.service).DependsOn[tc.dependsOn]
@@ -475,7 +518,7 @@ func TestComposeStartOrder(t *testing.T) {
 }
 
 func TestComposeRestartPolicies(t *testing.T) {
-	p := loadProject(t)
+	p := loadAllProfiles(t)
 	tests := []struct {
 		service string
 		want    []string
@@ -490,6 +533,12 @@ func TestComposeRestartPolicies(t *testing.T) {
 		{"notifications-api", []string{types.RestartPolicyUnlessStopped}},
 		{"stock-service", []string{types.RestartPolicyUnlessStopped}},
 		{"web", []string{types.RestartPolicyUnlessStopped}},
+		{"postgres", []string{types.RestartPolicyUnlessStopped}},
+		{"scaled-check", []string{"", types.RestartPolicyNo}},
+		{"orders-api-2", []string{types.RestartPolicyUnlessStopped}},
+		{"stock-service-2", []string{types.RestartPolicyUnlessStopped}},
+		{"prometheus", []string{types.RestartPolicyUnlessStopped}},
+		{"grafana", []string{types.RestartPolicyUnlessStopped}},
 	}
 	for _, tc := range tests {
 		if got := service(t, p, tc.service).Restart; !slices.Contains(tc.want, got) {
@@ -541,8 +590,8 @@ func TestKafkaInitCreatesEveryTopic(t *testing.T) {
 	}
 
 	var want []string
-	for _, topic := range kitTopics {
-		want = append(want, topic, topic+".dlq")
+	for _, topic := range events.Topics {
+		want = append(want, topic, events.DLQ(topic))
 	}
 	for _, topic := range want {
 		c, ok := created[topic]
@@ -581,33 +630,39 @@ func TestKafkaInitCreatesEveryTopic(t *testing.T) {
 	}
 }
 
-func TestComposeStockServiceKeepsItsDatabaseOnAVolume(t *testing.T) {
+// Without the scaled profile the services that keep state use SQLite, on a
+// named volume so that it outlives the container.
+func TestComposeDatabasesAreOnVolumes(t *testing.T) {
 	p := loadProject(t)
-	s := service(t, p, "stock-service")
-	dsn := env(s, "DB_DSN")
-	if !filepath.IsAbs(dsn) {
-		t.Fatalf("DB_DSN = %q; want an absolute path on a volume", dsn)
+	for _, name := range []string{"orders-api", "stock-service"} {
+		t.Run(name, func(t *testing.T) {
+			s := service(t, p, name)
+			dsn := env(s, "DB_DSN")
+			if !filepath.IsAbs(dsn) {
+				t.Fatalf("DB_DSN = %q; want an absolute path on a volume", dsn)
+			}
+			dir := filepath.Dir(dsn)
+			for _, v := range s.Volumes {
+				if v.Target != dir {
+					continue
+				}
+				if v.Type != types.VolumeTypeVolume {
+					t.Errorf("%s is mounted as %s; want a named volume", dir, v.Type)
+				}
+				if _, ok := p.Volumes[v.Source]; !ok {
+					t.Errorf("volume %q is not declared under top-level volumes (%v)", v.Source, sortedKeys(p.Volumes))
+				}
+				return
+			}
+			t.Errorf("DB_DSN = %q, but no volume is mounted at %s", dsn, dir)
+		})
 	}
-	dir := filepath.Dir(dsn)
-	for _, v := range s.Volumes {
-		if v.Target != dir {
-			continue
-		}
-		if v.Type != types.VolumeTypeVolume {
-			t.Errorf("%s is mounted as %s; want a named volume", dir, v.Type)
-		}
-		if _, ok := p.Volumes[v.Source]; !ok {
-			t.Errorf("volume %q is not declared under top-level volumes (%v)", v.Source, sortedKeys(p.Volumes))
-		}
-		return
-	}
-	t.Errorf("DB_DSN = %q, but no volume is mounted at %s", dsn, dir)
 }
 
 // The links in testdata must lead to the repository's own files, not to
 // copies that could drift.
 func TestComposeFilesAreTheRepositorys(t *testing.T) {
-	for _, name := range []string{"docker-compose.yml", "services", "web"} {
+	for _, name := range []string{"docker-compose.yml", "services", "web", "deploy"} {
 		viaLink, err := os.Stat(filepath.Join(repoRoot, name))
 		if err != nil {
 			t.Errorf("%s: %v; want a symbolic link to ../../../%s", name, err, name)
