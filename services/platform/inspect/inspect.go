@@ -377,10 +377,13 @@ func (c *Client) committed(ctx context.Context, group string, topics map[string]
 	if err == nil {
 		err = resp.Error
 	}
+	out := map[topicPartition]int64{}
+	if errors.Is(err, kafka.GroupIdNotFound) {
+		return out, nil // a group that never was has committed nothing (Kafka says so with an empty answer, kfake with this error)
+	}
 	if err != nil {
 		return nil, c.wrap("committed offsets of "+group, err)
 	}
-	out := map[topicPartition]int64{}
 	for topic, ps := range resp.Topics {
 		for _, p := range ps {
 			if p.Error != nil {
