@@ -77,7 +77,7 @@ type Broker struct {
 // Cluster is what the metadata says, with the offsets of every partition.
 type Cluster struct {
 	Brokers    []Broker `json:"brokers"`
-	Controller int      `json:"controller"`
+	Controller int      `json:"controller"` // broker id; -1 when unknown
 	Topics     []Topic  `json:"topics"`
 }
 
@@ -117,6 +117,9 @@ func (c *Client) Cluster(ctx context.Context, topics ...string) (Cluster, error)
 		return Cluster{}, c.wrap("metadata", err)
 	}
 	out := Cluster{Controller: md.Controller.ID, Brokers: []Broker{}, Topics: []Topic{}}
+	if md.Controller.Host == "" {
+		out.Controller = -1 // kafka-go leaves an unknown controller as the zero Broker
+	}
 	for _, b := range md.Brokers {
 		out.Brokers = append(out.Brokers, Broker{ID: b.ID, Addr: net.JoinHostPort(b.Host, strconv.Itoa(b.Port))})
 	}
