@@ -117,11 +117,11 @@ func deadLetters(ctx context.Context, c *inspect.Client, dlq string, partition i
 func runDLQReplay(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	f := newFlags("dlq replay", "dlq replay <topic> [-partition P -offset N] [flags]",
 		`Produces dead letters back to the topic they came from (their
-`+events.HeaderDLQSourceTopic+` header, else <topic> without .dlq): each with
-its own key and value, so it lands on the partition its key always goes to,
-its headers without the dlq.* ones, and a `+events.HeaderDLQReplayed+` header
-holding the time of the replay. acks=all: a record is replayed once every
-in-sync replica has it. The dead letters stay where they are.
+`+events.HeaderDLQSourceTopic+` header, else <topic> without .dlq), each with its own key
+and value, so it lands on the partition its key always goes to, with its
+headers but the dlq.* ones and a `+events.HeaderDLQReplayed+` header holding the time of
+the replay. acks=all: a record counts as replayed once every in-sync
+replica has it. The dead letters stay where they are.
 
 Replay after fixing the cause: a record that still cannot be processed is
 dead-lettered again. Replaying twice is the operator's choice, and safe
