@@ -216,7 +216,7 @@ func newTestServer(t *testing.T) (string, *History, *Flow) {
 func newTestServerWith(t *testing.T, cfg config) (string, *History, *Flow) {
 	t.Helper()
 	h, f := NewHistory(cfg.History), NewFlow(10)
-	url := serveTest(t, NewServer(slog.New(slog.DiscardHandler), h, f, func(context.Context) error { return nil }, cfg),
+	url := serveTest(t, NewServer(slog.New(slog.DiscardHandler), h, f, nil, func(context.Context) error { return nil }, cfg),
 		svc.HTTP{Name: "notifications-api"})
 	return url, h, f
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/kafkakit/kit/services/events"
 	"github.com/kafkakit/kit/services/platform/httpx"
+	"github.com/kafkakit/kit/services/platform/inspect"
 	"github.com/kafkakit/kit/services/platform/svc"
 )
 
@@ -92,14 +93,19 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		tails = append(tails, &Tail{Brokers: cfg.Brokers, Topic: events.DLQ(topic), Start: recent, Log: log, Handle: flow.Add})
 	}
 
+	groups := inspect.New(cfg.Brokers)
+	defer groups.Close()
+	consumers := NewConsumers(groups, time.Second, log)
+
 	ln, err := svc.Listen(log, cfg.HTTPAddr)
 	if err != nil {
 		return err
 	}
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
-		return svc.Serve(ctx, ln, NewServer(log, history, flow, statuses.Ready, cfg), cfg.HTTP("notifications-api"))
+		return svc.Serve(ctx, ln, NewServer(log, history, flow, consumers, statuses.Ready, cfg), cfg.HTTP("notifications-api"))
 	})
+	g.Go(func() error { return consumers.Run(ctx) })
 	for _, t := range tails {
 		g.Go(func() error { return t.Run(ctx) })
 	}
@@ -122,14 +128,15 @@ func sweep(ctx context.Context, history *History, maxAge time.Duration) {
 }
 
 // NewServer returns the notifications API: the whole surface is listed here.
-// Unfiltered /flow is an admin view (every user's orders); /debug/vars is
-// served on DEBUG_ADDR only.
-func NewServer(log *slog.Logger, history *History, flow *Flow, ready httpx.Check, cfg config) http.Handler {
+// Unfiltered /flow is an admin view (every user's orders), as is /consumers
+// (it names the consumers' hosts); /debug/vars is served on DEBUG_ADDR only.
+func NewServer(log *slog.Logger, history *History, flow *Flow, consumers *Consumers, ready httpx.Check, cfg config) http.Handler {
 	sc := streamConfig{Heartbeat: cfg.Heartbeat, WriteTimeout: cfg.WriteTimeout, UnknownOrderWait: cfg.UnknownOrderWait}
 	streams := newStreamLimiter(cfg.Streams)
 	mux := http.NewServeMux()
 	mux.Handle("GET /events", streams.Limit(handleOrderEvents(log, history, sc)))
 	mux.Handle("GET /flow", streams.Limit(handleFlow(log, flow, sc)))
+	mux.Handle("GET /consumers", httpx.AdminOnly(handleConsumers(consumers)))
 	mux.Handle("GET /healthz", httpx.Health())
 	mux.Handle("GET /readyz", httpx.Ready(map[string]httpx.Check{"statusHistory": ready}))
 	return httpx.API(mux)

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -26,8 +25,7 @@ Flags:
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || args[0] != "up" {
-		fmt.Fprint(stderr, usage)
-		return errors.New(`want the command "up"`)
+		return dispatch(ctx, args, getenv, stdout, stderr) // commands.go: topics, groups, tail, ...
 	}
 	fs := flag.NewFlagSet("kit up", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -37,6 +35,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	webPort := fs.Int("web-port", 5173, "web page port")
 	paymentDelay := fs.String("payment-delay", envOr(getenv, "PAYMENT_DELAY", "1s"), "simulated payment time (env PAYMENT_DELAY)")
 	quiet := fs.Bool("quiet", false, "do not print the services' logs")
+	seed := fs.Bool("seed", true, "seed demo stock once the services are ready (demo.go)")
 	fs.Usage = func() { fmt.Fprint(stderr, usage); fs.PrintDefaults() }
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
@@ -82,13 +81,16 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 	}()
 
+	seeded := *seed && seedDemoStock(ctx, stack.Client(), stderr)
+	demo := newProducer(stack.BrokerAddrs())
+	defer demo.Close()
 	webURL := ""
 	if *webDir != "" {
-		if webURL, err = serveWeb(ctx, *webDir, *webPort); err != nil {
+		if webURL, err = serveWeb(ctx, *webDir, *webPort, demoAPI(demo)); err != nil {
 			return err
 		}
 	}
-	printURLs(stdout, stack, webURL)
+	printURLs(stdout, stack, webURL, seeded)
 
 	for _, name := range harness.Services {
 		go superviseService(ctx, stack, name, stderr)
@@ -130,7 +132,7 @@ func superviseService(ctx context.Context, stack *harness.Stack, name string, st
 	}
 }
 
-func printURLs(w io.Writer, stack *harness.Stack, webURL string) {
+func printURLs(w io.Writer, stack *harness.Stack, webURL string, seeded bool) {
 	fmt.Fprintf(w, "\nKafka Microservice Kit is up (broker %s at %s)\n\n", stack.Broker().Name(), stack.BrokerAddrs()[0])
 	if webURL != "" {
 		fmt.Fprintf(w, "  web page           %s\n", webURL)
@@ -138,15 +140,12 @@ func printURLs(w io.Writer, stack *harness.Stack, webURL string) {
 	for _, name := range []string{harness.OrdersAPI, harness.OrdersProcessor, harness.NotificationsAPI, harness.StockService} {
 		fmt.Fprintf(w, "  %-18s %s\n", name, stack.URL(name))
 	}
-	fmt.Fprintf(w, "\nTry:\n  curl -s -XPOST localhost:8084/seed -H 'Content-Type: application/json' -d '{\"BOOK-1\": 10}'\n")
-	fmt.Fprintf(w, "  curl -s -XPOST localhost:8081/orders -H 'Content-Type: application/json' \\\n")
-	fmt.Fprintf(w, "       -d '{\"userId\":\"ada\",\"items\":[{\"sku\":\"BOOK-1\",\"qty\":2}],\"total\":42.5,\"currency\":\"EUR\"}'\n")
-	fmt.Fprintf(w, "  curl -N 'localhost:8083/events?orderId=<the orderId>'\n\nCtrl-C stops everything.\n\n")
+	printTry(w, stack.URL, seeded)
 }
 
 // serveWeb serves the built page, falling back to index.html for client
-// routes.
-func serveWeb(ctx context.Context, dir string, port int) (string, error) {
+// routes, and api under /kit/.
+func serveWeb(ctx context.Context, dir string, port int, api http.Handler) (string, error) {
 	if root, err := harness.RepoRoot(); err == nil && !filepath.IsAbs(dir) {
 		dir = filepath.Join(root, dir)
 	}
@@ -164,7 +163,10 @@ func serveWeb(ctx context.Context, dir string, port int) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
+	mux := http.NewServeMux()
+	mux.Handle("/kit/", api)
+	mux.Handle("/", h)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
 	go func() {
 		<-ctx.Done()
