@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"strings"
 	"time"
 
@@ -19,11 +20,16 @@ type Client struct {
 	HTTP *http.Client
 	// URLs are the services' base URLs by name.
 	URLs map[string]string
+	// AdminToken is sent as a bearer token, for the admin endpoints
+	// (POST /seed) of services that require one (ADMIN_TOKEN).
+	AdminToken string
 }
 
 // Client returns a client for the stack's services.
 func (s *Stack) Client() *Client {
-	return &Client{HTTP: &http.Client{Timeout: 30 * time.Second}, URLs: s.urls}
+	// Spawned services inherit this process's environment, ADMIN_TOKEN
+	// included; a running deployment is given the same token.
+	return &Client{HTTP: &http.Client{Timeout: 30 * time.Second}, URLs: s.urls, AdminToken: os.Getenv("ADMIN_TOKEN")}
 }
 
 // Item is one line of an order request.
@@ -121,6 +127,9 @@ func (c *Client) Get(ctx context.Context, service, path string) (Response, error
 }
 
 func (c *Client) do(req *http.Request) (Response, error) {
+	if c.AdminToken != "" && req.Header.Get("Authorization") == "" {
+		req.Header.Set("Authorization", "Bearer "+c.AdminToken)
+	}
 	resp, err := c.HTTP.Do(req)
 	if err != nil {
 		return Response{}, err
