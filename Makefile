@@ -9,57 +9,90 @@ BROKER  ?= embedded
 UNIT    = $$(go list $(MODULE)/... | grep -v '^$(MODULE)/features$$')
 # Drop the per-test noise of -v but keep every skip reason, failure and package result.
 QUIET_V := sed -E '/^(=== (RUN|PAUSE|CONT|NAME)|\s*--- PASS)/d'
+# What CI reads: JUnit XML and Cucumber JSON, rewritten by every run (git-ignored).
+REPORTS := $(CURDIR)/features/reports
+# Pinned tools, built from the Go module proxy on first use.
+GOTESTSUM  := go run gotest.tools/gotestsum@v1.13.0
+ACTIONLINT := go run github.com/rhysd/actionlint/cmd/actionlint@v1.7.12
+# The stages of `make test`, in order; each gets a line in the summary that ends it.
+TEST_STAGES := setup vet workflow unit features-embedded features-kafka web-test e2e
+# A load run of about a minute (floor, 200 orders/s, a ramp to 1000/s) for CI's artifact.
+# Latency thresholds are off (a shared runner's numbers are noise); every order must still end.
+LOADTEST_SHORT := -warmup 2s -duration 10s -ramp 500,1000 -step-duration 10s \
+	-max-ratio-p50 0 -max-ratio-p99 0 -min-sustained-rate 0
 
-.PHONY: help up build web test vet unit features features-embedded features-kafka web-test e2e scenarios loadtest clean
+.PHONY: help setup setup-prometheus up build web test vet workflow unit features features-embedded features-kafka \
+	web-test e2e scenarios loadtest loadtest-short clean
 
 help: ## list the commands
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
 
-up: web ## run everything on this machine: broker (BROKER=embedded|kafka), services on 8081-8084, page on 5173
-	go run ./harness/cmd/kit up -broker $(BROKER)
+setup: ## install what this machine lacks (Debian packages as root, npm and Go modules); quiet when all is there
+	@scripts/setup.sh
+
+setup-prometheus: ## setup, plus the Prometheus server and promtool (or PROMETHEUS=1 make setup)
+	@PROMETHEUS=1 scripts/setup.sh
+
+# A built binary, not `go run`: go run exits 1 after any Ctrl-C, whatever kit returns.
+up: setup web ## run everything on this machine: broker (BROKER=embedded|kafka), services on 8081-8084, page on 5173
+	go build -o bin/kit ./harness/cmd/kit
+	exec bin/kit up -broker $(BROKER)
 
 build: web ## build the four services into bin/ and the page into web/dist
 	CGO_ENABLED=0 go build -o bin/ $(MODULE)/services/orders-api $(MODULE)/services/orders-processor \
 		$(MODULE)/services/notifications-api $(MODULE)/services/stock-service $(MODULE)/harness/cmd/kit
 
-web: web/node_modules/.package-lock.json ## build the page (web/dist)
+web: setup ## build the page (web/dist)
 	cd web && npm run build
 
-web/node_modules/.package-lock.json: web/package-lock.json
-	cd web && npm ci --no-audit --no-fund
-
-test: vet unit features web-test e2e ## everything CI runs: vet, unit tests (-race), features on embedded and real Kafka, web unit and browser tests
+test: ## everything CI runs: setup, vet, workflow lint, unit tests (-race), features on embedded and real Kafka, web unit and browser tests; a summary per stage
+	@MAKE='$(MAKE)' scripts/stages.sh $(TEST_STAGES)
 
 vet: ## go vet every module
 	go vet $(MODULE)/...
 
-unit: ## unit tests of every Go module, with the race detector
-	go test -race -count=1 -v $(UNIT) 2>&1 | $(QUIET_V)
+workflow: ## check the GitHub Actions workflow with actionlint
+	$(ACTIONLINT) .github/workflows/ci.yml
+
+unit: ## unit tests of every Go module, with the race detector; JUnit in features/reports/unit.junit.xml
+	@mkdir -p $(REPORTS)
+	$(GOTESTSUM) --format standard-verbose --hide-summary skipped --junitfile $(REPORTS)/unit.junit.xml \
+		-- -race -count=1 $(UNIT) 2>&1 | $(QUIET_V)
 
 features: features-embedded features-kafka ## the Gherkin features on the embedded broker, then on real Kafka 3.9 + ZooKeeper
 
-features-embedded:
-	BROKER=embedded go test -count=1 -v ./features 2>&1 | $(QUIET_V)
+# The pretty console, plus JUnit XML and Cucumber JSON per broker from godog's own formatters.
+features-embedded features-kafka: features-%:
+	@mkdir -p $(REPORTS)
+	BROKER=$* GODOG_FORMAT=pretty,junit:$(REPORTS)/features-$*.junit.xml,cucumber:$(REPORTS)/features-$*.cucumber.json \
+		go test -count=1 -v ./features 2>&1 | $(QUIET_V)
 
-features-kafka:
-	BROKER=kafka go test -count=1 -v ./features 2>&1 | $(QUIET_V)
+web-test: setup ## the page's unit tests (vitest); JUnit in features/reports/web-test.junit.xml
+	cd web && npm test -- --reporter=default --reporter=junit --outputFile.junit=$(REPORTS)/web-test.junit.xml
 
-web-test: web/node_modules/.package-lock.json ## the page's unit tests (vitest)
-	cd web && npm test
-
+# node's test runner takes reporters from NODE_OPTIONS too: the console as before, plus JUnit.
 e2e: web ## the browser test: a real stack, Debian's chromium driven by playwright-core
-	web/e2e/with-stack.sh bash -c 'cd web && npm run test:e2e'
+	@mkdir -p $(REPORTS)
+	NODE_OPTIONS='--test-reporter=spec --test-reporter-destination=stdout --test-reporter=junit --test-reporter-destination=$(REPORTS)/e2e.junit.xml' \
+		web/e2e/with-stack.sh bash -c 'cd web && npm run test:e2e'
 
 scenarios: ## the features against a running deployment (e.g. docker compose up)
+	@mkdir -p $(REPORTS)
 	ORDERS_API_URL=$${ORDERS_API_URL:-http://localhost:8081} \
 	ORDERS_PROCESSOR_URL=$${ORDERS_PROCESSOR_URL:-http://localhost:8082} \
 	NOTIFICATIONS_API_URL=$${NOTIFICATIONS_API_URL:-http://localhost:8083} \
 	STOCK_SERVICE_URL=$${STOCK_SERVICE_URL:-http://localhost:8084} \
 	KAFKA_BROKERS=$${KAFKA_BROKERS:-localhost:9093} \
+	GODOG_FORMAT=pretty,junit:$(REPORTS)/features-external.junit.xml,cucumber:$(REPORTS)/features-external.cucumber.json \
 	go test -count=1 -v ./features 2>&1 | $(QUIET_V)
 
-loadtest: ## the load runner's standard profile (BROKER=embedded|kafka); table on stdout, reports in loadtest/results
-	BROKER=$(BROKER) go run $(MODULE)/loadtest -out loadtest/results
+# Built, not `go run`, so its exit status (99: thresholds missed, 1: tool error) reaches make.
+loadtest: setup ## the load runner's standard profile (BROKER=embedded|kafka); table on stdout, reports in loadtest/results
+	go build -o bin/loadtest $(MODULE)/loadtest
+	BROKER=$(BROKER) bin/loadtest -out loadtest/results $(LOADTEST_FLAGS)
 
-clean: ## remove build output
-	rm -rf bin web/dist
+loadtest-short: ## a one-minute load run (what CI uploads): no latency thresholds, every order must complete
+	@$(MAKE) --no-print-directory loadtest LOADTEST_FLAGS='$(LOADTEST_SHORT)'
+
+clean: ## remove build output and reports
+	rm -rf bin web/dist $(REPORTS)

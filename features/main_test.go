@@ -6,6 +6,7 @@
 //	BROKER=kafka go test ./features         # real Apache Kafka 3.9 + ZooKeeper
 //	go test ./features -run 'TestFeatures/Taking_stock'
 //	GODOG_SEED=8462 go test ./features      # replay the scenario order of a failed run
+//	GODOG_FORMAT=pretty,junit:/tmp/f.xml go test ./features  # also a JUnit report (make features writes them)
 package features
 
 import (
@@ -40,7 +41,7 @@ func TestFeatures(t *testing.T) {
 		t.Fatal(err)
 	}
 	opts := &godog.Options{
-		Format:    "pretty",
+		Format:    envOr("GODOG_FORMAT", "pretty"),
 		Paths:     []string{"."},
 		Strict:    true, // pending or undefined steps fail the run
 		Randomize: -1,   // random order, seed printed so a failure can be replayed
