@@ -30,9 +30,14 @@ func KitTopics() []Topic {
 	return out
 }
 
-// CreateTopics creates topics on b with replication 1 (those that exist are
-// left alone) and returns once every partition has a leader.
+// CreateTopics creates topics on b (those that exist are left alone) and
+// returns once every partition has a leader. Each topic is replicated as
+// b's ReplicationFactor says when it has one (a cluster: 3), else once.
 func CreateTopics(ctx context.Context, b Broker, topics []Topic) error {
+	replicas := int16(1)
+	if r, ok := b.(replicated); ok {
+		replicas = r.ReplicationFactor()
+	}
 	client, err := kgo.NewClient(kgo.SeedBrokers(b.Addrs()...))
 	if err != nil {
 		return err
@@ -40,7 +45,7 @@ func CreateTopics(ctx context.Context, b Broker, topics []Topic) error {
 	defer client.Close()
 	adm := kadm.NewClient(client)
 	for _, t := range topics {
-		resp, err := adm.CreateTopic(ctx, t.Partitions, 1, nil, t.Name)
+		resp, err := adm.CreateTopic(ctx, t.Partitions, replicas, nil, t.Name)
 		if err == nil {
 			err = resp.Err
 		}
@@ -63,6 +68,11 @@ func CreateTopics(ctx context.Context, b Broker, topics []Topic) error {
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
+}
+
+// replicated is a broker that says how many replicas each topic should have.
+type replicated interface {
+	ReplicationFactor() int16
 }
 
 // AllLed reports whether md has every topic with at least its partitions,
