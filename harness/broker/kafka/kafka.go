@@ -558,12 +558,16 @@ func (b *Broker) Close(ctx context.Context) error {
 	}
 	b.closed = true
 	if b.ownDir {
+		// All at once, so that no broker spends its last moments logging
+		// that another has gone.
+		var wg sync.WaitGroup
 		for _, nd := range b.nodes {
-			if nd.proc != nil {
-				nd.proc.Kill()
+			if p := nd.proc; p != nil {
+				wg.Go(p.Kill)
 				nd.proc = nil
 			}
 		}
+		wg.Wait()
 	}
 	b.stopNodes(ctx)
 	if b.zk != nil {
