@@ -5,6 +5,10 @@ SHELL := /bin/bash
 
 MODULE  := github.com/kafkakit/kit
 BROKER  ?= embedded
+# `make up` only: where orders-api and stock-service keep state, instances of every service, of single services.
+DB        ?= sqlite
+SCALE     ?= 1
+INSTANCES ?=
 # Go packages with unit tests: everything but the features, which `make features` runs per broker.
 UNIT    = $$(go list $(MODULE)/... | grep -v '^$(MODULE)/features$$')
 # Drop the per-test noise of -v but keep every skip reason, failure and package result.
@@ -15,8 +19,8 @@ QUIET_V := sed -E '/^(=== (RUN|PAUSE|CONT|NAME)|\s*--- PASS)/d'
 help: ## list the commands
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
 
-up: web ## run everything on this machine: broker (BROKER=embedded|kafka), services on 8081-8084, page on 5173
-	go run ./harness/cmd/kit up -broker $(BROKER)
+up: web ## run everything here: BROKER=embedded|kafka|kafka-cluster, DB=sqlite|postgres, SCALE=n (2nd instances on 8181-8184), INSTANCES=orders-processor=3; page on 5173
+	go run ./harness/cmd/kit up -broker $(BROKER) -db $(DB) -scale $(SCALE) -instances '$(INSTANCES)'
 
 build: web ## build the four services into bin/ and the page into web/dist
 	CGO_ENABLED=0 go build -o bin/ $(MODULE)/services/orders-api $(MODULE)/services/orders-processor \
