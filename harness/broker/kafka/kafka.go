@@ -331,7 +331,10 @@ func (b *Broker) startNodes(ctx context.Context, nodes []*node) error {
 
 // startNode starts one Kafka process and waits until it answers metadata
 // listing at least brokers brokers (itself among them) and a controller,
-// and knows a leader for every partition it has a log for.
+// and knows, for every partition it has a log for, a leader and enough
+// replicas in sync to accept writes with acks=all. After a whole cluster
+// stopped, the last broker to stop is the only replica in sync until the
+// others have caught up, and a write would be refused until then.
 //
 // A restarted broker answers metadata before the controller has told it
 // about its topics: for a moment it names itself but calls every topic
@@ -356,7 +359,7 @@ func (b *Broker) startNode(ctx context.Context, nd *node, brokers int) error {
 			return err
 		}
 		err = waitUntil(ctx, p, nd.name+" answering metadata on "+addr, func(ctx context.Context) bool {
-			return nodeReady(ctx, addr, nd.id, brokers, want)
+			return nodeReady(ctx, addr, nd.id, brokers, minInSyncOf(len(b.nodes)), want)
 		})
 		if err == nil {
 			nd.proc = p
@@ -622,8 +625,10 @@ func zookeeperOK(ctx context.Context, addr string) bool {
 // nodeReady reports whether the broker at addr, asked itself, answers a
 // metadata request that lists it as broker id among at least brokers
 // brokers, names a controller (the point from which topics can be created)
-// and has a leader for every partition of want.
-func nodeReady(ctx context.Context, addr string, id int32, brokers int, want []broker.Topic) bool {
+// and has, for every partition of want, a leader and at least inSync
+// replicas in sync: min.insync.replicas, below which a write with acks=all
+// is refused.
+func nodeReady(ctx context.Context, addr string, id int32, brokers, inSync int, want []broker.Topic) bool {
 	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.DialTimeout(time.Second))
 	if err != nil {
 		return false
@@ -640,18 +645,19 @@ func nodeReady(ctx context.Context, addr string, id int32, brokers int, want []b
 		!slices.ContainsFunc(m.Brokers, func(b kmsg.MetadataResponseBroker) bool { return b.NodeID == id }) {
 		return false
 	}
-	return allLed(m, want)
+	return allLed(m, want, inSync)
 }
 
-// allLed is broker.AllLed for a raw metadata response.
-func allLed(m *kmsg.MetadataResponse, want []broker.Topic) bool {
+// allLed is broker.AllLed for a raw metadata response, which also asks
+// for inSync replicas in sync.
+func allLed(m *kmsg.MetadataResponse, want []broker.Topic, inSync int) bool {
 	for _, w := range want {
 		i := slices.IndexFunc(m.Topics, func(t kmsg.MetadataResponseTopic) bool { return t.Topic != nil && *t.Topic == w.Name })
 		if i < 0 || m.Topics[i].ErrorCode != 0 || int32(len(m.Topics[i].Partitions)) < w.Partitions {
 			return false
 		}
 		for _, p := range m.Topics[i].Partitions {
-			if p.ErrorCode != 0 || p.Leader < 0 {
+			if p.ErrorCode != 0 || p.Leader < 0 || len(p.ISR) < inSync {
 				return false
 			}
 		}
