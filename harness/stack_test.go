@@ -36,26 +36,10 @@ func TestStackRunsAnOrderEndToEnd(t *testing.T) {
 	if err != nil || id == "" {
 		t.Fatalf("place order: %v (%d %s)", err, resp.Status, resp.Body)
 	}
-	stream, err := c.FollowOrder(ctx, id, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer stream.Close()
-	var got []events.Status
-	for len(got) == 0 || !got[len(got)-1].Final() {
-		e, err := stream.Next(ctx)
-		if err != nil {
-			t.Fatalf("after %v: %v\n%s", got, err, stack.Logs(harness.OrdersProcessor))
-		}
-		s, err := e.Status()
-		if err != nil {
-			t.Fatal(err)
-		}
-		got = append(got, s.Status)
-	}
+	got := statusesOf(ctx, t, c, id)
 	want := []events.Status{events.StatusCreated, events.StatusProcessing, events.StatusPaid}
-	if len(got) != len(want) || got[0] != want[0] || got[1] != want[1] || got[2] != want[2] {
-		t.Fatalf("statuses = %v, want %v", got, want)
+	if !slices.Equal(got, want) {
+		t.Fatalf("statuses = %v, want %v\n%s", got, want, stack.Logs(harness.OrdersProcessor))
 	}
 
 	url := stack.URL(harness.StockService)
