@@ -155,6 +155,11 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	if err != nil {
 		return nil, err
 	}
+	// First instances first: PostgreSQL does not let two sessions race to
+	// create one schema (CREATE TABLE IF NOT EXISTS can fail on a unique
+	// index of the catalog), so a service's first instance has made its
+	// tables before any other starts.
+	var first, rest []*Instance
 	for _, name := range Services {
 		count := max(opts.Instances[name], 1)
 		for n := 1; n <= count; n++ {
@@ -169,12 +174,24 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 			env := instanceEnv(name, n, addr, s.broker.Addrs(), s.dir, dsns, opts.ServiceEnv)
 			in.proc = &process{name: in.label(count), bin: bins[name], env: env, url: in.url, tee: opts.Log}
 			s.instances[name] = append(s.instances[name], in)
+			if n == 1 {
+				first = append(first, in)
+			} else {
+				rest = append(rest, in)
+			}
+		}
+	}
+	for _, wave := range [][]*Instance{first, rest} {
+		for _, in := range wave {
 			if err := in.proc.start(); err != nil {
 				return nil, err
 			}
 		}
+		if err := s.waitReady(ctx, wave); err != nil {
+			return nil, err
+		}
 	}
-	return s, s.waitReady(ctx, s.all())
+	return s, nil
 }
 
 // instanceEnv is the environment of instance n of a service listening on

@@ -2,12 +2,14 @@ package harness_test
 
 import (
 	"context"
+	"errors"
 	"os"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/kafkakit/kit/harness"
+	"github.com/kafkakit/kit/harness/postgres"
 	"github.com/kafkakit/kit/services/events"
 )
 
@@ -152,4 +154,57 @@ func statusesOf(ctx context.Context, t *testing.T, c *harness.Client, orderID st
 		got = append(got, s.Status)
 	}
 	return got
+}
+
+// TestStackSharesPostgres runs two orders-apis and two stock-services on
+// one PostgreSQL (DB "postgres"): stock seeded through one stock-service is
+// seen by the other, and an order placed on the second orders-api is paid
+// from it.
+func TestStackSharesPostgres(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	stack, err := harness.Start(ctx, harness.Options{
+		DB:         "postgres",
+		Instances:  map[string]int{harness.OrdersAPI: 2, harness.StockService: 2},
+		ServiceEnv: map[string]string{"PAYMENT_DELAY": "0"},
+	})
+	if errors.Is(err, postgres.ErrMissingTool) {
+		t.Fatalf("!!! POSTGRESQL CANNOT RUN: %v", err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = stack.Close(context.Background()) })
+	if stack.Postgres() == nil {
+		t.Fatal("Postgres() = nil on a stack started with DB postgres")
+	}
+
+	if err := stack.ClientOn(1).Seed(ctx, map[string]int{"SHARED-1": 7}); err != nil {
+		t.Fatal(err)
+	}
+	second := stack.ClientOn(2)
+	stock, err := second.Stock(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stock["SHARED-1"] != 7 {
+		t.Errorf("stock-service#2 sees SHARED-1 = %d, want the 7 seeded through #1", stock["SHARED-1"])
+	}
+	id, resp, err := second.PlaceOrder(ctx, harness.OrderRequest{UserID: "shared", Items: []harness.Item{{SKU: "SHARED-1", Qty: 3}}, Total: 10, Currency: "EUR"})
+	if err != nil || id == "" {
+		t.Fatalf("place order on orders-api#2: %v (%d %s)", err, resp.Status, resp.Body)
+	}
+	want := []events.Status{events.StatusCreated, events.StatusProcessing, events.StatusPaid}
+	if got := statusesOf(ctx, t, second, id); !slices.Equal(got, want) {
+		t.Errorf("statuses = %v, want %v\n%s", got, want, stack.Logs(harness.StockService))
+	}
+	for n, c := range []*harness.Client{stack.ClientOn(1), second} {
+		stock, err := c.Stock(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if stock["SHARED-1"] != 4 {
+			t.Errorf("after the order, stock-service#%d sees SHARED-1 = %d, want 4", n+1, stock["SHARED-1"])
+		}
+	}
 }
