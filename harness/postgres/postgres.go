@@ -129,6 +129,11 @@ func Start(ctx context.Context, opts Options) (_ *Server, err error) {
 		return nil, fmt.Errorf("postgres: %w", err)
 	}
 	err = s.proc.WaitUntil(ctx, "PostgreSQL accepting connections on "+s.Addr(), 50*time.Millisecond, func(ctx context.Context) bool {
+		// The server says it is ready in postmaster.pid, as pg_ctl reads it;
+		// connecting before then only adds a FATAL "starting up" to its log.
+		if !postmasterReady(data) {
+			return false
+		}
 		conn, err := pgx.Connect(ctx, s.DSN("postgres"))
 		if err != nil {
 			return false
@@ -155,7 +160,7 @@ func (s *Server) initdb(ctx context.Context, initdb, data string, cred *syscall.
 			"--no-sync", "--no-instructions"},
 		Dir:        s.dir,
 		Credential: cred,
-	}, s.log)
+	}, child.NewLog(nil)) // its chatter only matters when it fails, and then its tail is in the error
 	if err != nil {
 		return fmt.Errorf("postgres: %w", err)
 	}
@@ -169,6 +174,18 @@ func (s *Server) initdb(ctx context.Context, initdb, data string, cred *syscall.
 		return fmt.Errorf("postgres: initdb %s: %w; its output:\n%s", data, err, p.Tail(30))
 	}
 	return nil
+}
+
+// postmasterReady reports whether the server running on data says it
+// accepts connections: the status line postmaster.pid ends with (line 8
+// since PostgreSQL 10) reads "ready".
+func postmasterReady(data string) bool {
+	pid, err := os.ReadFile(filepath.Join(data, "postmaster.pid"))
+	if err != nil {
+		return false
+	}
+	lines := strings.Split(string(pid), "\n")
+	return len(lines) >= 8 && strings.TrimSpace(lines[7]) == "ready"
 }
 
 // Addr is the server's address, 127.0.0.1:port.
