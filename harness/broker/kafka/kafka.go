@@ -645,24 +645,7 @@ func nodeReady(ctx context.Context, addr string, id int32, brokers, inSync int, 
 		!slices.ContainsFunc(m.Brokers, func(b kmsg.MetadataResponseBroker) bool { return b.NodeID == id }) {
 		return false
 	}
-	return allLed(m, want, inSync)
-}
-
-// allLed is broker.AllLed for a raw metadata response, which also asks
-// for inSync replicas in sync.
-func allLed(m *kmsg.MetadataResponse, want []broker.Topic, inSync int) bool {
-	for _, w := range want {
-		i := slices.IndexFunc(m.Topics, func(t kmsg.MetadataResponseTopic) bool { return t.Topic != nil && *t.Topic == w.Name })
-		if i < 0 || m.Topics[i].ErrorCode != 0 || int32(len(m.Topics[i].Partitions)) < w.Partitions {
-			return false
-		}
-		for _, p := range m.Topics[i].Partitions {
-			if p.ErrorCode != 0 || p.Leader < 0 || len(p.ISR) < inSync {
-				return false
-			}
-		}
-	}
-	return true
+	return broker.Led(m, want, inSync)
 }
 
 // partitionsOnDisk lists the topics that have a log in dirs, which Kafka
