@@ -4,6 +4,7 @@
 //
 //	go test ./features                      # embedded broker
 //	BROKER=kafka go test ./features         # real Apache Kafka 3.9 + ZooKeeper
+//	BROKER=kafka-cluster DB=postgres INSTANCES=orders-processor=3 go test ./features
 //	go test ./features -run 'TestFeatures/Taking_stock'
 //	GODOG_SEED=8462 go test ./features      # replay the scenario order of a failed run
 //	GODOG_FORMAT=pretty,junit:/tmp/f.xml go test ./features  # also a JUnit report (make features writes them)
@@ -105,10 +106,16 @@ func startEnv(t *testing.T) (*env, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	opts := harness.Options{
-		Broker: os.Getenv("BROKER"),
+		Broker: os.Getenv("BROKER"), // embedded, kafka, kafka-cluster, testcontainers
+		DB:     os.Getenv("DB"),     // sqlite or postgres
 		// A short simulated payment, so a follower sees PAID arrive live.
 		ServiceEnv: map[string]string{"PAYMENT_DELAY": "300ms"},
 	}
+	instances, err := harness.ParseInstances(os.Getenv("INSTANCES")) // e.g. orders-processor=3
+	if err != nil {
+		return nil, fmt.Errorf("INSTANCES: %w", err)
+	}
+	opts.Instances = instances
 	if urls := runningServices(); urls != nil {
 		// Verify a running deployment (`make scenarios`), e.g. docker compose.
 		opts.Broker, opts.ServiceURLs = "external", urls

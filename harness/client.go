@@ -25,11 +25,21 @@ type Client struct {
 	AdminToken string
 }
 
-// Client returns a client for the stack's services.
-func (s *Stack) Client() *Client {
+// Client returns a client for the stack's services (their first
+// instances).
+func (s *Stack) Client() *Client { return s.ClientOn(1) }
+
+// ClientOn returns a client for instance n (from 1) of each service, or its
+// last instance when it has fewer: ClientOn(2) reaches the second
+// notifications-api of a stack that runs two.
+func (s *Stack) ClientOn(n int) *Client {
+	urls := map[string]string{}
+	for name, list := range s.instances {
+		urls[name] = list[min(max(n, 1), len(list))-1].url
+	}
 	// Spawned services inherit this process's environment, ADMIN_TOKEN
 	// included; a running deployment is given the same token.
-	return &Client{HTTP: &http.Client{Timeout: 30 * time.Second}, URLs: s.urls, AdminToken: os.Getenv("ADMIN_TOKEN")}
+	return &Client{HTTP: &http.Client{Timeout: 30 * time.Second}, URLs: urls, AdminToken: os.Getenv("ADMIN_TOKEN")}
 }
 
 // Item is one line of an order request.

@@ -159,7 +159,7 @@ func (p prefixWriter) Write(b []byte) (int, error) {
 	var out bytes.Buffer
 	for _, line := range bytes.SplitAfter(b, []byte("\n")) {
 		if len(line) > 0 {
-			fmt.Fprintf(&out, "%-18s| %s", p.name, line)
+			fmt.Fprintf(&out, "%-20s| %s", p.name, line)
 		}
 	}
 	_, err := p.w.Write(out.Bytes())

@@ -9,10 +9,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -24,6 +26,7 @@ import (
 	"github.com/kafkakit/kit/harness/broker/external"
 	"github.com/kafkakit/kit/harness/broker/kafka"
 	"github.com/kafkakit/kit/harness/broker/testcontainers"
+	"github.com/kafkakit/kit/harness/postgres"
 )
 
 // The four services.
@@ -43,11 +46,14 @@ var DefaultPorts = map[string]int{OrdersAPI: 8081, OrdersProcessor: 8082, Notifi
 
 // Options says what to start.
 type Options struct {
-	// Broker is "embedded" (default), "kafka", "testcontainers" or "external".
+	// Broker is "embedded" (default), "kafka", "kafka-cluster" (ZooKeeper
+	// and three brokers), "testcontainers" or "external".
 	Broker string
-	// BrokerPort fixes the broker's port (embedded, kafka); 0 picks a free one.
+	// BrokerPort fixes the broker's port (embedded, kafka; kafka-cluster's
+	// three brokers take it and the next two); 0 picks free ones.
 	BrokerPort int
-	// ZooKeeperPort fixes ZooKeeper's port for the kafka broker; 0 picks one.
+	// ZooKeeperPort fixes ZooKeeper's port for kafka and kafka-cluster; 0
+	// picks one.
 	ZooKeeperPort int
 	// BrokerAddrs are the cluster's addresses when Broker is "external".
 	BrokerAddrs []string
@@ -55,32 +61,55 @@ type Options struct {
 	// URL): the harness uses them instead of spawning its own, for example
 	// to verify a `docker compose up` deployment.
 	ServiceURLs map[string]string
-	// Ports fixes services' ports (name -> port); others get free ports.
+	// Instances is how many copies of a service to run (name -> count, 1
+	// to MaxInstances); a service not named runs once. Each instance has
+	// its own port, log prefix (orders-processor#2) and, with SQLite, its
+	// own database file: only DB "postgres" lets instances of orders-api
+	// or stock-service share their state.
+	Instances map[string]int
+	// Ports fixes services' ports (name -> port of the first instance;
+	// instance i listens 100*(i-1) above it: 8081, 8181, 8281, ...).
+	// Services not named get free ports.
 	Ports map[string]int
+	// DB is where orders-api and stock-service keep their state: "sqlite"
+	// (default; a file per instance in Dir) or "postgres" (a PostgreSQL the
+	// harness starts, one database per service shared by its instances).
+	DB string
 	// ServiceEnv is added to every spawned service's environment, e.g.
 	// PAYMENT_DELAY=0.
 	ServiceEnv map[string]string
-	// Dir holds binaries' data (the stock database); "" is a temp dir.
+	// Dir holds binaries' data (the SQLite databases); "" is a temp dir.
 	Dir string
 	// Log receives the broker's and services' output as it happens; the
 	// harness keeps each service's output for Logs either way.
 	Log io.Writer
 }
 
+// MaxInstances bounds Options.Instances: with fixed ports, a tenth instance
+// would move into the 9000s where the brokers listen.
+const MaxInstances = 9
+
+// databases names the database of each service that keeps state: its
+// SQLite file (name.db) or its PostgreSQL database.
+var databases = map[string]string{OrdersAPI: "orders", StockService: "stock"}
+
 // Stack is a running broker and the four services.
 type Stack struct {
-	broker broker.Broker
-	procs  map[string]*process
-	urls   map[string]string
-	dir    string
-	ownDir bool
+	broker    broker.Broker
+	pg        *postgres.Server
+	instances map[string][]*Instance
+	dir       string
+	ownDir    bool
 }
 
 // Start starts the broker, creates the kit's topics, starts the services
 // and returns once every service answers /readyz. On error it stops
 // whatever it started.
 func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
-	s := &Stack{procs: map[string]*process{}, urls: map[string]string{}, dir: opts.Dir}
+	if err := opts.check(); err != nil {
+		return nil, err
+	}
+	s := &Stack{instances: map[string][]*Instance{}, dir: opts.Dir}
 	defer func() {
 		if err != nil {
 			closeCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
@@ -106,38 +135,149 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 			if u == "" {
 				return nil, fmt.Errorf("no URL for %s among the running services", name)
 			}
-			s.urls[name] = u
+			s.instances[name] = []*Instance{{service: name, n: 1, url: u}}
 		}
-		return s, s.waitReady(ctx, Services...)
+		return s, s.waitReady(ctx, s.all())
 	}
 
+	dsns := map[string]string{}
+	if opts.DB == "postgres" {
+		if s.pg, err = postgres.Start(ctx, postgres.Options{Log: opts.Log}); err != nil {
+			return nil, err
+		}
+		for service, db := range databases {
+			if dsns[service], err = s.pg.CreateDatabase(ctx, db); err != nil {
+				return nil, err
+			}
+		}
+	}
 	bins, err := Build(ctx)
 	if err != nil {
 		return nil, err
 	}
+	// First instances first: PostgreSQL does not let two sessions race to
+	// create one schema (CREATE TABLE IF NOT EXISTS can fail on a unique
+	// index of the catalog), so a service's first instance has made its
+	// tables before any other starts.
+	var first, rest []*Instance
 	for _, name := range Services {
-		port := opts.Ports[name]
-		if port == 0 {
-			if port, err = FreePort(); err != nil {
+		count := max(opts.Instances[name], 1)
+		for n := 1; n <= count; n++ {
+			port := 0
+			if base := opts.Ports[name]; base != 0 {
+				port = InstancePort(base, n)
+			} else if port, err = FreePort(); err != nil {
+				return nil, err
+			}
+			addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+			in := &Instance{service: name, n: n, url: "http://" + addr}
+			env := instanceEnv(name, n, addr, s.broker.Addrs(), s.dir, dsns, opts.ServiceEnv)
+			in.proc = &process{name: in.label(count), bin: bins[name], env: env, url: in.url, tee: opts.Log}
+			s.instances[name] = append(s.instances[name], in)
+			if n == 1 {
+				first = append(first, in)
+			} else {
+				rest = append(rest, in)
+			}
+		}
+	}
+	for _, wave := range [][]*Instance{first, rest} {
+		for _, in := range wave {
+			if err := in.proc.start(); err != nil {
 				return nil, err
 			}
 		}
-		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-		env := []string{
-			"KAFKA_BROKERS=" + strings.Join(s.broker.Addrs(), ","),
-			"HTTP_ADDR=" + addr,
-			"DB_DSN=" + filepath.Join(s.dir, name+".db"), // each service its own SQLite file
-		}
-		for k, v := range opts.ServiceEnv {
-			env = append(env, k+"="+v)
-		}
-		p := &process{name: name, bin: bins[name], env: env, url: "http://" + addr, tee: opts.Log}
-		s.procs[name], s.urls[name] = p, p.url
-		if err := p.start(); err != nil {
+		if err := s.waitReady(ctx, wave); err != nil {
 			return nil, err
 		}
 	}
-	return s, s.waitReady(ctx, Services...)
+	return s, nil
+}
+
+// instanceEnv is the environment of instance n of a service listening on
+// addr: the brokers, its address, its database for a service that keeps
+// state (the shared PostgreSQL database in dsns, or else its own SQLite file
+// in dir), then extra.
+func instanceEnv(service string, n int, addr string, brokers []string, dir string, dsns, extra map[string]string) []string {
+	env := []string{
+		"KAFKA_BROKERS=" + strings.Join(brokers, ","),
+		"HTTP_ADDR=" + addr,
+	}
+	if db, ok := databases[service]; ok {
+		dsn := dsns[service]
+		if dsn == "" {
+			dsn = filepath.Join(dir, sqliteFile(db, n))
+		}
+		env = append(env, "DB_DSN="+dsn)
+	}
+	for _, k := range slices.Sorted(maps.Keys(extra)) {
+		env = append(env, k+"="+extra[k])
+	}
+	return env
+}
+
+// check refuses options that cannot work, before anything starts.
+func (o Options) check() error {
+	for name, n := range o.Instances {
+		if !slices.Contains(Services, name) {
+			return fmt.Errorf("instances of %q: no such service (want one of %s)", name, strings.Join(Services, ", "))
+		}
+		if n < 1 || n > MaxInstances {
+			return fmt.Errorf("instances of %s: %d, want 1 to %d", name, n, MaxInstances)
+		}
+	}
+	switch o.DB {
+	case "", "sqlite", "postgres":
+	default:
+		return fmt.Errorf("unknown DB %q: want sqlite or postgres", o.DB)
+	}
+	if len(o.ServiceURLs) > 0 {
+		for _, n := range o.Instances {
+			if n > 1 {
+				return errors.New("instances need services the harness starts; a running deployment is scaled by its own tools")
+			}
+		}
+		if o.DB == "postgres" {
+			return errors.New("DB postgres needs services the harness starts; a running deployment keeps its own database")
+		}
+	}
+	return nil
+}
+
+// InstancePort is the fixed port of instance n (from 1) of a service whose
+// first instance listens on base: 8081, 8181, 8281, ...
+func InstancePort(base, n int) int { return base + 100*(n-1) }
+
+// sqliteFile is the database file of instance n: stock.db, stock-2.db, ...
+func sqliteFile(db string, n int) string {
+	if n == 1 {
+		return db + ".db"
+	}
+	return fmt.Sprintf("%s-%d.db", db, n)
+}
+
+// ParseInstances reads instance counts written as kit up's -instances flag
+// takes them: "orders-processor=3,notifications-api=2". Empty is none.
+func ParseInstances(s string) (map[string]int, error) {
+	out := map[string]int{}
+	if strings.TrimSpace(s) == "" {
+		return out, nil
+	}
+	for _, part := range strings.Split(s, ",") {
+		name, count, ok := strings.Cut(strings.TrimSpace(part), "=")
+		if !ok || name == "" {
+			return nil, fmt.Errorf("instances %q: want service=count, such as orders-processor=3", part)
+		}
+		if _, dup := out[name]; dup {
+			return nil, fmt.Errorf("instances: %s is given twice", name)
+		}
+		n, err := strconv.Atoi(count)
+		if err != nil {
+			return nil, fmt.Errorf("instances %q: %q is not a whole number", part, count)
+		}
+		out[name] = n
+	}
+	return out, Options{Instances: out}.check()
 }
 
 // StartBroker starts (or, for "external", connects to) the broker opts names.
@@ -147,26 +287,33 @@ func StartBroker(ctx context.Context, opts Options) (broker.Broker, error) {
 		return embedded.Start(ctx, embedded.Options{Port: opts.BrokerPort})
 	case "kafka":
 		return kafka.Start(ctx, kafka.Options{Port: opts.BrokerPort, ZooKeeperPort: opts.ZooKeeperPort, Log: opts.Log})
+	case "kafka-cluster":
+		return kafka.Start(ctx, kafka.Options{Brokers: 3, Port: opts.BrokerPort, ZooKeeperPort: opts.ZooKeeperPort, Log: opts.Log})
 	case "testcontainers":
 		return testcontainers.Start(ctx, testcontainers.Options{})
 	case "external":
 		return external.New(opts.BrokerAddrs)
 	default:
-		return nil, fmt.Errorf("unknown broker %q: want embedded, kafka, testcontainers or external", opts.Broker)
+		return nil, fmt.Errorf("unknown broker %q: want embedded, kafka, kafka-cluster, testcontainers or external", opts.Broker)
 	}
 }
 
-func (s *Stack) waitReady(ctx context.Context, names ...string) error {
+// all is every instance of every service.
+func (s *Stack) all() []*Instance {
+	var out []*Instance
+	for _, name := range Services {
+		out = append(out, s.instances[name]...)
+	}
+	return out
+}
+
+func (s *Stack) waitReady(ctx context.Context, instances []*Instance) error {
 	var errs []error
 	var mu sync.Mutex
 	var wg sync.WaitGroup
-	for _, name := range names {
-		p := s.procs[name]
-		if p == nil {
-			p = &process{name: name, url: s.urls[name]} // running elsewhere
-		}
+	for _, in := range instances {
 		wg.Go(func() {
-			if err := p.waitReady(ctx); err != nil {
+			if err := in.waitReady(ctx); err != nil {
 				mu.Lock()
 				errs = append(errs, err)
 				mu.Unlock()
@@ -177,78 +324,104 @@ func (s *Stack) waitReady(ctx context.Context, names ...string) error {
 	return errors.Join(errs...)
 }
 
-// Broker is the stack's broker.
+// Broker is the stack's broker. A kafka-cluster is also a broker.Cluster
+// (kill and restart one broker, find a partition's leader); kafka and
+// kafka-cluster are broker.Restarters (a whole-broker outage).
 func (s *Stack) Broker() broker.Broker { return s.broker }
 
 // BrokerAddrs are the broker's bootstrap addresses.
 func (s *Stack) BrokerAddrs() []string { return s.broker.Addrs() }
 
-// URL is a service's base URL, such as http://127.0.0.1:8081.
-func (s *Stack) URL(service string) string { return s.urls[service] }
+// Postgres is the PostgreSQL the stack started for DB "postgres", or nil.
+func (s *Stack) Postgres() *postgres.Server { return s.pg }
 
-// PID is a spawned service's process id, or 0.
-func (s *Stack) PID(service string) int {
-	if p := s.procs[service]; p != nil {
-		pid, _ := p.running()
-		return pid
-	}
-	return 0
-}
+// Instances are a service's instances, first to last.
+func (s *Stack) Instances(service string) []*Instance { return s.instances[service] }
 
-// Exited returns a channel closed when the service's current process ends,
-// or nil when it is not running (or not spawned by the harness).
-func (s *Stack) Exited(service string) <-chan struct{} {
-	if p := s.procs[service]; p != nil {
-		_, exited := p.running()
-		return exited
+// Instance is a service's instance n, counted from 1, or nil when it has
+// fewer.
+func (s *Stack) Instance(service string, n int) *Instance {
+	if list := s.instances[service]; n >= 1 && n <= len(list) {
+		return list[n-1]
 	}
 	return nil
 }
 
-// Stop stops a service gracefully (SIGTERM), as an orchestrator would.
-func (s *Stack) Stop(service string) error { return s.signal(service, syscall.SIGTERM) }
-
-// Kill kills a service abruptly (SIGKILL): no shutdown, no final commit.
-func (s *Stack) Kill(service string) error { return s.signal(service, syscall.SIGKILL) }
-
-func (s *Stack) signal(service string, sig syscall.Signal) error {
-	p := s.procs[service]
-	if p == nil {
-		return fmt.Errorf("%s: %w", service, errNotSpawned)
-	}
-	return p.stop(sig, 15*time.Second)
-}
-
-// Restart starts a stopped service again on the same port and data, and
-// waits until it is ready.
-func (s *Stack) Restart(ctx context.Context, service string) error {
-	p := s.procs[service]
-	if p == nil {
-		return fmt.Errorf("%s: %w", service, errNotSpawned)
-	}
-	if err := p.start(); err != nil {
-		return err
-	}
-	return s.waitReady(ctx, service)
-}
-
-// Logs returns what a spawned service has printed.
-func (s *Stack) Logs(service string) string {
-	if p := s.procs[service]; p != nil {
-		return p.log.String()
+// URL is a service's (first instance's) base URL, such as
+// http://127.0.0.1:8081.
+func (s *Stack) URL(service string) string {
+	if in := s.Instance(service, 1); in != nil {
+		return in.url
 	}
 	return ""
 }
 
-// Close stops the services, then the broker, and removes the data dir the
-// harness created.
+// URLs are the base URLs of every instance of a service, first to last.
+func (s *Stack) URLs(service string) []string {
+	var out []string
+	for _, in := range s.instances[service] {
+		out = append(out, in.url)
+	}
+	return out
+}
+
+// PID is a spawned service's (first instance's) process id, or 0.
+func (s *Stack) PID(service string) int { return s.first(service).PID() }
+
+// Exited returns a channel closed when the service's (first instance's)
+// current process ends, or nil when it is not running (or not spawned by
+// the harness).
+func (s *Stack) Exited(service string) <-chan struct{} { return s.first(service).Exited() }
+
+// Stop stops a service's first instance gracefully (SIGTERM), as an
+// orchestrator would.
+func (s *Stack) Stop(service string) error { return s.first(service).Stop() }
+
+// Kill kills a service's first instance abruptly (SIGKILL): no shutdown, no
+// final commit.
+func (s *Stack) Kill(service string) error { return s.first(service).Kill() }
+
+// Restart starts a service's stopped first instance again on the same port
+// and data, and waits until it is ready.
+func (s *Stack) Restart(ctx context.Context, service string) error {
+	return s.first(service).Restart(ctx)
+}
+
+// Logs returns what a spawned service has printed: every instance's
+// output, each under a header naming it when there are several.
+func (s *Stack) Logs(service string) string {
+	list := s.instances[service]
+	if len(list) == 1 {
+		return list[0].Logs()
+	}
+	var b strings.Builder
+	for _, in := range list {
+		fmt.Fprintf(&b, "----- %s -----\n%s", in.Name(), in.Logs())
+	}
+	return b.String()
+}
+
+// first is a service's first instance; a service the stack does not know
+// gets a stand-in whose Stop, Kill and Restart say so.
+func (s *Stack) first(service string) *Instance {
+	if in := s.Instance(service, 1); in != nil {
+		return in
+	}
+	return &Instance{service: service, n: 1}
+}
+
+// Close stops the services, then the broker and PostgreSQL, and removes
+// the data dir the harness created.
 func (s *Stack) Close(ctx context.Context) error {
 	var errs []error
 	var wg sync.WaitGroup
 	var mu sync.Mutex
-	for _, p := range s.procs {
+	for _, in := range s.all() {
+		if in.proc == nil {
+			continue
+		}
 		wg.Go(func() {
-			if err := p.stop(syscall.SIGTERM, 15*time.Second); err != nil {
+			if err := in.proc.stop(syscall.SIGTERM, 15*time.Second); err != nil {
 				mu.Lock()
 				errs = append(errs, err)
 				mu.Unlock()
@@ -258,6 +431,9 @@ func (s *Stack) Close(ctx context.Context) error {
 	wg.Wait()
 	if s.broker != nil {
 		errs = append(errs, s.broker.Close(ctx))
+	}
+	if s.pg != nil {
+		errs = append(errs, s.pg.Close(ctx))
 	}
 	if s.ownDir {
 		errs = append(errs, os.RemoveAll(s.dir))

@@ -10,7 +10,8 @@ import (
 
 // Broker is a running Kafka cluster the services and tests can reach.
 type Broker interface {
-	// Name is the kind of broker: "embedded", "kafka", "testcontainers" or "external".
+	// Name is the kind of broker: "embedded", "kafka", "kafka-cluster",
+	// "testcontainers" or "external".
 	Name() string
 	// Addrs are the bootstrap addresses (host:port) reachable from this machine.
 	Addrs() []string
@@ -27,4 +28,27 @@ type Restarter interface {
 	Stop(ctx context.Context) error
 	// Start starts a stopped broker again and returns once it answers metadata.
 	Start(ctx context.Context) error
+}
+
+// Cluster is a Broker made of several Kafka brokers, each of which can be
+// lost and brought back on its own, for failover scenarios.
+type Cluster interface {
+	Broker
+	// BrokerIDs are the ids of the cluster's brokers, whether up or down.
+	BrokerIDs() []int32
+	// KillBroker kills one broker abruptly (SIGKILL), as a crash would.
+	KillBroker(id int32) error
+	// RestartBroker starts a killed broker again on its address and data,
+	// and returns once it serves metadata with every partition led.
+	RestartBroker(ctx context.Context, id int32) error
+	// Leader says where a partition lives now.
+	Leader(ctx context.Context, topic string, partition int32) (Partition, error)
+}
+
+// Partition is where one partition lives: its leader, the brokers that hold
+// a replica and those of them in sync with the leader.
+type Partition struct {
+	Leader   int32
+	Replicas []int32
+	ISR      []int32
 }

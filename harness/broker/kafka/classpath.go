@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+
+	"github.com/kafkakit/kit/harness/internal/child"
 )
 
 // defaultPomPath is the pom.xml next to this source file. The harness runs
@@ -76,7 +78,7 @@ func resolveClasspath(ctx context.Context, pomPath, cacheDir string) (string, er
 		if ctx.Err() != nil {
 			return "", fmt.Errorf("broker kafka: resolve jars with Maven: %w (the first run downloads about 30 MB)", ctx.Err())
 		}
-		return "", fmt.Errorf("broker kafka: resolve jars with Maven: %w\n%s", err, lastLines(out.String(), 30))
+		return "", fmt.Errorf("broker kafka: resolve jars with Maven: %w\n%s", err, child.LastLines(out.String(), 30))
 	}
 	cp, err := os.ReadFile(tmp.Name())
 	if err != nil {

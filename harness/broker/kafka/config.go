@@ -19,8 +19,9 @@ log4j.appender.stdout.layout=org.apache.log4j.PatternLayout
 log4j.appender.stdout.layout.ConversionPattern=[%d] %p %m (%c)%n
 # Start-up noise at WARN: ZooKeeper announcing standalone mode and its
 # default (unlimited) connection limit, and Kafka's controller dialling its
-# own broker before that broker's listener is up. One broker has no other
-# peer, so nothing else is lost at these loggers.
+# own broker before that broker's listener is up. In a cluster the last two
+# also warn, at every retry, that a killed broker cannot be reached, which
+# a failover scenario does on purpose; their ERROR lines still show.
 log4j.logger.org.apache.zookeeper.server.quorum.QuorumPeerMain=ERROR
 log4j.logger.org.apache.zookeeper.server.ServerCnxnFactory=ERROR
 log4j.logger.kafka.controller.RequestSendThread=ERROR
@@ -48,15 +49,16 @@ func zookeeperProperties(dataDir string, port int) map[string]string {
 	}
 }
 
-// serverProperties is a single broker tuned for tests: it listens on the
-// loopback only, creates nothing by itself (the harness creates every topic
-// explicitly, as the design asks), keeps internal topics small and
-// unreplicated, and lets a consumer group form without the initial
-// rebalance delay.
-func serverProperties(logDir string, port, zkPort int) map[string]string {
+// serverProperties configures broker id of a cluster of n (1 for a single
+// broker) for tests: it listens on the loopback only, creates nothing by
+// itself (the harness creates every topic explicitly, as the design asks),
+// keeps internal topics small, replicated as much as the cluster allows, and
+// lets a consumer group form without the initial rebalance delay.
+func serverProperties(id int32, n int, logDir string, port, zkPort int) map[string]string {
 	listener := "PLAINTEXT://127.0.0.1:" + strconv.Itoa(port)
+	rf, minISR := strconv.Itoa(replicationOf(n)), strconv.Itoa(minInSyncOf(n))
 	return map[string]string{
-		"broker.id":                                "0",
+		"broker.id":                                strconv.Itoa(int(id)),
 		"listeners":                                listener,
 		"advertised.listeners":                     listener,
 		"log.dirs":                                 logDir,
@@ -64,21 +66,38 @@ func serverProperties(logDir string, port, zkPort int) map[string]string {
 		"zookeeper.connection.timeout.ms":          "30000",
 		"zookeeper.session.timeout.ms":             "6000",
 		"num.partitions":                           "3",
-		"default.replication.factor":               "1",
-		"min.insync.replicas":                      "1",
+		"default.replication.factor":               rf,
+		"min.insync.replicas":                      minISR,
+		"unclean.leader.election.enable":           "false",
 		"auto.create.topics.enable":                "false",
 		"delete.topic.enable":                      "true",
-		"offsets.topic.replication.factor":         "1",
+		"offsets.topic.replication.factor":         rf,
 		"offsets.topic.num.partitions":             "3",
-		"transaction.state.log.replication.factor": "1",
-		"transaction.state.log.min.isr":            "1",
+		"transaction.state.log.replication.factor": rf,
+		"transaction.state.log.min.isr":            minISR,
 		"transaction.state.log.num.partitions":     "3",
 		"group.initial.rebalance.delay.ms":         "0",
-		// One broker has nobody to hand leadership to; asking the
-		// controller for it only slows every Stop down.
-		"controlled.shutdown.enable": "false",
+		// A broker that stops hands the leadership of its partitions to
+		// the others first, so clients see no leaderless partition. A
+		// single broker has nobody to hand it to; asking the controller
+		// only slows every Stop down.
+		"controlled.shutdown.enable": strconv.FormatBool(n > 1),
+		// The last broker of a cluster to stop has nobody to hand its
+		// partitions to either: its requests are refused and retried
+		// three times, 5 s apart by default. Half a second apart, a full
+		// stop takes a second or two instead of fifteen.
+		"controlled.shutdown.retry.backoff.ms": "500",
 	}
 }
+
+// replicationOf is the replication factor of every topic on n brokers:
+// all of them, up to three.
+func replicationOf(n int) int { return min(max(n, 1), 3) }
+
+// minInSyncOf is min.insync.replicas on n brokers: with acks=all, a write
+// needs every replica but one, so that one broker may be lost without
+// losing writes or acknowledged data (2 of 3).
+func minInSyncOf(n int) int { return max(replicationOf(n)-1, 1) }
 
 // writeProperties writes props, sorted by key, as a Java properties file.
 // Backslashes are escaped so that paths survive Java's parser.

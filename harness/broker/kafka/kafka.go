@@ -1,13 +1,16 @@
-// Package kafka runs a real Apache Kafka 3.9.1 broker in ZooKeeper mode,
-// plus its ZooKeeper, as two child JVMs on the machine's Java 17. The jars
-// come from Maven Central through the pom.xml next to this file, so neither
-// Docker nor a Kafka download is needed: the broker the kit's guide names,
-// wherever a JDK and Maven are installed.
+// Package kafka runs real Apache Kafka 3.9.1 in ZooKeeper mode, plus its
+// ZooKeeper, as child JVMs on the machine's Java 17: one broker by default,
+// or a replicated cluster of several (Options.Brokers). The jars come from
+// Maven Central through the pom.xml next to this file, so neither Docker nor
+// a Kafka download is needed: the broker the kit's guide names, wherever a
+// JDK and Maven are installed.
 //
-// Both processes listen on 127.0.0.1 only, keep their data in a fresh
-// directory and are stopped and removed by Close. A Broker satisfies
-// broker.Restarter: Stop and Start bounce the Kafka process alone, on the
-// same port and data, for outage scenarios.
+// Every process listens on 127.0.0.1 only, keeps its data in a fresh
+// directory and is stopped and removed by Close. A Broker satisfies
+// broker.Restarter (Stop and Start bounce every Kafka process, on the same
+// ports and data, for outage scenarios) and broker.Cluster (KillBroker and
+// RestartBroker take one broker down and back, Leader says who leads a
+// partition, for failover scenarios).
 package kafka
 
 import (
@@ -27,12 +30,15 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/kafkakit/kit/harness/broker"
+	"github.com/kafkakit/kit/harness/internal/child"
 )
 
 // ErrMissingTool is wrapped by the error Start returns when java, or mvn
@@ -45,19 +51,26 @@ var ErrClosed = errors.New("broker kafka: closed")
 
 // Options configures Start. The zero value is ready to use.
 type Options struct {
-	// Port is Kafka's listener port on 127.0.0.1; 0 picks a free one.
+	// Brokers is how many Kafka brokers share the ZooKeeper: 0 or 1 for a
+	// single broker, 3 for the replicated cluster the failover scenarios
+	// need (replication factor 3, min.insync.replicas 2). Broker i has
+	// broker.id i.
+	Brokers int
+	// Port is the first broker's listener port on 127.0.0.1; broker i
+	// listens on Port+i. 0 picks free ports.
 	Port int
 	// ZooKeeperPort is ZooKeeper's client port on 127.0.0.1; 0 picks a free one.
 	ZooKeeperPort int
-	// Dir holds the configuration and data of both processes. "" creates a
+	// Dir holds the configuration and data of every process. "" creates a
 	// temporary directory that Close removes. A given Dir is created if
 	// needed and its data subdirectories are wiped at Start (a ZooKeeper and
 	// a Kafka log dir from different runs disagree on the cluster id, and
 	// Kafka refuses to start); Close leaves it in place for inspection.
 	Dir string
-	// Log receives both processes' stdout and stderr, one line at a time,
-	// prefixed "zookeeper: " or "kafka: ". nil discards them; the tail of a
-	// process that dies during start-up is in Start's error either way.
+	// Log receives every process's stdout and stderr, one line at a time,
+	// prefixed "zookeeper: ", "kafka: " (one broker) or "kafka-<id>: " (a
+	// cluster). nil discards them; the tail of a process that dies during
+	// start-up is in Start's error either way.
 	Log io.Writer
 	// PomPath is the pom.xml whose dependencies form the classpath. ""
 	// uses the pom.xml next to this package's source.
@@ -66,40 +79,56 @@ type Options struct {
 	// pom. "" uses os.UserCacheDir()/kafkakit/broker-kafka.
 	CacheDir string
 	// ServerProperties are added to, or override, the generated
-	// server.properties (e.g. "log.retention.ms").
+	// server.properties of every broker (e.g. "log.retention.ms"). The
+	// per-broker keys (broker.id, listeners, advertised.listeners,
+	// log.dirs) may only be set for a single broker.
 	ServerProperties map[string]string
-	// KafkaJVMOptions replaces the Kafka JVM's default options
-	// (-Xms256m -Xmx768m and G1 with short pauses).
+	// KafkaJVMOptions replaces each Kafka JVM's default options: -Xms256m
+	// -Xmx768m for a single broker, -Xms128m -Xmx256m each in a cluster
+	// (several JVMs share the machine), and G1 with short pauses.
 	KafkaJVMOptions []string
 }
 
-// Broker is a running ZooKeeper and Kafka pair. Its methods are safe for
-// concurrent use.
+// Broker is a running ZooKeeper and one or more Kafka brokers. Its methods
+// are safe for concurrent use.
 type Broker struct {
 	java      string
 	classpath string
 	dir       string
 	ownDir    bool // dir is a temporary directory Close removes
-	port      int
 	zkPort    int
-	kafkaArgs []string
-	logDirs   []string // Kafka's log.dirs
-	log       *lockedWriter
+	log       *child.Log
 
-	mu     sync.Mutex // serialises Start, Stop and Close
-	zk     *process
-	kafka  *process // nil while stopped
+	mu     sync.Mutex // serialises Start, Stop, KillBroker, RestartBroker and Close
+	zk     *child.Process
+	nodes  []*node
 	closed bool
 }
 
-var _ broker.Restarter = (*Broker)(nil)
+// node is one Kafka broker of the cluster.
+type node struct {
+	id      int32
+	name    string // its log prefix: "kafka", or "kafka-<id>" in a cluster
+	port    int
+	args    []string       // the JVM's arguments
+	logDirs []string       // its log.dirs
+	proc    *child.Process // nil while stopped or killed
+}
+
+var (
+	_ broker.Restarter = (*Broker)(nil)
+	_ broker.Cluster   = (*Broker)(nil)
+)
 
 // Start resolves the jars (the first run on a machine asks Maven, which may
 // download for a minute; ctx bounds it), writes the configuration, starts
-// ZooKeeper and then Kafka, and returns once Kafka answers a metadata
-// request naming itself as broker 0 and controller. On error nothing is
-// left running.
+// ZooKeeper and then every Kafka broker, and returns once each broker
+// answers a metadata request listing all of them and a controller. On
+// error nothing is left running.
 func Start(ctx context.Context, opts Options) (_ *Broker, err error) {
+	if opts.Brokers < 0 {
+		return nil, fmt.Errorf("broker kafka: Brokers = %d, want 1 or more", opts.Brokers)
+	}
 	java, err := exec.LookPath("java")
 	if err != nil {
 		return nil, fmt.Errorf("%w: java not found on PATH (install a JDK 17: apt-get install openjdk-17-jre-headless)", ErrMissingTool)
@@ -125,12 +154,8 @@ func Start(ctx context.Context, opts Options) (_ *Broker, err error) {
 		java:      java,
 		classpath: classpath,
 		dir:       opts.Dir,
-		port:      opts.Port,
 		zkPort:    opts.ZooKeeperPort,
-		log:       &lockedWriter{w: io.Discard},
-	}
-	if opts.Log != nil {
-		b.log.w = opts.Log
+		log:       child.NewLog(opts.Log),
 	}
 	if b.dir == "" {
 		if b.dir, err = os.MkdirTemp("", "kafkakit-kafka-"); err != nil {
@@ -154,61 +179,106 @@ func Start(ctx context.Context, opts Options) (_ *Broker, err error) {
 	if err := b.startZooKeeper(ctx); err != nil {
 		return nil, err
 	}
-	if err := b.startKafka(ctx); err != nil {
+	if err := b.startNodes(ctx, b.nodes); err != nil {
 		return nil, err
 	}
 	return b, nil
 }
 
+// perBrokerProperties are the settings that differ from broker to broker,
+// which Options.ServerProperties may not set for a cluster.
+var perBrokerProperties = []string{"broker.id", "listeners", "advertised.listeners", "log.dirs", "log.dir"}
+
 // prepareDir picks the free ports and writes fresh configuration and empty
-// data directories.
+// data directories for ZooKeeper and each broker.
 func (b *Broker) prepareDir(opts Options) error {
-	ports, err := freePorts(b.port == 0, b.zkPort == 0)
+	n := max(opts.Brokers, 1)
+	if n > 1 {
+		for _, k := range perBrokerProperties {
+			if _, ok := opts.ServerProperties[k]; ok {
+				return fmt.Errorf("broker kafka: ServerProperties sets %s, which differs per broker in a cluster of %d", k, n)
+			}
+		}
+	}
+	ports := make([]int, n)
+	if opts.Port != 0 {
+		for i := range ports {
+			ports[i] = opts.Port + i
+		}
+	}
+	wantFree := n
+	if opts.Port != 0 {
+		wantFree = 0
+	}
+	if b.zkPort == 0 {
+		wantFree++
+	}
+	free, err := freePorts(wantFree)
 	if err != nil {
 		return err
 	}
-	if b.port == 0 {
-		b.port = ports[0]
+	if opts.Port == 0 {
+		copy(ports, free)
+		free = free[n:]
 	}
 	if b.zkPort == 0 {
-		b.zkPort = ports[1]
+		b.zkPort = free[0]
 	}
+
 	zkData := filepath.Join(b.dir, "zookeeper-data")
-	kafkaLogs := filepath.Join(b.dir, "kafka-logs")
-	for _, d := range []string{zkData, kafkaLogs} {
-		if err := os.RemoveAll(d); err != nil {
-			return fmt.Errorf("broker kafka: wipe %s: %w", d, err)
-		}
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			return fmt.Errorf("broker kafka: %w", err)
-		}
-	}
-	server := serverProperties(kafkaLogs, b.port, b.zkPort)
-	for k, v := range opts.ServerProperties {
-		server[k] = v
-	}
-	b.logDirs = strings.Split(server["log.dirs"], ",")
-	if err := writeProperties(filepath.Join(b.dir, "zookeeper.properties"), zookeeperProperties(zkData, b.zkPort)); err != nil {
+	if err := emptyDir(zkData); err != nil {
 		return err
 	}
-	if err := writeProperties(filepath.Join(b.dir, "server.properties"), server); err != nil {
+	if err := writeProperties(filepath.Join(b.dir, "zookeeper.properties"), zookeeperProperties(zkData, b.zkPort)); err != nil {
 		return err
 	}
 	log4j := filepath.Join(b.dir, "log4j.properties")
 	if err := os.WriteFile(log4j, []byte(log4jProperties), 0o644); err != nil {
 		return fmt.Errorf("broker kafka: write log4j.properties: %w", err)
 	}
-
 	jvm := opts.KafkaJVMOptions
 	if jvm == nil {
 		jvm = []string{"-Xms256m", "-Xmx768m", "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20"}
+		if n > 1 {
+			jvm = []string{"-Xms128m", "-Xmx256m", "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20"}
+		}
 	}
-	b.kafkaArgs = append(b.commonJVMArgs(), jvm...)
-	b.kafkaArgs = append(b.kafkaArgs, "kafka.Kafka", filepath.Join(b.dir, "server.properties"))
+
+	b.nodes = make([]*node, n)
+	for i := range n {
+		nd := &node{id: int32(i), name: "kafka", port: ports[i]}
+		logs, props := filepath.Join(b.dir, "kafka-logs"), filepath.Join(b.dir, "server.properties")
+		if n > 1 {
+			nd.name = "kafka-" + strconv.Itoa(i)
+			logs, props = filepath.Join(b.dir, nd.name+"-logs"), filepath.Join(b.dir, nd.name+".properties")
+		}
+		if err := emptyDir(logs); err != nil {
+			return err
+		}
+		server := serverProperties(int32(i), n, logs, nd.port, b.zkPort)
+		maps.Copy(server, opts.ServerProperties)
+		nd.logDirs = strings.Split(server["log.dirs"], ",")
+		if err := writeProperties(props, server); err != nil {
+			return err
+		}
+		nd.args = append(append(b.commonJVMArgs(), jvm...), "kafka.Kafka", props)
+		b.nodes[i] = nd
+	}
 	return nil
 }
 
-// commonJVMArgs are the options both JVMs share.
+// emptyDir removes d and creates it again, empty.
+func emptyDir(d string) error {
+	if err := os.RemoveAll(d); err != nil {
+		return fmt.Errorf("broker kafka: wipe %s: %w", d, err)
+	}
+	if err := os.MkdirAll(d, 0o755); err != nil {
+		return fmt.Errorf("broker kafka: %w", err)
+	}
+	return nil
+}
+
+// commonJVMArgs are the options every JVM shares.
 func (b *Broker) commonJVMArgs() []string {
 	return []string{
 		"-cp", b.classpath,
@@ -225,7 +295,7 @@ func (b *Broker) startZooKeeper(ctx context.Context) error {
 	args := append(b.commonJVMArgs(), "-Xms64m", "-Xmx256m",
 		"-Dzookeeper.jmx.log4j.disable=true",
 		"org.apache.zookeeper.server.quorum.QuorumPeerMain", filepath.Join(b.dir, "zookeeper.properties"))
-	zk, err := startProcess("zookeeper", b.java, args, b.dir, b.log)
+	zk, err := b.startJVM("zookeeper", args)
 	if err != nil {
 		return err
 	}
@@ -235,44 +305,72 @@ func (b *Broker) startZooKeeper(ctx context.Context) error {
 	})
 }
 
-// startKafka starts the Kafka process and waits until it answers metadata
-// and leads every partition it has a log for.
+// startNodes starts the given brokers at once and waits for all of them.
+// They start together because after a full stop a partition's leader can
+// only be the last replica that was in sync, which may be any of them:
+// started one by one, the first could wait for the last.
+func (b *Broker) startNodes(ctx context.Context, nodes []*node) error {
+	if b.zk.Exited() {
+		return fmt.Errorf("broker kafka: cannot start Kafka, ZooKeeper is gone (%v); last output:\n%s",
+			b.zk.Err(), b.zk.Tail(20))
+	}
+	up := len(nodes)
+	for _, nd := range b.nodes {
+		if nd.proc != nil && !slices.Contains(nodes, nd) {
+			up++
+		}
+	}
+	errs := make([]error, len(nodes))
+	var wg sync.WaitGroup
+	for i, nd := range nodes {
+		wg.Go(func() { errs[i] = b.startNode(ctx, nd, up) })
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// startNode starts one Kafka process and waits until it answers metadata
+// listing at least brokers brokers (itself among them) and a controller,
+// and knows, for every partition it has a log for, a leader and enough
+// replicas in sync to accept writes with acks=all. After a whole cluster
+// stopped, the last broker to stop is the only replica in sync until the
+// others have caught up, and a write would be refused until then.
 //
 // A restarted broker answers metadata before the controller has told it
 // about its topics: for a moment it names itself but calls every topic
 // unknown. A client that refreshes its metadata then (kafka-go's writer
-// keeps that view until its next refresh) fails every write, so Start
+// keeps that view until its next refresh) fails every write, so a restart
 // returns only once the partitions on disk are led again.
 //
 // A Kafka that died without closing its ZooKeeper session (SIGKILL, a
 // crash) leaves its registration behind until the session expires
 // (zookeeper.session.timeout.ms, 6 s here); a new process started before
 // then exits with NodeExistsException. That case is retried until ctx is
-// done, so Start after a crash works rather than failing for a few seconds.
-func (b *Broker) startKafka(ctx context.Context) error {
-	addr := b.Addrs()[0]
-	want, err := partitionsOnDisk(b.logDirs)
+// done, so a start after a crash works rather than failing for a few seconds.
+func (b *Broker) startNode(ctx context.Context, nd *node, brokers int) error {
+	addr := nd.addr()
+	want, err := partitionsOnDisk(nd.logDirs)
 	if err != nil {
 		return err
 	}
 	for {
-		p, err := startProcess("kafka", b.java, b.kafkaArgs, b.dir, b.log)
+		p, err := b.startJVM(nd.name, nd.args)
 		if err != nil {
 			return err
 		}
-		err = waitUntil(ctx, p, "Kafka answering metadata on "+addr, func(ctx context.Context) bool {
-			return brokerReady(ctx, addr, want)
+		err = waitUntil(ctx, p, nd.name+" answering metadata on "+addr, func(ctx context.Context) bool {
+			return nodeReady(ctx, addr, nd.id, brokers, minInSyncOf(len(b.nodes)), want)
 		})
 		if err == nil {
-			b.kafka = p
+			nd.proc = p
 			return nil
 		}
-		p.stop(context.WithoutCancel(ctx))
+		p.Stop(context.WithoutCancel(ctx), syscall.SIGTERM)
 		// With ctx still live, waitUntil failed because the process exited.
-		if ctx.Err() != nil || !strings.Contains(p.tail.String(), "NodeExistsException") {
+		if ctx.Err() != nil || !strings.Contains(p.Tail(200), "NodeExistsException") {
 			return err
 		}
-		fmt.Fprintln(b.log, "kafka: [harness] the previous broker's ZooKeeper session has not expired yet; starting again")
+		fmt.Fprintf(b.log, "%s: [harness] the previous broker's ZooKeeper session has not expired yet; starting again\n", nd.name)
 		select {
 		case <-ctx.Done():
 			return err
@@ -281,13 +379,40 @@ func (b *Broker) startKafka(ctx context.Context) error {
 	}
 }
 
-// Name is "kafka".
-func (b *Broker) Name() string { return "kafka" }
+func (nd *node) addr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(nd.port)) }
 
-// Addrs is the one bootstrap address, 127.0.0.1:Port. It does not change
-// across Stop and Start.
+// Name is "kafka" for a single broker and "kafka-cluster" for several.
+func (b *Broker) Name() string {
+	if len(b.nodes) > 1 {
+		return "kafka-cluster"
+	}
+	return "kafka"
+}
+
+// Addrs are the bootstrap addresses, 127.0.0.1:Port and up, one per
+// broker. They do not change across Stop and Start, nor when a broker is
+// killed (a client tries the next).
 func (b *Broker) Addrs() []string {
-	return []string{net.JoinHostPort("127.0.0.1", strconv.Itoa(b.port))}
+	addrs := make([]string, len(b.nodes))
+	for i, nd := range b.nodes {
+		addrs[i] = nd.addr()
+	}
+	return addrs
+}
+
+// ReplicationFactor is the replication factor topics get: every broker up
+// to three. broker.CreateTopics asks for it.
+func (b *Broker) ReplicationFactor() int16 {
+	return int16(replicationOf(len(b.nodes)))
+}
+
+// BrokerIDs are the brokers' ids, 0 and up.
+func (b *Broker) BrokerIDs() []int32 {
+	ids := make([]int32, len(b.nodes))
+	for i, nd := range b.nodes {
+		ids[i] = nd.id
+	}
+	return ids
 }
 
 // ZooKeeperAddr is ZooKeeper's client address, for tools that still speak
@@ -296,51 +421,138 @@ func (b *Broker) ZooKeeperAddr() string {
 	return net.JoinHostPort("127.0.0.1", strconv.Itoa(b.zkPort))
 }
 
-// Dir is the directory holding both processes' configuration and data.
+// Dir is the directory holding every process's configuration and data.
 func (b *Broker) Dir() string { return b.dir }
 
-// Stop stops the Kafka process (SIGTERM, then SIGKILL after a grace
-// period or when ctx is done), keeping its data and port; ZooKeeper keeps
-// running. Stopping a stopped broker does nothing.
+// Stop stops every Kafka process (SIGTERM, then SIGKILL after a grace
+// period or when ctx is done), keeping their data and ports; ZooKeeper
+// keeps running. Stopping a stopped broker does nothing.
 func (b *Broker) Stop(ctx context.Context) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.closed {
 		return ErrClosed
 	}
-	if b.kafka == nil {
-		return nil
-	}
-	b.kafka.stop(ctx)
-	b.kafka = nil
+	b.stopNodes(ctx)
 	return nil
 }
 
-// Start starts a stopped Kafka process again on the same port and data and
-// returns once it answers metadata. Starting a running broker does
-// nothing; if its process died on its own, Start replaces it.
+// stopNodes stops the running brokers one after the other: in a cluster
+// each hands the leadership of its partitions to the others before it goes
+// (controlled shutdown).
+func (b *Broker) stopNodes(ctx context.Context) {
+	for _, nd := range b.nodes {
+		if nd.proc != nil {
+			nd.proc.Stop(ctx, syscall.SIGTERM)
+			nd.proc = nil
+		}
+	}
+}
+
+// Start starts every stopped Kafka process again on the same ports and data
+// and returns once each answers metadata. Running brokers are left alone; a
+// process that died on its own is replaced.
 func (b *Broker) Start(ctx context.Context) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.closed {
 		return ErrClosed
 	}
-	if b.kafka != nil {
-		if !b.kafka.exited() {
+	var down []*node
+	for _, nd := range b.nodes {
+		if nd.proc != nil && nd.proc.Exited() {
+			nd.proc = nil
+		}
+		if nd.proc == nil {
+			down = append(down, nd)
+		}
+	}
+	return b.startNodes(ctx, down)
+}
+
+// KillBroker kills broker id with SIGKILL, as a crash or a lost machine
+// would: no controlled shutdown, its ZooKeeper session lingers until it
+// expires (6 s), and only then does the controller move its partitions'
+// leadership to replicas in sync. Killing a broker that is down does nothing.
+func (b *Broker) KillBroker(id int32) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return ErrClosed
+	}
+	nd, err := b.node(id)
+	if err != nil {
+		return err
+	}
+	if nd.proc != nil {
+		nd.proc.Kill()
+		nd.proc = nil
+	}
+	return nil
+}
+
+// RestartBroker starts broker id again on its port and data and returns
+// once it answers metadata with a leader for each of its partitions. It
+// does not wait for the broker to catch up and rejoin the in-sync
+// replicas; Leader shows when it has. Restarting a running broker does
+// nothing; one whose process died on its own is replaced.
+func (b *Broker) RestartBroker(ctx context.Context, id int32) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return ErrClosed
+	}
+	nd, err := b.node(id)
+	if err != nil {
+		return err
+	}
+	if nd.proc != nil {
+		if !nd.proc.Exited() {
 			return nil
 		}
-		b.kafka = nil
+		nd.proc = nil
 	}
-	if b.zk.exited() {
-		return fmt.Errorf("broker kafka: cannot start Kafka, ZooKeeper is gone (%v); last output:\n%s",
-			b.zk.err, lastLines(b.zk.tail.String(), 20))
+	return b.startNodes(ctx, []*node{nd})
+}
+
+func (b *Broker) node(id int32) (*node, error) {
+	if id < 0 || int(id) >= len(b.nodes) {
+		return nil, fmt.Errorf("broker kafka: no broker %d (the brokers are 0 to %d)", id, len(b.nodes)-1)
 	}
-	return b.startKafka(ctx)
+	return b.nodes[id], nil
+}
+
+// Leader asks the cluster which broker leads topic's partition, which
+// brokers hold a replica and which of those are in sync.
+func (b *Broker) Leader(ctx context.Context, topic string, partition int32) (broker.Partition, error) {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(b.Addrs()...), kgo.DialTimeout(time.Second))
+	if err != nil {
+		return broker.Partition{}, err
+	}
+	defer cl.Close()
+	md, err := kadm.NewClient(cl).Metadata(ctx, topic)
+	if err != nil {
+		return broker.Partition{}, fmt.Errorf("broker kafka: metadata of %s: %w", topic, err)
+	}
+	td, ok := md.Topics[topic]
+	if !ok || td.Err != nil {
+		return broker.Partition{}, fmt.Errorf("broker kafka: topic %s: %v", topic, td.Err)
+	}
+	pd, ok := td.Partitions[partition]
+	if !ok {
+		return broker.Partition{}, fmt.Errorf("broker kafka: %s has no partition %d", topic, partition)
+	}
+	if pd.Err != nil {
+		return broker.Partition{}, fmt.Errorf("broker kafka: %s/%d: %w", topic, partition, pd.Err)
+	}
+	return broker.Partition{Leader: pd.Leader, Replicas: slices.Clone(pd.Replicas), ISR: slices.Clone(pd.ISR)}, nil
 }
 
 // Close stops Kafka, then ZooKeeper (so Kafka can still close its session),
-// and removes the directory if Start created it. A ctx that is done turns
-// SIGTERM into SIGKILL at once. Closing twice does nothing.
+// and removes the directory if Start created it: then the brokers are
+// killed outright, as a graceful shutdown would only protect data about to
+// be deleted. A ctx that is done turns SIGTERM into SIGKILL at once.
+// Closing twice does nothing.
 func (b *Broker) Close(ctx context.Context) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -348,12 +560,21 @@ func (b *Broker) Close(ctx context.Context) error {
 		return nil
 	}
 	b.closed = true
-	if b.kafka != nil {
-		b.kafka.stop(ctx)
-		b.kafka = nil
+	if b.ownDir {
+		// All at once, so that no broker spends its last moments logging
+		// that another has gone.
+		var wg sync.WaitGroup
+		for _, nd := range b.nodes {
+			if p := nd.proc; p != nil {
+				wg.Go(p.Kill)
+				nd.proc = nil
+			}
+		}
+		wg.Wait()
 	}
+	b.stopNodes(ctx)
 	if b.zk != nil {
-		b.zk.stop(ctx)
+		b.zk.Stop(ctx, syscall.SIGTERM)
 	}
 	if b.ownDir {
 		if err := os.RemoveAll(b.dir); err != nil {
@@ -363,29 +584,22 @@ func (b *Broker) Close(ctx context.Context) error {
 	return nil
 }
 
-// waitUntil polls ready until it reports true, p exits (an error carrying
-// p's last output) or ctx is done. Polling keeps start-up as fast as the
-// JVM allows instead of guessing a sleep.
-func waitUntil(ctx context.Context, p *process, what string, ready func(context.Context) bool) error {
-	const interval = 100 * time.Millisecond
-	tick := time.NewTicker(interval)
-	defer tick.Stop()
-	for {
-		attempt, cancel := context.WithTimeout(ctx, 2*time.Second)
-		ok := ready(attempt)
-		cancel()
-		if ok {
-			return nil
-		}
-		select {
-		case <-p.done:
-			return p.exitError()
-		case <-ctx.Done():
-			return fmt.Errorf("broker kafka: waiting for %s: %w; last output:\n%s",
-				what, ctx.Err(), lastLines(p.tail.String(), 20))
-		case <-tick.C:
-		}
+// startJVM starts one JVM in the broker's directory.
+func (b *Broker) startJVM(name string, args []string) (*child.Process, error) {
+	p, err := child.Start(child.Spec{Name: name, Path: b.java, Args: args, Dir: b.dir}, b.log)
+	if err != nil {
+		return nil, fmt.Errorf("broker kafka: %w", err)
 	}
+	return p, nil
+}
+
+// waitUntil polls ready every 100 ms until it reports true, p exits or ctx
+// is done.
+func waitUntil(ctx context.Context, p *child.Process, what string, ready func(context.Context) bool) error {
+	if err := p.WaitUntil(ctx, what, 100*time.Millisecond, ready); err != nil {
+		return fmt.Errorf("broker kafka: %w", err)
+	}
+	return nil
 }
 
 // zookeeperOK reports whether ZooKeeper at addr answers "ruok" with "imok",
@@ -408,20 +622,30 @@ func zookeeperOK(ctx context.Context, addr string) bool {
 	return string(answer) == "imok"
 }
 
-// brokerReady reports whether the broker at addr answers a metadata request
-// that lists broker 0, names a controller (the point from which topics can
-// be created) and has a leader for every partition of want.
-func brokerReady(ctx context.Context, addr string, want []broker.Topic) bool {
+// nodeReady reports whether the broker at addr, asked itself, answers a
+// metadata request that lists it as broker id among at least brokers
+// brokers, names a controller (the point from which topics can be created)
+// and has, for every partition of want, a leader and at least inSync
+// replicas in sync: min.insync.replicas, below which a write with acks=all
+// is refused.
+func nodeReady(ctx context.Context, addr string, id int32, brokers, inSync int, want []broker.Topic) bool {
 	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.DialTimeout(time.Second))
 	if err != nil {
 		return false
 	}
 	defer cl.Close()
-	m, err := kadm.NewClient(cl).Metadata(ctx)
-	if err != nil || m.Controller != 0 || len(m.Brokers) != 1 || m.Brokers[0].NodeID != 0 {
+	// The seed itself, not whichever broker the client would pick: it is
+	// this broker's view that clients bootstrapping from it will get.
+	resp, err := cl.SeedBrokers()[0].Request(ctx, kmsg.NewPtrMetadataRequest())
+	if err != nil {
 		return false
 	}
-	return broker.AllLed(m, want)
+	m := resp.(*kmsg.MetadataResponse)
+	if m.ControllerID < 0 || len(m.Brokers) < brokers ||
+		!slices.ContainsFunc(m.Brokers, func(b kmsg.MetadataResponseBroker) bool { return b.NodeID == id }) {
+		return false
+	}
+	return broker.Led(m, want, inSync)
 }
 
 // partitionsOnDisk lists the topics that have a log in dirs, which Kafka
@@ -454,19 +678,16 @@ func partitionsOnDisk(dirs []string) ([]broker.Topic, error) {
 	return out, nil
 }
 
-// freePorts returns two distinct free loopback ports, holding both
-// listeners until both are chosen so they cannot be the same port. Another
-// process could still take one before the JVM binds it; Kafka then exits
-// with "Address already in use" in Start's error.
-func freePorts(wantKafka, wantZK bool) ([2]int, error) {
-	var ports [2]int
-	for i, want := range []bool{wantKafka, wantZK} {
-		if !want {
-			continue
-		}
+// freePorts returns n distinct free loopback ports, holding every listener
+// until all are chosen so that no two are the same port. Another process
+// could still take one before a JVM binds it; that JVM then exits with
+// "Address already in use" in Start's error.
+func freePorts(n int) ([]int, error) {
+	ports := make([]int, n)
+	for i := range ports {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
-			return ports, fmt.Errorf("broker kafka: pick a free port: %w", err)
+			return nil, fmt.Errorf("broker kafka: pick a free port: %w", err)
 		}
 		defer l.Close()
 		ports[i] = l.Addr().(*net.TCPAddr).Port

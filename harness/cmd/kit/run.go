@@ -11,6 +11,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -29,8 +30,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	fs := flag.NewFlagSet("kit up", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	brokerName := fs.String("broker", envOr(getenv, "BROKER", "embedded"), "broker to run: embedded or kafka (env BROKER)")
-	brokerPort := fs.Int("broker-port", 9093, "broker port on 127.0.0.1")
+	brokerName := fs.String("broker", envOr(getenv, "BROKER", "embedded"), "broker to run: embedded, kafka or kafka-cluster (env BROKER)")
+	brokerPort := fs.Int("broker-port", 9093, "broker port on 127.0.0.1 (kafka-cluster: this one and the next two)")
+	db := fs.String("db", envOr(getenv, "DB", "sqlite"), "where orders-api and stock-service keep state: sqlite or postgres (env DB)")
+	scale := fs.Int("scale", 1, "instances of every service (the second on 8181-8184, the third on 8281-8284, ...)")
+	instancesFlag := fs.String("instances", "", "instances of single services, over -scale: orders-processor=3,notifications-api=2")
 	webDir := fs.String("web", "web/dist", "built web page to serve; empty to serve none")
 	webPort := fs.Int("web-port", 5173, "web page port")
 	paymentDelay := fs.String("payment-delay", envOr(getenv, "PAYMENT_DELAY", "1s"), "simulated payment time (env PAYMENT_DELAY)")
@@ -41,6 +45,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 
+	instances, err := upInstances(*scale, *instancesFlag)
+	if err != nil {
+		return err
+	}
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	opts := harness.Options{
@@ -48,21 +56,18 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		BrokerPort:    *brokerPort,
 		ZooKeeperPort: 2181,
 		Ports:         harness.DefaultPorts,
+		Instances:     instances,
+		DB:            *db,
 		ServiceEnv:    map[string]string{"PAYMENT_DELAY": *paymentDelay},
 	}
 	if !*quiet {
 		opts.Log = stderr
 	}
 	// Fail fast and clearly on a busy port rather than half-starting.
-	for name, port := range map[string]int{"broker": *brokerPort, "web": *webPort,
-		harness.OrdersAPI: 8081, harness.OrdersProcessor: 8082, harness.NotificationsAPI: 8083, harness.StockService: 8084} {
-		if name == "web" && *webDir == "" {
-			continue
-		}
-		if err := portFree(port); err != nil {
-			return fmt.Errorf("%s needs port %d: %w (is another `make up` or docker compose running?)", name, port, err)
-		}
+	if err := upPortsFree(opts, *webDir, *webPort); err != nil {
+		return err
 	}
+	sqliteWarning(stderr, opts)
 
 	fmt.Fprintf(stdout, "starting the %s broker and the services...\n", *brokerName)
 	startCtx, cancel := context.WithTimeout(ctx, 3*time.Minute)
@@ -93,7 +98,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	printURLs(stdout, stack, webURL, seeded)
 
 	for _, name := range harness.Services {
-		go superviseService(ctx, stack, name, stderr)
+		for _, in := range stack.Instances(name) {
+			go superviseService(ctx, in, stderr)
+		}
 	}
 	<-ctx.Done()
 	return nil
@@ -101,10 +108,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 // superviseService restarts a service that exits while the kit is up, with
 // a growing pause between attempts, like compose's restart: unless-stopped.
-func superviseService(ctx context.Context, stack *harness.Stack, name string, stderr io.Writer) {
+func superviseService(ctx context.Context, in *harness.Instance, stderr io.Writer) {
+	name := in.Name()
 	pause := time.Second
 	for {
-		if exited := stack.Exited(name); exited != nil {
+		if exited := in.Exited(); exited != nil {
 			select {
 			case <-ctx.Done():
 				return
@@ -121,7 +129,7 @@ func superviseService(ctx context.Context, stack *harness.Stack, name string, st
 		case <-time.After(pause):
 		}
 		restartCtx, cancel := context.WithTimeout(ctx, time.Minute)
-		err := stack.Restart(restartCtx, name)
+		err := in.Restart(restartCtx)
 		cancel()
 		if err != nil {
 			fmt.Fprintf(stderr, "kit: restart %s: %v\n", name, err)
@@ -133,12 +141,17 @@ func superviseService(ctx context.Context, stack *harness.Stack, name string, st
 }
 
 func printURLs(w io.Writer, stack *harness.Stack, webURL string, seeded bool) {
-	fmt.Fprintf(w, "\nKafka Microservice Kit is up (broker %s at %s)\n\n", stack.Broker().Name(), stack.BrokerAddrs()[0])
+	fmt.Fprintf(w, "\nKafka Microservice Kit is up (broker %s at %s)\n\n", stack.Broker().Name(), strings.Join(stack.BrokerAddrs(), ","))
 	if webURL != "" {
-		fmt.Fprintf(w, "  web page           %s\n", webURL)
+		fmt.Fprintf(w, "  %-20s %s\n", "web page", webURL)
 	}
 	for _, name := range []string{harness.OrdersAPI, harness.OrdersProcessor, harness.NotificationsAPI, harness.StockService} {
-		fmt.Fprintf(w, "  %-18s %s\n", name, stack.URL(name))
+		for _, in := range stack.Instances(name) {
+			fmt.Fprintf(w, "  %-20s %s\n", in.Name(), in.URL())
+		}
+	}
+	if pg := stack.Postgres(); pg != nil {
+		fmt.Fprintf(w, "  %-20s %s\n", "postgres", pg.Addr())
 	}
 	printTry(w, stack.URL, seeded)
 }

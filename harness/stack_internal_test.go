@@ -1,0 +1,102 @@
+package harness
+
+import (
+	"maps"
+	"slices"
+	"strings"
+	"testing"
+)
+
+func TestParseInstances(t *testing.T) {
+	for _, tc := range []struct {
+		in      string
+		want    map[string]int
+		wantErr string // a part of the error, "" for none
+	}{
+		{in: "", want: map[string]int{}},
+		{in: "orders-processor=3", want: map[string]int{OrdersProcessor: 3}},
+		{in: " orders-processor=3, notifications-api=2 ", want: map[string]int{OrdersProcessor: 3, NotificationsAPI: 2}},
+		{in: "orders-processor", wantErr: "want service=count"},
+		{in: "=2", wantErr: "want service=count"},
+		{in: "orders-processor=3,", wantErr: "want service=count"},
+		{in: "orders-processor=three", wantErr: `"three" is not a whole number`},
+		{in: "orders-processor=0", wantErr: "0, want 1 to 9"},
+		{in: "orders-processor=10", wantErr: "10, want 1 to 9"},
+		{in: "orders-processor=-1", wantErr: "-1, want 1 to 9"},
+		{in: "payments=2", wantErr: `"payments": no such service`},
+		{in: "stock-service=2,stock-service=3", wantErr: "stock-service is given twice"},
+	} {
+		got, err := ParseInstances(tc.in)
+		if tc.wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Errorf("ParseInstances(%q) = %v, %v; want an error containing %q", tc.in, got, err, tc.wantErr)
+			}
+			continue
+		}
+		if err != nil || !maps.Equal(got, tc.want) {
+			t.Errorf("ParseInstances(%q) = %v, %v; want %v", tc.in, got, err, tc.want)
+		}
+	}
+}
+
+func TestOptionsCheck(t *testing.T) {
+	running := map[string]string{OrdersAPI: "http://a", OrdersProcessor: "http://b", NotificationsAPI: "http://c", StockService: "http://d"}
+	for _, tc := range []struct {
+		name    string
+		opts    Options
+		wantErr string
+	}{
+		{"defaults", Options{}, ""},
+		{"sqlite", Options{DB: "sqlite"}, ""},
+		{"postgres and instances", Options{DB: "postgres", Instances: map[string]int{StockService: 2}}, ""},
+		{"unknown db", Options{DB: "mysql"}, `unknown DB "mysql"`},
+		{"instances of a running deployment", Options{ServiceURLs: running, Instances: map[string]int{OrdersAPI: 2}}, "instances need services the harness starts"},
+		{"postgres for a running deployment", Options{ServiceURLs: running, DB: "postgres"}, "DB postgres needs services the harness starts"},
+	} {
+		err := tc.opts.check()
+		if (tc.wantErr == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tc.wantErr)) {
+			t.Errorf("%s: check() = %v, want an error containing %q", tc.name, err, tc.wantErr)
+		}
+	}
+}
+
+func TestInstancePort(t *testing.T) {
+	for _, tc := range []struct{ base, n, want int }{
+		{8081, 1, 8081}, {8084, 2, 8184}, {8082, 3, 8282}, {8083, MaxInstances, 8883},
+	} {
+		if got := InstancePort(tc.base, tc.n); got != tc.want {
+			t.Errorf("InstancePort(%d, %d) = %d, want %d", tc.base, tc.n, got, tc.want)
+		}
+	}
+}
+
+func TestInstanceEnv(t *testing.T) {
+	brokers := []string{"127.0.0.1:9093", "127.0.0.1:9094"}
+	pg := map[string]string{OrdersAPI: "postgres://pg/orders", StockService: "postgres://pg/stock"}
+	extra := map[string]string{"PAYMENT_DELAY": "0", "LOG_LEVEL": "warn"}
+	for _, tc := range []struct {
+		service string
+		n       int
+		dsns    map[string]string
+		wantDSN string // "" for no DB_DSN at all
+	}{
+		{StockService, 1, nil, "/data/stock.db"},
+		{StockService, 2, nil, "/data/stock-2.db"},
+		{OrdersAPI, 1, nil, "/data/orders.db"},
+		{OrdersAPI, 3, nil, "/data/orders-3.db"},
+		{StockService, 2, pg, "postgres://pg/stock"},
+		{OrdersAPI, 1, pg, "postgres://pg/orders"},
+		{OrdersProcessor, 2, pg, ""},
+		{NotificationsAPI, 1, nil, ""},
+	} {
+		got := instanceEnv(tc.service, tc.n, "127.0.0.1:8181", brokers, "/data", tc.dsns, extra)
+		want := []string{"KAFKA_BROKERS=127.0.0.1:9093,127.0.0.1:9094", "HTTP_ADDR=127.0.0.1:8181"}
+		if tc.wantDSN != "" {
+			want = append(want, "DB_DSN="+tc.wantDSN)
+		}
+		want = append(want, "LOG_LEVEL=warn", "PAYMENT_DELAY=0")
+		if !slices.Equal(got, want) {
+			t.Errorf("instanceEnv(%s, %d) = %q, want %q", tc.service, tc.n, got, want)
+		}
+	}
+}
