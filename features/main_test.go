@@ -81,7 +81,7 @@ func TestFeatures(t *testing.T) {
 // this environment cannot run, and says so loudly for each kind left out.
 func tagFilter(e *env) string {
 	var skip []string
-	if e.broker != "kafka" && e.broker != "testcontainers" {
+	if e.broker != "kafka" && e.broker != "kafka-cluster" && e.broker != "testcontainers" {
 		// Brokers that lack behaviour some scenarios need (such as being
 		// stopped and started again): those scenarios run on BROKER=kafka.
 		fmt.Printf("NOTE: scenarios tagged @real-kafka do not run on the %s broker; `make test` runs them on real Kafka\n", e.broker)

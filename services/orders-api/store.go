@@ -67,7 +67,7 @@ func OpenStore(ctx context.Context, dsn, topic string) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, err := db.ExecContext(ctx, schema(db.Dialect)); err != nil {
+	if err := db.CreateSchema(ctx, schema(db.Dialect)); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("create the orders schema: %w", err)
 	}

@@ -116,7 +116,7 @@ func OpenStore(ctx context.Context, dsn string, topics Topics) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, err := db.ExecContext(ctx, schema(db.Dialect)); err != nil {
+	if err := db.CreateSchema(ctx, schema(db.Dialect)); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("create the stock schema: %w", err)
 	}

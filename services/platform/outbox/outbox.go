@@ -91,6 +91,11 @@ func (o *Outbox) Put(ctx context.Context, tx Execer, msgs ...Message) error {
 			return fmt.Errorf("queue %s record: %w", m.Topic, err)
 		}
 	}
+	if o.db.Dialect == sqldb.Postgres && len(msgs) > 0 {
+		if _, err := tx.ExecContext(ctx, notifyQuery); err != nil {
+			return fmt.Errorf("notify the relay: %w", err)
+		}
+	}
 	return nil
 }
 

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
+
+	"github.com/kafkakit/kit/services/platform/sqldb"
 )
 
 // Writer produces records and returns once the broker acknowledged them;
@@ -36,7 +38,8 @@ type Relay struct {
 	// (defaults 50 ms and 1 s).
 	RetryMin, RetryMax time.Duration
 
-	kick chan struct{}
+	kick  chan struct{}
+	lease lease
 
 	mu      sync.Mutex
 	failing error // the last produce's error, nil once one succeeds
@@ -45,8 +48,11 @@ type Relay struct {
 
 // NewRelay returns a relay of o through w.
 func NewRelay(o *Outbox, w Writer, log *slog.Logger) *Relay {
-	return &Relay{outbox: o, writer: w, log: log, Batch: 500, Drain: 5 * time.Second,
+	r := &Relay{outbox: o, writer: w, log: log, Batch: 500, Drain: 5 * time.Second,
 		RetryMin: 50 * time.Millisecond, RetryMax: time.Second, kick: make(chan struct{}, 1)}
+	// A SQLite outbox has one instance, which always relays it.
+	r.lease.held.Store(o.db.Dialect != sqldb.Postgres)
+	return r
 }
 
 // Kick wakes the relay without blocking; call it after a commit that
@@ -62,6 +68,13 @@ func (r *Relay) Kick() {
 // while records wait. It returns nil: a broker that cannot take the
 // records is waited out, never a reason to stop.
 func (r *Relay) Run(ctx context.Context) error {
+	leaseCtx, stopLease := context.WithCancel(ctx)
+	leaseDone := make(chan struct{})
+	go func() {
+		defer close(leaseDone)
+		r.lease.run(leaseCtx, r.outbox.db, r)
+	}()
+	defer func() { stopLease(); <-leaseDone }()
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	pause := r.RetryMin
@@ -69,7 +82,9 @@ func (r *Relay) Run(ctx context.Context) error {
 		sent, err := r.flush(ctx)
 		switch {
 		case ctx.Err() != nil:
-			r.drain(context.WithoutCancel(ctx))
+			if r.lease.leading() {
+				r.drain(context.WithoutCancel(ctx))
+			}
 			return nil
 		case err != nil:
 			r.failed(err)
@@ -113,6 +128,9 @@ func (r *Relay) drain(ctx context.Context) {
 // flush produces one batch of queued records and deletes what the broker
 // acknowledged. It reports how many records it took from the outbox.
 func (r *Relay) flush(ctx context.Context) (int, error) {
+	if !r.lease.leading() {
+		return 0, nil // another instance relays the shared outbox
+	}
 	queue, err := r.outbox.pending(ctx, r.Batch)
 	if err != nil || len(queue) == 0 {
 		if err == nil {

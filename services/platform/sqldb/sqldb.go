@@ -108,6 +108,27 @@ func withPragmas(dsn string) string {
 	return dsn + sep + "_pragma=" + strings.Join(pragmas, "&_pragma=")
 }
 
+// CreateSchema runs ddl (CREATE … IF NOT EXISTS statements) once, however
+// many instances start at the same moment: in PostgreSQL two sessions
+// creating one table at once can both pass IF NOT EXISTS and one fails, so
+// they take turns under a transaction-level advisory lock.
+func (db *DB) CreateSchema(ctx context.Context, ddl string) error {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if db.Dialect == Postgres {
+		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(7236828373)`); err != nil {
+			return fmt.Errorf("wait for the schema lock: %w", err)
+		}
+	}
+	if _, err := tx.ExecContext(ctx, ddl); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
 // redact drops a password from a URL DSN for messages.
 func redact(dsn string) string {
 	u, err := url.Parse(dsn)

@@ -1,0 +1,126 @@
+package outbox
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5/stdlib"
+
+	"github.com/kafkakit/kit/services/platform/sqldb"
+)
+
+// notifyChannel is the PostgreSQL channel a commit that queued records
+// notifies, so the relay leading among several instances wakes at once for
+// records another instance committed.
+const notifyChannel = "kafkakit_outbox"
+
+// leaseKey is the advisory lock the leading relay holds. Advisory locks are
+// per database, and each service has a database of its own.
+const leaseKey = 0x6b61666b61 // "kafka"
+
+// lease says whether this instance's relay may produce. With SQLite there is
+// one instance per database file and it always may. With PostgreSQL,
+// several instances share the outbox, and if each relayed it they would send
+// the same rows twice and out of order: the one holding a session-level
+// advisory lock relays, the others stand by and take over when its session
+// ends (its process died, its connection broke).
+type lease struct {
+	held atomic.Bool
+}
+
+func (l *lease) leading() bool { return l.held.Load() }
+
+// run keeps trying to take the lease and, while it holds it, listens for
+// commits of other instances and kicks the relay. It returns when ctx ends.
+func (l *lease) run(ctx context.Context, db *sqldb.DB, r *Relay) {
+	if db.Dialect != sqldb.Postgres {
+		return // held from the start: see NewRelay
+	}
+	pause := r.RetryMin
+	for ctx.Err() == nil {
+		err := l.hold(ctx, db, r)
+		l.held.Store(false)
+		if ctx.Err() != nil {
+			return
+		}
+		if err != nil {
+			r.log.Warn("outbox lease lost; trying again", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(pause):
+		}
+		pause = min(pause*2, r.RetryMax)
+	}
+}
+
+// hold takes a connection of its own, waits for the advisory lock, then
+// listens on it until ctx ends or the connection fails.
+func (l *lease) hold(ctx context.Context, db *sqldb.DB, r *Relay) error {
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("connection for the outbox lease: %w", err)
+	}
+	defer conn.Close()
+	standby := time.NewTicker(time.Second)
+	defer standby.Stop()
+	for {
+		var got bool
+		if err := conn.QueryRowContext(ctx, `SELECT pg_try_advisory_lock($1)`, leaseKey).Scan(&got); err != nil {
+			return fmt.Errorf("take the outbox lease: %w", err)
+		}
+		if got {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-standby.C:
+		}
+	}
+	defer func() {
+		// A live session gives the lock back; a dead one already has.
+		unlock, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		_, _ = conn.ExecContext(unlock, `SELECT pg_advisory_unlock($1)`, leaseKey)
+	}()
+	if _, err := conn.ExecContext(ctx, `LISTEN `+notifyChannel); err != nil {
+		return fmt.Errorf("listen for outbox commits: %w", err)
+	}
+	l.held.Store(true)
+	r.log.Info("outbox relay leads: this instance produces the shared outbox")
+	r.Kick() // what the previous leader left
+	return conn.Raw(func(driverConn any) error {
+		pc, ok := driverConn.(*stdlib.Conn)
+		if !ok {
+			return fmt.Errorf("outbox lease: unexpected driver connection %T", driverConn)
+		}
+		for {
+			// A bounded wait also notices a broken session within seconds.
+			wait, cancel := context.WithTimeout(ctx, 5*time.Second)
+			_, err := pc.Conn().WaitForNotification(wait)
+			cancel()
+			switch {
+			case ctx.Err() != nil:
+				return nil
+			case errors.Is(err, context.DeadlineExceeded):
+				if err := pc.Conn().Ping(ctx); err != nil {
+					return fmt.Errorf("outbox lease connection: %w", err)
+				}
+			case err != nil:
+				return fmt.Errorf("wait for outbox commits: %w", err)
+			default:
+				r.Kick()
+			}
+		}
+	})
+}
+
+// notifyQuery wakes the leading relay when the transaction that queued
+// records commits (PostgreSQL delivers notifications on commit, once per
+// transaction for one payload).
+const notifyQuery = `SELECT pg_notify('` + notifyChannel + `', '')`
+
