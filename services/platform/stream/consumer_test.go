@@ -224,7 +224,7 @@ func TestConsumerStuckAfterAThresholdAndRecovers(t *testing.T) {
 			}
 			return nil
 		}))
-	h.broker.produce("orders.created", 1, "a", "b")
+	h.broker.produce("orders.created", 1, "a", "a") // one key: offset 1 waits behind offset 0
 	h.group.assign(1, map[string][]int{"orders.created": {1}})
 	h.start(t)
 	var stuck error
@@ -269,6 +269,7 @@ func TestConsumerNeverCommitsACompletionFromARevokedGeneration(t *testing.T) {
 		defer mu.Unlock()
 		return handled["0"] == 1 && handled["2"] == 1
 	})
+	waitFor(t, "generation 1 committed offset 0", func() bool { o, _ := h.group.committed("t", 0); return o == 1 })
 
 	gen1.revoke()
 	h.group.assign(2, map[string][]int{"t": {0}})

@@ -176,7 +176,7 @@ func (g *genRun) fetch(ctx context.Context, p *partition, f partitionFetcher) {
 			// underneath: a broker restart is no reason to stop.
 			failures++
 			if failLog.allow(time.Now(), g.c.logEvery) {
-				log.Warn("fetch failed; retrying", "failures", failures, "retryIn", delay, "err", err)
+				log.Warn("fetch failed; retrying", "failures", failures, "retryIn", delay.String(), "err", err)
 			}
 			if !sleep(ctx.Done(), delay) {
 				return
@@ -304,7 +304,7 @@ func (g *genRun) apply(m kafka.Message, p *partition) bool {
 		case ResultOK, ResultDeadLetter:
 			if !since.IsZero() {
 				g.clearFailure(p, m.Offset)
-				log.Info("record applied after retries", "attempts", attempt, "failedFor", roundDuration(time.Since(since)))
+				log.Info("record applied after retries", "attempts", attempt, "failedFor", roundDuration(time.Since(since)).String())
 			}
 			return true
 		case ResultCancelled:
@@ -316,11 +316,11 @@ func (g *genRun) apply(m kafka.Message, p *partition) bool {
 		if since.IsZero() {
 			since = now
 		}
-		g.noteFailure(p, m.Offset, failure{since: since, err: err})
 		if failLog.allow(now, c.logEvery) {
-			log.Warn("record failed; retrying", "attempt", attempt, "failingFor", roundDuration(now.Sub(since)),
-				"retryIn", delay, "err", err)
+			log.Warn("record failed; retrying", "attempt", attempt, "failingFor", roundDuration(now.Sub(since)).String(),
+				"retryIn", delay.String(), "err", err)
 		}
+		g.noteFailure(p, m.Offset, failure{since: since, err: err})
 		if !sleep(g.work.Done(), delay) {
 			g.clearFailure(p, m.Offset)
 			g.cancelled.Add(1)
@@ -490,7 +490,7 @@ func (g *genRun) drain(limit time.Duration) {
 		return
 	}
 	g.log.Error("handlers ignore cancellation; their records will not be committed and will be redelivered",
-		"grace", g.c.cancelGrace)
+		"grace", g.c.cancelGrace.String())
 }
 
 // stuck names each partition whose oldest failing record has failed for
