@@ -80,3 +80,5 @@ replace github.com/kafkakit/kit/services/events => ../services/events
 require github.com/kafkakit/kit/harness v0.0.0
 
 replace github.com/kafkakit/kit/harness => ../harness
+
+replace github.com/kafkakit/kit/services/platform => ../services/platform

@@ -54,9 +54,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	p := &Processor{Statuses: statuses, Rule: cfg.Payment, Delay: cfg.PaymentDelay, Log: log, Now: time.Now}
 	sub := subscriptions(cfg)[0]
 	consumer, err := stream.NewConsumer(stream.ConsumerConfig{
-		Brokers: cfg.Brokers, Group: events.GroupOrdersProcessor, Topic: sub.topic, Contract: sub.contract,
+		Brokers: cfg.Brokers, Group: events.GroupOrdersProcessor,
 		BatchTimeout: cfg.BatchTimeout, MaxInFlight: cfg.MaxInFlight, Log: log,
-	}, p.Handle)
+	}, stream.On(sub.topic, sub.contract, p.Handle))
 	if err != nil {
 		return err
 	}
@@ -67,8 +67,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	checks := map[string]httpx.Check{
-		"topics":   httpx.CachedCheck(ctx, log, time.Second, stream.Routable(cfg.Brokers, statuses, sub.topic, cfg.StatusTopic)),
-		"consumer": consumer.Joined,
+		"topics":     httpx.CachedCheck(ctx, log, time.Second, stream.Routable(cfg.Brokers, statuses, sub.topic, cfg.StatusTopic)),
+		"consumer":   consumer.Joined,
+		"partitions": consumer.Stuck,
 	}
 
 	g, ctx := errgroup.WithContext(ctx)

@@ -30,20 +30,13 @@ func NewServer(log *slog.Logger, store *Store, checks map[string]httpx.Check) ht
 	return httpx.API(mux)
 }
 
-// subscription routes the records of one topic to a handler.
-type subscription struct {
-	topic    string
-	contract string // the events schema every record must match
-	handle   stream.Handler
-}
-
 // subscriptions lists what stock-service consumes, as group
 // events.GroupStockService: orders to reserve, and statuses, of which it
 // acts on FAILED only, to give back what a failed order had reserved.
-func subscriptions(cfg config, store *Store, kick func(), log *slog.Logger) []subscription {
-	return []subscription{
-		{cfg.OrdersTopic, events.TopicOrdersCreated, typed(events.TopicOrdersCreated, reserveStock(store, kick, log))},
-		{cfg.StatusTopic, events.TopicOrdersStatus, typed(events.TopicOrdersStatus, releaseStock(store, kick, log))},
+func subscriptions(cfg config, store *Store, kick func(), log *slog.Logger) []stream.Route {
+	return []stream.Route{
+		stream.On(cfg.OrdersTopic, events.TopicOrdersCreated, reserveStock(store, kick, log)),
+		stream.On(cfg.StatusTopic, events.TopicOrdersStatus, releaseStock(store, kick, log)),
 	}
 }
 

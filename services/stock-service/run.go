@@ -9,8 +9,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/segmentio/kafka-go"
-
 	"github.com/kafkakit/kit/services/events"
 	"github.com/kafkakit/kit/services/platform/httpx"
 	"github.com/kafkakit/kit/services/platform/outbox"
@@ -60,28 +58,30 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	defer writer.Close()
 	relay := outbox.NewRelay(store.Outbox(), writer, log)
 
-	subs := subscriptions(cfg, store, relay.Kick, log)
-	topics := make([]string, len(subs))
-	routes := map[string]stream.Handler{}
-	for i, s := range subs {
-		topics[i], routes[s.topic] = s.topic, s.handle
+	routes := subscriptions(cfg, store, relay.Kick, log)
+	topics := make([]string, len(routes))
+	for i, r := range routes {
+		topics[i] = r.Topic
 	}
-	reader := stream.NewGroupReader(cfg.Brokers, events.GroupStockService, topics...)
-	defer reader.Close()
-	consumer := &stream.Consumer{
-		Fetcher: reader, DLQ: writer, Group: events.GroupStockService, Log: log, MaxInFlight: cfg.MaxInFlight,
-		Handler: func(ctx context.Context, m kafka.Message) error { return routes[m.Topic](ctx, m) },
+	consumer, err := stream.NewConsumer(stream.ConsumerConfig{
+		Brokers: cfg.Brokers, Group: events.GroupStockService,
+		BatchTimeout: cfg.BatchTimeout, MaxInFlight: cfg.MaxInFlight, Log: log,
+	}, routes...)
+	if err != nil {
+		return err
 	}
+	defer consumer.Close()
 
 	ln, err := svc.Listen(log, cfg.HTTPAddr)
 	if err != nil {
 		return err
 	}
 	checks := map[string]httpx.Check{
-		"topics":   httpx.CachedCheck(ctx, log, time.Second, stream.Routable(cfg.Brokers, writer, append(topics, cfg.ReservationsTopic, cfg.InventoryTopic)...)),
-		"consumer": reader.Joined,
-		"database": store.Ping,
-		"outbox":   relay.Ready,
+		"topics":     httpx.CachedCheck(ctx, log, time.Second, stream.Routable(cfg.Brokers, writer, append(topics, cfg.ReservationsTopic, cfg.InventoryTopic)...)),
+		"consumer":   consumer.Joined,
+		"partitions": consumer.Stuck,
+		"database":   store.Ping,
+		"outbox":     relay.Ready,
 	}
 	// Shutdown order: HTTP stops and the consumer drains (both on ctx);
 	// the relay keeps producing until then, so what the drain committed is
@@ -103,14 +103,4 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return consumeErr
 	}
 	return err
-}
-
-// typed checks a record against its contract and decodes it for h; a
-// record that is not what the contract says is dead-lettered.
-func typed[T any](contract string, h func(context.Context, T) error) stream.Handler {
-	schema, err := stream.Schema(contract)
-	if err != nil {
-		panic(err) // the schemas are compiled into the binary
-	}
-	return stream.JSON(stream.Conforms(schema), h)
 }

@@ -18,7 +18,6 @@ import (
 	"github.com/kafkakit/kit/harness/broker"
 	"github.com/kafkakit/kit/harness/broker/embedded"
 	"github.com/kafkakit/kit/services/events"
-	"github.com/kafkakit/kit/services/platform/stream"
 )
 
 // startKafka runs an embedded broker with the kit's topics and their
@@ -364,7 +363,7 @@ func TestGroupsAndResetOffsets(t *testing.T) {
 		t.Errorf("groups lacks the row %q (committed 2, end 3, lag 1):\n%s", row, out)
 	}
 
-	r := stream.NewGroupReader(strings.Split(brokers, ","), "kit-test-live", events.TopicOrdersCreated)
+	r := groupReader(strings.Split(brokers, ","), "kit-test-live", events.TopicOrdersCreated)
 	t.Cleanup(func() { r.Close() })
 	if _, err := r.FetchMessage(ctx); err != nil { // joined, partitions assigned
 		t.Fatal(err)

@@ -129,7 +129,7 @@ func TestInspectGroupsShowMembersCommitsAndLagAndResetNeedsAStoppedGroup(t *test
 	c := inspect.New(brokers)
 	defer c.Close()
 
-	r := stream.NewGroupReader(brokers, group, topic)
+	r := groupReader(brokers, group, topic)
 	m, err := r.FetchMessage(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -213,4 +213,12 @@ func TestInspectGroupsShowMembersCommitsAndLagAndResetNeedsAStoppedGroup(t *test
 	if _, err := c.ResetOffsets(ctx, group, "inspect.nope", inspect.Earliest); !errors.Is(err, inspect.ErrUnknownTopic) {
 		t.Errorf("ResetOffsets on an unknown topic: error = %v, want inspect.ErrUnknownTopic", err)
 	}
+}
+
+// groupReader is a plain kafka-go member of group on topic: it starts at the
+// earliest offset and commits synchronously, so a test controls what is
+// committed.
+func groupReader(brokers []string, group, topic string) *kafka.Reader {
+	return kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, GroupID: group, Topic: topic,
+		StartOffset: kafka.FirstOffset, HeartbeatInterval: time.Second, SessionTimeout: 6 * time.Second})
 }

@@ -2,18 +2,15 @@ package stream
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
-	"strconv"
+	"sort"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/segmentio/kafka-go"
-
-	"github.com/kafkakit/kit/services/events"
 )
 
 // Handler applies one record. It returns nil once the effect is durable. An
@@ -36,53 +33,57 @@ func IsPermanent(err error) bool {
 	return errors.As(err, &p)
 }
 
-// JSON adapts a typed handler: the record's value is checked by validate
-// (for example Conforms to the topic's schema; nil to skip) and decoded into
-// T. A record that fails either is permanent and goes to the dead-letter topic.
-func JSON[T any](validate func(raw []byte) error, h func(ctx context.Context, v T) error) Handler {
-	return func(ctx context.Context, m kafka.Message) error {
-		if validate != nil {
-			if err := validate(m.Value); err != nil {
-				return Permanent(fmt.Errorf("invalid %s value: %w", m.Topic, err))
-			}
-		}
-		var v T
-		if err := json.Unmarshal(m.Value, &v); err != nil {
-			return Permanent(fmt.Errorf("decode %s value: %w", m.Topic, err))
-		}
-		return h(ctx, v)
-	}
+// Result is what one attempt at a record came to.
+type Result string
+
+const (
+	ResultOK         Result = "ok"          // applied; committable
+	ResultRetry      Result = "retry"       // failed transiently; tried again after a backoff
+	ResultDeadLetter Result = "dead_letter" // failed for good; written to <topic>.dlq, committable
+	ResultCancelled  Result = "cancelled"   // abandoned by a drain; redelivered later
+)
+
+// Outcome describes one attempt at one record, for metrics and tracing.
+type Outcome struct {
+	Group     string
+	Topic     string
+	Partition int
+	Offset    int64
+	Attempt   int // 1 for the first
+	Duration  time.Duration
+	Result    Result
+	Err       error // the handler's error, nil when Result is ResultOK
 }
 
-// Fetcher is the part of *kafka.Reader (in consumer-group mode) the Consumer uses.
-type Fetcher interface {
-	FetchMessage(ctx context.Context) (kafka.Message, error)
-	CommitMessages(ctx context.Context, msgs ...kafka.Message) error
+// Assignment is one partition the member consumes in its current generation.
+type Assignment struct {
+	Topic      string
+	Partition  int
+	Generation int32
+	// Committed is the next offset the group resumes from, as the
+	// coordinator last stored it; -1 while unknown (never committed).
+	Committed int64
+	// HighWatermark is the partition's end offset as of the newest fetch;
+	// -1 while unknown. Lag is HighWatermark - Committed.
+	HighWatermark int64
 }
 
-// MessageWriter is the part of *kafka.Writer the Consumer uses for dead letters.
-type MessageWriter interface {
-	WriteMessages(ctx context.Context, msgs ...kafka.Message) error
-}
-
-// Consumer runs Handler over the records Fetcher delivers, with at-least-once
-// semantics: an offset is committed only after the handler succeeded (or the
-// record was dead-lettered) for it and for every earlier offset of its
-// partition.
-//
-// Records run concurrently, up to MaxInFlight, but records with the same key
-// run one after another in offset order, so per-key (per-order) ordering holds
-// while one slow order does not hold up the others. Commits are batched: a
-// single committer sends the newest contiguous offset of each partition.
-type Consumer struct {
-	Fetcher Fetcher
-	Handler Handler
-	// DLQ receives records the handler marked Permanent, on <topic>.dlq.
-	DLQ   MessageWriter
-	Group string
-	Log   *slog.Logger
-	// MaxInFlight bounds the records fetched but not yet applied (default 256).
+// ConsumerConfig says how a Consumer reads. Zero values take the defaults.
+type ConsumerConfig struct {
+	Brokers []string
+	Group   string
+	// BatchTimeout is the dead-letter producer's (see WriterConfig).
+	BatchTimeout time.Duration
+	// MaxInFlight bounds the records applied concurrently (default 256).
 	MaxInFlight int
+	// MaxUncommitted bounds, per partition, the records fetched but not yet
+	// committable (default 512). A partition whose window is full stops
+	// fetching until its oldest record finishes: backpressure, not growth.
+	MaxUncommitted int
+	// StuckAfter is how long a record may keep failing before Stuck reports
+	// it (default 10 s); a full window behind a failing record is reported
+	// at once. It also bounds how long Joined tolerates a rebalance.
+	StuckAfter time.Duration
 	// RetryMin and RetryMax bound the backoff between attempts of a
 	// transient failure (defaults 50 ms and 5 s).
 	RetryMin, RetryMax time.Duration
@@ -91,315 +92,344 @@ type Consumer struct {
 	// step forward would cost the broker a write to __consumer_offsets per
 	// record; after a crash at most this much more work is redelivered.
 	CommitEvery time.Duration
-	// Drain is how long Run lets in-flight records finish after ctx is done
-	// before cancelling them (default 5 s). Cancelled records are not
-	// committed and will be delivered again.
+	// Drain is how long Run lets in-flight records finish at shutdown
+	// before cancelling them (default 5 s); on a rebalance it is at most
+	// 3 s, which keeps the member within its session. Cancelled records
+	// are not committed and will be delivered again.
 	Drain time.Duration
+	Log   *slog.Logger
+	// Observe, when set, is called after every attempt at a record.
+	Observe func(Outcome)
+	// Middleware wraps the handler of every route; the first is outermost.
+	Middleware []func(Handler) Handler
+}
 
-	reader  *GroupReader   // set by NewConsumer
-	closers []func() error // set by NewConsumer
+// Consumer is one member of a consumer group over one or more topics, each
+// routed to its handler, with at-least-once semantics: an offset is
+// committed only after the handler succeeded (or the record was
+// dead-lettered) for it and for every earlier offset of its partition, and
+// only through the generation that fetched the record, so work finishing
+// after its partitions were revoked never moves another member's offset.
+//
+// Records run concurrently, up to MaxInFlight, but records with the same key
+// in one topic run one after another in offset order, so per-key (per-order)
+// ordering holds while one slow order does not hold up the others.
+type Consumer struct {
+	cfg      ConsumerConfig
+	log      *slog.Logger
+	topics   []string
+	handlers map[string]Handler
+	group    memberGroup
+	open     func(topic string, partition int, offset int64) partitionFetcher
+	dlq      messageWriter
+	closers  []func() error
+	// logEvery spaces the log lines about one failing record or partition.
+	logEvery time.Duration
+	// cancelGrace is how long a drain waits for cancelled handlers to
+	// return before it gives up on them.
+	cancelGrace time.Duration
 
 	mu       sync.Mutex
-	lanes    map[string]*lane
-	trackers map[topicPartition]*tracker
-	ready    map[topicPartition]int64 // newest committable offset per partition
-	wake     chan struct{}
-	inFlight sync.WaitGroup
+	current  *genRun   // the generation being consumed; nil between generations
+	joined   bool      // in a generation at least once
+	outSince time.Time // when the member was last without a generation
+	joinErr  error     // the last error joining the group
 }
 
-type topicPartition struct {
-	topic     string
-	partition int
+// messageWriter is the part of *kafka.Writer the Consumer uses for dead letters.
+type messageWriter interface {
+	WriteMessages(ctx context.Context, msgs ...kafka.Message) error
 }
 
-// tracker follows the offsets of one partition in one consumer generation.
-type tracker struct {
-	tp       topicPartition
-	pending  []int64 // fetched, in offset order
-	done     map[int64]bool
-	last     int64 // highest offset fetched
-	detached bool  // replaced after a rebalance; its completions commit nothing
+// NewConsumer joins cfg.Group on the routes' topics. Every record is checked
+// against its route's contract, decoded and handed to the route's handler;
+// what fails the first two is dead-lettered. Run it, then Close it.
+func NewConsumer(cfg ConsumerConfig, routes ...Route) (*Consumer, error) {
+	c, err := newConsumer(cfg, routes)
+	if err != nil {
+		return nil, err
+	}
+	group, err := newKafkaGroup(c.cfg.Brokers, c.cfg.Group, c.topics)
+	if err != nil {
+		return nil, fmt.Errorf("consumer group %s: %w", c.cfg.Group, err)
+	}
+	dlq := NewWriter(c.cfg.Brokers, "", WriterConfig{BatchTimeout: c.cfg.BatchTimeout})
+	c.group = group
+	c.open = openPartitionReader(c.cfg.Brokers)
+	c.dlq = dlq
+	c.closers = []func() error{group.Close, dlq.Close}
+	return c, nil
 }
 
-type job struct {
-	msg     kafka.Message
-	tracker *tracker
-	release func() // frees the job's in-flight slot
-}
-
-// lane runs the jobs of one key in order.
-type lane struct{ queue []job }
-
-// Run consumes until ctx is done or fetching fails for good, then drains,
-// commits what finished and returns. It returns nil on a clean shutdown.
-func (c *Consumer) Run(ctx context.Context) error {
-	if c.MaxInFlight <= 0 {
-		c.MaxInFlight = 256
+// newConsumer checks cfg and routes and applies the defaults; the group,
+// the partition readers and the dead-letter writer are the caller's.
+func newConsumer(cfg ConsumerConfig, routes []Route) (*Consumer, error) {
+	var problems []string
+	if len(cfg.Brokers) == 0 {
+		problems = append(problems, "no brokers")
 	}
-	if c.RetryMin <= 0 {
-		c.RetryMin = 50 * time.Millisecond
+	if cfg.Group == "" {
+		problems = append(problems, "no group")
 	}
-	if c.RetryMax <= 0 {
-		c.RetryMax = 5 * time.Second
+	if len(routes) == 0 {
+		problems = append(problems, "no routes")
 	}
-	if c.Drain <= 0 {
-		c.Drain = 5 * time.Second
-	}
-	if c.CommitEvery <= 0 {
-		c.CommitEvery = 50 * time.Millisecond
-	}
-	if c.Log == nil {
-		c.Log = slog.New(slog.DiscardHandler)
-	}
-	c.lanes = map[string]*lane{}
-	c.trackers = map[topicPartition]*tracker{}
-	c.ready = map[topicPartition]int64{}
-	c.wake = make(chan struct{}, 1)
-
-	// Handlers outlive ctx by Drain so a shutdown finishes what it started.
-	work, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
-	defer cancelWork()
-	commitCtx, stopCommitter := context.WithCancel(context.WithoutCancel(ctx))
-	committerDone := make(chan struct{})
-	go func() {
-		defer close(committerDone)
-		c.commitLoop(commitCtx)
-	}()
-
-	slots := make(chan struct{}, c.MaxInFlight)
-	var fetchErr error
-	backoff := c.RetryMin
-	for {
-		select {
-		case slots <- struct{}{}:
-		case <-ctx.Done():
+	for name, v := range map[string]int{"MaxInFlight": cfg.MaxInFlight, "MaxUncommitted": cfg.MaxUncommitted} {
+		if v < 0 {
+			problems = append(problems, fmt.Sprintf("%s %d is negative", name, v))
 		}
-		if ctx.Err() != nil {
-			break
+	}
+	for name, d := range map[string]time.Duration{"StuckAfter": cfg.StuckAfter, "RetryMin": cfg.RetryMin,
+		"RetryMax": cfg.RetryMax, "CommitEvery": cfg.CommitEvery, "Drain": cfg.Drain, "BatchTimeout": cfg.BatchTimeout} {
+		if d < 0 {
+			problems = append(problems, fmt.Sprintf("%s %v is negative", name, d))
 		}
-		m, err := c.Fetcher.FetchMessage(ctx)
+	}
+	handlers := map[string]Handler{}
+	var topics []string
+	for _, r := range routes {
+		switch {
+		case r.Topic == "":
+			problems = append(problems, "a route without a topic")
+			continue
+		case handlers[r.Topic] != nil:
+			problems = append(problems, fmt.Sprintf("topic %s routed twice", r.Topic))
+			continue
+		case r.bind == nil:
+			problems = append(problems, fmt.Sprintf("route for %s has no handler (build it with On)", r.Topic))
+			continue
+		}
+		h, err := r.bind()
 		if err != nil {
-			<-slots
+			problems = append(problems, fmt.Sprintf("route for %s: %v", r.Topic, err))
+			continue
+		}
+		for i := len(cfg.Middleware) - 1; i >= 0; i-- {
+			h = cfg.Middleware[i](h)
+		}
+		handlers[r.Topic] = h
+		topics = append(topics, r.Topic)
+	}
+	if len(problems) > 0 {
+		return nil, fmt.Errorf("consumer %s: %s", cfg.Group, strings.Join(problems, "; "))
+	}
+	cfg.MaxInFlight = cmp0(cfg.MaxInFlight, 256)
+	cfg.MaxUncommitted = cmp0(cfg.MaxUncommitted, 512)
+	cfg.StuckAfter = cmp0(cfg.StuckAfter, 10*time.Second)
+	cfg.RetryMin = cmp0(cfg.RetryMin, 50*time.Millisecond)
+	cfg.RetryMax = max(cmp0(cfg.RetryMax, 5*time.Second), cfg.RetryMin)
+	cfg.CommitEvery = cmp0(cfg.CommitEvery, 50*time.Millisecond)
+	cfg.Drain = cmp0(cfg.Drain, 5*time.Second)
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	return &Consumer{
+		cfg:         cfg,
+		log:         cfg.Log.With("group", cfg.Group),
+		topics:      topics,
+		handlers:    handlers,
+		logEvery:    time.Minute,
+		cancelGrace: time.Second,
+	}, nil
+}
+
+// cmp0 is v, or def when v is zero.
+func cmp0[T int | time.Duration](v, def T) T {
+	if v == 0 {
+		return def
+	}
+	return v
+}
+
+// Run consumes until ctx is done, one generation after another: it fetches
+// the partitions each generation assigns, commits through that generation,
+// and when the generation ends stops fetching, lets in-flight records
+// finish for a bounded drain, makes a final commit and only then lets the
+// member rejoin. At shutdown it drains, commits, leaves the group and
+// returns nil. Call Run once.
+func (c *Consumer) Run(ctx context.Context) error {
+	c.mu.Lock()
+	c.outSince = time.Now()
+	c.mu.Unlock()
+	var joinLog logLimiter
+	backoff := c.cfg.RetryMin
+	for ctx.Err() == nil {
+		gen, err := c.group.Next(ctx)
+		if err != nil {
 			if ctx.Err() != nil {
 				break
 			}
-			if errors.Is(err, io.EOF) { // the reader was closed
-				fetchErr = fmt.Errorf("fetch: reader closed: %w", err)
+			if errors.Is(err, kafka.ErrGroupClosed) {
+				return fmt.Errorf("consumer group %s: closed while running", c.cfg.Group)
+			}
+			c.mu.Lock()
+			c.joinErr = err
+			c.mu.Unlock()
+			if joinLog.allow(time.Now(), c.logEvery) {
+				level := slog.LevelWarn
+				if errors.Is(err, kafka.RebalanceInProgress) {
+					level = slog.LevelInfo
+				}
+				c.log.Log(ctx, level, "joining the consumer group failed; retrying", "err", err)
+			}
+			if !sleep(ctx.Done(), backoff) {
 				break
 			}
-			// kafka-go reports a broker or coordinator it cannot reach yet
-			// keeps trying underneath: a broker restart is no reason to stop.
-			c.Log.Warn("fetch failed; retrying", "group", c.Group, "retryIn", backoff, "err", err)
-			select {
-			case <-time.After(backoff):
-			case <-ctx.Done():
-			}
-			backoff = min(backoff*2, c.RetryMax)
+			backoff = min(backoff*2, time.Second)
 			continue
 		}
-		backoff = c.RetryMin
-		c.dispatch(work, m, func() { <-slots })
+		backoff = c.cfg.RetryMin
+		joinLog = logLimiter{}
+		c.consume(ctx, gen)
 	}
-
-	drained := make(chan struct{})
-	go func() { c.inFlight.Wait(); close(drained) }()
-	select {
-	case <-drained:
-	case <-time.After(c.Drain):
-		c.Log.Warn("consumer drain timed out; unfinished records will be redelivered", "group", c.Group)
-		cancelWork()
-		<-drained
+	// Leaving hands the partitions to the other members now rather than
+	// after the session timeout.
+	if err := c.group.Close(); err != nil {
+		c.log.Warn("leaving the consumer group failed", "err", err)
 	}
-	stopCommitter()
-	<-committerDone
-	// One last synchronous commit of whatever finished during the drain.
-	finalCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-	defer cancel()
-	if err := c.commit(finalCtx); err != nil {
-		c.Log.Warn("final commit failed; records since the last commit will be redelivered", "group", c.Group, "err", err)
-	}
-	return fetchErr
+	return nil
 }
 
-func (c *Consumer) dispatch(ctx context.Context, m kafka.Message, release func()) {
-	tp := topicPartition{m.Topic, m.Partition}
+// consume runs one generation and returns once its final commit is done.
+func (c *Consumer) consume(ctx context.Context, gen generation) {
+	g := newGenRun(c, gen)
+	committed := make(chan struct{})
+	gen.Start(func(genCtx context.Context) {
+		g.run(ctx, genCtx)
+		close(committed)
+		// At shutdown the generation is still alive here: Run closes the
+		// group once the final commit is done, which ends the generation
+		// and makes the member leave instead of rejoining.
+		<-genCtx.Done()
+	})
+	<-committed
+}
+
+// enter makes g the current generation and tells the log.
+func (c *Consumer) enter(g *genRun) {
+	c.mu.Lock()
+	c.current = g
+	c.joined = true
+	c.joinErr = nil
+	c.mu.Unlock()
+	c.log.Info("consumer joined its group", "generation", g.id, "member", g.gen.Member(),
+		"partitions", g.describe(func(*partition) string { return "" }))
+}
+
+// leave records that g is over.
+func (c *Consumer) leave(g *genRun) {
+	c.mu.Lock()
+	if c.current == g {
+		c.current = nil
+		c.outSince = time.Now()
+	}
+	c.mu.Unlock()
+}
+
+func (c *Consumer) currentGen() *genRun {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	t := c.trackers[tp]
-	if t == nil || m.Offset <= t.last {
-		// A first record, or kafka-go restarted the partition from its
-		// committed offset after a rebalance: the old bookkeeping no longer
-		// describes what may be committed.
-		if t != nil {
-			t.detached = true
-		}
-		t = &tracker{tp: tp, done: map[int64]bool{}, last: -1}
-		c.trackers[tp] = t
-	}
-	t.pending = append(t.pending, m.Offset)
-	t.last = m.Offset
-
-	c.inFlight.Add(1)
-	j := job{msg: m, tracker: t, release: release}
-	key := m.Topic + "\x00" + string(m.Key)
-	if l, busy := c.lanes[key]; busy {
-		l.queue = append(l.queue, j)
-		return
-	}
-	l := &lane{queue: []job{j}}
-	c.lanes[key] = l
-	go c.runLane(ctx, key, l)
+	return c.current
 }
 
-// runLane applies the jobs of one key in order until the lane is empty.
-func (c *Consumer) runLane(ctx context.Context, key string, l *lane) {
-	for {
-		c.mu.Lock()
-		if len(l.queue) == 0 {
-			delete(c.lanes, key)
-			c.mu.Unlock()
-			return
-		}
-		j := l.queue[0]
-		l.queue = l.queue[1:]
-		c.mu.Unlock()
-
-		if c.apply(ctx, j.msg) {
-			c.complete(j)
-		}
-		j.release()
-		c.inFlight.Done()
-	}
-}
-
-// apply runs the handler until it succeeds or the record is dead-lettered,
-// and reports whether the record may be committed.
-func (c *Consumer) apply(ctx context.Context, m kafka.Message) bool {
-	log := c.Log.With("topic", m.Topic, "partition", m.Partition, "offset", m.Offset, "key", string(m.Key))
-	delay := c.RetryMin
-	for attempt := 1; ; attempt++ {
-		err := c.Handler(ctx, m)
-		if err == nil {
-			return true
-		}
-		if IsPermanent(err) {
-			err = c.deadLetter(ctx, m, err)
-			if err == nil {
-				return true
-			}
-		}
-		if ctx.Err() != nil {
-			log.Warn("record abandoned at shutdown; it will be redelivered", "err", err)
-			return false
-		}
-		log.Warn("record failed; retrying", "attempt", attempt, "retryIn", delay, "err", err)
-		select {
-		case <-time.After(delay):
-		case <-ctx.Done():
-			return false
-		}
-		delay = min(delay*2, c.RetryMax)
-	}
-}
-
-// deadLetter writes m to <topic>.dlq with the cause and its origin in
-// headers, so the partition moves on and an operator can replay it later.
-func (c *Consumer) deadLetter(ctx context.Context, m kafka.Message, cause error) error {
-	if c.DLQ == nil {
-		return fmt.Errorf("no dead-letter writer for %w", cause)
-	}
-	dlq := kafka.Message{
-		Topic: events.DLQ(m.Topic),
-		Key:   m.Key,
-		Value: m.Value,
-		Headers: append(append([]kafka.Header(nil), m.Headers...),
-			kafka.Header{Key: events.HeaderDLQError, Value: []byte(cause.Error())},
-			kafka.Header{Key: events.HeaderDLQSourceTopic, Value: []byte(m.Topic)},
-			kafka.Header{Key: events.HeaderDLQSourcePartition, Value: []byte(strconv.Itoa(m.Partition))},
-			kafka.Header{Key: events.HeaderDLQSourceOffset, Value: []byte(strconv.FormatInt(m.Offset, 10))},
-			kafka.Header{Key: events.HeaderDLQConsumerGroup, Value: []byte(c.Group)},
-		),
-	}
-	if err := c.DLQ.WriteMessages(ctx, dlq); err != nil {
-		return fmt.Errorf("dead-letter to %s: %w", dlq.Topic, err)
-	}
-	c.Log.Error("record dead-lettered", "topic", m.Topic, "partition", m.Partition, "offset", m.Offset,
-		"key", string(m.Key), "dlq", dlq.Topic, "err", cause)
-	return nil
-}
-
-// complete marks j done and advances its partition's committable offset
-// past every contiguous finished record.
-func (c *Consumer) complete(j job) {
+// Joined is a readiness check: nil while the member is in a generation
+// (with partitions or without), and through a rebalance shorter than
+// StuckAfter once it has joined before.
+func (c *Consumer) Joined(context.Context) error {
 	c.mu.Lock()
-	t := j.tracker
-	t.done[j.msg.Offset] = true
-	advanced := false
-	for len(t.pending) > 0 && t.done[t.pending[0]] {
-		if !t.detached {
-			c.ready[t.tp] = t.pending[0]
-			advanced = true
-		}
-		delete(t.done, t.pending[0])
-		t.pending = t.pending[1:]
+	defer c.mu.Unlock()
+	switch {
+	case c.current != nil:
+		return nil
+	case !c.joined && c.joinErr != nil:
+		return fmt.Errorf("consumer group %s: not joined yet: %v", c.cfg.Group, c.joinErr)
+	case !c.joined:
+		return fmt.Errorf("consumer group %s: not joined yet", c.cfg.Group)
 	}
-	c.mu.Unlock()
-	if advanced {
-		c.wakeCommitter()
-	}
-}
-
-// commitLoop commits whenever offsets advanced, at most once per
-// CommitEvery, coalescing everything that finished in between.
-func (c *Consumer) commitLoop(ctx context.Context) {
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-c.wake:
-		}
-		if err := c.commit(ctx); err != nil && ctx.Err() == nil {
-			c.Log.Warn("commit failed; retrying", "group", c.Group, "err", err)
-			c.wakeCommitter()
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(c.CommitEvery):
-		}
-	}
-}
-
-// wakeCommitter asks for a commit without blocking; asks coalesce.
-func (c *Consumer) wakeCommitter() {
-	select {
-	case c.wake <- struct{}{}:
-	default:
-	}
-}
-
-func (c *Consumer) commit(ctx context.Context) error {
-	c.mu.Lock()
-	msgs := make([]kafka.Message, 0, len(c.ready))
-	for tp, off := range c.ready {
-		msgs = append(msgs, kafka.Message{Topic: tp.topic, Partition: tp.partition, Offset: off})
-	}
-	clear(c.ready)
-	c.mu.Unlock()
-	if len(msgs) == 0 {
+	out := time.Since(c.outSince)
+	if out < c.cfg.StuckAfter {
 		return nil
 	}
-	if err := c.Fetcher.CommitMessages(ctx, msgs...); err != nil {
-		// Put the offsets back unless newer ones arrived meanwhile.
-		c.mu.Lock()
-		for _, m := range msgs {
-			tp := topicPartition{m.Topic, m.Partition}
-			if cur, ok := c.ready[tp]; !ok || cur < m.Offset {
-				c.ready[tp] = m.Offset
-			}
-		}
-		c.mu.Unlock()
-		return err
+	if c.joinErr != nil {
+		return fmt.Errorf("consumer group %s: out of the group for %s: %v", c.cfg.Group, roundDuration(out), c.joinErr)
+	}
+	return fmt.Errorf("consumer group %s: out of the group for %s", c.cfg.Group, roundDuration(out))
+}
+
+// Stuck is a readiness check: nil unless a record has kept failing for
+// longer than StuckAfter, or its partition's uncommitted window filled up
+// behind it. The error names topic, partition, offset, how long and why,
+// e.g. "orders.created/1 at offset 42: retrying for 1m3s: database is locked".
+func (c *Consumer) Stuck(context.Context) error {
+	g := c.currentGen()
+	if g == nil {
+		return nil
+	}
+	if problems := g.stuck(time.Now()); len(problems) > 0 {
+		return errors.New(strings.Join(problems, "; "))
 	}
 	return nil
+}
+
+// Assignments is a snapshot of the partitions of the current generation,
+// ordered by topic and partition; empty between generations.
+func (c *Consumer) Assignments() []Assignment {
+	g := c.currentGen()
+	if g == nil {
+		return nil
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	out := make([]Assignment, 0, len(g.parts))
+	for _, p := range g.parts {
+		out = append(out, Assignment{Topic: p.tp.topic, Partition: p.tp.partition, Generation: g.id,
+			Committed: p.committed, HighWatermark: p.highWater})
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Topic != out[j].Topic {
+			return out[i].Topic < out[j].Topic
+		}
+		return out[i].Partition < out[j].Partition
+	})
+	return out
+}
+
+// Close leaves the group (if Run has not) and closes the dead-letter writer.
+func (c *Consumer) Close() error {
+	var errs []error
+	for _, close := range c.closers {
+		errs = append(errs, close())
+	}
+	return errors.Join(errs...)
+}
+
+// logLimiter lets a repeated log line through at most once per interval.
+type logLimiter struct{ last time.Time }
+
+func (l *logLimiter) allow(now time.Time, every time.Duration) bool {
+	if !l.last.IsZero() && now.Sub(l.last) < every {
+		return false
+	}
+	l.last = now
+	return true
+}
+
+// sleep waits d or until stop closes, and reports whether d passed.
+func sleep(stop <-chan struct{}, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-stop:
+		return false
+	}
+}
+
+// roundDuration keeps a duration readable: whole seconds from a second up.
+func roundDuration(d time.Duration) time.Duration {
+	if d >= time.Second {
+		return d.Round(time.Second)
+	}
+	return d.Round(time.Millisecond)
 }

@@ -2,123 +2,49 @@ package stream
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	"runtime"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/segmentio/kafka-go"
+
+	"github.com/kafkakit/kit/services/events"
 )
 
-// fakeFetcher hands out msgs, then blocks until ctx ends, and records commits.
-type fakeFetcher struct {
-	mu        sync.Mutex
-	msgs      []kafka.Message
-	committed map[int]int64 // partition -> offset of the last committed message
-	commitErr error
-}
-
-func (f *fakeFetcher) FetchMessage(ctx context.Context) (kafka.Message, error) {
-	f.mu.Lock()
-	if len(f.msgs) > 0 {
-		m := f.msgs[0]
-		f.msgs = f.msgs[1:]
-		f.mu.Unlock()
-		return m, nil
-	}
-	f.mu.Unlock()
-	<-ctx.Done()
-	return kafka.Message{}, ctx.Err()
-}
-
-func (f *fakeFetcher) CommitMessages(_ context.Context, msgs ...kafka.Message) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.commitErr != nil {
-		return f.commitErr
-	}
-	for _, m := range msgs {
-		if prev, ok := f.committed[m.Partition]; ok && m.Offset < prev {
-			return fmt.Errorf("commit went backwards on partition %d: %d after %d", m.Partition, m.Offset, prev)
-		}
-		f.committed[m.Partition] = m.Offset
-	}
-	return nil
-}
-
-func (f *fakeFetcher) committedOffset(p int) (int64, bool) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	o, ok := f.committed[p]
-	return o, ok
-}
-
-type fakeDLQ struct {
-	mu   sync.Mutex
-	msgs []kafka.Message
-}
-
-func (d *fakeDLQ) WriteMessages(_ context.Context, msgs ...kafka.Message) error {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	d.msgs = append(d.msgs, msgs...)
-	return nil
-}
-
-func msg(p int, off int64, key string) kafka.Message {
-	return kafka.Message{Topic: "t", Partition: p, Offset: off, Key: []byte(key), Value: []byte(key)}
-}
-
-// runUntil runs c until cond holds (polled with a deadline),
-// then stops it and returns Run's error.
-func runUntil(t *testing.T, c *Consumer, cond func() bool) error {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- c.Run(ctx) }()
-	deadline := time.After(10 * time.Second)
-	tick := time.NewTicker(2 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		select {
-		case <-tick.C:
-		case <-deadline:
-			cancel()
-			<-done
-			t.Fatal("condition not reached within 10s")
-		}
-	}
-	cancel()
-	return <-done
-}
-
 func TestConsumerKeepsPerKeyOrderAndCommitsContiguously(t *testing.T) {
-	f := &fakeFetcher{committed: map[int]int64{}}
-	for off := int64(0); off < 50; off++ {
-		f.msgs = append(f.msgs, msg(int(off%2), off/2, fmt.Sprintf("k%d", off%5)))
-	}
 	var mu sync.Mutex
 	seen := map[string][]int64{}
-	c := &Consumer{Fetcher: f, Log: slog.New(slog.DiscardHandler), MaxInFlight: 8,
-		Handler: func(ctx context.Context, m kafka.Message) error {
-			if m.Offset%3 == 0 {
-				runtime.Gosched() // let later records overtake this one
-			}
-			mu.Lock()
-			seen[string(m.Key)+fmt.Sprint(m.Partition)] = append(seen[string(m.Key)+fmt.Sprint(m.Partition)], m.Offset)
-			mu.Unlock()
-			return nil
-		}}
-	if err := runUntil(t, c, func() bool {
-		a, okA := f.committedOffset(0)
-		b, okB := f.committedOffset(1)
-		return okA && okB && a == 24 && b == 24
-	}); err != nil {
-		t.Fatal(err)
+	h := newHarness(t, ConsumerConfig{MaxInFlight: 8}, raw("t", func(ctx context.Context, m kafka.Message) error {
+		if m.Offset%3 == 0 {
+			runtime.Gosched() // let later records overtake this one
+		}
+		mu.Lock()
+		key := fmt.Sprintf("%s/%d", m.Key, m.Partition)
+		seen[key] = append(seen[key], m.Offset)
+		mu.Unlock()
+		return nil
+	}))
+	for off := 0; off < 50; off++ {
+		h.broker.produce("t", off%2, fmt.Sprintf("k%d", off%5))
 	}
+	h.group.assign(1, map[string][]int{"t": {0, 1}})
+	stop := h.start(t)
+	waitFor(t, "both partitions committed to their end", func() bool {
+		a, _ := h.group.committed("t", 0)
+		b, _ := h.group.committed("t", 1)
+		return a == 25 && b == 25
+	})
+	if err := stop(); err != nil {
+		t.Fatalf("Run = %v, want nil", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
 	for key, offs := range seen {
 		for i := 1; i < len(offs); i++ {
 			if offs[i] <= offs[i-1] {
@@ -126,113 +52,429 @@ func TestConsumerKeepsPerKeyOrderAndCommitsContiguously(t *testing.T) {
 			}
 		}
 	}
+	if _, backwards := h.group.violations(); len(backwards) > 0 {
+		t.Errorf("commits went backwards: %v", backwards)
+	}
 }
 
-func TestConsumerNeverCommitsPastAnUnfinishedRecord(t *testing.T) {
-	f := &fakeFetcher{committed: map[int]int64{}, msgs: []kafka.Message{msg(0, 0, "a"), msg(0, 1, "stuck"), msg(0, 2, "c")}}
-	release := make(chan struct{})
-	applied := map[int64]bool{}
+func TestConsumerShutdownCommitsOnlyWhatFinished(t *testing.T) {
 	var mu sync.Mutex
-	c := &Consumer{Fetcher: f, Log: slog.New(slog.DiscardHandler), Drain: 50 * time.Millisecond,
-		Handler: func(ctx context.Context, m kafka.Message) error {
+	applied := map[int64]bool{}
+	var seen outcomes
+	h := newHarness(t, ConsumerConfig{Drain: 50 * time.Millisecond, Observe: seen.observe},
+		raw("t", func(ctx context.Context, m kafka.Message) error {
 			if string(m.Key) == "stuck" {
-				select {
-				case <-release:
-				case <-ctx.Done():
-					return ctx.Err()
-				}
+				<-ctx.Done() // finishes only when the drain gives up on it
+				return ctx.Err()
 			}
 			mu.Lock()
 			applied[m.Offset] = true
 			mu.Unlock()
 			return nil
-		}}
-	_ = runUntil(t, c, func() bool {
+		}))
+	h.broker.produce("t", 0, "a", "stuck", "c")
+	h.group.assign(1, map[string][]int{"t": {0}})
+	stop := h.start(t)
+	waitFor(t, "offsets 0 and 2 applied", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		return applied[0] && applied[2]
 	})
-	if got, ok := f.committedOffset(0); !ok || got != 0 {
-		t.Errorf("committed offset %d (%v) with offset 1 unfinished, want 0", got, ok)
+	if err := stop(); err != nil {
+		t.Fatalf("Run = %v, want nil on a clean stop", err)
 	}
-	close(release)
+	if got, ok := h.group.committed("t", 0); !ok || got != 1 {
+		t.Errorf("committed %d (%v) with offset 1 unfinished, want 1 (offset 0 done, 1 redelivered next time)", got, ok)
+	}
+	if got := seen.results("t", 0, 1); len(got) != 1 || got[0] != ResultCancelled {
+		t.Errorf("outcomes of offset 1 = %v, want [cancelled]", got)
+	}
 }
 
-func TestConsumerDeadLettersPermanentFailures(t *testing.T) {
-	f := &fakeFetcher{committed: map[int]int64{}, msgs: []kafka.Message{msg(2, 7, "bad"), msg(2, 8, "good")}}
-	dlq := &fakeDLQ{}
-	c := &Consumer{Fetcher: f, DLQ: dlq, Group: "g", Log: slog.New(slog.DiscardHandler),
-		Handler: JSON(nil, func(ctx context.Context, v map[string]any) error { return nil })}
-	f.msgs[1].Value = []byte(`{"ok":true}`)
-	if err := runUntil(t, c, func() bool { o, ok := f.committedOffset(2); return ok && o == 8 }); err != nil {
-		t.Fatal(err)
+func TestConsumerDeadLettersRecordsThatBreakTheContract(t *testing.T) {
+	var got []events.OrderStatus
+	var mu sync.Mutex
+	var seen outcomes
+	h := newHarness(t, ConsumerConfig{Group: "g", Observe: seen.observe},
+		On("statuses", events.TopicOrdersStatus, func(_ context.Context, s events.OrderStatus) error {
+			mu.Lock()
+			got = append(got, s)
+			mu.Unlock()
+			return nil
+		}))
+	h.broker.produceValue("statuses", 2, "bad", `{"orderId":"not-a-uuid","status":"PAID"}`)
+	h.broker.produceValue("statuses", 2, "good", statusJSON(1, "PAID"))
+	h.group.assign(1, map[string][]int{"statuses": {2}})
+	h.start(t)
+	waitFor(t, "both records committed", func() bool { o, _ := h.group.committed("statuses", 2); return o == 2 })
+
+	dl := h.dlq.written()
+	if len(dl) != 1 {
+		t.Fatalf("dead-lettered %d records, want 1", len(dl))
 	}
-	if len(dlq.msgs) != 1 {
-		t.Fatalf("dead-lettered %d records, want 1", len(dlq.msgs))
-	}
-	d := dlq.msgs[0]
-	h := map[string]string{}
+	d := dl[0]
+	hd := map[string]string{}
 	for _, kv := range d.Headers {
-		h[kv.Key] = string(kv.Value)
+		hd[kv.Key] = string(kv.Value)
 	}
-	if d.Topic != "t.dlq" || string(d.Key) != "bad" || h["dlq.source.topic"] != "t" || h["dlq.source.partition"] != "2" ||
-		h["dlq.source.offset"] != "7" || h["dlq.consumer.group"] != "g" || h["dlq.error"] == "" {
-		t.Errorf("dead letter %s %q headers %v, want t.dlq with the origin and the error", d.Topic, d.Key, h)
+	if d.Topic != "statuses.dlq" || string(d.Key) != "bad" || hd[events.HeaderDLQSourceTopic] != "statuses" ||
+		hd[events.HeaderDLQSourcePartition] != "2" || hd[events.HeaderDLQSourceOffset] != "0" ||
+		hd[events.HeaderDLQConsumerGroup] != "g" || !strings.Contains(hd[events.HeaderDLQError], "invalid statuses value") {
+		t.Errorf("dead letter %s %q headers %v, want statuses.dlq with the origin and the error", d.Topic, d.Key, hd)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(got) != 1 || got[0].Status != events.StatusPaid {
+		t.Errorf("handler got %+v, want the one valid status", got)
+	}
+	if r := seen.results("statuses", 2, 0); len(r) != 1 || r[0] != ResultDeadLetter {
+		t.Errorf("outcomes of the bad record = %v, want [dead_letter]", r)
 	}
 }
 
 func TestConsumerRetriesTransientFailures(t *testing.T) {
-	f := &fakeFetcher{committed: map[int]int64{}, msgs: []kafka.Message{msg(0, 0, "a")}}
-	attempts := 0
-	c := &Consumer{Fetcher: f, Log: slog.New(slog.DiscardHandler), RetryMin: time.Millisecond, RetryMax: 2 * time.Millisecond,
-		Handler: func(ctx context.Context, m kafka.Message) error {
-			attempts++
-			if attempts < 3 {
+	var attempts atomic.Int64
+	var seen outcomes
+	h := newHarness(t, ConsumerConfig{RetryMin: time.Millisecond, RetryMax: 2 * time.Millisecond, Observe: seen.observe},
+		raw("t", func(ctx context.Context, m kafka.Message) error {
+			if attempts.Add(1) < 3 {
 				return errors.New("broker not available")
 			}
 			return nil
-		}}
-	if err := runUntil(t, c, func() bool { _, ok := f.committedOffset(0); return ok }); err != nil {
-		t.Fatal(err)
+		}))
+	h.broker.produce("t", 0, "a")
+	h.group.assign(1, map[string][]int{"t": {0}})
+	h.start(t)
+	waitFor(t, "offset 0 committed", func() bool { o, _ := h.group.committed("t", 0); return o == 1 })
+	want := []Result{ResultRetry, ResultRetry, ResultOK}
+	if got := seen.results("t", 0, 0); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("outcomes = %v, want %v (two transient failures, then success)", got, want)
 	}
-	if attempts != 3 {
-		t.Errorf("handler ran %d times, want 3 (two transient failures, then success)", attempts)
-	}
-}
-
-func TestConsumerRestartsBookkeepingAfterRebalance(t *testing.T) {
-	// After a rebalance kafka-go delivers a partition again from its
-	// committed offset: offsets go back, and must be tracked afresh.
-	f := &fakeFetcher{committed: map[int]int64{}, msgs: []kafka.Message{msg(0, 0, "a"), msg(0, 1, "b"), msg(0, 1, "b"), msg(0, 2, "c")}}
-	c := &Consumer{Fetcher: f, Log: slog.New(slog.DiscardHandler), Handler: func(context.Context, kafka.Message) error { return nil }}
-	if err := runUntil(t, c, func() bool { o, ok := f.committedOffset(0); return ok && o == 2 }); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// flakyFetcher fails its first fetches, as kafka-go does while the broker
-// or the group coordinator is unreachable, then delivers.
-type flakyFetcher struct {
-	fakeFetcher
-	failures int
-}
-
-func (f *flakyFetcher) FetchMessage(ctx context.Context) (kafka.Message, error) {
-	f.mu.Lock()
-	if f.failures > 0 {
-		f.failures--
-		f.mu.Unlock()
-		return kafka.Message{}, errors.New("[15] Group Coordinator Not Available")
-	}
-	f.mu.Unlock()
-	return f.fakeFetcher.FetchMessage(ctx)
 }
 
 func TestConsumerRidesOutFetchErrors(t *testing.T) {
-	f := &flakyFetcher{fakeFetcher: fakeFetcher{committed: map[int]int64{}, msgs: []kafka.Message{msg(0, 0, "a")}}, failures: 3}
-	c := &Consumer{Fetcher: f, Log: slog.New(slog.DiscardHandler), RetryMin: time.Millisecond,
-		Handler: func(context.Context, kafka.Message) error { return nil }}
-	if err := runUntil(t, c, func() bool { _, ok := f.committedOffset(0); return ok }); err != nil {
+	h := newHarness(t, ConsumerConfig{RetryMin: time.Millisecond},
+		raw("t", func(context.Context, kafka.Message) error { return nil }))
+	h.broker.fetchErrs = 3
+	h.broker.produce("t", 0, "a")
+	h.group.assign(1, map[string][]int{"t": {0}})
+	stop := h.start(t)
+	waitFor(t, "offset 0 committed", func() bool { o, _ := h.group.committed("t", 0); return o == 1 })
+	if err := stop(); err != nil {
 		t.Fatalf("Run = %v, want nil: a broker outage is no reason to stop consuming", err)
 	}
+}
+
+// A record that fails transiently forever must not let its partition's
+// bookkeeping grow: the window fills, fetching pauses, Stuck says where and
+// why, nothing past the record is committed — and other partitions go on.
+func TestConsumerBoundsTheWindowBehindAFailingRecord(t *testing.T) {
+	const window = 16
+	h := newHarness(t, ConsumerConfig{MaxUncommitted: window, StuckAfter: time.Hour, RetryMin: time.Millisecond, RetryMax: time.Millisecond,
+		Drain: time.Millisecond},
+		raw("t", func(_ context.Context, m kafka.Message) error {
+			if m.Partition == 0 && m.Offset == 0 {
+				return errors.New("database is locked")
+			}
+			return nil
+		}))
+	h.broker.endless[topicPartition{"t", 0}] = true
+	for i := 0; i < 3*window; i++ {
+		h.broker.produce("t", 1, fmt.Sprintf("k%d", i))
+	}
+	h.group.assign(1, map[string][]int{"t": {0, 1}})
+	h.start(t)
+
+	var stuck error
+	waitFor(t, "Stuck reports the failing record", func() bool { stuck = h.c.Stuck(context.Background()); return stuck != nil })
+	for _, want := range []string{"t/0 at offset 0: retrying for ", "database is locked", "window of 16"} {
+		if !strings.Contains(stuck.Error(), want) {
+			t.Errorf("Stuck = %q, want it to contain %q", stuck, want)
+		}
+	}
+	waitFor(t, "partition 1 committed to its end", func() bool { o, _ := h.group.committed("t", 1); return o == 3*window })
+
+	if got := h.broker.fetchedFrom("t", 0); got != window {
+		t.Errorf("fetched %d records of the stuck partition, want %d (the window)", got, window)
+	}
+	waitFor(t, "the rest of the window finished behind the failing record", func() bool {
+		_, done, _ := h.c.currentGen().tracked(topicPartition{"t", 0})
+		return done == window-1
+	})
+	if pending, _, failing := h.c.currentGen().tracked(topicPartition{"t", 0}); pending != window || failing != 1 {
+		t.Errorf("tracking %d pending and %d failing records of the stuck partition, want %d and 1", pending, failing, window)
+	}
+	if o, ok := h.group.committed("t", 0); ok {
+		t.Errorf("committed offset %d on the stuck partition, want nothing past offset 0", o)
+	}
+	if !h.logs.contains(`"msg":"record failed; retrying"`) {
+		t.Errorf("no log line about the failing record")
+	}
+	if n := strings.Count(h.logs.String(), `"msg":"record failed; retrying"`); n != 1 {
+		t.Errorf("logged the failing record %d times, want once (then once a minute)", n)
+	}
+}
+
+func TestConsumerStuckAfterAThresholdAndRecovers(t *testing.T) {
+	var healthy atomic.Bool
+	h := newHarness(t, ConsumerConfig{StuckAfter: time.Millisecond, RetryMin: time.Millisecond, RetryMax: time.Millisecond},
+		raw("orders.created", func(context.Context, kafka.Message) error {
+			if !healthy.Load() {
+				return errors.New("database is locked")
+			}
+			return nil
+		}))
+	h.broker.produce("orders.created", 1, "a", "a") // one key: offset 1 waits behind offset 0
+	h.group.assign(1, map[string][]int{"orders.created": {1}})
+	h.start(t)
+	var stuck error
+	waitFor(t, "Stuck reports the failing record", func() bool { stuck = h.c.Stuck(context.Background()); return stuck != nil })
+	if want := "orders.created/1 at offset 0: retrying for "; !strings.HasPrefix(stuck.Error(), want) {
+		t.Errorf("Stuck = %q, want it to start with %q", stuck, want)
+	}
+	healthy.Store(true)
+	waitFor(t, "both records committed", func() bool { o, _ := h.group.committed("orders.created", 1); return o == 2 })
+	if err := h.c.Stuck(context.Background()); err != nil {
+		t.Errorf("Stuck after recovery = %v, want nil", err)
+	}
+}
+
+// After a rebalance, a record of the old generation that finishes late —
+// its handler ignored the cancellation — is never committed, neither through
+// the old generation nor the new one; the new generation redelivers it.
+func TestConsumerNeverCommitsACompletionFromARevokedGeneration(t *testing.T) {
+	release := make(chan struct{})
+	started := make(chan struct{})
+	var firstTry atomic.Bool
+	var mu sync.Mutex
+	handled := map[string]int{}
+	h := newHarness(t, ConsumerConfig{Drain: 10 * time.Millisecond},
+		raw("t", func(ctx context.Context, m kafka.Message) error {
+			if m.Offset == 1 && firstTry.CompareAndSwap(false, true) {
+				close(started)
+				<-release // ignores ctx, as a misbehaving handler might
+			}
+			mu.Lock()
+			handled[fmt.Sprint(m.Offset)]++
+			mu.Unlock()
+			return nil
+		}))
+	h.c.cancelGrace = 10 * time.Millisecond
+	h.broker.produce("t", 0, "a", "b", "c")
+	gen1 := h.group.assign(1, map[string][]int{"t": {0}})
+	h.start(t)
+	<-started
+	waitFor(t, "offsets 0 and 2 handled", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return handled["0"] == 1 && handled["2"] == 1
+	})
+	waitFor(t, "generation 1 committed offset 0", func() bool { o, _ := h.group.committed("t", 0); return o == 1 })
+
+	gen1.revoke()
+	h.group.assign(2, map[string][]int{"t": {0}})
+	waitFor(t, "generation 2 redelivered offsets 1 and 2 and committed them", func() bool {
+		o, _ := h.group.committed("t", 0)
+		return o == 3 && h.c.currentGen() != nil && h.c.currentGen().id == 2
+	})
+	close(release) // the old generation's record finishes now
+	waitFor(t, "the late completion noticed", func() bool {
+		return h.logs.contains("record finished after its generation ended; not committed")
+	})
+
+	stale, backwards := h.group.violations()
+	if len(stale) > 0 || len(backwards) > 0 {
+		t.Errorf("stale commits %v, backward commits %v; want none", stale, backwards)
+	}
+	h.group.mu.Lock()
+	commits := strings.Join(h.group.commits, " ")
+	h.group.mu.Unlock()
+	if !strings.HasPrefix(commits, "1/t/0=1") || strings.Contains(commits, "1/t/0=2") || strings.Contains(commits, "1/t/0=3") {
+		t.Errorf("commits %q: generation 1 may commit only offset 1 (offset 0 done, offset 1 unfinished)", commits)
+	}
+}
+
+// A rebalance lets in-flight records finish within the drain and commits
+// them through the generation that fetched them before the member rejoins,
+// so the next generation starts after them and applies nothing twice.
+func TestConsumerDrainsAndCommitsBeforeRejoining(t *testing.T) {
+	release := make(chan struct{})
+	started := make(chan struct{})
+	var mu sync.Mutex
+	handled := map[int64]int{}
+	h := newHarness(t, ConsumerConfig{}, raw("t", func(ctx context.Context, m kafka.Message) error {
+		if m.Offset == 1 {
+			close(started)
+			select {
+			case <-release:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		mu.Lock()
+		handled[m.Offset]++
+		mu.Unlock()
+		return nil
+	}))
+	h.broker.produce("t", 0, "a", "b", "c")
+	gen1 := h.group.assign(1, map[string][]int{"t": {0}})
+	h.start(t)
+	<-started
+	waitFor(t, "offsets 0 and 2 handled", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return handled[0] == 1 && handled[2] == 1
+	})
+	gen1.revoke()
+	h.group.assign(2, map[string][]int{"t": {0}})
+	close(release)
+	waitFor(t, "generation 2 running", func() bool { g := h.c.currentGen(); return g != nil && g.id == 2 })
+	h.broker.produce("t", 0, "d")
+	waitFor(t, "offset 3 committed", func() bool { o, _ := h.group.committed("t", 0); return o == 4 })
+	mu.Lock()
+	defer mu.Unlock()
+	for off := int64(0); off < 4; off++ {
+		if handled[off] != 1 {
+			t.Errorf("offset %d handled %d times, want once", off, handled[off])
+		}
+	}
+	if stale, backwards := h.group.violations(); len(stale) > 0 || len(backwards) > 0 {
+		t.Errorf("stale commits %v, backward commits %v; want none", stale, backwards)
+	}
+}
+
+func TestConsumerRoutesEachTopicToItsTypedHandler(t *testing.T) {
+	var mu sync.Mutex
+	var orders []events.OrderCreated
+	var statuses []events.OrderStatus
+	var wrapped []string
+	var seen outcomes
+	mw := func(next Handler) Handler {
+		return func(ctx context.Context, m kafka.Message) error {
+			mu.Lock()
+			wrapped = append(wrapped, m.Topic)
+			mu.Unlock()
+			return next(ctx, m)
+		}
+	}
+	h := newHarness(t, ConsumerConfig{Group: "stock", Middleware: []func(Handler) Handler{mw}, Observe: seen.observe},
+		On("orders", events.TopicOrdersCreated, func(_ context.Context, o events.OrderCreated) error {
+			mu.Lock()
+			orders = append(orders, o)
+			mu.Unlock()
+			return nil
+		}),
+		On("status", events.TopicOrdersStatus, func(_ context.Context, s events.OrderStatus) error {
+			mu.Lock()
+			statuses = append(statuses, s)
+			mu.Unlock()
+			return nil
+		}))
+	h.broker.produceValue("orders", 0, "o1", orderJSON(1))
+	h.broker.produceValue("status", 1, "o1", statusJSON(1, "FAILED"))
+	h.group.assign(1, map[string][]int{"orders": {0}, "status": {1}})
+	h.start(t)
+	waitFor(t, "both committed", func() bool {
+		a, _ := h.group.committed("orders", 0)
+		b, _ := h.group.committed("status", 1)
+		return a == 1 && b == 1
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	if len(orders) != 1 || orders[0].OrderID != uuid(1) || len(orders[0].Items) != 1 {
+		t.Errorf("orders handler got %+v, want the order", orders)
+	}
+	if len(statuses) != 1 || statuses[0].Status != events.StatusFailed || statuses[0].Reason == "" {
+		t.Errorf("status handler got %+v, want the FAILED status", statuses)
+	}
+	if len(wrapped) != 2 {
+		t.Errorf("middleware saw %v, want both topics", wrapped)
+	}
+	seen.mu.Lock()
+	defer seen.mu.Unlock()
+	for _, o := range seen.list {
+		if o.Group != "stock" || o.Result != ResultOK || o.Attempt != 1 || o.Duration <= 0 {
+			t.Errorf("outcome %+v, want group stock, ok, first attempt, a duration", o)
+		}
+	}
+}
+
+func TestNewConsumerRefusesWhatCannotWork(t *testing.T) {
+	ok := raw("t", func(context.Context, kafka.Message) error { return nil })
+	tests := []struct {
+		name   string
+		cfg    ConsumerConfig
+		routes []Route
+		want   string
+	}{
+		{"no brokers", ConsumerConfig{Group: "g"}, []Route{ok}, "no brokers"},
+		{"no group", ConsumerConfig{Brokers: []string{"b"}}, []Route{ok}, "no group"},
+		{"no routes", ConsumerConfig{Brokers: []string{"b"}, Group: "g"}, nil, "no routes"},
+		{"topic twice", ConsumerConfig{Brokers: []string{"b"}, Group: "g"}, []Route{ok, ok}, "topic t routed twice"},
+		{"unknown contract", ConsumerConfig{Brokers: []string{"b"}, Group: "g"},
+			[]Route{On("t", "no.such.topic", func(context.Context, events.OrderStatus) error { return nil })}, "schema for no.such.topic"},
+		{"route not built by On", ConsumerConfig{Brokers: []string{"b"}, Group: "g"}, []Route{{Topic: "t"}}, "build it with On"},
+		{"negative window", ConsumerConfig{Brokers: []string{"b"}, Group: "g", MaxUncommitted: -1}, []Route{ok}, "MaxUncommitted -1 is negative"},
+		{"negative drain", ConsumerConfig{Brokers: []string{"b"}, Group: "g", Drain: -time.Second}, []Route{ok}, "Drain -1s is negative"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := newConsumer(tt.cfg, tt.routes)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("got %v, want an error containing %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestConsumerReportsJoinAssignmentsAndTheRebalanceStory(t *testing.T) {
+	h := newHarness(t, ConsumerConfig{Group: "g"}, raw("a", func(context.Context, kafka.Message) error { return nil }),
+		raw("b", func(context.Context, kafka.Message) error { return nil }))
+	if err := h.c.Joined(context.Background()); err == nil || !strings.Contains(err.Error(), "not joined yet") {
+		t.Errorf("Joined before Run = %v, want not joined yet", err)
+	}
+	h.broker.produce("a", 0, "x", "y")
+	gen1 := h.group.assign(7, map[string][]int{"a": {0, 2}, "b": {1}})
+	stop := h.start(t)
+	want := fmt.Sprint([]Assignment{{"a", 0, 7, 2, 2}, {"a", 2, 7, -1, -1}, {"b", 1, 7, -1, -1}})
+	waitFor(t, "Assignments = "+want, func() bool { return fmt.Sprint(h.c.Assignments()) == want })
+	if err := h.c.Joined(context.Background()); err != nil {
+		t.Errorf("Joined in a generation = %v, want nil", err)
+	}
+	gen1.revoke()
+	h.group.assign(8, nil)
+	waitFor(t, "generation 8 with no partitions", func() bool { g := h.c.currentGen(); return g != nil && g.id == 8 })
+	if err := h.c.Joined(context.Background()); err != nil {
+		t.Errorf("Joined with no partitions = %v, want nil", err)
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		`"msg":"consumer joined its group","group":"g","generation":7,"member":"member-1","partitions":"a[0 2] b[1]"`,
+		`"msg":"consumer generation ended; partitions revoked","group":"g","generation":7,"reason":"generation ended","partitions":"a[0@2 2@-] b[1@-]"`,
+		`"msg":"consumer joined its group","group":"g","generation":8,"member":"member-1","partitions":"none"`,
+		`"generation":8,"reason":"shutdown"`,
+	} {
+		if !h.logs.contains(want) {
+			t.Errorf("log lacks %s", want)
+		}
+	}
+}
+
+func uuid(n int) string { return fmt.Sprintf("00000000-0000-4000-8000-%012d", n) }
+
+func orderJSON(n int) string {
+	b, _ := json.Marshal(events.OrderCreated{OrderID: uuid(n), UserID: "u", Items: []events.Item{{SKU: "S", Qty: 1}},
+		Total: 1, Currency: "EUR", CreatedAt: time.Date(2026, 11, 25, 9, 30, 0, 0, time.UTC)})
+	return string(b)
+}
+
+func statusJSON(n int, status string) string {
+	s := events.OrderStatus{OrderID: uuid(n), Status: events.Status(status), UpdatedAt: time.Date(2026, 11, 25, 9, 30, 0, 0, time.UTC)}
+	if s.Status == events.StatusFailed {
+		s.Reason = "payment declined: test"
+	}
+	b, _ := json.Marshal(s)
+	return string(b)
 }

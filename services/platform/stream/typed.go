@@ -2,57 +2,51 @@ package stream
 
 import (
 	"context"
-	"log/slog"
-	"time"
+	"encoding/json"
+	"fmt"
+
+	"github.com/segmentio/kafka-go"
 )
 
-// ConsumerConfig says what a typed consumer reads and how.
-type ConsumerConfig struct {
-	Brokers []string
-	Group   string
-	Topic   string
+// Route sends the records of one topic to a typed handler; a service's
+// routes.go lists its subscriptions as routes, next to its HTTP routes.
+type Route struct {
+	Topic string
 	// Contract names the schema in services/events that every record must
 	// match (a default topic name such as events.TopicOrdersCreated), so a
 	// renamed topic keeps its contract.
-	Contract     string
-	BatchTimeout time.Duration // of the dead-letter producer
-	MaxInFlight  int
-	Log          *slog.Logger
+	Contract string
+	// bind compiles the contract and returns the adapted handler.
+	bind func() (Handler, error)
 }
 
-// NewConsumer joins cfg.Group on cfg.Topic and returns a Consumer that
-// checks every record against its contract, decodes it into T, hands it to
-// handle and dead-letters what fails the first two. Close it after Run.
-func NewConsumer[T any](cfg ConsumerConfig, handle func(context.Context, T) error) (*Consumer, error) {
-	schema, err := Schema(cfg.Contract)
-	if err != nil {
-		return nil, err
-	}
-	reader := NewGroupReader(cfg.Brokers, cfg.Group, cfg.Topic)
-	dlq := NewWriter(cfg.Brokers, "", WriterConfig{BatchTimeout: cfg.BatchTimeout})
-	return &Consumer{
-		Fetcher:     reader,
-		Handler:     JSON(Conforms(schema), handle),
-		DLQ:         dlq,
-		Group:       cfg.Group,
-		Log:         cfg.Log,
-		MaxInFlight: cfg.MaxInFlight,
-		reader:      reader,
-		closers:     []func() error{reader.Close, dlq.Close},
-	}, nil
-}
-
-// Joined is a readiness check: nil once the consumer's group reader has
-// been assigned partitions.
-func (c *Consumer) Joined(ctx context.Context) error { return c.reader.Joined(ctx) }
-
-// Close releases what NewConsumer opened.
-func (c *Consumer) Close() error {
-	var first error
-	for _, close := range c.closers {
-		if err := close(); err != nil && first == nil {
-			first = err
+// On routes topic to h: each record is checked against the JSON Schema of
+// contract and decoded into T; a record that fails either is permanent and
+// goes to the dead-letter topic without reaching h.
+func On[T any](topic, contract string, h func(context.Context, T) error) Route {
+	return Route{Topic: topic, Contract: contract, bind: func() (Handler, error) {
+		if h == nil {
+			return nil, fmt.Errorf("nil handler")
 		}
+		schema, err := Schema(contract)
+		if err != nil {
+			return nil, err
+		}
+		return decodeJSON(Conforms(schema), h), nil
+	}}
+}
+
+// decodeJSON adapts a typed handler: the record's value is checked by
+// validate and decoded into T. A record that fails either is permanent.
+func decodeJSON[T any](validate func(raw []byte) error, h func(ctx context.Context, v T) error) Handler {
+	return func(ctx context.Context, m kafka.Message) error {
+		if err := validate(m.Value); err != nil {
+			return Permanent(fmt.Errorf("invalid %s value: %w", m.Topic, err))
+		}
+		var v T
+		if err := json.Unmarshal(m.Value, &v); err != nil {
+			return Permanent(fmt.Errorf("decode %s value: %w", m.Topic, err))
+		}
+		return h(ctx, v)
 	}
-	return first
 }
