@@ -5,6 +5,7 @@ import (
 
 	"github.com/kafkakit/kit/services/events"
 	"github.com/kafkakit/kit/services/platform/httpx"
+	"github.com/kafkakit/kit/services/platform/stream"
 )
 
 // NewServer returns the processor's HTTP surface: health only. Its work
@@ -16,12 +17,11 @@ func NewServer(checks map[string]httpx.Check) http.Handler {
 	return httpx.API(mux)
 }
 
-// subscription: orders-processor consumes stock.reservations as group
-// events.GroupOrdersProcessor; every instance shares its partitions.
-type subscription struct {
-	topic, contract string
-}
-
-func subscriptions(cfg config) []subscription {
-	return []subscription{{cfg.ReservationsTopic, events.TopicStockReservations}}
+// subscriptions lists what orders-processor consumes, as group
+// events.GroupOrdersProcessor (every instance shares the partitions):
+// stock-service's answers, each turned into the order's statuses.
+func subscriptions(cfg config, p *Processor) []stream.Route {
+	return []stream.Route{
+		stream.On(cfg.ReservationsTopic, events.TopicStockReservations, p.Handle),
+	}
 }

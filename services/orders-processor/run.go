@@ -52,11 +52,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	statuses := stream.NewWriter(cfg.Brokers, cfg.StatusTopic, stream.WriterConfig{BatchTimeout: cfg.BatchTimeout})
 	defer statuses.Close()
 	p := &Processor{Statuses: statuses, Rule: cfg.Payment, Delay: cfg.PaymentDelay, Log: log, Now: time.Now}
-	sub := subscriptions(cfg)[0]
 	consumer, err := stream.NewConsumer(stream.ConsumerConfig{
 		Brokers: cfg.Brokers, Group: events.GroupOrdersProcessor,
 		BatchTimeout: cfg.BatchTimeout, MaxInFlight: cfg.MaxInFlight, Log: log,
-	}, stream.On(sub.topic, sub.contract, p.Handle))
+	}, subscriptions(cfg, p)...)
 	if err != nil {
 		return err
 	}
@@ -67,7 +66,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	checks := map[string]httpx.Check{
-		"topics":     httpx.CachedCheck(ctx, log, time.Second, stream.Routable(cfg.Brokers, statuses, sub.topic, cfg.StatusTopic)),
+		"topics":     httpx.CachedCheck(ctx, log, time.Second, stream.Routable(cfg.Brokers, statuses, cfg.ReservationsTopic, cfg.StatusTopic)),
 		"consumer":   consumer.Joined,
 		"partitions": consumer.Stuck,
 	}
