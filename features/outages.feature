@@ -42,6 +42,24 @@ Feature: Surviving outages
       And "kettle" is down to 8
       And one inventory update is recorded for each of "kettle", keyed by the SKU
 
+  Rule: A service stopped for a deploy first sends everything it committed
+
+    Scenario: Stopping the stock service mid-stream leaves no answer unsent
+      Given the shop has 500 "toaster" in stock
+      And the shopper keeps ordering "toaster"
+      When the stock service is stopped for a deploy
+      Then every order the stock service took in has its answer recorded
+      When the stock service is back
+      Then every order of the stream is paid once
+
+    Scenario: Stopping the order service mid-stream loses no accepted order
+      Given the shop has 500 "toaster" in stock
+      And the shopper keeps ordering "toaster"
+      When the order service is stopped for a deploy
+      Then every order the shop accepted is recorded
+      When the order service is back
+      Then every order of the stream is paid once
+
   Rule: While the broker is down, orders are still accepted, and paid once it is back
 
     @real-kafka @broker-outage

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/cucumber/godog"
@@ -49,6 +50,8 @@ type outage struct {
 	// unblock lets the broker take writes again, per service whose topics
 	// were blocked.
 	unblock map[string]func(context.Context) error
+	// stream is the shopper's steady stream of orders, when there is one.
+	stream *orderStream
 }
 
 type outageKey struct{}
@@ -61,13 +64,23 @@ func outageSteps(sc *godog.ScenarioContext) {
 	})
 	sc.After(restoreStack)
 
-	sc.Given(`^the (payment|stock) service is stopped for a deploy$`, func(ctx context.Context, which string) error {
+	sc.Step(`^the (payment|stock|order) service is stopped for a deploy$`, func(ctx context.Context, which string) error {
+		if s := outageOf(ctx).stream; s != nil {
+			// Mid-stream: once the service has had some of it.
+			if err := s.waitAccepted(ctx, 10); err != nil {
+				return err
+			}
+		}
 		return stopService(ctx, which, (*harness.Stack).Stop)
 	})
+	sc.Given(`^the shopper keeps ordering "([^"]*)"$`, keepOrdering)
+	sc.Then(`^every order the stock service took in has its answer recorded$`, answersOfTakenIn)
+	sc.Then(`^every order the shop accepted is recorded$`, acceptedAreRecorded)
+	sc.Then(`^every order of the stream is paid once$`, streamPaidOnce)
 	sc.Given(`^the (payment|stock) service has crashed$`, func(ctx context.Context, which string) error {
 		return stopService(ctx, which, (*harness.Stack).Kill)
 	})
-	sc.When(`^the (payment|stock) service is back$`, serviceBack)
+	sc.When(`^the (payment|stock|order) service is back$`, serviceBack)
 
 	sc.Given(`^the shopper has an order that was just accepted$`, justAccepted)
 	sc.When(`^the message broker goes down$`, brokerDown)
@@ -314,12 +327,18 @@ func (w *world) allReady(ctx context.Context) error {
 func restoreStack(ctx context.Context, sc *godog.Scenario, stepErr error) (context.Context, error) {
 	o, ok := ctx.Value(outageKey{}).(*outage)
 	w, ok2 := ctx.Value(worldKey{}).(*world)
+	if ok && o.stream != nil {
+		o.stream.stop()
+	}
 	if !ok || !ok2 || (!o.brokerBounced && len(o.services) == 0 && len(o.unblock) == 0) {
 		return ctx, nil
 	}
 	restore, cancel := context.WithTimeout(context.WithoutCancel(ctx), restoreTimeout)
 	defer cancel()
 	var errs []error
+	if o.stream != nil {
+		o.stream.stop()
+	}
 	for name, unblock := range o.unblock {
 		errs = append(errs, unblock(restore))
 		delete(o.unblock, name)
@@ -342,4 +361,215 @@ func restoreStack(ctx context.Context, sc *godog.Scenario, stepErr error) (conte
 		return ctx, fmt.Errorf("bring the stack back after %q: %w", sc.Name, err)
 	}
 	return ctx, nil
+}
+
+// streamSize is how many orders the shopper's stream places, one every
+// streamEvery: long enough to stop a service in the middle of it.
+const (
+	streamSize  = 60
+	streamEvery = 20 * time.Millisecond
+)
+
+// orderStream places streamSize orders in the background, each with an
+// idempotency key, and retries an order with its key until it is accepted,
+// as the page does: an order refused while a service is down is placed
+// once it is back.
+type orderStream struct {
+	mu       sync.Mutex
+	accepted []string // order ids, in the order they were accepted
+	news     chan struct{}
+	cancel   context.CancelFunc
+	done     chan struct{}
+}
+
+func keepOrdering(ctx context.Context, sku string) error {
+	w := the(ctx)
+	run, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	s := &orderStream{news: make(chan struct{}, 1), cancel: cancel, done: make(chan struct{})}
+	outageOf(ctx).stream = s
+	order := harness.OrderRequest{UserID: w.user, Total: 5, Currency: "EUR", Items: []harness.Item{{SKU: w.sku(sku), Qty: 1}}}
+	go func() {
+		defer close(s.done)
+		var placing sync.WaitGroup
+		defer placing.Wait()
+		tick := time.NewTicker(streamEvery)
+		defer tick.Stop()
+		for i := range streamSize {
+			key := fmt.Sprintf("stream-%s-%d", w.token, i)
+			placing.Go(func() { s.place(run, w.client, order, key) })
+			select {
+			case <-run.Done():
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	return nil
+}
+
+// place sends one order until it is accepted or the stream is stopped.
+func (s *orderStream) place(ctx context.Context, client *harness.Client, order harness.OrderRequest, key string) {
+	for ctx.Err() == nil {
+		try, cancel := context.WithTimeout(ctx, 5*time.Second)
+		id, resp, err := client.PlaceOrderWithKey(try, order, key)
+		cancel()
+		if err == nil && resp.Status == http.StatusCreated {
+			s.mu.Lock()
+			s.accepted = append(s.accepted, id)
+			s.mu.Unlock()
+			select {
+			case s.news <- struct{}{}:
+			default:
+			}
+			return
+		}
+		select { // refused or unreachable: the service is down; again shortly
+		case <-ctx.Done():
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// Accepted returns the ids of the orders accepted so far.
+func (s *orderStream) Accepted() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.accepted...)
+}
+
+// waitAccepted waits until n orders of the stream were accepted.
+func (s *orderStream) waitAccepted(ctx context.Context, n int) error {
+	ctx, cancel := within(ctx)
+	defer cancel()
+	for len(s.Accepted()) < n {
+		select {
+		case <-s.news:
+		case <-ctx.Done():
+			return fmt.Errorf("the stream had %d orders accepted, waiting for %d: %w", len(s.Accepted()), n, ctx.Err())
+		}
+	}
+	return nil
+}
+
+func (s *orderStream) stop() {
+	s.cancel()
+	<-s.done
+}
+
+func streamOf(ctx context.Context) (*orderStream, error) {
+	if s := outageOf(ctx).stream; s != nil {
+		return s, nil
+	}
+	return nil, errors.New("the shopper is not ordering steadily in this scenario")
+}
+
+// answersOfTakenIn: once the stock service has stopped, every order it
+// committed having read (its group's committed offsets) has its answer on
+// stock.reservations — its outbox was sent before it exited.
+func answersOfTakenIn(ctx context.Context) error {
+	w := the(ctx)
+	s, err := streamOf(ctx)
+	if err != nil {
+		return err
+	}
+	mine := map[string]bool{}
+	for _, id := range s.Accepted() {
+		mine[id] = true
+	}
+	ctx, cancel := within(ctx)
+	defer cancel()
+	orders, err := w.orders.UpToNow(ctx)
+	if err != nil {
+		return err
+	}
+	answers, err := w.reservations.UpToNow(ctx)
+	if err != nil {
+		return err
+	}
+	answered := map[string]bool{}
+	for _, r := range answers {
+		answered[r.Key] = true
+	}
+	takenIn := 0
+	for _, r := range orders {
+		if !mine[r.Key] {
+			continue
+		}
+		next, err := w.kafka.Committed(ctx, events.GroupStockService, events.TopicOrdersCreated, r.Partition)
+		if err != nil {
+			return err
+		}
+		if r.Offset >= next {
+			continue // not taken in before the stop: it is read after the restart
+		}
+		takenIn++
+		if !answered[r.Key] {
+			return fmt.Errorf("order %s (offset %d/%d) was taken in before the stop but its answer was never sent", r.Key, r.Partition, r.Offset)
+		}
+	}
+	if takenIn == 0 {
+		return errors.New("the stock service took in none of the stream before it stopped; the stop was not mid-stream")
+	}
+	return nil
+}
+
+// acceptedAreRecorded: once the order service has stopped, every order it
+// answered 201 is on the orders topic — its outbox was sent before it exited.
+func acceptedAreRecorded(ctx context.Context) error {
+	w := the(ctx)
+	s, err := streamOf(ctx)
+	if err != nil {
+		return err
+	}
+	accepted := s.Accepted()
+	ctx, cancel := within(ctx)
+	defer cancel()
+	recs, err := w.orders.UpToNow(ctx)
+	if err != nil {
+		return err
+	}
+	recorded := map[string]bool{}
+	for _, r := range recs {
+		recorded[r.Key] = true
+	}
+	for _, id := range accepted {
+		if !recorded[id] {
+			return fmt.Errorf("order %s was accepted before the stop but is not on the orders topic (%d of %d accepted are)", id, len(recorded), len(accepted))
+		}
+	}
+	return nil
+}
+
+// streamPaidOnce waits for the stream to place all its orders, then checks
+// each was recorded once and paid, and stock was taken once per order.
+func streamPaidOnce(ctx context.Context) error {
+	w := the(ctx)
+	s, err := streamOf(ctx)
+	if err != nil {
+		return err
+	}
+	if err := s.waitAccepted(ctx, streamSize); err != nil {
+		return err
+	}
+	ids := s.Accepted()
+	if len(ids) != streamSize || len(unique(ids)) != streamSize {
+		return fmt.Errorf("%d orders accepted (%d distinct), want %d: a retried order became a second one", len(ids), len(unique(ids)), streamSize)
+	}
+	for _, id := range ids {
+		if err := w.paid(ctx, id); err != nil {
+			return err
+		}
+		if _, err := w.recordedOnce(ctx, id); err != nil {
+			return err
+		}
+	}
+	return w.stockBecomes(ctx, "toaster", 500-streamSize)
+}
+
+func unique(ids []string) map[string]bool {
+	out := map[string]bool{}
+	for _, id := range ids {
+		out[id] = true
+	}
+	return out
 }

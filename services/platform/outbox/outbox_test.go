@@ -236,3 +236,44 @@ func TestPutInARolledBackTransactionQueuesNothing(t *testing.T) {
 		t.Errorf("backlog = %d after a rollback, want 0", n)
 	}
 }
+
+// slowWriter holds a produce until released and says whether its context
+// was cancelled meanwhile, as kafka-go's writer would deliver the batch
+// anyway.
+type slowWriter struct {
+	fakeWriter
+	entered, release chan struct{}
+	cancelled        bool
+}
+
+func (w *slowWriter) WriteMessages(ctx context.Context, msgs ...kafka.Message) error {
+	w.entered <- struct{}{}
+	<-w.release
+	w.cancelled = ctx.Err() != nil
+	return w.fakeWriter.WriteMessages(ctx, msgs...)
+}
+
+func TestAStopDuringAProduceDoesNotSendItAgain(t *testing.T) {
+	db, o := openOutbox(t)
+	commit(t, db, o, msg("a", "k", "1"))
+	w := &slowWriter{entered: make(chan struct{}), release: make(chan struct{})}
+	r := NewRelay(o, w, slog.New(slog.DiscardHandler))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- r.Run(ctx) }()
+	<-w.entered
+	cancel() // SIGTERM while the broker is writing the batch
+	close(w.release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if w.cancelled {
+		t.Error("the produce in progress was cancelled by the stop; kafka-go may deliver it anyway")
+	}
+	if got := w.values(); strings.Join(got, ",") != "1" {
+		t.Errorf("produced %v, want record 1 once", got)
+	}
+	if n, _ := o.Backlog(context.Background()); n != 0 {
+		t.Errorf("backlog = %d, want 0: the acknowledged record was not deleted", n)
+	}
+}

@@ -142,7 +142,19 @@ func (r *Relay) flush(ctx context.Context) (int, error) {
 	for i, q := range queue {
 		msgs[i] = q.msg
 	}
-	err = r.writer.WriteMessages(ctx, msgs...)
+	// A stop signal never cuts a produce short: kafka-go may deliver a
+	// batch whose call was cancelled, and the records, not deleted, would
+	// go out again. Run looks at its context between calls. Only the
+	// drain's deadline (a broker that cannot take the records at
+	// shutdown) ends a call early, and then what it may have delivered is
+	// sent again on the next start.
+	write := context.WithoutCancel(ctx)
+	if deadline, ok := ctx.Deadline(); ok {
+		var cancel context.CancelFunc
+		write, cancel = context.WithDeadline(write, deadline)
+		defer cancel()
+	}
+	err = r.writer.WriteMessages(write, msgs...)
 	var partial kafka.WriteErrors
 	switch {
 	case err == nil:
