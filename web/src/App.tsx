@@ -49,6 +49,7 @@ export function App() {
   }
   const showFlowFor = (orderId: string) => showFlow({ ...NO_FLOW_FILTER, text: orderId })
   const showDeadLetters = (topic: string) => showFlow({ ...NO_FLOW_FILTER, topic })
+  const showKey = (key: string) => showFlow({ ...NO_FLOW_FILTER, text: key })
 
   const down: Service[] = Object.values(services).filter(
     (s) => alive[s.name] === false || (s.name === 'stock' && stock.error?.kind === 'unreachable'),
@@ -78,7 +79,13 @@ export function App() {
             <p>Stock service: {stock.error.message}</p>
           </div>
         )}
-        <TryThis stock={stock.stock} userId={userId} onPlaced={placed} onShowDeadLetters={showDeadLetters} />
+        <TryThis
+          stock={stock.stock}
+          userId={userId}
+          onPlaced={placed}
+          onShowDeadLetters={showDeadLetters}
+          onShowKey={showKey}
+        />
         <div className="columns">
           <div className="column">
             <section className="panel area-order" aria-labelledby="order-heading">

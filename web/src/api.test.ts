@@ -269,6 +269,20 @@ describe('getConsumers', () => {
 })
 
 describe('parseConsumers', () => {
+  it("keeps a group's rebalance time and the errors notifications-api reports", () => {
+    const got = parseConsumers({
+      at: '2026-11-29T12:00:09Z',
+      error: 'cannot read the consumer groups since 2026-11-29T12:00:10Z',
+      groups: [
+        { groupId: 'a', state: 'Stable', members: [], partitions: [], rebalancedAt: '2026-11-29T12:00:03Z' },
+        { groupId: 'b', state: 'Dead', members: [], partitions: [], error: 'coordinator not available', rebalancedAt: '' },
+      ],
+    })
+    expect(got?.error).toBe('cannot read the consumer groups since 2026-11-29T12:00:10Z')
+    expect(got?.groups[0].rebalancedAt).toBe('2026-11-29T12:00:03Z')
+    expect(got?.groups[1]).toEqual({ groupId: 'b', state: 'Dead', members: [], partitions: [], error: 'coordinator not available' })
+  })
+
   it('drops entries that are not of the shape and works out a missing lag', () => {
     const got = parseConsumers({
       at: '2026-11-29T12:00:00Z',
@@ -306,9 +320,15 @@ describe('parseConsumers', () => {
 
 describe('sendMalformedRecord', () => {
   it('tells where kit up put the record', async () => {
-    const fetchMock = vi.fn().mockResolvedValue(jsonResponse(202, { topic: 'orders.created', partition: 1, offset: 7 }))
+    const fetchMock = vi.fn().mockResolvedValue(jsonResponse(202, { topic: 'orders.created', partition: 1, offset: 7, key: 'malformed-0a1b' }))
     vi.stubGlobal('fetch', fetchMock)
-    await expect(sendMalformedRecord()).resolves.toEqual({ available: true, topic: 'orders.created', partition: 1, offset: 7 })
+    await expect(sendMalformedRecord()).resolves.toEqual({
+      available: true,
+      topic: 'orders.created',
+      partition: 1,
+      offset: 7,
+      key: 'malformed-0a1b',
+    })
     const [url, init] = fetchMock.mock.calls[0]
     expect(url).toBe(`${window.location.origin}/kit/demo/malformed`)
     expect(init.method).toBe('POST')

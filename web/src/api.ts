@@ -339,12 +339,18 @@ export interface ConsumerGroup {
   state: string
   members: ConsumerMember[]
   partitions: PartitionOffsets[]
+  /** rebalancedAt is when notifications-api saw the members or assignments change last, if it did. */
+  rebalancedAt?: string
+  /** error says what could not be read of this group. */
+  error?: string
 }
 
 /** ConsumersSnapshot is GET /consumers: every consumer group at one moment. */
 export interface ConsumersSnapshot {
   at: string
   groups: ConsumerGroup[]
+  /** error is set while notifications-api cannot read the groups: these are the last it read, at "at". */
+  error?: string
 }
 
 type Json = Record<string, unknown>
@@ -386,6 +392,10 @@ function parsePartition(v: unknown): PartitionOffsets | undefined {
   }
 }
 
+function optionalText<K extends string>(name: K, value: unknown): Partial<Record<K, string>> {
+  return typeof value === 'string' && value !== '' ? ({ [name]: value } as Record<K, string>) : {}
+}
+
 /** parseConsumers reads a GET /consumers body, dropping entries that are not of its shape. */
 export function parseConsumers(body: unknown): ConsumersSnapshot | undefined {
   if (!isRecord(body) || !Array.isArray(body.groups)) return undefined
@@ -397,9 +407,11 @@ export function parseConsumers(body: unknown): ConsumersSnapshot | undefined {
       state: str(g.state),
       members: list(g.members).map(parseMember).filter((m): m is ConsumerMember => m !== undefined),
       partitions: list(g.partitions).map(parsePartition).filter((p): p is PartitionOffsets => p !== undefined),
+      ...optionalText('rebalancedAt', g.rebalancedAt),
+      ...optionalText('error', g.error),
     })
   }
-  return { at: str(body.at), groups }
+  return { at: str(body.at), groups, ...optionalText('error', body.error) }
 }
 
 /** getConsumers asks notifications-api for every consumer group's members, partitions and lag. */
@@ -419,7 +431,7 @@ export const MALFORMED_RECORD_COMMAND = "go run ./harness/cmd/kit produce orders
 
 /** MalformedRecordResult says where the record went, or that this page's server cannot send one. */
 export type MalformedRecordResult =
-  | { available: true; topic?: string; partition?: number; offset?: number }
+  | { available: true; topic?: string; partition?: number; offset?: number; key?: string }
   | { available: false }
 
 /**
@@ -440,6 +452,7 @@ export async function sendMalformedRecord(signal?: AbortSignal): Promise<Malform
     topic: typeof record.topic === 'string' ? record.topic : undefined,
     partition: int(record.partition),
     offset: int(record.offset),
+    key: typeof record.key === 'string' && record.key !== '' ? record.key : undefined,
   }
 }
 

@@ -93,6 +93,33 @@ describe('ConsumersPanel', () => {
     expect(fetchMock.mock.calls[0]).toEqual(['http://localhost:8083/consumers', expect.anything()])
   })
 
+  it("shows the rebalance time notifications-api gives, even on the first look", async () => {
+    const group = { ...processors([member('a', [0, 1, 2])]), rebalancedAt: '2026-11-29T11:59:58Z' }
+    vi.stubGlobal('fetch', vi.fn(async () => jsonResponse(200, snapshot('2026-11-29T12:00:01Z', group))))
+    render(<LiveConsumers />)
+    await poll(0)
+    expect(screen.getByText(`rebalanced at ${formatClock('2026-11-29T11:59:58Z')}`)).toBeInTheDocument()
+  })
+
+  it('says when the groups shown are the last ones read', () => {
+    const stale = { ...snapshot('2026-11-29T12:00:01Z', processors([member('a', [0, 1, 2])])), error: 'cannot read the consumer groups since 12:00:05' }
+    render(<ConsumersPanel snapshot={stale} unavailable={undefined} rebalancedAt={{}} />)
+    expect(screen.getByText(`cannot read the consumer groups since 12:00:05; what follows is as of ${formatClock('2026-11-29T12:00:01Z')}.`)).toBeInTheDocument()
+    expect(screen.getByRole('article', { name: 'orders-processor-cg' })).toBeInTheDocument()
+  })
+
+  it.each([
+    [401, /admin view/],
+    [403, /admin view/],
+    [503, /reading the consumer groups for the first time/],
+  ])('shows a quiet note for a %i', async (status, note) => {
+    vi.stubGlobal('fetch', vi.fn(async () => jsonResponse(status, { error: 'no' })))
+    render(<LiveConsumers />)
+    await poll(0)
+    expect(screen.getByText(note)).toBeInTheDocument()
+    expect(screen.queryByRole('alert')).not.toBeInTheDocument()
+  })
+
   it('shows a quiet note when notifications-api has no GET /consumers, and asks again only rarely', async () => {
     const fetchMock = vi.fn(async () => jsonResponse(404, { error: 'not found' }))
     vi.stubGlobal('fetch', fetchMock)

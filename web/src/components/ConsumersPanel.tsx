@@ -28,6 +28,15 @@ function UnavailableNote({ why }: { why: ConsumersUnavailable }) {
           <code>go run ./harness/cmd/kit groups</code> shows them in a terminal.
         </p>
       )
+    case 'forbidden':
+      return (
+        <p className="empty">
+          The consumer groups are an admin view: notifications-api shows them to its own machine only, or with its
+          ADMIN_TOKEN. <code>go run ./harness/cmd/kit groups</code> shows them in a terminal there.
+        </p>
+      )
+    case 'starting':
+      return <p className="empty">notifications-api is reading the consumer groups for the first time…</p>
     case 'unreachable':
       return <p className="empty">Consumer groups show here once the notifications API answers again.</p>
     case 'error':
@@ -57,6 +66,7 @@ function Group({ group, rebalancedAt }: { group: ConsumerGroup; rebalancedAt: st
           </span>
         )}
       </header>
+      {group.error && <p className="field-error">{group.error}</p>}
       {members.length === 0 ? (
         <p className="muted small">No members: nothing consumes for this group right now; its committed offsets wait.</p>
       ) : (
@@ -143,6 +153,11 @@ export function ConsumersPanel({ snapshot, unavailable, rebalancedAt }: Props) {
         <p className="empty">No consumer groups yet: they appear once stock-service and orders-processor join.</p>
       ) : (
         <>
+          {snapshot.error && (
+            <p className="hint" role="status">
+              {snapshot.error}; what follows is as of {formatClock(snapshot.at)}.
+            </p>
+          )}
           {groups.map((g) => (
             <Group key={g.groupId} group={g} rebalancedAt={rebalancedAt[g.groupId]} />
           ))}

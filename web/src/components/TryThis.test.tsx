@@ -11,8 +11,9 @@ const ORDER = '44444444-4444-4444-8444-444444444444'
 function renderStrip(current: Stock = stock) {
   const onPlaced = vi.fn()
   const onShowDeadLetters = vi.fn()
-  render(<TryThis stock={current} userId="ada" onPlaced={onPlaced} onShowDeadLetters={onShowDeadLetters} />)
-  return { onPlaced, onShowDeadLetters, user: userEvent.setup() }
+  const onShowKey = vi.fn()
+  render(<TryThis stock={current} userId="ada" onPlaced={onPlaced} onShowDeadLetters={onShowDeadLetters} onShowKey={onShowKey} />)
+  return { onPlaced, onShowDeadLetters, onShowKey, user: userEvent.setup() }
 }
 
 const sentOrder = (fetchMock: ReturnType<typeof vi.fn>) => {
@@ -57,15 +58,23 @@ describe('TryThis', () => {
     expect(onPlaced).toHaveBeenCalledWith(expect.objectContaining({ orderId: ORDER, items: [item], total, events: [] }))
   })
 
-  it('sends a malformed record and points at the dead-letter topic', async () => {
-    const fetchMock = vi.fn(async () => jsonResponse(202, { topic: 'orders.created', partition: 1, offset: 7 }))
+  it('sends a malformed record and points at it and its dead letter by key', async () => {
+    const fetchMock = vi.fn(async () => jsonResponse(202, { topic: 'orders.created', partition: 1, offset: 7, key: 'malformed-0a1b' }))
     vi.stubGlobal('fetch', fetchMock)
-    const { onShowDeadLetters, user } = renderStrip()
+    const { onShowKey, user } = renderStrip()
     await user.click(screen.getByRole('button', { name: 'Send a malformed record' }))
 
     expect(await screen.findByText(/orders.created, partition 1, offset 7/)).toBeInTheDocument()
     expect(fetchMock.mock.calls[0]).toEqual([`${window.location.origin}/kit/demo/malformed`, expect.objectContaining({ method: 'POST' })])
-    await user.click(screen.getByRole('button', { name: `Show ${DEAD_LETTER_TOPIC} in the Event flow` }))
+    await user.click(screen.getByRole('button', { name: 'Show it and its dead letter in the Event flow' }))
+    expect(onShowKey).toHaveBeenCalledWith('malformed-0a1b')
+  })
+
+  it('points at the dead-letter topic when it does not know the key', async () => {
+    vi.stubGlobal('fetch', vi.fn(async () => jsonResponse(202, { topic: 'orders.created' })))
+    const { onShowDeadLetters, user } = renderStrip()
+    await user.click(screen.getByRole('button', { name: 'Send a malformed record' }))
+    await user.click(await screen.findByRole('button', { name: `Show ${DEAD_LETTER_TOPIC} in the Event flow` }))
     expect(onShowDeadLetters).toHaveBeenCalledWith(DEAD_LETTER_TOPIC)
   })
 

@@ -10,6 +10,8 @@ interface Props {
   onPlaced: (order: PlacedOrder) => void
   /** onShowDeadLetters points the Event flow at a dead-letter topic. */
   onShowDeadLetters: (topic: string) => void
+  /** onShowKey points the Event flow at every record with this key, on any topic. */
+  onShowKey: (key: string) => void
 }
 
 /** DEAD_LETTER_TOPIC is where a record on orders.created that is not an order ends up. */
@@ -18,7 +20,7 @@ export const OVER_LIMIT_TOTAL = 1500
 
 type Outcome =
   | { kind: 'placed'; orderId: string; expect: string }
-  | { kind: 'malformed-sent'; where: string }
+  | { kind: 'malformed-sent'; where: string; key?: string }
   | { kind: 'malformed-absent' }
   | { kind: 'error'; message: string }
 
@@ -65,7 +67,7 @@ export function examples(stock: Stock | undefined): Example[] {
 }
 
 /** TryThis is a strip of one-click experiments that show the saga's paths and the dead-letter topic. */
-export function TryThis({ stock, userId, onPlaced, onShowDeadLetters }: Props) {
+export function TryThis({ stock, userId, onPlaced, onShowDeadLetters, onShowKey }: Props) {
   const { place, retrying } = usePlaceOrder()
   const [busy, setBusy] = useState<string | undefined>()
   const [outcome, setOutcome] = useState<Outcome | undefined>()
@@ -101,7 +103,7 @@ export function TryThis({ stock, userId, onPlaced, onShowDeadLetters }: Props) {
         sent.partition !== undefined && sent.offset !== undefined
           ? `${sent.topic ?? 'orders.created'}, partition ${sent.partition}, offset ${sent.offset}`
           : (sent.topic ?? 'orders.created')
-      return { kind: 'malformed-sent', where }
+      return { kind: 'malformed-sent', where, key: sent.key }
     })
 
   return (
@@ -140,11 +142,17 @@ export function TryThis({ stock, userId, onPlaced, onShowDeadLetters }: Props) {
         )}
         {outcome?.kind === 'malformed-sent' && (
           <p>
-            Sent a record that is not an order to {outcome.where}. stock-service cannot read it, so it puts it on the
-            dead-letter topic with headers saying why.{' '}
-            <button type="button" className="button-link" onClick={() => onShowDeadLetters(DEAD_LETTER_TOPIC)}>
-              Show {DEAD_LETTER_TOPIC} in the Event flow
-            </button>
+            Sent a record that is not an order to {outcome.where}. stock-service cannot read it, so it puts it on{' '}
+            <code>{DEAD_LETTER_TOPIC}</code> with headers saying why.{' '}
+            {outcome.key ? (
+              <button type="button" className="button-link" onClick={() => onShowKey(outcome.key ?? '')}>
+                Show it and its dead letter in the Event flow
+              </button>
+            ) : (
+              <button type="button" className="button-link" onClick={() => onShowDeadLetters(DEAD_LETTER_TOPIC)}>
+                Show {DEAD_LETTER_TOPIC} in the Event flow
+              </button>
+            )}
           </p>
         )}
         {outcome?.kind === 'malformed-absent' && (

@@ -7,14 +7,19 @@ export const CONSUMERS_POLL_MS = 1_000
 export const CONSUMERS_ABSENT_POLL_MS = 30_000
 const CONSUMERS_MAX_BACKOFF_MS = 15_000
 
-/** ConsumersUnavailable says why there is no snapshot: the route is absent, or the service is not answering. */
-export type ConsumersUnavailable = 'absent' | 'unreachable' | 'error'
+/**
+ * ConsumersUnavailable says why there is no snapshot: the route is absent, it is an admin
+ * view this page may not see, the service is still reading the groups, is not answering,
+ * or failed.
+ */
+export type ConsumersUnavailable = 'absent' | 'forbidden' | 'starting' | 'unreachable' | 'error'
 
 /**
- * useConsumers polls GET /consumers (every pollMs; never two at once) and remembers, per
- * group, when its membership or assignment last changed between two polls (the snapshot's
- * own "at" time). A route that is absent (404) is asked again only every 30 s, and an
- * unreachable service with a growing pause, so neither floods the browser's console.
+ * useConsumers polls GET /consumers (every pollMs; never two at once) and tells, per group,
+ * when it last rebalanced: the group's own rebalancedAt when notifications-api gives one,
+ * else the snapshot time of the poll that first saw its members or assignments differ from
+ * the poll before. A route that is absent (404) or refused (401/403) is asked again only
+ * every 30 s, and a failing service with a growing pause, so none floods the console.
  */
 export function useConsumers(pollMs = CONSUMERS_POLL_MS) {
   const [snapshot, setSnapshot] = useState<ConsumersSnapshot | undefined>()
@@ -26,6 +31,7 @@ export function useConsumers(pollMs = CONSUMERS_POLL_MS) {
     const controller = new AbortController()
     let timer: ReturnType<typeof setTimeout> | undefined
     let failures = 0
+    let snapshotSeen = false
 
     const poll = async () => {
       let next = pollMs
@@ -33,6 +39,7 @@ export function useConsumers(pollMs = CONSUMERS_POLL_MS) {
         const got = await getConsumers(controller.signal)
         if (controller.signal.aborted) return
         failures = 0
+        snapshotSeen = true
         const changed = rebalancedGroups(previous.current, got)
         previous.current = got
         setSnapshot(got)
@@ -44,9 +51,12 @@ export function useConsumers(pollMs = CONSUMERS_POLL_MS) {
       } catch (err) {
         if (controller.signal.aborted) return
         failures++
-        if (err instanceof ApiError && err.status === 404) {
-          setUnavailable('absent')
+        const status = err instanceof ApiError ? err.status : 0
+        if (status === 404 || status === 401 || status === 403) {
+          setUnavailable(status === 404 ? 'absent' : 'forbidden')
           next = CONSUMERS_ABSENT_POLL_MS
+        } else if (status === 503 && !snapshotSeen) {
+          setUnavailable('starting')
         } else {
           setUnavailable(err instanceof ApiError && err.kind === 'unreachable' ? 'unreachable' : 'error')
           next = Math.min(pollMs * 2 ** failures, CONSUMERS_MAX_BACKOFF_MS)
@@ -64,5 +74,7 @@ export function useConsumers(pollMs = CONSUMERS_POLL_MS) {
     }
   }, [pollMs])
 
-  return { snapshot, unavailable, rebalancedAt }
+  const marks = { ...rebalancedAt }
+  for (const group of snapshot?.groups ?? []) if (group.rebalancedAt) marks[group.groupId] = group.rebalancedAt
+  return { snapshot, unavailable, rebalancedAt: marks }
 }
