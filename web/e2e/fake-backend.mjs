@@ -17,8 +17,8 @@ import { fileURLToPath } from 'node:url'
 
 const PARTITIONS = 3
 const FLOW_REPLAY = 300
-// Like the demo stock `kit up` seeds: a few SKUs, one nearly sold out.
-const DEFAULT_STOCK = { 'BOOK-42': 25, 'MUG-7': 12, 'TEE-3': 8, 'CAP-1': 1 }
+// The demo stock `kit up` seeds (harness/cmd/kit/demo.go): a few SKUs, one nearly sold out.
+const DEFAULT_STOCK = { 'BOOK-1': 25, 'MUG-1': 40, 'TSHIRT-M': 12, 'STICKER-PACK': 100, 'LAST-ONE': 1 }
 const PAYMENT_LIMIT = 1000
 const IDEMPOTENCY_KEY = /^[\x20-\x7e]{1,255}$/
 const GROUP_STOCK = 'stock-service-cg'
@@ -80,6 +80,7 @@ export async function startFakeBackend({
   ])
   const scaleGroup = (groupId, count) => {
     const group = groups.get(groupId)
+    if (group.members.length > 0 || count > 0) group.rebalancedAt = new Date().toISOString()
     group.members = Array.from({ length: count }, (_, i) => ({
       memberId: `${group.clientId}-${i + 1}-${randomUUID()}`,
       clientId: group.clientId,
@@ -92,11 +93,13 @@ export async function startFakeBackend({
     }
   }
   for (const groupId of groups.keys()) scaleGroup(groupId, 1)
+  for (const group of groups.values()) delete group.rebalancedAt // the first assignment is no rebalance
   const commit = (groupId, record) => groups.get(groupId).committed.set(`${record.topic}/${record.partition}`, record.offset + 1)
   const consumersBody = () => ({
     at: new Date().toISOString(),
     groups: [...groups].map(([groupId, g]) => ({
       groupId,
+      ...(g.rebalancedAt ? { rebalancedAt: g.rebalancedAt } : {}),
       state: g.members.length > 0 ? 'Stable' : 'Empty',
       members: g.members,
       partitions: g.topics.flatMap((topic) =>
@@ -187,11 +190,13 @@ export async function startFakeBackend({
   }
 
   // A record on orders.created that is not an order: stock-service dead-letters it.
-  const produceMalformed = (value) => {
-    const record = produce('orders.created', '', value)
+  const produceMalformed = () => {
+    const key = `malformed-${randomBytes(8).toString('hex')}`
+    const value = `this is not an order: sent by the page's malformed-record button at ${new Date().toISOString()}`
+    const record = produce('orders.created', key, value)
     later(stepDelayMs / 2, () => {
       produce('orders.created.dlq', record.key, record.value, {
-        'dlq.error': 'decode orders.created: invalid character \'o\' in literal null (expecting \'u\')',
+        'dlq.error': 'decode orders.created: invalid character \'h\' in literal true (expecting \'r\')',
         'dlq.source.topic': record.topic,
         'dlq.source.partition': String(record.partition),
         'dlq.source.offset': String(record.offset),
@@ -355,7 +360,7 @@ export async function startFakeBackend({
     [notifications, notificationsPort],
     [stockServer, stockPort],
   ]
-  if (distDir) servers.push([staticServer(distDir, { 'POST /kit/demo/malformed': () => produceMalformed('not an order') }), webPort])
+  if (distDir) servers.push([staticServer(distDir, { 'POST /kit/demo/malformed': produceMalformed }), webPort])
   for (const [server, port] of servers) {
     await new Promise((ok, fail) => {
       server.once('error', fail)
@@ -385,7 +390,7 @@ function staticServer(dir, routes) {
     if (route) {
       const record = route()
       res.writeHead(202, { 'Content-Type': 'application/json' })
-      return res.end(JSON.stringify({ topic: record.topic, partition: record.partition, offset: record.offset }))
+      return res.end(JSON.stringify({ topic: record.topic, partition: record.partition, offset: record.offset, key: record.key }))
     }
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.writeHead(404, { 'Content-Type': 'application/json' })
