@@ -98,9 +98,11 @@ export function OrderTimeline({ order, streamState }: Props) {
                     <span className="step-waiting">{skipped ? 'skipped' : 'waiting'}</span>
                   )}
                 </p>
-                <p className="step-explains">
-                  {status ? statusExplanation(status) : skipped ? 'no payment: there was nothing to pay for' : step.explains}
-                </p>
+                {status === 'FAILED' ? null : (
+                  <p className="step-explains">
+                    {status ? statusExplanation(status) : skipped ? 'no payment: there was nothing to pay for' : step.explains}
+                  </p>
+                )}
                 {status === 'FAILED' && (
                   <p className="step-reason">
                     Reason: <span className="reason-text">{event?.reason ?? 'none given'}</span>
@@ -122,7 +124,7 @@ export function OrderTimeline({ order, streamState }: Props) {
   )
 }
 
-function statusExplanation(status: OrderStatus): string {
+function statusExplanation(status: Exclude<OrderStatus, 'FAILED'>): string {
   switch (status) {
     case 'CREATED':
       return 'stock-service answered on stock.reservations; orders-processor created the order'
@@ -130,7 +132,5 @@ function statusExplanation(status: OrderStatus): string {
       return 'the stock is reserved; payment check started'
     case 'PAID':
       return 'payment accepted'
-    case 'FAILED':
-      return 'the order stopped here'
   }
 }
