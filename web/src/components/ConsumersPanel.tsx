@@ -56,7 +56,7 @@ function Group({ group, rebalancedAt }: { group: ConsumerGroup; rebalancedAt: st
         <h3 id={headingId}>
           <code>{group.groupId}</code>
         </h3>
-        <span className="group-state">{group.state || 'unknown state'}</span>
+        <span className={`group-state${group.state === 'Stable' ? ' group-stable' : ''}`}>{group.state || 'unknown state'}</span>
         <span className="muted small">
           {members.length} member{members.length === 1 ? '' : 's'} · lag {totalLag}
         </span>
