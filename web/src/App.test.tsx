@@ -11,6 +11,7 @@ const ORDER = '33333333-3333-4333-8333-333333333333'
 interface Backend {
   stock: Record<string, number>
   down: string[]
+  consumers?: unknown
 }
 
 function stubBackend(backend: Backend) {
@@ -19,6 +20,7 @@ function stubBackend(backend: Backend) {
     if (backend.down.includes(url.port)) throw new TypeError('Failed to fetch')
     if (url.pathname === '/healthz') return jsonResponse(200, { status: 'ok' })
     if (url.pathname === '/stock') return jsonResponse(200, backend.stock)
+    if (url.pathname === '/consumers' && backend.consumers) return jsonResponse(200, backend.consumers)
     if (url.pathname === '/orders' && init?.method === 'POST') return jsonResponse(201, { orderId: ORDER })
     return jsonResponse(404, { error: 'not found' })
   })
@@ -74,6 +76,32 @@ describe('App', () => {
       }),
     )
     await waitFor(() => expect(screen.getByTestId('stock-BOOK-42')).toHaveTextContent('4'))
+  })
+
+  it('shows the consumer groups and points the Event flow at the dead letters', async () => {
+    stubBackend({
+      stock: { 'BOOK-42': 5 },
+      down: [],
+      consumers: {
+        at: '2026-11-29T12:00:00Z',
+        groups: [
+          {
+            groupId: 'orders-processor-cg',
+            state: 'Stable',
+            members: [{ memberId: 'm-1', clientId: 'orders-processor', host: '/127.0.0.1', assignments: [{ topic: 'stock.reservations', partitions: [0, 1, 2] }] }],
+            partitions: [{ topic: 'stock.reservations', partition: 0, committed: 3, end: 3, lag: 0, memberId: 'm-1' }],
+          },
+        ],
+      },
+    })
+    const user = userEvent.setup()
+    render(<App />)
+    const consumers = screen.getByRole('region', { name: 'Consumers' })
+    expect(await within(consumers).findByRole('article', { name: 'orders-processor-cg' })).toHaveTextContent('orders-processor')
+
+    await user.click(screen.getByRole('button', { name: 'Send a malformed record' }))
+    await user.click(await screen.findByRole('button', { name: 'show orders.created.dlq in the Event flow' }))
+    expect(screen.getByLabelText('Topic')).toHaveValue('orders.created.dlq')
   })
 
   it('names a service it cannot reach instead of going blank', async () => {

@@ -1,5 +1,5 @@
 // The page's only door to the backend: typed wrappers around fetch and EventSource.
-import { services, unreachableMessage, type Service } from './config'
+import { pageOrigin, services, unreachableMessage, type Service } from './config'
 
 export const ORDER_STATUSES = ['CREATED', 'PROCESSING', 'PAID', 'FAILED'] as const
 export type OrderStatus = (typeof ORDER_STATUSES)[number]
@@ -21,8 +21,10 @@ export interface PlaceOrderRequest {
   currency: string
 }
 
-export interface PlaceOrderResponse {
+/** PlaceOrderResult is a 201: the orderId, and whether it answers an earlier attempt (a replay). */
+export interface PlaceOrderResult {
   orderId: string
+  replayed: boolean
 }
 
 /** FieldError is one entry of a 422 body's "fields", e.g. {field: "items[0].qty", ...}. */
@@ -43,9 +45,20 @@ export interface StatusEvent {
   updatedAt: string
 }
 
-export const TOPICS = ['orders.created', 'orders.status', 'inventory.updated'] as const
+/** TOPICS are the kit's topics in the order an order crosses them (services/events.Topics). */
+export const TOPICS = ['orders.created', 'stock.reservations', 'orders.status', 'inventory.updated'] as const
+/** DLQ_SUFFIX names a topic's dead-letter topic: orders.created -> orders.created.dlq. */
+export const DLQ_SUFFIX = '.dlq'
+export const DLQ_TOPICS = TOPICS.map((t) => `${t}${DLQ_SUFFIX}`)
+/** PARTITIONS is every kit topic's partition count (services/events.Partitions). */
+export const PARTITIONS = 3
 
-/** FlowRecord is one Kafka record as GET /flow relays it. */
+/** isDeadLetterTopic reports whether topic is a dead-letter topic. */
+export function isDeadLetterTopic(topic: string): boolean {
+  return topic.endsWith(DLQ_SUFFIX)
+}
+
+/** FlowRecord is one Kafka record as GET /flow relays it; headers is absent when it has none. */
 export interface FlowRecord {
   topic: string
   partition: number
@@ -53,11 +66,12 @@ export interface FlowRecord {
   key: string
   value: unknown
   timestamp: string
+  headers?: Record<string, string>
 }
 
 /**
  * ApiError is every failed call. kind tells the page what to say:
- * "rejected" (4xx: the request itself is wrong; fields name the culprits),
+ * "rejected" (4xx: the request itself is wrong, or not allowed; fields name the culprits),
  * "unavailable" (503: the service is up but cannot take the write now; retryAfterSeconds),
  * "unreachable" (no HTTP answer at all), "server" (anything else).
  */
@@ -146,25 +160,122 @@ async function failure(service: Service, response: Response): Promise<ApiError> 
     status: response.status,
     service,
     fields,
+    retryAfterSeconds: parseRetryAfter(response.headers.get('Retry-After')),
     message: apiMessage ?? `${service.label} answered ${response.status} ${response.statusText}`.trim(),
   })
 }
 
-/** placeOrder POSTs an order; it resolves only once the broker has the record (201). */
-export async function placeOrder(order: PlaceOrderRequest, signal?: AbortSignal): Promise<PlaceOrderResponse> {
+/** IDEMPOTENCY_KEY_HEADER makes a retried POST /orders the same order (IETF httpapi draft). */
+export const IDEMPOTENCY_KEY_HEADER = 'Idempotency-Key'
+/** MAX_ORDER_ATTEMPTS bounds the automatic tries of one order, the first included. */
+export const MAX_ORDER_ATTEMPTS = 4
+/** MAX_RETRY_WAIT_MS is the longest the page waits on its own; a longer Retry-After is the user's call. */
+export const MAX_RETRY_WAIT_MS = 10_000
+const UNREACHABLE_BACKOFF_MS = 500
+const IN_FLIGHT_WAIT_MS = 1_000
+
+/**
+ * newIdempotencyKey returns a random UUID (v4). crypto.randomUUID exists only in secure
+ * contexts, and the page may be opened over plain http from another host.
+ */
+export function newIdempotencyKey(): string {
+  const bytes = new Uint8Array(16)
+  crypto.getRandomValues(bytes)
+  bytes[6] = (bytes[6] & 0x0f) | 0x40
+  bytes[8] = (bytes[8] & 0x3f) | 0x80
+  const hex = Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('')
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`
+}
+
+/** RetryNotice tells the page that an order is tried again, and why. */
+export interface RetryNotice {
+  /** attempt is the try about to be made: 2 for the first retry. */
+  attempt: number
+  maxAttempts: number
+  waitMs: number
+  reason: string
+}
+
+export interface PlaceOrderOptions {
+  /** idempotencyKey is sent with every attempt, so a retry can never become a second order. */
+  idempotencyKey: string
+  signal?: AbortSignal
+  maxAttempts?: number
+  onRetry?: (notice: RetryNotice) => void
+  /** sleep waits between attempts; tests replace it. */
+  sleep?: (ms: number, signal?: AbortSignal) => Promise<void>
+}
+
+function abortableSleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason)
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort)
+      resolve()
+    }, ms)
+    const onAbort = () => {
+      clearTimeout(timer)
+      reject(signal?.reason)
+    }
+    signal?.addEventListener('abort', onAbort, { once: true })
+  })
+}
+
+/**
+ * retryWaitMs is how long to wait before trying an order again after err, or undefined when
+ * err is final: only "no answer at all", 503 with Retry-After and 409 (the same key is still
+ * being recorded) are worth another try with the same key.
+ */
+export function retryWaitMs(err: unknown, attempt: number): number | undefined {
+  if (!(err instanceof ApiError)) return undefined
+  if (err.kind === 'unreachable') return UNREACHABLE_BACKOFF_MS * 2 ** (attempt - 1)
+  if (err.kind === 'unavailable' && err.retryAfterSeconds !== undefined) {
+    const ms = err.retryAfterSeconds * 1000
+    return ms <= MAX_RETRY_WAIT_MS ? ms : undefined
+  }
+  if (err.status === 409) {
+    const ms = err.retryAfterSeconds === undefined ? IN_FLIGHT_WAIT_MS : err.retryAfterSeconds * 1000
+    return ms <= MAX_RETRY_WAIT_MS ? ms : undefined
+  }
+  return undefined
+}
+
+async function placeOrderOnce(order: PlaceOrderRequest, idempotencyKey: string, signal?: AbortSignal): Promise<PlaceOrderResult> {
   const service = services.orders
   const response = await request(service, '/orders', {
     method: 'POST',
-    headers: { 'Content-Type': 'application/json' },
+    headers: { 'Content-Type': 'application/json', [IDEMPOTENCY_KEY_HEADER]: idempotencyKey },
     body: JSON.stringify(order),
     signal,
   })
   if (!response.ok) throw await failure(service, response)
-  const body = (await readJson(response)) as Partial<PlaceOrderResponse> | undefined
+  const body = (await readJson(response)) as { orderId?: unknown } | undefined
   if (!body || typeof body.orderId !== 'string') {
     throw new ApiError({ kind: 'server', status: response.status, service, message: 'Orders API answered without an orderId' })
   }
-  return { orderId: body.orderId }
+  return { orderId: body.orderId, replayed: response.headers.get('Idempotent-Replayed') === 'true' }
+}
+
+/**
+ * placeOrder POSTs an order with its Idempotency-Key and resolves once orders-api has
+ * recorded it (201). A network error, a 503 with Retry-After or a 409 (that key still in
+ * flight) is retried with the same key, at most maxAttempts tries in all; the last error is
+ * thrown. The caller keeps the key for a later manual retry of the same order.
+ */
+export async function placeOrder(order: PlaceOrderRequest, options: PlaceOrderOptions): Promise<PlaceOrderResult> {
+  const maxAttempts = options.maxAttempts ?? MAX_ORDER_ATTEMPTS
+  const sleep = options.sleep ?? abortableSleep
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await placeOrderOnce(order, options.idempotencyKey, options.signal)
+    } catch (err) {
+      if (options.signal?.aborted) throw options.signal.reason ?? err
+      const waitMs = retryWaitMs(err, attempt)
+      if (waitMs === undefined || attempt >= maxAttempts) throw err
+      options.onRetry?.({ attempt: attempt + 1, maxAttempts, waitMs, reason: (err as ApiError).message })
+      await sleep(waitMs, options.signal)
+    }
+  }
 }
 
 /** getStock returns the quantity on hand per SKU. */
@@ -181,6 +292,168 @@ export async function getStock(signal?: AbortSignal): Promise<Stock> {
     if (typeof qty === 'number') stock[sku] = qty
   }
   return stock
+}
+
+/**
+ * seedStock sets the quantity on hand of each SKU given (POST /seed, an admin endpoint:
+ * stock-service answers 401/403 to a caller off its machine without ADMIN_TOKEN).
+ */
+export async function seedStock(quantities: Stock, signal?: AbortSignal): Promise<void> {
+  const service = services.stock
+  const response = await request(service, '/seed', {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify(quantities),
+    signal,
+  })
+  if (!response.ok) throw await failure(service, response)
+}
+
+/** ConsumerAssignment is the partitions of one topic a group member owns. */
+export interface ConsumerAssignment {
+  topic: string
+  partitions: number[]
+}
+
+/** ConsumerMember is one member of a consumer group, as the group coordinator knows it. */
+export interface ConsumerMember {
+  memberId: string
+  clientId: string
+  host: string
+  assignments: ConsumerAssignment[]
+}
+
+/** PartitionOffsets is a group's progress on one partition; committed is -1 before any commit. */
+export interface PartitionOffsets {
+  topic: string
+  partition: number
+  committed: number
+  end: number
+  lag: number
+  memberId?: string
+}
+
+/** ConsumerGroup is one group of GET /consumers. */
+export interface ConsumerGroup {
+  groupId: string
+  state: string
+  members: ConsumerMember[]
+  partitions: PartitionOffsets[]
+  /** rebalancedAt is when notifications-api saw the members or assignments change last, if it did. */
+  rebalancedAt?: string
+  /** error says what could not be read of this group. */
+  error?: string
+}
+
+/** ConsumersSnapshot is GET /consumers: every consumer group at one moment. */
+export interface ConsumersSnapshot {
+  at: string
+  groups: ConsumerGroup[]
+  /** error is set while notifications-api cannot read the groups: these are the last it read, at "at". */
+  error?: string
+}
+
+type Json = Record<string, unknown>
+
+const isRecord = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v)
+const str = (v: unknown): string => (typeof v === 'string' ? v : '')
+const int = (v: unknown): number | undefined => (typeof v === 'number' && Number.isInteger(v) ? v : undefined)
+const list = (v: unknown): unknown[] => (Array.isArray(v) ? v : [])
+
+function parseMember(v: unknown): ConsumerMember | undefined {
+  if (!isRecord(v) || typeof v.memberId !== 'string') return undefined
+  return {
+    memberId: v.memberId,
+    clientId: str(v.clientId),
+    host: str(v.host),
+    assignments: list(v.assignments)
+      .filter(isRecord)
+      .filter((a) => typeof a.topic === 'string')
+      .map((a) => ({
+        topic: str(a.topic),
+        partitions: list(a.partitions).filter((p): p is number => int(p) !== undefined),
+      })),
+  }
+}
+
+function parsePartition(v: unknown): PartitionOffsets | undefined {
+  if (!isRecord(v) || typeof v.topic !== 'string') return undefined
+  const partition = int(v.partition)
+  const committed = int(v.committed)
+  const end = int(v.end)
+  if (partition === undefined || committed === undefined || end === undefined) return undefined
+  return {
+    topic: v.topic,
+    partition,
+    committed,
+    end,
+    lag: int(v.lag) ?? (committed < 0 ? end : Math.max(0, end - committed)),
+    memberId: typeof v.memberId === 'string' && v.memberId !== '' ? v.memberId : undefined,
+  }
+}
+
+function optionalText<K extends string>(name: K, value: unknown): Partial<Record<K, string>> {
+  return typeof value === 'string' && value !== '' ? ({ [name]: value } as Record<K, string>) : {}
+}
+
+/** parseConsumers reads a GET /consumers body, dropping entries that are not of its shape. */
+export function parseConsumers(body: unknown): ConsumersSnapshot | undefined {
+  if (!isRecord(body) || !Array.isArray(body.groups)) return undefined
+  const groups: ConsumerGroup[] = []
+  for (const g of body.groups) {
+    if (!isRecord(g) || typeof g.groupId !== 'string') continue
+    groups.push({
+      groupId: g.groupId,
+      state: str(g.state),
+      members: list(g.members).map(parseMember).filter((m): m is ConsumerMember => m !== undefined),
+      partitions: list(g.partitions).map(parsePartition).filter((p): p is PartitionOffsets => p !== undefined),
+      ...optionalText('rebalancedAt', g.rebalancedAt),
+      ...optionalText('error', g.error),
+    })
+  }
+  return { at: str(body.at), groups, ...optionalText('error', body.error) }
+}
+
+/** getConsumers asks notifications-api for every consumer group's members, partitions and lag. */
+export async function getConsumers(signal?: AbortSignal): Promise<ConsumersSnapshot> {
+  const service = services.notifications
+  const response = await request(service, '/consumers', { signal, cache: 'no-store' })
+  if (!response.ok) throw await failure(service, response)
+  const snapshot = parseConsumers(await readJson(response))
+  if (!snapshot) {
+    throw new ApiError({ kind: 'server', status: response.status, service, message: 'Notifications API answered GET /consumers with an unexpected body' })
+  }
+  return snapshot
+}
+
+/** MALFORMED_RECORD_COMMAND does by hand what POST /kit/demo/malformed does. */
+export const MALFORMED_RECORD_COMMAND = "go run ./harness/cmd/kit produce orders.created 'not an order'"
+
+/** MalformedRecordResult says where the record went, or that this page's server cannot send one. */
+export type MalformedRecordResult =
+  | { available: true; topic?: string; partition?: number; offset?: number; key?: string }
+  | { available: false }
+
+/**
+ * sendMalformedRecord asks `kit up` (the page's own origin) to produce a record that is not
+ * an order. A server without that route (404, 405, or a static server answering HTML) is
+ * "not available": the page then shows MALFORMED_RECORD_COMMAND instead.
+ */
+export async function sendMalformedRecord(signal?: AbortSignal): Promise<MalformedRecordResult> {
+  const service = pageOrigin
+  const response = await request(service, '/kit/demo/malformed', { method: 'POST', signal })
+  if (response.status === 404 || response.status === 405) return { available: false }
+  if (!response.ok) throw await failure(service, response)
+  if (!(response.headers.get('Content-Type') ?? '').includes('application/json')) return { available: false }
+  const body = await readJson(response)
+  const record = isRecord(body) ? body : {}
+  return {
+    available: true,
+    topic: typeof record.topic === 'string' ? record.topic : undefined,
+    partition: int(record.partition),
+    offset: int(record.offset),
+    key: typeof record.key === 'string' && record.key !== '' ? record.key : undefined,
+  }
 }
 
 /**
@@ -333,6 +606,13 @@ export interface FlowHandlers {
   onState?: (state: StreamState) => void
 }
 
+function parseHeaders(value: unknown): { headers?: Record<string, string> } {
+  if (!isRecord(value)) return {}
+  const headers: Record<string, string> = {}
+  for (const [name, v] of Object.entries(value)) if (typeof v === 'string') headers[name] = v
+  return Object.keys(headers).length > 0 ? { headers } : {}
+}
+
 /**
  * subscribeFlow tails the kit's topics: the most recent records first, then live ones,
  * only those of one order when orderId is given. A record (topic/partition/offset) is
@@ -354,6 +634,7 @@ export function subscribeFlow(orderId: string | undefined, handlers: FlowHandler
         key: typeof body.key === 'string' ? body.key : String(body.key ?? ''),
         value: body.value,
         timestamp: typeof body.timestamp === 'string' ? body.timestamp : '',
+        ...parseHeaders(body.headers),
       }
     },
     onMessage(record) {
@@ -372,9 +653,12 @@ export function subscribeFlow(orderId: string | undefined, handlers: FlowHandler
   return () => stream.close()
 }
 
-/** recordOrderId is the orderId a flow record belongs to, if any. */
+const ORDER_KEYED_TOPICS: readonly string[] = ['orders.created', 'stock.reservations', 'orders.status']
+
+/** recordOrderId is the orderId a flow record belongs to, if any (dead letters included). */
 export function recordOrderId(record: FlowRecord): string | undefined {
-  if (record.topic.startsWith('orders.')) return record.key
+  const source = isDeadLetterTopic(record.topic) ? record.topic.slice(0, -DLQ_SUFFIX.length) : record.topic
+  if (ORDER_KEYED_TOPICS.includes(source)) return record.key
   const value = record.value as { orderId?: unknown } | null
   return value && typeof value.orderId === 'string' ? value.orderId : undefined
 }

@@ -1,7 +1,9 @@
 // Service base URLs, fixed at build time from Vite env variables (see .env.example).
 
-/** ServiceName names a backend the page talks to. */
-export type ServiceName = 'orders' | 'notifications' | 'stock'
+/** BackendName names a service of the kit the page talks to. */
+export type BackendName = 'orders' | 'notifications' | 'stock'
+/** ServiceName is a backend, or "kit": the server that served this page (`kit up`). */
+export type ServiceName = BackendName | 'kit'
 
 /** Service describes one backend: what to call it in messages and where it lives. */
 export interface Service {
@@ -15,7 +17,7 @@ function baseUrl(value: string | undefined, fallback: string): string {
   return url.replace(/\/+$/, '')
 }
 
-export const services: Record<ServiceName, Service> = {
+export const services: Record<BackendName, Service> = {
   orders: {
     name: 'orders',
     label: 'Orders API',
@@ -36,4 +38,11 @@ export const services: Record<ServiceName, Service> = {
 /** unreachableMessage is the one wording the page uses for a service it cannot reach. */
 export function unreachableMessage(service: Service): string {
   return `${service.label} unreachable at ${service.url} — is "make up" running?`
+}
+
+/** pageOrigin is the server the page came from: `kit up` serves its demo routes there. */
+export const pageOrigin: Service = {
+  name: 'kit',
+  label: "The page's server",
+  url: typeof window === 'undefined' ? '' : window.location.origin,
 }

@@ -29,3 +29,9 @@ export function compactJson(value: unknown): string {
     return String(value)
   }
 }
+
+/** formatClock renders an RFC3339 time as local HH:MM:SS (or the input if unparsable). */
+export function formatClock(rfc3339: string): string {
+  const full = formatTime(rfc3339)
+  return full === rfc3339 ? full : full.slice(0, 8)
+}

@@ -1,93 +1,133 @@
 import { useId, useState } from 'react'
-import { flowRecordKey, recordOrderId, type FlowRecord, type StreamState } from '../api'
-import { compactJson, formatTime } from '../format'
+import { DLQ_TOPICS, flowRecordKey, PARTITIONS, TOPICS, type FlowRecord, type StreamState } from '../api'
+import { ALL_DEAD_LETTERS, isFiltering, matchesFlowFilter, NO_FLOW_FILTER, wholeOrderId, type FlowFilter } from '../flowFilter'
 import { MAX_FLOW_RECORDS, useFlow } from '../hooks/useFlow'
+import { FlowRecordItem } from './FlowRecordItem'
 
 interface Props {
   records: FlowRecord[]
   state: StreamState
-  filter: string
-  onFilterChange: (filter: string) => void
-}
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
-
-function matches(record: FlowRecord, filter: string): boolean {
-  const needle = filter.toLowerCase()
-  return record.key.toLowerCase().includes(needle) || (recordOrderId(record)?.toLowerCase().includes(needle) ?? false)
+  filter: FlowFilter
+  onFilterChange: (filter: FlowFilter) => void
 }
 
 function stateText(state: StreamState): string {
   return state === 'live' ? 'live' : state === 'reconnecting' ? 'reconnecting…' : state === 'closed' ? 'closed' : 'connecting…'
 }
 
+const KNOWN_TOPICS: readonly string[] = [...TOPICS, ...DLQ_TOPICS]
+
 /**
- * EventFlow tails orders.created, orders.status and inventory.updated. Typing part of an
- * orderId filters the records on screen; a complete orderId asks the server for that
- * order's records, so they show even when they have scrolled out of the recent ones.
+ * EventFlow tails every kit topic and its dead-letter topic. Filters narrow what is on
+ * screen (text: part of an orderId, key or trace id; topic; partition); a complete orderId
+ * asks the server for that order's records, so they show even when they have scrolled out
+ * of the recent ones. Pause freezes the list while records keep arriving underneath.
  */
 export function EventFlow({ records, state, filter, onFilterChange }: Props) {
-  const inputId = useId()
-  const [paused, setPaused] = useState<FlowRecord[] | undefined>()
-  const trimmed = filter.trim()
-  const orderId = UUID.test(trimmed) ? trimmed : undefined
+  const id = useId()
+  const [frozen, setFrozen] = useState<FlowRecord[] | undefined>()
+  const orderId = wholeOrderId(filter)
   const oneOrder = useFlow(orderId, orderId !== undefined)
-
-  const live = orderId ? oneOrder.records : trimmed ? records.filter((r) => matches(r, trimmed)) : records
-  const shown = paused ?? live
+  const source = orderId ? oneOrder.records : records
+  const shown = (frozen ?? source).filter((r) => matchesFlowFilter(r, filter))
   const streamState = orderId ? oneOrder.state : state
+  const unseen = frozen ? countUnseen(source, frozen) : 0
+
+  const otherTopics = [...new Set(source.map((r) => r.topic))].filter((t) => !KNOWN_TOPICS.includes(t)).sort()
+  const partitions = [...new Set([...Array.from({ length: PARTITIONS }, (_, i) => i), ...source.map((r) => r.partition)])].sort((a, b) => a - b)
+  const set = (change: Partial<FlowFilter>) => onFilterChange({ ...filter, ...change })
 
   return (
     <div className="flow">
       <p className="explainer">
-        Every record carries a <strong>key</strong>: the orderId on <code>orders.created</code> and{' '}
-        <code>orders.status</code>, the SKU on <code>inventory.updated</code>. Kafka hashes the key to choose the
-        partition, so one key always lands on the same partition, and within a partition records keep their order (the
-        offset only grows). That is why an order's statuses can never overtake each other, while records of different
-        orders on different partitions may interleave.
+        Every record carries a <strong>key</strong>: the orderId on <code>orders.created</code>,{' '}
+        <code>stock.reservations</code> and <code>orders.status</code>, the SKU on <code>inventory.updated</code>. Kafka
+        hashes the key to choose the partition, so one key always lands on the same partition, and within a partition
+        records keep their order (the offset only grows). That is why an order&apos;s statuses can never overtake each
+        other, while records of different orders on different partitions may interleave. A record a consumer cannot
+        process goes to the topic&apos;s <code>.dlq</code> with headers saying why; the <strong>trace</strong> id in its{' '}
+        <code>traceparent</code> header is the same on every record of one order.
       </p>
       <div className="flow-controls">
         <div className="field">
-          <label htmlFor={inputId}>Filter by orderId</label>
+          <label htmlFor={`${id}-text`}>Filter by orderId or trace id</label>
           <input
-            id={inputId}
+            id={`${id}-text`}
             type="search"
             placeholder="paste an orderId or type part of it"
-            value={filter}
-            onChange={(e) => onFilterChange(e.target.value)}
+            value={filter.text}
+            onChange={(e) => set({ text: e.target.value })}
           />
         </div>
-        <button type="button" className="button-quiet" aria-pressed={paused !== undefined} onClick={() => setPaused(paused ? undefined : live)}>
-          {paused ? 'Resume' : 'Pause'}
+        <div className="field">
+          <label htmlFor={`${id}-topic`}>Topic</label>
+          <select id={`${id}-topic`} value={filter.topic} onChange={(e) => set({ topic: e.target.value })}>
+            <option value="">All topics</option>
+            {TOPICS.map((t) => (
+              <option key={t} value={t}>
+                {t}
+              </option>
+            ))}
+            <optgroup label="Dead letters">
+              <option value={ALL_DEAD_LETTERS}>every .dlq topic</option>
+              {DLQ_TOPICS.map((t) => (
+                <option key={t} value={t}>
+                  {t}
+                </option>
+              ))}
+            </optgroup>
+            {otherTopics.map((t) => (
+              <option key={t} value={t}>
+                {t}
+              </option>
+            ))}
+          </select>
+        </div>
+        <div className="field field-partition">
+          <label htmlFor={`${id}-partition`}>Partition</label>
+          <select id={`${id}-partition`} value={filter.partition} onChange={(e) => set({ partition: e.target.value })}>
+            <option value="">All</option>
+            {partitions.map((p) => (
+              <option key={p} value={String(p)}>
+                {p}
+              </option>
+            ))}
+          </select>
+        </div>
+        {isFiltering(filter) && (
+          <button type="button" className="button-quiet" onClick={() => onFilterChange(NO_FLOW_FILTER)}>
+            Clear filters
+          </button>
+        )}
+        <button
+          type="button"
+          className="button-quiet"
+          aria-pressed={frozen !== undefined}
+          onClick={() => setFrozen(frozen ? undefined : source)}
+        >
+          {frozen ? 'Resume' : 'Pause'}
         </button>
-        <span className={`stream-state stream-${streamState}`}>{paused ? 'paused' : stateText(streamState)}</span>
+        <span className={`stream-state stream-${frozen ? 'paused' : streamState}`}>
+          {frozen ? `paused${unseen > 0 ? ` — ${unseen} new` : ''}` : stateText(streamState)}
+        </span>
       </div>
       <p className="muted small" aria-live="polite">
         {shown.length === 0
-          ? orderId || trimmed
-            ? 'No records for this filter yet.'
+          ? isFiltering(filter)
+            ? 'No records for these filters yet.'
             : 'Waiting for records…'
-          : `Showing the newest ${shown.length} record${shown.length === 1 ? '' : 's'} (at most ${MAX_FLOW_RECORDS}), newest first.`}
+          : `Showing ${shown.length} record${shown.length === 1 ? '' : 's'} of the newest ${MAX_FLOW_RECORDS} at most, newest first.`}
       </p>
       <ol className="records" aria-label="Kafka records, newest first">
         {shown.map((record) => (
-          <li key={flowRecordKey(record)} className="record" data-topic={record.topic}>
-            <div className="record-head">
-              <span className={`topic topic-${record.topic.replace(/\./g, '-')}`}>{record.topic}</span>
-              <span className="record-pos">
-                partition <strong>{record.partition}</strong> · offset <strong>{record.offset}</strong>
-              </span>
-              <span className="record-key">
-                key <code>{record.key}</code>
-              </span>
-              <time className="record-time" dateTime={record.timestamp}>
-                {formatTime(record.timestamp)}
-              </time>
-            </div>
-            <code className="record-value">{compactJson(record.value)}</code>
-          </li>
+          <FlowRecordItem key={flowRecordKey(record)} record={record} onTrace={(traceId) => set({ text: traceId })} />
         ))}
       </ol>
     </div>
   )
+}
+
+function countUnseen(live: FlowRecord[], frozen: FlowRecord[]): number {
+  const seen = new Set(frozen.map(flowRecordKey))
+  return live.filter((r) => !seen.has(flowRecordKey(r))).length
 }

@@ -1,3 +1,4 @@
+import { failureDetail, failureKind, failureTitle } from '../failures'
 import { formatTime } from '../format'
 import { latestEvent, type PlacedOrder } from '../myOrders'
 import { StatusBadge } from './StatusBadge'
@@ -46,7 +47,12 @@ export function MyOrders({ orders, selectedId, onSelect, onShowFlow, onClear }: 
                     {order.total} {order.currency} · {formatTime(latest?.updatedAt ?? order.placedAt)}
                   </span>
                 </span>
-                {latest?.reason && <span className="my-order-reason">{latest.reason}</span>}
+                {latest?.status === 'FAILED' && (
+                  <span className="my-order-reason" data-failure={failureKind(latest.reason)}>
+                    <strong>{failureTitle(failureKind(latest.reason))}</strong>
+                    {failureDetail(latest.reason) && <> — {failureDetail(latest.reason)}</>}
+                  </span>
+                )}
               </button>
               <button
                 type="button"

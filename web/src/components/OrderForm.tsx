@@ -1,5 +1,6 @@
 import { useEffect, useId, useRef, useState, type ChangeEvent, type FormEvent } from 'react'
-import { ApiError, placeOrder, type FieldError, type OrderItem, type Stock } from '../api'
+import { ApiError, type FieldError, type OrderItem, type Stock } from '../api'
+import { retryText, usePlaceOrder } from '../hooks/usePlaceOrder'
 import type { PlacedOrder } from '../myOrders'
 
 export const CURRENCIES = ['EUR', 'USD', 'GBP', 'CHF', 'SEK', 'NOK', 'DKK', 'PLN', 'CZK', 'JPY', 'CAD', 'AUD'] as const
@@ -46,7 +47,8 @@ export function OrderForm({ stock, userId, onUserIdChange, onPlaced }: Props) {
   const [submitting, setSubmitting] = useState(false)
   const [errors, setErrors] = useState<Record<string, string>>({})
   const [summary, setSummary] = useState<{ message: string; unplaced: FieldError[] } | undefined>()
-  const [placedId, setPlacedId] = useState<string | undefined>()
+  const [placed, setPlaced] = useState<{ orderId: string; replayed: boolean } | undefined>()
+  const { place, retrying } = usePlaceOrder()
   const formRef = useRef<HTMLFormElement>(null)
 
   // Stock may arrive after the first render: give empty rows a SKU that has stock.
@@ -118,7 +120,7 @@ export function OrderForm({ stock, userId, onUserIdChange, onPlaced }: Props) {
   const submit = async (event: FormEvent<HTMLFormElement>) => {
     event.preventDefault()
     if (submitting) return
-    setPlacedId(undefined)
+    setPlaced(undefined)
     setSummary(undefined)
 
     // Only what JSON cannot carry is checked here; every business rule is the API's to judge.
@@ -138,11 +140,12 @@ export function OrderForm({ stock, userId, onUserIdChange, onPlaced }: Props) {
     const order = { userId, items, total: totalValue, currency }
     setSubmitting(true)
     try {
-      const { orderId } = await placeOrder(order)
+      const { orderId, replayed } = await place(order)
       setErrors({})
-      setPlacedId(orderId)
+      setPlaced({ orderId, replayed })
       onPlaced({ ...order, orderId, placedAt: new Date().toISOString(), events: [] })
     } catch (err) {
+      if (err instanceof DOMException && err.name === 'AbortError') return
       if (!(err instanceof ApiError)) throw err
       const found: Record<string, string> = {}
       const unplaced: FieldError[] = []
@@ -151,7 +154,14 @@ export function OrderForm({ stock, userId, onUserIdChange, onPlaced }: Props) {
         if (key && !found[key]) found[key] = f.message
         else if (!key) unplaced.push(f)
       }
-      showErrors(found, err.message, unplaced)
+      const mayBeRecorded = err.kind !== 'rejected' || err.status === 409
+      showErrors(
+        found,
+        mayBeRecorded
+          ? `${err.message} Place order again when ready: it is sent with the same Idempotency-Key, so it cannot become a second order.`
+          : err.message,
+        unplaced,
+      )
     } finally {
       setSubmitting(false)
     }
@@ -280,8 +290,8 @@ export function OrderForm({ stock, userId, onUserIdChange, onPlaced }: Props) {
         </div>
       </div>
       <p className="hint">
-        Payment rule: a total above {PAYMENT_LIMIT} is declined, so the order ends <strong>FAILED</strong>
-        {totalNumber > PAYMENT_LIMIT ? ' — this one will.' : '.'}
+        Payment rule: a total above {PAYMENT_LIMIT} is declined, so the order ends <strong>FAILED</strong> and its
+        reserved stock is put back{totalNumber > PAYMENT_LIMIT ? ' — this one will be.' : '.'}
       </p>
 
       <div className="form-actions">
@@ -289,9 +299,13 @@ export function OrderForm({ stock, userId, onUserIdChange, onPlaced }: Props) {
           {submitting ? 'Placing…' : 'Place order'}
         </button>
         <p className="placed" role="status">
-          {placedId && (
+          {retrying && <span className="retrying">{retryText(retrying)}</span>}
+          {placed && (
             <>
-              Order accepted: <code data-testid="placed-order-id">{placedId}</code>
+              Order accepted: <code data-testid="placed-order-id">{placed.orderId}</code>
+              {placed.replayed && (
+                <span className="muted"> (answered from an earlier try with the same Idempotency-Key: one order, not two)</span>
+              )}
             </>
           )}
         </p>

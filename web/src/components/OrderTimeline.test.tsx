@@ -45,9 +45,43 @@ describe('OrderTimeline', () => {
     )
     expect(container.querySelector('[data-step="FAILED"]')).toHaveClass('step-failed')
     expect(screen.getByText('Failed')).toBeInTheDocument()
-    expect(screen.getByText('Reason: total 1500 exceeds 1000')).toBeInTheDocument()
+    expect(container.querySelector('.step-reason')).toHaveTextContent('Reason: total 1500 exceeds 1000')
     expect(screen.getByText('+200 ms', { exact: false })).toBeInTheDocument()
     expect(screen.getByText('complete — stream closed')).toBeInTheDocument()
+  })
+
+  it('tells an out-of-stock order apart: CREATED then FAILED, no payment tried', () => {
+    const reason = 'out of stock: BOOK-42 has 1, asked 2'
+    const { container } = render(
+      <OrderTimeline order={order([event(1, 'CREATED'), event(2, 'FAILED', reason)])} streamState="closed" />,
+    )
+    expect(container.querySelector('.timeline')).toHaveAttribute('data-failure', 'out-of-stock')
+    expect(container.querySelector('[data-step="PROCESSING"]')).toHaveClass('step-skipped')
+    expect(screen.getByText('skipped')).toBeInTheDocument()
+    expect(screen.queryByText('waiting')).not.toBeInTheDocument()
+    expect(container.querySelector('[data-step="FAILED"]')).toHaveTextContent('Out of stock')
+    expect(container.querySelector('.step-reason')).toHaveTextContent(`Reason: ${reason}`)
+    expect(container.querySelector('.step-reason')).toHaveTextContent('nothing was taken')
+  })
+
+  it('tells a declined payment apart: after PROCESSING, stock returned', () => {
+    const reason = 'payment declined: total 1500 exceeds the limit of 1000'
+    const { container } = render(
+      <OrderTimeline
+        order={order([event(1, 'CREATED'), event(2, 'PROCESSING'), event(3, 'FAILED', reason)])}
+        streamState="closed"
+      />,
+    )
+    expect(container.querySelector('.timeline')).toHaveAttribute('data-failure', 'payment-declined')
+    expect(container.querySelector('[data-step="PROCESSING"]')).toHaveClass('step-done')
+    expect(container.querySelector('[data-step="FAILED"]')).toHaveTextContent('Payment declined — stock returned')
+    expect(container.querySelector('.step-reason')).toHaveTextContent(`Reason: ${reason}`)
+  })
+
+  it('does not call PROCESSING skipped before the outcome is known', () => {
+    const { container } = render(<OrderTimeline order={order([event(1, 'CREATED')])} streamState="live" />)
+    expect(container.querySelector('.timeline')).not.toHaveAttribute('data-failure')
+    expect(container.querySelector('.step-skipped')).toBeNull()
   })
 
   it('tells a reconnect will not lose events', () => {

@@ -1,5 +1,6 @@
 import { useEffect, useState } from 'react'
 import type { OrderStatus, StatusEvent, StreamState } from '../api'
+import { failureExplanation, failureKind, failureTitle } from '../failures'
 import { elapsedMs, formatTime } from '../format'
 import { latestEvent, type PlacedOrder } from '../myOrders'
 
@@ -12,8 +13,12 @@ interface Props {
 export const NO_STATUS_HINT_MS = 8_000
 
 const STEPS: { status: OrderStatus | 'OUTCOME'; label: string; explains: string }[] = [
-  { status: 'CREATED', label: 'Created', explains: 'orders-processor takes the order from orders.created' },
-  { status: 'PROCESSING', label: 'Processing', explains: 'the payment check runs' },
+  {
+    status: 'CREATED',
+    label: 'Created',
+    explains: 'stock-service reserves the items from orders.created and answers on stock.reservations',
+  },
+  { status: 'PROCESSING', label: 'Processing', explains: 'the stock is reserved; the payment check runs' },
   { status: 'OUTCOME', label: 'Paid / Failed', explains: 'PAID, or FAILED with a reason' },
 ]
 
@@ -51,10 +56,18 @@ export function OrderTimeline({ order, streamState }: Props) {
   const byStatus = new Map<string, StatusEvent>()
   for (const e of order.events) byStatus.set(e.status === 'PAID' || e.status === 'FAILED' ? 'OUTCOME' : e.status, e)
   const first = order.events[0]
+  const failed = latest?.status === 'FAILED' ? failureKind(latest.reason) : undefined
+  // An order stock-service rejected goes CREATED -> FAILED: nothing to pay for, no PROCESSING.
+  const skipsProcessing = failed === 'out-of-stock' && !byStatus.has('PROCESSING')
   const slowStart = waiting && now - Date.parse(order.placedAt) > NO_STATUS_HINT_MS
 
   return (
-    <div className="timeline" data-order-id={order.orderId} data-status={latest?.status ?? ''}>
+    <div
+      className="timeline"
+      data-order-id={order.orderId}
+      data-status={latest?.status ?? ''}
+      data-failure={failed ?? undefined}
+    >
       <p className="timeline-meta">
         Order <code title={order.orderId}>{order.orderId}</code>
         <span className={`stream-state stream-${finished ? 'done' : (streamState ?? 'connecting')}`}>
@@ -65,8 +78,10 @@ export function OrderTimeline({ order, streamState }: Props) {
         {STEPS.map((step) => {
           const event = byStatus.get(step.status)
           const status = event?.status
-          const state = event ? (status === 'FAILED' ? 'failed' : 'done') : 'pending'
-          const label = step.status === 'OUTCOME' && status ? (status === 'PAID' ? 'Paid' : 'Failed') : step.label
+          const skipped = step.status === 'PROCESSING' && skipsProcessing
+          const state = event ? (status === 'FAILED' ? 'failed' : 'done') : skipped ? 'skipped' : 'pending'
+          const label =
+            step.status === 'OUTCOME' && status ? (status === 'PAID' ? 'Paid' : failureTitle(failureKind(event?.reason))) : step.label
           const since = event && first && event !== first ? elapsedMs(first.updatedAt, event.updatedAt) : undefined
           return (
             <li key={step.status} className={`step step-${state}`} data-step={status ?? step.status}>
@@ -80,10 +95,20 @@ export function OrderTimeline({ order, streamState }: Props) {
                       {since !== undefined && <span className="since"> +{since} ms</span>}
                     </time>
                   ) : (
-                    <span className="step-waiting">waiting</span>
+                    <span className="step-waiting">{skipped ? 'skipped' : 'waiting'}</span>
                   )}
                 </p>
-                <p className="step-explains">{status ? statusExplanation(status, event?.reason) : step.explains}</p>
+                {status === 'FAILED' ? null : (
+                  <p className="step-explains">
+                    {status ? statusExplanation(status) : skipped ? 'no payment: there was nothing to pay for' : step.explains}
+                  </p>
+                )}
+                {status === 'FAILED' && (
+                  <p className="step-reason">
+                    Reason: <span className="reason-text">{event?.reason ?? 'none given'}</span>
+                    <span className="step-explains"> — {failureExplanation(failureKind(event?.reason))}</span>
+                  </p>
+                )}
               </div>
             </li>
           )
@@ -91,22 +116,21 @@ export function OrderTimeline({ order, streamState }: Props) {
       </ol>
       {slowStart && (
         <p className="hint" role="status">
-          No status yet. The order is on orders.created; is orders-processor running?
+          No status yet. orders-api has recorded the order; stock-service reserves it from orders.created and
+          orders-processor follows stock.reservations — are both running? The Consumers panel shows their lag.
         </p>
       )}
     </div>
   )
 }
 
-function statusExplanation(status: OrderStatus, reason: string | undefined): string {
+function statusExplanation(status: Exclude<OrderStatus, 'FAILED'>): string {
   switch (status) {
     case 'CREATED':
-      return 'orders-processor picked the order up from orders.created'
+      return 'stock-service answered on stock.reservations; orders-processor created the order'
     case 'PROCESSING':
-      return 'payment check started'
+      return 'the stock is reserved; payment check started'
     case 'PAID':
       return 'payment accepted'
-    case 'FAILED':
-      return reason ? `Reason: ${reason}` : 'payment declined'
   }
 }

@@ -1,18 +1,20 @@
 import { useEffect, useRef, useState } from 'react'
 import type { Stock } from '../api'
 import { formatTime } from '../format'
+import { RestockForm } from './RestockForm'
 
 interface Props {
   stock: Stock | undefined
   loadedAt: Date | undefined
   unreachable: boolean
+  onRestocked: () => void
 }
 
 const LOW_STOCK = 3
 const FLASH_MS = 1500
 
 /** StockPanel shows the quantity per SKU and briefly marks the ones that just changed. */
-export function StockPanel({ stock, loadedAt, unreachable }: Props) {
+export function StockPanel({ stock, loadedAt, unreachable, onRestocked }: Props) {
   const previous = useRef<Stock | undefined>(undefined)
   const [changed, setChanged] = useState<Record<string, 'down' | 'up'>>({})
 
@@ -35,8 +37,16 @@ export function StockPanel({ stock, loadedAt, unreachable }: Props) {
     return <p className="empty">{unreachable ? 'Stock is unavailable until the stock service answers.' : 'Loading stock…'}</p>
   }
   const skus = Object.keys(stock).sort()
+  const restock = <RestockForm stock={stock} onRestocked={onRestocked} />
   if (skus.length === 0) {
-    return <p className="empty">No SKUs yet. Seed some with POST /seed on the stock service.</p>
+    return (
+      <>
+        <p className="empty">
+          No SKUs yet: <code>kit up</code> seeds a few at start. Add one here.
+        </p>
+        {restock}
+      </>
+    )
   }
   return (
     <>
@@ -66,6 +76,7 @@ export function StockPanel({ stock, loadedAt, unreachable }: Props) {
           Updated {formatTime(loadedAt.toISOString())}; refreshed on every inventory.updated record.
         </p>
       )}
+      {restock}
     </>
   )
 }
