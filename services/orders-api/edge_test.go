@@ -33,12 +33,11 @@ func TestRouterErrorsAreJSON(t *testing.T) {
 
 func TestLoadConfigRefusesWhatCannotWork(t *testing.T) {
 	for key, value := range map[string]string{
-		"PRODUCE_TIMEOUT":        "0",
-		"PRODUCER_BATCH_TIMEOUT": "0s",
-		"KAFKA_BROKERS":          "localhost",
-		"HTTP_ADDR":              "8081",
-		"ALLOWED_HOSTS":          "localhost:8081",
-		"IDEMPOTENCY_TTL":        "0",
+		"PRODUCE_TIMEOUT": "0",
+		"KAFKA_BROKERS":   "localhost",
+		"HTTP_ADDR":       "8081",
+		"ALLOWED_HOSTS":   "localhost:8081",
+		"IDEMPOTENCY_TTL": "0",
 	} {
 		_, err := loadConfig(func(k string) string {
 			if k == key {

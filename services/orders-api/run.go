@@ -59,9 +59,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	defer store.Close()
-	writer := stream.NewWriter(cfg.Brokers, "", stream.WriterConfig{
-		BatchTimeout: cfg.BatchTimeout, WriteTimeout: cfg.ProduceTimeout,
-	})
+	writer := stream.NewProducer(cfg.Brokers, "", stream.ProducerConfig{WriteTimeout: cfg.ProduceTimeout})
 	defer writer.Close()
 	relay := outbox.NewRelay(store.Outbox(), writer, log)
 	store.OnCommit = relay.Kick

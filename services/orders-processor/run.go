@@ -49,12 +49,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	log := svc.NewLogger(stderr, "orders-processor", cfg.LogLevel)
 	svc.Debug(log, cfg.DebugAddr)
 
-	statuses := stream.NewWriter(cfg.Brokers, cfg.StatusTopic, stream.WriterConfig{BatchTimeout: cfg.BatchTimeout})
+	statuses := stream.NewProducer(cfg.Brokers, cfg.StatusTopic, stream.ProducerConfig{})
 	defer statuses.Close()
 	p := &Processor{Statuses: statuses, Rule: cfg.Payment, Delay: cfg.PaymentDelay, Log: log, Now: time.Now}
 	consumer, err := stream.NewConsumer(stream.ConsumerConfig{
 		Brokers: cfg.Brokers, Group: events.GroupOrdersProcessor,
-		BatchTimeout: cfg.BatchTimeout, MaxInFlight: cfg.MaxInFlight, Log: log,
+		MaxInFlight: cfg.MaxInFlight, Log: log,
 	}, subscriptions(cfg, p)...)
 	if err != nil {
 		return err

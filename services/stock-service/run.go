@@ -54,7 +54,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	defer store.Close()
-	writer := stream.NewWriter(cfg.Brokers, "", stream.WriterConfig{BatchTimeout: cfg.BatchTimeout})
+	writer := stream.NewProducer(cfg.Brokers, "", stream.ProducerConfig{})
 	defer writer.Close()
 	relay := outbox.NewRelay(store.Outbox(), writer, log)
 
@@ -65,7 +65,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	consumer, err := stream.NewConsumer(stream.ConsumerConfig{
 		Brokers: cfg.Brokers, Group: events.GroupStockService,
-		BatchTimeout: cfg.BatchTimeout, MaxInFlight: cfg.MaxInFlight, Log: log,
+		MaxInFlight: cfg.MaxInFlight, Log: log,
 	}, routes...)
 	if err != nil {
 		return err

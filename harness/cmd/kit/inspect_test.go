@@ -43,7 +43,7 @@ func startBroker(t *testing.T, topics ...string) []string {
 
 func produce(t *testing.T, ctx context.Context, brokers []string, topic string, keys ...string) {
 	t.Helper()
-	w := stream.NewWriter(brokers, topic, stream.WriterConfig{})
+	w := stream.NewProducer(brokers, topic, stream.ProducerConfig{})
 	defer w.Close()
 	var msgs []kafka.Message
 	for _, k := range keys {

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"sync"
 
 	"github.com/segmentio/kafka-go"
 
@@ -73,40 +72,25 @@ func (h *headerFlags) Set(s string) error {
 	return nil
 }
 
-// producer writes records one at a time with the kit's producer settings
-// (stream.NewWriter: acks=all, murmur2 keys) and says where each landed.
+// producer writes records with the kit's producer (stream.NewProducer:
+// acks=all, murmur2 keys) and says where each landed.
 type producer struct {
-	w    *kafka.Writer
-	mu   sync.Mutex
-	done []kafka.Message // what the writer's completion reported for the last write
+	p *stream.Producer
 }
 
 func newProducer(brokers []string) *producer {
-	p := &producer{w: stream.NewWriter(brokers, "", stream.WriterConfig{})}
-	// kafka-go reports a written record's partition and offset only to
-	// Completion, which runs before WriteMessages returns.
-	p.w.Completion = func(msgs []kafka.Message, err error) {
-		if err == nil {
-			p.done = msgs
-		}
-	}
-	return p
+	return &producer{p: stream.NewProducer(brokers, "", stream.ProducerConfig{})}
 }
 
 // Produce writes m (m.Topic names the topic) and returns it with its
 // partition and offset once the broker acknowledged it.
 func (p *producer) Produce(ctx context.Context, m kafka.Message) (kafka.Message, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.done = nil
-	if err := p.w.WriteMessages(ctx, m); err != nil {
+	written, err := p.p.Produce(ctx, m)
+	if err != nil {
 		return kafka.Message{}, fmt.Errorf("produce to %s: %w", m.Topic, err)
 	}
-	if len(p.done) != 1 {
-		return kafka.Message{}, fmt.Errorf("produce to %s: acknowledged, but the writer reported %d records", m.Topic, len(p.done))
-	}
-	return p.done[0], nil
+	return written[0], nil
 }
 
 // Close flushes and closes the writer.
-func (p *producer) Close() error { return p.w.Close() }
+func (p *producer) Close() error { return p.p.Close() }

@@ -123,4 +123,3 @@ func (l *lease) hold(ctx context.Context, db *sqldb.DB, r *Relay) error {
 // records commits (PostgreSQL delivers notifications on commit, once per
 // transaction for one payload).
 const notifyQuery = `SELECT pg_notify('` + notifyChannel + `', '')`
-

@@ -72,8 +72,6 @@ type Assignment struct {
 type ConsumerConfig struct {
 	Brokers []string
 	Group   string
-	// BatchTimeout is the dead-letter producer's (see WriterConfig).
-	BatchTimeout time.Duration
 	// MaxInFlight bounds the records applied concurrently (default 256).
 	MaxInFlight int
 	// MaxUncommitted bounds, per partition, the records fetched but not yet
@@ -153,7 +151,7 @@ func NewConsumer(cfg ConsumerConfig, routes ...Route) (*Consumer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("consumer group %s: %w", c.cfg.Group, err)
 	}
-	dlq := NewWriter(c.cfg.Brokers, "", WriterConfig{BatchTimeout: c.cfg.BatchTimeout})
+	dlq := NewProducer(c.cfg.Brokers, "", ProducerConfig{})
 	c.group = group
 	c.open = openPartitionReader(c.cfg.Brokers)
 	c.dlq = dlq
@@ -180,7 +178,7 @@ func newConsumer(cfg ConsumerConfig, routes []Route) (*Consumer, error) {
 		}
 	}
 	for name, d := range map[string]time.Duration{"StuckAfter": cfg.StuckAfter, "RetryMin": cfg.RetryMin,
-		"RetryMax": cfg.RetryMax, "CommitEvery": cfg.CommitEvery, "Drain": cfg.Drain, "BatchTimeout": cfg.BatchTimeout} {
+		"RetryMax": cfg.RetryMax, "CommitEvery": cfg.CommitEvery, "Drain": cfg.Drain} {
 		if d < 0 {
 			problems = append(problems, fmt.Sprintf("%s %v is negative", name, d))
 		}

@@ -2,94 +2,218 @@ package stream
 
 import (
 	"context"
-	"net"
-	"strings"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/segmentio/kafka-go"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-func TestUnroutable(t *testing.T) {
-	led := func(ids ...int) []kafka.Partition {
-		var ps []kafka.Partition
-		for _, id := range ids {
-			ps = append(ps, kafka.Partition{ID: id, Leader: kafka.Broker{ID: 0}})
+// newCluster starts an embedded broker with topics of 3 partitions.
+func newCluster(t *testing.T, topics ...string) *kfake.Cluster {
+	t.Helper()
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(3, topics...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	return c
+}
+
+// readAll reads every record of topic, by partition, in offset order.
+func readAll(t *testing.T, c *kfake.Cluster, topic string, want int) map[int32][]*kgo.Record {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.ConsumeTopics(topic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	out := map[int32][]*kgo.Record{}
+	for n := 0; n < want; {
+		fs := cl.PollFetches(ctx)
+		if err := fs.Err(); err != nil {
+			t.Fatalf("read %s: %v (after %d of %d records)", topic, err, n, want)
 		}
-		return ps
+		fs.EachRecord(func(r *kgo.Record) { out[r.Partition] = append(out[r.Partition], r); n++ })
 	}
-	tests := []struct {
-		name   string
-		topics []kafka.Topic
-		want   []string // substrings of the error; none means routable
-	}{
-		{"every partition led", []kafka.Topic{{Name: "orders.created", Partitions: led(0, 1, 2)}}, nil},
-		{"unknown topic (a restarted broker that does not know its topics yet)",
-			[]kafka.Topic{{Name: "orders.created", Error: kafka.UnknownTopicOrPartition}},
-			[]string{"orders.created: [3] Unknown Topic Or Partition"}},
-		{"no partitions", []kafka.Topic{{Name: "orders.status"}}, []string{"orders.status: no partitions"}},
-		{"a partition without a leader", []kafka.Topic{{Name: "orders.created", Partitions: append(led(0, 1),
-			kafka.Partition{ID: 2, Leader: kafka.Broker{ID: -1}, Error: kafka.LeaderNotAvailable})}},
-			[]string{"orders.created/2: no leader"}},
-		{"every problem is named", []kafka.Topic{
-			{Name: "orders.created", Error: kafka.UnknownTopicOrPartition},
-			{Name: "inventory.updated", Partitions: led(0)},
-			{Name: "orders.status"},
-		}, []string{"orders.created:", "orders.status:"}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			err := unroutable(tt.topics)
-			if len(tt.want) == 0 {
-				if err != nil {
-					t.Fatalf("unroutable = %v, want nil", err)
+	return out
+}
+
+func TestProducerKeepsEachKeysOrderOnItsPartition(t *testing.T) {
+	c := newCluster(t, "orders")
+	p := NewProducer(c.ListenAddrs(), "orders", ProducerConfig{})
+	defer p.Close()
+	ctx := context.Background()
+	const keys, each = 20, 15
+	var wg sync.WaitGroup
+	for k := range keys { // concurrent callers, each writing its key's records in order
+		wg.Go(func() {
+			for i := range each {
+				if err := p.WriteMessages(ctx, kafka.Message{Key: []byte(fmt.Sprint("key-", k)), Value: []byte(fmt.Sprint(i))}); err != nil {
+					t.Error(err)
 				}
-				return
-			}
-			if err == nil {
-				t.Fatalf("unroutable = nil, want an error naming %q", tt.want)
-			}
-			for _, w := range tt.want {
-				if !strings.Contains(err.Error(), w) {
-					t.Errorf("unroutable = %q, want it to name %q", err, w)
-				}
-			}
-			if strings.Contains(err.Error(), "inventory.updated") {
-				t.Errorf("unroutable = %q names a routable topic", err)
 			}
 		})
 	}
+	wg.Wait()
+	byKey := map[string][]string{}
+	partitionOf := map[string]int32{}
+	for part, recs := range readAll(t, c, "orders", keys*each) {
+		for _, r := range recs {
+			key := string(r.Key)
+			if got, seen := partitionOf[key]; seen && got != part {
+				t.Errorf("%s on partitions %d and %d", key, got, part)
+			}
+			partitionOf[key] = part
+			byKey[key] = append(byKey[key], string(r.Value))
+		}
+	}
+	// Java clients (and franz-go's default) partition keys by murmur2: the
+	// same key must land on the same partition whoever writes it.
+	java := kgo.StickyKeyPartitioner(nil).ForTopic("orders")
+	for k := range keys {
+		key := fmt.Sprint("key-", k)
+		if got := fmt.Sprint(byKey[key]); got != fmt.Sprint([]string{"0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11", "12", "13", "14"}) {
+			t.Errorf("%s: records %v, want 0..14 in order", key, got)
+		}
+		if want := int32(java.Partition(&kgo.Record{Key: []byte(key)}, 3)); partitionOf[key] != want {
+			t.Errorf("%s on partition %d, Java's partitioner says %d", key, partitionOf[key], want)
+		}
+	}
 }
 
-func TestReachableNamesEveryBrokerThatDoesNotAnswer(t *testing.T) {
-	// A port that was just free refuses connections: a broker that is down.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+func TestProducerReportsWhereRecordsLanded(t *testing.T) {
+	c := newCluster(t, "a", "b")
+	p := NewProducer(c.ListenAddrs(), "", ProducerConfig{})
+	defer p.Close()
+	got, err := p.Produce(context.Background(),
+		kafka.Message{Topic: "a", Key: []byte("x"), Value: []byte("1")},
+		kafka.Message{Topic: "b", Key: []byte("x"), Value: []byte("2")},
+		kafka.Message{Topic: "a", Key: []byte("x"), Value: []byte("3")})
 	if err != nil {
 		t.Fatal(err)
 	}
-	down := ln.Addr().String()
-	ln.Close()
-	// A listener that hangs up at once: something that is not Kafka.
-	notKafka, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	if got[0].Topic != "a" || got[1].Topic != "b" || got[2].Offset != got[0].Offset+1 || got[0].Partition != got[2].Partition {
+		t.Errorf("written %+v, want topics a, b, a with a's two records one after the other on one partition", got)
 	}
-	defer notKafka.Close()
-	go func() {
-		for {
-			c, err := notKafka.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
+}
+
+// TestProducerSendsAtOnceAndBatchesWhatWaits: one record goes out alone
+// and at once; the records handed over while that request is in flight go
+// out together in the next one.
+func TestProducerSendsAtOnceAndBatchesWhatWaits(t *testing.T) {
+	c := newCluster(t, "t")
+	release := make(chan struct{})
+	var requests atomic.Int32
+	c.ControlKey(int16(kmsg.Produce), func(kmsg.Request) (kmsg.Response, error, bool) {
+		if requests.Add(1) == 1 {
+			c.SleepControl(func() { <-release }) // hold the first request in flight
 		}
-	}()
-	err = reachable(context.Background(), []string{down, notKafka.Addr().String()})
-	if err == nil {
-		t.Fatal("reachable = nil for a closed port and a listener that hangs up, want an error")
+		return nil, nil, false
+	})
+	p := NewProducer(c.ListenAddrs(), "t", ProducerConfig{})
+	defer p.Close()
+	ctx := context.Background()
+	first := make(chan error, 1)
+	go func() { first <- p.WriteMessages(ctx, kafka.Message{Key: []byte("k"), Value: []byte("first")}) }()
+	// The lone record goes on the wire at once, with no timer to wait for.
+	waitUntil(t, "the first record reaches the broker", func() bool { return requests.Load() > 0 })
+	const more = 50
+	var wg sync.WaitGroup
+	for i := range more {
+		wg.Go(func() {
+			if err := p.WriteMessages(ctx, kafka.Message{Key: []byte("k"), Value: []byte(fmt.Sprint(i))}); err != nil {
+				t.Error(err)
+			}
+		})
 	}
-	for _, want := range []string{"broker unreachable", down} {
-		if !strings.Contains(err.Error(), want) {
-			t.Errorf("reachable = %q, want it to name %q", err, want)
+	p.mu.Lock()
+	q := p.queues[topicPartition{"t", p.balancer.Balance(kafka.Message{Key: []byte("k")}, 0, 1, 2)}]
+	p.mu.Unlock()
+	waitUntil(t, "every call has handed its record over", func() bool { return pending(q) == more })
+	close(release)
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	if n := requests.Load(); n != 2 {
+		t.Errorf("%d produce requests, want 2: the first record alone, the %d that waited together", n, more)
+	}
+}
+
+// waitUntil polls cond until it holds, failing the test after a deadline.
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.After(30 * time.Second)
+	tick := time.NewTicker(time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		select {
+		case <-deadline:
+			t.Fatalf("gave up waiting until %s", what)
+		case <-tick.C:
+		}
+	}
+}
+
+func pending(q *produceQueue) int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	n := 0
+	for _, it := range q.pending {
+		n += len(it.idx)
+	}
+	return n
+}
+
+func TestProducerRetriesWhatMaySucceedAndReportsWhatCannot(t *testing.T) {
+	c := newCluster(t, "t")
+	p := NewProducer(c.ListenAddrs(), "", ProducerConfig{})
+	defer p.Close()
+	ctx := context.Background()
+
+	// Two refusals a broker may lift (too few in-sync replicas): retried.
+	h := c.Fault(kfake.Fault{Keys: []kmsg.Key{kmsg.Produce}, Topic: "t", Err: kerr.NotEnoughReplicas, Count: 2})
+	if err := p.WriteMessages(ctx, kafka.Message{Topic: "t", Value: []byte("v")}); err != nil {
+		t.Errorf("write through two retriable refusals: %v", err)
+	}
+	if h.Hits() != 2 {
+		t.Errorf("fault hit %d times, want 2", h.Hits())
+	}
+
+	// A refusal no retry lifts: reported at once, per message.
+	key0, key1 := keysOnTwoPartitions(p)
+	part0 := p.balancer.Balance(kafka.Message{Key: key0}, 0, 1, 2)
+	h = c.Fault(kfake.Fault{Keys: []kmsg.Key{kmsg.Produce}, Topic: "t", Partitions: []int32{int32(part0)}, Err: kerr.MessageTooLarge, Count: -1})
+	defer h.Remove()
+	err := p.WriteMessages(ctx, kafka.Message{Topic: "t", Key: key0, Value: []byte("x")}, kafka.Message{Topic: "t", Key: key1, Value: []byte("y")})
+	var partial kafka.WriteErrors
+	if !errors.As(err, &partial) || len(partial) != 2 || !errors.Is(partial[0], kafka.MessageSizeTooLarge) || partial[1] != nil {
+		t.Errorf("write to a refusing and a taking partition: %v, want WriteErrors [MESSAGE_TOO_LARGE, nil]", err)
+	}
+	if err := p.WriteMessages(ctx, kafka.Message{Topic: "nowhere", Value: []byte("v")}); err == nil {
+		t.Error("write to a topic that does not exist succeeded")
+	}
+}
+
+// keysOnTwoPartitions returns two keys murmur2 puts on different partitions.
+func keysOnTwoPartitions(p *Producer) (a, b []byte) {
+	a = []byte("a")
+	first := p.balancer.Balance(kafka.Message{Key: a}, 0, 1, 2)
+	for i := 0; ; i++ {
+		b = []byte(fmt.Sprint("b", i))
+		if p.balancer.Balance(kafka.Message{Key: b}, 0, 1, 2) != first {
+			return a, b
 		}
 	}
 }

@@ -207,8 +207,6 @@ type Common struct {
 	ReservationsTopic string
 	StatusTopic       string
 	InventoryTopic    string
-	// BatchTimeout is the producers' linger (PRODUCER_BATCH_TIMEOUT).
-	BatchTimeout time.Duration
 	// AdminToken opens admin endpoints to clients that present it as a
 	// bearer token (ADMIN_TOKEN); unset, they answer loopback clients only.
 	AdminToken string
@@ -238,7 +236,6 @@ func (e *Env) Common() Common {
 		ReservationsTopic: e.String("RESERVATIONS_TOPIC", events.TopicStockReservations),
 		StatusTopic:       e.String("STATUS_TOPIC", events.TopicOrdersStatus),
 		InventoryTopic:    e.String("INVENTORY_TOPIC", events.TopicInventoryUpdated),
-		BatchTimeout:      e.PositiveDuration("PRODUCER_BATCH_TIMEOUT", time.Millisecond),
 		AdminToken:        e.Secret("ADMIN_TOKEN"),
 		AllowedHosts:      e.Hosts("ALLOWED_HOSTS"),
 		HTTPReadTimeout:   e.PositiveDuration("HTTP_READ_TIMEOUT", DefaultReadTimeout),

@@ -100,18 +100,18 @@ func TestCommonDefaultsAndHTTP(t *testing.T) {
 
 func TestCommonRefusesEveryBadVariableAtOnce(t *testing.T) {
 	e := envOf(map[string]string{
-		"KAFKA_BROKERS":          "localhost",
-		"PRODUCER_BATCH_TIMEOUT": "0",
-		"ALLOWED_HOSTS":          "localhost:8081",
-		"HTTP_READ_TIMEOUT":      "-1s",
-		"ADMIN_TOKEN":            "short",
+		"KAFKA_BROKERS":     "localhost",
+		"HTTP_IDLE_TIMEOUT": "0",
+		"ALLOWED_HOSTS":     "localhost:8081",
+		"HTTP_READ_TIMEOUT": "-1s",
+		"ADMIN_TOKEN":       "short",
 	})
 	e.Common()
 	err := e.Err()
 	if err == nil {
 		t.Fatal("bad configuration accepted")
 	}
-	for _, key := range []string{"KAFKA_BROKERS", "PRODUCER_BATCH_TIMEOUT", "ALLOWED_HOSTS", "HTTP_READ_TIMEOUT", "ADMIN_TOKEN"} {
+	for _, key := range []string{"KAFKA_BROKERS", "HTTP_IDLE_TIMEOUT", "ALLOWED_HOSTS", "HTTP_READ_TIMEOUT", "ADMIN_TOKEN"} {
 		if !strings.Contains(err.Error(), key+": ") {
 			t.Errorf("error %q does not name %s", err, key)
 		}

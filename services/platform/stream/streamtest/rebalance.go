@@ -152,7 +152,7 @@ func Rebalance(t *testing.T, brokers []string) {
 	}()
 	t.Cleanup(func() { stopMonitor(); <-monitorDone })
 
-	writer := stream.NewWriter(brokers, topic, stream.WriterConfig{})
+	writer := stream.NewProducer(brokers, topic, stream.ProducerConfig{})
 	t.Cleanup(func() { _ = writer.Close() })
 	produce(ctx, t, writer, 0, 300)
 
@@ -251,7 +251,7 @@ func createTopic(ctx context.Context, t *testing.T, client *kafka.Client, topic 
 
 // produce writes n valid orders.created records, keyed by order id over 50
 // keys, the first numbered from.
-func produce(ctx context.Context, t *testing.T, w *kafka.Writer, from, n int) {
+func produce(ctx context.Context, t *testing.T, w *stream.Producer, from, n int) {
 	t.Helper()
 	msgs := make([]kafka.Message, 0, n)
 	for i := from; i < from+n; i++ {
