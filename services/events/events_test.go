@@ -18,12 +18,14 @@ var update = flag.Bool("update", false, "rewrite the golden files")
 
 var at = time.Date(2026, 11, 25, 9, 30, 0, 0, time.UTC)
 
-func TestGoldenJSON(t *testing.T) {
-	tests := []struct {
-		golden string
-		topic  string
-		value  any
-	}{
+type goldenCase struct {
+	golden string
+	topic  string
+	value  any
+}
+
+func goldenCases() []goldenCase {
+	return []goldenCase{
 		{"order_created.json", events.TopicOrdersCreated, events.OrderCreated{
 			OrderID: "5f0c7e0a-8d1e-4b8e-9a52-3c1f2f6f7a10", UserID: "user-42",
 			Items: []events.Item{{SKU: "BOOK-1", Qty: 2}, {SKU: "PEN-7", Qty: 1}},
@@ -49,7 +51,10 @@ func TestGoldenJSON(t *testing.T) {
 			SKU: "BOOK-1", Delta: -2, NewQuantity: 8, OrderID: "5f0c7e0a-8d1e-4b8e-9a52-3c1f2f6f7a10", UpdatedAt: at,
 		}},
 	}
-	for _, tt := range tests {
+}
+
+func TestGoldenJSON(t *testing.T) {
+	for _, tt := range goldenCases() {
 		t.Run(tt.golden, func(t *testing.T) {
 			got, err := json.MarshalIndent(tt.value, "", "  ")
 			if err != nil {
@@ -119,7 +124,7 @@ func TestFinal(t *testing.T) {
 	}
 }
 
-func compile(t *testing.T, topic string) *jsonschema.Schema {
+func compile(t testing.TB, topic string) *jsonschema.Schema {
 	t.Helper()
 	raw, err := events.Schemas.ReadFile(events.SchemaFile(topic))
 	if err != nil {
@@ -141,7 +146,7 @@ func compile(t *testing.T, topic string) *jsonschema.Schema {
 	return s
 }
 
-func decode(t *testing.T, raw []byte) any {
+func decode(t testing.TB, raw []byte) any {
 	t.Helper()
 	v, err := jsonschema.UnmarshalJSON(bytes.NewReader(raw))
 	if err != nil {

@@ -6,6 +6,8 @@ import (
 	"fmt"
 
 	"github.com/segmentio/kafka-go"
+
+	"github.com/kafkakit/kit/services/events"
 )
 
 // Route sends the records of one topic to a typed handler; a service's
@@ -20,13 +22,26 @@ type Route struct {
 	bind func() (Handler, error)
 }
 
-// On routes topic to h: each record is checked against the JSON Schema of
-// contract and decoded into T; a record that fails either is permanent and
-// goes to the dead-letter topic without reaching h.
+// On routes topic to h: each record is decoded into T and checked against
+// contract (a topic of services/events); a record that breaks the contract
+// is permanent and goes to the dead-letter topic, with the problem named,
+// without reaching h.
+//
+// For the kit's own contracts the record is parsed once, by the decoder
+// services/events keeps in step with the JSON Schema; for any other
+// contract it is validated against the schema, then decoded.
 func On[T any](topic, contract string, h func(context.Context, T) error) Route {
 	return Route{Topic: topic, Contract: contract, bind: func() (Handler, error) {
 		if h == nil {
 			return nil, fmt.Errorf("nil handler")
+		}
+		if d, known := decoders[contract]; known {
+			decode, ok := d.(func([]byte) (T, error))
+			if !ok {
+				var zero T
+				return nil, fmt.Errorf("route of %s: contract %s does not decode into %T", topic, contract, zero)
+			}
+			return decodeOnce(decode, h), nil
 		}
 		schema, err := Schema(contract)
 		if err != nil {
@@ -34,6 +49,25 @@ func On[T any](topic, contract string, h func(context.Context, T) error) Route {
 		}
 		return decodeJSON(Conforms(schema), h), nil
 	}}
+}
+
+// decoders are the Go decoders of the kit's contracts, by contract.
+var decoders = map[string]any{
+	events.TopicOrdersCreated:     events.DecodeOrderCreated,
+	events.TopicStockReservations: events.DecodeStockReservation,
+	events.TopicOrdersStatus:      events.DecodeOrderStatus,
+	events.TopicInventoryUpdated:  events.DecodeInventoryUpdated,
+}
+
+// decodeOnce adapts a typed handler to a decoder that checks as it parses.
+func decodeOnce[T any](decode func([]byte) (T, error), h func(ctx context.Context, v T) error) Handler {
+	return func(ctx context.Context, m kafka.Message) error {
+		v, err := decode(m.Value)
+		if err != nil {
+			return Permanent(fmt.Errorf("invalid %s value: %w", m.Topic, err))
+		}
+		return h(ctx, v)
+	}
 }
 
 // decodeJSON adapts a typed handler: the record's value is checked by
