@@ -218,12 +218,15 @@ type Common struct {
 	// connections (HTTP_IDLE_TIMEOUT).
 	HTTPReadTimeout time.Duration
 	HTTPIdleTimeout time.Duration
+	// ShutdownDelay keeps a stopping service answering, not ready, for
+	// this long before it stops accepting (SHUTDOWN_DELAY, default 0).
+	ShutdownDelay time.Duration
 }
 
 // HTTP is the edge configuration of service name, for Serve.
 func (c Common) HTTP(name string) HTTP {
 	return HTTP{Name: name, AllowedHosts: c.AllowedHosts, AdminToken: c.AdminToken,
-		ReadTimeout: c.HTTPReadTimeout, IdleTimeout: c.HTTPIdleTimeout}
+		ReadTimeout: c.HTTPReadTimeout, IdleTimeout: c.HTTPIdleTimeout, ShutdownDelay: c.ShutdownDelay}
 }
 
 // Common reads what every service shares, with the defaults in DESIGN.md.
@@ -240,5 +243,6 @@ func (e *Env) Common() Common {
 		AllowedHosts:      e.Hosts("ALLOWED_HOSTS"),
 		HTTPReadTimeout:   e.PositiveDuration("HTTP_READ_TIMEOUT", DefaultReadTimeout),
 		HTTPIdleTimeout:   e.PositiveDuration("HTTP_IDLE_TIMEOUT", DefaultIdleTimeout),
+		ShutdownDelay:     e.Duration("SHUTDOWN_DELAY", 0),
 	}
 }

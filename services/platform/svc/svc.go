@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	_ "net/http/pprof" // profiles on DEBUG_ADDR only
+	"sync/atomic"
 	"time"
 
 	"github.com/kafkakit/kit/services/platform/httpx"
@@ -48,6 +49,11 @@ type HTTP struct {
 	// idle keep-alive connections. Zero means the default.
 	ReadTimeout time.Duration
 	IdleTimeout time.Duration
+	// ShutdownDelay is how long a stopping service answers /readyz with 503
+	// before it stops accepting connections, so that a load balancer that
+	// polls readiness stops sending it requests first (Kubernetes: about
+	// the readiness probe's period). Zero stops at once.
+	ShutdownDelay time.Duration
 }
 
 // Edge defaults and limits.
@@ -85,8 +91,16 @@ func Serve(ctx context.Context, ln net.Listener, h http.Handler, cfg HTTP) error
 	readTimeout := cmp.Or(cfg.ReadTimeout, DefaultReadTimeout)
 	base, cancelBase := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelBase()
+	var draining atomic.Bool
+	guarded := httpx.Guard{Hosts: hosts, AdminToken: cfg.AdminToken}.Wrap(h)
 	srv := &http.Server{
-		Handler:           httpx.Guard{Hosts: hosts, AdminToken: cfg.AdminToken}.Wrap(h),
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if draining.Load() && r.URL.Path == "/readyz" {
+				httpx.Encode(w, http.StatusServiceUnavailable, map[string]any{"status": "not ready", "failed": map[string]string{"service": "shutting down"}})
+				return
+			}
+			guarded.ServeHTTP(w, r)
+		}),
 		ReadHeaderTimeout: min(readHeaderTimeout, readTimeout),
 		ReadTimeout:       readTimeout,
 		IdleTimeout:       cmp.Or(cfg.IdleTimeout, DefaultIdleTimeout),
@@ -99,6 +113,12 @@ func Serve(ctx context.Context, ln net.Listener, h http.Handler, cfg HTTP) error
 	case err := <-errc:
 		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
+	}
+	// Not ready first, then stop accepting: requests that still arrive
+	// during the delay are served.
+	draining.Store(true)
+	if cfg.ShutdownDelay > 0 {
+		time.Sleep(cfg.ShutdownDelay)
 	}
 	cancelBase() // ends open event streams so Shutdown need not wait for them
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

@@ -145,3 +145,47 @@ func TestServeRefusesABadAllowList(t *testing.T) {
 		t.Errorf("Serve = %v, want a refusal naming ALLOWED_HOSTS", err)
 	}
 }
+
+// TestServeTurnsNotReadyBeforeItStopsAccepting: a stopping service first
+// answers /readyz 503 while still serving requests, for ShutdownDelay.
+func TestServeTurnsNotReadyBeforeItStopsAccepting(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /readyz", httpx.Ready(nil))
+	mux.HandleFunc("GET /work", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusOK) })
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() { _ = Serve(ctx, ln, mux, HTTP{Name: "svc", ShutdownDelay: time.Minute}) }()
+	get := func(path string) (int, string) {
+		resp, err := http.Get("http://" + ln.Addr().String() + path)
+		if err != nil {
+			t.Fatalf("GET %s: %v", path, err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(body)
+	}
+	if code, _ := get("/readyz"); code != http.StatusOK {
+		t.Fatalf("/readyz = %d before the stop, want 200", code)
+	}
+	cancel() // SIGTERM
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		code, body := get("/readyz")
+		if code == http.StatusServiceUnavailable {
+			if !strings.Contains(body, "shutting down") {
+				t.Errorf("/readyz body %s, want it to say the service is shutting down", body)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("/readyz never turned 503 after the stop")
+		}
+		<-time.After(10 * time.Millisecond) // poll, with the deadline above
+	}
+	if code, _ := get("/work"); code != http.StatusOK {
+		t.Errorf("a request during the shutdown delay got %d, want it served", code)
+	}
+}
