@@ -16,6 +16,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/segmentio/kafka-go"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
@@ -67,6 +68,14 @@ func New(tp trace.TracerProvider) *Tracing {
 
 // Shutdown flushes the spans not yet exported and stops the exporter.
 func (t *Tracing) Shutdown(ctx context.Context) error { return t.shutdown(ctx) }
+
+// Close is Shutdown within five seconds, for a service's last defer: a
+// collector that is gone must not hold up the exit.
+func (t *Tracing) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return t.shutdown(ctx)
+}
 
 // propagator reads and writes W3C trace context: traceparent and
 // tracestate. It is stateless, so the package needs no global.
