@@ -38,7 +38,7 @@ setup-prometheus: ## setup, plus the Prometheus server and promtool (or PROMETHE
 	@PROMETHEUS=1 scripts/setup.sh
 
 # A built binary, not `go run`: go run exits 1 after any Ctrl-C, whatever kit returns.
-up: setup web ## run everything here: BROKER=embedded|kafka|kafka-cluster, DB=sqlite|postgres, SCALE=n (2nd instances on 8181-8184), INSTANCES=orders-processor=3; page on 5173
+up: setup web ## run everything here: BROKER=embedded|kafka|kafka-cluster, DB=sqlite|postgres, SCALE=n (2nd instances on 8181-8184), INSTANCES=orders-processor=3, PROMETHEUS=1 (Prometheus on 9090); page on 5173
 	go build -o bin/kit ./harness/cmd/kit
 	exec bin/kit up -broker $(BROKER) -db $(DB) -scale $(SCALE) -instances '$(INSTANCES)'
 

@@ -8,28 +8,15 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/kafkakit/kit/services/platform/metrics"
 )
 
-// metricsContract are the metrics every service exposes on /metrics, the
-// names and labels issue 11 fixes (namespace kafkakit_, labels of low
-// cardinality). The rules and the dashboard may use these and nothing else.
-// When the services' metrics package lands, import its names from there.
-var metricsContract = []struct {
-	name   string
-	kind   string // counter, gauge or histogram
-	labels []string
-}{
-	{"kafkakit_messages_produced_total", "counter", []string{"topic"}},
-	{"kafkakit_messages_consumed_total", "counter", []string{"topic", "group"}},
-	{"kafkakit_handler_duration_seconds", "histogram", []string{"topic", "group", "outcome"}},
-	{"kafkakit_dead_letters_total", "counter", []string{"topic", "group"}},
-	{"kafkakit_consumer_lag", "gauge", []string{"topic", "partition", "group"}},
-	{"kafkakit_outbox_backlog", "gauge", []string{"service"}},
-	{"kafkakit_http_requests_total", "counter", []string{"route", "code"}},
-	{"kafkakit_http_request_duration_seconds", "histogram", []string{"route"}},
-	{"kafkakit_sse_streams", "gauge", nil},
-	{"kafkakit_sse_events_sent_total", "counter", nil},
-}
+// metricsContract are the metrics every service exposes on /metrics, as
+// the services' metrics package defines them (namespace kafkakit_, labels
+// of low cardinality). The rules and the dashboard may use these and
+// nothing else.
+var metricsContract = metrics.Contract
 
 // targetLabels are the labels Prometheus adds to every scraped series.
 var targetLabels = []string{"job", "instance"}
@@ -116,15 +103,15 @@ func TestRecordingRulesFollowTheMetricsContract(t *testing.T) {
 		found := false
 		for _, m := range metricsContract {
 			switch {
-			case m.kind == "histogram" && ref == m.name+"_bucket":
-			case m.kind != "histogram" && ref == m.name:
+			case m.Kind == metrics.Histogram && ref == m.Name+"_bucket":
+			case m.Kind != metrics.Histogram && ref == m.Name:
 			default:
 				continue
 			}
 			found = true
-			used[m.name] = true
-			allowed := append(slices.Clone(m.labels), targetLabels...)
-			if m.kind == "histogram" {
+			used[m.Name] = true
+			allowed := append(slices.Clone(m.Labels), targetLabels...)
+			if m.Kind == metrics.Histogram {
 				allowed = append(allowed, "le")
 			}
 			by := byClause.FindStringSubmatch(r.expr)
@@ -136,7 +123,7 @@ func TestRecordingRulesFollowTheMetricsContract(t *testing.T) {
 			for _, l := range strings.Split(by[1], ",") {
 				l = strings.TrimSpace(l)
 				if !slices.Contains(allowed, l) {
-					t.Errorf("%s: by (%s): %s has no label %q (has %v)", r.record, by[1], m.name, l, allowed)
+					t.Errorf("%s: by (%s): %s has no label %q (has %v)", r.record, by[1], m.Name, l, allowed)
 				}
 				if l != "le" {
 					kept = append(kept, l)
@@ -145,18 +132,18 @@ func TestRecordingRulesFollowTheMetricsContract(t *testing.T) {
 			if got := strings.Join(kept, "_"); got != r.level {
 				t.Errorf("%s: level %q; want %q, the labels it keeps", r.record, r.level, got)
 			}
-			if want := strings.TrimSuffix(m.name, "_total"); r.metric != want {
+			if want := strings.TrimSuffix(m.Name, "_total"); r.metric != want {
 				t.Errorf("%s: metric part %q; want %q", r.record, r.metric, want)
 			}
-			checkOperations(t, r, m.kind, ref)
+			checkOperations(t, r, string(m.Kind), ref)
 		}
 		if !found {
 			t.Errorf("%s reads %s, which is not in the metrics contract (or is used against its type)", r.record, ref)
 		}
 	}
 	for _, m := range metricsContract {
-		if !used[m.name] {
-			t.Errorf("no recording rule reads %s; the dashboard would not show it", m.name)
+		if !used[m.Name] {
+			t.Errorf("no recording rule reads %s; the dashboard would not show it", m.Name)
 		}
 	}
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/kafkakit/kit/services/events"
 	"github.com/kafkakit/kit/services/platform/inspect"
+	"github.com/kafkakit/kit/services/platform/metrics"
 	"github.com/kafkakit/kit/services/platform/svc"
 )
 
@@ -218,7 +219,7 @@ func TestConsumersIsAnAdminView(t *testing.T) {
 	const token = "consumers-admin-token-0123"
 	c := NewConsumers(&fakeGroups{groups: []inspect.Group{processorGroup(member("m-1", 0, 1, 2))}}, time.Second, slog.New(slog.DiscardHandler))
 	c.refresh(context.Background())
-	h := NewServer(slog.New(slog.DiscardHandler), NewHistory(limits), NewFlow(10), c, func(context.Context) error { return nil }, testConfig)
+	h := NewServer(slog.New(slog.DiscardHandler), NewHistory(limits), NewFlow(10), c, func(context.Context) error { return nil }, testConfig, metrics.New("notifications-api"), nil)
 	local := serveTest(t, h, svc.HTTP{Name: "notifications-api"})
 	guarded := serveTest(t, h, svc.HTTP{Name: "notifications-api", AdminToken: token})
 	tests := []struct {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/kafkakit/kit/services/events"
 	"github.com/kafkakit/kit/services/platform/httpx"
+	"github.com/kafkakit/kit/services/platform/metrics"
 	"github.com/kafkakit/kit/services/platform/svc"
 )
 
@@ -152,7 +153,7 @@ func TestStreamCapPerClientAddress(t *testing.T) {
 
 func TestAStreamOutlivesTheServersReadTimeout(t *testing.T) {
 	h, f := NewHistory(limits), NewFlow(10)
-	url := serveTest(t, NewServer(slog.New(slog.DiscardHandler), h, f, nil, ready, testConfig),
+	url := serveTest(t, NewServer(slog.New(slog.DiscardHandler), h, f, nil, ready, testConfig, metrics.New("notifications-api"), nil),
 		svc.HTTP{Name: "notifications-api", ReadTimeout: 50 * time.Millisecond})
 	h.Add(status(events.StatusCreated))
 	_, sc := open(t, url+"/events?orderId="+order, "")
@@ -170,7 +171,7 @@ func TestAStreamOutlivesTheServersReadTimeout(t *testing.T) {
 
 func TestUnfilteredFlowIsAnAdminView(t *testing.T) {
 	const token = "flow-admin-token-0123"
-	h := NewServer(slog.New(slog.DiscardHandler), NewHistory(limits), NewFlow(10), nil, ready, testConfig)
+	h := NewServer(slog.New(slog.DiscardHandler), NewHistory(limits), NewFlow(10), nil, ready, testConfig, metrics.New("notifications-api"), nil)
 	local := serveTest(t, h, svc.HTTP{Name: "notifications-api"})
 	guarded := serveTest(t, h, svc.HTTP{Name: "notifications-api", AdminToken: token})
 	tests := []struct {

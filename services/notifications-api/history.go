@@ -5,6 +5,8 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/kafkakit/kit/services/events"
 )
 
@@ -45,7 +47,10 @@ type HistoryLimits struct {
 
 type orderLog struct {
 	statuses []events.OrderStatus
-	waiters  waiters
+	// spans[i] is the span in which statuses[i] was read, so the push of
+	// a status to a browser joins the order's trace.
+	spans   []trace.SpanContext
+	waiters waiters
 }
 
 type fifoEntry struct {
@@ -65,7 +70,10 @@ func NewHistory(limits HistoryLimits) *History {
 // Add records s unless its order already has that status (a redelivered
 // order writes its statuses again), and wakes the order's streams, those
 // that waited for its first status included.
-func (h *History) Add(s events.OrderStatus) bool {
+func (h *History) Add(s events.OrderStatus) bool { return h.AddTraced(s, trace.SpanContext{}) }
+
+// AddTraced is Add for a status read in span sc.
+func (h *History) AddTraced(s events.OrderStatus, sc trace.SpanContext) bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	l := h.orders[s.OrderID]
@@ -87,6 +95,7 @@ func (h *History) Add(s events.OrderStatus) bool {
 		}
 	}
 	l.statuses = append(l.statuses, s)
+	l.spans = append(l.spans, sc)
 	l.waiters.wake()
 	return true
 }
@@ -176,11 +185,18 @@ func (h *History) Known(orderID string) bool {
 // Since returns the order's statuses after the first n (n is the id of the
 // last event a client has).
 func (h *History) Since(orderID string, n int) []events.OrderStatus {
+	statuses, _ := h.SinceTraced(orderID, n)
+	return statuses
+}
+
+// SinceTraced is Since with the span each status was read in.
+func (h *History) SinceTraced(orderID string, n int) ([]events.OrderStatus, []trace.SpanContext) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	l := h.orders[orderID]
 	if l == nil || n >= len(l.statuses) {
-		return nil
+		return nil, nil
 	}
-	return append([]events.OrderStatus(nil), l.statuses[max(n, 0):]...)
+	n = max(n, 0)
+	return append([]events.OrderStatus(nil), l.statuses[n:]...), append([]trace.SpanContext(nil), l.spans[n:]...)
 }

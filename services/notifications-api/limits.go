@@ -49,6 +49,13 @@ func (l *streamLimiter) Limit(next http.Handler) http.Handler {
 	})
 }
 
+// Open is how many streams are open now (kafkakit_sse_streams).
+func (l *streamLimiter) Open() float64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return float64(l.open)
+}
+
 func (l *streamLimiter) acquire(remoteAddr string) (release func(), err error) {
 	var client netip.Addr
 	if ap, err := netip.ParseAddrPort(remoteAddr); err == nil && !ap.Addr().Unmap().IsLoopback() {

@@ -15,6 +15,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/kafkakit/kit/services/events"
+	"github.com/kafkakit/kit/services/platform/metrics"
 	"github.com/kafkakit/kit/services/platform/svc"
 )
 
@@ -215,10 +216,17 @@ func newTestServer(t *testing.T) (string, *History, *Flow) {
 
 func newTestServerWith(t *testing.T, cfg config) (string, *History, *Flow) {
 	t.Helper()
-	h, f := NewHistory(cfg.History), NewFlow(10)
-	url := serveTest(t, NewServer(slog.New(slog.DiscardHandler), h, f, nil, func(context.Context) error { return nil }, cfg),
-		svc.HTTP{Name: "notifications-api"})
+	url, h, f, _ := newObservedServer(t, cfg)
 	return url, h, f
+}
+
+// newObservedServer also returns the server's metrics.
+func newObservedServer(t *testing.T, cfg config) (string, *History, *Flow, *metrics.Metrics) {
+	t.Helper()
+	h, f, m := NewHistory(cfg.History), NewFlow(10), metrics.New("notifications-api")
+	url := serveTest(t, NewServer(slog.New(slog.DiscardHandler), h, f, nil, func(context.Context) error { return nil }, cfg, m, nil),
+		svc.HTTP{Name: "notifications-api"})
+	return url, h, f, m
 }
 
 func open(t *testing.T, url, lastEventID string) (*http.Response, *bufio.Scanner) {
@@ -323,5 +331,34 @@ func TestFlowFiltersByOrder(t *testing.T) {
 	}
 	if got[0].id != "1" || got[1].id != "3" || r.Topic != "inventory.updated" || r.Partition != 2 || r.Offset != 3 || r.Key != "SKU" {
 		t.Errorf("flow = %+v, want records 1 and 3 (this order's), with topic, partition, offset and key", got)
+	}
+}
+
+func TestStreamsAndEventsSentAreCounted(t *testing.T) {
+	url, h, _, m := newObservedServer(t, testConfig)
+	h.Add(status(events.StatusCreated))
+	_, sc := open(t, url+"/events?orderId="+order, "")
+	readEvents(t, sc, 1)
+	h.Add(status(events.StatusProcessing))
+	h.Add(status(events.StatusPaid))
+	readEvents(t, sc, 2)
+	got := map[string]float64{}
+	families, err := m.Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		for _, s := range f.Metric {
+			switch {
+			case s.Counter != nil:
+				got[f.GetName()] = s.Counter.GetValue()
+			case s.Gauge != nil:
+				got[f.GetName()] = s.Gauge.GetValue()
+			}
+		}
+	}
+	if got[metrics.SSEStreams] != 1 || got[metrics.SSEEventsSent] != 3 {
+		t.Errorf("%s = %v, %s = %v; want 1 open stream and 3 events sent", metrics.SSEStreams, got[metrics.SSEStreams],
+			metrics.SSEEventsSent, got[metrics.SSEEventsSent])
 	}
 }

@@ -17,7 +17,9 @@ import (
 	"github.com/kafkakit/kit/services/events"
 	"github.com/kafkakit/kit/services/platform/httpx"
 	"github.com/kafkakit/kit/services/platform/inspect"
+	"github.com/kafkakit/kit/services/platform/metrics"
 	"github.com/kafkakit/kit/services/platform/svc"
+	"github.com/kafkakit/kit/services/platform/tracing"
 )
 
 type config struct {
@@ -67,6 +69,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	log := svc.NewLogger(stderr, "notifications-api", cfg.LogLevel)
 	svc.Debug(log, cfg.DebugAddr)
+	m := metrics.New("notifications-api")
+	tr, err := tracing.Setup(ctx, "notifications-api", cfg.OTLPEndpoint)
+	if err != nil {
+		return err
+	}
+	defer tr.Close()
+	consumed := m.Consumed(cfg.StatusTopic)
 
 	history := NewHistory(cfg.History)
 	flow := NewFlow(cfg.FlowRecords)
@@ -74,13 +83,16 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	recent := func(first, end int64) int64 { return max(first, end-int64(cfg.FlowRecords)) }
 	statuses := &Tail{Brokers: cfg.Brokers, Topic: cfg.StatusTopic, Start: fromFirst, Log: log,
 		Handle: func(m kafka.Message) {
+			began := time.Now()
+			_, span := tr.StartConsume(context.Background(), m, "")
+			defer func() { span.End(); consumed(time.Since(began)) }()
 			flow.Add(m)
 			var s events.OrderStatus
 			if err := json.Unmarshal(m.Value, &s); err != nil || s.OrderID == "" {
 				log.Warn("skipping a record that is not an order status", "partition", m.Partition, "offset", m.Offset, "err", err)
 				return
 			}
-			if history.Add(s) {
+			if history.AddTraced(s, span.SpanContext()) {
 				log.Debug("status", "orderId", s.OrderID, "status", s.Status)
 			}
 		}}
@@ -103,8 +115,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
-		return svc.Serve(ctx, ln, NewServer(log, history, flow, consumers, statuses.Ready, cfg), cfg.HTTP("notifications-api"))
+		return svc.Serve(ctx, ln, tr.HTTP(m.HTTP(NewServer(log, history, flow, consumers, statuses.Ready, cfg, m, tr))), cfg.HTTP("notifications-api"))
 	})
+	g.Go(func() error { m.WatchLag(ctx, cfg.Brokers, "", statuses.Positions); return nil })
 	g.Go(func() error { return consumers.Run(ctx) })
 	for _, t := range tails {
 		g.Go(func() error { return t.Run(ctx) })
@@ -130,14 +143,17 @@ func sweep(ctx context.Context, history *History, maxAge time.Duration) {
 // NewServer returns the notifications API: the whole surface is listed here.
 // Unfiltered /flow is an admin view (every user's orders), as is /consumers
 // (it names the consumers' hosts); /debug/vars is served on DEBUG_ADDR only.
-func NewServer(log *slog.Logger, history *History, flow *Flow, consumers *Consumers, ready httpx.Check, cfg config) http.Handler {
-	sc := streamConfig{Heartbeat: cfg.Heartbeat, WriteTimeout: cfg.WriteTimeout, UnknownOrderWait: cfg.UnknownOrderWait}
+func NewServer(log *slog.Logger, history *History, flow *Flow, consumers *Consumers, ready httpx.Check, cfg config,
+	m *metrics.Metrics, tr *tracing.Tracing) http.Handler {
 	streams := newStreamLimiter(cfg.Streams)
+	sc := streamConfig{Heartbeat: cfg.Heartbeat, WriteTimeout: cfg.WriteTimeout, UnknownOrderWait: cfg.UnknownOrderWait,
+		Sent: m.SSE(streams.Open), Tracing: tr}
 	mux := http.NewServeMux()
 	mux.Handle("GET /events", streams.Limit(handleOrderEvents(log, history, sc)))
 	mux.Handle("GET /flow", streams.Limit(handleFlow(log, flow, sc)))
 	mux.Handle("GET /consumers", httpx.AdminOnly(handleConsumers(consumers)))
 	mux.Handle("GET /healthz", httpx.Health())
 	mux.Handle("GET /readyz", httpx.Ready(map[string]httpx.Check{"statusHistory": ready}))
+	mux.Handle("GET /metrics", m.Handler())
 	return httpx.API(mux)
 }

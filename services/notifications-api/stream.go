@@ -10,8 +10,11 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/kafkakit/kit/services/platform/httpx"
+	"github.com/kafkakit/kit/services/platform/tracing"
 )
 
 // sse writes Server-Sent Events to one client.
@@ -21,10 +24,13 @@ type sse struct {
 	// writeTimeout drops a client that stops reading, instead of letting it
 	// hold a goroutine and buffers forever.
 	writeTimeout time.Duration
+	// sent counts the events written, when set.
+	sent prometheus.Counter
 }
 
-func startSSE(w http.ResponseWriter, writeTimeout time.Duration) (*sse, error) {
-	s := &sse{w: w, rc: http.NewResponseController(w), writeTimeout: writeTimeout}
+func startSSE(w http.ResponseWriter, cfg streamConfig) (*sse, error) {
+	writeTimeout := cfg.WriteTimeout
+	s := &sse{w: w, rc: http.NewResponseController(w), writeTimeout: writeTimeout, sent: cfg.Sent}
 	// The server's read timeout bounds receiving a request; a stream's
 	// request is whole, and a read deadline left in place would end the
 	// stream (the server cancels a request whose connection read fails).
@@ -59,6 +65,9 @@ func (s *sse) event(id, event string, data any) error {
 		}
 	}
 	_, err = fmt.Fprintf(s.w, "event: %s\ndata: %s\n\n", event, b)
+	if err == nil && s.sent != nil {
+		s.sent.Inc()
+	}
 	return err
 }
 
@@ -100,6 +109,24 @@ type streamConfig struct {
 	UnknownOrderWait time.Duration
 	// giveUp, when set, replaces the UnknownOrderWait timer (tests).
 	giveUp func() <-chan time.Time
+	// Sent, when set, counts the events written (kafkakit_sse_events_sent_total).
+	Sent prometheus.Counter
+	// Tracing, when set, puts each status pushed to a browser in a span,
+	// a child of the span its record was read in: the order's trace ends
+	// at the browser.
+	Tracing *tracing.Tracing
+}
+
+// push writes a status read in span read, as a span of its own when
+// tracing is on.
+func (c streamConfig) push(ctx context.Context, read trace.SpanContext, write func() error) error {
+	if c.Tracing == nil {
+		return write()
+	}
+	_, span := c.Tracing.StartSend(ctx, read, "sse push orders.status")
+	err := write()
+	tracing.End(span, err)
+	return err
 }
 
 // unknownOrder is the data of the final "unknown" event.
@@ -137,7 +164,7 @@ func handleOrderEvents(log *slog.Logger, history *History, cfg streamConfig) htt
 			return
 		}
 		defer cancel()
-		s, err := startSSE(w, cfg.WriteTimeout)
+		s, err := startSSE(w, cfg)
 		if err != nil {
 			return
 		}
@@ -160,9 +187,12 @@ func handleOrderEvents(log *slog.Logger, history *History, cfg streamConfig) htt
 			_ = s.flush()
 			return true
 		}, func() error {
-			for _, st := range history.Since(orderID, int(last)) {
+			statuses, spans := history.SinceTraced(orderID, int(last))
+			for i, st := range statuses {
 				last++
-				if err := s.event(strconv.FormatInt(last, 10), "status", st); err != nil {
+				if err := cfg.push(r.Context(), spans[i], func() error {
+					return s.event(strconv.FormatInt(last, 10), "status", st)
+				}); err != nil {
 					return err
 				}
 			}
@@ -192,7 +222,7 @@ func handleFlow(log *slog.Logger, flow *Flow, cfg streamConfig) http.Handler {
 		}
 		news, cancel := flow.Subscribe()
 		defer cancel()
-		s, err := startSSE(w, cfg.WriteTimeout)
+		s, err := startSSE(w, cfg)
 		if err != nil {
 			return
 		}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
+	"github.com/kafkakit/kit/services/platform/metrics"
 	"github.com/kafkakit/kit/services/platform/stream"
 )
 
@@ -128,6 +129,7 @@ func (t *Tail) partition(ctx context.Context, partition int, from, end int64) er
 	if err := r.SetOffset(from); err != nil {
 		return err
 	}
+	t.next.Store(partition, from) // the position until a record is read
 	replaying := !t.caughtUp.Load()
 	done := func() {
 		if replaying {
@@ -154,6 +156,17 @@ func (t *Tail) partition(ctx context.Context, partition int, from, end int64) er
 			done()
 		}
 	}
+}
+
+// Positions is where the tail stands in each partition it has opened, for
+// kafkakit_consumer_lag.
+func (t *Tail) Positions() []metrics.Position {
+	var out []metrics.Position
+	t.next.Range(func(p, next any) bool {
+		out = append(out, metrics.Position{Topic: t.Topic, Partition: p.(int), Next: next.(int64), End: -1})
+		return true
+	})
+	return out
 }
 
 func (t *Tail) setErr(err error) {

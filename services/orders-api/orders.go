@@ -17,6 +17,7 @@ import (
 
 	"github.com/kafkakit/kit/services/events"
 	"github.com/kafkakit/kit/services/platform/httpx"
+	"github.com/kafkakit/kit/services/platform/tracing"
 )
 
 // OrderStore records an order with its orders.created record in one
@@ -131,7 +132,8 @@ func handlePlaceOrder(log *slog.Logger, orders OrderStore, keys *inFlight, now f
 			httpx.WriteError(w, r, log, err)
 			return
 		}
-		p := placement{orderID: uuid.NewString(), userID: order.UserID, createdAt: now().UTC(), key: key}
+		p := placement{orderID: uuid.NewString(), userID: order.UserID, createdAt: now().UTC(), key: key,
+			headers: tracing.Headers(r.Context())}
 		if key != "" {
 			p.hash = requestHash(order) // before the id and time make it unique
 			if !keys.acquire(order.UserID, key) {

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/kafkakit/kit/services/events"
+	"github.com/kafkakit/kit/services/platform/metrics"
 )
 
 func openTestStore(t *testing.T) *Store {
@@ -28,7 +29,7 @@ func openTestStore(t *testing.T) *Store {
 }
 
 func newTestServer(orders OrderStore) http.Handler {
-	return NewServer(slog.New(slog.DiscardHandler), orders, nil)
+	return NewServer(slog.New(slog.DiscardHandler), orders, nil, metrics.New("orders-api").Handler())
 }
 
 func post(t *testing.T, h http.Handler, contentType, body string, headers ...string) *httptest.ResponseRecorder {

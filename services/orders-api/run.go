@@ -11,10 +11,12 @@ import (
 	"time"
 
 	"github.com/kafkakit/kit/services/platform/httpx"
+	"github.com/kafkakit/kit/services/platform/metrics"
 	"github.com/kafkakit/kit/services/platform/outbox"
 	"github.com/kafkakit/kit/services/platform/sqldb"
 	"github.com/kafkakit/kit/services/platform/stream"
 	"github.com/kafkakit/kit/services/platform/svc"
+	"github.com/kafkakit/kit/services/platform/tracing"
 )
 
 type config struct {
@@ -53,6 +55,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	svc.DefaultGCPercent(getenv, 400)
 	log := svc.NewLogger(stderr, "orders-api", cfg.LogLevel)
 	svc.Debug(log, cfg.DebugAddr)
+	m := metrics.New("orders-api")
+	tr, err := tracing.Setup(ctx, "orders-api", cfg.OTLPEndpoint)
+	if err != nil {
+		return err
+	}
+	defer tr.Close()
 
 	store, err := OpenStore(ctx, cfg.DSN, cfg.OrdersTopic)
 	if err != nil {
@@ -61,7 +69,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	defer store.Close()
 	writer := stream.NewProducer(cfg.Brokers, "", stream.ProducerConfig{WriteTimeout: cfg.ProduceTimeout})
 	defer writer.Close()
-	relay := outbox.NewRelay(store.Outbox(), writer, log)
+	relay := outbox.NewRelay(store.Outbox(), m.Producer(writer, ""), log)
 	store.OnCommit = relay.Kick
 
 	ln, err := svc.Listen(log, cfg.HTTPAddr)
@@ -83,8 +91,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		_ = relay.Run(relayCtx)
 	}()
 	go pruneKeys(ctx, log, store, cfg.IdempotencyTTL)
+	go m.WatchOutbox(ctx, store.Outbox().Backlog)
 
-	err = svc.Serve(ctx, ln, NewServer(log, store, checks), cfg.HTTP("orders-api"))
+	err = svc.Serve(ctx, ln, tr.HTTP(m.HTTP(NewServer(log, store, checks, m.Handler()))), cfg.HTTP("orders-api"))
 	stopRelay()
 	<-relayDone
 	return err

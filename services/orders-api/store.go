@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/segmentio/kafka-go"
+
 	"github.com/kafkakit/kit/services/platform/outbox"
 	"github.com/kafkakit/kit/services/platform/sqldb"
 )
@@ -35,6 +37,9 @@ type placement struct {
 	// key is the client's Idempotency-Key, "" for none; hash identifies the
 	// request body it came with.
 	key, hash string
+	// headers go with the record: the request's trace context, so the
+	// order's records belong to the trace that placed it.
+	headers []kafka.Header
 }
 
 // errKeyReused: the Idempotency-Key came with a different request before.
@@ -130,7 +135,7 @@ func (s *Store) place(ctx context.Context, p placement) (string, bool, error) {
 	if _, err := tx.ExecContext(ctx, s.qInsertOrder, p.orderID, p.userID, p.createdAt.Format(time.RFC3339Nano), string(p.value)); err != nil {
 		return "", false, fmt.Errorf("record order: %w", err)
 	}
-	if err := s.outbox.Put(ctx, tx, outbox.Message{Topic: s.topic, Key: []byte(p.orderID), Value: p.value}); err != nil {
+	if err := s.outbox.Put(ctx, tx, outbox.Message{Topic: s.topic, Key: []byte(p.orderID), Value: p.value, Headers: p.headers}); err != nil {
 		return "", false, err
 	}
 	if p.key != "" {

@@ -10,6 +10,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/kafkakit/kit/services/events"
+	"github.com/kafkakit/kit/services/platform/tracing"
 )
 
 // PaymentRule is the kit's deterministic stand-in for a payment provider:
@@ -94,12 +95,15 @@ func (p *Processor) Handle(ctx context.Context, r events.StockReservation) error
 // on one partition in this order.
 func (p *Processor) record(ctx context.Context, statuses ...events.OrderStatus) error {
 	msgs := make([]kafka.Message, len(statuses))
+	// The statuses belong to the reservation's trace, and carry the time
+	// they were sent, from which a reader can tell each hop's latency.
+	headers, now := tracing.Headers(ctx), p.Now()
 	for i, st := range statuses {
 		value, err := json.Marshal(st)
 		if err != nil {
 			return fmt.Errorf("encode status: %w", err)
 		}
-		msgs[i] = kafka.Message{Key: []byte(st.OrderID), Value: value}
+		msgs[i] = kafka.Message{Key: []byte(st.OrderID), Value: value, Headers: headers, Time: now}
 	}
 	if err := p.Statuses.WriteMessages(ctx, msgs...); err != nil {
 		return fmt.Errorf("record %s for order %s: %w", statuses[0].Status, statuses[0].OrderID, err)

@@ -12,12 +12,14 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/kafkakit/kit/services/events"
+	"github.com/kafkakit/kit/services/platform/tracing"
 )
 
 type fakeStatuses struct {
 	mu   sync.Mutex
 	got  []events.OrderStatus
 	keys []string
+	msgs []kafka.Message
 	err  error
 }
 
@@ -34,6 +36,7 @@ func (f *fakeStatuses) WriteMessages(_ context.Context, msgs ...kafka.Message) e
 		}
 		f.got = append(f.got, s)
 		f.keys = append(f.keys, string(m.Key))
+		f.msgs = append(f.msgs, m)
 	}
 	return nil
 }
@@ -121,5 +124,32 @@ func TestHandleStopsWaitingWhenCancelled(t *testing.T) {
 	p := &Processor{Statuses: &fakeStatuses{}, Rule: PaymentRule{Limit: 1}, Delay: time.Hour, Log: slog.New(slog.DiscardHandler), Now: time.Now}
 	if err := p.Handle(ctx, reservation(events.Reserved, 1)); !errors.Is(err, context.Canceled) {
 		t.Fatalf("err = %v, want context.Canceled", err)
+	}
+}
+
+// Each status carries the trace of the reservation it answers and the time
+// it was sent, so one order is one trace and its hops can be timed.
+func TestStatusesCarryTheTraceAndTheirTime(t *testing.T) {
+	const parent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00"
+	tr, err := tracing.Setup(context.Background(), "orders-processor", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, span := tr.StartConsume(context.Background(), kafka.Message{Topic: events.TopicStockReservations,
+		Headers: []kafka.Header{{Key: "traceparent", Value: []byte(parent)}}}, events.GroupOrdersProcessor)
+	defer span.End()
+	at := time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC)
+	w := &fakeStatuses{}
+	p := &Processor{Statuses: w, Rule: PaymentRule{Limit: 1000}, Log: slog.New(slog.DiscardHandler), Now: func() time.Time { return at }}
+	if err := p.Handle(ctx, reservation(events.Reserved, 10)); err != nil {
+		t.Fatal(err)
+	}
+	for i, m := range w.msgs {
+		if got := tracing.TraceID(m.Headers); got != "4bf92f3577b34da6a3ce929d0e0e4736" {
+			t.Errorf("status %d: trace id %q (headers %v), want the reservation's", i, got, m.Headers)
+		}
+		if !m.Time.Equal(at) {
+			t.Errorf("status %d: time %v, want %v", i, m.Time, at)
+		}
 	}
 }

@@ -8,12 +8,13 @@ import (
 	"github.com/kafkakit/kit/services/platform/stream"
 )
 
-// NewServer returns the processor's HTTP surface: health only. Its work
+// NewServer returns the processor's HTTP surface: health and metrics only. Its work
 // comes from its subscription below.
-func NewServer(checks map[string]httpx.Check) http.Handler {
+func NewServer(checks map[string]httpx.Check, metrics http.Handler) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /healthz", httpx.Health())
 	mux.Handle("GET /readyz", httpx.Ready(checks))
+	mux.Handle("GET /metrics", metrics)
 	return httpx.API(mux)
 }
 

@@ -12,8 +12,10 @@ import (
 
 	"github.com/kafkakit/kit/services/events"
 	"github.com/kafkakit/kit/services/platform/httpx"
+	"github.com/kafkakit/kit/services/platform/metrics"
 	"github.com/kafkakit/kit/services/platform/stream"
 	"github.com/kafkakit/kit/services/platform/svc"
+	"github.com/kafkakit/kit/services/platform/tracing"
 )
 
 type config struct {
@@ -48,13 +50,20 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	svc.DefaultGCPercent(getenv, 400)
 	log := svc.NewLogger(stderr, "orders-processor", cfg.LogLevel)
 	svc.Debug(log, cfg.DebugAddr)
+	m := metrics.New("orders-processor")
+	tr, err := tracing.Setup(ctx, "orders-processor", cfg.OTLPEndpoint)
+	if err != nil {
+		return err
+	}
+	defer tr.Close()
 
 	statuses := stream.NewProducer(cfg.Brokers, cfg.StatusTopic, stream.ProducerConfig{})
 	defer statuses.Close()
-	p := &Processor{Statuses: statuses, Rule: cfg.Payment, Delay: cfg.PaymentDelay, Log: log, Now: time.Now}
+	p := &Processor{Statuses: m.Producer(statuses, cfg.StatusTopic), Rule: cfg.Payment, Delay: cfg.PaymentDelay, Log: log, Now: time.Now}
 	consumer, err := stream.NewConsumer(stream.ConsumerConfig{
 		Brokers: cfg.Brokers, Group: events.GroupOrdersProcessor,
 		MaxInFlight: cfg.MaxInFlight, Log: log,
+		Observe: m.Observe(events.GroupOrdersProcessor), Middleware: []func(stream.Handler) stream.Handler{tr.Consumer(events.GroupOrdersProcessor)},
 	}, subscriptions(cfg, p)...)
 	if err != nil {
 		return err
@@ -72,7 +81,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 
 	g, ctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return svc.Serve(ctx, ln, NewServer(checks), cfg.HTTP("orders-processor")) })
+	g.Go(func() error {
+		return svc.Serve(ctx, ln, tr.HTTP(m.HTTP(NewServer(checks, m.Handler()))), cfg.HTTP("orders-processor"))
+	})
 	g.Go(func() error { return consumer.Run(ctx) })
+	g.Go(func() error {
+		m.WatchLag(ctx, cfg.Brokers, events.GroupOrdersProcessor, metrics.Assigned(consumer))
+		return nil
+	})
 	return g.Wait()
 }

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/kafkakit/kit/services/platform/httpx"
+	"github.com/kafkakit/kit/services/platform/metrics"
 )
 
 // asAdmin serves h behind the guard svc.Serve puts in front of it, to a
@@ -43,7 +44,7 @@ func TestSeedIsAnAdminEndpoint(t *testing.T) {
 		{"with ADMIN_TOKEN, the bearer", token, "192.168.1.7:50000", "Bearer " + token, http.StatusOK},
 	}
 	for _, tt := range tests {
-		h := httpx.Guard{Hosts: hosts, AdminToken: tt.token}.Wrap(NewServer(slog.New(slog.DiscardHandler), s, nil))
+		h := httpx.Guard{Hosts: hosts, AdminToken: tt.token}.Wrap(NewServer(slog.New(slog.DiscardHandler), s, nil, metrics.New("stock-service").Handler()))
 		sku := "SKU-" + strings.ReplaceAll(tt.name, " ", "-")
 		req := httptest.NewRequest(http.MethodPost, "/seed", strings.NewReader(`{"`+sku+`": 5}`))
 		req.Host, req.RemoteAddr = "localhost:8084", tt.remote

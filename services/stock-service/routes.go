@@ -20,13 +20,14 @@ import (
 
 // NewServer returns the stock API: its HTTP surface is listed here, its
 // subscriptions in subscriptions below.
-func NewServer(log *slog.Logger, store *Store, checks map[string]httpx.Check) http.Handler {
+func NewServer(log *slog.Logger, store *Store, checks map[string]httpx.Check, metrics http.Handler) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /stock", handleStock(log, store))
 	mux.Handle("POST /seed", httpx.AdminOnly(handleSeed(log, store)))
 	mux.Handle("GET /orders/{orderId}", handleOutcome(log, store))
 	mux.Handle("GET /healthz", httpx.Health())
 	mux.Handle("GET /readyz", httpx.Ready(checks))
+	mux.Handle("GET /metrics", metrics)
 	return httpx.API(mux)
 }
 

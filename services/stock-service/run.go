@@ -11,10 +11,12 @@ import (
 
 	"github.com/kafkakit/kit/services/events"
 	"github.com/kafkakit/kit/services/platform/httpx"
+	"github.com/kafkakit/kit/services/platform/metrics"
 	"github.com/kafkakit/kit/services/platform/outbox"
 	"github.com/kafkakit/kit/services/platform/sqldb"
 	"github.com/kafkakit/kit/services/platform/stream"
 	"github.com/kafkakit/kit/services/platform/svc"
+	"github.com/kafkakit/kit/services/platform/tracing"
 )
 
 type config struct {
@@ -48,6 +50,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	svc.DefaultGCPercent(getenv, 400)
 	log := svc.NewLogger(stderr, "stock-service", cfg.LogLevel)
 	svc.Debug(log, cfg.DebugAddr)
+	m := metrics.New("stock-service")
+	tr, err := tracing.Setup(ctx, "stock-service", cfg.OTLPEndpoint)
+	if err != nil {
+		return err
+	}
+	defer tr.Close()
 
 	store, err := OpenStore(ctx, cfg.DSN, Topics{Reservations: cfg.ReservationsTopic, Inventory: cfg.InventoryTopic})
 	if err != nil {
@@ -56,7 +64,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	defer store.Close()
 	writer := stream.NewProducer(cfg.Brokers, "", stream.ProducerConfig{})
 	defer writer.Close()
-	relay := outbox.NewRelay(store.Outbox(), writer, log)
+	relay := outbox.NewRelay(store.Outbox(), m.Producer(writer, ""), log)
 
 	routes := subscriptions(cfg, store, relay.Kick, log)
 	topics := make([]string, len(routes))
@@ -66,6 +74,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	consumer, err := stream.NewConsumer(stream.ConsumerConfig{
 		Brokers: cfg.Brokers, Group: events.GroupStockService,
 		MaxInFlight: cfg.MaxInFlight, Log: log,
+		Observe: m.Observe(events.GroupStockService), Middleware: []func(stream.Handler) stream.Handler{tr.Consumer(events.GroupStockService)},
 	}, routes...)
 	if err != nil {
 		return err
@@ -92,8 +101,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		defer close(relayDone)
 		_ = relay.Run(relayCtx)
 	}()
+	go m.WatchOutbox(ctx, store.Outbox().Backlog)
+	go m.WatchLag(ctx, cfg.Brokers, events.GroupStockService, metrics.Assigned(consumer))
 	serveErr := make(chan error, 1)
-	go func() { serveErr <- svc.Serve(ctx, ln, NewServer(log, store, checks), cfg.HTTP("stock-service")) }()
+	go func() {
+		serveErr <- svc.Serve(ctx, ln, tr.HTTP(m.HTTP(NewServer(log, store, checks, m.Handler()))), cfg.HTTP("stock-service"))
+	}()
 	consumeErr := consumer.Run(ctx)
 	stop() // a consumer that failed for good takes the service down
 	err = <-serveErr

@@ -11,9 +11,12 @@ import (
 	"strings"
 	"time"
 
+	"github.com/segmentio/kafka-go"
+
 	"github.com/kafkakit/kit/services/events"
 	"github.com/kafkakit/kit/services/platform/outbox"
 	"github.com/kafkakit/kit/services/platform/sqldb"
+	"github.com/kafkakit/kit/services/platform/tracing"
 )
 
 // Store is the inventory. Every change to it is one transaction that also
@@ -265,8 +268,9 @@ func (s *Store) applyGroup(group []opRequest) {
 // inventory.updated per SKU, or REJECTED with the reason. An order seen
 // before returns its first outcome and changes nothing (duplicate).
 func (s *Store) Reserve(ctx context.Context, o events.OrderCreated, now time.Time) (out Outcome, duplicate bool, err error) {
+	headers := tracing.Headers(ctx) // the change runs in the writer's context, not ctx
 	r, err := s.apply(ctx, func(ctx context.Context, tx preparedTx) (opResult, error) {
-		return s.reserve(ctx, tx, o, now.UTC())
+		return s.reserve(ctx, tx, o, now.UTC(), headers)
 	})
 	return r.out, !r.changed, err
 }
@@ -276,13 +280,14 @@ func (s *Store) Reserve(ctx context.Context, o events.OrderCreated, now time.Tim
 // or already released order changes nothing (released false); an order
 // never seen is errUnknownOrder.
 func (s *Store) Release(ctx context.Context, orderID string, now time.Time) (out Outcome, released bool, err error) {
+	headers := tracing.Headers(ctx)
 	r, err := s.apply(ctx, func(ctx context.Context, tx preparedTx) (opResult, error) {
-		return s.release(ctx, tx, orderID, now.UTC())
+		return s.release(ctx, tx, orderID, now.UTC(), headers)
 	})
 	return r.out, r.changed, err
 }
 
-func (s *Store) reserve(ctx context.Context, tx preparedTx, o events.OrderCreated, now time.Time) (opResult, error) {
+func (s *Store) reserve(ctx context.Context, tx preparedTx, o events.OrderCreated, now time.Time, headers []kafka.Header) (opResult, error) {
 	if prev, err := s.ledger(ctx, tx, o.OrderID); err == nil {
 		return opResult{out: prev}, nil
 	} else if !errors.Is(err, sql.ErrNoRows) {
@@ -329,13 +334,13 @@ func (s *Store) reserve(ctx context.Context, tx preparedTx, o events.OrderCreate
 	if err := s.record(ctx, tx, out); err != nil {
 		return opResult{}, err
 	}
-	if err := s.outbox.Put(ctx, tx, msgs...); err != nil {
+	if err := s.outbox.Put(ctx, tx, withHeaders(msgs, headers)...); err != nil {
 		return opResult{}, err
 	}
 	return opResult{out: out, changed: true}, nil
 }
 
-func (s *Store) release(ctx context.Context, tx preparedTx, orderID string, now time.Time) (opResult, error) {
+func (s *Store) release(ctx context.Context, tx preparedTx, orderID string, now time.Time, headers []kafka.Header) (opResult, error) {
 	prev, err := s.ledger(ctx, tx, orderID)
 	if errors.Is(err, sql.ErrNoRows) {
 		return opResult{}, errUnknownOrder
@@ -364,11 +369,20 @@ func (s *Store) release(ctx context.Context, tx preparedTx, orderID string, now 
 	if _, err := tx.ExecContext(ctx, s.q.markReleased, Released, now.Format(time.RFC3339Nano), orderID); err != nil {
 		return opResult{}, fmt.Errorf("mark %s released: %w", orderID, err)
 	}
-	if err := s.outbox.Put(ctx, tx, msgs...); err != nil {
+	if err := s.outbox.Put(ctx, tx, withHeaders(msgs, headers)...); err != nil {
 		return opResult{}, err
 	}
 	prev.Result, prev.ReleasedAt = Released, &now
 	return opResult{out: prev, changed: true}, nil
+}
+
+// withHeaders gives every message headers (the trace of the record that
+// caused them).
+func withHeaders(msgs []outbox.Message, headers []kafka.Header) []outbox.Message {
+	for i := range msgs {
+		msgs[i].Headers = headers
+	}
+	return msgs
 }
 
 // perSKU sums the quantity per SKU, in SKU order, so an order listing a SKU

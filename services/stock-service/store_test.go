@@ -18,6 +18,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/kafkakit/kit/services/events"
+	"github.com/kafkakit/kit/services/platform/metrics"
 	"github.com/kafkakit/kit/services/platform/stream"
 )
 
@@ -274,7 +275,7 @@ func TestAbsurdQuantitiesAreRefusedAndChangeNothing(t *testing.T) {
 
 func TestSeedValidation(t *testing.T) {
 	s := openTestStore(t)
-	h := asAdmin(t, NewServer(slog.New(slog.DiscardHandler), s, nil))
+	h := asAdmin(t, NewServer(slog.New(slog.DiscardHandler), s, nil, metrics.New("stock-service").Handler()))
 	tests := []struct {
 		body       string
 		wantStatus int

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/kafkakit/kit/harness"
+	"github.com/kafkakit/kit/harness/prometheus"
 )
 
 const usage = `usage: kit up [flags]
@@ -40,6 +41,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	paymentDelay := fs.String("payment-delay", envOr(getenv, "PAYMENT_DELAY", "1s"), "simulated payment time (env PAYMENT_DELAY)")
 	quiet := fs.Bool("quiet", false, "do not print the services' logs")
 	seed := fs.Bool("seed", true, "seed demo stock once the services are ready (demo.go)")
+	prom := fs.Bool("prometheus", getenv("PROMETHEUS") == "1", "also run Prometheus on :9090 scraping every instance, with deploy/prometheus's rules (env PROMETHEUS=1; make setup-prometheus installs it)")
 	fs.Usage = func() { fmt.Fprint(stderr, usage); fs.PrintDefaults() }
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
@@ -48,6 +50,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	instances, err := upInstances(*scale, *instancesFlag)
 	if err != nil {
 		return err
+	}
+	if _, err := prometheus.Find(); *prom && err != nil {
+		return fmt.Errorf("-prometheus: %w", err)
 	}
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -66,6 +71,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	// Fail fast and clearly on a busy port rather than half-starting.
 	if err := upPortsFree(opts, *webDir, *webPort); err != nil {
 		return err
+	}
+	if *prom {
+		if err := prometheusPortFree(); err != nil {
+			return err
+		}
 	}
 	sqliteWarning(stderr, opts)
 
@@ -95,7 +105,18 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return err
 		}
 	}
-	printURLs(stdout, stack, webURL, seeded)
+	promURL := ""
+	if *prom {
+		startCtx, cancel := context.WithTimeout(ctx, time.Minute)
+		srv, err := startPrometheus(startCtx, stack, opts.Log)
+		cancel()
+		if err != nil {
+			return err
+		}
+		defer srv.Close(context.Background())
+		promURL = srv.URL()
+	}
+	printURLs(stdout, stack, webURL, promURL, seeded)
 
 	for _, name := range harness.Services {
 		for _, in := range stack.Instances(name) {
@@ -140,7 +161,7 @@ func superviseService(ctx context.Context, in *harness.Instance, stderr io.Write
 	}
 }
 
-func printURLs(w io.Writer, stack *harness.Stack, webURL string, seeded bool) {
+func printURLs(w io.Writer, stack *harness.Stack, webURL, promURL string, seeded bool) {
 	fmt.Fprintf(w, "\nKafka Microservice Kit is up (broker %s at %s)\n\n", stack.Broker().Name(), strings.Join(stack.BrokerAddrs(), ","))
 	if webURL != "" {
 		fmt.Fprintf(w, "  %-20s %s\n", "web page", webURL)
@@ -152,6 +173,9 @@ func printURLs(w io.Writer, stack *harness.Stack, webURL string, seeded bool) {
 	}
 	if pg := stack.Postgres(); pg != nil {
 		fmt.Fprintf(w, "  %-20s %s\n", "postgres", pg.Addr())
+	}
+	if promURL != "" {
+		fmt.Fprintf(w, "  %-20s %s\n", "prometheus", promURL)
 	}
 	printTry(w, stack.URL, seeded)
 }

@@ -74,3 +74,26 @@ func TestSQLiteWarning(t *testing.T) {
 		}
 	}
 }
+
+// TestUpPrometheusNeedsTheBinary: -prometheus (or PROMETHEUS=1) without a
+// prometheus binary fails with one line saying how to install it, before
+// anything starts.
+func TestUpPrometheusNeedsTheBinary(t *testing.T) {
+	t.Setenv("PATH", t.TempDir())
+	for _, tc := range []struct {
+		args []string
+		env  map[string]string
+	}{
+		{[]string{"up", "-prometheus"}, nil},
+		{[]string{"up"}, map[string]string{"PROMETHEUS": "1"}},
+	} {
+		var stdout, stderr bytes.Buffer
+		err := run(context.Background(), tc.args, func(k string) string { return tc.env[k] }, &stdout, &stderr)
+		if err == nil || !strings.Contains(err.Error(), "make setup-prometheus") {
+			t.Errorf("run(%q, %v) = %v, want an error saying to run make setup-prometheus", tc.args, tc.env, err)
+		}
+		if strings.Contains(stdout.String(), "starting") {
+			t.Errorf("run(%q) started something: %s", tc.args, stdout.String())
+		}
+	}
+}

@@ -106,9 +106,15 @@ func TestFlushProducesInCommitOrderAndDeletesWhatWasAcknowledged(t *testing.T) {
 		Headers: []kafka.Header{{Key: "traceparent", Value: []byte("00-abc-def-01")}}})
 	w := &fakeWriter{}
 	r := NewRelay(o, w, slog.New(slog.DiscardHandler))
+	before := time.Now()
 	sent, err := r.flush(context.Background())
 	if err != nil || sent != 3 {
 		t.Fatalf("flush = %d, %v; want 3, nil", sent, err)
+	}
+	for i, m := range w.got {
+		if m.Time.Before(before) {
+			t.Errorf("record %d sent with time %v, want the time it was sent (CreateTime)", i, m.Time)
+		}
 	}
 	if got := strings.Join(w.values(), ","); got != "1,2,3" {
 		t.Errorf("produced %s, want 1,2,3 (commit order)", got)

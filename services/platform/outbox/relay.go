@@ -138,9 +138,13 @@ func (r *Relay) flush(ctx context.Context) (int, error) {
 		}
 		return 0, err
 	}
+	// Each record carries the time it was sent (CreateTime): the moment it
+	// left for the broker, from which a reader can time each hop.
 	msgs := make([]kafka.Message, len(queue))
+	now := time.Now()
 	for i, q := range queue {
 		msgs[i] = q.msg
+		msgs[i].Time = now
 	}
 	// A stop signal never cuts a produce short: kafka-go may deliver a
 	// batch whose call was cancelled, and the records, not deleted, would

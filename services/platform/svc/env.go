@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/url"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -167,6 +168,27 @@ func (e *Env) Float(key string, def float64) float64 {
 	return f
 }
 
+// OTLPEndpoint returns OTEL_EXPORTER_OTLP_ENDPOINT, the base URL of an
+// OpenTelemetry collector that takes OTLP over HTTP (http://host:4318), or
+// "" when unset: then traces propagate but are not exported. The exporter
+// speaks http/protobuf only, so OTEL_EXPORTER_OTLP_PROTOCOL, when set,
+// must say so.
+func (e *Env) OTLPEndpoint() string {
+	v := e.String("OTEL_EXPORTER_OTLP_ENDPOINT", "")
+	if v == "" {
+		return ""
+	}
+	if u, err := url.Parse(v); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		e.errs = append(e.errs, fmt.Errorf("OTEL_EXPORTER_OTLP_ENDPOINT: want a collector's base URL such as http://localhost:4318, got %q", v))
+		return ""
+	}
+	if p := e.String("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"); p != "http/protobuf" {
+		e.errs = append(e.errs, fmt.Errorf("OTEL_EXPORTER_OTLP_PROTOCOL: only http/protobuf is supported (a collector's port 4318), got %q", p))
+		return ""
+	}
+	return v
+}
+
 // LogLevel returns LOG_LEVEL (debug, info, warn, error), default info.
 // Every service logs one info line per order; a load test sets warn.
 func (e *Env) LogLevel() slog.Level {
@@ -221,6 +243,9 @@ type Common struct {
 	// ShutdownDelay keeps a stopping service answering, not ready, for
 	// this long before it stops accepting (SHUTDOWN_DELAY, default 0).
 	ShutdownDelay time.Duration
+	// OTLPEndpoint exports traces there when set
+	// (OTEL_EXPORTER_OTLP_ENDPOINT).
+	OTLPEndpoint string
 }
 
 // HTTP is the edge configuration of service name, for Serve.
@@ -244,5 +269,6 @@ func (e *Env) Common() Common {
 		HTTPReadTimeout:   e.PositiveDuration("HTTP_READ_TIMEOUT", DefaultReadTimeout),
 		HTTPIdleTimeout:   e.PositiveDuration("HTTP_IDLE_TIMEOUT", DefaultIdleTimeout),
 		ShutdownDelay:     e.Duration("SHUTDOWN_DELAY", 0),
+		OTLPEndpoint:      e.OTLPEndpoint(),
 	}
 }

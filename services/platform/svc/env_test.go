@@ -117,3 +117,28 @@ func TestCommonRefusesEveryBadVariableAtOnce(t *testing.T) {
 		}
 	}
 }
+
+func TestOTLPEndpoint(t *testing.T) {
+	for _, tt := range []struct {
+		endpoint, protocol string
+		want               string
+		fails              bool
+	}{
+		{"", "", "", false},
+		{"http://collector:4318", "", "http://collector:4318", false},
+		{"https://otel.example.com", "http/protobuf", "https://otel.example.com", false},
+		{"collector:4318", "", "", true},
+		{"grpc://collector:4317", "", "", true},
+		{"http://collector:4317", "grpc", "", true},
+	} {
+		e := envOf(map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": tt.endpoint, "OTEL_EXPORTER_OTLP_PROTOCOL": tt.protocol})
+		got := e.OTLPEndpoint()
+		err := e.Err()
+		switch {
+		case tt.fails && (err == nil || !strings.Contains(err.Error(), "OTEL_EXPORTER_OTLP_")):
+			t.Errorf("%q (%q): got %q, %v; want an error naming the variable", tt.endpoint, tt.protocol, got, err)
+		case !tt.fails && (err != nil || got != tt.want):
+			t.Errorf("%q (%q): got %q, %v; want %q", tt.endpoint, tt.protocol, got, err, tt.want)
+		}
+	}
+}
