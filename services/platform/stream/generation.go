@@ -340,6 +340,7 @@ func (g *genRun) deadLetter(m kafka.Message, cause error) error {
 		Topic: events.DLQ(m.Topic),
 		Key:   m.Key,
 		Value: m.Value,
+		Time:  time.Now(), // when it was set aside
 		Headers: append(append([]kafka.Header(nil), m.Headers...),
 			kafka.Header{Key: events.HeaderDLQError, Value: []byte(cause.Error())},
 			kafka.Header{Key: events.HeaderDLQSourceTopic, Value: []byte(m.Topic)},
