@@ -30,8 +30,8 @@ func TestParseReadsStepsInOrder(t *testing.T) {
 		"kit groups orders-processor-cg",
 		"```",
 		"<!-- doctest: ctrl-z terminal 2 -->",
-		"<!-- doctest: log stock-service \"order already answered\" -->",
-		"<!-- doctest: expect \"a\"; expect \"b\" -->",
+		"<!-- doctest: log stock-service \"order already answered; nothing changed\" -->",
+		"<!-- doctest: expect \"a\"; expect '\"b\"' -->",
 		"```bash",
 		"echo a",
 		"echo b",
@@ -53,8 +53,8 @@ func TestParseReadsStepsInOrder(t *testing.T) {
 		{Line: 10, Script: "HTTP_ADDR=localhost:8182 go run ./services/orders-processor\n", Terminal: 2, Expect: []string{"listening"}},
 		{Line: 14, Script: "kit groups orders-processor-cg\n", Until: "2 member(s)"},
 		{Line: 18, Keys: "ctrl-z", Terminal: 2},
-		{Line: 19, LogService: "stock-service", LogText: "order already answered"},
-		{Line: 20, Script: "echo a\necho b\n", Expect: []string{"a", "b"}},
+		{Line: 19, LogService: "stock-service", LogText: "order already answered; nothing changed"},
+		{Line: 20, Script: "echo a\necho b\n", Expect: []string{"a", `"b"`}},
 		{Line: 25, Script: "kit reset-offsets g t -to earliest\n", Fails: true, Expect: []string{"refused"}, Broker: "kafka"},
 	}
 	if !reflect.DeepEqual(l.Steps, want) {
@@ -208,6 +208,8 @@ func TestTerminalsRunBesideTheLessonAndAnswerKeys(t *testing.T) {
 		"<!-- doctest: ctrl-z terminal 2 -->",
 		"<!-- doctest: fg terminal 2 -->",
 		"<!-- doctest: ctrl-c terminal 2 -->",
+		"<!-- doctest: terminal 3; expect \"third\" -->", "```sh", "echo third; exec tail -f /dev/null", "```",
+		"<!-- doctest: kill terminal 3 -->",
 		// Terminal 2 is free again; one left running is stopped at the end.
 		"<!-- doctest: terminal 2; expect \"again\" -->", "```sh", "echo again; exec tail -f /dev/null", "```",
 	}, "\n"))

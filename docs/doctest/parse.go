@@ -25,6 +25,7 @@
 //	<!-- doctest: ctrl-c terminal 2 -->       Ctrl-C in terminal 2
 //	<!-- doctest: ctrl-z terminal 2 -->       Ctrl-Z: the command is frozen
 //	<!-- doctest: fg terminal 2 -->           fg: it runs again
+//	<!-- doctest: kill terminal 2 -->         kill -9 %1: it dies at once
 //	<!-- doctest: log stock-service "order already answered" -->
 //	                                          the service logs that
 //
@@ -58,7 +59,8 @@ type Step struct {
 	Stack    bool     // `make up`: the test's own stack stands in for it
 	Broker   string   // run only on this broker
 
-	// Keys pressed in a terminal (Keys != "": "ctrl-c", "ctrl-z" or "fg").
+	// Keys pressed in a terminal (Keys != "": "ctrl-c", "ctrl-z", "fg" or
+	// "kill").
 	Keys string
 
 	// A line a service logs (LogService != "").
@@ -183,17 +185,18 @@ func check(s Step) error {
 
 func parseDirectives(text string) (Step, error) {
 	var s Step
-	for _, d := range strings.Split(text, ";") {
-		words, err := tokens(d)
-		if err != nil {
-			return s, err
-		}
+	all, err := tokens(text)
+	if err != nil {
+		return s, err
+	}
+	for _, words := range all {
 		if len(words) == 0 {
 			continue
 		}
+		d := strings.Join(words, " ")
 		arg := func(n int) error {
 			if len(words) != n+1 {
-				return fmt.Errorf("doctest %q: want %d argument(s)", strings.TrimSpace(d), n)
+				return fmt.Errorf("doctest %q: want %d argument(s)", d, n)
 			}
 			return nil
 		}
@@ -231,9 +234,9 @@ func parseDirectives(text string) (Step, error) {
 				return s, err
 			}
 			s.Broker = words[1]
-		case "ctrl-c", "ctrl-z", "fg":
+		case "ctrl-c", "ctrl-z", "fg", "kill":
 			if len(words) != 3 || words[1] != "terminal" {
-				return s, fmt.Errorf("doctest %q: want %s terminal <n>", strings.TrimSpace(d), words[0])
+				return s, fmt.Errorf("doctest %q: want %s terminal <n>", d, words[0])
 			}
 			if s.Terminal, err = terminalNumber(words[2]); err != nil {
 				return s, err
@@ -262,25 +265,32 @@ func terminalNumber(s string) (int, error) {
 	return n, nil
 }
 
-// tokens splits words and "quoted strings" (no escapes inside quotes).
-func tokens(s string) ([]string, error) {
-	var out []string
+// tokens splits directives at semicolons and each into words and quoted
+// strings, "like this" or 'like "this"' (no escapes inside quotes; a
+// semicolon inside quotes is text).
+func tokens(s string) ([][]string, error) {
+	out := [][]string{nil}
 	s = strings.TrimSpace(s)
 	for s != "" {
-		if s[0] == '"' {
-			end := strings.IndexByte(s[1:], '"')
+		switch q := s[0]; q {
+		case ';':
+			out = append(out, nil)
+			s = strings.TrimSpace(s[1:])
+			continue
+		case '"', '\'':
+			end := strings.IndexByte(s[1:], q)
 			if end < 0 {
 				return nil, fmt.Errorf("doctest: unclosed quote in %q", s)
 			}
-			out = append(out, s[1:1+end])
+			out[len(out)-1] = append(out[len(out)-1], s[1:1+end])
 			s = strings.TrimSpace(s[2+end:])
 			continue
 		}
-		end := strings.IndexAny(s, " \t\"")
+		end := strings.IndexAny(s, " \t\"';")
 		if end < 0 {
 			end = len(s)
 		}
-		out = append(out, s[:end])
+		out[len(out)-1] = append(out[len(out)-1], s[:end])
 		s = strings.TrimSpace(s[end:])
 	}
 	return out, nil

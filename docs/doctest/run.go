@@ -102,6 +102,9 @@ func runStep(ctx context.Context, cfg Config, sh *shell, terms map[int]*terminal
 			return t.signal(syscall.SIGSTOP)
 		case "fg":
 			return t.signal(syscall.SIGCONT)
+		case "kill":
+			delete(terms, s.Terminal)
+			return t.kill()
 		}
 		delete(terms, s.Terminal)
 		return t.interrupt(cfg.StepTimeout)
@@ -360,6 +363,16 @@ func (t *terminal) interrupt(timeout time.Duration) error {
 		<-t.exited
 		return errors.New("still running after Ctrl-C; killed")
 	}
+}
+
+// kill is kill -9: everything in the terminal dies at once, without a
+// chance to say goodbye to anyone.
+func (t *terminal) kill() error {
+	if err := t.signal(syscall.SIGKILL); err != nil {
+		return err
+	}
+	<-t.exited
+	return nil
 }
 
 // buffer collects a process's output and says when more arrived.
