@@ -2,7 +2,11 @@ module github.com/kafkakit/kit/docs
 
 go 1.26.0
 
-require github.com/kafkakit/kit/harness v0.0.0
+require (
+	github.com/cucumber/gherkin/go/v42 v42.0.0
+	github.com/cucumber/messages/go/v34 v34.2.0
+	github.com/kafkakit/kit/harness v0.0.0
+)
 
 require (
 	dario.cat/mergo v1.0.2 // indirect
