@@ -172,7 +172,11 @@ func TestRunCarriesVariablesAndChecksOutput(t *testing.T) {
 		"<!-- doctest: fails \"nope\" -->", "```sh", "echo nope >&2", "false", "```",
 		"<!-- doctest: log stock-service \"stock-service says hello\" -->",
 		"<!-- doctest: broker kafka-cluster -->", "```sh", "exit 3", "```",
-		"<!-- doctest: expect \"still here\" -->", "```sh", "echo still here", "```",
+		// A block that runs until Ctrl-C, while the shell goes on. What it
+		// waits for is printed by the command that runs (as curl -N prints
+		// events), so Ctrl-C finds it running.
+		"<!-- doctest: ctrl-c \"tick 3\"; expect \"tick 1\" -->", "```sh", "printf 'tick %s\\n' 1 2 3 > ticks", "tail -f ticks", "```",
+		"<!-- doctest: expect \"still here hello\" -->", "```sh", "echo still here $GREETING", "```",
 	}, "\n"))
 	if err != nil {
 		t.Fatal(err)
@@ -187,6 +191,7 @@ func TestRunFailsOnWhatALearnerWouldSee(t *testing.T) {
 		{"a block that should fail", "<!-- doctest: fails \"x\" -->\n```sh\necho x\n```", "should have failed"},
 		{"a terminal that ends early", "<!-- doctest: terminal 2; expect \"ready\" -->\n```sh\necho oops\n```", `without printing "ready"`},
 		{"keys to an idle terminal", "<!-- doctest: ctrl-c terminal 2 -->", "terminal 2 runs nothing"},
+		{"a ctrl-c block that ends first", "<!-- doctest: ctrl-c \"PAID\" -->\n```sh\necho CREATED\n```", `ended before it printed "PAID"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

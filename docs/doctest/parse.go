@@ -11,6 +11,9 @@
 //	<!-- doctest: until "2 member(s)" -->     a read-only command, run again
 //	                                          until it prints that (a learner
 //	                                          runs it again after a moment)
+//	<!-- doctest: ctrl-c "PAID" -->           a command that runs until
+//	                                          Ctrl-C: pressed once it has
+//	                                          printed that
 //	<!-- doctest: terminal 2; expect "listening" -->
 //	                                          a long-running command in a
 //	                                          second terminal: started, and
@@ -54,6 +57,7 @@ type Step struct {
 	Script   string
 	Expect   []string // the output must contain each
 	Until    string   // run again until the output contains it (read-only blocks)
+	CtrlC    string   // runs until Ctrl-C, pressed once the output contains it
 	Fails    bool     // the block must exit non-zero
 	Terminal int      // > 0: run in that terminal, in the background
 	Stack    bool     // `make up`: the test's own stack stands in for it
@@ -167,10 +171,12 @@ func Parse(name, markdown string) (*Lesson, error) {
 func check(s Step) error {
 	script := strings.TrimSpace(s.Script)
 	switch {
-	case s.Stack && (len(s.Expect) > 0 || s.Until != "" || s.Fails || s.Terminal > 0):
+	case s.Stack && (len(s.Expect) > 0 || s.Until != "" || s.CtrlC != "" || s.Fails || s.Terminal > 0):
 		return fmt.Errorf("stack stands alone: the test's own stack stands in for the block")
 	case s.Stack && !makeUpRe.MatchString(script):
 		return fmt.Errorf("stack is for a block that is `make up` (with BROKER= at most), not %q", script)
+	case s.CtrlC != "" && (s.Until != "" || s.Fails || s.Terminal > 0):
+		return fmt.Errorf("ctrl-c is for a block in the lesson's shell that runs until stopped: not with until, fails or terminal")
 	case s.Until != "" && (s.Fails || s.Terminal > 0):
 		return fmt.Errorf("until runs a block again and again in the lesson's shell: not with fails or terminal")
 	case s.Fails && s.Terminal > 0:
@@ -234,7 +240,13 @@ func parseDirectives(text string) (Step, error) {
 				return s, err
 			}
 			s.Broker = words[1]
-		case "ctrl-c", "ctrl-z", "fg", "kill":
+		case "ctrl-c":
+			if len(words) == 2 {
+				s.CtrlC = words[1]
+				continue
+			}
+			fallthrough
+		case "ctrl-z", "fg", "kill":
 			if len(words) != 3 || words[1] != "terminal" {
 				return s, fmt.Errorf("doctest %q: want %s terminal <n>", d, words[0])
 			}
@@ -251,7 +263,7 @@ func parseDirectives(text string) (Step, error) {
 			return s, fmt.Errorf("doctest: unknown directive %q", words[0])
 		}
 	}
-	if (s.Keys != "" || s.LogService != "") && (len(s.Expect) > 0 || s.Until != "" || s.Fails || s.Stack || s.Broker != "") {
+	if (s.Keys != "" || s.LogService != "") && (len(s.Expect) > 0 || s.Until != "" || s.CtrlC != "" || s.Fails || s.Stack || s.Broker != "") {
 		return s, fmt.Errorf("doctest: keys and log stand alone")
 	}
 	return s, nil

@@ -153,6 +153,19 @@ func runStep(ctx context.Context, cfg Config, sh *shell, terms map[int]*terminal
 		fmt.Fprint(cfg.Transcript, last)
 		return err
 	}
+	if s.CtrlC != "" {
+		out, err := sh.sourceUntil(ctx, file, s.CtrlC)
+		fmt.Fprintf(cfg.Transcript, "%s[ctrl-c]\n", out)
+		if err != nil {
+			return err
+		}
+		for _, want := range s.Expect {
+			if !strings.Contains(out, want) {
+				return fmt.Errorf("its output lacks %q:\n%s", want, indent(out))
+			}
+		}
+		return nil
+	}
 	out, failed, err := sh.source(ctx, file)
 	fmt.Fprint(cfg.Transcript, out)
 	if err != nil {
@@ -253,6 +266,7 @@ func (sh *shell) source(ctx context.Context, file string) (out, failed string, e
 	}
 	done := regexp.MustCompile(`\n` + sh.marker + `-done (\d+)\n`)
 	for {
+		changed := sh.out.changed() // before reading, so no write goes unnoticed
 		text := sh.out.from(from)
 		if m := done.FindStringSubmatchIndex(text); m != nil {
 			status, _ := strconv.Atoi(text[m[2]:m[3]])
@@ -266,13 +280,64 @@ func (sh *shell) source(ctx context.Context, file string) (out, failed string, e
 			return failedRe.ReplaceAllString(out, "\n"), failed, nil
 		}
 		select {
-		case <-sh.out.changed():
+		case <-changed:
 		case <-sh.exited:
 			return text, "", errors.New("the shell exited")
 		case <-ctx.Done():
 			// The block hangs: stop it, keep what it printed.
 			_ = syscall.Kill(-sh.cmd.Process.Pid, syscall.SIGKILL)
 			return text, "", fmt.Errorf("it did not finish in time (%w)", ctx.Err())
+		}
+	}
+}
+
+// sourceUntil runs a block that runs until stopped (curl -N, a follow) as
+// a job of its own, and presses Ctrl-C there once it has printed want: the
+// shell itself goes on, as a terminal's does.
+func (sh *shell) sourceUntil(ctx context.Context, file, want string) (string, error) {
+	from := sh.out.len()
+	cmd := fmt.Sprintf("set -m\nsource %q </dev/null &\nprintf '\\n%s-job %%d\\n' \"$!\"\nwait \"$!\"\nprintf '\\n%s-done %%d\\n' \"$?\"\nset +m\n", file, sh.marker, sh.marker)
+	if _, err := io.WriteString(sh.stdin, cmd); err != nil {
+		return "", fmt.Errorf("the shell is gone: %w", err)
+	}
+	jobRe := regexp.MustCompile(`\n` + sh.marker + `-job (\d+)\n`)
+	doneRe := regexp.MustCompile(`\n` + sh.marker + `-done (\d+)\n`)
+	clean := func(text string) string {
+		text = jobRe.ReplaceAllString(text, "\n")
+		if m := doneRe.FindStringIndex(text); m != nil {
+			text = text[:m[0]]
+		}
+		return text
+	}
+	job, pressed := 0, false
+	for {
+		changed := sh.out.changed()
+		text := sh.out.from(from)
+		if m := jobRe.FindStringSubmatch(text); m != nil && job == 0 {
+			job, _ = strconv.Atoi(m[1])
+		}
+		if doneRe.MatchString(text) {
+			if !pressed {
+				return clean(text), fmt.Errorf("it ended before it printed %q", want)
+			}
+			return clean(text), nil
+		}
+		if job != 0 && !pressed && strings.Contains(clean(text), want) {
+			_ = syscall.Kill(-job, syscall.SIGINT)
+			pressed = true
+		}
+		select {
+		case <-changed:
+		case <-sh.exited:
+			return clean(text), errors.New("the shell exited")
+		case <-ctx.Done():
+			if job != 0 {
+				_ = syscall.Kill(-job, syscall.SIGKILL)
+			}
+			if pressed {
+				return clean(text), fmt.Errorf("it did not stop on Ctrl-C (%w)", ctx.Err())
+			}
+			return clean(text), fmt.Errorf("it has not printed %q in time (%w)", want, ctx.Err())
 		}
 	}
 }
@@ -321,11 +386,12 @@ func startTerminal(cfg Config, file, script string) (*terminal, error) {
 // waitFor returns once the terminal has printed want.
 func (t *terminal) waitFor(ctx context.Context, want string) error {
 	for {
+		changed := t.out.changed()
 		if strings.Contains(t.out.String(), want) {
 			return nil
 		}
 		select {
-		case <-t.out.changed():
+		case <-changed:
 		case <-t.exited:
 			if strings.Contains(t.out.String(), want) {
 				return nil
