@@ -14,9 +14,10 @@ import (
 	"github.com/kafkakit/kit/harness"
 )
 
-// TestLessonsRunAsWritten runs every command of docs/learn against a stack
-// of its own, as a learner would against `make up`: the index's setup
-// first, then each lesson in order, each in a fresh shell. A failure prints
+// TestLessonsRunAsWritten runs every command of docs/learn and docs/blog
+// against a stack of its own, as a learner would against `make up`: the
+// index's setup first, then each lesson in order and the blog post, each in
+// a fresh shell. A failure prints
 // the lesson's transcript; DOCS_TRANSCRIPT=1 prints every transcript.
 func TestLessonsRunAsWritten(t *testing.T) {
 	root := repoRoot(t)
@@ -79,7 +80,23 @@ func TestLessonsRunAsWritten(t *testing.T) {
 	}
 }
 
-// parseLessons reads docs/learn/README.md and the numbered lessons, in order.
+// parseLesson reads one Markdown file of docs/ as a lesson.
+func parseLesson(t *testing.T, root, file string) *doctest.Lesson {
+	t.Helper()
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rel, _ := filepath.Rel(root, file)
+	l, err := doctest.Parse(rel, string(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+// parseLessons reads docs/learn/README.md, then the numbered lessons in
+// order and the blog posts, whose walkthroughs run the same way.
 func parseLessons(t *testing.T, root string) (index *doctest.Lesson, lessons []*doctest.Lesson) {
 	t.Helper()
 	dir := filepath.Join(root, "docs", "learn")
@@ -91,21 +108,14 @@ func parseLessons(t *testing.T, root string) (index *doctest.Lesson, lessons []*
 	if len(files) < 8 {
 		t.Fatalf("docs/learn has %d lessons, want at least 8", len(files))
 	}
-	parse := func(file string) *doctest.Lesson {
-		b, err := os.ReadFile(file)
-		if err != nil {
-			t.Fatal(err)
-		}
-		rel, _ := filepath.Rel(root, file)
-		l, err := doctest.Parse(rel, string(b))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return l
+	posts, err := filepath.Glob(filepath.Join(root, "docs", "blog", "*.md"))
+	if err != nil {
+		t.Fatal(err)
 	}
-	index = parse(filepath.Join(dir, "README.md"))
-	for _, f := range files {
-		lessons = append(lessons, parse(f))
+	slices.Sort(posts)
+	index = parseLesson(t, root, filepath.Join(dir, "README.md"))
+	for _, f := range append(files, posts...) {
+		lessons = append(lessons, parseLesson(t, root, f))
 	}
 	return index, lessons
 }

@@ -302,8 +302,10 @@ func (sh *shell) sourceUntil(ctx context.Context, file, want string) (string, er
 	}
 	jobRe := regexp.MustCompile(`\n` + sh.marker + `-job (\d+)\n`)
 	doneRe := regexp.MustCompile(`\n` + sh.marker + `-done (\d+)\n`)
+	// Ctrl-C makes wait fail, which the ERR trap reports: expected here.
+	failedRe := regexp.MustCompile(`\n?` + sh.marker + `-failed line \d+: .*\n`)
 	clean := func(text string) string {
-		text = jobRe.ReplaceAllString(text, "\n")
+		text = failedRe.ReplaceAllString(jobRe.ReplaceAllString(text, "\n"), "\n")
 		if m := doneRe.FindStringIndex(text); m != nil {
 			text = text[:m[0]]
 		}
