@@ -18,6 +18,7 @@ import (
 	"github.com/kafkakit/kit/harness/broker"
 	"github.com/kafkakit/kit/harness/broker/embedded"
 	"github.com/kafkakit/kit/services/events"
+	"github.com/kafkakit/kit/services/platform/inspect"
 )
 
 // startKafka runs an embedded broker with the kit's topics and their
@@ -274,6 +275,32 @@ func TestTopicsListsEveryPartitionWithOffsets(t *testing.T) {
 	one := mustKit(t, ctx, "topics", events.TopicOrdersStatus, "-brokers", brokers)
 	if strings.Contains(one, events.TopicOrdersCreated) || !strings.Contains(one, events.TopicOrdersStatus) {
 		t.Errorf("kit topics %s shows other topics:\n%s", events.TopicOrdersStatus, one)
+	}
+}
+
+func TestTopicsFlagsUnderReplicatedPartitions(t *testing.T) {
+	cl := inspect.Cluster{
+		Brokers:    []inspect.Broker{{ID: 0, Addr: "127.0.0.1:9093"}, {ID: 2, Addr: "127.0.0.1:9095"}},
+		Controller: 0,
+		Topics: []inspect.Topic{{Name: "orders.created", Partitions: []inspect.Partition{
+			{ID: 0, Leader: 0, Replicas: []int{0, 1, 2}, ISR: []int{0, 2}, Earliest: 0, Latest: 4},
+			{ID: 1, Leader: 2, Replicas: []int{1, 2, 0}, ISR: []int{2, 0, 1}, Earliest: 0, Latest: 3},
+			{ID: 2, Leader: 2, Replicas: []int{2, 0, 1}, ISR: []int{2}, Earliest: 0, Latest: 5},
+		}}},
+	}
+	var buf bytes.Buffer
+	printCluster(&buf, cl, false)
+	out := buf.String()
+	for _, want := range []string{
+		"! orders.created/0: under-replicated: 2 of 3 replicas in sync, 1 not",
+		"! orders.created/2: under-replicated: 1 of 3 replicas in sync, 0,1 not",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("kit topics lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "orders.created/1:") {
+		t.Errorf("a partition with every replica in sync is flagged:\n%s", out)
 	}
 }
 
