@@ -2,6 +2,7 @@ package docs
 
 import (
 	"context"
+	"errors"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -12,20 +13,47 @@ import (
 
 	"github.com/kafkakit/kit/docs/doctest"
 	"github.com/kafkakit/kit/harness"
+	"github.com/kafkakit/kit/harness/broker/kafka"
 )
 
 // TestLessonsRunAsWritten runs every command of docs/learn and docs/blog
 // against a stack of its own, as a learner would against `make up`: the
 // index's setup first, then each lesson in order and the blog post, each in
-// a fresh shell. A failure prints
-// the lesson's transcript; DOCS_TRANSCRIPT=1 prints every transcript.
+// a fresh shell. The broker is BROKER's (embedded by default); blocks for
+// another broker are left out, with a note. A failure prints the lesson's
+// transcript; DOCS_TRANSCRIPT=1 prints every transcript.
 func TestLessonsRunAsWritten(t *testing.T) {
 	root := repoRoot(t)
 	index, lessons := parseLessons(t, root)
+	runLessons(t, root, envOr("BROKER", "embedded"), index, lessons)
+}
 
+// TestLessonsOnThreeBrokers runs the lessons that have blocks for the
+// kafka-cluster broker (replication: a broker killed under load) on a
+// stack of three real Kafka brokers, as `make up BROKER=kafka-cluster`.
+func TestLessonsOnThreeBrokers(t *testing.T) {
+	if envOr("BROKER", "embedded") == "kafka-cluster" {
+		t.Skip("BROKER=kafka-cluster: TestLessonsRunAsWritten runs every lesson on three brokers in this run")
+	}
+	root := repoRoot(t)
+	index, lessons := parseLessons(t, root)
+	var onCluster []*doctest.Lesson
+	for _, l := range lessons {
+		if slices.ContainsFunc(l.Steps, func(s doctest.Step) bool { return s.Broker == "kafka-cluster" }) {
+			onCluster = append(onCluster, l)
+		}
+	}
+	if len(onCluster) == 0 {
+		t.Fatal("no lesson has blocks for the kafka-cluster broker; lesson 8 should")
+	}
+	runLessons(t, root, "kafka-cluster", index, onCluster)
+}
+
+// runLessons starts a stack on brokerKind and runs the index, then each
+// lesson as a subtest.
+func runLessons(t *testing.T, root, brokerKind string, index *doctest.Lesson, lessons []*doctest.Lesson) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	brokerKind := envOr("BROKER", "embedded")
 	startCtx, startCancel := context.WithTimeout(ctx, 5*time.Minute)
 	stack, err := harness.Start(startCtx, harness.Options{
 		Broker: brokerKind,
@@ -34,6 +62,12 @@ func TestLessonsRunAsWritten(t *testing.T) {
 		ServiceEnv: map[string]string{"PAYMENT_DELAY": "1s", "ADMIN_TOKEN": ""},
 	})
 	startCancel()
+	if errors.Is(err, kafka.ErrMissingTool) {
+		if os.Getenv("KAFKAKIT_SKIP_REAL_KAFKA") == "1" {
+			t.Skipf("!!! LESSONS NOT RUN ON %s (KAFKAKIT_SKIP_REAL_KAFKA=1): %v", brokerKind, err)
+		}
+		t.Fatalf("!!! LESSONS CANNOT RUN ON %s: %v (set KAFKAKIT_SKIP_REAL_KAFKA=1 to skip)", brokerKind, err)
+	}
 	if err != nil {
 		t.Fatalf("start the %s stack: %v", brokerKind, err)
 	}

@@ -191,6 +191,7 @@ func TestRunFailsOnWhatALearnerWouldSee(t *testing.T) {
 		{"a block that should fail", "<!-- doctest: fails \"x\" -->\n```sh\necho x\n```", "should have failed"},
 		{"a terminal that ends early", "<!-- doctest: terminal 2; expect \"ready\" -->\n```sh\necho oops\n```", `without printing "ready"`},
 		{"keys to an idle terminal", "<!-- doctest: ctrl-c terminal 2 -->", "terminal 2 runs nothing"},
+		{"make up on another broker", "<!-- doctest: stack -->\n```sh\nmake up BROKER=kafka\n```", "this run is on embedded"},
 		{"a ctrl-c block that ends first", "<!-- doctest: ctrl-c \"PAID\" -->\n```sh\necho CREATED\n```", `ended before it printed "PAID"`},
 	}
 	for _, tt := range tests {

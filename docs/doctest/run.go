@@ -38,6 +38,8 @@ type Config struct {
 	Transcript io.Writer
 }
 
+var brokerRe = regexp.MustCompile(`BROKER=(\S+)`)
+
 // pollEvery is how often an until block or a log wait looks again.
 const pollEvery = 250 * time.Millisecond
 
@@ -87,6 +89,9 @@ func runStep(ctx context.Context, cfg Config, sh *shell, terms map[int]*terminal
 	defer cancel()
 	switch {
 	case s.Stack:
+		if m := brokerRe.FindStringSubmatch(s.Script); m != nil && m[1] != cfg.Broker {
+			return fmt.Errorf("it starts the kit on the %s broker, and this run is on %s: mark it broker %s", m[1], cfg.Broker, m[1])
+		}
 		fmt.Fprintf(cfg.Transcript, "$ %s  # the test's own stack stands in\n", strings.TrimSpace(s.Script))
 		return nil
 	case s.Keys != "":
