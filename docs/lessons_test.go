@@ -16,6 +16,14 @@ import (
 	"github.com/kafkakit/kit/harness/broker/kafka"
 )
 
+// TestMain removes the services the stacks share, built once per process,
+// after the last test.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	_ = harness.RemoveBuild()
+	os.Exit(code)
+}
+
 // TestLessonsRunAsWritten runs every command of docs/learn and docs/blog
 // against a stack of its own, as a learner would against `make up`: the
 // index's setup first, then each lesson in order and the blog post, each in
@@ -77,7 +85,6 @@ func runLessons(t *testing.T, root, brokerKind string, index *doctest.Lesson, le
 		if err := stack.Close(ctx); err != nil {
 			t.Errorf("stop the stack: %v", err)
 		}
-		_ = harness.RemoveBuild()
 	})
 
 	cfg := doctest.Config{
