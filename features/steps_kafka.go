@@ -253,12 +253,12 @@ func consumersJoin(ctx context.Context, n int) error {
 func (k *kafkaWorld) awaitStable(ctx context.Context, members int) error {
 	var last string
 	err := eventually(ctx, "the group never settled", func() (bool, error) {
-		owners, state, err := k.describe(ctx)
+		owners, state, n, err := k.describe(ctx)
 		if err != nil {
 			return false, err
 		}
-		last = fmt.Sprintf("state %s, owners %v", state, ownerIndexes(owners, k.consumers))
-		if state != "Stable" || len(owners) != int(k.partitions) || k.running() != members {
+		last = fmt.Sprintf("state %s, %d members, owners %v", state, n, ownerIndexes(owners, k.consumers))
+		if state != "Stable" || n != members || len(owners) != int(k.partitions) {
 			return false, nil
 		}
 		for _, c := range owners {
@@ -276,15 +276,17 @@ func (k *kafkaWorld) awaitStable(ctx context.Context, members int) error {
 }
 
 // describe asks the group's coordinator who owns which partition of the
-// topic; an owner not among the scenario's running consumers is nil.
-func (k *kafkaWorld) describe(ctx context.Context) (map[int32]*consumer, string, error) {
+// topic, the group's state and its number of members; an owner not among
+// the scenario's running consumers is nil, and a member that is not makes
+// the state say so.
+func (k *kafkaWorld) describe(ctx context.Context) (map[int32]*consumer, string, int, error) {
 	described, err := k.admin.DescribeGroups(ctx, k.group)
 	if err != nil {
-		return nil, "", err
+		return nil, "", 0, err
 	}
 	g, ok := described[k.group]
 	if !ok || g.Err != nil {
-		return nil, "", fmt.Errorf("describe group %s: %v", k.group, g.Err)
+		return nil, "", 0, fmt.Errorf("describe group %s: %v", k.group, g.Err)
 	}
 	byMember := map[string]*consumer{}
 	for _, c := range k.consumers {
@@ -312,19 +314,9 @@ func (k *kafkaWorld) describe(ctx context.Context) (map[int32]*consumer, string,
 		}
 	}
 	if running != len(g.Members) {
-		return owners, g.State + " (with members that are gone)", nil
+		return owners, g.State + " (with members that are gone)", len(g.Members), nil
 	}
-	return owners, g.State, nil
-}
-
-func (k *kafkaWorld) running() int {
-	n := 0
-	for _, c := range k.consumers {
-		if !c.closed {
-			n++
-		}
-	}
-	return n
+	return owners, g.State, len(g.Members), nil
 }
 
 // ownerIndexes shows an ownership map as partition -> consumer number.
@@ -417,7 +409,7 @@ func readByOwners(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("%w: read so far (value: consumers) %v", err, readers)
 	}
-	owners, state, err := k.describe(ctx)
+	owners, state, _, err := k.describe(ctx)
 	if err != nil {
 		return err
 	}
@@ -557,11 +549,15 @@ func readsTheRest(ctx context.Context, rest, first int) error {
 
 // consumerOpts are a group consumer's: a new group starts at the earliest
 // offset, nothing is committed unless a step says so, and the member
-// leaves the group when closed.
+// leaves the group when closed. The range balancer deals every partition
+// out in each rebalance, as the services' kafka-go groups do; franz-go's
+// default, cooperative-sticky, moves partitions over two rebalances, and
+// the group is Stable in between with one member owning them all.
 func (k *kafkaWorld) consumerOpts(group string) []kgo.Opt {
 	return []kgo.Opt{
 		kgo.SeedBrokers(k.addrs...),
 		kgo.ConsumerGroup(group),
+		kgo.Balancers(kgo.RangeBalancer()),
 		kgo.ConsumeTopics(k.topic),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.DisableAutoCommit(),
