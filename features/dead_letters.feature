@@ -8,6 +8,7 @@ Feature: Records that break their contract
     Given a shopper
     And the shop has 10 "cup" in stock
 
+  @concept-dead-letters
   Scenario Outline: <what> on <topic> is set aside and the next order still flows
     When <what> arrives on <topic>
     Then it is set aside on <topic>.dlq by <group>, with the error and where it came from

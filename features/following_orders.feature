@@ -9,6 +9,7 @@ Feature: Following an order live
 
   Rule: A follower sees the whole story of the order, in order
 
+    @concept-ordering
     Scenario: Someone following from the start sees every transition in order
       When the shopper orders 1 "mug" for 12.00 EUR
       And the shopper follows the order straight away

@@ -69,6 +69,7 @@ func TestFeatures(t *testing.T) {
 			stockSteps(sc)
 			deadLetterSteps(sc)
 			outageSteps(sc)
+			kafkaSteps(sc)
 		},
 		Options: opts,
 	}

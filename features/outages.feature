@@ -11,6 +11,7 @@ Feature: Surviving outages
 
   Rule: An order placed while payment is down is paid once payment is back
 
+    @concept-offsets @concept-failover
     Scenario: An order placed while the processor is down is paid once it is back
       Given the payment service is stopped for a deploy
       When the shopper orders 1 "kettle" for 25.00 EUR
@@ -19,6 +20,7 @@ Feature: Surviving outages
 
   Rule: A crash neither loses an order nor takes its stock twice
 
+    @concept-failover @concept-idempotence
     Scenario: Stock is taken exactly once across a crash of the stock service
       Given the stock service has crashed
       When the shopper orders 2 "kettle" for 50.00 EUR
@@ -26,6 +28,7 @@ Feature: Surviving outages
       Then "kettle" is down to 8
       And one inventory update is recorded for each of "kettle", keyed by the SKU
 
+    @concept-outbox
     Scenario: An order accepted just before the order service crashed is still paid
       Given the order service cannot pass orders on to the message broker
       When the shopper orders 1 "kettle" for 25.00 EUR
@@ -33,6 +36,7 @@ Feature: Surviving outages
       And the order service is back, and can pass orders on again
       Then the order is paid once
 
+    @concept-outbox
     Scenario: Stock reserved just before the stock service crashed is announced once it is back
       Given the stock service cannot pass its answers on to the message broker
       When the shopper orders 2 "kettle" for 50.00 EUR
@@ -62,7 +66,7 @@ Feature: Surviving outages
 
   Rule: While the broker is down, orders are still accepted, and paid once it is back
 
-    @real-kafka @broker-outage
+    @real-kafka @broker-outage @concept-outbox @concept-acks
     Scenario: Orders placed while the broker is down are accepted and paid once it is back, none twice
       Given the shopper has an order that was just accepted
       When the message broker goes down

@@ -10,6 +10,7 @@ Feature: Paying for orders
 
   Rule: An order within the limit is paid
 
+    @concept-ordering
     Scenario: An order of 49.90 is paid
       When the shopper orders 1 "lamp" for 49.90 EUR
       Then the order goes through CREATED, PROCESSING and PAID, in that order
@@ -17,17 +18,20 @@ Feature: Paying for orders
 
   Rule: An order over the limit fails, says why and gives its stock back
 
+    @concept-saga
     Scenario: An order of 1500.00 fails with a reason
       When the shopper orders 1 "lamp" for 1500.00 EUR
       Then the order goes through CREATED, PROCESSING and FAILED, in that order
       And the failure reason says the total is over the limit
 
+    @concept-saga
     Scenario: A declined payment puts the stock back and announces it
       When the shopper orders 2 "lamp" for 1500.00 EUR
       Then the order goes through CREATED, PROCESSING and FAILED, in that order
       And "lamp" is back to 10
       And the inventory updates for the order take 2 "lamp" and give 2 back
 
+    @concept-idempotence
     Scenario: A failure delivered twice gives the stock back once
       Given the shopper has an order for 2 "lamp" whose payment was declined
       When the failure is delivered again

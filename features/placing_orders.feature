@@ -8,6 +8,7 @@ Feature: Placing orders
 
   Rule: A valid order is accepted and recorded exactly as the contract says
 
+    @concept-outbox
     Scenario: A valid order is accepted and recorded under its id
       When the shopper orders 2 "book" for 31.50 EUR
       Then the order is accepted with a new order id

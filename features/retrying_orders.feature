@@ -10,6 +10,7 @@ Feature: Retrying an order safely
 
   Rule: An order sent twice with one idempotency key is one order
 
+    @concept-idempotence
     Scenario: The same order sent twice with one key is recorded, reserved and paid once
       When the shopper orders 1 "mug" for 12.00 EUR with a fresh idempotency key
       And the shopper sends the same order again with the same key
@@ -20,6 +21,7 @@ Feature: Retrying an order safely
 
   Rule: A key belongs to one order
 
+    @concept-idempotence
     Scenario: Another order with a key already used is refused
       When the shopper orders 1 "mug" for 12.00 EUR with a fresh idempotency key
       And the shopper sends an order for 2 "mug" with the same key

@@ -8,6 +8,7 @@ Feature: Taking stock
 
   Rule: An order takes its items from stock and each change is announced
 
+    @concept-saga
     Scenario: Stock drops by each item's quantity
       Given the shop has 10 "pen" and 5 "ink" in stock
       When the shopper orders 2 "pen" and 1 "ink" for 7.50 EUR
@@ -16,6 +17,7 @@ Feature: Taking stock
 
   Rule: Nobody pays for what is not there
 
+    @concept-saga
     Scenario: An order for more than is in stock fails with the reason and takes nothing
       Given the shop has 1 "ink" in stock
       When the shopper orders 2 "ink" for 7.50 EUR
@@ -23,6 +25,7 @@ Feature: Taking stock
       And the order failed because "ink" has 1 left and the order asks for 2
       And the shop still has 1 "ink" in stock
 
+    @concept-saga
     Scenario: An order where one of two items is short takes neither
       Given the shop has 10 "pen" and 1 "ink" in stock
       When the shopper orders 2 "pen" and 3 "ink" for 7.50 EUR
@@ -32,6 +35,7 @@ Feature: Taking stock
 
   Rule: An order delivered twice takes stock once
 
+    @concept-idempotence
     Scenario: A redelivered order does not take stock again
       Given the shop has 10 "pen" in stock
       When an order for 2 "pen" is delivered twice

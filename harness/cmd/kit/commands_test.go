@@ -18,6 +18,7 @@ import (
 	"github.com/kafkakit/kit/harness/broker"
 	"github.com/kafkakit/kit/harness/broker/embedded"
 	"github.com/kafkakit/kit/services/events"
+	"github.com/kafkakit/kit/services/platform/inspect"
 )
 
 // startKafka runs an embedded broker with the kit's topics and their
@@ -142,6 +143,7 @@ func TestBadArgumentsAreRefusedBeforeAnythingHappens(t *testing.T) {
 		{[]string{"tail", "t", "-group", "g", "-partition", "1"}, "-group and -partition"},
 		{[]string{"tail", "t", "-group", "g", "-from", "5"}, "with -group, -from is earliest or latest"},
 		{[]string{"tail", "t", "-group", "g", "-exit"}, "-exit works without -group"},
+		{[]string{"tail", "t", "-group", "g", "-key", "k"}, "-key works without -group"},
 		{[]string{"reset-offsets", "g"}, "missing <topic>"},
 		{[]string{"reset-offsets", "g", "t"}, "-to is required"},
 		{[]string{"reset-offsets", "g", "t", "-to", "yesterday"}, "-to: want earliest, latest or an offset"},
@@ -276,6 +278,32 @@ func TestTopicsListsEveryPartitionWithOffsets(t *testing.T) {
 	}
 }
 
+func TestTopicsFlagsUnderReplicatedPartitions(t *testing.T) {
+	cl := inspect.Cluster{
+		Brokers:    []inspect.Broker{{ID: 0, Addr: "127.0.0.1:9093"}, {ID: 2, Addr: "127.0.0.1:9095"}},
+		Controller: 0,
+		Topics: []inspect.Topic{{Name: "orders.created", Partitions: []inspect.Partition{
+			{ID: 0, Leader: 0, Replicas: []int{0, 1, 2}, ISR: []int{0, 2}, Earliest: 0, Latest: 4},
+			{ID: 1, Leader: 2, Replicas: []int{1, 2, 0}, ISR: []int{2, 0, 1}, Earliest: 0, Latest: 3},
+			{ID: 2, Leader: 2, Replicas: []int{2, 0, 1}, ISR: []int{2}, Earliest: 0, Latest: 5},
+		}}},
+	}
+	var buf bytes.Buffer
+	printCluster(&buf, cl, false)
+	out := buf.String()
+	for _, want := range []string{
+		"! orders.created/0: under-replicated: 2 of 3 replicas in sync, 1 not",
+		"! orders.created/2: under-replicated: 1 of 3 replicas in sync, 0,1 not",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("kit topics lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "orders.created/1:") {
+		t.Errorf("a partition with every replica in sync is flagged:\n%s", out)
+	}
+}
+
 func TestProduceThenTailShowsTheRecord(t *testing.T) {
 	ctx := testContext(t)
 	brokers := startKafka(t)
@@ -319,6 +347,38 @@ func TestProduceThenTailShowsTheRecord(t *testing.T) {
 	if want := fmt.Sprintf("partition=%d offset=1 ", p); !strings.Contains(follow.String(), want) || !strings.Contains(follow.String(), "  second\n") {
 		t.Errorf("following tail printed %q, want the second record at %s", follow.String(), want)
 	}
+}
+
+func TestTailKeyPrintsThatKeyOnly(t *testing.T) {
+	ctx := testContext(t)
+	brokers := startKafka(t)
+	for i, key := range []string{"order-a", "order-b", "order-a", "order-c", "order-a"} {
+		mustKit(t, ctx, "produce", events.TopicOrdersStatus, fmt.Sprintf("status %d of %s", i, key), "-key", key, "-brokers", brokers)
+	}
+
+	// -n counts the key's records only: two of order-a, not the first two records.
+	out := mustKit(t, ctx, "tail", events.TopicOrdersStatus, "-from", "earliest", "-key", "order-a", "-n", "2", "-brokers", brokers)
+	if got, want := recordValues(out), []string{"status 0 of order-a", "status 2 of order-a"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("tail -key order-a -n 2 printed %q, want %q:\n%s", got, want, out)
+	}
+	out = mustKit(t, ctx, "tail", events.TopicOrdersStatus, "-from", "earliest", "-key", "order-a", "-exit", "-brokers", brokers)
+	if got, want := recordValues(out), []string{"status 0 of order-a", "status 2 of order-a", "status 4 of order-a"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("tail -key order-a -exit printed %q, want %q:\n%s", got, want, out)
+	}
+	if out := mustKit(t, ctx, "tail", events.TopicOrdersStatus, "-from", "earliest", "-key", "order-z", "-exit", "-brokers", brokers); out != "" {
+		t.Errorf("tail -key of a key never written printed:\n%s", out)
+	}
+}
+
+// recordValues returns the value lines of printed records, in order.
+func recordValues(out string) []string {
+	var values []string
+	for _, line := range strings.Split(out, "\n") {
+		if v, ok := strings.CutPrefix(line, "  "); ok && !strings.HasPrefix(v, "header ") {
+			values = append(values, v)
+		}
+	}
+	return values
 }
 
 func TestPrintableKeepsEachRecordOnItsLines(t *testing.T) {

@@ -26,10 +26,14 @@ headers and value. Without -group it reads every partition directly and
 commits nothing, so it changes nothing for anyone. With -group it joins
 that consumer group (sharing the partitions with its other members) and
 commits each record after printing it, as a real consumer would.
+
+-key prints one key's records only, such as one order's statuses, and -n
+then counts those: kit tail orders.status -from earliest -key <orderId> -n 3
 `, getenv, stderr)
 	from := f.String("from", "latest", "where to start: earliest, latest or an offset (in every partition read); with -group, where a group without committed offsets starts")
 	partition := partitionFlag(f)
 	group := f.String("group", "", "join this consumer group and commit what is printed")
+	key := f.String("key", "", "print only the records with this key (-n counts those); without -group only")
 	n := f.Int("n", 0, "stop after this many records (0: follow until Ctrl-C)")
 	exit := f.Bool("exit", false, "stop at the end of the topic as it was when tail started (without -group)")
 	pos, err := f.parse(args, "<topic>")
@@ -48,6 +52,8 @@ commits each record after printing it, as a real consumer would.
 		return errors.New("-group and -partition do not go together: a group's coordinator decides who reads which partition")
 	case *group != "" && *exit:
 		return errors.New("-exit works without -group only")
+	case *group != "" && *key != "":
+		return errors.New("-key works without -group only: a group member commits every record it reads, printed or not")
 	}
 	if _, ok := start.Offset(); ok && *group != "" {
 		return errors.New("with -group, -from is earliest or latest (where a group without committed offsets starts); move a group with kit reset-offsets")
@@ -70,6 +76,9 @@ commits each record after printing it, as a real consumer would.
 
 	printed := 0
 	print := func(m kafka.Message) error {
+		if *key != "" && (m.Key == nil || string(m.Key) != *key) {
+			return nil
+		}
 		printRecord(stdout, m)
 		printed++
 		if *n > 0 && printed >= *n {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -15,7 +16,9 @@ func runTopics(ctx context.Context, args []string, getenv func(string) string, s
 	f := newFlags("topics", "topics [topic...] [flags]",
 		`Lists every topic (or those named) with each partition's leader, replicas
 and in-sync replicas (ISR: the replicas an acks=all write waits for), its
-earliest and latest offsets, and the records between them.
+earliest and latest offsets, and the records between them. A partition
+with a replica out of sync (its broker down or behind) is flagged
+under-replicated below the table.
 `, getenv, stderr)
 	internal := f.Bool("internal", false, "also list internal topics such as __consumer_offsets")
 	names, err := f.positional(args)
@@ -70,12 +73,28 @@ func printCluster(w io.Writer, cl inspect.Cluster, internal bool) {
 			if p.Err != nil {
 				problems = append(problems, fmt.Sprintf("%s/%d: %v", t.Name, p.ID, p.Err))
 			}
+			if out := outOfSync(p); len(out) > 0 {
+				problems = append(problems, fmt.Sprintf("%s/%d: under-replicated: %d of %d replicas in sync, %s not", t.Name, p.ID, len(p.ISR), len(p.Replicas), ints(out)))
+			}
 		}
 	}
 	tw.Flush()
 	for _, p := range problems {
 		fmt.Fprintln(w, "  !", p)
 	}
+}
+
+// outOfSync returns the replicas of p that are not in its ISR: a broker
+// that is down or behind. An acks=all write waits only for the ISR, so
+// each one missing is a copy fewer of what is acknowledged.
+func outOfSync(p inspect.Partition) []int {
+	var out []int
+	for _, r := range p.Replicas {
+		if !slices.Contains(p.ISR, r) {
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 // ints is a list of broker ids or partitions: 0,1,2.

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
+	metadataAPI "github.com/segmentio/kafka-go/protocol/metadata"
 )
 
 // Errors a caller may want to tell apart; the errors returned wrap them.
@@ -108,47 +109,24 @@ type Partition struct {
 // metadata comes from kafka-go's transport cache, at most a second old;
 // the offsets are asked of each partition's leader.
 func (c *Client) Cluster(ctx context.Context, topics ...string) (Cluster, error) {
-	req := &kafka.MetadataRequest{}
-	if len(topics) > 0 {
-		req.Topics = topics
-	}
-	md, err := c.kc.Metadata(ctx, req)
+	md, err := c.metadata(ctx, topics)
 	if err != nil {
 		return Cluster{}, c.wrap("metadata", err)
 	}
-	out := Cluster{Controller: md.Controller.ID, Brokers: []Broker{}, Topics: []Topic{}}
-	if md.Controller.Host == "" {
-		out.Controller = -1 // kafka-go leaves an unknown controller as the zero Broker
+	out, unknown, err := clusterOf(md)
+	if unknown != "" {
+		return Cluster{}, fmt.Errorf("%w %q at %s", ErrUnknownTopic, unknown, strings.Join(c.brokers, ","))
 	}
-	for _, b := range md.Brokers {
-		out.Brokers = append(out.Brokers, Broker{ID: b.ID, Addr: net.JoinHostPort(b.Host, strconv.Itoa(b.Port))})
+	if err != nil {
+		return Cluster{}, c.wrap("metadata", err)
 	}
-	slices.SortFunc(out.Brokers, func(a, b Broker) int { return a.ID - b.ID })
-
 	offsets := map[string][]kafka.OffsetRequest{}
-	for _, t := range md.Topics {
-		if t.Error != nil {
-			if errors.Is(t.Error, kafka.UnknownTopicOrPartition) {
-				return Cluster{}, fmt.Errorf("%w %q at %s", ErrUnknownTopic, t.Name, strings.Join(c.brokers, ","))
-			}
-			return Cluster{}, c.wrap("metadata of "+t.Name, t.Error)
-		}
-		topic := Topic{Name: t.Name, Internal: t.Internal, Partitions: []Partition{}}
+	for _, t := range out.Topics {
 		for _, p := range t.Partitions {
-			leader := p.Leader.ID
-			if p.Leader.Host == "" {
-				leader = -1 // kafka-go leaves an unknown leader as the zero Broker
-			}
-			topic.Partitions = append(topic.Partitions, Partition{
-				ID: p.ID, Leader: leader, Replicas: brokerIDs(p.Replicas), ISR: brokerIDs(p.Isr),
-				Earliest: -1, Latest: -1, Err: p.Error,
-			})
-			if leader >= 0 {
+			if p.Leader >= 0 {
 				offsets[t.Name] = append(offsets[t.Name], kafka.FirstOffsetOf(p.ID), kafka.LastOffsetOf(p.ID))
 			}
 		}
-		slices.SortFunc(topic.Partitions, func(a, b Partition) int { return a.ID - b.ID })
-		out.Topics = append(out.Topics, topic)
 	}
 	slices.SortFunc(out.Topics, func(a, b Topic) int { return strings.Compare(a.Name, b.Name) })
 	if len(offsets) == 0 {
@@ -176,13 +154,75 @@ func (c *Client) Cluster(ctx context.Context, topics ...string) (Cluster, error)
 	return out, nil
 }
 
-func brokerIDs(bs []kafka.Broker) []int {
-	ids := make([]int, 0, len(bs))
-	for _, b := range bs {
-		ids = append(ids, b.ID)
+// metadata asks the cluster for topics' metadata (every topic when none is
+// named) at the protocol level: kafka-go's Client.Metadata maps replica ids
+// to the live brokers, and a replica on a broker that is down comes out as
+// the zero Broker, id 0, which would hide the very thing a learner kills a
+// broker to see.
+func (c *Client) metadata(ctx context.Context, topics []string) (*metadataAPI.Response, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.kc.Timeout)
+	defer cancel()
+	m, err := c.transport.RoundTrip(ctx, c.kc.Addr, &metadataAPI.Request{TopicNames: topics})
+	if err != nil {
+		return nil, err
 	}
-	slices.Sort(ids)
-	return ids
+	md, ok := m.(*metadataAPI.Response)
+	if !ok {
+		return nil, fmt.Errorf("metadata: unexpected answer %T", m)
+	}
+	return md, nil
+}
+
+// clusterOf turns a metadata answer into a Cluster without offsets
+// (Earliest and Latest -1). A partition whose leader is not among the live
+// brokers has leader -1. unknown names a topic the cluster lacks.
+func clusterOf(md *metadataAPI.Response) (_ Cluster, unknown string, _ error) {
+	out := Cluster{Controller: int(md.ControllerID), Brokers: []Broker{}, Topics: []Topic{}}
+	live := map[int32]bool{}
+	for _, b := range md.Brokers {
+		live[b.NodeID] = true
+		out.Brokers = append(out.Brokers, Broker{ID: int(b.NodeID), Addr: net.JoinHostPort(b.Host, strconv.Itoa(int(b.Port)))})
+	}
+	if !live[md.ControllerID] {
+		out.Controller = -1
+	}
+	slices.SortFunc(out.Brokers, func(a, b Broker) int { return a.ID - b.ID })
+	for _, t := range md.Topics {
+		if t.ErrorCode != 0 {
+			err := kafka.Error(t.ErrorCode)
+			if err == kafka.UnknownTopicOrPartition {
+				return Cluster{}, t.Name, nil
+			}
+			return Cluster{}, "", fmt.Errorf("%s: %w", t.Name, err)
+		}
+		topic := Topic{Name: t.Name, Internal: t.IsInternal, Partitions: []Partition{}}
+		for _, p := range t.Partitions {
+			leader := int(p.LeaderID)
+			if !live[p.LeaderID] {
+				leader = -1
+			}
+			var err error
+			if p.ErrorCode != 0 {
+				err = kafka.Error(p.ErrorCode)
+			}
+			topic.Partitions = append(topic.Partitions, Partition{
+				ID: int(p.PartitionIndex), Leader: leader, Replicas: ids(p.ReplicaNodes), ISR: ids(p.IsrNodes),
+				Earliest: -1, Latest: -1, Err: err,
+			})
+		}
+		slices.SortFunc(topic.Partitions, func(a, b Partition) int { return a.ID - b.ID })
+		out.Topics = append(out.Topics, topic)
+	}
+	return out, "", nil
+}
+
+func ids(nodes []int32) []int {
+	out := make([]int, 0, len(nodes))
+	for _, n := range nodes {
+		out = append(out, int(n))
+	}
+	slices.Sort(out)
+	return out
 }
 
 // Group is one consumer group: its state, its members and what each owns,

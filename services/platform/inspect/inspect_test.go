@@ -3,6 +3,9 @@ package inspect
 import (
 	"reflect"
 	"testing"
+
+	"github.com/segmentio/kafka-go"
+	metadataAPI "github.com/segmentio/kafka-go/protocol/metadata"
 )
 
 // These are the package's pure parts; harness/cmd/kit/inspect_test.go runs
@@ -88,5 +91,39 @@ func TestGroupPartitionsJoinCommitsAndOwners(t *testing.T) {
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("groupPartitions = %+v\nwant %+v", got, want)
+	}
+}
+
+// A replica on a broker that is down is not among the live brokers of the
+// metadata; it keeps its own id (kafka-go's Client.Metadata would make it
+// broker 0), so the partition shows as missing a copy.
+func TestClusterKeepsTheIdsOfReplicasOnBrokersThatAreDown(t *testing.T) {
+	md := &metadataAPI.Response{
+		ControllerID: 2,
+		Brokers:      []metadataAPI.ResponseBroker{{NodeID: 2, Host: "127.0.0.1", Port: 9095}, {NodeID: 0, Host: "127.0.0.1", Port: 9093}},
+		Topics: []metadataAPI.ResponseTopic{{Name: "orders.created", Partitions: []metadataAPI.ResponsePartition{
+			{PartitionIndex: 1, LeaderID: 1, ReplicaNodes: []int32{1, 2, 0}, IsrNodes: []int32{1}},
+			{PartitionIndex: 0, LeaderID: 2, ReplicaNodes: []int32{0, 1, 2}, IsrNodes: []int32{2, 0}},
+		}}},
+	}
+	got, unknown, err := clusterOf(md)
+	if err != nil || unknown != "" {
+		t.Fatalf("clusterOf: %v, unknown %q", err, unknown)
+	}
+	want := Cluster{
+		Brokers:    []Broker{{ID: 0, Addr: "127.0.0.1:9093"}, {ID: 2, Addr: "127.0.0.1:9095"}},
+		Controller: 2,
+		Topics: []Topic{{Name: "orders.created", Partitions: []Partition{
+			{ID: 0, Leader: 2, Replicas: []int{0, 1, 2}, ISR: []int{0, 2}, Earliest: -1, Latest: -1},
+			{ID: 1, Leader: -1, Replicas: []int{0, 1, 2}, ISR: []int{1}, Earliest: -1, Latest: -1}, // its leader is down
+		}}},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("clusterOf:\n got %+v\nwant %+v", got, want)
+	}
+
+	md.Topics = append(md.Topics, metadataAPI.ResponseTopic{Name: "nope", ErrorCode: int16(kafka.UnknownTopicOrPartition)})
+	if _, unknown, _ := clusterOf(md); unknown != "nope" {
+		t.Errorf("unknown = %q, want the topic the cluster lacks", unknown)
 	}
 }

@@ -1,0 +1,244 @@
+package docs
+
+import (
+	"context"
+	"errors"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kafkakit/kit/docs/doctest"
+	"github.com/kafkakit/kit/harness"
+	"github.com/kafkakit/kit/harness/broker/kafka"
+)
+
+// TestMain removes the services the stacks share, built once per process,
+// after the last test.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	_ = harness.RemoveBuild()
+	os.Exit(code)
+}
+
+// TestLessonsRunAsWritten runs every command of docs/learn and docs/blog
+// against a stack of its own, as a learner would against `make up`: the
+// index's setup first, then each lesson in order and the blog post, each in
+// a fresh shell. The broker is BROKER's (embedded by default); blocks for
+// another broker are left out, with a note. A failure prints the lesson's
+// transcript; DOCS_TRANSCRIPT=1 prints every transcript.
+func TestLessonsRunAsWritten(t *testing.T) {
+	root := repoRoot(t)
+	index, lessons := parseLessons(t, root)
+	runLessons(t, root, envOr("BROKER", "embedded"), index, lessons)
+}
+
+// TestLessonsOnThreeBrokers runs the lessons that have blocks for the
+// kafka-cluster broker (replication: a broker killed under load) on a
+// stack of three real Kafka brokers, as `make up BROKER=kafka-cluster`.
+func TestLessonsOnThreeBrokers(t *testing.T) {
+	if envOr("BROKER", "embedded") == "kafka-cluster" {
+		t.Skip("BROKER=kafka-cluster: TestLessonsRunAsWritten runs every lesson on three brokers in this run")
+	}
+	root := repoRoot(t)
+	index, lessons := parseLessons(t, root)
+	var onCluster []*doctest.Lesson
+	for _, l := range lessons {
+		if slices.ContainsFunc(l.Steps, func(s doctest.Step) bool { return s.Broker == "kafka-cluster" }) {
+			onCluster = append(onCluster, l)
+		}
+	}
+	if len(onCluster) == 0 {
+		t.Fatal("no lesson has blocks for the kafka-cluster broker; lesson 8 should")
+	}
+	runLessons(t, root, "kafka-cluster", index, onCluster)
+}
+
+// runLessons starts a stack on brokerKind and runs the index, then each
+// lesson as a subtest.
+func runLessons(t *testing.T, root, brokerKind string, index *doctest.Lesson, lessons []*doctest.Lesson) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	startCtx, startCancel := context.WithTimeout(ctx, 5*time.Minute)
+	stack, err := harness.Start(startCtx, harness.Options{
+		Broker: brokerKind,
+		// What `kit up` gives the services; no ADMIN_TOKEN, so the admin
+		// doors answer this machine, as on a learner's.
+		ServiceEnv: map[string]string{"PAYMENT_DELAY": "1s", "ADMIN_TOKEN": ""},
+	})
+	startCancel()
+	if errors.Is(err, kafka.ErrMissingTool) {
+		if os.Getenv("KAFKAKIT_SKIP_REAL_KAFKA") == "1" {
+			t.Skipf("!!! LESSONS NOT RUN ON %s (KAFKAKIT_SKIP_REAL_KAFKA=1): %v", brokerKind, err)
+		}
+		t.Fatalf("!!! LESSONS CANNOT RUN ON %s: %v (set KAFKAKIT_SKIP_REAL_KAFKA=1 to skip)", brokerKind, err)
+	}
+	if err != nil {
+		t.Fatalf("start the %s stack: %v", brokerKind, err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if err := stack.Close(ctx); err != nil {
+			t.Errorf("stop the stack: %v", err)
+		}
+	})
+
+	cfg := doctest.Config{
+		Dir:         root,
+		Env:         lessonEnv(root, stack),
+		Ports:       stackPorts(t, stack),
+		Broker:      brokerKind,
+		Logs:        stack.Logs,
+		StepTimeout: 2 * time.Minute,
+	}
+	run := func(t *testing.T, l *doctest.Lesson) {
+		var transcript strings.Builder
+		cfg.Transcript = &transcript
+		if err := doctest.Run(ctx, cfg, l); err != nil {
+			t.Errorf("%v\n\ntranscript of %s:\n%s", err, l.Name, transcript.String())
+			for _, name := range harness.Services {
+				t.Logf("----- %s log (last lines) -----\n%s", name, lastLines(stack.Logs(name), 40))
+			}
+		}
+		if os.Getenv("DOCS_TRANSCRIPT") != "" {
+			t.Logf("transcript of %s:\n%s", l.Name, transcript.String())
+		} else if notes := notesOf(transcript.String()); notes != "" {
+			t.Log(notes)
+		}
+	}
+	// The index builds the kit CLI that every lesson calls: it runs first,
+	// whatever -run selects.
+	run(t, index)
+	if t.Failed() {
+		t.FailNow()
+	}
+	for _, l := range lessons {
+		t.Run(strings.TrimSuffix(filepath.Base(l.Name), ".md"), func(t *testing.T) { run(t, l) })
+	}
+}
+
+// parseLesson reads one Markdown file of docs/ as a lesson.
+func parseLesson(t *testing.T, root, file string) *doctest.Lesson {
+	t.Helper()
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rel, _ := filepath.Rel(root, file)
+	l, err := doctest.Parse(rel, string(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+// parseLessons reads docs/learn/README.md, then the numbered lessons in
+// order and the blog posts, whose walkthroughs run the same way.
+func parseLessons(t *testing.T, root string) (index *doctest.Lesson, lessons []*doctest.Lesson) {
+	t.Helper()
+	dir := filepath.Join(root, "docs", "learn")
+	files, err := filepath.Glob(filepath.Join(dir, "[0-9][0-9]-*.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(files)
+	if len(files) < 8 {
+		t.Fatalf("docs/learn has %d lessons, want at least 8", len(files))
+	}
+	posts, err := filepath.Glob(filepath.Join(root, "docs", "blog", "*.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(posts)
+	index = parseLesson(t, root, filepath.Join(dir, "README.md"))
+	for _, f := range append(files, posts...) {
+		lessons = append(lessons, parseLesson(t, root, f))
+	}
+	return index, lessons
+}
+
+// stackPorts points the ports of `make up` at the stack: the services'
+// 8081-8084 and the broker's 9093 (9094 and 9095 for a three-broker
+// cluster); the ports of further instances (8181-8184, 8281-8284, ...) get
+// free ones when a lesson starts one.
+func stackPorts(t *testing.T, stack *harness.Stack) *doctest.Ports {
+	t.Helper()
+	p := &doctest.Ports{Known: map[int]string{}, Spare: map[int]bool{}}
+	for name, port := range harness.DefaultPorts {
+		u, err := url.Parse(stack.URL(name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.Known[port] = u.Host
+		for n := 1; n <= 3; n++ {
+			p.Spare[port+100*n] = true
+		}
+	}
+	for i, addr := range stack.BrokerAddrs() {
+		p.Known[9093+i] = addr
+	}
+	for port := 9093; port <= 9095; port++ {
+		if _, ok := p.Known[port]; !ok {
+			p.Spare[port] = true
+		}
+	}
+	return p
+}
+
+// lessonEnv is a learner's terminal: their environment, with the kit's
+// variables pointing at the stack (KAFKA_BROKERS is what every kit command
+// and service reads) and bin/, where the index builds kit, on the PATH.
+func lessonEnv(root string, stack *harness.Stack) []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		name, _, _ := strings.Cut(kv, "=")
+		switch name {
+		case "KAFKA_BROKERS", "ADMIN_TOKEN", "HTTP_ADDR", "DB_DSN", "PATH":
+			continue
+		}
+		env = append(env, kv)
+	}
+	return append(env,
+		"KAFKA_BROKERS="+strings.Join(stack.BrokerAddrs(), ","),
+		"PATH="+filepath.Join(root, "bin")+string(os.PathListSeparator)+os.Getenv("PATH"),
+	)
+}
+
+// notesOf returns the transcript's NOTE lines: blocks left out of this run.
+func notesOf(transcript string) string {
+	var notes []string
+	for _, line := range strings.Split(transcript, "\n") {
+		if strings.HasPrefix(line, "NOTE: ") {
+			notes = append(notes, line)
+		}
+	}
+	return strings.Join(notes, "\n")
+}
+
+func repoRoot(t *testing.T) string {
+	t.Helper()
+	root, err := harness.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return root
+}
+
+func envOr(key, def string) string {
+	if v := os.Getenv(key); v != "" {
+		return v
+	}
+	return def
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
