@@ -173,7 +173,12 @@ func (g *genRun) fetch(ctx context.Context, p *partition, f partitionFetcher) {
 				return
 			}
 			// kafka-go reports a broker it cannot reach yet keeps trying
-			// underneath: a broker restart is no reason to stop.
+			// underneath, with a backoff of its own: a broker restart is no
+			// reason to stop. The errors it queued meanwhile come out one
+			// by one after it has reconnected, so a growing pause here
+			// would hold the partition for a minute after a broker came
+			// back (seen on a leader kill); a short fixed one only keeps a
+			// failing fetch from spinning.
 			failures++
 			if failLog.allow(time.Now(), g.c.logEvery) {
 				log.Warn("fetch failed; retrying", "failures", failures, "retryIn", delay.String(), "err", err)
@@ -181,12 +186,11 @@ func (g *genRun) fetch(ctx context.Context, p *partition, f partitionFetcher) {
 			if !sleep(ctx.Done(), delay) {
 				return
 			}
-			delay = min(delay*2, g.c.cfg.RetryMax)
 			continue
 		}
 		if failures > 0 {
 			log.Info("fetching again", "failures", failures)
-			failures, failLog, delay = 0, logLimiter{}, g.c.cfg.RetryMin
+			failures, failLog = 0, logLimiter{}
 		}
 		g.dispatch(p, m)
 	}

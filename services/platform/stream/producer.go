@@ -357,20 +357,13 @@ func (q *produceQueue) take() ([]produceItem, bool) {
 // send produces batch as one request, retrying what may succeed on a
 // second try, and tells every call its outcome.
 func (q *produceQueue) send(batch []produceItem) {
-	var records []kafka.Record
-	for _, it := range batch {
-		for _, i := range it.idx {
-			m := &it.call.msgs[i]
-			records = append(records, kafka.Record{Time: m.Time, Key: bytesOrNil(m.Key), Value: bytesOrNil(m.Value), Headers: m.Headers})
-		}
-	}
 	var resp *kafka.ProduceResponse
 	var err error
 	for attempt := 1; ; attempt++ {
 		ctx, cancel := context.WithTimeout(context.Background(), q.p.cfg.WriteTimeout)
 		resp, err = q.p.client.Produce(ctx, &kafka.ProduceRequest{
 			Topic: q.tp.topic, Partition: q.tp.partition, RequiredAcks: kafka.RequireAll,
-			Records: kafka.NewRecordReader(records...),
+			Records: kafka.NewRecordReader(records(batch)...),
 		})
 		cancel()
 		if err == nil && resp.Error != nil {
@@ -396,6 +389,20 @@ func (q *produceQueue) send(batch []produceItem) {
 		}
 		it.call.finished()
 	}
+}
+
+// records builds the batch's records afresh: a record's key and value are
+// readers that encoding a request consumes, so a retry needs new ones (or it
+// sends empty records).
+func records(batch []produceItem) []kafka.Record {
+	var out []kafka.Record
+	for _, it := range batch {
+		for _, i := range it.idx {
+			m := &it.call.msgs[i]
+			out = append(out, kafka.Record{Time: m.Time, Key: bytesOrNil(m.Key), Value: bytesOrNil(m.Value), Headers: m.Headers})
+		}
+	}
+	return out
 }
 
 func bytesOrNil(b []byte) kafka.Bytes {

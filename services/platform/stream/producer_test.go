@@ -184,11 +184,17 @@ func TestProducerRetriesWhatMaySucceedAndReportsWhatCannot(t *testing.T) {
 
 	// Two refusals a broker may lift (too few in-sync replicas): retried.
 	h := c.Fault(kfake.Fault{Keys: []kmsg.Key{kmsg.Produce}, Topic: "t", Err: kerr.NotEnoughReplicas, Count: 2})
-	if err := p.WriteMessages(ctx, kafka.Message{Topic: "t", Value: []byte("v")}); err != nil {
+	if err := p.WriteMessages(ctx, kafka.Message{Topic: "t", Key: []byte("k"), Value: []byte("v"),
+		Headers: []kafka.Header{{Key: "h", Value: []byte("1")}}}); err != nil {
 		t.Errorf("write through two retriable refusals: %v", err)
 	}
 	if h.Hits() != 2 {
 		t.Errorf("fault hit %d times, want 2", h.Hits())
+	}
+	for _, recs := range readAll(t, c, "t", 1) { // the third try carries the whole record
+		if r := recs[0]; string(r.Key) != "k" || string(r.Value) != "v" || len(r.Headers) != 1 {
+			t.Errorf("retried record written as key %q value %q headers %v, want k, v and its header", r.Key, r.Value, r.Headers)
+		}
 	}
 
 	// A refusal no retry lifts: reported at once, per message.
