@@ -1,0 +1,937 @@
+package features
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/cucumber/godog"
+	"github.com/google/uuid"
+	"github.com/segmentio/kafka-go"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/kafkakit/kit/harness"
+	"github.com/kafkakit/kit/services/events"
+	"github.com/kafkakit/kit/services/platform/inspect"
+)
+
+// scalingInstances are the instance counts `make test` runs the @scaling
+// scenarios with (as INSTANCES takes them); scalingNeeds is the least each
+// scenario needs.
+const scalingInstances = "orders-api=2,orders-processor=3,notifications-api=2,stock-service=2"
+
+var scalingNeeds = map[string]int{harness.OrdersProcessor: 3, harness.NotificationsAPI: 2, harness.StockService: 2}
+
+// scalingMissing says what the stack lacks for the @scaling scenarios, or
+// "" when it has it all: several instances, stock services sharing one
+// PostgreSQL.
+func scalingMissing(s *harness.Stack) string {
+	var missing []string
+	for _, name := range harness.Services {
+		if have, need := len(s.Instances(name)), scalingNeeds[name]; have < need {
+			missing = append(missing, fmt.Sprintf("%d %s, want %d", have, name, need))
+		}
+	}
+	if s.Postgres() == nil {
+		missing = append(missing, "no PostgreSQL")
+	}
+	return strings.Join(missing, ", ")
+}
+
+// The services a scenario names, in its words.
+var servicesNamed = map[string]string{
+	"order":        harness.OrdersAPI,
+	"payment":      harness.OrdersProcessor,
+	"stock":        harness.StockService,
+	"notification": harness.NotificationsAPI,
+}
+
+// groups are the consumer groups of the services that share partitions,
+// and the topic whose partitions they share out.
+var groups = map[string]struct{ id, topic string }{
+	harness.OrdersProcessor: {events.GroupOrdersProcessor, events.TopicStockReservations},
+	harness.StockService:    {events.GroupStockService, events.TopicOrdersCreated},
+}
+
+// A stream of orders: placed at streamRate a second, streamLead of them
+// before the first fault, between faults and after the last, so that every
+// fault happens while orders flow. Slow enough for a 2-core machine running
+// a whole cluster, fast enough that each fault meets orders in flight.
+const (
+	streamRate     = 25
+	streamLead     = 40
+	streamInFlight = 16
+	// streamTimeout bounds a stream with its faults, and each wait for
+	// all of its orders to get somewhere.
+	streamTimeout = 3 * time.Minute
+)
+
+// scaling is one scenario's stream of orders, what it took down and what
+// it measured.
+type scaling struct {
+	mu     sync.Mutex
+	orders []*placed
+	// stockBefore is the SKU's stock when the stream began.
+	sku         string
+	stockBefore int
+	// followCtx ends the followers when the scenario ends.
+	followCtx   context.Context
+	stopFollows context.CancelFunc
+
+	// down are the instances the scenario stopped or killed and has not
+	// brought back; killed are brokers it killed.
+	down   []*harness.Instance
+	killed []int32
+	// takeover is what a crashed consumer instance left to the others.
+	takeover *takeover
+	// follower is the shopper's stream on one notification service.
+	followedOn *harness.Instance
+}
+
+// placed is one order of a stream: the answer and what its follower saw.
+type placed struct {
+	id       string
+	response harness.Response
+	err      error
+	at       time.Time
+	follow   *followed
+}
+
+// followed is a live stream of one order's statuses, read until a final
+// status or the end of the scenario.
+type followed struct {
+	done   chan struct{}
+	events []harness.Event
+	err    error
+}
+
+type scalingKey struct{}
+
+func scaleOf(ctx context.Context) *scaling { return ctx.Value(scalingKey{}).(*scaling) }
+
+func scalingSteps(sc *godog.ScenarioContext) {
+	sc.Before(func(ctx context.Context, _ *godog.Scenario) (context.Context, error) {
+		s := &scaling{}
+		s.followCtx, s.stopFollows = context.WithCancel(context.WithoutCancel(ctx))
+		return context.WithValue(ctx, scalingKey{}, s), nil
+	})
+	sc.After(restoreScaled)
+
+	sc.Given(`^every (payment|stock) service instance has a share of the orders$`, func(ctx context.Context, which string) error {
+		w, name := the(ctx), servicesNamed[which]
+		if n := len(w.stack.Instances(name)); n < 2 {
+			return fmt.Errorf("%s runs %d instance(s); this scenario needs several (INSTANCES=%s)", name, n, scalingInstances)
+		}
+		ctx, cancel := within(ctx)
+		defer cancel()
+		_, err := w.shared(ctx, name, len(w.stack.Instances(name)))
+		return err
+	})
+	sc.When(`^the shopper keeps ordering "([^"]*)" while two payment service instances are stopped for a deploy and started again$`, redeployTwoProcessors)
+	sc.Then(`^every order is paid, each order's statuses recorded in order$`, everyOrderPaid)
+	sc.Then(`^the shopper saw each order go through CREATED, PROCESSING and PAID once$`, sawEachOrderOnce)
+	sc.Then(`^each order took its "([^"]*)" from stock once$`, eachTookStockOnce)
+
+	sc.Given(`^the shopper is following a new order on one notification service and has seen its first status$`, followingOnOne)
+	sc.When(`^that notification service is stopped for a deploy$`, stopFollowedInstance)
+	sc.When(`^the shopper reconnects to another notification service from the last status seen$`, reconnectElsewhere)
+
+	sc.When(`^(\d+) orders for 1 "([^"]*)" each arrive at once, spread over every partition$`, ordersOnEveryPartition)
+	sc.Then(`^(\d+) of them get a "([^"]*)" and (\d+) are refused as out of stock$`, reservedAndRefused)
+	sc.Then(`^"([^"]*)" is down to (\d+) on every stock service, each taken by one order$`, downOnEveryInstance)
+	sc.When(`^(\d+) "([^"]*)" are stocked through one stock service and (\d+) "([^"]*)" through another$`, seedThroughEach)
+	sc.Then(`^every stock service shows (\d+) "([^"]*)" and (\d+) "([^"]*)"$`, everyInstanceShows)
+}
+
+// shared waits until a service's consumer group has members instances
+// members, settled, and each owns a share of its topic's partitions, all of
+// which are owned; it returns the group as it stands then.
+func (w *world) shared(ctx context.Context, service string, members int) (inspect.Group, error) {
+	g, ok := groups[service]
+	if !ok {
+		return inspect.Group{}, fmt.Errorf("%s reads without a consumer group; it has no share of partitions", service)
+	}
+	ins := inspect.New(w.stack.BrokerAddrs())
+	defer ins.Close()
+	var last inspect.Group
+	var why string
+	err := eventually(ctx, fmt.Sprintf("the %d instances of %s never settled into sharing %s", members, service, g.topic), func() (bool, error) {
+		groups, err := ins.Groups(ctx, g.id)
+		if err != nil {
+			return false, err
+		}
+		last = groups[0]
+		why = shareProblem(last, g.topic, members)
+		return why == "", nil
+	})
+	if err != nil {
+		return last, fmt.Errorf("%w: %s", err, why)
+	}
+	return last, nil
+}
+
+// shareProblem says why group g is not members members settled on sharing
+// every partition of topic, each with a share, or "".
+func shareProblem(g inspect.Group, topic string, members int) string {
+	if g.State != "Stable" || len(g.Members) != members {
+		return fmt.Sprintf("group %s is %s with %d members", g.ID, g.State, len(g.Members))
+	}
+	owned := map[int]bool{}
+	for _, m := range g.Members {
+		mine := ownedBy(m, topic)
+		if len(mine) == 0 {
+			return fmt.Sprintf("member %s owns no partition of %s", m.ID, topic)
+		}
+		for _, p := range mine {
+			owned[p] = true
+		}
+	}
+	if len(owned) != events.Partitions {
+		return fmt.Sprintf("only partitions %v of %s are owned", owned, topic)
+	}
+	return ""
+}
+
+// ownedBy are the partitions of topic member m owns.
+func ownedBy(m inspect.Member, topic string) []int {
+	for _, a := range m.Assignments {
+		if a.Topic == topic {
+			return a.Partitions
+		}
+	}
+	return nil
+}
+
+// fault is something that happens to the stack while orders flow; it
+// returns once it has happened (and the stack has reacted as far as the
+// scenario waits for).
+type fault struct {
+	what string
+	do   func(ctx context.Context) error
+}
+
+// placeStream has the shopper place orders for one of sku at streamRate,
+// through every orders-api instance in turn, each followed live on a
+// notification service in turn, and runs the faults one after another
+// while they flow: streamLead orders before each and after the last. It
+// returns once the faults are done and every order placed was answered.
+func (w *world) placeStream(ctx context.Context, sku string, faults ...fault) error {
+	s := scaleOf(ctx)
+	ctx, cancel := context.WithTimeout(ctx, streamTimeout)
+	defer cancel()
+	stock, err := w.client.Stock(ctx)
+	if err != nil {
+		return err
+	}
+	s.sku, s.stockBefore = w.sku(sku), stock[w.sku(sku)]
+	if w.user == "" {
+		return errors.New("no shopper: the scenario needs `Given a shopper`")
+	}
+
+	p := &placer{w: w, s: s, news: make(chan struct{}, 1)}
+	// Stopping ends the placing of new orders; those already sent are
+	// answered (under ctx), as the server may have taken them.
+	placing, stopPlacing := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		p.run(placing, ctx)
+	}()
+	stop := func() { stopPlacing(); <-done }
+	defer stop()
+	for _, f := range faults {
+		if err := p.await(ctx, p.answered()+streamLead); err != nil {
+			return fmt.Errorf("before %s: %w", f.what, err)
+		}
+		if err := f.do(ctx); err != nil {
+			return fmt.Errorf("%s while orders flow (%d placed): %w", f.what, p.answered(), err)
+		}
+	}
+	if err := p.await(ctx, p.answered()+streamLead); err != nil {
+		return fmt.Errorf("after the last fault: %w", err)
+	}
+	stop()
+	fmt.Printf("MEASURE stream: %d orders placed at %d/s\n", len(s.placed()), streamRate)
+	return nil
+}
+
+// placer places the orders of a stream.
+type placer struct {
+	w    *world
+	s    *scaling
+	mu   sync.Mutex
+	n    int // answered orders
+	news chan struct{}
+}
+
+// run places an order every 1/streamRate seconds until placing ends, each
+// sent under ctx, and returns once every order sent was answered.
+func (p *placer) run(placing, ctx context.Context) {
+	w := p.w
+	apis := len(w.stack.Instances(harness.OrdersAPI))
+	notifiers := len(w.stack.Instances(harness.NotificationsAPI))
+	clients := map[int]*harness.Client{}
+	for n := 1; n <= max(apis, notifiers); n++ {
+		clients[n] = w.stack.ClientOn(n)
+	}
+	slots := make(chan struct{}, streamInFlight)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	tick := time.NewTicker(time.Second / streamRate)
+	defer tick.Stop()
+	for i := 0; ; i++ {
+		select {
+		case <-placing.Done():
+			return
+		case slots <- struct{}{}:
+		}
+		wg.Go(func() {
+			defer func() { <-slots }()
+			p.place(ctx, clients[i%apis+1], clients[i%notifiers+1])
+		})
+		select {
+		case <-placing.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// place places one order through api and follows it on notifier.
+func (p *placer) place(ctx context.Context, api, notifier *harness.Client) {
+	w, s := p.w, p.s
+	order := harness.OrderRequest{UserID: w.user, Items: []harness.Item{{SKU: s.sku, Qty: 1}}, Total: 9.50, Currency: "EUR"}
+	o := &placed{at: time.Now()}
+	o.id, o.response, o.err = api.PlaceOrder(ctx, order)
+	if o.err == nil && o.response.Status == http.StatusCreated {
+		o.follow = &followed{done: make(chan struct{})}
+		go o.follow.run(s.followCtx, notifier, o.id)
+	}
+	s.mu.Lock()
+	s.orders = append(s.orders, o)
+	s.mu.Unlock()
+	p.mu.Lock()
+	p.n++
+	p.mu.Unlock()
+	select {
+	case p.news <- struct{}{}:
+	default:
+	}
+}
+
+func (p *placer) answered() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.n
+}
+
+// await returns once n orders were answered.
+func (p *placer) await(ctx context.Context, n int) error {
+	for p.answered() < n {
+		select {
+		case <-p.news:
+		case <-ctx.Done():
+			return fmt.Errorf("%d of %d orders answered: %w", p.answered(), n, ctx.Err())
+		}
+	}
+	return nil
+}
+
+// run follows an order from its first status until a final one.
+func (f *followed) run(ctx context.Context, c *harness.Client, orderID string) {
+	defer close(f.done)
+	stream, err := c.FollowOrder(ctx, orderID, "")
+	if err != nil {
+		f.err = err
+		return
+	}
+	defer stream.Close()
+	for {
+		e, err := stream.Next(ctx)
+		if err != nil {
+			f.err = err
+			return
+		}
+		f.events = append(f.events, e)
+		if s, err := e.Status(); err != nil || s.Status.Final() {
+			return
+		}
+	}
+}
+
+// placed returns the orders of the stream so far.
+func (s *scaling) placed() []*placed {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.orders)
+}
+
+// accepted returns the stream's order ids, failing when any order was not
+// accepted: the shop takes orders whatever else is going on.
+func (s *scaling) accepted() ([]string, error) {
+	all := s.placed()
+	if len(all) == 0 {
+		return nil, errors.New("no orders were placed")
+	}
+	var ids []string
+	var refused []string
+	for _, o := range all {
+		switch {
+		case o.err != nil:
+			refused = append(refused, o.err.Error())
+		case o.response.Status != http.StatusCreated:
+			refused = append(refused, fmt.Sprintf("%d %s", o.response.Status, o.response.Body))
+		default:
+			ids = append(ids, o.id)
+		}
+	}
+	if len(refused) > 0 {
+		return ids, fmt.Errorf("%d of %d orders were not accepted; the first: %s", len(refused), len(all), refused[0])
+	}
+	return ids, nil
+}
+
+func redeployTwoProcessors(ctx context.Context, sku string) error {
+	w := the(ctx)
+	all := w.stack.Instances(harness.OrdersProcessor)
+	if len(all) < 3 {
+		return fmt.Errorf("%d payment service instances; this scenario needs 3 (INSTANCES=%s)", len(all), scalingInstances)
+	}
+	two := all[1:3]
+	return w.placeStream(ctx, sku,
+		fault{"stop two payment service instances", func(ctx context.Context) error {
+			return eachInstance(two, func(in *harness.Instance) error { return w.takeDown(ctx, in, (*harness.Instance).Stop) })
+		}},
+		fault{"start them again", func(ctx context.Context) error {
+			return eachInstance(two, func(in *harness.Instance) error { return w.bringBack(ctx, in) })
+		}},
+	)
+}
+
+// eachInstance runs fn on every instance at once and joins their errors.
+func eachInstance(list []*harness.Instance, fn func(*harness.Instance) error) error {
+	errs := make([]error, len(list))
+	var wg sync.WaitGroup
+	for i, in := range list {
+		wg.Go(func() { errs[i] = fn(in) })
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// takeDown stops or kills an instance and remembers to bring it back.
+func (w *world) takeDown(ctx context.Context, in *harness.Instance, how func(*harness.Instance) error) error {
+	if in.PID() == 0 {
+		return fmt.Errorf("%s is not a process the harness runs, so it cannot be taken down", in.Name())
+	}
+	s := scaleOf(ctx)
+	s.mu.Lock()
+	s.down = append(s.down, in)
+	s.mu.Unlock()
+	if err := how(in); err != nil {
+		return fmt.Errorf("take %s down: %w", in.Name(), err)
+	}
+	return nil
+}
+
+// bringBack restarts an instance the scenario took down and waits until
+// it is ready (a consumer: it has joined its group).
+func (w *world) bringBack(ctx context.Context, in *harness.Instance) error {
+	if err := in.Restart(ctx); err != nil {
+		return fmt.Errorf("restart %s: %w", in.Name(), err)
+	}
+	s := scaleOf(ctx)
+	s.mu.Lock()
+	s.down = slices.DeleteFunc(s.down, func(d *harness.Instance) bool { return d == in })
+	s.mu.Unlock()
+	return nil
+}
+
+// lifecycle checks the statuses recorded for one order, in the order they
+// were recorded: each delivery of the order's reservation writes CREATED,
+// PROCESSING and PAID in that order, a redelivery starts again from
+// CREATED, and the last delivery got to PAID. It returns how many
+// deliveries wrote statuses.
+func lifecycle(got []events.Status) (deliveries int, err error) {
+	want := []events.Status{events.StatusCreated, events.StatusProcessing, events.StatusPaid}
+	next := 0 // index in want of the status due next; 0: none begun
+	for _, st := range got {
+		switch {
+		case st == events.StatusCreated:
+			deliveries, next = deliveries+1, 1
+		case next > 0 && next < len(want) && st == want[next]:
+			next++
+		default:
+			return deliveries, fmt.Errorf("statuses %v are out of order: %s cannot follow what came before", got, st)
+		}
+	}
+	if next != len(want) {
+		return deliveries, fmt.Errorf("statuses %v do not end with PAID", got)
+	}
+	return deliveries, nil
+}
+
+// everyOrderPaid waits until every order of the stream has a final status
+// and checks each order's statuses on the status topic: in order, on one
+// partition, ending PAID. A redelivery may write an order's statuses
+// again (at-least-once); how many were is printed.
+func everyOrderPaid(ctx context.Context) error {
+	w, s := the(ctx), scaleOf(ctx)
+	ids, err := s.accepted()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, streamTimeout)
+	defer cancel()
+	recs, err := w.statuses.WaitFor(ctx, func(recs []harness.Record) bool {
+		return len(finalOf(recs, ids)) == len(ids)
+	})
+	if err != nil {
+		final := finalOf(recs, ids)
+		var missing []string
+		for _, id := range ids {
+			if _, ok := final[id]; !ok {
+				missing = append(missing, id)
+			}
+		}
+		return fmt.Errorf("%d of %d orders never reached a final status (the first: %s): %w", len(missing), len(ids), missing[0], err)
+	}
+	byOrder := map[string][]harness.Record{}
+	for _, r := range recs {
+		byOrder[r.Key] = append(byOrder[r.Key], r)
+	}
+	redelivered := 0
+	for _, id := range ids {
+		var got []events.Status
+		for _, r := range byOrder[id] {
+			var st events.OrderStatus
+			if err := json.Unmarshal(r.Value, &st); err != nil {
+				return fmt.Errorf("status of order %s at %d/%d: %w", id, r.Partition, r.Offset, err)
+			}
+			if r.Partition != byOrder[id][0].Partition {
+				return fmt.Errorf("statuses of order %s are on partitions %d and %d; one key must stay on one partition", id, byOrder[id][0].Partition, r.Partition)
+			}
+			got = append(got, st.Status)
+		}
+		n, err := lifecycle(got)
+		if err != nil {
+			return fmt.Errorf("order %s: %w", id, err)
+		}
+		redelivered += n - 1
+	}
+	created, err := w.orders.UpToNow(ctx)
+	if err != nil {
+		return err
+	}
+	perOrder := map[string]int{}
+	for _, r := range created {
+		perOrder[r.Key]++
+	}
+	sentTwice := 0
+	for _, id := range ids {
+		switch n := perOrder[id]; {
+		case n == 0:
+			return fmt.Errorf("order %s was paid but never recorded on the orders topic", id)
+		case n > 1:
+			sentTwice++
+		}
+	}
+	fmt.Printf("MEASURE delivery: %d orders paid; %d recorded twice on the orders topic, %d statuses written again by a redelivered reservation\n",
+		len(ids), sentTwice, redelivered)
+	return nil
+}
+
+// finalOf returns, for each of ids, its final status records seen so far.
+func finalOf(recs []harness.Record, ids []string) map[string]events.Status {
+	want := map[string]bool{}
+	for _, id := range ids {
+		want[id] = true
+	}
+	out := map[string]events.Status{}
+	for _, r := range recs {
+		if !want[r.Key] {
+			continue
+		}
+		var st events.OrderStatus
+		if json.Unmarshal(r.Value, &st) == nil && st.Status.Final() {
+			out[r.Key] = st.Status
+		}
+	}
+	return out
+}
+
+// sawEachOrderOnce checks what each order's live follower saw: CREATED,
+// PROCESSING and PAID, once each, with ids 1, 2 and 3, whichever instance
+// it followed on and whatever was redelivered.
+func sawEachOrderOnce(ctx context.Context) error {
+	s := scaleOf(ctx)
+	if _, err := s.accepted(); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, streamTimeout)
+	defer cancel()
+	want := []events.Status{events.StatusCreated, events.StatusProcessing, events.StatusPaid}
+	var wrong []string
+	for _, o := range s.placed() {
+		if o.follow == nil {
+			return fmt.Errorf("order %s was not followed", o.id)
+		}
+		select {
+		case <-o.follow.done:
+		case <-ctx.Done():
+			return fmt.Errorf("the follower of order %s never saw a final status (it saw %d events): %w", o.id, len(o.follow.events), ctx.Err())
+		}
+		var got []string
+		ok := o.follow.err == nil && len(o.follow.events) == len(want)
+		for i, e := range o.follow.events {
+			st, err := e.Status()
+			got = append(got, e.ID+":"+string(st.Status))
+			if err != nil || e.Event != "status" || st.OrderID != o.id || i >= len(want) || st.Status != want[i] || e.ID != strconv.Itoa(i+1) {
+				ok = false
+			}
+		}
+		if !ok {
+			wrong = append(wrong, fmt.Sprintf("order %s: saw %v (%v)", o.id, got, o.follow.err))
+		}
+	}
+	if len(wrong) > 0 {
+		return fmt.Errorf("%d followers did not see 1:CREATED, 2:PROCESSING, 3:PAID once each; %s", len(wrong), strings.Join(wrong[:min(len(wrong), 5)], "; "))
+	}
+	return nil
+}
+
+// eachTookStockOnce checks the stock of the stream's SKU: every order took
+// one, once (one inventory update per order, whatever was redelivered), the
+// updates count down without a gap or a repeat, and every stock service
+// instance shows what is left.
+func eachTookStockOnce(ctx context.Context, sku string) error {
+	w, s := the(ctx), scaleOf(ctx)
+	ids, err := s.accepted()
+	if err != nil {
+		return err
+	}
+	if s.sku != w.sku(sku) {
+		return fmt.Errorf("the orders were for %q, not %q", s.sku, sku)
+	}
+	ctx, cancel := context.WithTimeout(ctx, streamTimeout)
+	defer cancel()
+	mine := map[string]bool{}
+	for _, id := range ids {
+		mine[id] = true
+	}
+	// newQuantity per order: a repeat of one update (a resent outbox row)
+	// carries the same quantity; a second take would not.
+	left := map[string]map[int]bool{}
+	recs, err := w.inventory.WaitFor(ctx, func(recs []harness.Record) bool {
+		left = map[string]map[int]bool{}
+		for _, r := range recs {
+			var u events.InventoryUpdated
+			if r.Key != s.sku || json.Unmarshal(r.Value, &u) != nil || !mine[u.OrderID] {
+				continue
+			}
+			if left[u.OrderID] == nil {
+				left[u.OrderID] = map[int]bool{}
+			}
+			left[u.OrderID][u.NewQuantity] = true
+		}
+		return len(left) == len(ids)
+	})
+	if err != nil {
+		return fmt.Errorf("%d of %d orders announced taking their %s: %w", len(left), len(ids), sku, err)
+	}
+	counted := map[int]string{}
+	for _, r := range recs {
+		var u events.InventoryUpdated
+		if r.Key != s.sku || json.Unmarshal(r.Value, &u) != nil || !mine[u.OrderID] {
+			continue
+		}
+		if u.Delta != -1 {
+			return fmt.Errorf("order %s changed %s by %d, want -1", u.OrderID, sku, u.Delta)
+		}
+		if len(left[u.OrderID]) != 1 {
+			return fmt.Errorf("order %s took %s more than once: it left %v", u.OrderID, sku, left[u.OrderID])
+		}
+		if other, ok := counted[u.NewQuantity]; ok && other != u.OrderID {
+			return fmt.Errorf("orders %s and %s both left %d %s: one take was lost", other, u.OrderID, u.NewQuantity, sku)
+		}
+		counted[u.NewQuantity] = u.OrderID
+	}
+	want := s.stockBefore - len(ids)
+	for q := want; q < s.stockBefore; q++ {
+		if _, ok := counted[q]; !ok {
+			return fmt.Errorf("no order left %d %s: the takes from %d do not count down one by one", q, sku, s.stockBefore)
+		}
+	}
+	return w.everyInstanceHas(ctx, s.sku, want)
+}
+
+// everyInstanceHas waits until every stock service instance shows n of sku
+// (they share one database, so what one took all see).
+func (w *world) everyInstanceHas(ctx context.Context, sku string, n int) error {
+	for i := range w.stack.Instances(harness.StockService) {
+		c := w.stack.ClientOn(i + 1)
+		var got int
+		err := eventually(ctx, fmt.Sprintf("stock service instance %d never showed %d %s", i+1, n, sku), func() (bool, error) {
+			stock, err := c.Stock(ctx)
+			got = stock[sku]
+			return err == nil && got == n, err
+		})
+		if err != nil {
+			return fmt.Errorf("%w (it shows %d)", err, got)
+		}
+	}
+	return nil
+}
+
+// followingOnOne places an order and follows it on the second notification
+// service until the first status arrives.
+func followingOnOne(ctx context.Context) error {
+	w, s := the(ctx), scaleOf(ctx)
+	in := w.stack.Instance(harness.NotificationsAPI, 2)
+	if in == nil {
+		return fmt.Errorf("one notification service instance; this scenario needs 2 (INSTANCES=%s)", scalingInstances)
+	}
+	if err := w.placeOrder(ctx, "12.00", "EUR", 1, "mug"); err != nil {
+		return err
+	}
+	if err := w.accepted(); err != nil {
+		return err
+	}
+	s.followedOn = in
+	var err error
+	if w.stream, err = w.stack.ClientOn(2).FollowOrder(ctx, w.orderID, ""); err != nil {
+		return err
+	}
+	wait, cancel := within(ctx)
+	defer cancel()
+	e, err := w.stream.Next(wait)
+	if err != nil {
+		return fmt.Errorf("the first status on %s: %w", in.Name(), err)
+	}
+	w.lastEventID = e.ID
+	return nil
+}
+
+// stopFollowedInstance stops the notification service the shopper follows
+// on, as a deploy would; the shopper's stream ends with it.
+func stopFollowedInstance(ctx context.Context) error {
+	w, s := the(ctx), scaleOf(ctx)
+	if s.followedOn == nil {
+		return errors.New("the shopper is not following on a notification service")
+	}
+	if err := w.takeDown(ctx, s.followedOn, (*harness.Instance).Stop); err != nil {
+		return err
+	}
+	wait, cancel := within(ctx)
+	defer cancel()
+	// What was sent before the stop may still be buffered; the stream
+	// must end, not hang.
+	for {
+		if _, err := w.stream.Next(wait); err != nil {
+			if wait.Err() != nil {
+				return fmt.Errorf("the stream on %s did not end when it stopped: %w", s.followedOn.Name(), err)
+			}
+			break
+		}
+	}
+	w.stream.Close()
+	w.stream = nil
+	return nil
+}
+
+// reconnectElsewhere resumes on a notification service other than the one
+// the shopper followed on, from the last status the shopper saw.
+func reconnectElsewhere(ctx context.Context) error {
+	w, s := the(ctx), scaleOf(ctx)
+	for _, in := range w.stack.Instances(harness.NotificationsAPI) {
+		if in == s.followedOn {
+			continue
+		}
+		var err error
+		w.stream, err = w.stack.ClientOn(in.N()).FollowOrder(ctx, w.orderID, w.lastEventID)
+		w.seen = nil
+		return err
+	}
+	return errors.New("there is no other notification service instance")
+}
+
+// ordersOnEveryPartition writes n orders for one of sku straight onto the
+// orders topic in one produce request, with order ids chosen so that each
+// partition gets its share (the kit's murmur2 partitioner, as Java's), so
+// that the stock service instances owning different partitions take stock
+// of one SKU at the same time.
+func ordersOnEveryPartition(ctx context.Context, n int, sku string) error {
+	w, s := the(ctx), scaleOf(ctx)
+	if n%events.Partitions != 0 {
+		return fmt.Errorf("%d orders cannot be spread evenly over %d partitions", n, events.Partitions)
+	}
+	ctx, cancel := within(ctx)
+	defer cancel()
+	s.sku = w.sku(sku)
+	partitions := make([]int, events.Partitions)
+	for i := range partitions {
+		partitions[i] = i
+	}
+	perPartition := map[int]int{}
+	want := map[string]int32{}
+	var recs []*kgo.Record
+	for len(recs) < n {
+		id := uuid.NewString()
+		p := kafka.Murmur2Balancer{}.Balance(kafka.Message{Key: []byte(id)}, partitions...)
+		if perPartition[p] == n/events.Partitions {
+			continue
+		}
+		perPartition[p]++
+		value, err := json.Marshal(events.OrderCreated{OrderID: id, UserID: w.user, Items: []events.Item{{SKU: s.sku, Qty: 1}},
+			Total: 9.50, Currency: "EUR", CreatedAt: time.Now().UTC()})
+		if err != nil {
+			return err
+		}
+		want[id] = int32(p)
+		recs = append(recs, &kgo.Record{Topic: events.TopicOrdersCreated, Key: []byte(id), Value: value})
+	}
+	// franz-go's key partitioner is Java's murmur2; the services' is
+	// kafka-go's Murmur2Balancer: they must agree.
+	client, err := kgo.NewClient(kgo.SeedBrokers(w.stack.BrokerAddrs()...), kgo.RequiredAcks(kgo.AllISRAcks()),
+		kgo.RecordPartitioner(kgo.StickyKeyPartitioner(nil)), kgo.ProducerLinger(50*time.Millisecond))
+	if err != nil {
+		return err
+	}
+	defer client.Close()
+	if err := client.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+		return fmt.Errorf("write the orders: %w", err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, r := range recs {
+		if r.Partition != want[string(r.Key)] {
+			return fmt.Errorf("order %s landed on partition %d; the kit's partitioner puts it on %d", r.Key, r.Partition, want[string(r.Key)])
+		}
+		s.orders = append(s.orders, &placed{id: string(r.Key), response: harness.Response{Status: http.StatusCreated}})
+	}
+	return nil
+}
+
+// reservedAndRefused checks the stock service's answer to each order: as
+// many reserved as there was stock, the rest refused for stock. An answer
+// sent again (a relay retry) must be the same answer.
+func reservedAndRefused(ctx context.Context, reserved int, sku string, refused int) error {
+	w, s := the(ctx), scaleOf(ctx)
+	ids, err := s.accepted()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := within(ctx)
+	defer cancel()
+	mine := map[string]bool{}
+	for _, id := range ids {
+		mine[id] = true
+	}
+	answers := map[string][]events.StockReservation{}
+	_, err = w.reservations.WaitFor(ctx, func(recs []harness.Record) bool {
+		answers = map[string][]events.StockReservation{}
+		for _, r := range recs {
+			var a events.StockReservation
+			if mine[r.Key] && json.Unmarshal(r.Value, &a) == nil {
+				answers[r.Key] = append(answers[r.Key], a)
+			}
+		}
+		return len(answers) == len(ids)
+	})
+	if err != nil {
+		return fmt.Errorf("%d of %d orders were answered: %w", len(answers), len(ids), err)
+	}
+	got := map[events.ReservationResult]int{}
+	for id, as := range answers {
+		a := as[0]
+		for _, again := range as[1:] {
+			if again.Result != a.Result || again.Reason != a.Reason {
+				return fmt.Errorf("order %s was answered %s (%s), then %s (%s)", id, a.Result, a.Reason, again.Result, again.Reason)
+			}
+		}
+		if a.Result == events.Rejected && !strings.HasPrefix(a.Reason, "out of stock: "+s.sku) {
+			return fmt.Errorf("order %s was refused for %q, want out of stock of %s", id, a.Reason, sku)
+		}
+		got[a.Result]++
+	}
+	if got[events.Reserved] != reserved || got[events.Rejected] != refused {
+		return fmt.Errorf("%d orders got a %q and %d were refused, want %d and %d", got[events.Reserved], sku, got[events.Rejected], reserved, refused)
+	}
+	return nil
+}
+
+// downOnEveryInstance checks the SKU's stock on every stock service
+// instance, and that each item was taken by one order: the inventory
+// updates count down from the stock without a gap or a repeat.
+func downOnEveryInstance(ctx context.Context, sku string, n int) error {
+	w, s := the(ctx), scaleOf(ctx)
+	ctx, cancel := within(ctx)
+	defer cancel()
+	if err := w.everyInstanceHas(ctx, w.sku(sku), n); err != nil {
+		return err
+	}
+	recs, err := w.inventory.UpToNow(ctx)
+	if err != nil {
+		return err
+	}
+	mine := map[string]bool{}
+	for _, o := range s.placed() {
+		mine[o.id] = true
+	}
+	left := map[int]string{}
+	highest := -1
+	for _, r := range recs {
+		var u events.InventoryUpdated
+		if r.Key != w.sku(sku) || json.Unmarshal(r.Value, &u) != nil || !mine[u.OrderID] {
+			continue
+		}
+		if other, ok := left[u.NewQuantity]; ok {
+			return fmt.Errorf("orders %s and %s both left %d %q: one take was lost", other, u.OrderID, u.NewQuantity, sku)
+		}
+		left[u.NewQuantity] = u.OrderID
+		highest = max(highest, u.NewQuantity)
+	}
+	for q := n; q <= highest; q++ {
+		if _, ok := left[q]; !ok {
+			return fmt.Errorf("no order left %d %q: the takes do not count down one by one (%v)", q, sku, left)
+		}
+	}
+	return nil
+}
+
+func seedThroughEach(ctx context.Context, n1 int, sku1 string, n2 int, sku2 string) error {
+	w := the(ctx)
+	if len(w.stack.Instances(harness.StockService)) < 2 {
+		return fmt.Errorf("one stock service instance; this scenario needs 2 (INSTANCES=%s)", scalingInstances)
+	}
+	ctx, cancel := within(ctx)
+	defer cancel()
+	if err := w.stack.ClientOn(1).Seed(ctx, map[string]int{w.sku(sku1): n1}); err != nil {
+		return err
+	}
+	return w.stack.ClientOn(2).Seed(ctx, map[string]int{w.sku(sku2): n2})
+}
+
+func everyInstanceShows(ctx context.Context, n1 int, sku1 string, n2 int, sku2 string) error {
+	w := the(ctx)
+	ctx, cancel := within(ctx)
+	defer cancel()
+	for i := range w.stack.Instances(harness.StockService) {
+		stock, err := w.stack.ClientOn(i + 1).Stock(ctx)
+		if err != nil {
+			return err
+		}
+		if stock[w.sku(sku1)] != n1 || stock[w.sku(sku2)] != n2 {
+			return fmt.Errorf("stock service instance %d shows %d %q and %d %q, want %d and %d",
+				i+1, stock[w.sku(sku1)], sku1, stock[w.sku(sku2)], sku2, n1, n2)
+		}
+	}
+	return nil
+}
