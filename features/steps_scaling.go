@@ -91,6 +91,9 @@ type scaling struct {
 	killed []int32
 	// takeover is what a crashed consumer instance left to the others.
 	takeover *takeover
+	// faultAt is when the stream's first fault struck, and what it was.
+	faultAt   time.Time
+	faultWhat string
 	// follower is the shopper's stream on one notification service.
 	followedOn *harness.Instance
 }
@@ -249,6 +252,9 @@ func (w *world) placeStream(ctx context.Context, sku string, faults ...fault) er
 	for _, f := range faults {
 		if err := p.await(ctx, p.answered()+streamLead); err != nil {
 			return fmt.Errorf("before %s: %w", f.what, err)
+		}
+		if s.faultAt.IsZero() {
+			s.faultAt, s.faultWhat = time.Now(), f.what
 		}
 		if err := f.do(ctx); err != nil {
 			return fmt.Errorf("%s while orders flow (%d placed): %w", f.what, p.answered(), err)
@@ -558,9 +564,45 @@ func everyOrderPaid(ctx context.Context) error {
 			sentTwice++
 		}
 	}
+	s.printLatency(byOrder)
 	fmt.Printf("MEASURE delivery: %d orders paid; %d recorded more than once on the orders topic; %d reservations delivered again to payment, %d statuses resent\n",
 		len(ids), sentTwice, redelivered, resent)
 	return nil
+}
+
+// printLatency prints how long the stream's orders took from being placed
+// to their first PAID record (its timestamp is when the processor wrote
+// it), and when the slowest was placed relative to the first fault: how
+// long the stack took to recover shows there.
+func (s *scaling) printLatency(byOrder map[string][]harness.Record) {
+	var took []time.Duration
+	var slowest *placed
+	var worst time.Duration
+	for _, o := range s.placed() {
+		for _, r := range byOrder[o.id] {
+			var st events.OrderStatus
+			if json.Unmarshal(r.Value, &st) != nil || st.Status != events.StatusPaid {
+				continue
+			}
+			d := r.Timestamp.Sub(o.at)
+			took = append(took, d)
+			if d > worst {
+				worst, slowest = d, o
+			}
+			break
+		}
+	}
+	if len(took) == 0 {
+		return
+	}
+	slices.Sort(took)
+	at := func(q float64) time.Duration { return took[int(q*float64(len(took)-1))].Round(time.Millisecond) }
+	where := ""
+	if !s.faultAt.IsZero() && slowest != nil {
+		where = fmt.Sprintf(", placed %v after %s began", slowest.at.Sub(s.faultAt).Round(10*time.Millisecond), s.faultWhat)
+	}
+	fmt.Printf("MEASURE latency: order placed to PAID recorded: p50 %v, p99 %v, max %v (order %s%s)\n",
+		at(0.5), at(0.99), worst.Round(time.Millisecond), slowest.id, where)
 }
 
 // finalOf returns, for each of ids, its final status records seen so far.
