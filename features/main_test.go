@@ -106,10 +106,10 @@ func tagFilter(e *env) string {
 	if missing := scalingMissing(e.stack); missing != "" {
 		// Scaling scenarios stop and start some of several instances and
 		// share one PostgreSQL between them.
-		fmt.Printf("NOTE: scenarios tagged @scaling do not run on this stack (%s); `make test` runs them with BROKER=kafka-cluster DB=postgres INSTANCES=%s\n", missing, scalingInstances)
+		fmt.Printf("NOTE: scenarios tagged @scaling do not run on this stack, which runs %s; `make test` runs them with BROKER=kafka-cluster DB=postgres INSTANCES=%s\n", missing, scalingInstances)
 		skip = append(skip, "~@scaling")
 	}
-	if _, ok := e.stack.Broker().(broker.Cluster); !ok {
+	if _, ok := failoverCluster(e.stack.Broker()); !ok {
 		// Failover scenarios kill one broker of several.
 		fmt.Printf("NOTE: scenarios tagged @cluster do not run on the %s broker, which is not a cluster whose brokers can fail one by one; `make test` runs them with BROKER=kafka-cluster\n", e.broker)
 		skip = append(skip, "~@cluster")

@@ -43,10 +43,18 @@ func failoverSteps(sc *godog.ScenarioContext) {
 	sc.Then(`^the other (payment|stock) service instances took over its partitions$`, tookOver)
 }
 
+// failoverCluster is b as a cluster that can lose a broker and go on: one
+// of several brokers (a single Kafka broker is a broker.Cluster too, of
+// one).
+func failoverCluster(b broker.Broker) (broker.Cluster, bool) {
+	c, ok := b.(broker.Cluster)
+	return c, ok && len(c.BrokerIDs()) > 1
+}
+
 // cluster is the stack's broker as a cluster whose brokers can fail one by
 // one, or an error saying loudly why this broker cannot run the scenario.
 func (w *world) cluster() (broker.Cluster, error) {
-	c, ok := w.stack.Broker().(broker.Cluster)
+	c, ok := failoverCluster(w.stack.Broker())
 	if !ok {
 		return nil, fmt.Errorf("the %s broker is not a cluster whose brokers can fail one by one: run this scenario with BROKER=kafka-cluster (its tag @cluster keeps it off other brokers)", w.stack.Broker().Name())
 	}

@@ -36,11 +36,11 @@ func scalingMissing(s *harness.Stack) string {
 	var missing []string
 	for _, name := range harness.Services {
 		if have, need := len(s.Instances(name)), scalingNeeds[name]; have < need {
-			missing = append(missing, fmt.Sprintf("%d %s, want %d", have, name, need))
+			missing = append(missing, fmt.Sprintf("%d %s (want %d)", have, name, need))
 		}
 	}
 	if s.Postgres() == nil {
-		missing = append(missing, "no PostgreSQL")
+		missing = append(missing, "no PostgreSQL (want DB=postgres)")
 	}
 	return strings.Join(missing, ", ")
 }
