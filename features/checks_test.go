@@ -2,6 +2,7 @@ package features
 
 import (
 	"encoding/json"
+	"maps"
 	"strings"
 	"testing"
 	"time"
@@ -58,6 +59,42 @@ func TestLifecycle(t *testing.T) {
 			}
 			if err != nil || deliveries != tt.deliveries || resent != tt.resent {
 				t.Errorf("lifecycle = %d deliveries, %d resent, %v; want %d, %d, nil", deliveries, resent, err, tt.deliveries, tt.resent)
+			}
+		})
+	}
+}
+
+func TestTakes(t *testing.T) {
+	// update is an inventory update of SKU s by order o, leaving q.
+	update := func(o string, delta, q int) harness.Record {
+		v, _ := json.Marshal(events.InventoryUpdated{SKU: "S", Delta: delta, NewQuantity: q, OrderID: o})
+		return harness.Record{Key: "S", Value: v}
+	}
+	orders := map[string]bool{"a": true, "b": true}
+	tests := []struct {
+		name    string
+		recs    []harness.Record
+		want    map[int]string
+		wantErr string
+	}{
+		{"each once", []harness.Record{update("a", -1, 9), update("b", -1, 8)}, map[int]string{9: "a", 8: "b"}, ""},
+		{"an update sent again", []harness.Record{update("a", -1, 9), update("a", -1, 9)}, map[int]string{9: "a"}, ""},
+		{"other orders and SKUs left out", []harness.Record{update("c", -1, 9), {Key: "T", Value: update("a", -1, 3).Value}}, map[int]string{}, ""},
+		{"taken twice", []harness.Record{update("a", -1, 9), update("a", -1, 8)}, nil, "took S twice"},
+		{"a lost take", []harness.Record{update("a", -1, 9), update("b", -1, 9)}, nil, "both left 9"},
+		{"more than one", []harness.Record{update("a", -2, 8)}, nil, "by -2"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := takes(tt.recs, "S", orders)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("takes = %v, %v; want an error saying %q", got, err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil || !maps.Equal(got, tt.want) {
+				t.Errorf("takes = %v, %v; want %v", got, err, tt.want)
 			}
 		})
 	}

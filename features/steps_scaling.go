@@ -78,7 +78,8 @@ const (
 type scaling struct {
 	mu     sync.Mutex
 	orders []*placed
-	// stockBefore is the SKU's stock when the stream began.
+	// sku is what the stream's orders are for; stockBefore its stock when
+	// the stream began.
 	sku         string
 	stockBefore int
 	// followCtx ends the followers when the scenario ends.
@@ -94,7 +95,7 @@ type scaling struct {
 	// faultAt is when the stream's first fault struck, and what it was.
 	faultAt   time.Time
 	faultWhat string
-	// follower is the shopper's stream on one notification service.
+	// followedOn is the notification service the shopper follows on.
 	followedOn *harness.Instance
 }
 
@@ -166,11 +167,11 @@ func (w *world) shared(ctx context.Context, service string, members int) (inspec
 	var last inspect.Group
 	var why string
 	err := eventually(ctx, fmt.Sprintf("the %d instances of %s never settled into sharing %s", members, service, g.topic), func() (bool, error) {
-		groups, err := ins.Groups(ctx, g.id)
+		described, err := ins.Groups(ctx, g.id)
 		if err != nil {
 			return false, err
 		}
-		last = groups[0]
+		last = described[0]
 		why = shareProblem(last, g.topic, members)
 		return why == "", nil
 	})
@@ -227,6 +228,9 @@ type fault struct {
 // returns once the faults are done and every order placed was answered.
 func (w *world) placeStream(ctx context.Context, sku string, faults ...fault) error {
 	s := scaleOf(ctx)
+	if w.user == "" {
+		return errors.New("no shopper: the scenario needs `Given a shopper`")
+	}
 	ctx, cancel := context.WithTimeout(ctx, streamTimeout)
 	defer cancel()
 	stock, err := w.client.Stock(ctx)
@@ -234,9 +238,6 @@ func (w *world) placeStream(ctx context.Context, sku string, faults ...fault) er
 		return err
 	}
 	s.sku, s.stockBefore = w.sku(sku), stock[w.sku(sku)]
-	if w.user == "" {
-		return errors.New("no shopper: the scenario needs `Given a shopper`")
-	}
 
 	p := &placer{w: w, s: s, news: make(chan struct{}, 1)}
 	// Stopping ends the placing of new orders; those already sent are
@@ -669,9 +670,8 @@ func sawEachOrderOnce(ctx context.Context) error {
 }
 
 // eachTookStockOnce checks the stock of the stream's SKU: every order took
-// one, once (one inventory update per order, whatever was redelivered), the
-// updates count down without a gap or a repeat, and every stock service
-// instance shows what is left.
+// one, once, the takes count down from the stock the stream began with, and
+// every stock service instance shows what is left.
 func eachTookStockOnce(ctx context.Context, sku string) error {
 	w, s := the(ctx), scaleOf(ctx)
 	ids, err := s.accepted()
@@ -687,50 +687,51 @@ func eachTookStockOnce(ctx context.Context, sku string) error {
 	for _, id := range ids {
 		mine[id] = true
 	}
-	// newQuantity per order: a repeat of one update (a resent outbox row)
-	// carries the same quantity; a second take would not.
-	left := map[string]map[int]bool{}
-	recs, err := w.inventory.WaitFor(ctx, func(recs []harness.Record) bool {
-		left = map[string]map[int]bool{}
-		for _, r := range recs {
-			var u events.InventoryUpdated
-			if r.Key != s.sku || json.Unmarshal(r.Value, &u) != nil || !mine[u.OrderID] {
-				continue
-			}
-			if left[u.OrderID] == nil {
-				left[u.OrderID] = map[int]bool{}
-			}
-			left[u.OrderID][u.NewQuantity] = true
-		}
-		return len(left) == len(ids)
-	})
-	if err != nil {
+	var left map[int]string
+	var wrong error
+	if _, err := w.inventory.WaitFor(ctx, func(recs []harness.Record) bool {
+		left, wrong = takes(recs, s.sku, mine)
+		return wrong != nil || len(left) == len(ids)
+	}); err != nil {
 		return fmt.Errorf("%d of %d orders announced taking their %s: %w", len(left), len(ids), sku, err)
 	}
-	counted := map[int]string{}
-	for _, r := range recs {
-		var u events.InventoryUpdated
-		if r.Key != s.sku || json.Unmarshal(r.Value, &u) != nil || !mine[u.OrderID] {
-			continue
-		}
-		if u.Delta != -1 {
-			return fmt.Errorf("order %s changed %s by %d, want -1", u.OrderID, sku, u.Delta)
-		}
-		if len(left[u.OrderID]) != 1 {
-			return fmt.Errorf("order %s took %s more than once: it left %v", u.OrderID, sku, left[u.OrderID])
-		}
-		if other, ok := counted[u.NewQuantity]; ok && other != u.OrderID {
-			return fmt.Errorf("orders %s and %s both left %d %s: one take was lost", other, u.OrderID, u.NewQuantity, sku)
-		}
-		counted[u.NewQuantity] = u.OrderID
+	if wrong != nil {
+		return wrong
 	}
 	want := s.stockBefore - len(ids)
 	for q := want; q < s.stockBefore; q++ {
-		if _, ok := counted[q]; !ok {
-			return fmt.Errorf("no order left %d %s: the takes from %d do not count down one by one", q, sku, s.stockBefore)
+		if _, ok := left[q]; !ok {
+			return fmt.Errorf("no order left %d %s: the takes do not count down one by one from %d", q, sku, s.stockBefore)
 		}
 	}
 	return w.everyInstanceHas(ctx, s.sku, want)
+}
+
+// takes reads the inventory updates of sku for orders: each order may take
+// one item, once — an update sent again (a resent outbox row) leaves the
+// same quantity, a second take would not — and no two orders may leave the
+// same quantity, or one take overwrote another. It returns each quantity
+// left and the order that left it.
+func takes(recs []harness.Record, sku string, orders map[string]bool) (map[int]string, error) {
+	left := map[int]string{}
+	byOrder := map[string]int{}
+	for _, r := range recs {
+		var u events.InventoryUpdated
+		if r.Key != sku || json.Unmarshal(r.Value, &u) != nil || !orders[u.OrderID] {
+			continue
+		}
+		if u.Delta != -1 {
+			return nil, fmt.Errorf("order %s changed %s by %d, want -1", u.OrderID, sku, u.Delta)
+		}
+		if q, ok := byOrder[u.OrderID]; ok && q != u.NewQuantity {
+			return nil, fmt.Errorf("order %s took %s twice: it left %d, then %d", u.OrderID, sku, q, u.NewQuantity)
+		}
+		if other, ok := left[u.NewQuantity]; ok && other != u.OrderID {
+			return nil, fmt.Errorf("orders %s and %s both left %d %s: one take was lost", other, u.OrderID, u.NewQuantity, sku)
+		}
+		byOrder[u.OrderID], left[u.NewQuantity] = u.NewQuantity, u.OrderID
+	}
+	return left, nil
 }
 
 // everyInstanceHas waits until every running stock service instance shows
@@ -933,8 +934,8 @@ func reservedAndRefused(ctx context.Context, reserved int, sku string, refused i
 }
 
 // downOnEveryInstance checks the SKU's stock on every stock service
-// instance, and that each item was taken by one order: the inventory
-// updates count down from the stock without a gap or a repeat.
+// instance, and that each item was taken by one order: the takes count down
+// to what is left without a gap or a repeat.
 func downOnEveryInstance(ctx context.Context, sku string, n int) error {
 	w, s := the(ctx), scaleOf(ctx)
 	ctx, cancel := within(ctx)
@@ -950,22 +951,13 @@ func downOnEveryInstance(ctx context.Context, sku string, n int) error {
 	for _, o := range s.placed() {
 		mine[o.id] = true
 	}
-	left := map[int]string{}
-	highest := -1
-	for _, r := range recs {
-		var u events.InventoryUpdated
-		if r.Key != w.sku(sku) || json.Unmarshal(r.Value, &u) != nil || !mine[u.OrderID] {
-			continue
-		}
-		if other, ok := left[u.NewQuantity]; ok {
-			return fmt.Errorf("orders %s and %s both left %d %q: one take was lost", other, u.OrderID, u.NewQuantity, sku)
-		}
-		left[u.NewQuantity] = u.OrderID
-		highest = max(highest, u.NewQuantity)
+	left, err := takes(recs, w.sku(sku), mine)
+	if err != nil {
+		return err
 	}
-	for q := n; q <= highest; q++ {
+	for q := n; q < n+len(left); q++ {
 		if _, ok := left[q]; !ok {
-			return fmt.Errorf("no order left %d %q: the takes do not count down one by one (%v)", q, sku, left)
+			return fmt.Errorf("no order left %d %q: the takes do not count down one by one to %d (%v)", q, sku, n, left)
 		}
 	}
 	return nil
