@@ -369,11 +369,11 @@ func (s *scaling) printLatency(byOrder map[string][]harness.Record) {
 	at := func(q float64) time.Duration { return took[int(q*float64(len(took)-1))].Round(time.Millisecond) }
 	where := ""
 	if !s.faultAt.IsZero() && slowest != nil {
-		where, d := "after", slowest.at.Sub(s.faultAt).Round(10*time.Millisecond)
+		side, d := "after", slowest.at.Sub(s.faultAt).Round(10*time.Millisecond)
 		if d < 0 {
-			where, d = "before", -d
+			side, d = "before", -d
 		}
-		where = fmt.Sprintf(", placed %v %s %q began", d, where, s.faultWhat)
+		where = fmt.Sprintf(", placed %v %s %q began", d, side, s.faultWhat)
 	}
 	fmt.Printf("MEASURE latency: order placed to PAID recorded: p50 %v, p99 %v, max %v (order %s%s)\n",
 		at(0.5), at(0.99), worst.Round(time.Millisecond), slowest.id, where)
