@@ -14,12 +14,8 @@ import (
 	"github.com/kafkakit/kit/harness/broker"
 	"github.com/kafkakit/kit/services/events"
 	"github.com/kafkakit/kit/services/platform/inspect"
+	"github.com/kafkakit/kit/services/platform/stream"
 )
-
-// sessionTimeout is the consumers' group session timeout: how long the
-// coordinator waits for a member that stopped heartbeating before it hands
-// the member's partitions to the others.
-const sessionTimeout = 6 * time.Second
 
 // recoverTimeout bounds bringing a failed broker or instance back after a
 // scenario: a broker restart, its replicas catching up, consumers rejoining.
@@ -182,7 +178,7 @@ func tookOver(ctx context.Context, which string) error {
 		}
 	}
 	fmt.Printf("MEASURE instance kill: %s killed (SIGKILL); its partitions %v of %s owned by the %d others %v later (session timeout %v)\n",
-		t.victim, orphaned, t.topic, len(t.after.Members), t.took.Round(10*time.Millisecond), sessionTimeout)
+		t.victim, orphaned, t.topic, len(t.after.Members), t.took.Round(10*time.Millisecond), stream.SessionTimeout)
 	return nil
 }
 
