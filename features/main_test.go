@@ -50,8 +50,7 @@ func TestFeatures(t *testing.T) {
 		TestingT:  t,
 		Output:    os.Stdout,
 	}
-	opts.Tags = tagFilter(e)
-	opts.Tags = narrowTags(os.Getenv("GODOG_TAGS"), opts.Tags)
+	opts.Tags = narrowTags(os.Getenv("GODOG_TAGS"), tagFilter(e))
 	if seed := os.Getenv("GODOG_SEED"); seed != "" {
 		// Replay the order of a failed run: its seed is printed at the end.
 		n, err := strconv.ParseInt(seed, 10, 64)
