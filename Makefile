@@ -19,13 +19,13 @@ REPORTS := $(CURDIR)/features/reports
 GOTESTSUM  := go run gotest.tools/gotestsum@v1.13.0
 ACTIONLINT := go run github.com/rhysd/actionlint/cmd/actionlint@v1.7.12
 # The stages of `make test`, in order; each gets a line in the summary that ends it.
-TEST_STAGES := setup vet workflow unit features-embedded features-kafka web-test e2e
+TEST_STAGES := setup vet workflow unit features-embedded features-kafka features-cluster web-test e2e
 # A load run of about a minute (floor, 200 orders/s, a ramp to 1000/s) for CI's artifact.
 # Latency thresholds are off (a shared runner's numbers are noise); every order must still end.
 LOADTEST_SHORT := -warmup 2s -duration 10s -ramp 500,1000 -step-duration 10s \
 	-max-ratio-p50 0 -max-ratio-p99 0 -min-sustained-rate 0
 
-.PHONY: help setup setup-prometheus up build web test vet workflow unit features features-embedded features-kafka \
+.PHONY: help setup setup-prometheus up build web test vet workflow unit features features-embedded features-kafka features-cluster \
 	web-test e2e scenarios loadtest loadtest-short clean
 
 help: ## list the commands
@@ -49,7 +49,7 @@ build: web ## build the four services into bin/ and the page into web/dist
 web: setup ## build the page (web/dist)
 	cd web && npm run build
 
-test: ## everything CI runs: setup, vet, workflow lint, unit tests (-race), features on embedded and real Kafka, web unit and browser tests; a summary per stage
+test: ## everything CI runs: setup, vet, workflow lint, unit tests (-race), features on embedded and real Kafka, scaling and failover on the cluster, web unit and browser tests; a summary per stage
 	@MAKE='$(MAKE)' scripts/stages.sh $(TEST_STAGES)
 
 vet: ## go vet every module
@@ -69,6 +69,14 @@ features: features-embedded features-kafka ## the Gherkin features on the embedd
 features-embedded features-kafka: features-%:
 	@mkdir -p $(REPORTS)
 	BROKER=$* GODOG_FORMAT=pretty,junit:$(REPORTS)/features-$*.junit.xml,cucumber:$(REPORTS)/features-$*.cucumber.json \
+		go test -count=1 -v ./features 2>&1 | $(QUIET_V)
+
+# Only the scaling and failover scenarios (@scaling, @cluster): the others ran on both brokers already.
+CLUSTER_INSTANCES := orders-api=2,orders-processor=3,notifications-api=2,stock-service=2
+features-cluster: ## the scaling and failover scenarios on three Kafka brokers, PostgreSQL and several instances of each service
+	@mkdir -p $(REPORTS)
+	BROKER=kafka-cluster DB=postgres INSTANCES=$(CLUSTER_INSTANCES) GODOG_TAGS='@scaling,@cluster' \
+	GODOG_FORMAT=pretty,junit:$(REPORTS)/features-cluster.junit.xml,cucumber:$(REPORTS)/features-cluster.cucumber.json \
 		go test -count=1 -v ./features 2>&1 | $(QUIET_V)
 
 web-test: setup ## the page's unit tests (vitest); JUnit in features/reports/web-test.junit.xml

@@ -5,6 +5,7 @@
 //	go test ./features                      # embedded broker
 //	BROKER=kafka go test ./features         # real Apache Kafka 3.9 + ZooKeeper
 //	BROKER=kafka-cluster DB=postgres INSTANCES=orders-processor=3 go test ./features
+//	GODOG_TAGS='@scaling,@cluster' go test ./features  # only scenarios with either tag (make features-cluster)
 //	go test ./features -run 'TestFeatures/Taking_stock'
 //	GODOG_SEED=8462 go test ./features      # replay the scenario order of a failed run
 //	GODOG_FORMAT=pretty,junit:/tmp/f.xml go test ./features  # also a JUnit report (make features writes them)
@@ -49,7 +50,7 @@ func TestFeatures(t *testing.T) {
 		TestingT:  t,
 		Output:    os.Stdout,
 	}
-	opts.Tags = tagFilter(e)
+	opts.Tags = narrowTags(os.Getenv("GODOG_TAGS"), tagFilter(e))
 	if seed := os.Getenv("GODOG_SEED"); seed != "" {
 		// Replay the order of a failed run: its seed is printed at the end.
 		n, err := strconv.ParseInt(seed, 10, 64)
@@ -70,6 +71,8 @@ func TestFeatures(t *testing.T) {
 			deadLetterSteps(sc)
 			outageSteps(sc)
 			kafkaSteps(sc)
+			scalingSteps(sc)
+			failoverSteps(sc)
 		},
 		Options: opts,
 	}
@@ -100,7 +103,36 @@ func tagFilter(e *env) string {
 		fmt.Printf("NOTE: scenarios tagged @broker-outage do not run on the %s broker, which cannot be stopped and started again; BROKER=kafka runs them\n", e.broker)
 		skip = append(skip, "~@broker-outage")
 	}
+	if missing := scalingMissing(e.stack); missing != "" {
+		// Scaling scenarios stop and start some of several instances and
+		// share one PostgreSQL between them.
+		fmt.Printf("NOTE: scenarios tagged @scaling do not run on this stack, which runs %s; `make test` runs them with BROKER=kafka-cluster DB=postgres INSTANCES=%s\n", missing, scalingInstances)
+		skip = append(skip, "~@scaling")
+	}
+	if _, ok := failoverCluster(e.stack.Broker()); !ok {
+		// Failover scenarios kill one broker of several.
+		fmt.Printf("NOTE: scenarios tagged @cluster do not run on the %s broker, which is not a cluster whose brokers can fail one by one; `make test` runs them with BROKER=kafka-cluster\n", e.broker)
+		skip = append(skip, "~@cluster")
+	}
 	return strings.Join(skip, " && ")
+}
+
+// narrowTags keeps, of what filter selects, only the scenarios the tag
+// expression only (GODOG_TAGS, e.g. "@scaling,@cluster") selects. godog
+// reads a comma as an OR of groups joined by && (the comma binds loosest),
+// so filter, a plain && group, is added to each alternative.
+func narrowTags(only, filter string) string {
+	if strings.TrimSpace(only) == "" {
+		return filter
+	}
+	alternatives := strings.Split(only, ",")
+	for i, a := range alternatives {
+		if a = strings.TrimSpace(a); filter != "" {
+			a += " && " + filter
+		}
+		alternatives[i] = a
+	}
+	return strings.Join(alternatives, ",")
 }
 
 func startEnv(t *testing.T) (*env, error) {

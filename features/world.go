@@ -98,7 +98,9 @@ func (e *env) endScenario(ctx context.Context, sc *godog.Scenario, err error) (c
 	if err != nil {
 		fmt.Fprintf(os.Stdout, "\n--- scenario %q failed (token %s, order %s); service logs follow ---\n", sc.Name, w.token, w.orderID)
 		for _, name := range harness.Services {
-			fmt.Fprintf(os.Stdout, "\n===== %s =====\n%s", name, lastLines(e.stack.Logs(name), 60))
+			for _, in := range e.stack.Instances(name) {
+				fmt.Fprintf(os.Stdout, "\n===== %s =====\n%s", in.Name(), lastLines(in.Logs(), 60))
+			}
 		}
 	}
 	return ctx, nil
