@@ -108,7 +108,7 @@ func TestOneRelayLeadsASharedOutbox(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := o.Put(ctx, tx, outbox.Message{Topic: "t", Key: []byte("k"), Value: []byte(value)}); err != nil {
+		if _, err := o.Put(ctx, tx, outbox.Message{Topic: "t", Key: []byte("k"), Value: []byte(value)}); err != nil {
 			t.Fatal(err)
 		}
 		if err := tx.Commit(); err != nil {

@@ -70,7 +70,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	writer := stream.NewProducer(cfg.Brokers, "", stream.ProducerConfig{WriteTimeout: cfg.ProduceTimeout})
 	defer writer.Close()
 	relay := outbox.NewRelay(store.Outbox(), m.Producer(writer, ""), log)
-	store.OnCommit = relay.Kick
+	store.OnCommit = relay.Committed
 
 	ln, err := svc.Listen(log, cfg.HTTPAddr)
 	if err != nil {

@@ -21,11 +21,12 @@ type Store struct {
 	db     *sqldb.DB
 	outbox *outbox.Outbox
 	topic  string
-	// OnCommit is called after each commit that queued a record (the
-	// relay's Kick).
-	OnCommit func()
+	// OnCommit is handed what each commit put in the outbox (the relay's
+	// Committed).
+	OnCommit func([]outbox.Queued)
 
 	qFindKey, qInsertOrder, qInsertKey, qPruneKeys string
+	stmts                                          sqldb.Statements
 }
 
 // placement is one order to record.
@@ -76,20 +77,29 @@ func OpenStore(ctx context.Context, dsn, topic string) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("create the orders schema: %w", err)
 	}
-	return &Store{
-		db: db, outbox: outbox.New(db), topic: topic, OnCommit: func() {},
+	s := &Store{
+		db: db, outbox: outbox.New(db), topic: topic, OnCommit: func([]outbox.Queued) {},
 		qFindKey:     db.Rebind(`SELECT request_hash, order_id FROM idempotency_keys WHERE user_id = ? AND idem_key = ?`),
 		qInsertOrder: db.Rebind(`INSERT INTO orders (order_id, user_id, created_at, value) VALUES (?, ?, ?, ?)`),
 		qInsertKey:   db.Rebind(`INSERT INTO idempotency_keys (user_id, idem_key, request_hash, order_id, created_at) VALUES (?, ?, ?, ?, ?)`),
 		qPruneKeys:   db.Rebind(`DELETE FROM idempotency_keys WHERE created_at < ?`),
-	}, nil
+	}
+	// Prepared once: parsing SQL was an eighth of orders-api's CPU.
+	if s.stmts, err = db.Prepare(ctx, s.qFindKey, s.qInsertOrder, s.qInsertKey, s.outbox.InsertQuery()); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return s, nil
 }
 
 // Outbox is the store's outbox, for its relay.
 func (s *Store) Outbox() *outbox.Outbox { return s.outbox }
 
 // Close closes the database.
-func (s *Store) Close() error { return s.db.Close() }
+func (s *Store) Close() error {
+	s.stmts.Close()
+	return s.db.Close()
+}
 
 // Ping is a readiness check: the database answers.
 func (s *Store) Ping(ctx context.Context) error {
@@ -115,11 +125,12 @@ func (s *Store) Place(ctx context.Context, p placement) (orderID string, replaye
 }
 
 func (s *Store) place(ctx context.Context, p placement) (string, bool, error) {
-	tx, err := s.db.BeginTx(ctx, nil)
+	sqlTx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return "", false, fmt.Errorf("begin: %w", err)
 	}
-	defer tx.Rollback()
+	defer sqlTx.Rollback()
+	tx := s.stmts.In(sqlTx)
 	if p.key != "" {
 		var hash, orderID string
 		err := tx.QueryRowContext(ctx, s.qFindKey, p.userID, p.key).Scan(&hash, &orderID)
@@ -135,7 +146,8 @@ func (s *Store) place(ctx context.Context, p placement) (string, bool, error) {
 	if _, err := tx.ExecContext(ctx, s.qInsertOrder, p.orderID, p.userID, p.createdAt.Format(time.RFC3339Nano), string(p.value)); err != nil {
 		return "", false, fmt.Errorf("record order: %w", err)
 	}
-	if err := s.outbox.Put(ctx, tx, outbox.Message{Topic: s.topic, Key: []byte(p.orderID), Value: p.value, Headers: p.headers}); err != nil {
+	queued, err := s.outbox.Put(ctx, tx, outbox.Message{Topic: s.topic, Key: []byte(p.orderID), Value: p.value, Headers: p.headers})
+	if err != nil {
 		return "", false, err
 	}
 	if p.key != "" {
@@ -143,10 +155,10 @@ func (s *Store) place(ctx context.Context, p placement) (string, bool, error) {
 			return "", false, fmt.Errorf("record idempotency key: %w", err)
 		}
 	}
-	if err := tx.Commit(); err != nil {
+	if err := sqlTx.Commit(); err != nil {
 		return "", false, fmt.Errorf("commit: %w", err)
 	}
-	s.OnCommit()
+	s.OnCommit(queued)
 	return p.orderID, false, nil
 }
 

@@ -34,15 +34,15 @@ func NewServer(log *slog.Logger, store *Store, checks map[string]httpx.Check, me
 // subscriptions lists what stock-service consumes, as group
 // events.GroupStockService: orders to reserve, and statuses, of which it
 // acts on FAILED only, to give back what a failed order had reserved.
-func subscriptions(cfg config, store *Store, kick func(), log *slog.Logger) []stream.Route {
+func subscriptions(cfg config, store *Store, log *slog.Logger) []stream.Route {
 	return []stream.Route{
-		stream.On(cfg.OrdersTopic, events.TopicOrdersCreated, reserveStock(store, kick, log)),
-		stream.On(cfg.StatusTopic, events.TopicOrdersStatus, releaseStock(store, kick, log)),
+		stream.On(cfg.OrdersTopic, events.TopicOrdersCreated, reserveStock(store, log)),
+		stream.On(cfg.StatusTopic, events.TopicOrdersStatus, releaseStock(store, log)),
 	}
 }
 
 // reserveStock is the handler of orders.created.
-func reserveStock(store *Store, kick func(), log *slog.Logger) func(context.Context, events.OrderCreated) error {
+func reserveStock(store *Store, log *slog.Logger) func(context.Context, events.OrderCreated) error {
 	return func(ctx context.Context, o events.OrderCreated) error {
 		out, duplicate, err := store.Reserve(ctx, o, time.Now())
 		if err != nil {
@@ -58,14 +58,13 @@ func reserveStock(store *Store, kick func(), log *slog.Logger) func(context.Cont
 		default:
 			log.Info("stock reserved", "skus", len(out.Items))
 		}
-		kick()
 		return nil
 	}
 }
 
 // releaseStock is the handler of orders.status: a FAILED order that had
 // stock reserved gets it back, once.
-func releaseStock(store *Store, kick func(), log *slog.Logger) func(context.Context, events.OrderStatus) error {
+func releaseStock(store *Store, log *slog.Logger) func(context.Context, events.OrderStatus) error {
 	return func(ctx context.Context, s events.OrderStatus) error {
 		if s.Status != events.StatusFailed {
 			return nil
@@ -83,7 +82,6 @@ func releaseStock(store *Store, kick func(), log *slog.Logger) func(context.Cont
 			return nil
 		}
 		log.Info("stock released", "skus", len(out.Items), "reason", s.Reason)
-		kick()
 		return nil
 	}
 }

@@ -66,7 +66,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	defer writer.Close()
 	relay := outbox.NewRelay(store.Outbox(), m.Producer(writer, ""), log)
 
-	routes := subscriptions(cfg, store, relay.Kick, log)
+	store.OnCommit = relay.Committed
+	routes := subscriptions(cfg, store, log)
 	topics := make([]string, len(routes))
 	for i, r := range routes {
 		topics[i] = r.Topic

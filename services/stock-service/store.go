@@ -27,8 +27,11 @@ type Store struct {
 	db     *sqldb.DB
 	outbox *outbox.Outbox
 	topics Topics
-	stmts  statements
-	q      queries
+	stmts  sqldb.Statements
+	// OnCommit is handed what each committed group put in the outbox (the
+	// relay's Committed).
+	OnCommit func([]outbox.Queued)
+	q        queries
 	// ops feeds the single writer, which applies the changes that are
 	// waiting together in one transaction (group commit).
 	ops    chan opRequest
@@ -128,13 +131,13 @@ func OpenStore(ctx context.Context, dsn string, topics Topics) (*Store, error) {
 	// Prepared once: the pure-Go SQLite spends a good share of its time
 	// parsing SQL otherwise. With one connection, a transaction in progress
 	// leaves none free to prepare on, hence now.
-	stmts, err := prepareAll(ctx, db.DB, q.savepoint, q.rollbackTo, q.release, q.quantity, q.setQuantity,
+	stmts, err := db.Prepare(ctx, q.savepoint, q.rollbackTo, q.release, q.quantity, q.setQuantity,
 		q.ledger, q.record, q.markReleased, ob.InsertQuery())
 	if err != nil {
 		db.Close()
 		return nil, err
 	}
-	s := &Store{db: db, outbox: ob, topics: topics, stmts: stmts, q: q,
+	s := &Store{db: db, outbox: ob, topics: topics, stmts: stmts, q: q, OnCommit: func([]outbox.Queued) {},
 		ops: make(chan opRequest), closed: make(chan struct{}), done: make(chan struct{})}
 	go s.writer()
 	return s, nil
@@ -147,7 +150,7 @@ func (s *Store) Outbox() *outbox.Outbox { return s.outbox }
 func (s *Store) Close() error {
 	close(s.closed)
 	<-s.done
-	s.stmts.close()
+	s.stmts.Close()
 	return s.db.Close()
 }
 
@@ -160,13 +163,15 @@ func (s *Store) Ping(ctx context.Context) error {
 }
 
 // op is one change, applied inside the group's transaction.
-type op func(ctx context.Context, tx preparedTx) (opResult, error)
+type op func(ctx context.Context, tx sqldb.Tx) (opResult, error)
 
 type opResult struct {
 	out Outcome
 	// changed is false when the change had been applied before (a
 	// redelivery) or had nothing to do.
 	changed bool
+	// queued is what the change put in the outbox.
+	queued []outbox.Queued
 }
 
 type opRequest struct {
@@ -235,7 +240,7 @@ func (s *Store) applyGroup(group []opRequest) {
 		return
 	}
 	defer sqlTx.Rollback()
-	tx := preparedTx{sqlTx, s.stmts}
+	tx := s.stmts.In(sqlTx)
 	for i, req := range group {
 		if _, err := tx.ExecContext(ctx, s.q.savepoint); err != nil {
 			fail(fmt.Errorf("savepoint: %w", err))
@@ -258,6 +263,13 @@ func (s *Store) applyGroup(group []opRequest) {
 		fail(fmt.Errorf("commit: %w", err))
 		return
 	}
+	var committed []outbox.Queued
+	for _, r := range replies {
+		if r.err == nil {
+			committed = append(committed, r.queued...)
+		}
+	}
+	s.OnCommit(committed)
 	for i, req := range group {
 		req.reply <- replies[i]
 	}
@@ -269,7 +281,7 @@ func (s *Store) applyGroup(group []opRequest) {
 // before returns its first outcome and changes nothing (duplicate).
 func (s *Store) Reserve(ctx context.Context, o events.OrderCreated, now time.Time) (out Outcome, duplicate bool, err error) {
 	headers := tracing.Headers(ctx) // the change runs in the writer's context, not ctx
-	r, err := s.apply(ctx, func(ctx context.Context, tx preparedTx) (opResult, error) {
+	r, err := s.apply(ctx, func(ctx context.Context, tx sqldb.Tx) (opResult, error) {
 		return s.reserve(ctx, tx, o, now.UTC(), headers)
 	})
 	return r.out, !r.changed, err
@@ -281,13 +293,13 @@ func (s *Store) Reserve(ctx context.Context, o events.OrderCreated, now time.Tim
 // never seen is errUnknownOrder.
 func (s *Store) Release(ctx context.Context, orderID string, now time.Time) (out Outcome, released bool, err error) {
 	headers := tracing.Headers(ctx)
-	r, err := s.apply(ctx, func(ctx context.Context, tx preparedTx) (opResult, error) {
+	r, err := s.apply(ctx, func(ctx context.Context, tx sqldb.Tx) (opResult, error) {
 		return s.release(ctx, tx, orderID, now.UTC(), headers)
 	})
 	return r.out, r.changed, err
 }
 
-func (s *Store) reserve(ctx context.Context, tx preparedTx, o events.OrderCreated, now time.Time, headers []kafka.Header) (opResult, error) {
+func (s *Store) reserve(ctx context.Context, tx sqldb.Tx, o events.OrderCreated, now time.Time, headers []kafka.Header) (opResult, error) {
 	if prev, err := s.ledger(ctx, tx, o.OrderID); err == nil {
 		return opResult{out: prev}, nil
 	} else if !errors.Is(err, sql.ErrNoRows) {
@@ -334,13 +346,14 @@ func (s *Store) reserve(ctx context.Context, tx preparedTx, o events.OrderCreate
 	if err := s.record(ctx, tx, out); err != nil {
 		return opResult{}, err
 	}
-	if err := s.outbox.Put(ctx, tx, withHeaders(msgs, headers)...); err != nil {
+	queued, err := s.outbox.Put(ctx, tx, withHeaders(msgs, headers)...)
+	if err != nil {
 		return opResult{}, err
 	}
-	return opResult{out: out, changed: true}, nil
+	return opResult{out: out, changed: true, queued: queued}, nil
 }
 
-func (s *Store) release(ctx context.Context, tx preparedTx, orderID string, now time.Time, headers []kafka.Header) (opResult, error) {
+func (s *Store) release(ctx context.Context, tx sqldb.Tx, orderID string, now time.Time, headers []kafka.Header) (opResult, error) {
 	prev, err := s.ledger(ctx, tx, orderID)
 	if errors.Is(err, sql.ErrNoRows) {
 		return opResult{}, errUnknownOrder
@@ -369,11 +382,12 @@ func (s *Store) release(ctx context.Context, tx preparedTx, orderID string, now 
 	if _, err := tx.ExecContext(ctx, s.q.markReleased, Released, now.Format(time.RFC3339Nano), orderID); err != nil {
 		return opResult{}, fmt.Errorf("mark %s released: %w", orderID, err)
 	}
-	if err := s.outbox.Put(ctx, tx, withHeaders(msgs, headers)...); err != nil {
+	queued, err := s.outbox.Put(ctx, tx, withHeaders(msgs, headers)...)
+	if err != nil {
 		return opResult{}, err
 	}
 	prev.Result, prev.ReleasedAt = Released, &now
-	return opResult{out: prev, changed: true}, nil
+	return opResult{out: prev, changed: true, queued: queued}, nil
 }
 
 // withHeaders gives every message headers (the trace of the record that
@@ -409,7 +423,7 @@ func perSKU(items []events.Item) ([]events.Item, error) {
 }
 
 // quantity reads sku's stock; an unknown SKU has none.
-func (s *Store) quantity(ctx context.Context, tx preparedTx, sku string) (int64, error) {
+func (s *Store) quantity(ctx context.Context, tx sqldb.Tx, sku string) (int64, error) {
 	var q int64
 	err := tx.QueryRowContext(ctx, s.q.quantity, sku).Scan(&q)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -426,7 +440,7 @@ func (s *Store) inventoryUpdate(sku string, delta, quantity int64, orderID strin
 	return outbox.Message{Topic: s.topics.Inventory, Key: []byte(sku), Value: value}
 }
 
-func (s *Store) record(ctx context.Context, tx preparedTx, out Outcome) error {
+func (s *Store) record(ctx context.Context, tx sqldb.Tx, out Outcome) error {
 	items, err := json.Marshal(out.Items)
 	if err != nil {
 		return err

@@ -19,6 +19,7 @@ import (
 
 	"github.com/kafkakit/kit/services/events"
 	"github.com/kafkakit/kit/services/platform/metrics"
+	"github.com/kafkakit/kit/services/platform/outbox"
 	"github.com/kafkakit/kit/services/platform/stream"
 )
 
@@ -260,7 +261,7 @@ func TestAbsurdQuantitiesAreRefusedAndChangeNothing(t *testing.T) {
 		{{SKU: "A", Qty: 0}},
 		{{SKU: "A", Qty: -5}},
 	} {
-		err := reserveStock(s, func() {}, slog.New(slog.DiscardHandler))(ctx, order(fmt.Sprint(items), items...))
+		err := reserveStock(s, slog.New(slog.DiscardHandler))(ctx, order(fmt.Sprint(items), items...))
 		if !stream.IsPermanent(err) || !errors.Is(err, errInvalidOrder) {
 			t.Errorf("items %v: err = %v, want a permanent invalid-order error (dead letter)", items, err)
 		}
@@ -347,5 +348,30 @@ func TestConcurrentOrdersNeverOversell(t *testing.T) {
 	}
 	if answers != 100 {
 		t.Errorf("%d answers queued, want 100 (one per order, whatever the redeliveries)", answers)
+	}
+}
+
+func TestCommittedRecordsAreHandedToTheRelay(t *testing.T) {
+	ctx := context.Background()
+	s := openTestStore(t)
+	var handed []outbox.Queued
+	var mu sync.Mutex
+	s.OnCommit = func(q []outbox.Queued) { mu.Lock(); handed = append(handed, q...); mu.Unlock() }
+	if err := s.Seed(ctx, map[string]int{"A": 10}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.Reserve(ctx, order("taken", events.Item{SKU: "A", Qty: 1}), time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.Reserve(ctx, order("absurd", events.Item{SKU: "A", Qty: 0}), time.Now()); err == nil {
+		t.Fatal("an order for 0 was taken")
+	}
+	if _, dup, _ := s.Reserve(ctx, order("taken", events.Item{SKU: "A", Qty: 1}), time.Now()); !dup {
+		t.Fatal("a redelivery was not recognised")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(handed) != 2 || len(queued(t, s)) != 2 {
+		t.Errorf("handed %d records to the relay (the table holds %d), want 2: the answer and one inventory update, nothing for the refused order or the redelivery", len(handed), len(queued(t, s)))
 	}
 }

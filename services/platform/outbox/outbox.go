@@ -46,9 +46,10 @@ func Schema(d sqldb.Dialect) string {
 );`
 }
 
-// Execer runs a statement in the caller's transaction: *sql.Tx is one.
-type Execer interface {
+// Tx is the caller's transaction, as Put uses it: *sql.Tx is one.
+type Tx interface {
 	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
 
 // Outbox is the table of records committed but not yet produced.
@@ -59,7 +60,7 @@ type Outbox struct {
 
 // New returns the outbox in db; create its table with Schema first.
 func New(db *sqldb.DB) *Outbox {
-	return &Outbox{db: db, insert: db.Rebind(`INSERT INTO outbox (topic, key, value, headers) VALUES (?, ?, ?, ?)`)}
+	return &Outbox{db: db, insert: db.Rebind(`INSERT INTO outbox (topic, key, value, headers) VALUES (?, ?, ?, ?) RETURNING seq`)}
 }
 
 // InsertQuery is the statement Put runs, for stores that prepare it.
@@ -72,8 +73,10 @@ type header struct {
 }
 
 // Put queues msgs in tx: they are produced once tx commits, and never if
-// it rolls back.
-func (o *Outbox) Put(ctx context.Context, tx Execer, msgs ...Message) error {
+// it rolls back. Hand what it returns to the relay (Relay.Committed) once
+// tx has committed, so the relay sends them without reading them back.
+func (o *Outbox) Put(ctx context.Context, tx Tx, msgs ...Message) ([]Queued, error) {
+	queued := make([]Queued, 0, len(msgs))
 	for _, m := range msgs {
 		var headers any // NULL when there are none
 		if len(m.Headers) > 0 {
@@ -83,38 +86,40 @@ func (o *Outbox) Put(ctx context.Context, tx Execer, msgs ...Message) error {
 			}
 			b, err := json.Marshal(hs)
 			if err != nil {
-				return fmt.Errorf("encode headers: %w", err)
+				return nil, fmt.Errorf("encode headers: %w", err)
 			}
 			headers = string(b)
 		}
-		if _, err := tx.ExecContext(ctx, o.insert, m.Topic, m.Key, m.Value, headers); err != nil {
-			return fmt.Errorf("queue %s record: %w", m.Topic, err)
+		q := Queued{msg: kafka.Message{Topic: m.Topic, Key: m.Key, Value: m.Value, Headers: m.Headers}}
+		if err := tx.QueryRowContext(ctx, o.insert, m.Topic, m.Key, m.Value, headers).Scan(&q.seq); err != nil {
+			return nil, fmt.Errorf("queue %s record: %w", m.Topic, err)
 		}
+		queued = append(queued, q)
 	}
 	if o.db.Dialect == sqldb.Postgres && len(msgs) > 0 {
 		if _, err := tx.ExecContext(ctx, notifyQuery); err != nil {
-			return fmt.Errorf("notify the relay: %w", err)
+			return nil, fmt.Errorf("notify the relay: %w", err)
 		}
 	}
-	return nil
+	return queued, nil
 }
 
-// queued is a record in the outbox.
-type queued struct {
+// Queued is a record in the outbox: its place in it and the record.
+type Queued struct {
 	seq int64
 	msg kafka.Message
 }
 
 // pending returns up to limit queued records, oldest first.
-func (o *Outbox) pending(ctx context.Context, limit int) ([]queued, error) {
+func (o *Outbox) pending(ctx context.Context, limit int) ([]Queued, error) {
 	rows, err := o.db.QueryContext(ctx, o.db.Rebind(`SELECT seq, topic, key, value, headers FROM outbox ORDER BY seq LIMIT ?`), limit)
 	if err != nil {
 		return nil, fmt.Errorf("read outbox: %w", err)
 	}
 	defer rows.Close()
-	var out []queued
+	var out []Queued
 	for rows.Next() {
-		var q queued
+		var q Queued
 		var headers sql.NullString
 		if err := rows.Scan(&q.seq, &q.msg.Topic, &q.msg.Key, &q.msg.Value, &headers); err != nil {
 			return nil, fmt.Errorf("read outbox: %w", err)

@@ -24,39 +24,50 @@ func openOutbox(t *testing.T) (*sqldb.DB, *Outbox) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	if _, err := db.ExecContext(ctx, Schema(db.Dialect)); err != nil {
+	if err := db.CreateSchema(ctx, Schema(db.Dialect)); err != nil {
 		t.Fatal(err)
 	}
 	return db, New(db)
 }
 
-// commit queues msgs in a transaction of their own.
-func commit(t *testing.T, db *sqldb.DB, o *Outbox, msgs ...Message) {
+// commit queues msgs in a transaction of their own and returns what the
+// relay is to be handed.
+func commit(t *testing.T, db *sqldb.DB, o *Outbox, msgs ...Message) []Queued {
 	t.Helper()
 	tx, err := db.BeginTx(context.Background(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := o.Put(context.Background(), tx, msgs...); err != nil {
+	q, err := o.Put(context.Background(), tx, msgs...)
+	if err != nil {
 		t.Fatal(err)
 	}
 	if err := tx.Commit(); err != nil {
 		t.Fatal(err)
 	}
+	return q
 }
 
 // fakeWriter records what it was asked to produce and fails on demand.
 type fakeWriter struct {
-	mu      sync.Mutex
-	got     []kafka.Message
-	fail    error
-	failAt  func(m kafka.Message) bool // per record, for partial failures
-	written chan struct{}
+	mu     sync.Mutex
+	got    []kafka.Message
+	fail   error
+	failAt func(m kafka.Message) bool // per record, for partial failures
+	news   chan struct{}
 }
+
+func newFakeWriter() *fakeWriter { return &fakeWriter{news: make(chan struct{}, 1)} }
 
 func (w *fakeWriter) WriteMessages(ctx context.Context, msgs ...kafka.Message) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	defer func() {
+		select {
+		case w.news <- struct{}{}:
+		default:
+		}
+	}()
 	if w.fail != nil {
 		return w.fail
 	}
@@ -65,7 +76,7 @@ func (w *fakeWriter) WriteMessages(ctx context.Context, msgs ...kafka.Message) e
 		failed := false
 		for i, m := range msgs {
 			if w.failAt(m) {
-				errs[i], failed = kafka.NotEnoughReplicas, true
+				errs[i], failed = kafka.MessageSizeTooLarge, true
 			} else {
 				w.got = append(w.got, m)
 			}
@@ -76,13 +87,13 @@ func (w *fakeWriter) WriteMessages(ctx context.Context, msgs ...kafka.Message) e
 		return nil
 	}
 	w.got = append(w.got, msgs...)
-	if w.written != nil {
-		select {
-		case w.written <- struct{}{}:
-		default:
-		}
-	}
 	return nil
+}
+
+func (w *fakeWriter) set(fail error, failAt func(kafka.Message) bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.fail, w.failAt = fail, failAt
 }
 
 func (w *fakeWriter) values() []string {
@@ -95,114 +106,126 @@ func (w *fakeWriter) values() []string {
 	return out
 }
 
+// waitFor waits, with a deadline, until cond holds.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.After(30 * time.Second)
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		select {
+		case <-deadline:
+			t.Fatalf("gave up waiting until %s", what)
+		case <-tick.C:
+		}
+	}
+}
+
 func msg(topic, key, value string) Message {
 	return Message{Topic: topic, Key: []byte(key), Value: []byte(value)}
 }
 
-func TestFlushProducesInCommitOrderAndDeletesWhatWasAcknowledged(t *testing.T) {
-	db, o := openOutbox(t)
-	commit(t, db, o, msg("a", "k1", "1"), msg("b", "k2", "2"))
-	commit(t, db, o, Message{Topic: "a", Key: []byte("k1"), Value: []byte("3"),
-		Headers: []kafka.Header{{Key: "traceparent", Value: []byte("00-abc-def-01")}}})
-	w := &fakeWriter{}
-	r := NewRelay(o, w, slog.New(slog.DiscardHandler))
-	before := time.Now()
-	sent, err := r.flush(context.Background())
-	if err != nil || sent != 3 {
-		t.Fatalf("flush = %d, %v; want 3, nil", sent, err)
-	}
-	for i, m := range w.got {
-		if m.Time.Before(before) {
-			t.Errorf("record %d sent with time %v, want the time it was sent (CreateTime)", i, m.Time)
-		}
-	}
-	if got := strings.Join(w.values(), ","); got != "1,2,3" {
-		t.Errorf("produced %s, want 1,2,3 (commit order)", got)
-	}
-	if h := w.got[2].Headers; len(h) != 1 || h[0].Key != "traceparent" || string(h[0].Value) != "00-abc-def-01" {
-		t.Errorf("headers = %v, want the queued traceparent", h)
-	}
-	if w.got[1].Topic != "b" || string(w.got[1].Key) != "k2" {
-		t.Errorf("record 2 = %s/%s, want topic b key k2", w.got[1].Topic, w.got[1].Key)
-	}
-	if n, _ := o.Backlog(context.Background()); n != 0 {
-		t.Errorf("backlog = %d after an acknowledged produce, want 0", n)
-	}
-}
-
-func TestFlushKeepsWhatTheBrokerDidNotTake(t *testing.T) {
-	db, o := openOutbox(t)
-	commit(t, db, o, msg("a", "k", "1"), msg("a", "k", "2"))
-	w := &fakeWriter{fail: errors.New("broker unreachable")}
-	r := NewRelay(o, w, slog.New(slog.DiscardHandler))
-	if _, err := r.flush(context.Background()); err == nil {
-		t.Fatal("flush = nil although the produce failed")
-	}
-	if n, _ := o.Backlog(context.Background()); n != 2 {
-		t.Fatalf("backlog = %d after a failed produce, want 2 (nothing deleted)", n)
-	}
-	w.fail = nil
-	if _, err := r.flush(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	if got := strings.Join(w.values(), ","); got != "1,2" {
-		t.Errorf("produced %s once the broker was back, want 1,2", got)
-	}
-}
-
-func TestFlushDeletesOnlyThePartitionsThatTookTheirRecords(t *testing.T) {
-	db, o := openOutbox(t)
-	commit(t, db, o, msg("a", "ok", "1"), msg("a", "short", "2"), msg("a", "ok", "3"))
-	w := &fakeWriter{failAt: func(m kafka.Message) bool { return string(m.Key) == "short" }}
-	r := NewRelay(o, w, slog.New(slog.DiscardHandler))
-	if _, err := r.flush(context.Background()); err == nil {
-		t.Fatal("flush = nil although one record failed")
-	}
-	left, err := o.pending(context.Background(), 10)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(left) != 1 || string(left[0].msg.Value) != "2" {
-		t.Fatalf("left in the outbox: %v, want only record 2", left)
-	}
-}
-
-func TestRunWakesOnKickAndSaysWhenItCannotProduce(t *testing.T) {
-	db, o := openOutbox(t)
-	w := &fakeWriter{written: make(chan struct{}, 1)}
-	r := NewRelay(o, w, slog.New(slog.DiscardHandler))
+// running starts r and stops it when the test ends.
+func running(t *testing.T, r *Relay) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error)
 	go func() { done <- r.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	})
+}
 
-	commit(t, db, o, msg("a", "k", "1"))
-	r.Kick()
-	select {
-	case <-w.written:
-	case <-time.After(10 * time.Second):
-		t.Fatal("relay did not produce a kicked record")
+func backlog(o *Outbox) int {
+	n, err := o.Backlog(context.Background())
+	if err != nil {
+		return -1
 	}
-	if err := r.Ready(ctx); err != nil {
-		t.Errorf("Ready = %v while producing, want nil", err)
-	}
+	return n
+}
 
+func TestRelaySendsWhatACommitHandsOverInCommitOrder(t *testing.T) {
+	db, o := openOutbox(t)
+	w := newFakeWriter()
+	r := NewRelay(o, w, slog.New(slog.DiscardHandler))
+	running(t, r)
+	first := commit(t, db, o, msg("a", "k1", "1"), msg("b", "k2", "2"))
+	second := commit(t, db, o, Message{Topic: "a", Key: []byte("k1"), Value: []byte("3"),
+		Headers: []kafka.Header{{Key: "traceparent", Value: []byte("00-abc-def-01")}}})
+	r.Committed(second) // handed over out of order by concurrent callers,
+	r.Committed(first)  // possibly in one batch
+	waitFor(t, "three records produced", func() bool { return len(w.values()) == 3 })
+	got := w.values()
+	if strings.Join(got, ",") != "1,2,3" && strings.Join(got, ",") != "3,1,2" {
+		t.Errorf("produced %v, want commit order within a batch", got)
+	}
 	w.mu.Lock()
-	w.fail = errors.New("dial tcp 10.0.0.7:9092: connection refused")
-	w.mu.Unlock()
-	commit(t, db, o, msg("a", "k", "2"))
-	r.Kick()
-	deadline := time.After(10 * time.Second)
-	for r.Ready(ctx) == nil {
-		select {
-		case <-deadline:
-			t.Fatal("Ready stayed nil while the broker refused every produce")
-		case <-time.After(5 * time.Millisecond):
+	for _, m := range w.got {
+		if string(m.Value) == "3" && (len(m.Headers) != 1 || string(m.Headers[0].Value) != "00-abc-def-01") {
+			t.Errorf("headers = %v, want the queued traceparent", m.Headers)
+		}
+		if m.Time.IsZero() {
+			t.Errorf("record %s has no send time", m.Value)
 		}
 	}
-	err := r.Ready(ctx)
+	w.mu.Unlock()
+	waitFor(t, "the acknowledged records deleted", func() bool { return backlog(o) == 0 })
+	if got := w.values(); len(got) != 3 {
+		t.Errorf("produced %v, want each record once", got)
+	}
+}
+
+func TestRelaySendsWhatAPreviousRunLeft(t *testing.T) {
+	db, o := openOutbox(t)
+	commit(t, db, o, msg("a", "k", "1"), msg("a", "k", "2")) // never handed over: the process died
+	w := newFakeWriter()
+	running(t, NewRelay(o, w, slog.New(slog.DiscardHandler)))
+	waitFor(t, "the left records produced and deleted", func() bool { return len(w.values()) == 2 && backlog(o) == 0 })
+	if got := strings.Join(w.values(), ","); got != "1,2" {
+		t.Errorf("produced %s, want 1,2", got)
+	}
+}
+
+func TestRelaySendsOnceWhatFailedOnceTheBrokerTakesIt(t *testing.T) {
+	db, o := openOutbox(t)
+	w := newFakeWriter()
+	w.set(errors.New("dial tcp 10.0.0.7:9092: connection refused"), nil)
+	r := NewRelay(o, w, slog.New(slog.DiscardHandler))
+	r.RetryMax = 10 * time.Millisecond
+	running(t, r)
+	r.Committed(commit(t, db, o, msg("a", "k", "1")))
+	waitFor(t, "readiness says the relay cannot produce", func() bool { return r.Ready(context.Background()) != nil })
+	err := r.Ready(context.Background())
 	if !strings.Contains(err.Error(), "1 records waiting") || strings.Contains(err.Error(), "10.0.0.7") {
 		t.Errorf("Ready = %q, want the backlog named and no internal address", err)
+	}
+	r.Committed(commit(t, db, o, msg("a", "k", "2"))) // committed while failing
+	w.set(nil, nil)
+	waitFor(t, "both produced and deleted", func() bool { return len(w.values()) >= 2 && backlog(o) == 0 })
+	if got := strings.Join(w.values(), ","); got != "1,2" {
+		t.Errorf("produced %s, want 1,2, each once, in commit order", got)
+	}
+	if err := r.Ready(context.Background()); err != nil {
+		t.Errorf("Ready = %v once producing again, want nil", err)
+	}
+}
+
+func TestRelayResendsOnlyWhatPartitionsDidNotTake(t *testing.T) {
+	db, o := openOutbox(t)
+	w := newFakeWriter()
+	w.set(nil, func(m kafka.Message) bool { return string(m.Key) == "short" })
+	r := NewRelay(o, w, slog.New(slog.DiscardHandler))
+	r.RetryMax = 10 * time.Millisecond
+	running(t, r)
+	r.Committed(commit(t, db, o, msg("a", "ok", "1"), msg("a", "short", "2"), msg("a", "ok", "3")))
+	waitFor(t, "the taken records produced", func() bool { return len(w.values()) == 2 })
+	w.set(nil, nil)
+	waitFor(t, "the refused record produced and all deleted", func() bool { return len(w.values()) == 3 && backlog(o) == 0 })
+	if got := strings.Join(w.values(), ","); got != "1,3,2" {
+		t.Errorf("produced %s, want 1 and 3 once, then 2 once", got)
 	}
 }
 
@@ -211,14 +234,14 @@ func TestRunDrainsAtShutdown(t *testing.T) {
 	for i := range 1200 { // more than two batches
 		commit(t, db, o, msg("a", fmt.Sprint(i%7), fmt.Sprint(i)))
 	}
-	w := &fakeWriter{}
+	w := newFakeWriter()
 	r := NewRelay(o, w, slog.New(slog.DiscardHandler))
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel() // shutting down before it even started
 	if err := r.Run(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if n, _ := o.Backlog(context.Background()); n != 0 {
+	if n := backlog(o); n != 0 {
 		t.Errorf("backlog = %d after the drain, want 0", n)
 	}
 	if got := len(w.values()); got != 1200 {
@@ -232,13 +255,13 @@ func TestPutInARolledBackTransactionQueuesNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := o.Put(context.Background(), tx, msg("a", "k", "1")); err != nil {
+	if _, err := o.Put(context.Background(), tx, msg("a", "k", "1")); err != nil {
 		t.Fatal(err)
 	}
 	if err := tx.Rollback(); err != nil {
 		t.Fatal(err)
 	}
-	if n, _ := o.Backlog(context.Background()); n != 0 {
+	if n := backlog(o); n != 0 {
 		t.Errorf("backlog = %d after a rollback, want 0", n)
 	}
 }
@@ -247,7 +270,7 @@ func TestPutInARolledBackTransactionQueuesNothing(t *testing.T) {
 // was cancelled meanwhile, as kafka-go's writer would deliver the batch
 // anyway.
 type slowWriter struct {
-	fakeWriter
+	*fakeWriter
 	entered, release chan struct{}
 	cancelled        bool
 }
@@ -261,9 +284,10 @@ func (w *slowWriter) WriteMessages(ctx context.Context, msgs ...kafka.Message) e
 
 func TestAStopDuringAProduceDoesNotSendItAgain(t *testing.T) {
 	db, o := openOutbox(t)
-	commit(t, db, o, msg("a", "k", "1"))
-	w := &slowWriter{entered: make(chan struct{}), release: make(chan struct{})}
+	q := commit(t, db, o, msg("a", "k", "1"))
+	w := &slowWriter{fakeWriter: newFakeWriter(), entered: make(chan struct{}), release: make(chan struct{})}
 	r := NewRelay(o, w, slog.New(slog.DiscardHandler))
+	r.Committed(q)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error)
 	go func() { done <- r.Run(ctx) }()
@@ -279,7 +303,7 @@ func TestAStopDuringAProduceDoesNotSendItAgain(t *testing.T) {
 	if got := w.values(); strings.Join(got, ",") != "1" {
 		t.Errorf("produced %v, want record 1 once", got)
 	}
-	if n, _ := o.Backlog(context.Background()); n != 0 {
+	if n := backlog(o); n != 0 {
 		t.Errorf("backlog = %d, want 0: the acknowledged record was not deleted", n)
 	}
 }

@@ -1,11 +1,14 @@
 package outbox
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -19,10 +22,13 @@ type Writer interface {
 	WriteMessages(ctx context.Context, msgs ...kafka.Message) error
 }
 
-// Relay produces the outbox to Kafka in commit order. It wakes the moment a
-// commit queued records (Kick), so the outbox adds no polling interval to
-// the latency path; a ticker covers records left by a previous run and
-// retries after a failure.
+// Relay produces the outbox to Kafka. Committed hands it what a commit
+// queued, and it sends that at once without reading it back from the table
+// (the fast path); it deletes what the broker acknowledged in batches, off
+// the latency path. It reads the table itself at start (what a previous run
+// left), after a failed produce (what the fast path could not send) and
+// when another instance's commit is announced (PostgreSQL's NOTIFY): so
+// every committed record is sent, and at most once in the normal case.
 type Relay struct {
 	outbox *Outbox
 	writer Writer
@@ -37,9 +43,22 @@ type Relay struct {
 	// RetryMin and RetryMax bound the pause after a failed produce
 	// (defaults 50 ms and 1 s).
 	RetryMin, RetryMax time.Duration
+	// DeleteEvery bounds how long acknowledged records stay in the table
+	// (default 50 ms): a crash in between sends them again.
+	DeleteEvery time.Duration
 
 	kick  chan struct{}
 	lease lease
+
+	fastMu sync.Mutex
+	fast   []Queued    // committed, handed over by Committed, not sent yet
+	scan   atomic.Bool // read the table on the next round
+
+	// Owned by Run's goroutine: what the broker acknowledged and the table
+	// still holds, so a read of the table does not send it again.
+	sent     map[int64]bool
+	toDelete []int64
+	oldest   time.Time // of toDelete
 
 	mu      sync.Mutex
 	failing error // the last produce's error, nil once one succeeds
@@ -49,15 +68,37 @@ type Relay struct {
 // NewRelay returns a relay of o through w.
 func NewRelay(o *Outbox, w Writer, log *slog.Logger) *Relay {
 	r := &Relay{outbox: o, writer: w, log: log, Batch: 500, Drain: 5 * time.Second,
-		RetryMin: 50 * time.Millisecond, RetryMax: time.Second, kick: make(chan struct{}, 1)}
+		RetryMin: 50 * time.Millisecond, RetryMax: time.Second, DeleteEvery: 50 * time.Millisecond,
+		kick: make(chan struct{}, 1), sent: map[int64]bool{}}
 	// A SQLite outbox has one instance, which always relays it.
 	r.lease.held.Store(o.db.Dialect != sqldb.Postgres)
+	r.scan.Store(true) // what a previous run left
 	return r
 }
 
-// Kick wakes the relay without blocking; call it after a commit that
-// queued records. Kicks coalesce.
+// Committed hands the relay the records a transaction queued (what Put
+// returned), once that transaction committed, and wakes it.
+func (r *Relay) Committed(q []Queued) {
+	if len(q) == 0 {
+		return
+	}
+	if !r.lease.leading() {
+		return // the leading instance reads them from the shared table
+	}
+	r.fastMu.Lock()
+	r.fast = append(r.fast, q...)
+	r.fastMu.Unlock()
+	r.wake()
+}
+
+// Kick asks the relay to read the table for records committed elsewhere
+// (another instance's commit, a leadership it just took). Kicks coalesce.
 func (r *Relay) Kick() {
+	r.scan.Store(true)
+	r.wake()
+}
+
+func (r *Relay) wake() {
 	select {
 	case r.kick <- struct{}{}:
 	default:
@@ -77,9 +118,11 @@ func (r *Relay) Run(ctx context.Context) error {
 	defer func() { stopLease(); <-leaseDone }()
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
+	deleteTimer := time.NewTimer(time.Hour)
+	deleteTimer.Stop()
 	pause := r.RetryMin
 	for {
-		sent, err := r.flush(ctx)
+		more, err := r.round(ctx)
 		switch {
 		case ctx.Err() != nil:
 			if r.lease.leading() {
@@ -88,6 +131,7 @@ func (r *Relay) Run(ctx context.Context) error {
 			return nil
 		case err != nil:
 			r.failed(err)
+			r.scan.Store(true) // what the fast path held is in the table
 			select {
 			case <-time.After(pause):
 			case <-ctx.Done():
@@ -96,53 +140,116 @@ func (r *Relay) Run(ctx context.Context) error {
 			continue
 		}
 		pause = r.RetryMin
-		if sent == r.Batch {
-			continue // more are waiting
+		if more {
+			continue
+		}
+		if len(r.toDelete) > 0 {
+			deleteTimer.Reset(max(0, r.DeleteEvery-time.Since(r.oldest)))
 		}
 		select {
 		case <-ctx.Done():
 		case <-r.kick:
 		case <-tick.C:
+			r.scan.Store(true) // a safety net; the reads are cheap when nothing waits
+		case <-deleteTimer.C:
+			if err := r.deleteSent(ctx); err != nil && ctx.Err() == nil {
+				r.log.Warn("produced records not yet deleted from the outbox; trying again", "err", err)
+			}
+		}
+		deleteTimer.Stop()
+	}
+}
+
+// round sends one batch — from the table when it must be read, else what
+// Committed handed over — and reports whether more may be waiting.
+func (r *Relay) round(ctx context.Context) (bool, error) {
+	if !r.lease.leading() {
+		r.takeFast() // another instance relays the shared outbox
+		return false, nil
+	}
+	if len(r.toDelete) >= r.Batch {
+		if err := r.deleteSent(ctx); err != nil {
+			return false, err
 		}
 	}
+	var batch []Queued
+	if r.scan.Load() {
+		r.takeFast() // it is all in the table, read below
+		rows, err := r.outbox.pending(ctx, r.Batch+len(r.sent))
+		if err != nil {
+			return false, err
+		}
+		for _, q := range rows {
+			if !r.sent[q.seq] && len(batch) < r.Batch {
+				batch = append(batch, q)
+			}
+		}
+		if len(batch) == 0 {
+			r.scan.Store(false)
+			r.recovered()
+			return false, nil
+		}
+	} else {
+		batch = r.takeFast()
+		if len(batch) > r.Batch { // keep the rest for the next round
+			r.fastMu.Lock()
+			r.fast = append(batch[r.Batch:], r.fast...)
+			r.fastMu.Unlock()
+			batch = batch[:r.Batch]
+		}
+		batch = slices.DeleteFunc(batch, func(q Queued) bool { return r.sent[q.seq] })
+		if len(batch) == 0 {
+			return false, nil
+		}
+	}
+	// Commit order: records that committed one after another may have
+	// been handed over in the other order by concurrent callers.
+	slices.SortFunc(batch, func(a, b Queued) int { return cmp.Compare(a.seq, b.seq) })
+	if err := r.produce(ctx, batch); err != nil {
+		return false, err
+	}
+	r.recovered()
+	return true, nil
+}
+
+// takeFast empties the fast path.
+func (r *Relay) takeFast() []Queued {
+	r.fastMu.Lock()
+	defer r.fastMu.Unlock()
+	batch := r.fast
+	r.fast = nil
+	return batch
 }
 
 // drain sends what is queued until nothing is, Drain passes or a produce
-// fails.
+// fails, then deletes what was sent.
 func (r *Relay) drain(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(ctx, r.Drain)
 	defer cancel()
+	r.scan.Store(true) // read the table: everything committed is there
 	for {
-		sent, err := r.flush(ctx)
+		more, err := r.round(ctx)
 		if err != nil {
 			left, _ := r.outbox.Backlog(context.WithoutCancel(ctx))
-			r.log.Warn("outbox not drained at shutdown; the rest is produced on the next start", "left", left, "err", err)
-			return
+			r.log.Warn("outbox not drained at shutdown; the rest is produced on the next start", "left", left-len(r.sent), "err", err)
+			break
 		}
-		if sent < r.Batch {
-			return
+		if !more {
+			break
 		}
+	}
+	if err := r.deleteSent(context.WithoutCancel(ctx)); err != nil {
+		r.log.Warn("produced records not deleted from the outbox at shutdown; the next start sends them again", "count", len(r.toDelete), "err", err)
 	}
 }
 
-// flush produces one batch of queued records and deletes what the broker
-// acknowledged. It reports how many records it took from the outbox.
-func (r *Relay) flush(ctx context.Context) (int, error) {
-	if !r.lease.leading() {
-		return 0, nil // another instance relays the shared outbox
-	}
-	queue, err := r.outbox.pending(ctx, r.Batch)
-	if err != nil || len(queue) == 0 {
-		if err == nil {
-			r.recovered()
-		}
-		return 0, err
-	}
+// produce sends batch and notes what the broker acknowledged for deletion.
+func (r *Relay) produce(ctx context.Context, batch []Queued) error {
 	// Each record carries the time it was sent (CreateTime): the moment it
 	// left for the broker, from which a reader can time each hop.
-	msgs := make([]kafka.Message, len(queue))
+	msgs := make([]kafka.Message, len(batch))
 	now := time.Now()
-	for i, q := range queue {
+	for i, q := range batch {
 		msgs[i] = q.msg
 		msgs[i].Time = now
 	}
@@ -158,36 +265,52 @@ func (r *Relay) flush(ctx context.Context) (int, error) {
 		write, cancel = context.WithDeadline(write, deadline)
 		defer cancel()
 	}
-	err = r.writer.WriteMessages(write, msgs...)
+	err := r.writer.WriteMessages(write, msgs...)
 	var partial kafka.WriteErrors
 	switch {
 	case err == nil:
-		seqs := make([]int64, len(queue))
-		for i, q := range queue {
-			seqs[i] = q.seq
+		for _, q := range batch {
+			r.acknowledged(q.seq)
 		}
-		if err := r.outbox.remove(context.WithoutCancel(ctx), seqs); err != nil {
-			return 0, err
-		}
-		r.recovered()
-		return len(queue), nil
-	case errors.As(err, &partial) && len(partial) == len(queue):
-		// Some partitions took their records: delete those, so only the
+		return nil
+	case errors.As(err, &partial) && len(partial) == len(batch):
+		// Some partitions took their records: those are done, only the
 		// rest is sent again. A partition's records travel in one request
 		// and succeed or fail together, so per-key order holds.
-		var seqs []int64
-		for i, q := range queue {
+		took := 0
+		for i, q := range batch {
 			if partial[i] == nil {
-				seqs = append(seqs, q.seq)
+				r.acknowledged(q.seq)
+				took++
 			}
 		}
-		if err := r.outbox.remove(context.WithoutCancel(ctx), seqs); err != nil {
-			return 0, err
-		}
-		return 0, fmt.Errorf("produce %d of %d outbox records: %w", len(queue)-len(seqs), len(queue), err)
+		return fmt.Errorf("produce %d of %d outbox records: %w", len(batch)-took, len(batch), err)
 	default:
-		return 0, fmt.Errorf("produce %d outbox records: %w", len(queue), err)
+		return fmt.Errorf("produce %d outbox records: %w", len(batch), err)
 	}
+}
+
+func (r *Relay) acknowledged(seq int64) {
+	if len(r.toDelete) == 0 {
+		r.oldest = time.Now()
+	}
+	r.sent[seq] = true
+	r.toDelete = append(r.toDelete, seq)
+}
+
+// deleteSent removes from the table what the broker acknowledged.
+func (r *Relay) deleteSent(ctx context.Context) error {
+	if len(r.toDelete) == 0 {
+		return nil
+	}
+	if err := r.outbox.remove(context.WithoutCancel(ctx), r.toDelete); err != nil {
+		return err
+	}
+	for _, seq := range r.toDelete {
+		delete(r.sent, seq)
+	}
+	r.toDelete = r.toDelete[:0]
+	return nil
 }
 
 func (r *Relay) failed(err error) {
