@@ -47,6 +47,9 @@ type fakeNotifications struct {
 	mu      sync.Mutex
 	paid    chan struct{}
 	streams int
+	// unknown makes every stream end at once with an "unknown" event, as
+	// notifications-api does once UNKNOWN_ORDER_WAIT has passed.
+	unknown bool
 }
 
 func (f *fakeNotifications) handler() http.Handler {
@@ -60,6 +63,10 @@ func (f *fakeNotifications) handler() http.Handler {
 		w.Header().Set("Content-Type", "text/event-stream")
 		w.WriteHeader(http.StatusOK)
 		w.(http.Flusher).Flush()
+		if f.unknown {
+			fmt.Fprintf(w, "event: unknown\ndata: {\"orderId\":%q,\"error\":\"no status\"}\n\n", r.URL.Query().Get("orderId"))
+			return
+		}
 		select {
 		case <-f.paid:
 		case <-r.Context().Done():
@@ -88,6 +95,7 @@ func TestRun(t *testing.T) {
 	placed := ""
 	res, err := Run(context.Background(), Config{
 		NotificationsURL: srv.URL,
+		DebugURL:         srv.URL,
 		Streams:          50,
 		Place: func(_ context.Context, id string) error {
 			placed = id
@@ -114,5 +122,29 @@ func TestRun(t *testing.T) {
 	}
 	if res.RSSPerStream != 0 {
 		t.Errorf("RSS per stream without a pid: got %v, want 0", res.RSSPerStream)
+	}
+}
+
+// TestRunCountsStreamsThatGiveUp: streams that end with "unknown" are
+// errors of their own kind, and the run does not wait for them.
+func TestRunCountsStreamsThatGiveUp(t *testing.T) {
+	fake := &fakeNotifications{paid: make(chan struct{}), unknown: true}
+	srv := httptest.NewServer(fake.handler())
+	t.Cleanup(srv.Close)
+	res, err := Run(context.Background(), Config{
+		NotificationsURL: srv.URL,
+		Streams:          20,
+		Place:            func(context.Context, string) error { return nil },
+		Timeout:          10 * time.Minute, // reached only if the run waited for streams that ended
+		HTTP:             &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 100}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Connected != 20 || res.Delivered != 0 || res.Missing != 20 || res.ConnectErrors["stream: unknown order"] != 20 {
+		t.Errorf("got connected %d delivered %d missing %d errors %v, want 20 0 20 and 20 unknown", res.Connected, res.Delivered, res.Missing, res.ConnectErrors)
+	}
+	if res.GoPerStream != 0 || res.Following != (Memory{}) {
+		t.Errorf("without a debug URL or a delivered status: got Go per stream %v, following %+v; want none", res.GoPerStream, res.Following)
 	}
 }
