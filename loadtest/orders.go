@@ -13,6 +13,7 @@ import (
 	"github.com/kafkakit/kit/loadtest/internal/floor"
 	"github.com/kafkakit/kit/loadtest/internal/pace"
 	"github.com/kafkakit/kit/loadtest/internal/pipeline"
+	"github.com/kafkakit/kit/loadtest/internal/proc"
 	"github.com/kafkakit/kit/loadtest/internal/report"
 	"github.com/kafkakit/kit/loadtest/internal/stats"
 )
@@ -32,6 +33,10 @@ func runOrders(ctx context.Context, cfg config, t *target, stdout, stderr io.Wri
 		LateAfterMS:    report.Ms(cfg.lateAfter),
 		StepP99LimitMS: report.Ms(cfg.thresholds.StepP99),
 		URLs:           map[string]string{"orders": t.ordersURL, "notifications": t.notificationsURL, "stock": t.stockURL},
+		Stack:          t.stack,
+	}
+	if err := proc.Available(); err != nil {
+		res.Warnings = append(res.Warnings, fmt.Sprintf("no CPU figures: %v", err))
 	}
 	if t.kind == "harness" {
 		res.PaymentDelay = cfg.paymentDelay.String()
@@ -54,26 +59,41 @@ func runOrders(ctx context.Context, cfg config, t *target, stdout, stderr io.Wri
 	}
 	pacer := pace.New(pace.Options{MaxInFlight: cfg.maxInFlight, LateAfter: cfg.lateAfter})
 
-	var floorHist *stats.Histogram
+	var floorHists []floorCurve
 	if cfg.floor {
-		f, fh, err := measureFloor(ctx, cfg, t, stderr)
-		if err != nil {
-			return err
+		producers := []floor.Producer{cfg.floorProducer}
+		if cfg.floorServices && cfg.floorProducer != floor.ProduceServices {
+			producers = append(producers, floor.ProduceServices)
 		}
-		floorHist = fh
-		res.SetFloor(f) // ratios are set once the main run is in
+		for i, producer := range producers {
+			f, fh, err := measureFloor(ctx, cfg, t, producer, stderr)
+			if err != nil {
+				return err
+			}
+			floorHists = append(floorHists, floorCurve{fmt.Sprintf("floor (%d-hop, %s)", f.Hops, producer), fh})
+			if i == 0 {
+				res.SetFloor(f) // ratios are set once the main run is in
+			} else {
+				res.SetFloorServices(f)
+			}
+		}
 	}
 
 	timeline := stats.NewTimeline(time.Now(), time.Second)
 	var mainRec *pipeline.Recorder
 	if cfg.rate > 0 {
 		ph := pace.Phase{Name: fmt.Sprintf("orders %g/s", cfg.rate), Rate: cfg.rate, Warmup: cfg.warmup, Duration: cfg.duration}
-		rec, p := runPhase(ctx, pacer, client, ph, timeline, stderr)
+		profiled := startProfiles(ctx, cfg, t, ph, stderr)
+		rec, p := runPhase(ctx, pacer, client, ph, timeline, t.processes, stderr)
 		mainRec = rec
 		res.SetMain(p)
 		if res.Floor != nil {
 			res.SetFloor(*res.Floor)
 		}
+		if res.FloorServices != nil {
+			res.SetFloorServices(*res.FloorServices)
+		}
+		res.Warnings = append(res.Warnings, profiled()...)
 	}
 	if ctx.Err() != nil {
 		return ctx.Err()
@@ -86,7 +106,7 @@ func runOrders(ctx context.Context, cfg config, t *target, stdout, stderr io.Wri
 		if i == 0 && cfg.rate > 0 {
 			ph.Warmup = 0 // the main run warmed the stack up
 		}
-		_, p := runPhase(ctx, pacer, client, ph, timeline, stderr)
+		_, p := runPhase(ctx, pacer, client, ph, timeline, t.processes, stderr)
 		res.Steps = append(res.Steps, p)
 		report.MarkSustained(res.Steps, cfg.thresholds.StepP99, cfg.thresholds.SustainedFraction)
 		if s := res.Steps[len(res.Steps)-1].Sustained; s != nil && !*s && !cfg.rampContinue && i < len(cfg.ramp)-1 {
@@ -100,7 +120,7 @@ func runOrders(ctx context.Context, cfg config, t *target, stdout, stderr io.Wri
 	}
 	report.Evaluate(res, cfg.thresholds)
 
-	if err := writeOrderResults(cfg.out, res, mainRec, floorHist, timeline); err != nil {
+	if err := writeOrderResults(cfg.out, res, mainRec, floorHists, timeline); err != nil {
 		return err
 	}
 	if err := res.WriteTable(stdout); err != nil {
@@ -113,16 +133,25 @@ func runOrders(ctx context.Context, cfg config, t *target, stdout, stderr io.Wri
 	return nil
 }
 
+// measureCPU reads the processes' CPU time at the start and at the end of
+// a phase about to start now: over its measured window, after the warm-up.
+func measureCPU(ctx context.Context, procs []proc.Process, ph pace.Phase) *proc.Window {
+	start := time.Now()
+	return proc.Measure(procs, start.Add(ph.Warmup), start.Add(ph.Warmup+ph.Duration), ctx.Done())
+}
+
 // runPhase paces one phase of orders and summarises it.
-func runPhase(ctx context.Context, pacer *pace.Pacer, client *pipeline.Client, ph pace.Phase, timeline *stats.Timeline, stderr io.Writer) (*pipeline.Recorder, report.Phase) {
+func runPhase(ctx context.Context, pacer *pace.Pacer, client *pipeline.Client, ph pace.Phase, timeline *stats.Timeline, procs []proc.Process, stderr io.Writer) (*pipeline.Recorder, report.Phase) {
 	rec := pipeline.NewRecorder(timeline)
 	base := pacer.Sent()
 	stop := progress(stderr, ph, func() string {
 		return fmt.Sprintf("sent %d, final %d, errors %d, in flight %d", pacer.Sent()-base, rec.Completed(), rec.Errored(), pacer.InFlight())
 	})
+	window := measureCPU(ctx, procs, ph)
 	c := pacer.Run(ctx, ph, func(ctx context.Context, a pace.Arrival) {
 		rec.Record(a, client.Place(ctx, a))
 	})
+	usage := window.Wait()
 	stop()
 	counts := rec.Counts()
 	p := report.Phase{
@@ -147,17 +176,30 @@ func runPhase(ctx context.Context, pacer *pace.Pacer, client *pipeline.Client, p
 	}
 	p.Unfinished = p.Sent - p.Completed
 	p.AchievedRate = stats.Rate(p.Completed, ph.Duration)
-	fmt.Fprintf(stderr, "%s: done: sent %d, final %d, errors %d, p50 %.2fms, p99 %.2fms\n", ph.Name, p.Sent, p.Completed, p.Errors, p.LatencyMS.P50, p.LatencyMS.P99)
+	p.CPU = report.CPUOf(usage, procs, p.Sent, false)
+	cpuNote := ""
+	if p.CPU != nil {
+		cpuNote = fmt.Sprintf(", CPU %.3f ms/order (+ runner %.3f)", p.CPU.StackMSPerOrder, p.CPU.RunnerMSPerOrder)
+	}
+	fmt.Fprintf(stderr, "%s: done: sent %d, final %d, errors %d, p50 %.2fms, p99 %.2fms%s\n", ph.Name, p.Sent, p.Completed, p.Errors, p.LatencyMS.P50, p.LatencyMS.P99, cpuNote)
 	return rec, p
 }
 
-// measureFloor runs the two-hop relay at the main run's rate.
-func measureFloor(ctx context.Context, cfg config, t *target, stderr io.Writer) (report.Floor, *stats.Histogram, error) {
+// floorCurve is a floor's histogram for the percentile plot.
+type floorCurve struct {
+	name string
+	hist *stats.Histogram
+}
+
+// measureFloor runs the relay with producer at the main run's rate.
+func measureFloor(ctx context.Context, cfg config, t *target, producer floor.Producer, stderr io.Writer) (report.Floor, *stats.Histogram, error) {
+	topics := floor.Topics(cfg.floorPrefix)
 	relay, err := floor.Open(ctx, floor.Config{
 		Brokers:           t.brokers,
-		InTopic:           cfg.floorIn,
-		OutTopic:          cfg.floorOut,
+		Topics:            topics,
 		ReplicationFactor: cfg.floorReplicas,
+		Producer:          producer,
+		BatchTimeout:      cfg.floorBatch,
 		MaxWait:           cfg.floorMaxWait,
 		Timeout:           cfg.orderTimeout,
 	})
@@ -166,15 +208,22 @@ func measureFloor(ctx context.Context, cfg config, t *target, stderr io.Writer) 
 	}
 	defer relay.Close()
 	pacer := pace.New(pace.Options{MaxInFlight: cfg.maxInFlight, LateAfter: cfg.lateAfter})
-	ph := pace.Phase{Name: fmt.Sprintf("floor %g/s", cfg.rate), Rate: cfg.rate, Warmup: cfg.warmup, Duration: cfg.duration}
+	ph := pace.Phase{Name: fmt.Sprintf("floor %s %g/s", producer, cfg.rate), Rate: cfg.rate, Warmup: cfg.warmup, Duration: cfg.duration}
 	stop := progress(stderr, ph, func() string {
 		return fmt.Sprintf("sent %d, received %d, in flight %d", pacer.Sent(), relay.Received(), pacer.InFlight())
 	})
+	window := measureCPU(ctx, t.processes, ph)
 	c := pacer.Run(ctx, ph, relay.Send)
+	usage := window.Wait()
 	lost := relay.Drain(ctx)
 	stop()
 	byKind, examples := relay.Errors()
 	f := report.Floor{
+		Producer:     string(producer),
+		ProducerDesc: producer.Describe(cfg.floorBatch),
+		Hops:         len(topics),
+		Topics:       topics,
+		MaxWaitMS:    report.Ms(cfg.floorMaxWait),
 		Rate:         cfg.rate,
 		DurationS:    cfg.duration.Seconds(),
 		Sent:         int64(c.Sent),
@@ -185,13 +234,18 @@ func measureFloor(ctx context.Context, cfg config, t *target, stderr io.Writer) 
 		ErrorsByKind: byKind,
 		Examples:     examples,
 		LatencyMS:    report.LatencyOf(relay.Latency.Summary()),
+		CPU:          report.CPUOf(usage, t.processes, int64(c.Sent), true),
 	}
-	fmt.Fprintf(stderr, "%s: done: sent %d, received %d, p50 %.2fms, p99 %.2fms\n", ph.Name, f.Sent, f.Received, f.LatencyMS.P50, f.LatencyMS.P99)
+	cpuNote := ""
+	if f.CPU != nil {
+		cpuNote = fmt.Sprintf(", CPU %.3f ms/record (broker + relay)", f.CPU.RelayMSPerRecord)
+	}
+	fmt.Fprintf(stderr, "%s: done: sent %d, received %d, p50 %.2fms, p99 %.2fms%s\n", ph.Name, f.Sent, f.Received, f.LatencyMS.P50, f.LatencyMS.P99, cpuNote)
 	return f, relay.Latency, nil
 }
 
 // writeOrderResults writes latest.json, report.md and the plots.
-func writeOrderResults(dir string, res *report.Result, main *pipeline.Recorder, floorHist *stats.Histogram, timeline *stats.Timeline) error {
+func writeOrderResults(dir string, res *report.Result, main *pipeline.Recorder, floors []floorCurve, timeline *stats.Timeline) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("results dir: %w", err)
 	}
@@ -206,8 +260,8 @@ func writeOrderResults(dir string, res *report.Result, main *pipeline.Recorder, 
 			{Name: "CREATED seen", Points: main.Created.Distribution(4, 20)},
 			{Name: "PAID seen", Points: main.Final.Distribution(4, 20)},
 		}
-		if floorHist != nil {
-			curves = append(curves, report.Curve{Name: "floor (2-hop relay)", Points: floorHist.Distribution(4, 20)})
+		for _, f := range floors {
+			curves = append(curves, report.Curve{Name: f.name, Points: f.hist.Distribution(4, 20)})
 		}
 	}
 	plots := []struct {
@@ -220,6 +274,7 @@ func writeOrderResults(dir string, res *report.Result, main *pipeline.Recorder, 
 		{"percentiles.png", func(path string) error {
 			return report.PlotPercentiles(path, "Latency by percentile, from intended send time", curves, 4)
 		}},
+		{"cpu.png", res.PlotCPU},
 	}
 	var images []string
 	for _, p := range plots {

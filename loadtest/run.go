@@ -32,6 +32,9 @@ func exitCode(err error, stderr io.Writer) int {
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if len(args) > 1 && args[1] == brokerCommand {
+		return runEmbeddedBroker(ctx, os.Stdin, stdout)
+	}
 	cfg, err := parseConfig(args, getenv, stderr)
 	if err != nil {
 		return err

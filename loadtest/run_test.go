@@ -17,6 +17,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/kafkakit/kit/loadtest/internal/floor"
 )
 
 func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
@@ -33,6 +35,7 @@ func TestParseConfig(t *testing.T) {
 			name: "no flags: standard profile on a harness stack, embedded broker",
 			check: func(t *testing.T, c config) {
 				if c.target != "harness" || c.broker != "embedded" || c.rate != 200 || !c.floor ||
+					c.floorProducer != floor.ProduceClient || !c.floorServices || c.floorPrefix != "loadtest.floor" ||
 					!reflect.DeepEqual(c.ramp, []float64{500, 1000, 1500, 2000, 2500}) || c.thresholds.MinSustainedRate != 2000 {
 					t.Errorf("got %+v", c)
 				}
@@ -74,6 +77,29 @@ func TestParseConfig(t *testing.T) {
 				}
 			},
 		},
+		{
+			name: "-pids names processes by pid or by port, and means a running stack",
+			args: []string{"-pids", "zookeeper=:2181, broker=4242", "-notifications-pid", "77"},
+			check: func(t *testing.T, c config) {
+				want := map[string]string{"zookeeper": ":2181", "broker": "4242", "notifications-api": "77"}
+				if c.target != "running" || !reflect.DeepEqual(c.pids, want) {
+					t.Errorf("got target %q pids %v, want running %v", c.target, c.pids, want)
+				}
+			},
+		},
+		{
+			name: "the floor with the services' writer only",
+			args: []string{"-floor-producer", "services"},
+			check: func(t *testing.T, c config) {
+				if c.floorProducer != floor.ProduceServices {
+					t.Errorf("got producer %q", c.floorProducer)
+				}
+			},
+		},
+		{name: "a pid that is not a number", args: []string{"-pids", "broker=kafka"}, wantErr: "want a pid or :port"},
+		{name: "a pair without a value", args: []string{"-debug-urls", "orders-api"}, wantErr: "want name=value"},
+		{name: "unknown floor producer", args: []string{"-floor-producer", "hash"}, wantErr: "-floor-producer"},
+		{name: "a profile longer than the main run", args: []string{"-profile", "30s", "-duration", "20s"}, wantErr: "-profile"},
 		{name: "nothing to run", args: []string{"-rate", "0", "-ramp", ""}, wantErr: "nothing to run"},
 		{name: "bad ramp", args: []string{"-ramp", "100,x"}, wantErr: "-ramp"},
 		{name: "bad mode", args: []string{"-mode", "soak"}, wantErr: "-mode"},
@@ -165,7 +191,7 @@ func TestRunAgainstRunningStack(t *testing.T) {
 			srv := fakeServices(t, tt.unavailable)
 			out := t.TempDir()
 			args := []string{"loadtest", "-orders-url", srv.URL, "-notifications-url", srv.URL, "-stock-url", srv.URL,
-				"-floor=false", "-rate", "40", "-duration", "1s", "-warmup", "250ms", "-ramp", "",
+				"-processor-url", srv.URL, "-brokers", strings.TrimPrefix(srv.URL, "http://"), "-floor=false", "-rate", "40", "-duration", "1s", "-warmup", "250ms", "-ramp", "",
 				"-max-ratio-p50", "0", "-max-ratio-p99", "0", "-out", out}
 			var stdout, stderr bytes.Buffer
 			err := run(context.Background(), args, env(nil), &stdout, &stderr)
@@ -184,7 +210,23 @@ func TestRunAgainstRunningStack(t *testing.T) {
 				t.Errorf("latest.json: got broker %v sent %v completed %v errors %v, want external %v %v %v",
 					got["broker"], got["sent"], got["completed"], got["errors"], tt.wantSent, tt.wantDone, tt.wantErrors)
 			}
-			files := []string{"report.md", "latency.png", "percentiles.png"}
+			// The runner reads CPU time of the processes it found by their
+			// ports (here: this test process serves every URL) and says so.
+			stack, _ := got["stack"].(map[string]any)
+			if started, _ := stack["started_by"].(string); !strings.Contains(started, "already running") {
+				t.Errorf("latest.json stack.started_by: got %q, want it to say the stack was already running", started)
+			}
+			main, _ := got["main"].(map[string]any)
+			cpu, _ := main["cpu"].(map[string]any)
+			names := map[string]bool{}
+			procs, _ := cpu["processes"].([]any)
+			for _, p := range procs {
+				names[p.(map[string]any)["name"].(string)] = true
+			}
+			if !names["runner"] || len(names) != 2 {
+				t.Errorf("latest.json main.cpu.processes: got %v, want the runner and one service (every URL is this process's port, counted once)", names)
+			}
+			files := []string{"report.md", "latency.png", "percentiles.png", "cpu.png"}
 			if tt.wantDone == 0 {
 				files = files[:1] // no latency, no plots
 			}
