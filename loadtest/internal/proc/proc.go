@@ -238,6 +238,9 @@ type Usage struct {
 	// could not be read at both ends is missing, with the reason in Errors.
 	ByName map[string]time.Duration
 	Errors map[string]string
+	// Machine is the whole machine over the window; nil when /proc/stat
+	// could not be read.
+	Machine *Machine
 }
 
 // snapshot reads every process's CPU time now.
@@ -283,10 +286,14 @@ func Measure(procs []Process, from, to time.Time, stop <-chan struct{}) *Window 
 			return
 		}
 		u.Start = time.Now()
+		m0, merr := readMachine()
 		before, errs := snapshot(procs)
 		wait(to)
 		u.End = time.Now()
 		after, errs2 := snapshot(procs)
+		if m1, err := readMachine(); err == nil && merr == nil {
+			u.Machine = machineBetween(m0, m1)
+		}
 		for name, msg := range errs {
 			u.Errors[name] = msg
 		}

@@ -188,3 +188,53 @@ func TestParseEnviron(t *testing.T) {
 		}
 	}
 }
+
+func TestParseCPULine(t *testing.T) {
+	tests := []struct {
+		name             string
+		stat             string
+		busy, all, steal uint64
+		wantErr          bool
+	}{
+		{name: "with steal and guest", stat: "cpu  100 5 20 300 10 1 4 7 3 0\ncpu0 50 2 10 150 5 0 2 3 0 0\n", busy: 130, all: 447, steal: 7},
+		{name: "not the cpu line", stat: "intr 1 2 3 4 5 6 7 8 9\n", wantErr: true},
+		{name: "garbled", stat: "cpu  a b c d e f g h\n", wantErr: true},
+	}
+	for _, tt := range tests {
+		busy, all, steal, err := parseCPULine([]byte(tt.stat))
+		if (err != nil) != tt.wantErr || busy != tt.busy || all != tt.all || steal != tt.steal {
+			t.Errorf("%s: got %d %d %d %v; want %d %d %d error %v", tt.name, busy, all, steal, err, tt.busy, tt.all, tt.steal, tt.wantErr)
+		}
+	}
+}
+
+func TestParsePressureSome(t *testing.T) {
+	tests := []struct {
+		in   string
+		want int64
+	}{
+		{"some avg10=29.62 avg60=51.92 avg300=63.37 total=3287368421\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=0\n", 3287368421},
+		{"full avg10=0.00 total=5\n", -1},
+		{"", -1},
+	}
+	for _, tt := range tests {
+		if got := parsePressureSome([]byte(tt.in)); got != tt.want {
+			t.Errorf("parsePressureSome(%q): got %d, want %d", tt.in, got, tt.want)
+		}
+	}
+}
+
+func TestMachineBetween(t *testing.T) {
+	at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	a := machineSample{at: at, busy: 1000, all: 4000, steal: 100, stallMicro: 1_000_000}
+	b := machineSample{at: at.Add(10 * time.Second), busy: 2000, all: 6000, steal: 300, stallMicro: 6_000_000}
+	m := machineBetween(a, b)
+	cpus := float64(m.CPUs)
+	if m.BusyCores != 0.5*cpus || m.StealCores != 0.1*cpus || m.CPUPressure != 0.5 {
+		t.Errorf("got %+v, want busy %v cores, steal %v, pressure 0.5", m, 0.5*cpus, 0.1*cpus)
+	}
+	b.stallMicro = -1
+	if m := machineBetween(a, b); m.CPUPressure != -1 {
+		t.Errorf("without pressure figures: got %v, want -1", m.CPUPressure)
+	}
+}

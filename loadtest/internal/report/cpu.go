@@ -44,6 +44,11 @@ type CPU struct {
 	// Missing names the processes whose CPU time is not in the figures,
 	// and why.
 	Missing map[string]string `json:"missing,omitempty"`
+	// Machine is the whole machine over the window, and OthersCores what
+	// processes outside the run used of it: on a shared machine, the cores
+	// the run could not have.
+	Machine     *proc.Machine `json:"machine,omitempty"`
+	OthersCores float64       `json:"others_cores,omitempty"`
 }
 
 // ProcessCPU is one process's share.
@@ -94,6 +99,12 @@ func CPUOf(u proc.Usage, procs []proc.Process, orders int64, floor bool) *CPU {
 	c.StackMSPerOrder = round(c.StackMSPerOrder, 4)
 	c.BrokerMSPerOrder = round(c.BrokerMSPerOrder, 4)
 	c.RunnerMSPerOrder = round(c.RunnerMSPerOrder, 4)
+	if m := u.Machine; m != nil {
+		mm := *m
+		mm.BusyCores, mm.StealCores, mm.CPUPressure = round(m.BusyCores, 3), round(m.StealCores, 3), round(m.CPUPressure, 3)
+		c.Machine = &mm
+		c.OthersCores = round(max(0, m.BusyCores-c.CoresBusy), 3)
+	}
 	c.CoresBusy = round(c.CoresBusy, 3)
 	return c
 }

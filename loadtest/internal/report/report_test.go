@@ -217,7 +217,8 @@ func TestWriteTableAndMarkdown(t *testing.T) {
 		CPU: &CPU{Processes: []ProcessCPU{{Name: "broker", Kind: "broker", MSPerOrder: 0.1}, {Name: "runner", Kind: "runner", MSPerOrder: 0.2}}, RelayMSPerRecord: 0.3, CoresBusy: 0.06}})
 	r.SetFloorServices(Floor{Producer: "services", Hops: 3, LatencyMS: Latency{Count: 4000, P50: 3.2, P99: 5}})
 	r.Main.CPU = &CPU{Processes: []ProcessCPU{{Name: "runner", Kind: "runner", MSPerOrder: 0.4}, {Name: "orders-api", Kind: "service", MSPerOrder: 0.5},
-		{Name: "broker", Kind: "broker", MSPerOrder: 0.25}}, StackMSPerOrder: 0.75, CoresBusy: 0.23}
+		{Name: "broker", Kind: "broker", MSPerOrder: 0.25}}, StackMSPerOrder: 0.75, CoresBusy: 0.23,
+		Machine: &proc.Machine{CPUs: 2, BusyCores: 1.5, StealCores: 0.05, CPUPressure: 0.42, LoadAvg1: 7.5}, OthersCores: 1.27}
 	r.Steps = []Phase{{Name: "ramp 500/s", Rate: 500, AchievedRate: 500, Sustained: ptr(true)}}
 	r.MaxSustainedRate = ptr(500.0)
 	r.Stack = Stack{StartedBy: "the runner, through the harness", Broker: "embedded", Processes: []proc.Process{{Name: "orders-api", PID: 42, Command: "orders-api", Found: "spawned"}},
@@ -234,7 +235,8 @@ func TestWriteTableAndMarkdown(t *testing.T) {
 		"pipeline / services' writer relay  1.00x", `"post: http 503": 1`, "max sustained rate: 500", "FAIL  not_final_ratio", "result: FAIL",
 		"3-hop relay a -> b -> c", "process  floor  200/s", "orders-api      ?  0.500", "stack total (broker included)         0.750",
 		"floor relay (broker + runner) per record  0.300", "stack: the runner, through the harness; broker: embedded",
-		"LOG_LEVEL=warn; log to a pipe", "warning: LOG_LEVEL is loud"} {
+		"LOG_LEVEL=warn; log to a pipe", "warning: LOG_LEVEL is loud",
+		"cores busy, other processes      ?   1.27", "CPU pressure (time a task waited)      ?    42%", "load average, 1 min      ?    7.5"} {
 		if !strings.Contains(table.String(), want) {
 			t.Errorf("table lacks %q:\n%s", want, table.String())
 		}

@@ -174,7 +174,8 @@ func (r *Result) writeCPUMissing(w io.Writer, cols []cpuColumn) {
 	}
 }
 
-// cpuTable is the CPU table's cells, header first.
+// cpuTable is the CPU table's cells, header first: a row per process, the
+// totals, then what the rest of the machine did in each window.
 func (r *Result) cpuTable(cols []cpuColumn) [][]string {
 	head := []string{"process"}
 	for _, c := range cols {
@@ -199,7 +200,9 @@ func (r *Result) cpuTable(cols []cpuColumn) [][]string {
 		}
 		rows = append(rows, row)
 	}
-	stack, relay, cores := []string{"stack total (broker included)"}, []string{"floor relay (broker + runner) per record"}, []string{"cores busy, all processes"}
+	stack, relay, cores := []string{"stack total (broker included)"}, []string{"floor relay (broker + runner) per record"}, []string{"cores busy, the run's processes"}
+	others, steal, pressure, load := []string{"cores busy, other processes"}, []string{"cores stolen by the hypervisor"}, []string{"CPU pressure (time a task waited)"}, []string{"load average, 1 min"}
+	machine := false
 	for _, c := range cols {
 		if c.floor {
 			stack = append(stack, "")
@@ -209,8 +212,26 @@ func (r *Result) cpuTable(cols []cpuColumn) [][]string {
 			relay = append(relay, "")
 		}
 		cores = append(cores, fmt.Sprintf("%.2f", c.cpu.CoresBusy))
+		m := c.cpu.Machine
+		if m == nil {
+			others, steal, pressure, load = append(others, "?"), append(steal, "?"), append(pressure, "?"), append(load, "?")
+			continue
+		}
+		machine = true
+		others = append(others, fmt.Sprintf("%.2f", c.cpu.OthersCores))
+		steal = append(steal, fmt.Sprintf("%.2f", m.StealCores))
+		load = append(load, fmt.Sprintf("%.1f", m.LoadAvg1))
+		if m.CPUPressure < 0 {
+			pressure = append(pressure, "?")
+		} else {
+			pressure = append(pressure, fmt.Sprintf("%.0f%%", 100*m.CPUPressure))
+		}
 	}
-	return append(rows, stack, relay, cores)
+	rows = append(rows, stack, relay, cores)
+	if machine {
+		rows = append(rows, others, steal, pressure, load)
+	}
+	return rows
 }
 
 // writeStack prints how the stack was started and what its processes run
