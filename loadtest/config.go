@@ -102,7 +102,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.BoolVar(&c.floorServices, "floor-services", true, "also measure the relay with the services' writer settings, as a second reference line")
 	fs.DurationVar(&c.floorBatch, "floor-batch-timeout", time.Millisecond, "the services' producer linger (PRODUCER_BATCH_TIMEOUT) for the services-settings relay")
 	fs.IntVar(&c.floorReplicas, "floor-replication", 1, "replication factor of the floor topics when the runner creates them")
-	fs.DurationVar(&c.floorMaxWait, "floor-max-wait", 10*time.Millisecond, "the floor consumers' fetch MaxWait")
+	fs.DurationVar(&c.floorMaxWait, "floor-max-wait", 100*time.Millisecond, "the floor consumers' fetch MaxWait: how long the broker may hold a fetch on an idle partition (readers ask for 1 byte, so a record is returned the moment it arrives; a shorter wait only polls more)")
 	fs.DurationVar(&c.profile, "profile", 0, "take a CPU profile of this length from each service during the main run, into <out>/profiles (needs the services' DEBUG_ADDR: set by the harness, -debug-urls otherwise)")
 	fs.DurationVar(&c.orderTimeout, "order-timeout", 10*time.Second, "an order not final this long after its intended send time counts as never final")
 	fs.DurationVar(&c.lateAfter, "late-after", 10*time.Millisecond, "an order sent more than this behind its intended time counts as sent late")

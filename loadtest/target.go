@@ -227,6 +227,12 @@ func (t *target) describe() {
 			t.stack.Notes = append(t.stack.Notes, fmt.Sprintf("%s: %v", p.Name, err))
 			continue
 		}
+		// The soft open-file limit is part of how a process was started:
+		// one SSE stream or connection is one file, and a service started
+		// by the runner inherits the limit the runner raised.
+		if n := proc.OpenFileLimit(p.PID); n != "" {
+			env["open files"] = n
+		}
 		t.stack.Env[p.Name] = env
 		t.stack.Output[p.Name] = proc.Output(p.PID)
 		if !isService(p.Name) {
@@ -234,6 +240,9 @@ func (t *target) describe() {
 		}
 		if d := env["PAYMENT_DELAY"]; p.Name == "orders-processor" && d != "0" && d != "0s" {
 			t.stack.Warnings = append(t.stack.Warnings, fmt.Sprintf("orders-processor runs with PAYMENT_DELAY=%q (default 500ms): every order waits that long; the numbers need PAYMENT_DELAY=0", d))
+		}
+		if n, err := strconv.Atoi(env["open files"]); err == nil && n < 10_000 {
+			t.stack.Warnings = append(t.stack.Warnings, fmt.Sprintf("%s may open at most %d files: one connection or SSE stream is one file, so under load or in -mode sse it refuses connections (raise the soft limit, ulimit -n, before starting it)", p.Name, n))
 		}
 		if l := strings.ToLower(env["LOG_LEVEL"]); l != "warn" && l != "error" {
 			t.stack.Warnings = append(t.stack.Warnings, fmt.Sprintf("%s runs with LOG_LEVEL=%q: it logs a line per order; the numbers need LOG_LEVEL=warn", p.Name, env["LOG_LEVEL"]))

@@ -69,6 +69,14 @@ func (p Producer) Describe(batchTimeout time.Duration) string {
 	return string(p)
 }
 
+// DefaultMaxWait is how long the broker may hold a reader's fetch on an
+// idle partition. Readers ask for MinBytes 1, so a fetch returns the moment
+// a record arrives whatever MaxWait is; a shorter wait does not deliver
+// sooner, it only polls more: measured at 200 records/s on the embedded
+// broker, 1ms gave the same p50 as 10ms and 100ms at 3-5 times the CPU per
+// record, and 100ms a third less CPU than 10ms.
+const DefaultMaxWait = 100 * time.Millisecond
+
 // DefaultPrefix starts the names of the relay's topics: the runner's own,
 // never the services'.
 const DefaultPrefix = "loadtest.floor"
@@ -118,7 +126,7 @@ func (c *Config) defaults() {
 		c.BatchTimeout = time.Millisecond
 	}
 	if c.MaxWait <= 0 {
-		c.MaxWait = 10 * time.Millisecond
+		c.MaxWait = DefaultMaxWait
 	}
 	if c.Timeout <= 0 {
 		c.Timeout = 10 * time.Second

@@ -384,3 +384,24 @@ func Parent(pid int) int {
 	}
 	return s.PPID
 }
+
+// OpenFileLimit returns pid's soft limit on open files ("Max open files"
+// in /proc/<pid>/limits), as text ("1024", "unlimited"); "" when unknown.
+func OpenFileLimit(pid int) string {
+	b, err := os.ReadFile(filepath.Join(procRoot, strconv.Itoa(pid), "limits"))
+	if err != nil {
+		return ""
+	}
+	return parseOpenFileLimit(b)
+}
+
+func parseOpenFileLimit(b []byte) string {
+	for line := range strings.SplitSeq(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "Max open files"); ok {
+			if f := strings.Fields(rest); len(f) > 0 {
+				return f[0]
+			}
+		}
+	}
+	return ""
+}

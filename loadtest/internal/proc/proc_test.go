@@ -238,3 +238,13 @@ func TestMachineBetween(t *testing.T) {
 		t.Errorf("without pressure figures: got %v, want -1", m.CPUPressure)
 	}
 }
+
+func TestParseOpenFileLimit(t *testing.T) {
+	limits := "Limit                     Soft Limit           Hard Limit           Units     \nMax cpu time              unlimited            unlimited            seconds   \nMax open files            1024                 524288               files     \n"
+	if got := parseOpenFileLimit([]byte(limits)); got != "1024" {
+		t.Errorf("got %q, want 1024", got)
+	}
+	if got := parseOpenFileLimit([]byte("Max cpu time unlimited\n")); got != "" {
+		t.Errorf("no line: got %q, want empty", got)
+	}
+}
