@@ -34,28 +34,29 @@ type config struct {
 	debugURLs        map[string]string // name -> DEBUG_ADDR base URL
 	paymentDelay     time.Duration
 
-	rate          float64
-	duration      time.Duration
-	warmup        time.Duration
-	ramp          []float64
-	stepDuration  time.Duration
-	rampContinue  bool
-	floor         bool
-	floorPrefix   string
-	floorProducer floor.Producer
-	floorServices bool
-	floorBatch    time.Duration
-	floorReplicas int
-	floorMaxWait  time.Duration
-	profile       time.Duration
-	orderTimeout  time.Duration
-	lateAfter     time.Duration
-	maxInFlight   int
-	sourceIPs     int
-	skus          int
-	seed          bool
-	total         float64
-	out           string
+	rate         float64
+	duration     time.Duration
+	warmup       time.Duration
+	ramp         []float64
+	stepDuration time.Duration
+	rampContinue bool
+	floor        bool
+	floorPrefix  string
+	// floorProducers are the relays to measure: the first is the floor
+	// the ratios are computed against, the others are reference lines.
+	floorProducers []floor.Producer
+	floorBatch     time.Duration
+	floorReplicas  int
+	floorMaxWait   time.Duration
+	profile        time.Duration
+	orderTimeout   time.Duration
+	lateAfter      time.Duration
+	maxInFlight    int
+	sourceIPs      int
+	skus           int
+	seed           bool
+	total          float64
+	out            string
 
 	thresholds report.Thresholds
 
@@ -98,9 +99,8 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.BoolVar(&c.rampContinue, "ramp-continue", false, "keep ramping after a step that was not sustained")
 	fs.BoolVar(&c.floor, "floor", true, "measure the broker floor (a kafka-go relay with one hop per topic an order crosses) at -rate before the main run")
 	fs.StringVar(&c.floorPrefix, "floor-topic-prefix", floor.DefaultPrefix, "the floor relay's topics are PREFIX.<each topic the order crosses>")
-	producer := fs.String("floor-producer", string(floor.ProduceClient), "the floor's producers: client (kafka.Client.Produce per record), writer-batch1 (kafka.Writer, BatchSize 1) or services (the services' writer settings)")
-	fs.BoolVar(&c.floorServices, "floor-services", true, "also measure the relay with the services' writer settings, as a second reference line")
-	fs.DurationVar(&c.floorBatch, "floor-batch-timeout", time.Millisecond, "the services' producer linger (PRODUCER_BATCH_TIMEOUT) for the services-settings relay")
+	producers := fs.String("floor-producers", "client,writer-linger", "relays to measure, comma-separated: the first is the floor the ratios use, the others are reference lines; client (kafka.Client.Produce per record: the honest floor), writer-batch1 (kafka.Writer, BatchSize 1), writer-linger (kafka.Writer with the services' former settings: BatchSize 1000, a linger), stream (the services' producer today)")
+	fs.DurationVar(&c.floorBatch, "floor-batch-timeout", time.Millisecond, "the linger of the writer-linger relay (the services' former PRODUCER_BATCH_TIMEOUT)")
 	fs.IntVar(&c.floorReplicas, "floor-replication", 1, "replication factor of the floor topics when the runner creates them")
 	fs.DurationVar(&c.floorMaxWait, "floor-max-wait", 100*time.Millisecond, "the floor consumers' fetch MaxWait: how long the broker may hold a fetch on an idle partition (readers ask for 1 byte, so a record is returned the moment it arrives; a shorter wait only polls more)")
 	fs.DurationVar(&c.profile, "profile", 0, "take a CPU profile of this length from each service during the main run, into <out>/profiles (needs the services' DEBUG_ADDR: set by the harness, -debug-urls otherwise)")
@@ -144,8 +144,19 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 			c.brokers = append(c.brokers, b)
 		}
 	}
-	if c.floorProducer, err = floor.ParseProducer(*producer); err != nil {
-		errs = append(errs, fmt.Errorf("-floor-producer: %w", err))
+	for name := range strings.SplitSeq(*producers, ",") {
+		if name = strings.TrimSpace(name); name == "" {
+			continue
+		}
+		p, err := floor.ParseProducer(name)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("-floor-producers: %w", err))
+			continue
+		}
+		c.floorProducers = append(c.floorProducers, p)
+	}
+	if len(c.floorProducers) == 0 {
+		c.floor = false
 	}
 	if c.pids, err = parsePairs(*pids); err != nil {
 		errs = append(errs, fmt.Errorf("-pids: %w", err))

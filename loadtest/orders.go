@@ -61,20 +61,17 @@ func runOrders(ctx context.Context, cfg config, t *target, stdout, stderr io.Wri
 
 	var floorHists []floorCurve
 	if cfg.floor {
-		producers := []floor.Producer{cfg.floorProducer}
-		if cfg.floorServices && cfg.floorProducer != floor.ProduceServices {
-			producers = append(producers, floor.ProduceServices)
-		}
-		for i, producer := range producers {
+		for i, producer := range cfg.floorProducers {
 			f, fh, err := measureFloor(ctx, cfg, t, producer, stderr)
 			if err != nil {
 				return err
 			}
-			floorHists = append(floorHists, floorCurve{fmt.Sprintf("floor (%d-hop, %s)", f.Hops, producer), fh})
 			if i == 0 {
+				floorHists = append(floorHists, floorCurve{fmt.Sprintf("floor (%d-hop, %s)", f.Hops, producer), fh})
 				res.SetFloor(f) // ratios are set once the main run is in
 			} else {
-				res.SetFloorServices(f)
+				floorHists = append(floorHists, floorCurve{fmt.Sprintf("reference (%d-hop, %s)", f.Hops, producer), fh})
+				res.AddReference(f)
 			}
 		}
 	}
@@ -87,12 +84,6 @@ func runOrders(ctx context.Context, cfg config, t *target, stdout, stderr io.Wri
 		rec, p := runPhase(ctx, pacer, client, ph, timeline, t.processes, stderr)
 		mainRec = rec
 		res.SetMain(p)
-		if res.Floor != nil {
-			res.SetFloor(*res.Floor)
-		}
-		if res.FloorServices != nil {
-			res.SetFloorServices(*res.FloorServices)
-		}
 		res.Warnings = append(res.Warnings, profiled()...)
 	}
 	if ctx.Err() != nil {

@@ -35,7 +35,7 @@ func TestParseConfig(t *testing.T) {
 			name: "no flags: standard profile on a harness stack, embedded broker",
 			check: func(t *testing.T, c config) {
 				if c.target != "harness" || c.broker != "embedded" || c.rate != 200 || !c.floor ||
-					c.floorProducer != floor.ProduceClient || !c.floorServices || c.floorPrefix != "loadtest.floor" ||
+					!reflect.DeepEqual(c.floorProducers, []floor.Producer{floor.ProduceClient, floor.ProduceWriterLinger}) || c.floorPrefix != "loadtest.floor" ||
 					!reflect.DeepEqual(c.ramp, []float64{500, 1000, 1500, 2000, 2500}) || c.thresholds.MinSustainedRate != 2000 {
 					t.Errorf("got %+v", c)
 				}
@@ -88,17 +88,26 @@ func TestParseConfig(t *testing.T) {
 			},
 		},
 		{
-			name: "the floor with the services' writer only",
-			args: []string{"-floor-producer", "services"},
+			name: "the services' producer as the only reference line",
+			args: []string{"-floor-producers", "client, stream"},
 			check: func(t *testing.T, c config) {
-				if c.floorProducer != floor.ProduceServices {
-					t.Errorf("got producer %q", c.floorProducer)
+				if !reflect.DeepEqual(c.floorProducers, []floor.Producer{floor.ProduceClient, floor.ProduceStream}) || !c.floor {
+					t.Errorf("got producers %q floor %v", c.floorProducers, c.floor)
+				}
+			},
+		},
+		{
+			name: "no producers, no floor",
+			args: []string{"-floor-producers", ""},
+			check: func(t *testing.T, c config) {
+				if c.floor {
+					t.Errorf("got floor on with no producers")
 				}
 			},
 		},
 		{name: "a pid that is not a number", args: []string{"-pids", "broker=kafka"}, wantErr: "want a pid or :port"},
 		{name: "a pair without a value", args: []string{"-debug-urls", "orders-api"}, wantErr: "want name=value"},
-		{name: "unknown floor producer", args: []string{"-floor-producer", "hash"}, wantErr: "-floor-producer"},
+		{name: "unknown floor producer", args: []string{"-floor-producers", "client,hash"}, wantErr: "-floor-producers"},
 		{name: "a profile longer than the main run", args: []string{"-profile", "30s", "-duration", "20s"}, wantErr: "-profile"},
 		{name: "nothing to run", args: []string{"-rate", "0", "-ramp", ""}, wantErr: "nothing to run"},
 		{name: "bad ramp", args: []string{"-ramp", "100,x"}, wantErr: "-ramp"},

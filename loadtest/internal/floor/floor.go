@@ -4,14 +4,16 @@
 // pipeline's percentiles are reported as ratios of this floor's, measured on
 // the same broker in the same run at the same rate.
 //
-// Two producers make two reference lines. ProduceClient is the honest floor:
-// every record goes out in a produce request of its own the moment it is
-// ready (kafka.Client.Produce, no linger, no per-partition queue).
-// ProduceServices is a kafka.Writer with the services' settings (a batch of
-// up to 1000 records, a millisecond's linger): it shows what the linger
-// costs. ProduceWriter1, a kafka.Writer with BatchSize 1, is the other way to
-// send without linger; measured slower than ProduceClient (the README in
-// loadtest/ has the figures), it stays selectable.
+// The producer makes the line. ProduceClient is the honest floor: every
+// record goes out in a produce request of its own the moment it is ready
+// (kafka.Client.Produce: no linger, no per-partition queue). The others are
+// reference lines: ProduceWriterLinger is a kafka.Writer with the settings
+// the services had until their producer lost its linger (batches of up to
+// 1000 records, a millisecond's BatchTimeout); ProduceStream is the
+// services' producer today (platform/stream: no linger, one request in
+// flight per partition, records that arrive meanwhile go together);
+// ProduceWriter1, a kafka.Writer with BatchSize 1, is the other way to send
+// without linger.
 package floor
 
 import (
@@ -29,6 +31,7 @@ import (
 	"github.com/kafkakit/kit/loadtest/internal/pace"
 	"github.com/kafkakit/kit/loadtest/internal/stats"
 	"github.com/kafkakit/kit/services/events"
+	"github.com/kafkakit/kit/services/platform/stream"
 )
 
 // Producer names how the relay's producers send a record.
@@ -42,18 +45,24 @@ const (
 	// ProduceWriter1 is a kafka.Writer with BatchSize 1: no linger, but one
 	// produce request in flight per partition at a time.
 	ProduceWriter1 Producer = "writer-batch1"
-	// ProduceServices is a kafka.Writer with the services' settings: batches
-	// of up to 1000 records and BatchTimeout of linger.
-	ProduceServices Producer = "services"
+	// ProduceWriterLinger is a kafka.Writer with the services' former
+	// settings: batches of up to 1000 records and BatchTimeout of linger.
+	ProduceWriterLinger Producer = "writer-linger"
+	// ProduceStream is the services' own producer (platform/stream).
+	ProduceStream Producer = "stream"
 )
+
+// Producers lists every producer, the honest floor first.
+var Producers = []Producer{ProduceClient, ProduceWriter1, ProduceWriterLinger, ProduceStream}
 
 // ParseProducer checks a producer name.
 func ParseProducer(s string) (Producer, error) {
-	switch p := Producer(s); p {
-	case ProduceClient, ProduceWriter1, ProduceServices:
-		return p, nil
+	for _, p := range Producers {
+		if string(p) == s {
+			return p, nil
+		}
 	}
-	return "", fmt.Errorf("producer %q: want %s, %s or %s", s, ProduceClient, ProduceWriter1, ProduceServices)
+	return "", fmt.Errorf("producer %q: want one of %v", s, Producers)
 }
 
 // Describe says in a few words what a producer does, for reports.
@@ -63,8 +72,10 @@ func (p Producer) Describe(batchTimeout time.Duration) string {
 		return "kafka.Client.Produce per record, no linger"
 	case ProduceWriter1:
 		return "kafka.Writer, BatchSize 1, no linger"
-	case ProduceServices:
-		return fmt.Sprintf("kafka.Writer with the services' settings: BatchSize 1000, BatchTimeout %v", batchTimeout)
+	case ProduceWriterLinger:
+		return fmt.Sprintf("kafka.Writer with the services' former settings: BatchSize 1000, BatchTimeout %v", batchTimeout)
+	case ProduceStream:
+		return "the services' producer (platform/stream): no linger, one request in flight per partition"
 	}
 	return string(p)
 }
@@ -104,7 +115,7 @@ type Config struct {
 	Topics            []string
 	ReplicationFactor int
 	Producer          Producer
-	// BatchTimeout is the linger of ProduceServices, as the services set it.
+	// BatchTimeout is the linger of ProduceWriterLinger.
 	BatchTimeout time.Duration
 	// MaxWait bounds a consumer's fetch when no record is there.
 	MaxWait time.Duration
@@ -222,8 +233,10 @@ func (r *Relay) newSender(topic string, forwarding bool) sender {
 	switch r.cfg.Producer {
 	case ProduceWriter1:
 		return r.newWriter(topic, 1, time.Millisecond, forwarding)
-	case ProduceServices:
+	case ProduceWriterLinger:
 		return r.newWriter(topic, 1000, r.cfg.BatchTimeout, forwarding)
+	case ProduceStream:
+		return &streamSender{p: stream.NewProducer(r.cfg.Brokers, topic, stream.ProducerConfig{}), relay: r, async: forwarding}
 	}
 	return &clientSender{
 		client: &kafka.Client{Addr: kafka.TCP(r.cfg.Brokers...), Timeout: r.cfg.Timeout},
@@ -319,6 +332,32 @@ func (s *clientSender) send(ctx context.Context, key, value []byte, wait bool) e
 }
 
 func (s *clientSender) close() error { return nil }
+
+// streamSender is the services' producer. Asynchronous sends each run in a
+// goroutine, as the services' handlers hand records over concurrently; the
+// producer keeps one request in flight per partition and sends what arrived
+// meanwhile together.
+type streamSender struct {
+	p     *stream.Producer
+	relay *Relay
+	async bool
+}
+
+func (s *streamSender) send(ctx context.Context, key, value []byte, wait bool) error {
+	if wait || !s.async {
+		return s.p.WriteMessages(ctx, kafka.Message{Key: key, Value: value})
+	}
+	s.relay.inFlight.Add(1)
+	go func() {
+		defer s.relay.inFlight.Done()
+		if err := s.p.WriteMessages(ctx, kafka.Message{Key: key, Value: value}); err != nil && ctx.Err() == nil {
+			s.relay.countErr("relay produce", err)
+		}
+	}()
+	return nil
+}
+
+func (s *streamSender) close() error { return s.p.Close() }
 
 // newReader reads one partition from offset. kafka-go's client-side fetch
 // deadline races the broker's MaxWait on an idle partition; the resulting

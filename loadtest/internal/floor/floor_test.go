@@ -42,7 +42,7 @@ func TestTopicsFollowTheOrderPath(t *testing.T) {
 }
 
 func TestParseProducer(t *testing.T) {
-	for _, s := range []string{"client", "writer-batch1", "services"} {
+	for _, s := range []string{"client", "writer-batch1", "writer-linger", "stream"} {
 		if p, err := ParseProducer(s); err != nil || string(p) != s {
 			t.Errorf("ParseProducer(%q): got %q, %v", s, p, err)
 		}
@@ -66,7 +66,7 @@ func newCluster(t *testing.T) []string {
 // in-process broker: every measured record sent crosses every hop, and the
 // second run does not count the first run's records.
 func TestRelayOnEmbeddedBroker(t *testing.T) {
-	for _, producer := range []Producer{ProduceClient, ProduceWriter1, ProduceServices} {
+	for _, producer := range Producers {
 		t.Run(string(producer), func(t *testing.T) {
 			brokers := newCluster(t)
 			ctx := context.Background()
@@ -97,7 +97,7 @@ func TestRelayOnEmbeddedBroker(t *testing.T) {
 // relay puts a key on the partition the services' writers (murmur2, as
 // Java clients) put it on, on every hop.
 func TestEveryHopPartitionsLikeTheServices(t *testing.T) {
-	for _, producer := range []Producer{ProduceClient, ProduceWriter1, ProduceServices} {
+	for _, producer := range Producers {
 		t.Run(string(producer), func(t *testing.T) {
 			brokers := newCluster(t)
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

@@ -124,11 +124,15 @@ type cpuColumn struct {
 // cpuColumns lists the phases that have CPU figures, in run order.
 func (r *Result) cpuColumns() []cpuColumn {
 	var cols []cpuColumn
-	if r.Floor != nil && r.Floor.CPU != nil {
-		cols = append(cols, cpuColumn{"floor", r.Floor.CPU, true})
-	}
-	if r.FloorServices != nil && r.FloorServices.CPU != nil {
-		cols = append(cols, cpuColumn{"floor, services' writer", r.FloorServices.CPU, true})
+	for i, f := range r.floors() {
+		if f.CPU == nil {
+			continue
+		}
+		head := "floor"
+		if i > 0 || f != r.Floor {
+			head = "ref " + f.Producer
+		}
+		cols = append(cols, cpuColumn{head, f.CPU, true})
 	}
 	if r.Main != nil && r.Main.CPU != nil {
 		cols = append(cols, cpuColumn{fmtRate(r.Main.Rate), r.Main.CPU, false})

@@ -215,7 +215,7 @@ func TestWriteTableAndMarkdown(t *testing.T) {
 		LatencyMS: Latency{Count: 3999, P50: 3.2, P99: 7.5}})
 	r.SetFloor(Floor{Producer: "client", Hops: 3, Topics: []string{"a", "b", "c"}, LatencyMS: Latency{Count: 4000, P50: 2.5, P99: 4},
 		CPU: &CPU{Processes: []ProcessCPU{{Name: "broker", Kind: "broker", MSPerOrder: 0.1}, {Name: "runner", Kind: "runner", MSPerOrder: 0.2}}, RelayMSPerRecord: 0.3, CoresBusy: 0.06}})
-	r.SetFloorServices(Floor{Producer: "services", Hops: 3, LatencyMS: Latency{Count: 4000, P50: 3.2, P99: 5}})
+	r.AddReference(Floor{Producer: "writer-linger", Hops: 3, LatencyMS: Latency{Count: 4000, P50: 3.2, P99: 5}})
 	r.Main.CPU = &CPU{Processes: []ProcessCPU{{Name: "runner", Kind: "runner", MSPerOrder: 0.4}, {Name: "orders-api", Kind: "service", MSPerOrder: 0.5},
 		{Name: "broker", Kind: "broker", MSPerOrder: 0.25}}, StackMSPerOrder: 0.75, CoresBusy: 0.23,
 		Machine: &proc.Machine{CPUs: 2, BusyCores: 1.5, StealCores: 0.05, CPUPressure: 0.42, LoadAvg1: 7.5}, OthersCores: 1.27}
@@ -231,8 +231,8 @@ func TestWriteTableAndMarkdown(t *testing.T) {
 	if err := r.WriteMarkdown(&md, []string{"latency.png"}); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"PAID/FAILED seen on stream", "floor: 3-hop relay, client", "floor: 3-hop relay, services' writer", "1.28x", "1.88x",
-		"pipeline / services' writer relay  1.00x", `"post: http 503": 1`, "max sustained rate: 500", "FAIL  not_final_ratio", "result: FAIL",
+	for _, want := range []string{"PAID/FAILED seen on stream", "floor: 3-hop relay, client", "reference: 3-hop relay, writer-linger", "1.28x", "1.88x",
+		"pipeline / writer-linger relay  1.00x", `"post: http 503": 1`, "max sustained rate: 500", "FAIL  not_final_ratio", "result: FAIL",
 		"3-hop relay a -> b -> c", "process  floor  200/s", "orders-api      ?  0.500", "stack total (broker included)         0.750",
 		"floor relay (broker + runner) per record  0.300", "stack: the runner, through the harness; broker: embedded",
 		"LOG_LEVEL=warn; log to a pipe", "warning: LOG_LEVEL is loud",

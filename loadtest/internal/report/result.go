@@ -87,6 +87,8 @@ type Floor struct {
 	LatencyMS    Latency           `json:"latency_ms"`
 	// CPU is per relayed record.
 	CPU *CPU `json:"cpu,omitempty"`
+	// PipelineRatio is the pipeline's percentiles over this relay's.
+	PipelineRatio *Ratios `json:"pipeline_ratio,omitempty"`
 }
 
 // Check is one threshold and how the run fared against it.
@@ -133,10 +135,10 @@ type Result struct {
 	// Floor is the honest floor the ratios are computed against: each
 	// record produced the moment it is ready.
 	Floor *Floor `json:"floor,omitempty"`
-	// FloorServices is the second reference line: the same relay with the
-	// services' writer settings; the pipeline's ratios to it are detail.
-	FloorServices  *Floor   `json:"floor_services,omitempty"`
-	RatioServices  *Ratios  `json:"ratio_to_floor_services,omitempty"`
+	// References are the same relay with other producers, measured in the
+	// same run: reference lines, not the floor; the pipeline's ratios to
+	// them are detail.
+	References     []Floor  `json:"floor_references,omitempty"`
 	Stack          Stack    `json:"stack"`
 	Steps          []Phase  `json:"steps,omitempty"`
 	StepP99LimitMS float64  `json:"step_p99_limit_ms,omitempty"`
@@ -145,9 +147,16 @@ type Result struct {
 	Warnings       []string `json:"warnings,omitempty"`
 }
 
-// SetMain copies the main phase's figures to the top-level fields.
+// SetMain copies the main phase's figures to the top-level fields, and
+// computes the ratios to the floors measured before it.
 func (r *Result) SetMain(p Phase) {
 	r.Main = &p
+	defer func() {
+		if r.Floor != nil {
+			r.SetFloor(*r.Floor)
+		}
+		r.setReferenceRatios()
+	}()
 	r.Rate, r.DurationS = p.Rate, p.DurationS
 	r.Sent, r.Completed, r.Errors = p.Sent, p.Completed, p.Errors
 	r.Scheduled, r.Unsent, r.Late, r.Unfinished = p.Scheduled, p.Unsent, p.Late, p.Unfinished
@@ -177,17 +186,37 @@ func (r *Result) SetFloor(f Floor) {
 	}
 	q := ratiosOf(r.LatencyMS, fl)
 	r.RatioP50, r.RatioP90, r.RatioP99, r.RatioP999 = q.P50, q.P90, q.P99, q.P999
+	r.Floor.PipelineRatio = &q
 }
 
-// SetFloorServices records the services'-settings relay and the
-// pipeline's ratios to it.
-func (r *Result) SetFloorServices(f Floor) {
-	r.FloorServices = &f
+// AddReference records a reference relay.
+func (r *Result) AddReference(f Floor) {
+	r.References = append(r.References, f)
+	r.setReferenceRatios()
+}
+
+// setReferenceRatios computes the pipeline's ratios to every reference
+// line, once the main run is in.
+func (r *Result) setReferenceRatios() {
 	if r.Main == nil {
 		return
 	}
-	q := ratiosOf(r.LatencyMS, f.LatencyMS)
-	r.RatioServices = &q
+	for i := range r.References {
+		q := ratiosOf(r.LatencyMS, r.References[i].LatencyMS)
+		r.References[i].PipelineRatio = &q
+	}
+}
+
+// floors are the honest floor then the references.
+func (r *Result) floors() []*Floor {
+	var out []*Floor
+	if r.Floor != nil {
+		out = append(out, r.Floor)
+	}
+	for i := range r.References {
+		out = append(out, &r.References[i])
+	}
+	return out
 }
 
 // ratio returns a/b rounded to two decimals, nil when either is missing.

@@ -64,8 +64,8 @@ func (r *Result) latencyRows() []latencyRow {
 	if f := r.Floor; f != nil {
 		rows = append(rows, latencyRow{fmt.Sprintf("floor: %d-hop relay, %s", f.Hops, f.Producer), f.LatencyMS})
 	}
-	if f := r.FloorServices; f != nil {
-		rows = append(rows, latencyRow{fmt.Sprintf("floor: %d-hop relay, services' writer", f.Hops), f.LatencyMS})
+	for _, f := range r.References {
+		rows = append(rows, latencyRow{fmt.Sprintf("reference: %d-hop relay, %s", f.Hops, f.Producer), f.LatencyMS})
 	}
 	return rows
 }
@@ -73,10 +73,7 @@ func (r *Result) latencyRows() []latencyRow {
 // FloorLines describe each floor's relay in a sentence.
 func (r *Result) FloorLines() []string {
 	var out []string
-	for _, f := range []*Floor{r.Floor, r.FloorServices} {
-		if f == nil {
-			continue
-		}
+	for _, f := range r.floors() {
 		out = append(out, fmt.Sprintf("%d-hop relay %s (%s; partition readers, MaxWait %gms): sent %d, received %d, lost %d, not sent %d, errors %d",
 			f.Hops, strings.Join(f.Topics, " -> "), f.ProducerDesc, f.MaxWaitMS, f.Sent, f.Received, f.Lost, f.Unsent, sum(f.ErrorsByKind)))
 	}
@@ -97,8 +94,10 @@ func (r *Result) WriteTable(w io.Writer) error {
 		if r.FloorMS != nil {
 			fmt.Fprintf(tw, "pipeline / floor\t%s\t%s\t%s\t%s\t\t\t\n", fr(r.RatioP50), fr(r.RatioP90), fr(r.RatioP99), fr(r.RatioP999))
 		}
-		if q := r.RatioServices; q != nil {
-			fmt.Fprintf(tw, "pipeline / services' writer relay\t%s\t%s\t%s\t%s\t\t\t\n", fr(q.P50), fr(q.P90), fr(q.P99), fr(q.P999))
+		for _, f := range r.References {
+			if q := f.PipelineRatio; q != nil {
+				fmt.Fprintf(tw, "pipeline / %s relay\t%s\t%s\t%s\t%s\t\t\t\n", f.Producer, fr(q.P50), fr(q.P90), fr(q.P99), fr(q.P999))
+			}
 		}
 		tw.Flush()
 		m := r.Main
@@ -110,10 +109,8 @@ func (r *Result) WriteTable(w io.Writer) error {
 			fmt.Fprintf(ew, "floor:  %s\n", line)
 		}
 		writeErrors(ew, "orders", m.ErrorsByKind, m.ErrorExamples)
-		for _, fl := range []*Floor{r.Floor, r.FloorServices} {
-			if fl != nil {
-				writeErrors(ew, "floor "+fl.Producer, fl.ErrorsByKind, fl.Examples)
-			}
+		for _, fl := range r.floors() {
+			writeErrors(ew, "floor "+fl.Producer, fl.ErrorsByKind, fl.Examples)
 		}
 	}
 	if len(r.Steps) > 0 {
@@ -373,8 +370,10 @@ func (r *Result) WriteMarkdown(w io.Writer, images []string) error {
 		if r.FloorMS != nil {
 			fmt.Fprintf(ew, "| **pipeline / floor** | %s | %s | %s | %s | | |\n", fr(r.RatioP50), fr(r.RatioP90), fr(r.RatioP99), fr(r.RatioP999))
 		}
-		if q := r.RatioServices; q != nil {
-			fmt.Fprintf(ew, "| pipeline / services' writer relay | %s | %s | %s | %s | | |\n", fr(q.P50), fr(q.P90), fr(q.P99), fr(q.P999))
+		for _, f := range r.References {
+			if q := f.PipelineRatio; q != nil {
+				fmt.Fprintf(ew, "| pipeline / %s relay | %s | %s | %s | %s | | |\n", f.Producer, fr(q.P50), fr(q.P90), fr(q.P99), fr(q.P999))
+			}
 		}
 		fmt.Fprintln(ew, "\n## Orders\n\n| scheduled | sent | completed | paid | failed | achieved/s | errors | not sent | sent late | never final | worst send lag (ms) |\n|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
 		fmt.Fprintf(ew, "| %d | %d | %d | %d | %d | %.1f | %d | %d | %d | %d | %s |\n", m.Scheduled, m.Sent, m.Completed, m.Paid, m.Failed,
@@ -384,10 +383,8 @@ func (r *Result) WriteMarkdown(w io.Writer, images []string) error {
 		for _, line := range r.FloorLines() {
 			fmt.Fprintf(ew, "\nFloor: %s.\n", line)
 		}
-		for _, fl := range []*Floor{r.Floor, r.FloorServices} {
-			if fl != nil {
-				mdErrors(ew, "Floor errors ("+fl.Producer+")", fl.ErrorsByKind, fl.Examples)
-			}
+		for _, fl := range r.floors() {
+			mdErrors(ew, "Floor errors ("+fl.Producer+")", fl.ErrorsByKind, fl.Examples)
 		}
 	}
 	if len(r.Steps) > 0 {
