@@ -79,7 +79,7 @@ type Result struct {
 	Following Memory `json:"memory_following"`
 	// RSSPerStream is (RSS - RSS before) / connected streams, bytes, the
 	// larger of waiting and following; likewise GoPerStream for the growth
-	// of heap in use plus goroutine stacks (DEBUG_ADDR's /debug/vars).
+	// of heap in use plus goroutine stacks (from DEBUG_ADDR).
 	RSSPerStream float64 `json:"rss_per_stream_bytes"`
 	GoPerStream  float64 `json:"go_heap_stack_per_stream_bytes"`
 	// The same two figures for each moment.
@@ -333,7 +333,7 @@ func readMemory(ctx context.Context, cfg Config, notes []string) (Memory, []stri
 	}
 	ms, err := Memstats(ctx, cfg.HTTP, cfg.DebugURL)
 	if err != nil {
-		notes = append(notes, fmt.Sprintf("expvar memstats at %s: %v", cfg.DebugURL, err))
+		notes = append(notes, fmt.Sprintf("Go memory figures at %s: %v", cfg.DebugURL, err))
 	}
 	m.HeapInuseBytes, m.StackInuseBytes, m.SysBytes = ms.HeapInuse, ms.StackInuse, ms.Sys
 	return m, notes
@@ -373,23 +373,24 @@ func ParseVmRSS(r io.Reader) (int64, error) {
 	return 0, errors.New("no VmRSS line")
 }
 
-// MemStats are the runtime.MemStats fields the runner reads from expvar.
+// MemStats are the runtime.MemStats fields the runner reads.
 type MemStats struct {
 	HeapInuse  uint64
 	StackInuse uint64
 	Sys        uint64
 }
 
-// Memstats reads GET {base}/debug/vars, expvar's memstats; base is a
-// service's DEBUG_ADDR (the service port does not serve it).
+// Memstats reads the Go runtime's memory figures from a service's debug
+// endpoints (DEBUG_ADDR; the service port serves none): the text heap
+// profile, GET {base}/debug/pprof/heap?debug=1, ends with runtime.MemStats.
 func Memstats(ctx context.Context, client *http.Client, base string) (MemStats, error) {
-	u, err := url.JoinPath(base, "debug", "vars")
+	u, err := url.JoinPath(base, "debug", "pprof", "heap")
 	if err != nil {
 		return MemStats{}, err
 	}
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u+"?debug=1", nil)
 	if err != nil {
 		return MemStats{}, err
 	}
@@ -399,18 +400,44 @@ func Memstats(ctx context.Context, client *http.Client, base string) (MemStats, 
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return MemStats{}, fmt.Errorf("GET /debug/vars: %s", resp.Status)
+		return MemStats{}, fmt.Errorf("GET /debug/pprof/heap: %s", resp.Status)
 	}
-	var v struct {
-		Memstats *MemStats `json:"memstats"`
+	return ParseHeapProfile(resp.Body)
+}
+
+// ParseHeapProfile reads the "# runtime.MemStats" lines at the end of a
+// text heap profile: "# HeapInuse = N", "# Stack = inuse / sys", "# Sys = N".
+func ParseHeapProfile(r io.Reader) (MemStats, error) {
+	var m MemStats
+	found := 0
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), 4<<20)
+	for sc.Scan() {
+		name, value, ok := strings.Cut(strings.TrimPrefix(sc.Text(), "# "), " = ")
+		if !ok {
+			continue
+		}
+		first, _, _ := strings.Cut(value, " ")
+		n, err := strconv.ParseUint(first, 10, 64)
+		if err != nil {
+			continue
+		}
+		switch name {
+		case "HeapInuse":
+			m.HeapInuse, found = n, found+1
+		case "Stack":
+			m.StackInuse, found = n, found+1
+		case "Sys":
+			m.Sys, found = n, found+1
+		}
 	}
-	if err := json.NewDecoder(resp.Body).Decode(&v); err != nil {
-		return MemStats{}, fmt.Errorf("GET /debug/vars: %w", err)
+	if err := sc.Err(); err != nil {
+		return m, err
 	}
-	if v.Memstats == nil {
-		return MemStats{}, errors.New("GET /debug/vars: no memstats")
+	if found < 3 {
+		return m, errors.New("heap profile: no runtime.MemStats lines")
 	}
-	return *v.Memstats, nil
+	return m, nil
 }
 
 // NewOrderID returns a random (version 4) UUID, the form orders-api assigns.

@@ -33,6 +33,25 @@ func TestParseVmRSS(t *testing.T) {
 	}
 }
 
+func TestParseHeapProfile(t *testing.T) {
+	tests := []struct {
+		name    string
+		text    string
+		want    MemStats
+		wantErr bool
+	}{
+		{name: "the end of a heap profile", text: "heap profile: 1: 2 [3: 4] @ heap/1048576\n1: 2 [3: 4] @ 0x1\n\n# runtime.MemStats\n# Alloc = 10\n# Sys = 900\n# HeapInuse = 500\n# Stack = 64 / 128\n# NumGC = 3\n",
+			want: MemStats{HeapInuse: 500, StackInuse: 64, Sys: 900}},
+		{name: "not a heap profile", text: "404 page not found\n", wantErr: true},
+	}
+	for _, tt := range tests {
+		got, err := ParseHeapProfile(strings.NewReader(tt.text))
+		if (err != nil) != tt.wantErr || (!tt.wantErr && got != tt.want) {
+			t.Errorf("%s: got %+v, %v; want %+v, error %v", tt.name, got, err, tt.want, tt.wantErr)
+		}
+	}
+}
+
 func TestNewOrderID(t *testing.T) {
 	uuid4 := regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
 	a, b := NewOrderID(), NewOrderID()
@@ -79,11 +98,11 @@ func (f *fakeNotifications) handler() http.Handler {
 		w.(http.Flusher).Flush()
 		<-r.Context().Done()
 	})
-	mux.HandleFunc("GET /debug/vars", func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc("GET /debug/pprof/heap", func(w http.ResponseWriter, r *http.Request) {
 		f.mu.Lock()
 		n := f.streams
 		f.mu.Unlock()
-		fmt.Fprintf(w, `{"cmdline":["x"],"memstats":{"HeapInuse":%d,"StackInuse":%d,"Sys":1}}`, 1000+n*100, 2000+n*50)
+		fmt.Fprintf(w, "heap profile: 1: 2 [3: 4] @ heap/1048576\n\n# runtime.MemStats\n# Alloc = 5\n# Sys = 1\n# HeapInuse = %d\n# Stack = %d / 4096\n# MSpan = 1 / 2\n", 1000+n*100, 2000+n*50)
 	})
 	return mux
 }
