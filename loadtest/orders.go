@@ -62,7 +62,15 @@ func runOrders(ctx context.Context, cfg config, t *target, stdout, stderr io.Wri
 	var floorHists []floorCurve
 	if cfg.floor {
 		for i, producer := range cfg.floorProducers {
-			f, fh, err := measureFloor(ctx, cfg, t, producer, stderr)
+			warmup := cfg.warmup
+			if i == 0 {
+				// The first relay also warms the broker up: a JVM broker
+				// compiles its hot paths in the first seconds of traffic,
+				// and the first line measured should not pay for that
+				// when the others do not.
+				warmup += cfg.brokerWarmup
+			}
+			f, fh, err := measureFloor(ctx, cfg, t, producer, warmup, stderr)
 			if err != nil {
 				return err
 			}
@@ -183,7 +191,7 @@ type floorCurve struct {
 }
 
 // measureFloor runs the relay with producer at the main run's rate.
-func measureFloor(ctx context.Context, cfg config, t *target, producer floor.Producer, stderr io.Writer) (report.Floor, *stats.Histogram, error) {
+func measureFloor(ctx context.Context, cfg config, t *target, producer floor.Producer, warmup time.Duration, stderr io.Writer) (report.Floor, *stats.Histogram, error) {
 	topics := floor.Topics(cfg.floorPrefix)
 	relay, err := floor.Open(ctx, floor.Config{
 		Brokers:           t.brokers,
@@ -199,7 +207,7 @@ func measureFloor(ctx context.Context, cfg config, t *target, producer floor.Pro
 	}
 	defer relay.Close()
 	pacer := pace.New(pace.Options{MaxInFlight: cfg.maxInFlight, LateAfter: cfg.lateAfter})
-	ph := pace.Phase{Name: fmt.Sprintf("floor %s %g/s", producer, cfg.rate), Rate: cfg.rate, Warmup: cfg.warmup, Duration: cfg.duration}
+	ph := pace.Phase{Name: fmt.Sprintf("floor %s %g/s", producer, cfg.rate), Rate: cfg.rate, Warmup: warmup, Duration: cfg.duration}
 	stop := progress(stderr, ph, func() string {
 		return fmt.Sprintf("sent %d, received %d, in flight %d", pacer.Sent(), relay.Received(), pacer.InFlight())
 	})
