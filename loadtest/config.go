@@ -36,6 +36,7 @@ type config struct {
 
 	rate         float64
 	duration     time.Duration
+	slices       int
 	warmup       time.Duration
 	ramp         []float64
 	stepDuration time.Duration
@@ -93,7 +94,8 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.DurationVar(&c.paymentDelay, "payment-delay", 0, "simulated payment delay of the processor the harness starts (PAYMENT_DELAY)")
 
 	fs.Float64Var(&c.rate, "rate", 200, "constant arrival rate, orders/s, of the main run and the floor (0: no main run)")
-	fs.DurationVar(&c.duration, "duration", 20*time.Second, "measured duration of the main run and of the floor")
+	fs.DurationVar(&c.duration, "duration", 20*time.Second, "measured duration of the main run and of each floor relay")
+	fs.IntVar(&c.slices, "slices", 4, "cut -duration into this many slices and measure the floor relays and the main run in turns, one slice each, so they share the machine's moods")
 	fs.DurationVar(&c.warmup, "warmup", 5*time.Second, "unmeasured warm-up before the main run, the floor and the ramp")
 	ramp := fs.String("ramp", "500,1000,1500,2000,2500", `step ramp rates, orders/s, to find the knee ("" for none)`)
 	fs.DurationVar(&c.stepDuration, "step-duration", 10*time.Second, "measured duration of each ramp step")
@@ -105,7 +107,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.IntVar(&c.floorReplicas, "floor-replication", 1, "replication factor of the floor topics when the runner creates them")
 	fs.DurationVar(&c.brokerWarmup, "broker-warmup", 10*time.Second, "extra unmeasured warm-up of the first floor relay, so a JVM broker has compiled its hot paths before anything is measured")
 	fs.DurationVar(&c.floorMaxWait, "floor-max-wait", 100*time.Millisecond, "the floor consumers' fetch MaxWait: how long the broker may hold a fetch on an idle partition (readers ask for 1 byte, so a record is returned the moment it arrives; a shorter wait only polls more)")
-	fs.DurationVar(&c.profile, "profile", 0, "take a CPU profile of this length from each service during the main run, into <out>/profiles (needs the services' DEBUG_ADDR: set by the harness, -debug-urls otherwise)")
+	fs.DurationVar(&c.profile, "profile", 0, "take a CPU profile of this length from each service during the main run's first slice, into <out>/profiles (needs the services' DEBUG_ADDR: set by the harness, -debug-urls otherwise)")
 	fs.DurationVar(&c.orderTimeout, "order-timeout", 10*time.Second, "an order not final this long after its intended send time counts as never final")
 	fs.DurationVar(&c.lateAfter, "late-after", 10*time.Millisecond, "an order sent more than this behind its intended time counts as sent late")
 	fs.IntVar(&c.maxInFlight, "max-in-flight", 8000, "orders in flight at most; an order due beyond it is not sent and counted")
@@ -206,6 +208,8 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 		errs = append(errs, errors.New("-rate must be >= 0"))
 	case c.duration <= 0 || c.stepDuration <= 0 || c.orderTimeout <= 0:
 		errs = append(errs, errors.New("-duration, -step-duration and -order-timeout must be > 0"))
+	case c.slices < 1 || c.duration/time.Duration(max(c.slices, 1)) < 10*time.Millisecond:
+		errs = append(errs, errors.New("-slices must be at least 1 and leave each slice 10ms or more of -duration"))
 	case c.warmup < 0 || c.brokerWarmup < 0:
 		errs = append(errs, errors.New("-warmup and -broker-warmup must be >= 0"))
 	case c.skus <= 0:
@@ -218,8 +222,8 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 		errs = append(errs, errors.New("-brokers is needed for the floor and for -mode sse"))
 	case c.sourceIPs < 1 || c.sourceIPs > 65000:
 		errs = append(errs, errors.New("-source-ips must be in 1..65000"))
-	case c.profile < 0 || c.profile > c.duration:
-		errs = append(errs, errors.New("-profile must be between 0 and -duration: it is taken during the main run"))
+	case c.profile < 0 || c.profile > c.duration/time.Duration(c.slices):
+		errs = append(errs, errors.New("-profile must be between 0 and -duration / -slices: it is taken during the main run's first slice"))
 	}
 	if c.target == "running" && c.paymentDelay != 0 {
 		errs = append(errs, errors.New("-payment-delay only applies to a stack the runner starts; set PAYMENT_DELAY on the running processor instead"))

@@ -10,7 +10,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/kafkakit/kit/loadtest/internal/floor"
 	"github.com/kafkakit/kit/loadtest/internal/pace"
 	"github.com/kafkakit/kit/loadtest/internal/pipeline"
 	"github.com/kafkakit/kit/loadtest/internal/proc"
@@ -59,40 +58,26 @@ func runOrders(ctx context.Context, cfg config, t *target, stdout, stderr io.Wri
 	}
 	pacer := pace.New(pace.Options{MaxInFlight: cfg.maxInFlight, LateAfter: cfg.lateAfter})
 
-	var floorHists []floorCurve
-	if cfg.floor {
-		for i, producer := range cfg.floorProducers {
-			warmup := cfg.warmup
-			if i == 0 {
-				// The first relay also warms the broker up: a JVM broker
-				// compiles its hot paths in the first seconds of traffic,
-				// and the first line measured should not pay for that
-				// when the others do not.
-				warmup += cfg.brokerWarmup
-			}
-			f, fh, err := measureFloor(ctx, cfg, t, producer, warmup, stderr)
-			if err != nil {
-				return err
-			}
-			if i == 0 {
-				floorHists = append(floorHists, floorCurve{fmt.Sprintf("floor (%d-hop, %s)", f.Hops, producer), fh})
-				res.SetFloor(f) // ratios are set once the main run is in
-			} else {
-				floorHists = append(floorHists, floorCurve{fmt.Sprintf("reference (%d-hop, %s)", f.Hops, producer), fh})
-				res.AddReference(f)
-			}
-		}
-	}
-
 	timeline := stats.NewTimeline(time.Now(), time.Second)
+	var floorHists []floorCurve
 	var mainRec *pipeline.Recorder
 	if cfg.rate > 0 {
-		ph := pace.Phase{Name: fmt.Sprintf("orders %g/s", cfg.rate), Rate: cfg.rate, Warmup: cfg.warmup, Duration: cfg.duration}
-		profiled := startProfiles(ctx, cfg, t, ph, stderr)
-		rec, p := runPhase(ctx, pacer, client, ph, timeline, t.processes, stderr)
-		mainRec = rec
-		res.SetMain(p)
-		res.Warnings = append(res.Warnings, profiled()...)
+		floors, main, err := measureInterleaved(ctx, cfg, t, pacer, client, timeline, stderr)
+		if err != nil {
+			return err
+		}
+		for i, f := range floors {
+			if i == 0 {
+				floorHists = append(floorHists, floorCurve{fmt.Sprintf("floor (%d-hop, %s)", f.Hops, f.Producer), f.hist})
+				res.SetFloor(f.Floor)
+			} else {
+				floorHists = append(floorHists, floorCurve{fmt.Sprintf("reference (%d-hop, %s)", f.Hops, f.Producer), f.hist})
+				res.AddReference(f.Floor)
+			}
+		}
+		mainRec = main.rec
+		res.SetMain(main.Phase)
+		res.Warnings = append(res.Warnings, main.warnings...)
 	}
 	if ctx.Err() != nil {
 		return ctx.Err()
@@ -139,12 +124,21 @@ func measureCPU(ctx context.Context, procs []proc.Process, ph pace.Phase) *proc.
 	return proc.Measure(procs, start.Add(ph.Warmup), start.Add(ph.Warmup+ph.Duration), ctx.Done())
 }
 
-// runPhase paces one phase of orders and summarises it.
+// runPhase paces one phase of orders (a ramp step) and summarises it.
 func runPhase(ctx context.Context, pacer *pace.Pacer, client *pipeline.Client, ph pace.Phase, timeline *stats.Timeline, procs []proc.Process, stderr io.Writer) (*pipeline.Recorder, report.Phase) {
 	rec := pipeline.NewRecorder(timeline)
-	base := pacer.Sent()
+	c, u := runOrdersSlice(ctx, pacer, client, ph, rec, procs, stderr)
+	p := summarize(ph.Name, ph.Rate, ph.Duration, c, rec, u, procs)
+	fmt.Fprintf(stderr, "%s: done: %s\n", ph.Name, phaseLine(p))
+	return rec, p
+}
+
+// runOrdersSlice paces ph's orders into rec and reads the processes' CPU
+// time over its measured window.
+func runOrdersSlice(ctx context.Context, pacer *pace.Pacer, client *pipeline.Client, ph pace.Phase, rec *pipeline.Recorder, procs []proc.Process, stderr io.Writer) (pace.Counts, proc.Usage) {
+	base, done, errored := pacer.Sent(), rec.Completed(), rec.Errored()
 	stop := progress(stderr, ph, func() string {
-		return fmt.Sprintf("sent %d, final %d, errors %d, in flight %d", pacer.Sent()-base, rec.Completed(), rec.Errored(), pacer.InFlight())
+		return fmt.Sprintf("sent %d, final %d, errors %d, in flight %d", pacer.Sent()-base, rec.Completed()-done, rec.Errored()-errored, pacer.InFlight())
 	})
 	window := measureCPU(ctx, procs, ph)
 	c := pacer.Run(ctx, ph, func(ctx context.Context, a pace.Arrival) {
@@ -152,11 +146,16 @@ func runPhase(ctx context.Context, pacer *pace.Pacer, client *pipeline.Client, p
 	})
 	usage := window.Wait()
 	stop()
+	return c, usage
+}
+
+// summarize turns a phase's counts, recorder and CPU usage into its report.
+func summarize(name string, rate float64, duration time.Duration, c pace.Counts, rec *pipeline.Recorder, usage proc.Usage, procs []proc.Process) report.Phase {
 	counts := rec.Counts()
 	p := report.Phase{
-		Name:          ph.Name,
-		Rate:          ph.Rate,
-		DurationS:     ph.Duration.Seconds(),
+		Name:          name,
+		Rate:          rate,
+		DurationS:     duration.Seconds(),
 		Scheduled:     int64(c.Scheduled),
 		Sent:          int64(c.Sent),
 		Unsent:        int64(c.Unsent),
@@ -174,73 +173,24 @@ func runPhase(ctx context.Context, pacer *pace.Pacer, client *pipeline.Client, p
 		CreatedMS:     report.LatencyOf(rec.Created.Summary()),
 	}
 	p.Unfinished = p.Sent - p.Completed
-	p.AchievedRate = stats.Rate(p.Completed, ph.Duration)
+	p.AchievedRate = stats.Rate(p.Completed, duration)
 	p.CPU = report.CPUOf(usage, procs, p.Sent, false)
-	cpuNote := ""
+	return p
+}
+
+// phaseLine is a phase's one-line summary for the progress output.
+func phaseLine(p report.Phase) string {
+	line := fmt.Sprintf("sent %d, final %d, errors %d, p50 %.2fms, p99 %.2fms", p.Sent, p.Completed, p.Errors, p.LatencyMS.P50, p.LatencyMS.P99)
 	if p.CPU != nil {
-		cpuNote = fmt.Sprintf(", CPU %.3f ms/order (+ runner %.3f)", p.CPU.StackMSPerOrder, p.CPU.RunnerMSPerOrder)
+		line += fmt.Sprintf(", CPU %.3f ms/order (+ runner %.3f)", p.CPU.StackMSPerOrder, p.CPU.RunnerMSPerOrder)
 	}
-	fmt.Fprintf(stderr, "%s: done: sent %d, final %d, errors %d, p50 %.2fms, p99 %.2fms%s\n", ph.Name, p.Sent, p.Completed, p.Errors, p.LatencyMS.P50, p.LatencyMS.P99, cpuNote)
-	return rec, p
+	return line
 }
 
 // floorCurve is a floor's histogram for the percentile plot.
 type floorCurve struct {
 	name string
 	hist *stats.Histogram
-}
-
-// measureFloor runs the relay with producer at the main run's rate.
-func measureFloor(ctx context.Context, cfg config, t *target, producer floor.Producer, warmup time.Duration, stderr io.Writer) (report.Floor, *stats.Histogram, error) {
-	topics := floor.Topics(cfg.floorPrefix)
-	relay, err := floor.Open(ctx, floor.Config{
-		Brokers:           t.brokers,
-		Topics:            topics,
-		ReplicationFactor: cfg.floorReplicas,
-		Producer:          producer,
-		BatchTimeout:      cfg.floorBatch,
-		MaxWait:           cfg.floorMaxWait,
-		Timeout:           cfg.orderTimeout,
-	})
-	if err != nil {
-		return report.Floor{}, nil, fmt.Errorf("floor on %v: %w", t.brokers, err)
-	}
-	defer relay.Close()
-	pacer := pace.New(pace.Options{MaxInFlight: cfg.maxInFlight, LateAfter: cfg.lateAfter})
-	ph := pace.Phase{Name: fmt.Sprintf("floor %s %g/s", producer, cfg.rate), Rate: cfg.rate, Warmup: warmup, Duration: cfg.duration}
-	stop := progress(stderr, ph, func() string {
-		return fmt.Sprintf("sent %d, received %d, in flight %d", pacer.Sent(), relay.Received(), pacer.InFlight())
-	})
-	window := measureCPU(ctx, t.processes, ph)
-	c := pacer.Run(ctx, ph, relay.Send)
-	usage := window.Wait()
-	lost := relay.Drain(ctx)
-	stop()
-	byKind, examples := relay.Errors()
-	f := report.Floor{
-		Producer:     string(producer),
-		ProducerDesc: producer.Describe(cfg.floorBatch),
-		Hops:         len(topics),
-		Topics:       topics,
-		MaxWaitMS:    report.Ms(cfg.floorMaxWait),
-		Rate:         cfg.rate,
-		DurationS:    cfg.duration.Seconds(),
-		Sent:         int64(c.Sent),
-		Received:     relay.Latency.Count(),
-		Lost:         lost,
-		Unsent:       int64(c.Unsent),
-		Late:         int64(c.Late),
-		ErrorsByKind: byKind,
-		Examples:     examples,
-		LatencyMS:    report.LatencyOf(relay.Latency.Summary()),
-		CPU:          report.CPUOf(usage, t.processes, int64(c.Sent), true),
-	}
-	cpuNote := ""
-	if f.CPU != nil {
-		cpuNote = fmt.Sprintf(", CPU %.3f ms/record (broker + relay)", f.CPU.RelayMSPerRecord)
-	}
-	fmt.Fprintf(stderr, "%s: done: sent %d, received %d, p50 %.2fms, p99 %.2fms%s\n", ph.Name, f.Sent, f.Received, f.LatencyMS.P50, f.LatencyMS.P99, cpuNote)
-	return f, relay.Latency, nil
 }
 
 // writeOrderResults writes latest.json, report.md and the plots.

@@ -18,6 +18,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kfake"
+
 	"github.com/kafkakit/kit/loadtest/internal/floor"
 )
 
@@ -108,7 +110,8 @@ func TestParseConfig(t *testing.T) {
 		{name: "a pid that is not a number", args: []string{"-pids", "broker=kafka"}, wantErr: "want a pid or :port"},
 		{name: "a pair without a value", args: []string{"-debug-urls", "orders-api"}, wantErr: "want name=value"},
 		{name: "unknown floor producer", args: []string{"-floor-producers", "client,hash"}, wantErr: "-floor-producers"},
-		{name: "a profile longer than the main run", args: []string{"-profile", "30s", "-duration", "20s"}, wantErr: "-profile"},
+		{name: "a profile longer than a slice of the main run", args: []string{"-profile", "10s", "-duration", "20s", "-slices", "4"}, wantErr: "-profile"},
+		{name: "slices of nothing", args: []string{"-duration", "20ms", "-slices", "4"}, wantErr: "-slices"},
 		{name: "nothing to run", args: []string{"-rate", "0", "-ramp", ""}, wantErr: "nothing to run"},
 		{name: "bad ramp", args: []string{"-ramp", "100,x"}, wantErr: "-ramp"},
 		{name: "bad mode", args: []string{"-mode", "soak"}, wantErr: "-mode"},
@@ -248,6 +251,59 @@ func TestRunAgainstRunningStack(t *testing.T) {
 				t.Errorf("stdout lacks the table:\n%s", stdout.String())
 			}
 		})
+	}
+}
+
+// TestRunMeasuresTheFloorInSlices runs both default relays on an in-process
+// broker, taking turns with the orders: each sends its whole measured share,
+// and the report has the floor, the reference line and their ratios.
+func TestRunMeasuresTheFloorInSlices(t *testing.T) {
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cluster.Close)
+	srv := fakeServices(t, false)
+	out := t.TempDir()
+	args := []string{"loadtest", "-orders-url", srv.URL, "-notifications-url", srv.URL, "-stock-url", srv.URL, "-processor-url", srv.URL,
+		"-brokers", strings.Join(cluster.ListenAddrs(), ","), "-rate", "40", "-duration", "1s", "-slices", "2", "-warmup", "250ms",
+		"-broker-warmup", "0s", "-ramp", "", "-max-ratio-p50", "0", "-max-ratio-p99", "0", "-out", out}
+	var stdout, stderr bytes.Buffer
+	if err := run(context.Background(), args, env(nil), &stdout, &stderr); err != nil {
+		t.Fatalf("run: %v\n%s", err, stderr.String())
+	}
+	b, err := os.ReadFile(filepath.Join(out, "latest.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got struct {
+		Sent  int64 `json:"sent"`
+		Floor struct {
+			Producer      string         `json:"producer"`
+			Hops          int            `json:"hops"`
+			Slices        int            `json:"slices"`
+			Sent          int64          `json:"sent"`
+			Received      int64          `json:"received"`
+			PipelineRatio map[string]any `json:"pipeline_ratio"`
+		} `json:"floor"`
+		References []struct {
+			Producer string `json:"producer"`
+			Sent     int64  `json:"sent"`
+		} `json:"floor_references"`
+		RatioP50 *float64 `json:"ratio_p50"`
+	}
+	if err := json.Unmarshal(b, &got); err != nil {
+		t.Fatal(err)
+	}
+	f := got.Floor
+	if f.Producer != "client" || f.Hops != 3 || f.Slices != 2 || f.Sent != 40 || f.Received != 40 || f.PipelineRatio == nil {
+		t.Errorf("floor: got %+v, want client, 3 hops, 2 slices, 40 sent and received, with ratios", f)
+	}
+	if len(got.References) != 1 || got.References[0].Producer != "writer-linger" || got.References[0].Sent != 40 {
+		t.Errorf("references: got %+v, want writer-linger with 40 sent", got.References)
+	}
+	if got.Sent != 40 || got.RatioP50 == nil {
+		t.Errorf("main: got sent %d ratio %v, want 40 and a ratio", got.Sent, got.RatioP50)
 	}
 }
 

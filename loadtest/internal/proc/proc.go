@@ -405,3 +405,53 @@ func parseOpenFileLimit(b []byte) string {
 	}
 	return ""
 }
+
+// Add sums u and v, two windows over the same processes taken one after
+// the other: CPU times add up, the window is as long as both, the machine's
+// figures are weighted by each window's length. The zero Usage adds
+// nothing.
+func (u Usage) Add(v Usage) Usage {
+	if v.End.Sub(v.Start) <= 0 {
+		return u
+	}
+	if u.End.Sub(u.Start) <= 0 {
+		return v
+	}
+	du, dv := u.End.Sub(u.Start), v.End.Sub(v.Start)
+	out := Usage{Start: u.Start, End: u.Start.Add(du + dv), ByName: map[string]time.Duration{}, Errors: map[string]string{}}
+	for name, d := range u.ByName {
+		if e, ok := v.ByName[name]; ok {
+			out.ByName[name] = d + e
+		}
+	}
+	for _, errs := range []map[string]string{u.Errors, v.Errors} {
+		for name, msg := range errs {
+			out.Errors[name] = msg
+			delete(out.ByName, name)
+		}
+	}
+	for name := range u.ByName {
+		if _, ok := v.ByName[name]; !ok && out.Errors[name] == "" {
+			out.Errors[name] = "not read in every window"
+		}
+	}
+	switch {
+	case u.Machine == nil:
+		out.Machine = v.Machine
+	case v.Machine == nil:
+		out.Machine = u.Machine
+	default:
+		wu, wv := du.Seconds()/(du+dv).Seconds(), dv.Seconds()/(du+dv).Seconds()
+		m := *v.Machine
+		m.BusyCores = u.Machine.BusyCores*wu + v.Machine.BusyCores*wv
+		m.StealCores = u.Machine.StealCores*wu + v.Machine.StealCores*wv
+		if u.Machine.CPUPressure >= 0 && v.Machine.CPUPressure >= 0 {
+			m.CPUPressure = u.Machine.CPUPressure*wu + v.Machine.CPUPressure*wv
+		} else {
+			m.CPUPressure = -1
+		}
+		m.LoadAvg1 = max(u.Machine.LoadAvg1, v.Machine.LoadAvg1)
+		out.Machine = &m
+	}
+	return out
+}

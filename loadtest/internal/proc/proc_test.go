@@ -2,6 +2,7 @@ package proc
 
 import (
 	"encoding/binary"
+	"math"
 	"net"
 	"os"
 	"strings"
@@ -246,5 +247,29 @@ func TestParseOpenFileLimit(t *testing.T) {
 	}
 	if got := parseOpenFileLimit([]byte("Max cpu time unlimited\n")); got != "" {
 		t.Errorf("no line: got %q, want empty", got)
+	}
+}
+
+func TestUsageAdd(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	a := Usage{Start: t0, End: t0.Add(10 * time.Second), ByName: map[string]time.Duration{"api": time.Second, "broker": 2 * time.Second},
+		Errors: map[string]string{}, Machine: &Machine{CPUs: 2, BusyCores: 1, CPUPressure: 0.2, LoadAvg1: 3}}
+	b := Usage{Start: t0.Add(time.Minute), End: t0.Add(time.Minute + 30*time.Second), ByName: map[string]time.Duration{"api": 3 * time.Second},
+		Errors: map[string]string{"broker": "gone"}, Machine: &Machine{CPUs: 2, BusyCores: 2, CPUPressure: 0.6, LoadAvg1: 5}}
+	got := a.Add(b)
+	if got.End.Sub(got.Start) != 40*time.Second {
+		t.Errorf("window: got %v, want 40s", got.End.Sub(got.Start))
+	}
+	if got.ByName["api"] != 4*time.Second {
+		t.Errorf("api: got %v, want 4s", got.ByName["api"])
+	}
+	if _, ok := got.ByName["broker"]; ok || got.Errors["broker"] != "gone" {
+		t.Errorf("broker: got %v / %q, want no figure and the error", got.ByName["broker"], got.Errors["broker"])
+	}
+	if m := got.Machine; m.BusyCores != 1.75 || math.Abs(m.CPUPressure-0.5) > 1e-9 || m.LoadAvg1 != 5 {
+		t.Errorf("machine: got %+v, want busy 1.75, pressure 0.5, load 5", m)
+	}
+	if z := (Usage{}).Add(a); z.ByName["api"] != time.Second {
+		t.Errorf("zero + a: got %+v", z)
 	}
 }

@@ -70,11 +70,14 @@ type Phase struct {
 type Floor struct {
 	// Producer is how the relay's producers send (floor.Producer) and
 	// ProducerDesc says it in words.
-	Producer     string            `json:"producer"`
-	ProducerDesc string            `json:"producer_desc"`
-	Hops         int               `json:"hops"`
-	Topics       []string          `json:"topics"`
-	MaxWaitMS    float64           `json:"reader_max_wait_ms"`
+	Producer     string   `json:"producer"`
+	ProducerDesc string   `json:"producer_desc"`
+	Hops         int      `json:"hops"`
+	Topics       []string `json:"topics"`
+	MaxWaitMS    float64  `json:"reader_max_wait_ms"`
+	// Slices is how many turns the measured time was cut into, taken in
+	// alternation with the other relays and the main run.
+	Slices       int               `json:"slices,omitempty"`
 	Rate         float64           `json:"rate"`
 	DurationS    float64           `json:"duration_s"`
 	Sent         int64             `json:"sent"`

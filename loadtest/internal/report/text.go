@@ -36,6 +36,9 @@ func (r *Result) Headline() string {
 	fmt.Fprintf(&b, "broker %s (%s)", r.Broker, r.Target)
 	if r.Main != nil {
 		fmt.Fprintf(&b, ", %g orders/s for %gs after %gs warm-up", r.Rate, r.DurationS, r.WarmupS)
+		if r.Floor != nil && r.Floor.Slices > 1 {
+			fmt.Fprintf(&b, " (in %d slices taking turns with the floor relays)", r.Floor.Slices)
+		}
 	}
 	if len(r.Steps) > 0 {
 		rates := make([]string, len(r.Steps))
