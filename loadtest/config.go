@@ -101,7 +101,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.DurationVar(&c.stepDuration, "step-duration", 10*time.Second, "measured duration of each ramp step")
 	fs.BoolVar(&c.rampContinue, "ramp-continue", false, "keep ramping after a step that was not sustained")
 	fs.BoolVar(&c.floor, "floor", true, "measure the broker floor (a kafka-go relay with one hop per topic an order crosses) at -rate before the main run")
-	fs.StringVar(&c.floorPrefix, "floor-topic-prefix", floor.DefaultPrefix, "the floor relay's topics are PREFIX.<each topic the order crosses>")
+	fs.StringVar(&c.floorPrefix, "floor-topic-prefix", floor.DefaultPrefix, "each floor relay's topics are PREFIX.<producer>.<each topic the order crosses>")
 	producers := fs.String("floor-producers", "client,writer-linger", "relays to measure, comma-separated: the first is the floor the ratios use, the others are reference lines; client (kafka.Client.Produce per record: the honest floor), writer-batch1 (kafka.Writer, BatchSize 1), writer-linger (kafka.Writer with the services' former settings: BatchSize 1000, a linger), stream (the services' producer today)")
 	fs.DurationVar(&c.floorBatch, "floor-batch-timeout", time.Millisecond, "the linger of the writer-linger relay (the services' former PRODUCER_BATCH_TIMEOUT)")
 	fs.IntVar(&c.floorReplicas, "floor-replication", 1, "replication factor of the floor topics when the runner creates them")

@@ -41,6 +41,7 @@ func measureInterleaved(ctx context.Context, cfg config, t *target, pacer *pace.
 	type relayLine struct {
 		producer floor.Producer
 		relay    *floor.Relay
+		topics   []string
 		counts   pace.Counts
 		usage    proc.Usage
 		lost     int64
@@ -51,9 +52,12 @@ func measureInterleaved(ctx context.Context, cfg config, t *target, pacer *pace.
 			l.relay.Close()
 		}
 	}()
-	topics := floor.Topics(cfg.floorPrefix)
 	if cfg.floor {
 		for _, producer := range cfg.floorProducers {
+			// Each relay has topics of its own: the relays stay open while
+			// they take turns, and a relay reading another's topics would
+			// forward its records too.
+			topics := floor.Topics(cfg.floorPrefix + "." + string(producer))
 			relay, err := floor.Open(ctx, floor.Config{
 				Brokers:           t.brokers,
 				Topics:            topics,
@@ -66,7 +70,7 @@ func measureInterleaved(ctx context.Context, cfg config, t *target, pacer *pace.
 			if err != nil {
 				return nil, measuredMain{}, fmt.Errorf("floor on %v: %w", t.brokers, err)
 			}
-			relays = append(relays, &relayLine{producer: producer, relay: relay})
+			relays = append(relays, &relayLine{producer: producer, relay: relay, topics: topics})
 		}
 	}
 	slices := max(cfg.slices, 1)
@@ -127,8 +131,8 @@ func measureInterleaved(ctx context.Context, cfg config, t *target, pacer *pace.
 		f := report.Floor{
 			Producer:     string(l.producer),
 			ProducerDesc: l.producer.Describe(cfg.floorBatch),
-			Hops:         len(topics),
-			Topics:       topics,
+			Hops:         len(l.topics),
+			Topics:       l.topics,
 			MaxWaitMS:    report.Ms(cfg.floorMaxWait),
 			Slices:       slices,
 			Rate:         cfg.rate,

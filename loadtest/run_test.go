@@ -280,6 +280,7 @@ func TestRunMeasuresTheFloorInSlices(t *testing.T) {
 		Sent  int64 `json:"sent"`
 		Floor struct {
 			Producer      string         `json:"producer"`
+			Topics        []string       `json:"topics"`
 			Hops          int            `json:"hops"`
 			Slices        int            `json:"slices"`
 			Sent          int64          `json:"sent"`
@@ -287,8 +288,10 @@ func TestRunMeasuresTheFloorInSlices(t *testing.T) {
 			PipelineRatio map[string]any `json:"pipeline_ratio"`
 		} `json:"floor"`
 		References []struct {
-			Producer string `json:"producer"`
-			Sent     int64  `json:"sent"`
+			Producer string   `json:"producer"`
+			Topics   []string `json:"topics"`
+			Sent     int64    `json:"sent"`
+			Received int64    `json:"received"`
 		} `json:"floor_references"`
 		RatioP50 *float64 `json:"ratio_p50"`
 	}
@@ -299,8 +302,10 @@ func TestRunMeasuresTheFloorInSlices(t *testing.T) {
 	if f.Producer != "client" || f.Hops != 3 || f.Slices != 2 || f.Sent != 40 || f.Received != 40 || f.PipelineRatio == nil {
 		t.Errorf("floor: got %+v, want client, 3 hops, 2 slices, 40 sent and received, with ratios", f)
 	}
-	if len(got.References) != 1 || got.References[0].Producer != "writer-linger" || got.References[0].Sent != 40 {
-		t.Errorf("references: got %+v, want writer-linger with 40 sent", got.References)
+	if len(got.References) != 1 || got.References[0].Producer != "writer-linger" || got.References[0].Sent != 40 || got.References[0].Received != 40 {
+		t.Errorf("references: got %+v, want writer-linger with 40 sent and received", got.References)
+	} else if got.References[0].Topics[0] == f.Topics[0] {
+		t.Errorf("the relays share topic %s: each would forward the other's records", f.Topics[0])
 	}
 	if got.Sent != 40 || got.RatioP50 == nil {
 		t.Errorf("main: got sent %d ratio %v, want 40 and a ratio", got.Sent, got.RatioP50)
