@@ -50,6 +50,7 @@ type config struct {
 	floorReplicas  int
 	floorMaxWait   time.Duration
 	brokerWarmup   time.Duration
+	idle           time.Duration
 	profile        time.Duration
 	orderTimeout   time.Duration
 	lateAfter      time.Duration
@@ -106,6 +107,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.DurationVar(&c.floorBatch, "floor-batch-timeout", time.Millisecond, "the linger of the writer-linger relay (the services' former PRODUCER_BATCH_TIMEOUT)")
 	fs.IntVar(&c.floorReplicas, "floor-replication", 1, "replication factor of the floor topics when the runner creates them")
 	fs.DurationVar(&c.brokerWarmup, "broker-warmup", 10*time.Second, "extra unmeasured warm-up of the first floor relay, so a JVM broker has compiled its hot paths before anything is measured")
+	fs.DurationVar(&c.idle, "idle", 5*time.Second, "read every process's CPU time this long with no load first: the background every per-order figure includes (0: skip)")
 	fs.DurationVar(&c.floorMaxWait, "floor-max-wait", 100*time.Millisecond, "the floor consumers' fetch MaxWait: how long the broker may hold a fetch on an idle partition (readers ask for 1 byte, so a record is returned the moment it arrives; a shorter wait only polls more)")
 	fs.DurationVar(&c.profile, "profile", 0, "take a CPU profile of this length from each service during the main run's first slice, into <out>/profiles (needs the services' DEBUG_ADDR: set by the harness, -debug-urls otherwise)")
 	fs.DurationVar(&c.orderTimeout, "order-timeout", 10*time.Second, "an order not final this long after its intended send time counts as never final")
@@ -210,8 +212,8 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 		errs = append(errs, errors.New("-duration, -step-duration and -order-timeout must be > 0"))
 	case c.slices < 1 || c.duration/time.Duration(max(c.slices, 1)) < 10*time.Millisecond:
 		errs = append(errs, errors.New("-slices must be at least 1 and leave each slice 10ms or more of -duration"))
-	case c.warmup < 0 || c.brokerWarmup < 0:
-		errs = append(errs, errors.New("-warmup and -broker-warmup must be >= 0"))
+	case c.warmup < 0 || c.brokerWarmup < 0 || c.idle < 0:
+		errs = append(errs, errors.New("-warmup, -broker-warmup and -idle must be >= 0"))
 	case c.skus <= 0:
 		errs = append(errs, errors.New("-skus must be > 0"))
 	case c.total < 0 || c.total > 1000:

@@ -58,6 +58,12 @@ func runOrders(ctx context.Context, cfg config, t *target, stdout, stderr io.Wri
 	}
 	pacer := pace.New(pace.Options{MaxInFlight: cfg.maxInFlight, LateAfter: cfg.lateAfter})
 
+	if cfg.idle > 0 {
+		now := time.Now()
+		u := proc.Measure(t.processes, now, now.Add(cfg.idle), ctx.Done()).Wait()
+		res.Idle = report.CPUOf(u, t.processes, 1, false)
+	}
+
 	timeline := stats.NewTimeline(time.Now(), time.Second)
 	var floorHists []floorCurve
 	var mainRec *pipeline.Recorder

@@ -203,7 +203,7 @@ func TestRunAgainstRunningStack(t *testing.T) {
 			srv := fakeServices(t, tt.unavailable)
 			out := t.TempDir()
 			args := []string{"loadtest", "-orders-url", srv.URL, "-notifications-url", srv.URL, "-stock-url", srv.URL,
-				"-processor-url", srv.URL, "-brokers", strings.TrimPrefix(srv.URL, "http://"), "-floor=false", "-rate", "40", "-duration", "1s", "-warmup", "250ms", "-ramp", "",
+				"-processor-url", srv.URL, "-brokers", strings.TrimPrefix(srv.URL, "http://"), "-floor=false", "-idle", "100ms", "-rate", "40", "-duration", "1s", "-warmup", "250ms", "-ramp", "",
 				"-max-ratio-p50", "0", "-max-ratio-p99", "0", "-out", out}
 			var stdout, stderr bytes.Buffer
 			err := run(context.Background(), args, env(nil), &stdout, &stderr)
@@ -238,6 +238,9 @@ func TestRunAgainstRunningStack(t *testing.T) {
 			if !names["runner"] || len(names) != 2 {
 				t.Errorf("latest.json main.cpu.processes: got %v, want the runner and one service (every URL is this process's port, counted once)", names)
 			}
+			if idle, _ := got["idle"].(map[string]any); idle == nil || idle["processes"] == nil {
+				t.Errorf("latest.json idle: got %v, want every process's CPU with no load", got["idle"])
+			}
 			files := []string{"report.md", "latency.png", "percentiles.png", "cpu.png"}
 			if tt.wantDone == 0 {
 				files = files[:1] // no latency, no plots
@@ -267,7 +270,7 @@ func TestRunMeasuresTheFloorInSlices(t *testing.T) {
 	out := t.TempDir()
 	args := []string{"loadtest", "-orders-url", srv.URL, "-notifications-url", srv.URL, "-stock-url", srv.URL, "-processor-url", srv.URL,
 		"-brokers", strings.Join(cluster.ListenAddrs(), ","), "-rate", "40", "-duration", "1s", "-slices", "2", "-warmup", "250ms",
-		"-broker-warmup", "0s", "-ramp", "", "-max-ratio-p50", "0", "-max-ratio-p99", "0", "-out", out}
+		"-broker-warmup", "0s", "-idle", "0s", "-ramp", "", "-max-ratio-p50", "0", "-max-ratio-p99", "0", "-out", out}
 	var stdout, stderr bytes.Buffer
 	if err := run(context.Background(), args, env(nil), &stdout, &stderr); err != nil {
 		t.Fatalf("run: %v\n%s", err, stderr.String())

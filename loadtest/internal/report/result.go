@@ -141,8 +141,12 @@ type Result struct {
 	// References are the same relay with other producers, measured in the
 	// same run: reference lines, not the floor; the pipeline's ratios to
 	// them are detail.
-	References     []Floor  `json:"floor_references,omitempty"`
-	Stack          Stack    `json:"stack"`
+	References []Floor `json:"floor_references,omitempty"`
+	Stack      Stack   `json:"stack"`
+	// Idle is what each process used while no order and no relay ran:
+	// the background (polls, heartbeats, timers, a JVM's housekeeping)
+	// that every per-order figure includes, more at low rates.
+	Idle           *CPU     `json:"idle,omitempty"`
 	Steps          []Phase  `json:"steps,omitempty"`
 	StepP99LimitMS float64  `json:"step_p99_limit_ms,omitempty"`
 	Thresholds     []Check  `json:"thresholds"`

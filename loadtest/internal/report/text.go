@@ -155,6 +155,21 @@ func (r *Result) writeCPUTable(w io.Writer) {
 	}
 	tw.Flush()
 	r.writeCPUMissing(w, cols)
+	if line := r.idleLine(); line != "" {
+		fmt.Fprintf(w, "%s\n", line)
+	}
+}
+
+// idleLine says what the processes used with no load, in cores.
+func (r *Result) idleLine() string {
+	if r.Idle == nil {
+		return ""
+	}
+	parts := make([]string, len(r.Idle.Processes))
+	for i, p := range r.Idle.Processes {
+		parts[i] = fmt.Sprintf("%s %.3f", p.Name, p.Cores)
+	}
+	return fmt.Sprintf("idle, before any load (%.0fs), cores: %s", r.Idle.WindowS, strings.Join(parts, ", "))
 }
 
 func (r *Result) writeCPUMissing(w io.Writer, cols []cpuColumn) {
@@ -412,6 +427,9 @@ func (r *Result) WriteMarkdown(w io.Writer, images []string) error {
 			}
 		}
 		r.writeCPUMissing(ew, cols)
+		if line := r.idleLine(); line != "" {
+			fmt.Fprintf(ew, "\n%s.\n", strings.ToUpper(line[:1])+line[1:])
+		}
 	}
 	if st := r.Stack; st.StartedBy != "" {
 		fmt.Fprintf(ew, "\n## Stack\n\nStarted by %s. Broker: %s.\n\n| process | pid | command | found | settings | log to |\n|---|--:|---|---|---|---|\n", st.StartedBy, st.Broker)
