@@ -93,8 +93,11 @@ func runOrders(ctx context.Context, cfg config, t *target, stdout, stderr io.Wri
 		if ctx.Err() != nil {
 			break
 		}
-		if i == 0 && cfg.rate > 0 {
+		switch {
+		case i == 0 && cfg.rate > 0:
 			ph.Warmup = 0 // the main run warmed the stack up
+		case i == 0:
+			ph.Warmup += cfg.brokerWarmup // nothing warmed the broker up yet
 		}
 		_, p := runPhase(ctx, pacer, client, ph, timeline, t.processes, stderr)
 		res.Steps = append(res.Steps, p)
