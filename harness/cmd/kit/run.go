@@ -78,12 +78,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 	}
 	sqliteWarning(stderr, opts)
-	// The services inherit the kit's open-file limit. One connection or SSE
-	// stream is one file, and a shell's default soft limit (1024 on many
-	// systems) is below what notifications-api holds under load; the load
-	// runner raises its own the same way, so the services it starts and
-	// those kit up starts get the same limit.
-	if err := raiseOpenFileLimit(); err != nil {
+	// The services inherit the kit's open-file limit; the load runner
+	// raises its own the same way, so the services either starts get the
+	// same one.
+	if _, err := harness.RaiseOpenFileLimit(); err != nil {
 		fmt.Fprintf(stderr, "kit: raising the open-file limit: %v\n", err)
 	}
 
@@ -226,19 +224,6 @@ func portFree(port int) error {
 		return err
 	}
 	return ln.Close()
-}
-
-// raiseOpenFileLimit lifts the soft open-file limit to the hard one.
-func raiseOpenFileLimit() error {
-	var lim syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
-		return err
-	}
-	if lim.Cur >= lim.Max {
-		return nil
-	}
-	lim.Cur = lim.Max
-	return syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim)
 }
 
 func envOr(getenv func(string) string, key, def string) string {
