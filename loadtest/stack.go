@@ -70,6 +70,9 @@ func startStack(ctx context.Context, cfg config, stderr io.Writer) (_ *target, e
 		brokerProc = proc.Process{Name: procBroker, PID: b.pid(), Command: "kfake (" + brokerCommand + ")", Found: "started by the runner", Kind: proc.KindBroker}
 		t.stack.Broker = fmt.Sprintf("embedded (franz-go kfake) in a child process of the runner, pid %d, at %s", b.pid(), strings.Join(b.addrs, ","))
 	}
+	// The services' binaries are built into a temporary folder of the
+	// runner's; it goes once the stack has stopped.
+	closers = append(closers, func(context.Context) error { return harness.RemoveBuild() })
 	stack, err := harness.Start(ctx, opts)
 	if err != nil {
 		return nil, fmt.Errorf("start the stack (%s broker): %w", cfg.broker, err)
