@@ -7,12 +7,14 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/kafkakit/kit/loadtest/internal/floor"
 	"github.com/kafkakit/kit/loadtest/internal/pace"
 	"github.com/kafkakit/kit/loadtest/internal/report"
+	"github.com/kafkakit/kit/services/events"
 )
 
 // config is every setting of a run, parsed once from the flags (defaults are
@@ -25,29 +27,39 @@ type config struct {
 	ordersURL        string
 	notificationsURL string
 	stockURL         string
+	processorURL     string
 	brokers          []string
 	notificationsPID int
+	pids             map[string]string // name -> pid or :port, for CPU time
+	debugURLs        map[string]string // name -> DEBUG_ADDR base URL
 	paymentDelay     time.Duration
 
-	rate          float64
-	duration      time.Duration
-	warmup        time.Duration
-	ramp          []float64
-	stepDuration  time.Duration
-	rampContinue  bool
-	floor         bool
-	floorIn       string
-	floorOut      string
-	floorReplicas int
-	floorMaxWait  time.Duration
-	orderTimeout  time.Duration
-	lateAfter     time.Duration
-	maxInFlight   int
-	sourceIPs     int
-	skus          int
-	seed          bool
-	total         float64
-	out           string
+	rate         float64
+	duration     time.Duration
+	slices       int
+	warmup       time.Duration
+	ramp         []float64
+	stepDuration time.Duration
+	rampContinue bool
+	floor        bool
+	floorPrefix  string
+	// floorProducers are the relays to measure: the first is the floor
+	// the ratios are computed against, the others are reference lines.
+	floorProducers []floor.Producer
+	floorBatch     time.Duration
+	floorReplicas  int
+	floorMaxWait   time.Duration
+	brokerWarmup   time.Duration
+	idle           time.Duration
+	profile        time.Duration
+	orderTimeout   time.Duration
+	lateAfter      time.Duration
+	maxInFlight    int
+	sourceIPs      int
+	skus           int
+	seed           bool
+	total          float64
+	out            string
 
 	thresholds report.Thresholds
 
@@ -75,21 +87,29 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.StringVar(&c.ordersURL, "orders-url", "http://localhost:8081", "orders-api base URL (running target)")
 	fs.StringVar(&c.notificationsURL, "notifications-url", "http://localhost:8083", "notifications-api base URL (running target)")
 	fs.StringVar(&c.stockURL, "stock-url", "http://localhost:8084", "stock-service base URL, to seed the runner's SKUs (running target)")
+	fs.StringVar(&c.processorURL, "processor-url", "http://localhost:8082", "orders-processor base URL, only to find its process for CPU time (running target)")
 	brokers := fs.String("brokers", "localhost:9093", "Kafka bootstrap brokers, comma-separated (running target): for the floor relay and -mode sse")
-	fs.IntVar(&c.notificationsPID, "notifications-pid", 0, "pid of notifications-api, for its RSS in -mode sse (known already when the harness started it)")
+	fs.IntVar(&c.notificationsPID, "notifications-pid", 0, "pid of notifications-api, for its RSS in -mode sse (same as -pids notifications-api=PID)")
+	pids := fs.String("pids", "", "running target: processes whose CPU time to read, name=PID or name=:PORT (the process listening there), comma-separated, e.g. zookeeper=:2181; by default each service and broker is found by the port of its URL or address")
+	debugURLs := fs.String("debug-urls", "", "running target: services' DEBUG_ADDR base URLs, name=URL, comma-separated: Go heap figures in -mode sse and -profile (the harness sets DEBUG_ADDR itself)")
 	fs.DurationVar(&c.paymentDelay, "payment-delay", 0, "simulated payment delay of the processor the harness starts (PAYMENT_DELAY)")
 
 	fs.Float64Var(&c.rate, "rate", 200, "constant arrival rate, orders/s, of the main run and the floor (0: no main run)")
-	fs.DurationVar(&c.duration, "duration", 20*time.Second, "measured duration of the main run and of the floor")
+	fs.DurationVar(&c.duration, "duration", 20*time.Second, "measured duration of the main run and of each floor relay")
+	fs.IntVar(&c.slices, "slices", 4, "cut -duration into this many slices and measure the floor relays and the main run in turns, one slice each, so they share the machine's moods")
 	fs.DurationVar(&c.warmup, "warmup", 5*time.Second, "unmeasured warm-up before the main run, the floor and the ramp")
 	ramp := fs.String("ramp", "500,1000,1500,2000,2500", `step ramp rates, orders/s, to find the knee ("" for none)`)
 	fs.DurationVar(&c.stepDuration, "step-duration", 10*time.Second, "measured duration of each ramp step")
 	fs.BoolVar(&c.rampContinue, "ramp-continue", false, "keep ramping after a step that was not sustained")
-	fs.BoolVar(&c.floor, "floor", true, "measure the broker floor (two-hop kafka-go relay) at -rate before the main run")
-	fs.StringVar(&c.floorIn, "floor-in-topic", floor.DefaultInTopic, "the floor relay's first topic")
-	fs.StringVar(&c.floorOut, "floor-out-topic", floor.DefaultOutTopic, "the floor relay's second topic")
+	fs.BoolVar(&c.floor, "floor", true, "measure the broker floor (a kafka-go relay with one hop per topic an order crosses) at -rate before the main run")
+	fs.StringVar(&c.floorPrefix, "floor-topic-prefix", floor.DefaultPrefix, "each floor relay's topics are PREFIX.<producer>.<each topic the order crosses>")
+	producers := fs.String("floor-producers", "client,writer-linger", "relays to measure, comma-separated: the first is the floor the ratios use, the others are reference lines; client (kafka.Client.Produce per record: the honest floor), writer-batch1 (kafka.Writer, BatchSize 1), writer-linger (kafka.Writer with the services' former settings: BatchSize 1000, a linger), stream (the services' producer today)")
+	fs.DurationVar(&c.floorBatch, "floor-batch-timeout", time.Millisecond, "the linger of the writer-linger relay (the services' former PRODUCER_BATCH_TIMEOUT)")
 	fs.IntVar(&c.floorReplicas, "floor-replication", 1, "replication factor of the floor topics when the runner creates them")
-	fs.DurationVar(&c.floorMaxWait, "floor-max-wait", 10*time.Millisecond, "the floor consumers' fetch MaxWait")
+	fs.DurationVar(&c.brokerWarmup, "broker-warmup", 10*time.Second, "extra unmeasured warm-up of the first floor relay, so a JVM broker has compiled its hot paths before anything is measured")
+	fs.DurationVar(&c.idle, "idle", 5*time.Second, "read every process's CPU time this long with no load first: the background every per-order figure includes (0: skip)")
+	fs.DurationVar(&c.floorMaxWait, "floor-max-wait", 100*time.Millisecond, "the floor consumers' fetch MaxWait: how long the broker may hold a fetch on an idle partition (readers ask for 1 byte, so a record is returned the moment it arrives; a shorter wait only polls more)")
+	fs.DurationVar(&c.profile, "profile", 0, "take a CPU profile of this length from each service during the main run's first slice, into <out>/profiles (needs the services' DEBUG_ADDR: set by the harness, -debug-urls otherwise)")
 	fs.DurationVar(&c.orderTimeout, "order-timeout", 10*time.Second, "an order not final this long after its intended send time counts as never final")
 	fs.DurationVar(&c.lateAfter, "late-after", 10*time.Millisecond, "an order sent more than this behind its intended time counts as sent late")
 	fs.IntVar(&c.maxInFlight, "max-in-flight", 8000, "orders in flight at most; an order due beyond it is not sent and counted")
@@ -110,7 +130,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.IntVar(&c.connectConcurrency, "connect-concurrency", 256, "sse mode: streams being opened at once")
 	fs.DurationVar(&c.settle, "settle", 3*time.Second, "sse mode: wait after connecting before reading memory")
 	fs.DurationVar(&c.deliveryTimeout, "delivery-timeout", 30*time.Second, "sse mode: wait this long for the status to reach every stream")
-	fs.StringVar(&c.ordersTopic, "orders-topic", "orders.created", "sse mode: topic the order is produced to (ids are assigned by orders-api, so the runner produces the record itself)")
+	fs.StringVar(&c.ordersTopic, "orders-topic", events.TopicOrdersCreated, "sse mode: topic the order is produced to (ids are assigned by orders-api, so the runner produces the record itself)")
 	fs.Float64Var(&c.maxStreamBytes, "max-stream-bytes", 30000, "sse threshold: notifications-api memory per stream at most, bytes (0: off)")
 	fs.DurationVar(&c.maxDeliveryP99, "max-delivery-p99", 0, "sse threshold: p99 of the status delivery to all streams at most (0: off)")
 
@@ -124,10 +144,39 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 
 	var errs []error
+	var err error
 	for b := range strings.SplitSeq(*brokers, ",") {
 		if b = strings.TrimSpace(b); b != "" {
 			c.brokers = append(c.brokers, b)
 		}
+	}
+	for name := range strings.SplitSeq(*producers, ",") {
+		if name = strings.TrimSpace(name); name == "" {
+			continue
+		}
+		p, err := floor.ParseProducer(name)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("-floor-producers: %w", err))
+			continue
+		}
+		c.floorProducers = append(c.floorProducers, p)
+	}
+	if len(c.floorProducers) == 0 {
+		c.floor = false
+	}
+	if c.pids, err = parsePairs(*pids); err != nil {
+		errs = append(errs, fmt.Errorf("-pids: %w", err))
+	}
+	for name, v := range c.pids {
+		if _, err := strconv.Atoi(strings.TrimPrefix(v, ":")); err != nil {
+			errs = append(errs, fmt.Errorf("-pids %s=%s: want a pid or :port", name, v))
+		}
+	}
+	if c.notificationsPID > 0 {
+		c.pids["notifications-api"] = strconv.Itoa(c.notificationsPID)
+	}
+	if c.debugURLs, err = parsePairs(*debugURLs); err != nil {
+		errs = append(errs, fmt.Errorf("-debug-urls: %w", err))
 	}
 	r, err := pace.ParseRates(*ramp)
 	if err != nil {
@@ -142,7 +191,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	}
 	if c.target == "auto" {
 		c.target = "harness"
-		for _, name := range []string{"orders-url", "notifications-url", "stock-url", "brokers", "notifications-pid"} {
+		for _, name := range []string{"orders-url", "notifications-url", "stock-url", "processor-url", "brokers", "notifications-pid", "pids", "debug-urls"} {
 			if set[name] {
 				c.target = "running"
 			}
@@ -161,8 +210,10 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 		errs = append(errs, errors.New("-rate must be >= 0"))
 	case c.duration <= 0 || c.stepDuration <= 0 || c.orderTimeout <= 0:
 		errs = append(errs, errors.New("-duration, -step-duration and -order-timeout must be > 0"))
-	case c.warmup < 0:
-		errs = append(errs, errors.New("-warmup must be >= 0"))
+	case c.slices < 1 || c.duration/time.Duration(max(c.slices, 1)) < 10*time.Millisecond:
+		errs = append(errs, errors.New("-slices must be at least 1 and leave each slice 10ms or more of -duration"))
+	case c.warmup < 0 || c.brokerWarmup < 0 || c.idle < 0:
+		errs = append(errs, errors.New("-warmup, -broker-warmup and -idle must be >= 0"))
 	case c.skus <= 0:
 		errs = append(errs, errors.New("-skus must be > 0"))
 	case c.total < 0 || c.total > 1000:
@@ -173,6 +224,8 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 		errs = append(errs, errors.New("-brokers is needed for the floor and for -mode sse"))
 	case c.sourceIPs < 1 || c.sourceIPs > 65000:
 		errs = append(errs, errors.New("-source-ips must be in 1..65000"))
+	case c.profile < 0 || c.profile > c.duration/time.Duration(c.slices):
+		errs = append(errs, errors.New("-profile must be between 0 and -duration / -slices: it is taken during the main run's first slice"))
 	}
 	if c.target == "running" && c.paymentDelay != 0 {
 		errs = append(errs, errors.New("-payment-delay only applies to a stack the runner starts; set PAYMENT_DELAY on the running processor instead"))
@@ -185,6 +238,22 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	}
 	c.thresholds.SustainedFraction = 0.95
 	return c, errors.Join(errs...)
+}
+
+// parsePairs parses "name=value,name=value".
+func parsePairs(s string) (map[string]string, error) {
+	out := map[string]string{}
+	for kv := range strings.SplitSeq(s, ",") {
+		if kv = strings.TrimSpace(kv); kv == "" {
+			continue
+		}
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || strings.TrimSpace(k) == "" || strings.TrimSpace(v) == "" {
+			return nil, fmt.Errorf("%q: want name=value", kv)
+		}
+		out[strings.TrimSpace(k)] = strings.TrimSpace(v)
+	}
+	return out, nil
 }
 
 // defaultOut is loadtest/results from the repository root, results from the

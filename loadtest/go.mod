@@ -55,6 +55,7 @@ require (
 	github.com/opencontainers/image-spec v1.1.1 // indirect
 	github.com/pierrec/lz4/v4 v4.1.33 // indirect
 	github.com/power-devops/perfstat v0.0.0-20240221224432-82ca36839d55 // indirect
+	github.com/santhosh-tekuri/jsonschema/v6 v6.0.3 // indirect
 	github.com/shirou/gopsutil/v4 v4.26.6 // indirect
 	github.com/sirupsen/logrus v1.10.1 // indirect
 	github.com/stretchr/testify v1.12.1 // indirect
@@ -85,5 +86,7 @@ replace github.com/kafkakit/kit/services/events => ../services/events
 require github.com/kafkakit/kit/harness v0.0.0
 
 replace github.com/kafkakit/kit/harness => ../harness
+
+require github.com/kafkakit/kit/services/platform v0.0.0
 
 replace github.com/kafkakit/kit/services/platform => ../services/platform

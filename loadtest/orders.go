@@ -10,9 +10,9 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/kafkakit/kit/loadtest/internal/floor"
 	"github.com/kafkakit/kit/loadtest/internal/pace"
 	"github.com/kafkakit/kit/loadtest/internal/pipeline"
+	"github.com/kafkakit/kit/loadtest/internal/proc"
 	"github.com/kafkakit/kit/loadtest/internal/report"
 	"github.com/kafkakit/kit/loadtest/internal/stats"
 )
@@ -32,6 +32,10 @@ func runOrders(ctx context.Context, cfg config, t *target, stdout, stderr io.Wri
 		LateAfterMS:    report.Ms(cfg.lateAfter),
 		StepP99LimitMS: report.Ms(cfg.thresholds.StepP99),
 		URLs:           map[string]string{"orders": t.ordersURL, "notifications": t.notificationsURL, "stock": t.stockURL},
+		Stack:          t.stack,
+	}
+	if err := proc.Available(); err != nil {
+		res.Warnings = append(res.Warnings, fmt.Sprintf("no CPU figures: %v", err))
 	}
 	if t.kind == "harness" {
 		res.PaymentDelay = cfg.paymentDelay.String()
@@ -54,26 +58,32 @@ func runOrders(ctx context.Context, cfg config, t *target, stdout, stderr io.Wri
 	}
 	pacer := pace.New(pace.Options{MaxInFlight: cfg.maxInFlight, LateAfter: cfg.lateAfter})
 
-	var floorHist *stats.Histogram
-	if cfg.floor {
-		f, fh, err := measureFloor(ctx, cfg, t, stderr)
-		if err != nil {
-			return err
-		}
-		floorHist = fh
-		res.SetFloor(f) // ratios are set once the main run is in
+	if cfg.idle > 0 {
+		now := time.Now()
+		u := proc.Measure(t.processes, now, now.Add(cfg.idle), ctx.Done()).Wait()
+		res.Idle = report.CPUOf(u, t.processes, 1, false)
 	}
 
 	timeline := stats.NewTimeline(time.Now(), time.Second)
+	var floorHists []floorCurve
 	var mainRec *pipeline.Recorder
 	if cfg.rate > 0 {
-		ph := pace.Phase{Name: fmt.Sprintf("orders %g/s", cfg.rate), Rate: cfg.rate, Warmup: cfg.warmup, Duration: cfg.duration}
-		rec, p := runPhase(ctx, pacer, client, ph, timeline, stderr)
-		mainRec = rec
-		res.SetMain(p)
-		if res.Floor != nil {
-			res.SetFloor(*res.Floor)
+		floors, main, err := measureInterleaved(ctx, cfg, t, pacer, client, timeline, stderr)
+		if err != nil {
+			return err
 		}
+		for i, f := range floors {
+			if i == 0 {
+				floorHists = append(floorHists, floorCurve{fmt.Sprintf("floor (%d-hop, %s)", f.Hops, f.Producer), f.hist})
+				res.SetFloor(f.Floor)
+			} else {
+				floorHists = append(floorHists, floorCurve{fmt.Sprintf("reference (%d-hop, %s)", f.Hops, f.Producer), f.hist})
+				res.AddReference(f.Floor)
+			}
+		}
+		mainRec = main.rec
+		res.SetMain(main.Phase)
+		res.Warnings = append(res.Warnings, main.warnings...)
 	}
 	if ctx.Err() != nil {
 		return ctx.Err()
@@ -83,10 +93,13 @@ func runOrders(ctx context.Context, cfg config, t *target, stdout, stderr io.Wri
 		if ctx.Err() != nil {
 			break
 		}
-		if i == 0 && cfg.rate > 0 {
+		switch {
+		case i == 0 && cfg.rate > 0:
 			ph.Warmup = 0 // the main run warmed the stack up
+		case i == 0:
+			ph.Warmup += cfg.brokerWarmup // nothing warmed the broker up yet
 		}
-		_, p := runPhase(ctx, pacer, client, ph, timeline, stderr)
+		_, p := runPhase(ctx, pacer, client, ph, timeline, t.processes, stderr)
 		res.Steps = append(res.Steps, p)
 		report.MarkSustained(res.Steps, cfg.thresholds.StepP99, cfg.thresholds.SustainedFraction)
 		if s := res.Steps[len(res.Steps)-1].Sustained; s != nil && !*s && !cfg.rampContinue && i < len(cfg.ramp)-1 {
@@ -100,7 +113,7 @@ func runOrders(ctx context.Context, cfg config, t *target, stdout, stderr io.Wri
 	}
 	report.Evaluate(res, cfg.thresholds)
 
-	if err := writeOrderResults(cfg.out, res, mainRec, floorHist, timeline); err != nil {
+	if err := writeOrderResults(cfg.out, res, mainRec, floorHists, timeline); err != nil {
 		return err
 	}
 	if err := res.WriteTable(stdout); err != nil {
@@ -113,22 +126,45 @@ func runOrders(ctx context.Context, cfg config, t *target, stdout, stderr io.Wri
 	return nil
 }
 
-// runPhase paces one phase of orders and summarises it.
-func runPhase(ctx context.Context, pacer *pace.Pacer, client *pipeline.Client, ph pace.Phase, timeline *stats.Timeline, stderr io.Writer) (*pipeline.Recorder, report.Phase) {
+// measureCPU reads the processes' CPU time at the start and at the end of
+// a phase about to start now: over its measured window, after the warm-up.
+func measureCPU(ctx context.Context, procs []proc.Process, ph pace.Phase) *proc.Window {
+	start := time.Now()
+	return proc.Measure(procs, start.Add(ph.Warmup), start.Add(ph.Warmup+ph.Duration), ctx.Done())
+}
+
+// runPhase paces one phase of orders (a ramp step) and summarises it.
+func runPhase(ctx context.Context, pacer *pace.Pacer, client *pipeline.Client, ph pace.Phase, timeline *stats.Timeline, procs []proc.Process, stderr io.Writer) (*pipeline.Recorder, report.Phase) {
 	rec := pipeline.NewRecorder(timeline)
-	base := pacer.Sent()
+	c, u := runOrdersSlice(ctx, pacer, client, ph, rec, procs, stderr)
+	p := summarize(ph.Name, ph.Rate, ph.Duration, c, rec, u, procs)
+	fmt.Fprintf(stderr, "%s: done: %s\n", ph.Name, phaseLine(p))
+	return rec, p
+}
+
+// runOrdersSlice paces ph's orders into rec and reads the processes' CPU
+// time over its measured window.
+func runOrdersSlice(ctx context.Context, pacer *pace.Pacer, client *pipeline.Client, ph pace.Phase, rec *pipeline.Recorder, procs []proc.Process, stderr io.Writer) (pace.Counts, proc.Usage) {
+	base, done, errored := pacer.Sent(), rec.Completed(), rec.Errored()
 	stop := progress(stderr, ph, func() string {
-		return fmt.Sprintf("sent %d, final %d, errors %d, in flight %d", pacer.Sent()-base, rec.Completed(), rec.Errored(), pacer.InFlight())
+		return fmt.Sprintf("sent %d, final %d, errors %d, in flight %d", pacer.Sent()-base, rec.Completed()-done, rec.Errored()-errored, pacer.InFlight())
 	})
+	window := measureCPU(ctx, procs, ph)
 	c := pacer.Run(ctx, ph, func(ctx context.Context, a pace.Arrival) {
 		rec.Record(a, client.Place(ctx, a))
 	})
+	usage := window.Wait()
 	stop()
+	return c, usage
+}
+
+// summarize turns a phase's counts, recorder and CPU usage into its report.
+func summarize(name string, rate float64, duration time.Duration, c pace.Counts, rec *pipeline.Recorder, usage proc.Usage, procs []proc.Process) report.Phase {
 	counts := rec.Counts()
 	p := report.Phase{
-		Name:          ph.Name,
-		Rate:          ph.Rate,
-		DurationS:     ph.Duration.Seconds(),
+		Name:          name,
+		Rate:          rate,
+		DurationS:     duration.Seconds(),
 		Scheduled:     int64(c.Scheduled),
 		Sent:          int64(c.Sent),
 		Unsent:        int64(c.Unsent),
@@ -146,52 +182,28 @@ func runPhase(ctx context.Context, pacer *pace.Pacer, client *pipeline.Client, p
 		CreatedMS:     report.LatencyOf(rec.Created.Summary()),
 	}
 	p.Unfinished = p.Sent - p.Completed
-	p.AchievedRate = stats.Rate(p.Completed, ph.Duration)
-	fmt.Fprintf(stderr, "%s: done: sent %d, final %d, errors %d, p50 %.2fms, p99 %.2fms\n", ph.Name, p.Sent, p.Completed, p.Errors, p.LatencyMS.P50, p.LatencyMS.P99)
-	return rec, p
+	p.AchievedRate = stats.Rate(p.Completed, duration)
+	p.CPU = report.CPUOf(usage, procs, p.Sent, false)
+	return p
 }
 
-// measureFloor runs the two-hop relay at the main run's rate.
-func measureFloor(ctx context.Context, cfg config, t *target, stderr io.Writer) (report.Floor, *stats.Histogram, error) {
-	relay, err := floor.Open(ctx, floor.Config{
-		Brokers:           t.brokers,
-		InTopic:           cfg.floorIn,
-		OutTopic:          cfg.floorOut,
-		ReplicationFactor: cfg.floorReplicas,
-		MaxWait:           cfg.floorMaxWait,
-		Timeout:           cfg.orderTimeout,
-	})
-	if err != nil {
-		return report.Floor{}, nil, fmt.Errorf("floor on %v: %w", t.brokers, err)
+// phaseLine is a phase's one-line summary for the progress output.
+func phaseLine(p report.Phase) string {
+	line := fmt.Sprintf("sent %d, final %d, errors %d, p50 %.2fms, p99 %.2fms", p.Sent, p.Completed, p.Errors, p.LatencyMS.P50, p.LatencyMS.P99)
+	if p.CPU != nil {
+		line += fmt.Sprintf(", CPU %.3f ms/order (+ runner %.3f)", p.CPU.StackMSPerOrder, p.CPU.RunnerMSPerOrder)
 	}
-	defer relay.Close()
-	pacer := pace.New(pace.Options{MaxInFlight: cfg.maxInFlight, LateAfter: cfg.lateAfter})
-	ph := pace.Phase{Name: fmt.Sprintf("floor %g/s", cfg.rate), Rate: cfg.rate, Warmup: cfg.warmup, Duration: cfg.duration}
-	stop := progress(stderr, ph, func() string {
-		return fmt.Sprintf("sent %d, received %d, in flight %d", pacer.Sent(), relay.Received(), pacer.InFlight())
-	})
-	c := pacer.Run(ctx, ph, relay.Send)
-	lost := relay.Drain(ctx)
-	stop()
-	byKind, examples := relay.Errors()
-	f := report.Floor{
-		Rate:         cfg.rate,
-		DurationS:    cfg.duration.Seconds(),
-		Sent:         int64(c.Sent),
-		Received:     relay.Latency.Count(),
-		Lost:         lost,
-		Unsent:       int64(c.Unsent),
-		Late:         int64(c.Late),
-		ErrorsByKind: byKind,
-		Examples:     examples,
-		LatencyMS:    report.LatencyOf(relay.Latency.Summary()),
-	}
-	fmt.Fprintf(stderr, "%s: done: sent %d, received %d, p50 %.2fms, p99 %.2fms\n", ph.Name, f.Sent, f.Received, f.LatencyMS.P50, f.LatencyMS.P99)
-	return f, relay.Latency, nil
+	return line
+}
+
+// floorCurve is a floor's histogram for the percentile plot.
+type floorCurve struct {
+	name string
+	hist *stats.Histogram
 }
 
 // writeOrderResults writes latest.json, report.md and the plots.
-func writeOrderResults(dir string, res *report.Result, main *pipeline.Recorder, floorHist *stats.Histogram, timeline *stats.Timeline) error {
+func writeOrderResults(dir string, res *report.Result, main *pipeline.Recorder, floors []floorCurve, timeline *stats.Timeline) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("results dir: %w", err)
 	}
@@ -206,8 +218,8 @@ func writeOrderResults(dir string, res *report.Result, main *pipeline.Recorder, 
 			{Name: "CREATED seen", Points: main.Created.Distribution(4, 20)},
 			{Name: "PAID seen", Points: main.Final.Distribution(4, 20)},
 		}
-		if floorHist != nil {
-			curves = append(curves, report.Curve{Name: "floor (2-hop relay)", Points: floorHist.Distribution(4, 20)})
+		for _, f := range floors {
+			curves = append(curves, report.Curve{Name: f.name, Points: f.hist.Distribution(4, 20)})
 		}
 	}
 	plots := []struct {
@@ -220,6 +232,7 @@ func writeOrderResults(dir string, res *report.Result, main *pipeline.Recorder, 
 		{"percentiles.png", func(path string) error {
 			return report.PlotPercentiles(path, "Latency by percentile, from intended send time", curves, 4)
 		}},
+		{"cpu.png", res.PlotCPU},
 	}
 	var images []string
 	for _, p := range plots {

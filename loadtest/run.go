@@ -10,6 +10,8 @@ import (
 	"os/signal"
 	"runtime/debug"
 	"syscall"
+
+	"github.com/kafkakit/kit/harness"
 )
 
 // errThresholds is returned when the run worked but missed a threshold.
@@ -32,6 +34,9 @@ func exitCode(err error, stderr io.Writer) int {
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if len(args) > 1 && args[1] == brokerCommand {
+		return runEmbeddedBroker(ctx, os.Stdin, stdout)
+	}
 	cfg, err := parseConfig(args, getenv, stderr)
 	if err != nil {
 		return err
@@ -41,7 +46,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		// garbage less often leaves more of them to the system under test.
 		debug.SetGCPercent(400)
 	}
-	if n, err := raiseFileLimit(); err != nil {
+	// Every order in flight holds a connection and -mode sse thousands;
+	// the services the harness starts inherit the raised limit.
+	if n, err := harness.RaiseOpenFileLimit(); err != nil {
 		fmt.Fprintf(stderr, "loadtest: raising the open-file limit: %v (limit %d)\n", err, n)
 	}
 
@@ -59,23 +66,6 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runSSE(ctx, cfg, t, stdout, stderr)
 	}
 	return runOrders(ctx, cfg, t, stdout, stderr)
-}
-
-// raiseFileLimit lifts the soft open-file limit to the hard one: every order
-// in flight holds a connection, and -mode sse holds thousands.
-func raiseFileLimit() (uint64, error) {
-	var lim syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
-		return 0, err
-	}
-	if lim.Cur >= lim.Max {
-		return lim.Cur, nil
-	}
-	lim.Cur = lim.Max
-	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
-		return lim.Cur, err
-	}
-	return lim.Cur, nil
 }
 
 // fileLimit is the current soft open-file limit, 0 when unknown.

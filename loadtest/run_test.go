@@ -17,6 +17,10 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+
+	"github.com/kafkakit/kit/loadtest/internal/floor"
 )
 
 func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
@@ -33,6 +37,7 @@ func TestParseConfig(t *testing.T) {
 			name: "no flags: standard profile on a harness stack, embedded broker",
 			check: func(t *testing.T, c config) {
 				if c.target != "harness" || c.broker != "embedded" || c.rate != 200 || !c.floor ||
+					!reflect.DeepEqual(c.floorProducers, []floor.Producer{floor.ProduceClient, floor.ProduceWriterLinger}) || c.floorPrefix != "loadtest.floor" ||
 					!reflect.DeepEqual(c.ramp, []float64{500, 1000, 1500, 2000, 2500}) || c.thresholds.MinSustainedRate != 2000 {
 					t.Errorf("got %+v", c)
 				}
@@ -74,6 +79,39 @@ func TestParseConfig(t *testing.T) {
 				}
 			},
 		},
+		{
+			name: "-pids names processes by pid or by port, and means a running stack",
+			args: []string{"-pids", "zookeeper=:2181, broker=4242", "-notifications-pid", "77"},
+			check: func(t *testing.T, c config) {
+				want := map[string]string{"zookeeper": ":2181", "broker": "4242", "notifications-api": "77"}
+				if c.target != "running" || !reflect.DeepEqual(c.pids, want) {
+					t.Errorf("got target %q pids %v, want running %v", c.target, c.pids, want)
+				}
+			},
+		},
+		{
+			name: "the services' producer as the only reference line",
+			args: []string{"-floor-producers", "client, stream"},
+			check: func(t *testing.T, c config) {
+				if !reflect.DeepEqual(c.floorProducers, []floor.Producer{floor.ProduceClient, floor.ProduceStream}) || !c.floor {
+					t.Errorf("got producers %q floor %v", c.floorProducers, c.floor)
+				}
+			},
+		},
+		{
+			name: "no producers, no floor",
+			args: []string{"-floor-producers", ""},
+			check: func(t *testing.T, c config) {
+				if c.floor {
+					t.Errorf("got floor on with no producers")
+				}
+			},
+		},
+		{name: "a pid that is not a number", args: []string{"-pids", "broker=kafka"}, wantErr: "want a pid or :port"},
+		{name: "a pair without a value", args: []string{"-debug-urls", "orders-api"}, wantErr: "want name=value"},
+		{name: "unknown floor producer", args: []string{"-floor-producers", "client,hash"}, wantErr: "-floor-producers"},
+		{name: "a profile longer than a slice of the main run", args: []string{"-profile", "10s", "-duration", "20s", "-slices", "4"}, wantErr: "-profile"},
+		{name: "slices of nothing", args: []string{"-duration", "20ms", "-slices", "4"}, wantErr: "-slices"},
 		{name: "nothing to run", args: []string{"-rate", "0", "-ramp", ""}, wantErr: "nothing to run"},
 		{name: "bad ramp", args: []string{"-ramp", "100,x"}, wantErr: "-ramp"},
 		{name: "bad mode", args: []string{"-mode", "soak"}, wantErr: "-mode"},
@@ -165,7 +203,7 @@ func TestRunAgainstRunningStack(t *testing.T) {
 			srv := fakeServices(t, tt.unavailable)
 			out := t.TempDir()
 			args := []string{"loadtest", "-orders-url", srv.URL, "-notifications-url", srv.URL, "-stock-url", srv.URL,
-				"-floor=false", "-rate", "40", "-duration", "1s", "-warmup", "250ms", "-ramp", "",
+				"-processor-url", srv.URL, "-brokers", strings.TrimPrefix(srv.URL, "http://"), "-floor=false", "-idle", "100ms", "-rate", "40", "-duration", "1s", "-warmup", "250ms", "-ramp", "",
 				"-max-ratio-p50", "0", "-max-ratio-p99", "0", "-out", out}
 			var stdout, stderr bytes.Buffer
 			err := run(context.Background(), args, env(nil), &stdout, &stderr)
@@ -184,7 +222,26 @@ func TestRunAgainstRunningStack(t *testing.T) {
 				t.Errorf("latest.json: got broker %v sent %v completed %v errors %v, want external %v %v %v",
 					got["broker"], got["sent"], got["completed"], got["errors"], tt.wantSent, tt.wantDone, tt.wantErrors)
 			}
-			files := []string{"report.md", "latency.png", "percentiles.png"}
+			// The runner reads CPU time of the processes it found by their
+			// ports (here: this test process serves every URL) and says so.
+			stack, _ := got["stack"].(map[string]any)
+			if started, _ := stack["started_by"].(string); !strings.Contains(started, "already running") {
+				t.Errorf("latest.json stack.started_by: got %q, want it to say the stack was already running", started)
+			}
+			main, _ := got["main"].(map[string]any)
+			cpu, _ := main["cpu"].(map[string]any)
+			names := map[string]bool{}
+			procs, _ := cpu["processes"].([]any)
+			for _, p := range procs {
+				names[p.(map[string]any)["name"].(string)] = true
+			}
+			if !names["runner"] || len(names) != 2 {
+				t.Errorf("latest.json main.cpu.processes: got %v, want the runner and one service (every URL is this process's port, counted once)", names)
+			}
+			if idle, _ := got["idle"].(map[string]any); idle == nil || idle["processes"] == nil {
+				t.Errorf("latest.json idle: got %v, want every process's CPU with no load", got["idle"])
+			}
+			files := []string{"report.md", "latency.png", "percentiles.png", "cpu.png"}
 			if tt.wantDone == 0 {
 				files = files[:1] // no latency, no plots
 			}
@@ -197,6 +254,64 @@ func TestRunAgainstRunningStack(t *testing.T) {
 				t.Errorf("stdout lacks the table:\n%s", stdout.String())
 			}
 		})
+	}
+}
+
+// TestRunMeasuresTheFloorInSlices runs both default relays on an in-process
+// broker, taking turns with the orders: each sends its whole measured share,
+// and the report has the floor, the reference line and their ratios.
+func TestRunMeasuresTheFloorInSlices(t *testing.T) {
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cluster.Close)
+	srv := fakeServices(t, false)
+	out := t.TempDir()
+	args := []string{"loadtest", "-orders-url", srv.URL, "-notifications-url", srv.URL, "-stock-url", srv.URL, "-processor-url", srv.URL,
+		"-brokers", strings.Join(cluster.ListenAddrs(), ","), "-rate", "40", "-duration", "1s", "-slices", "2", "-warmup", "250ms",
+		"-broker-warmup", "0s", "-idle", "0s", "-ramp", "", "-max-ratio-p50", "0", "-max-ratio-p99", "0", "-out", out}
+	var stdout, stderr bytes.Buffer
+	if err := run(context.Background(), args, env(nil), &stdout, &stderr); err != nil {
+		t.Fatalf("run: %v\n%s", err, stderr.String())
+	}
+	b, err := os.ReadFile(filepath.Join(out, "latest.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got struct {
+		Sent  int64 `json:"sent"`
+		Floor struct {
+			Producer      string         `json:"producer"`
+			Topics        []string       `json:"topics"`
+			Hops          int            `json:"hops"`
+			Slices        int            `json:"slices"`
+			Sent          int64          `json:"sent"`
+			Received      int64          `json:"received"`
+			PipelineRatio map[string]any `json:"pipeline_ratio"`
+		} `json:"floor"`
+		References []struct {
+			Producer string   `json:"producer"`
+			Topics   []string `json:"topics"`
+			Sent     int64    `json:"sent"`
+			Received int64    `json:"received"`
+		} `json:"floor_references"`
+		RatioP50 *float64 `json:"ratio_p50"`
+	}
+	if err := json.Unmarshal(b, &got); err != nil {
+		t.Fatal(err)
+	}
+	f := got.Floor
+	if f.Producer != "client" || f.Hops != 3 || f.Slices != 2 || f.Sent != 40 || f.Received != 40 || f.PipelineRatio == nil {
+		t.Errorf("floor: got %+v, want client, 3 hops, 2 slices, 40 sent and received, with ratios", f)
+	}
+	if len(got.References) != 1 || got.References[0].Producer != "writer-linger" || got.References[0].Sent != 40 || got.References[0].Received != 40 {
+		t.Errorf("references: got %+v, want writer-linger with 40 sent and received", got.References)
+	} else if got.References[0].Topics[0] == f.Topics[0] {
+		t.Errorf("the relays share topic %s: each would forward the other's records", f.Topics[0])
+	}
+	if got.Sent != 40 || got.RatioP50 == nil {
+		t.Errorf("main: got sent %d ratio %v, want 40 and a ratio", got.Sent, got.RatioP50)
 	}
 }
 

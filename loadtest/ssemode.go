@@ -16,8 +16,9 @@ import (
 
 // sseResult is sse.json.
 type sseResult struct {
-	Broker string `json:"broker"`
-	Target string `json:"target"`
+	Broker string       `json:"broker"`
+	Target string       `json:"target"`
+	Stack  report.Stack `json:"stack"`
 	*ssecap.Result
 	DeliveryMS     report.Latency `json:"delivery_ms"`
 	KBPerStream    float64        `json:"kb_per_stream"` // RSS growth per stream, or Go heap+stack when RSS is unknown
@@ -42,6 +43,7 @@ func runSSE(ctx context.Context, cfg config, t *target, stdout, stderr io.Writer
 	defer httpClient.CloseIdleConnections()
 	r, err := ssecap.Run(ctx, ssecap.Config{
 		NotificationsURL:   t.notificationsURL,
+		DebugURL:           t.debugURLs["notifications-api"],
 		Streams:            cfg.streams,
 		ConnectConcurrency: cfg.connectConcurrency,
 		Place:              place,
@@ -54,11 +56,14 @@ func runSSE(ctx context.Context, cfg config, t *target, stdout, stderr io.Writer
 	if err != nil {
 		return err
 	}
-	res := sseResult{Broker: t.broker, Target: t.kind, Result: r, DeliveryMS: report.LatencyOf(r.Delivery), FileLimit: fileLimit(), MaxStreamBytes: cfg.maxStreamBytes}
+	res := sseResult{Broker: t.broker, Target: t.kind, Stack: t.stack, Result: r, DeliveryMS: report.LatencyOf(r.Delivery), FileLimit: fileLimit(), MaxStreamBytes: cfg.maxStreamBytes}
 	perStream := r.RSSPerStream
-	res.MemorySource = "rss"
+	res.MemorySource = "rss (the larger of: streams waiting for the order, streams following it)"
 	if r.Before.RSSBytes == 0 {
-		perStream, res.MemorySource = r.GoPerStream, "go heap+stacks (no pid: pass -notifications-pid for RSS)"
+		perStream, res.MemorySource = r.GoPerStream, "go heap+stacks from DEBUG_ADDR (no pid: pass -notifications-pid or -pids for RSS)"
+	}
+	if r.Before.RSSBytes == 0 && r.After.HeapInuseBytes == 0 {
+		res.MemorySource = "none: no pid and no DEBUG_ADDR (pass -pids notifications-api=PID, -debug-urls notifications-api=URL)"
 	}
 	res.KBPerStream = perStream / 1000
 	check := func(name, op string, value, limit float64, ok bool) {
@@ -98,23 +103,27 @@ func runSSE(ctx context.Context, cfg config, t *target, stdout, stderr io.Writer
 
 func writeSSETable(w io.Writer, cfg config, res sseResult) {
 	r := res.Result
-	fmt.Fprintf(w, "\nloadtest sse: broker %s (%s), %d idle streams on one notifications-api, one order %s\n\n", res.Broker, res.Target, r.Streams, r.OrderID)
+	fmt.Fprintf(w, "\nloadtest sse: broker %s (%s), %d idle streams on one notifications-api, one order %s\n", res.Broker, res.Target, r.Streams, r.OrderID)
+	fmt.Fprintf(w, "stack: %s; broker: %s\n\n", res.Stack.StartedBy, res.Stack.Broker)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "streams connected\t%d of %d in %.1fs\n", r.Connected, r.Streams, r.ConnectS)
 	for k, v := range r.ConnectErrors {
 		fmt.Fprintf(tw, "  error %q\t%d (first: %.120s)\n", k, v, r.Examples[k])
 	}
 	if r.Before.RSSBytes > 0 {
-		fmt.Fprintf(tw, "RSS before / after\t%.1f MB / %.1f MB\n", float64(r.Before.RSSBytes)/1e6, float64(r.After.RSSBytes)/1e6)
-		fmt.Fprintf(tw, "RSS per stream\t%.1f KB\n", r.RSSPerStream/1000)
+		fmt.Fprintf(tw, "RSS before / waiting / following\t%.1f MB / %.1f MB / %.1f MB\n", float64(r.Before.RSSBytes)/1e6, float64(r.After.RSSBytes)/1e6, float64(r.Following.RSSBytes)/1e6)
+		fmt.Fprintf(tw, "RSS per stream, waiting / following\t%.1f KB / %.1f KB\n", r.RSSPerStreamWaiting/1000, r.RSSPerStreamFollowing/1000)
 	} else {
 		fmt.Fprintf(tw, "RSS\tunknown (no pid; pass -notifications-pid)\n")
 	}
 	if r.After.HeapInuseBytes > 0 {
-		fmt.Fprintf(tw, "Go heap+stacks before / after\t%.1f MB / %.1f MB\n",
-			float64(r.Before.HeapInuseBytes+r.Before.StackInuseBytes)/1e6, float64(r.After.HeapInuseBytes+r.After.StackInuseBytes)/1e6)
-		fmt.Fprintf(tw, "Go heap+stacks per stream\t%.1f KB\n", r.GoPerStream/1000)
+		heap := func(m ssecap.Memory) float64 { return float64(m.HeapInuseBytes+m.StackInuseBytes) / 1e6 }
+		fmt.Fprintf(tw, "Go heap+stacks before / waiting / following\t%.1f MB / %.1f MB / %.1f MB\n", heap(r.Before), heap(r.After), heap(r.Following))
+		fmt.Fprintf(tw, "Go heap+stacks per stream, waiting / following\t%.1f KB / %.1f KB\n", r.GoPerStreamWaiting/1000, r.GoPerStreamFollowing/1000)
+	} else {
+		fmt.Fprintf(tw, "Go heap+stacks\tunknown (no DEBUG_ADDR; -debug-urls for a running stack)\n")
 	}
+	fmt.Fprintf(tw, "per stream (threshold)\t%.1f KB, %s\n", res.KBPerStream, res.MemorySource)
 	d := res.DeliveryMS
 	fmt.Fprintf(tw, "status delivered to\t%d of %d streams (%d missing within %v)\n", r.Delivered, r.Connected, r.Missing, cfg.deliveryTimeout)
 	fmt.Fprintf(tw, "place -> PAID seen (ms)\tp50 %.1f  p90 %.1f  p99 %.1f  p99.9 %.1f  max (all delivered) %.1f\n", d.P50, d.P90, d.P99, d.P999, d.Max)

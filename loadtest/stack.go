@@ -1,37 +1,148 @@
 package main
 
 import (
+	"bufio"
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"net"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/kafkakit/kit/harness"
+	"github.com/kafkakit/kit/loadtest/internal/proc"
 )
 
-// startStack starts a broker and the four services through the harness, with
-// the payment delay asked for (0 by default, as benchmarks want) and only
-// warnings logged: at thousands of orders a second, one info line per order
-// per service is work the measurement should not include.
-func startStack(ctx context.Context, cfg config, stderr io.Writer) (*target, error) {
+// serviceEnv is what the runner gives the services it starts: the payment
+// delay asked for (0 by default, as benchmarks want), only warnings logged
+// (at thousands of orders a second, one info line per order per service is
+// work the measurement should not include), and Go's debug endpoints on a
+// free loopback port (pprof for -profile, memory figures for -mode sse).
+// -mode sse also lifts notifications-api's caps on streams waiting for an
+// order it has not seen, which is what the capacity run opens.
+func serviceEnv(cfg config) map[string]string {
+	env := map[string]string{
+		"PAYMENT_DELAY": cfg.paymentDelay.String(),
+		"LOG_LEVEL":     "warn",
+		"DEBUG_ADDR":    "127.0.0.1:0",
+	}
+	if cfg.mode == "sse" {
+		wait := 10*time.Minute + cfg.deliveryTimeout + cfg.settle
+		env["UNKNOWN_ORDER_WAIT"] = wait.String()
+		env["UNKNOWN_ORDER_STREAMS"] = strconv.Itoa(max(15_000, cfg.streams+1000))
+		env["SSE_MAX_STREAMS"] = strconv.Itoa(max(20_000, cfg.streams+1000))
+	}
+	return env
+}
+
+// startStack starts a broker and the four services through the harness. The
+// embedded broker runs in a child process of the runner's (broker.go), the
+// real one in its JVMs, so the broker's CPU time is always its own.
+func startStack(ctx context.Context, cfg config, stderr io.Writer) (_ *target, err error) {
 	fmt.Fprintf(stderr, "loadtest: starting the stack on the %s broker (building the services on first use)...\n", cfg.broker)
 	began := time.Now()
-	stack, err := harness.Start(ctx, harness.Options{
-		Broker:     cfg.broker,
-		ServiceEnv: map[string]string{"PAYMENT_DELAY": cfg.paymentDelay.String(), "LOG_LEVEL": "warn"},
-	})
+	t := &target{kind: "harness", broker: cfg.broker}
+	opts := harness.Options{Broker: cfg.broker, ServiceEnv: serviceEnv(cfg)}
+	var closers []func(context.Context) error
+	t.close = func(ctx context.Context) error {
+		var errs []error
+		for i := len(closers) - 1; i >= 0; i-- {
+			errs = append(errs, closers[i](ctx))
+		}
+		return errors.Join(errs...)
+	}
+	defer func() {
+		if err != nil {
+			_ = t.close(context.WithoutCancel(ctx))
+		}
+	}()
+	var brokerProc proc.Process
+	if cfg.broker == "embedded" {
+		b, err := startBrokerProcess(ctx)
+		if err != nil {
+			return nil, err
+		}
+		closers = append(closers, func(context.Context) error { return b.close() })
+		opts.Broker, opts.BrokerAddrs = "external", b.addrs
+		brokerProc = proc.Process{Name: procBroker, PID: b.pid(), Command: "kfake (" + brokerCommand + ")", Found: "started by the runner", Kind: proc.KindBroker}
+		t.stack.Broker = fmt.Sprintf("embedded (franz-go kfake) in a child process of the runner, pid %d, at %s", b.pid(), strings.Join(b.addrs, ","))
+	}
+	// The services' binaries are built into a temporary folder of the
+	// runner's; it goes once the stack has stopped.
+	closers = append(closers, func(context.Context) error { return harness.RemoveBuild() })
+	stack, err := harness.Start(ctx, opts)
 	if err != nil {
 		return nil, fmt.Errorf("start the stack (%s broker): %w", cfg.broker, err)
 	}
+	closers = append(closers, stack.Close)
 	fmt.Fprintf(stderr, "loadtest: stack ready in %.1fs, broker %v\n", time.Since(began).Seconds(), stack.BrokerAddrs())
-	return &target{
-		kind:             "harness",
-		broker:           cfg.broker,
-		ordersURL:        stack.URL(harness.OrdersAPI),
-		notificationsURL: stack.URL(harness.NotificationsAPI),
-		stockURL:         stack.URL(harness.StockService),
-		brokers:          stack.BrokerAddrs(),
-		notificationsPID: stack.PID(harness.NotificationsAPI),
-		close:            stack.Close,
-	}, nil
+
+	t.ordersURL = stack.URL(harness.OrdersAPI)
+	t.notificationsURL = stack.URL(harness.NotificationsAPI)
+	t.stockURL = stack.URL(harness.StockService)
+	t.brokers = stack.BrokerAddrs()
+	t.notificationsPID = stack.PID(harness.NotificationsAPI)
+	t.debugURLs = map[string]string{}
+	for _, name := range harness.Services {
+		pid := stack.PID(name)
+		t.processes = append(t.processes, proc.Process{Name: name, PID: pid, Command: proc.Command(pid), Found: "spawned by the harness", Kind: proc.KindService})
+		if addr := debugAddr(stack.Logs(name)); addr != "" {
+			t.debugURLs[name] = "http://" + addr
+		}
+	}
+	if brokerProc.PID != 0 {
+		t.processes = append(t.processes, brokerProc)
+	} else {
+		t.processes = append(t.processes, jvmProcesses(stack, &t.stack.Notes)...)
+		t.stack.Broker = fmt.Sprintf("%s, started by the harness at %s", cfg.broker, strings.Join(t.brokers, ","))
+	}
+	t.processes = append(t.processes, self())
+	t.stack.StartedBy = "the runner, through the harness (the standard profile)"
+	t.describe()
+	return t, nil
+}
+
+// jvmProcesses finds the real broker's processes by their listening ports:
+// Kafka's, and ZooKeeper's when the broker has one.
+func jvmProcesses(stack *harness.Stack, notes *[]string) []proc.Process {
+	addrs := map[string]string{procBroker: stack.BrokerAddrs()[0]}
+	if zk, ok := stack.Broker().(interface{ ZooKeeperAddr() string }); ok {
+		addrs[procZooKeeper] = zk.ZooKeeperAddr()
+	}
+	var out []proc.Process
+	for _, name := range []string{procBroker, procZooKeeper} {
+		addr, ok := addrs[name]
+		if !ok {
+			continue
+		}
+		_, port, _ := net.SplitHostPort(addr)
+		n, _ := strconv.Atoi(port)
+		pid, err := proc.ListeningPID(n)
+		if err != nil {
+			*notes = append(*notes, fmt.Sprintf("%s at %s: %v; its CPU time is not counted", name, addr, err))
+			continue
+		}
+		out = append(out, proc.Process{Name: name, PID: pid, Command: proc.Command(pid), Found: "listening on " + addr, Kind: proc.KindBroker})
+	}
+	return out
+}
+
+// debugAddr finds the address a service logged when it opened its debug
+// endpoints (svc.Debug: "debug endpoints exposed", addr).
+func debugAddr(logs string) string {
+	sc := bufio.NewScanner(strings.NewReader(logs))
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		var line struct {
+			Msg  string `json:"msg"`
+			Addr string `json:"addr"`
+		}
+		if json.Unmarshal(sc.Bytes(), &line) == nil && line.Msg == "debug endpoints exposed" && line.Addr != "" {
+			return line.Addr
+		}
+	}
+	return ""
 }

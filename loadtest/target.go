@@ -6,10 +6,17 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
+	"os"
+	"sort"
+	"strconv"
 	"strings"
 	"time"
+
+	"github.com/kafkakit/kit/loadtest/internal/proc"
+	"github.com/kafkakit/kit/loadtest/internal/report"
 )
 
 // target is the stack under test, started by the runner or already running.
@@ -21,8 +28,25 @@ type target struct {
 	stockURL         string
 	brokers          []string
 	notificationsPID int
-	close            func(context.Context) error
+	// processes are the stack's processes whose CPU time a run reads,
+	// and the runner itself.
+	processes []proc.Process
+	// debugURLs are the services' DEBUG_ADDR base URLs (pprof, expvar).
+	debugURLs map[string]string
+	stack     report.Stack
+	close     func(context.Context) error
 }
+
+// The names the report gives the processes.
+const (
+	procBroker    = "broker"
+	procZooKeeper = "zookeeper"
+	procRunner    = "runner"
+)
+
+// settingKeys are the environment variables that change what a service
+// costs per order; the report prints each process's values.
+var settingKeys = []string{"PAYMENT_DELAY", "LOG_LEVEL", "GOGC", "GOMAXPROCS", "GOMEMLIMIT", "GODEBUG", "PRODUCER_BATCH_TIMEOUT", "DEBUG_ADDR"}
 
 func openTarget(ctx context.Context, cfg config, stderr io.Writer) (*target, error) {
 	if cfg.target == "harness" {
@@ -35,7 +59,7 @@ func openTarget(ctx context.Context, cfg config, stderr io.Writer) (*target, err
 		notificationsURL: cfg.notificationsURL,
 		stockURL:         cfg.stockURL,
 		brokers:          cfg.brokers,
-		notificationsPID: cfg.notificationsPID,
+		debugURLs:        cfg.debugURLs,
 		close:            func(context.Context) error { return nil },
 	}
 	urls := map[string]string{"orders-api": t.ordersURL, "notifications-api": t.notificationsURL}
@@ -44,7 +68,194 @@ func openTarget(ctx context.Context, cfg config, stderr io.Writer) (*target, err
 			return nil, fmt.Errorf("%s at %s is not ready: %w (start the stack, e.g. `make up`, or omit the URLs to let the runner start one)", name, base, err)
 		}
 	}
+	t.processes, t.stack.Notes = findRunning(cfg)
+	for _, p := range t.processes {
+		if p.Name == "notifications-api" {
+			t.notificationsPID = p.PID
+		}
+	}
+	t.stack.StartedBy = "already running; the runner was given its URLs"
+	t.stack.Broker = "external at " + strings.Join(cfg.brokers, ",")
+	t.describe()
 	return t, nil
+}
+
+// findRunning finds the processes of a running stack: those -pids names,
+// then each service by the port of its URL and each broker by the port of
+// its address, when that port listens on this machine.
+func findRunning(cfg config) ([]proc.Process, []string) {
+	var notes []string
+	wanted := map[string]string{} // name -> "pid" or ":port"
+	found := map[string]string{}
+	portOf := func(rawURL string) string {
+		u, err := url.Parse(rawURL)
+		if err != nil || u.Port() == "" {
+			return ""
+		}
+		if !isLocal(u.Hostname()) {
+			return ""
+		}
+		return ":" + u.Port()
+	}
+	for name, u := range map[string]string{"orders-api": cfg.ordersURL, "orders-processor": cfg.processorURL,
+		"notifications-api": cfg.notificationsURL, "stock-service": cfg.stockURL} {
+		if p := portOf(u); p != "" {
+			wanted[name], found[name] = p, "listening on "+p
+		} else {
+			notes = append(notes, fmt.Sprintf("%s: %s is not on this machine; pass -pids %s=PID to read its CPU time", name, u, name))
+		}
+	}
+	for i, b := range cfg.brokers {
+		name := procBroker
+		if len(cfg.brokers) > 1 {
+			name = fmt.Sprintf("%s %d", procBroker, i+1)
+		}
+		host, port, err := net.SplitHostPort(b)
+		if err != nil || !isLocal(host) {
+			notes = append(notes, fmt.Sprintf("%s: %s is not on this machine; pass -pids '%s=PID' to read its CPU time", name, b, name))
+			continue
+		}
+		wanted[name], found[name] = ":"+port, "listening on :"+port
+	}
+	for name, v := range cfg.pids {
+		wanted[name], found[name] = v, "-pids flag"
+	}
+	var procs []proc.Process
+	seen := map[int]string{}
+	for _, name := range sortedKeys(wanted) {
+		v := wanted[name]
+		var pid int
+		if port, ok := strings.CutPrefix(v, ":"); ok {
+			n, _ := strconv.Atoi(port)
+			var err error
+			if pid, err = proc.ListeningPID(n); err != nil {
+				notes = append(notes, fmt.Sprintf("%s: %v; its CPU time is not counted", name, err))
+				continue
+			}
+			if cmd := proc.Command(pid); cmd == "docker-proxy" {
+				notes = append(notes, fmt.Sprintf("%s: port %s is held by docker-proxy, not the service; pass -pids %s=PID", name, port, name))
+				continue
+			}
+			if found[name] != "-pids flag" {
+				found[name] = "listening on " + v
+			}
+		} else {
+			pid, _ = strconv.Atoi(v)
+		}
+		if other, dup := seen[pid]; dup {
+			notes = append(notes, fmt.Sprintf("%s is the same process as %s (pid %d): counted once, as %s", name, other, pid, other))
+			continue
+		}
+		seen[pid] = name
+		procs = append(procs, proc.Process{Name: name, PID: pid, Command: proc.Command(pid), Found: found[name], Kind: kindOf(name)})
+	}
+	procs = append(procs, self())
+	return procs, notes
+}
+
+// processOrder is the order the report lists processes in: the order's
+// path through the services, then the broker; others by name; the runner last.
+var processOrder = []string{"orders-api", "stock-service", "orders-processor", "notifications-api", procBroker, procZooKeeper}
+
+// sortProcesses puts procs in processOrder.
+func sortProcesses(procs []proc.Process) {
+	rank := func(p proc.Process) int {
+		if p.Kind == proc.KindRunner {
+			return len(processOrder) + 1
+		}
+		for i, name := range processOrder {
+			if p.Name == name {
+				return i
+			}
+		}
+		return len(processOrder)
+	}
+	sort.SliceStable(procs, func(i, j int) bool {
+		if ri, rj := rank(procs[i]), rank(procs[j]); ri != rj {
+			return ri < rj
+		}
+		return procs[i].Name < procs[j].Name
+	})
+}
+
+// self is the runner's own process.
+func self() proc.Process {
+	return proc.Process{Name: procRunner, PID: os.Getpid(), Command: proc.Command(os.Getpid()), Found: "this process", Kind: proc.KindRunner}
+}
+
+func isLocal(host string) bool {
+	if host == "localhost" || host == "" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	if ip == nil {
+		return false
+	}
+	if ip.IsLoopback() || ip.IsUnspecified() {
+		return true
+	}
+	addrs, _ := net.InterfaceAddrs()
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok && n.IP.Equal(ip) {
+			return true
+		}
+	}
+	return false
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// describe fills the report's account of the stack from the processes
+// themselves: each one's settings (its environment when it started) and
+// where its log goes, and warns of settings the published numbers do not
+// use.
+func (t *target) describe() {
+	sortProcesses(t.processes)
+	t.stack.Processes = t.processes
+	t.stack.Env = map[string]map[string]string{}
+	t.stack.Output = map[string]string{}
+	for _, p := range t.processes {
+		env, err := proc.Environ(p.PID, settingKeys...)
+		if err != nil {
+			t.stack.Notes = append(t.stack.Notes, fmt.Sprintf("%s: %v", p.Name, err))
+			continue
+		}
+		// The soft open-file limit is part of how a process was started:
+		// one SSE stream or connection is one file, and a service started
+		// by the runner inherits the limit the runner raised.
+		if n := proc.OpenFileLimit(p.PID); n != "" {
+			env["open files"] = n
+		}
+		t.stack.Env[p.Name] = env
+		t.stack.Output[p.Name] = proc.Output(p.PID)
+		if !isService(p.Name) {
+			continue
+		}
+		if d := env["PAYMENT_DELAY"]; p.Name == "orders-processor" && d != "0" && d != "0s" {
+			t.stack.Warnings = append(t.stack.Warnings, fmt.Sprintf("orders-processor runs with PAYMENT_DELAY=%q (default 500ms): every order waits that long; the numbers need PAYMENT_DELAY=0", d))
+		}
+		if n, err := strconv.Atoi(env["open files"]); err == nil && n < 10_000 {
+			t.stack.Warnings = append(t.stack.Warnings, fmt.Sprintf("%s may open at most %d files: one connection or SSE stream is one file, so under load or in -mode sse it refuses connections (raise the soft limit, ulimit -n, before starting it)", p.Name, n))
+		}
+		if l := strings.ToLower(env["LOG_LEVEL"]); l != "warn" && l != "error" {
+			t.stack.Warnings = append(t.stack.Warnings, fmt.Sprintf("%s runs with LOG_LEVEL=%q: it logs a line per order; the numbers need LOG_LEVEL=warn", p.Name, env["LOG_LEVEL"]))
+		}
+	}
+}
+
+func isService(name string) bool {
+	switch name {
+	case "orders-api", "orders-processor", "notifications-api", "stock-service":
+		return true
+	}
+	return false
 }
 
 // checkReady asks a service's /readyz, falling back to /healthz.
@@ -99,4 +310,15 @@ func seedStock(ctx context.Context, stockURL string, skus []string) error {
 		return fmt.Errorf("POST /seed: %s: %s", resp.Status, strings.TrimSpace(string(msg)))
 	}
 	return nil
+}
+
+// kindOf tells a process's kind by the name the runner or -pids gave it.
+func kindOf(name string) string {
+	switch {
+	case isService(name):
+		return proc.KindService
+	case strings.HasPrefix(name, procBroker), strings.HasPrefix(name, procZooKeeper):
+		return proc.KindBroker
+	}
+	return proc.KindOther
 }

@@ -78,6 +78,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 	}
 	sqliteWarning(stderr, opts)
+	// The services inherit the kit's open-file limit; the load runner
+	// raises its own the same way, so the services either starts get the
+	// same one.
+	if _, err := harness.RaiseOpenFileLimit(); err != nil {
+		fmt.Fprintf(stderr, "kit: raising the open-file limit: %v\n", err)
+	}
 
 	fmt.Fprintf(stdout, "starting the %s broker and the services...\n", *brokerName)
 	startCtx, cancel := context.WithTimeout(ctx, 3*time.Minute)

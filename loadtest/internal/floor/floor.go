@@ -1,8 +1,19 @@
 // Package floor measures what the broker itself costs an order: a raw
-// two-hop kafka-go relay (produce -> consume + produce -> consume) with the
-// services' producer settings and no HTTP or SSE in between. The pipeline's
-// percentiles are reported as ratios of this floor's, measured on the same
-// broker in the same run at the same rate.
+// kafka-go relay with as many hops as the order crosses topics (produce ->
+// consume + produce -> ... -> consume), no HTTP, no SSE, no database. The
+// pipeline's percentiles are reported as ratios of this floor's, measured on
+// the same broker in the same run at the same rate.
+//
+// The producer makes the line. ProduceClient is the honest floor: every
+// record goes out in a produce request of its own the moment it is ready
+// (kafka.Client.Produce: no linger, no per-partition queue). The others are
+// reference lines: ProduceWriterLinger is a kafka.Writer with the settings
+// the services had until their producer lost its linger (batches of up to
+// 1000 records, a millisecond's BatchTimeout); ProduceStream is the
+// services' producer today (platform/stream: no linger, one request in
+// flight per partition, records that arrive meanwhile go together);
+// ProduceWriter1, a kafka.Writer with BatchSize 1, is the other way to send
+// without linger.
 package floor
 
 import (
@@ -19,65 +30,133 @@ import (
 
 	"github.com/kafkakit/kit/loadtest/internal/pace"
 	"github.com/kafkakit/kit/loadtest/internal/stats"
+	"github.com/kafkakit/kit/services/events"
+	"github.com/kafkakit/kit/services/platform/stream"
 )
 
-// Default topics of the relay: the runner's own, never the services'.
+// Producer names how the relay's producers send a record.
+type Producer string
+
+// The producers a relay can use.
 const (
-	DefaultInTopic  = "loadtest.floor.in"
-	DefaultOutTopic = "loadtest.floor.out"
-	Partitions      = 3
+	// ProduceClient sends each record in a produce request of its own the
+	// moment it is ready (kafka.Client.Produce): the honest floor.
+	ProduceClient Producer = "client"
+	// ProduceWriter1 is a kafka.Writer with BatchSize 1: no linger, but one
+	// produce request in flight per partition at a time.
+	ProduceWriter1 Producer = "writer-batch1"
+	// ProduceWriterLinger is a kafka.Writer with the services' former
+	// settings: batches of up to 1000 records and BatchTimeout of linger.
+	ProduceWriterLinger Producer = "writer-linger"
+	// ProduceStream is the services' own producer (platform/stream).
+	ProduceStream Producer = "stream"
 )
+
+// Producers lists every producer, the honest floor first.
+var Producers = []Producer{ProduceClient, ProduceWriter1, ProduceWriterLinger, ProduceStream}
+
+// ParseProducer checks a producer name.
+func ParseProducer(s string) (Producer, error) {
+	for _, p := range Producers {
+		if string(p) == s {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("producer %q: want one of %v", s, Producers)
+}
+
+// Describe says in a few words what a producer does, for reports.
+func (p Producer) Describe(batchTimeout time.Duration) string {
+	switch p {
+	case ProduceClient:
+		return "kafka.Client.Produce per record, no linger"
+	case ProduceWriter1:
+		return "kafka.Writer, BatchSize 1, no linger"
+	case ProduceWriterLinger:
+		return fmt.Sprintf("kafka.Writer with the services' former settings: BatchSize 1000, BatchTimeout %v", batchTimeout)
+	case ProduceStream:
+		return "the services' producer (platform/stream): no linger, one request in flight per partition"
+	}
+	return string(p)
+}
+
+// DefaultMaxWait is how long the broker may hold a reader's fetch on an
+// idle partition. Readers ask for MinBytes 1, so a fetch returns the moment
+// a record arrives whatever MaxWait is; a shorter wait does not deliver
+// sooner, it only polls more: measured at 200 records/s on the embedded
+// broker, 1ms gave the same p50 as 10ms and 100ms at 3-5 times the CPU per
+// record, and 100ms a third less CPU than 10ms.
+const DefaultMaxWait = 100 * time.Millisecond
+
+// DefaultPrefix starts the names of the relay's topics: the runner's own,
+// never the services'.
+const DefaultPrefix = "loadtest.floor"
+
+// OrderPath is the topics an order crosses before its final status reaches
+// notifications-api, in order: the relay has one hop per topic.
+var OrderPath = []string{events.TopicOrdersCreated, events.TopicStockReservations, events.TopicOrdersStatus}
+
+// Topics are the relay's topics for the order path: prefix + "." + each
+// topic the order crosses, so a listing of the broker's topics shows which
+// kit topic each hop stands for.
+func Topics(prefix string) []string {
+	out := make([]string, len(OrderPath))
+	for i, t := range OrderPath {
+		out[i] = prefix + "." + t
+	}
+	return out
+}
 
 // Config describes the relay.
 type Config struct {
-	Brokers           []string
-	InTopic, OutTopic string
+	Brokers []string
+	// Topics are the hops in order: records are produced to Topics[0],
+	// relayed to each next one, and timed when read from the last.
+	Topics            []string
 	ReplicationFactor int
-	// BatchTimeout is the producers' linger, as the services set it.
+	Producer          Producer
+	// BatchTimeout is the linger of ProduceWriterLinger.
 	BatchTimeout time.Duration
 	// MaxWait bounds a consumer's fetch when no record is there.
 	MaxWait time.Duration
-	// Timeout bounds one record from intended send to arrival on OutTopic.
+	// Timeout bounds one record from intended send to arrival on the last topic.
 	Timeout time.Duration
 }
 
 func (c *Config) defaults() {
-	if c.InTopic == "" {
-		c.InTopic = DefaultInTopic
-	}
-	if c.OutTopic == "" {
-		c.OutTopic = DefaultOutTopic
+	if len(c.Topics) == 0 {
+		c.Topics = Topics(DefaultPrefix)
 	}
 	if c.ReplicationFactor <= 0 {
 		c.ReplicationFactor = 1
+	}
+	if c.Producer == "" {
+		c.Producer = ProduceClient
 	}
 	if c.BatchTimeout <= 0 {
 		c.BatchTimeout = time.Millisecond
 	}
 	if c.MaxWait <= 0 {
-		c.MaxWait = 10 * time.Millisecond
+		c.MaxWait = DefaultMaxWait
 	}
 	if c.Timeout <= 0 {
 		c.Timeout = 10 * time.Second
 	}
 }
 
-// Relay is a prepared two-hop relay: topics exist and consumers are
-// positioned at the current end of both topics.
+// Relay is a prepared relay: topics exist and every consumer is positioned
+// at the current end of its topic.
 type Relay struct {
-	cfg    Config
-	in     *kafka.Writer // hop 1: the runner, as orders-api
-	relay  *kafka.Writer // hop 2: the relay, as orders-processor
-	relayR []*kafka.Reader
-	outR   []*kafka.Reader
+	cfg     Config
+	first   sender   // hop 1: the runner, as orders-api's relay
+	hops    []sender // hop i+1 forwards Topics[i] to Topics[i+1]
+	readers []*kafka.Reader
 
-	Latency  *stats.Histogram // intended -> seen on OutTopic, measured records
-	Timeline *stats.Timeline  // per-second latency, by intended time
+	Latency *stats.Histogram // intended -> seen on the last topic, measured records
 
-	pending   sync.Map // seq -> measured bool, for records still on their way
-	received  atomic.Int64
-	measured  atomic.Int64 // measured records received
-	relayErrs atomic.Int64
+	pending  sync.Map // seq -> measured bool, for records still on their way
+	measured atomic.Int64
+	inFlight sync.WaitGroup // forwarding produces not yet answered
 
 	mu       sync.Mutex
 	errors   map[string]int64
@@ -87,75 +166,198 @@ type Relay struct {
 	cancel context.CancelFunc
 }
 
+// sender produces one record to its topic. send returns once the record
+// was acknowledged when wait is set; otherwise it may return before and
+// report a failure through the relay's error counts.
+type sender interface {
+	send(ctx context.Context, key, value []byte, wait bool) error
+	close() error
+}
+
 // Open creates the topics when missing, waits for their leaders and starts
-// the relay and the final consumer at the topics' current end.
+// the forwarders and the final consumer at the topics' current end.
 func Open(ctx context.Context, cfg Config) (*Relay, error) {
 	cfg.defaults()
 	if len(cfg.Brokers) == 0 {
 		return nil, errors.New("floor: no brokers")
 	}
-	if err := EnsureTopics(ctx, cfg.Brokers, cfg.ReplicationFactor, cfg.InTopic, cfg.OutTopic); err != nil {
+	if _, err := ParseProducer(string(cfg.Producer)); err != nil {
+		return nil, fmt.Errorf("floor: %w", err)
+	}
+	if err := EnsureTopics(ctx, cfg.Brokers, cfg.ReplicationFactor, cfg.Topics...); err != nil {
 		return nil, err
 	}
-	inEnd, err := lastOffsets(ctx, cfg.Brokers, cfg.InTopic)
-	if err != nil {
-		return nil, err
-	}
-	outEnd, err := lastOffsets(ctx, cfg.Brokers, cfg.OutTopic)
-	if err != nil {
-		return nil, err
+	ends := make([][]int64, len(cfg.Topics))
+	for i, t := range cfg.Topics {
+		e, err := lastOffsets(ctx, cfg.Brokers, t)
+		if err != nil {
+			return nil, err
+		}
+		ends[i] = e
 	}
 	r := &Relay{
 		cfg:      cfg,
-		in:       newWriter(cfg, cfg.InTopic, false),
 		Latency:  stats.NewHistogram(),
-		Timeline: stats.NewTimeline(time.Now(), time.Second),
 		errors:   map[string]int64{},
 		examples: map[string]string{},
 	}
-	r.relay = newWriter(cfg, cfg.OutTopic, true)
-	r.relay.Completion = func(_ []kafka.Message, err error) {
-		if err != nil {
-			r.relayErrs.Add(1)
-			r.countErr("relay produce", err)
-		}
+	r.first = r.newSender(cfg.Topics[0], false)
+	for _, t := range cfg.Topics[1:] {
+		r.hops = append(r.hops, r.newSender(t, true))
 	}
 	runCtx, cancel := context.WithCancel(context.Background())
 	r.cancel = cancel
-	for p := range Partitions {
-		rr, err := newReader(cfg, cfg.InTopic, p, inEnd[p])
-		if err != nil {
-			r.Close()
-			return nil, err
+	for i, t := range cfg.Topics {
+		for p := range events.Partitions {
+			rd, err := newReader(cfg, t, p, ends[i][p])
+			if err != nil {
+				r.Close()
+				return nil, err
+			}
+			r.readers = append(r.readers, rd)
+			if i == len(cfg.Topics)-1 {
+				r.wg.Go(func() { r.collect(runCtx, rd) })
+			} else {
+				next := r.hops[i]
+				r.wg.Go(func() { r.forward(runCtx, rd, next) })
+			}
 		}
-		r.relayR = append(r.relayR, rr)
-		or, err := newReader(cfg, cfg.OutTopic, p, outEnd[p])
-		if err != nil {
-			r.Close()
-			return nil, err
-		}
-		r.outR = append(r.outR, or)
-		r.wg.Go(func() { r.forward(runCtx, rr) })
-		r.wg.Go(func() { r.collect(runCtx, or) })
 	}
 	return r, nil
 }
 
-// newWriter has the services' producer settings. The relay's writer is
-// asynchronous so that one slow acknowledgement does not hold back the
-// records behind it; it still waits for all in-sync replicas.
-func newWriter(cfg Config, topic string, async bool) *kafka.Writer {
-	return &kafka.Writer{
-		Addr:                   kafka.TCP(cfg.Brokers...),
+// newSender returns the configured producer for topic; forwarding is true
+// for the hops inside the relay, which must not wait for one record's
+// acknowledgement before reading the next.
+func (r *Relay) newSender(topic string, forwarding bool) sender {
+	switch r.cfg.Producer {
+	case ProduceWriter1:
+		return r.newWriter(topic, 1, time.Millisecond, forwarding)
+	case ProduceWriterLinger:
+		return r.newWriter(topic, 1000, r.cfg.BatchTimeout, forwarding)
+	case ProduceStream:
+		return &streamSender{p: stream.NewProducer(r.cfg.Brokers, topic, stream.ProducerConfig{}), relay: r, async: forwarding}
+	}
+	return &clientSender{
+		client: &kafka.Client{Addr: kafka.TCP(r.cfg.Brokers...), Timeout: r.cfg.Timeout},
+		topic:  topic,
+		relay:  r,
+		async:  forwarding,
+	}
+}
+
+// newWriter returns a writer that acknowledges a write once every in-sync
+// replica has it and partitions by murmur2, as the services' writers do. A
+// forwarding writer is asynchronous, so one slow acknowledgement does not
+// hold back the reads behind it; it still keeps each partition's order.
+func (r *Relay) newWriter(topic string, batchSize int, batchTimeout time.Duration, async bool) sender {
+	w := &kafka.Writer{
+		Addr:                   kafka.TCP(r.cfg.Brokers...),
 		Topic:                  topic,
-		Balancer:               &kafka.Hash{},
+		Balancer:               &kafka.Murmur2Balancer{},
 		RequiredAcks:           kafka.RequireAll,
-		BatchTimeout:           cfg.BatchTimeout,
-		BatchSize:              1000,
+		BatchTimeout:           batchTimeout,
+		BatchSize:              batchSize,
 		Async:                  async,
 		AllowAutoTopicCreation: false,
 	}
+	if async {
+		w.Completion = func(_ []kafka.Message, err error) {
+			if err != nil {
+				r.countErr("relay produce", err)
+			}
+		}
+	}
+	return writerSender{w}
 }
+
+type writerSender struct{ w *kafka.Writer }
+
+func (s writerSender) send(ctx context.Context, key, value []byte, _ bool) error {
+	return s.w.WriteMessages(ctx, kafka.Message{Key: key, Value: value})
+}
+
+func (s writerSender) close() error { return s.w.Close() }
+
+// clientSender produces each record in a request of its own, to the
+// partition murmur2 picks for its key (kafka-go's Murmur2Balancer, the
+// services' partitioner). Asynchronous sends each run in a goroutine: many
+// requests may be in flight on one partition.
+type clientSender struct {
+	client *kafka.Client
+	topic  string
+	relay  *Relay
+	async  bool
+}
+
+// partitions are the balancer's candidates, 0..events.Partitions-1.
+var partitions = func() []int {
+	p := make([]int, events.Partitions)
+	for i := range p {
+		p[i] = i
+	}
+	return p
+}()
+
+// Partition is the partition the services' writers send key to.
+func Partition(key []byte) int {
+	return kafka.Murmur2Balancer{}.Balance(kafka.Message{Key: key}, partitions...)
+}
+
+func (s *clientSender) send(ctx context.Context, key, value []byte, wait bool) error {
+	p := Partition(key)
+	produce := func(ctx context.Context) error {
+		resp, err := s.client.Produce(ctx, &kafka.ProduceRequest{
+			Topic:        s.topic,
+			Partition:    p,
+			RequiredAcks: kafka.RequireAll,
+			Records:      kafka.NewRecordReader(kafka.Record{Key: kafka.NewBytes(key), Value: kafka.NewBytes(value)}),
+		})
+		if err == nil && resp.Error != nil {
+			err = resp.Error
+		}
+		return err
+	}
+	if wait || !s.async {
+		return produce(ctx)
+	}
+	s.relay.inFlight.Add(1)
+	go func() {
+		defer s.relay.inFlight.Done()
+		if err := produce(ctx); err != nil && ctx.Err() == nil {
+			s.relay.countErr("relay produce", err)
+		}
+	}()
+	return nil
+}
+
+func (s *clientSender) close() error { return nil }
+
+// streamSender is the services' producer. Asynchronous sends each run in a
+// goroutine, as the services' handlers hand records over concurrently; the
+// producer keeps one request in flight per partition and sends what arrived
+// meanwhile together.
+type streamSender struct {
+	p     *stream.Producer
+	relay *Relay
+	async bool
+}
+
+func (s *streamSender) send(ctx context.Context, key, value []byte, wait bool) error {
+	if wait || !s.async {
+		return s.p.WriteMessages(ctx, kafka.Message{Key: key, Value: value})
+	}
+	s.relay.inFlight.Add(1)
+	go func() {
+		defer s.relay.inFlight.Done()
+		if err := s.p.WriteMessages(ctx, kafka.Message{Key: key, Value: value}); err != nil && ctx.Err() == nil {
+			s.relay.countErr("relay produce", err)
+		}
+	}()
+	return nil
+}
+
+func (s *streamSender) close() error { return s.p.Close() }
 
 // newReader reads one partition from offset. kafka-go's client-side fetch
 // deadline races the broker's MaxWait on an idle partition; the resulting
@@ -181,9 +383,9 @@ func newReader(cfg Config, topic string, partition int, offset int64) (*kafka.Re
 	return r, nil
 }
 
-// forward is hop 2: every record on the in topic goes to the out topic,
-// same key and value.
-func (r *Relay) forward(ctx context.Context, rd *kafka.Reader) {
+// forward is one hop inside the relay: every record read goes on to the
+// next topic, same key and value, as soon as it was read.
+func (r *Relay) forward(ctx context.Context, rd *kafka.Reader, next sender) {
 	for {
 		m, err := rd.FetchMessage(ctx)
 		if err != nil {
@@ -192,7 +394,7 @@ func (r *Relay) forward(ctx context.Context, rd *kafka.Reader) {
 			}
 			return
 		}
-		if err := r.relay.WriteMessages(ctx, kafka.Message{Key: m.Key, Value: m.Value}); err != nil && ctx.Err() == nil {
+		if err := next.send(ctx, m.Key, m.Value, false); err != nil && ctx.Err() == nil {
 			r.countErr("relay produce", err)
 		}
 	}
@@ -216,13 +418,10 @@ func (r *Relay) collect(ctx context.Context, rd *kafka.Reader) {
 		}
 		v, ok := r.pending.LoadAndDelete(seq)
 		if !ok {
-			continue // from an earlier phase, or a duplicate
+			continue // from an earlier run, or a duplicate
 		}
-		r.received.Add(1)
 		if v.(bool) {
-			d := seen.Sub(time.Unix(0, intended))
-			r.Latency.Record(d)
-			r.Timeline.Record(time.Unix(0, intended), d)
+			r.Latency.Record(seen.Sub(time.Unix(0, intended)))
 			r.measured.Add(1)
 		}
 	}
@@ -245,15 +444,14 @@ func decode(b []byte) (intended int64, seq uint64, ok bool) {
 
 var seqBase atomic.Uint64
 
-// Send is hop 1 for one arrival: a synchronous produce, as orders-api does
-// before it answers 201.
+// Send is hop 1 for one arrival: a synchronous produce, as orders-api's
+// relay waits for each acknowledgement.
 func (r *Relay) Send(ctx context.Context, a pace.Arrival) {
 	seq := seqBase.Add(1)
 	r.pending.Store(seq, a.Measured)
 	ctx, cancel := context.WithDeadline(ctx, a.Intended.Add(r.cfg.Timeout))
 	defer cancel()
-	err := r.in.WriteMessages(ctx, kafka.Message{Key: []byte(strconv.FormatUint(seq, 10)), Value: encode(a.Intended, seq)})
-	if err != nil {
+	if err := r.first.send(ctx, []byte(strconv.FormatUint(seq, 10)), encode(a.Intended, seq), true); err != nil {
 		r.pending.Delete(seq)
 		if a.Measured {
 			r.countErr("produce", err)
@@ -270,7 +468,7 @@ func (r *Relay) countErr(kind string, err error) {
 	}
 }
 
-// Received is the number of measured records seen on the out topic so far.
+// Received is the number of measured records seen on the last topic so far.
 func (r *Relay) Received() int64 { return r.measured.Load() }
 
 // Drain waits until every record sent has arrived or its timeout passed,
@@ -321,26 +519,26 @@ func (r *Relay) Close() error {
 		r.cancel()
 	}
 	var errs []error
-	for _, rd := range append(r.relayR, r.outR...) {
+	for _, rd := range r.readers {
 		errs = append(errs, rd.Close())
 	}
 	r.wg.Wait()
-	if r.in != nil {
-		errs = append(errs, r.in.Close())
-	}
-	if r.relay != nil {
-		errs = append(errs, r.relay.Close())
+	r.inFlight.Wait()
+	for _, s := range append([]sender{r.first}, r.hops...) {
+		if s != nil {
+			errs = append(errs, s.close())
+		}
 	}
 	return errors.Join(errs...)
 }
 
-// EnsureTopics creates topics with Partitions partitions unless they exist,
-// then waits until every partition has a leader.
+// EnsureTopics creates topics with events.Partitions partitions unless they
+// exist, then waits until every partition has a leader.
 func EnsureTopics(ctx context.Context, brokers []string, replication int, topics ...string) error {
 	client := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 10 * time.Second}
 	req := &kafka.CreateTopicsRequest{}
 	for _, t := range topics {
-		req.Topics = append(req.Topics, kafka.TopicConfig{Topic: t, NumPartitions: Partitions, ReplicationFactor: replication})
+		req.Topics = append(req.Topics, kafka.TopicConfig{Topic: t, NumPartitions: events.Partitions, ReplicationFactor: replication})
 	}
 	resp, err := client.CreateTopics(ctx, req)
 	if err != nil {
@@ -357,7 +555,7 @@ func EnsureTopics(ctx context.Context, brokers []string, replication int, topics
 		ready := err == nil
 		if ready {
 			for _, t := range md.Topics {
-				if t.Error != nil || len(t.Partitions) < Partitions {
+				if t.Error != nil || len(t.Partitions) < events.Partitions {
 					ready = false
 				}
 				for _, p := range t.Partitions {
@@ -385,19 +583,19 @@ func EnsureTopics(ctx context.Context, brokers []string, replication int, topics
 func lastOffsets(ctx context.Context, brokers []string, topic string) ([]int64, error) {
 	client := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 10 * time.Second}
 	var reqs []kafka.OffsetRequest
-	for p := range Partitions {
+	for p := range events.Partitions {
 		reqs = append(reqs, kafka.LastOffsetOf(p))
 	}
 	resp, err := client.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{topic: reqs}})
 	if err != nil {
 		return nil, fmt.Errorf("floor: list offsets of %s: %w", topic, err)
 	}
-	offs := make([]int64, Partitions)
+	offs := make([]int64, events.Partitions)
 	for _, po := range resp.Topics[topic] {
 		if po.Error != nil {
 			return nil, fmt.Errorf("floor: list offsets of %s/%d: %w", topic, po.Partition, po.Error)
 		}
-		if po.Partition >= 0 && po.Partition < Partitions {
+		if po.Partition >= 0 && po.Partition < events.Partitions {
 			offs[po.Partition] = po.LastOffset
 		}
 	}

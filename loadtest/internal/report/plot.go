@@ -183,3 +183,47 @@ func save(p *plot.Plot, path string) error {
 	}
 	return nil
 }
+
+// PlotCPU draws CPU milliseconds per order per phase, one stacked bar per
+// phase with a segment per process (the runner on top, apart from the
+// stack). Nothing is written when no phase has CPU figures.
+func (r *Result) PlotCPU(path string) error {
+	cols := r.cpuColumns()
+	if len(cols) == 0 {
+		return nil
+	}
+	p := plot.New()
+	p.Title.Text = "CPU per order (floors: per relayed record), by process"
+	p.Y.Label.Text = "CPU ms per order"
+	p.Legend.Top = true
+	p.Legend.Left = true
+	p.Add(plotter.NewGrid())
+	labels := make([]string, len(cols))
+	for i, c := range cols {
+		labels[i] = c.head
+	}
+	p.NominalX(labels...)
+	colors := append(append([]color.Color{}, palette...),
+		color.RGBA{R: 0x8c, G: 0x56, B: 0x4b, A: 0xff}, color.RGBA{R: 0xe3, G: 0x77, B: 0xc2, A: 0xff},
+		color.RGBA{R: 0xbc, G: 0xbd, B: 0x22, A: 0xff}, color.RGBA{R: 0x17, G: 0xbe, B: 0xcf, A: 0xff})
+	var below *plotter.BarChart
+	for i, name := range cpuRows(cols) {
+		vals := make(plotter.Values, len(cols))
+		for j, c := range cols {
+			vals[j], _ = c.cpu.perOrder(name)
+		}
+		bars, err := plotter.NewBarChart(vals, vg.Points(28))
+		if err != nil {
+			return fmt.Errorf("plot cpu %s: %w", name, err)
+		}
+		bars.LineStyle.Width = vg.Length(0)
+		bars.Color = colors[i%len(colors)]
+		if below != nil {
+			bars.StackOn(below)
+		}
+		below = bars
+		p.Add(bars)
+		p.Legend.Add(name, bars)
+	}
+	return save(p, path)
+}

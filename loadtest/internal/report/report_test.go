@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kafkakit/kit/loadtest/internal/proc"
 	"github.com/kafkakit/kit/loadtest/internal/stats"
 )
 
@@ -212,9 +213,16 @@ func TestWriteTableAndMarkdown(t *testing.T) {
 	r.SetMain(Phase{Rate: 200, DurationS: 20, Scheduled: 4000, Sent: 4000, Completed: 3999, Paid: 3999, Errors: 1, Unfinished: 1,
 		ErrorsByKind: map[string]int64{"post: http 503": 1}, ErrorExamples: map[string]string{"post: http 503": "POST /orders: 503"},
 		LatencyMS: Latency{Count: 3999, P50: 3.2, P99: 7.5}})
-	r.SetFloor(Floor{LatencyMS: Latency{Count: 4000, P50: 2.5, P99: 4}})
+	r.SetFloor(Floor{Producer: "client", Hops: 3, Topics: []string{"a", "b", "c"}, LatencyMS: Latency{Count: 4000, P50: 2.5, P99: 4},
+		CPU: &CPU{Processes: []ProcessCPU{{Name: "broker", Kind: "broker", MSPerOrder: 0.1}, {Name: "runner", Kind: "runner", MSPerOrder: 0.2}}, RelayMSPerRecord: 0.3, CoresBusy: 0.06}})
+	r.AddReference(Floor{Producer: "writer-linger", Hops: 3, LatencyMS: Latency{Count: 4000, P50: 3.2, P99: 5}})
+	r.Main.CPU = &CPU{Processes: []ProcessCPU{{Name: "runner", Kind: "runner", MSPerOrder: 0.4}, {Name: "orders-api", Kind: "service", MSPerOrder: 0.5},
+		{Name: "broker", Kind: "broker", MSPerOrder: 0.25}}, StackMSPerOrder: 0.75, CoresBusy: 0.23,
+		Machine: &proc.Machine{CPUs: 2, BusyCores: 1.5, StealCores: 0.05, CPUPressure: 0.42, LoadAvg1: 7.5}, OthersCores: 1.27}
 	r.Steps = []Phase{{Name: "ramp 500/s", Rate: 500, AchievedRate: 500, Sustained: ptr(true)}}
 	r.MaxSustainedRate = ptr(500.0)
+	r.Stack = Stack{StartedBy: "the runner, through the harness", Broker: "embedded", Processes: []proc.Process{{Name: "orders-api", PID: 42, Command: "orders-api", Found: "spawned"}},
+		Env: map[string]map[string]string{"orders-api": {"LOG_LEVEL": "warn"}}, Output: map[string]string{"orders-api": "a pipe"}, Warnings: []string{"LOG_LEVEL is loud"}}
 	Evaluate(&r, Thresholds{MaxRatioP50: 1.5, MaxRatioP99: 2, MaxNotFinalRatio: 0})
 	var table, md bytes.Buffer
 	if err := r.WriteTable(&table); err != nil {
@@ -223,12 +231,18 @@ func TestWriteTableAndMarkdown(t *testing.T) {
 	if err := r.WriteMarkdown(&md, []string{"latency.png"}); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"PAID/FAILED seen on stream", "floor: 2-hop kafka-go relay", "1.28x", "1.88x", `"post: http 503": 1`, "max sustained rate: 500", "FAIL  not_final_ratio", "result: FAIL"} {
+	for _, want := range []string{"PAID/FAILED seen on stream", "floor: 3-hop relay, client", "reference: 3-hop relay, writer-linger", "1.28x", "1.88x",
+		"pipeline / writer-linger relay  1.00x", `"post: http 503": 1`, "max sustained rate: 500", "FAIL  not_final_ratio", "result: FAIL",
+		"3-hop relay a -> b -> c", "process  floor  200/s", "orders-api      ?  0.500", "stack total (broker included)         0.750",
+		"floor relay (broker + runner) per record  0.300", "stack: the runner, through the harness; broker: embedded",
+		"LOG_LEVEL=warn; log to a pipe", "warning: LOG_LEVEL is loud",
+		"cores busy, other processes      ?   1.27", "CPU pressure (time a task waited)      ?    42%", "load average, 1 min      ?    7.5"} {
 		if !strings.Contains(table.String(), want) {
 			t.Errorf("table lacks %q:\n%s", want, table.String())
 		}
 	}
-	for _, want := range []string{"# Load test", "| PAID/FAILED seen on stream | 3.20 |", "**pipeline / floor** | 1.28x", "| post: http 503 | 1 | POST /orders: 503 |", "![latency.png](latency.png)", "Max sustained rate: 500"} {
+	for _, want := range []string{"# Load test", "| PAID/FAILED seen on stream | 3.20 |", "**pipeline / floor** | 1.28x", "| post: http 503 | 1 | POST /orders: 503 |", "![latency.png](latency.png)", "Max sustained rate: 500",
+		"| process | floor | 200/s |", "| orders-api | ? | 0.500 |", "## Stack", "| orders-api | 42 | orders-api | spawned | LOG_LEVEL=warn | a pipe |"} {
 		if !strings.Contains(md.String(), want) {
 			t.Errorf("markdown lacks %q:\n%s", want, md.String())
 		}
@@ -253,7 +267,19 @@ func TestPlots(t *testing.T) {
 	if err := PlotPercentiles(pct, "p", []Curve{{"PAID", h.Distribution(3, 10)}, {"empty", nil}}, 3); err != nil {
 		t.Fatal(err)
 	}
-	for _, p := range []string{lat, pct} {
+	cpuPlot := filepath.Join(dir, "cpu.png")
+	r := Result{Main: &Phase{Rate: 200, CPU: &CPU{Processes: []ProcessCPU{{Name: "orders-api", Kind: "service", MSPerOrder: 0.5}, {Name: "runner", Kind: "runner", MSPerOrder: 0.3}}}},
+		Steps: []Phase{{Rate: 500, CPU: &CPU{Processes: []ProcessCPU{{Name: "orders-api", Kind: "service", MSPerOrder: 0.4}}}}}}
+	if err := r.PlotCPU(cpuPlot); err != nil {
+		t.Fatal(err)
+	}
+	if err := (&Result{}).PlotCPU(filepath.Join(dir, "none.png")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "none.png")); !os.IsNotExist(err) {
+		t.Errorf("cpu plot without CPU figures: got %v, want no file", err)
+	}
+	for _, p := range []string{lat, pct, cpuPlot} {
 		b, err := os.ReadFile(p)
 		if err != nil {
 			t.Fatal(err)
@@ -261,6 +287,53 @@ func TestPlots(t *testing.T) {
 		if !bytes.HasPrefix(b, []byte("\x89PNG")) {
 			t.Errorf("%s: not a PNG", p)
 		}
+	}
+}
+
+func TestCPUOf(t *testing.T) {
+	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	procs := []proc.Process{
+		{Name: "orders-api", Kind: proc.KindService}, {Name: "broker", Kind: proc.KindBroker},
+		{Name: "zookeeper", Kind: proc.KindBroker}, {Name: "runner", Kind: proc.KindRunner}, {Name: "gone", Kind: proc.KindService},
+	}
+	u := proc.Usage{Start: start, End: start.Add(10 * time.Second),
+		ByName: map[string]time.Duration{"orders-api": 2 * time.Second, "broker": time.Second, "zookeeper": 100 * time.Millisecond, "runner": 3 * time.Second},
+		Errors: map[string]string{"gone": "pid 9: no such process"}}
+	tests := []struct {
+		name  string
+		floor bool
+		check func(t *testing.T, c *CPU)
+	}{
+		{"an order phase: the stack apart from the runner", false, func(t *testing.T, c *CPU) {
+			if c.StackMSPerOrder != 1.55 || c.BrokerMSPerOrder != 0.55 || c.RunnerMSPerOrder != 1.5 || c.RelayMSPerRecord != 0 {
+				t.Errorf("got stack %v broker %v runner %v relay %v, want 1.55 0.55 1.5 0", c.StackMSPerOrder, c.BrokerMSPerOrder, c.RunnerMSPerOrder, c.RelayMSPerRecord)
+			}
+		}},
+		{"a floor: the relay is the broker and the runner", true, func(t *testing.T, c *CPU) {
+			if c.RelayMSPerRecord != 2.05 {
+				t.Errorf("relay: got %v, want 2.05", c.RelayMSPerRecord)
+			}
+		}},
+		{"cores busy and what is missing", false, func(t *testing.T, c *CPU) {
+			if c.CoresBusy != 0.61 || c.Missing["gone"] == "" || len(c.Processes) != 4 {
+				t.Errorf("got cores %v missing %v processes %d, want 0.61, gone, 4", c.CoresBusy, c.Missing, len(c.Processes))
+			}
+			if p := c.Processes[0]; p.Name != "orders-api" || p.MS != 2000 || p.MSPerOrder != 1 || p.Cores != 0.2 {
+				t.Errorf("orders-api: got %+v", p)
+			}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := CPUOf(u, procs, 2000, tt.floor)
+			if c == nil {
+				t.Fatal("got nil")
+			}
+			tt.check(t, c)
+		})
+	}
+	if c := CPUOf(proc.Usage{}, procs, 2000, false); c != nil {
+		t.Errorf("a window that never started: got %+v, want nil", c)
 	}
 }
 

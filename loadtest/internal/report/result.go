@@ -61,10 +61,23 @@ type Phase struct {
 	// Sustained is set on ramp steps: p99 within the step threshold, at least
 	// 95% of the target rate achieved, nothing unsent or unfinished.
 	Sustained *bool `json:"sustained,omitempty"`
+
+	// CPU is what every process used over the measured window, per order.
+	CPU *CPU `json:"cpu,omitempty"`
 }
 
-// Floor is the two-hop relay's measurement.
+// Floor is a relay's measurement: one hop per topic an order crosses.
 type Floor struct {
+	// Producer is how the relay's producers send (floor.Producer) and
+	// ProducerDesc says it in words.
+	Producer     string   `json:"producer"`
+	ProducerDesc string   `json:"producer_desc"`
+	Hops         int      `json:"hops"`
+	Topics       []string `json:"topics"`
+	MaxWaitMS    float64  `json:"reader_max_wait_ms"`
+	// Slices is how many turns the measured time was cut into, taken in
+	// alternation with the other relays and the main run.
+	Slices       int               `json:"slices,omitempty"`
 	Rate         float64           `json:"rate"`
 	DurationS    float64           `json:"duration_s"`
 	Sent         int64             `json:"sent"`
@@ -75,6 +88,10 @@ type Floor struct {
 	ErrorsByKind map[string]int64  `json:"errors_by_kind"`
 	Examples     map[string]string `json:"error_examples,omitempty"`
 	LatencyMS    Latency           `json:"latency_ms"`
+	// CPU is per relayed record.
+	CPU *CPU `json:"cpu,omitempty"`
+	// PipelineRatio is the pipeline's percentiles over this relay's.
+	PipelineRatio *Ratios `json:"pipeline_ratio,omitempty"`
 }
 
 // Check is one threshold and how the run fared against it.
@@ -101,34 +118,52 @@ type Result struct {
 	RatioP99         *float64 `json:"ratio_p99"`
 	MaxSustainedRate *float64 `json:"max_sustained_rate"`
 
-	Target         string            `json:"target"` // "harness" or "running"
-	StartedAt      time.Time         `json:"started_at"`
-	WarmupS        float64           `json:"warmup_s"`
-	PaymentDelay   string            `json:"payment_delay,omitempty"`
-	LateAfterMS    float64           `json:"late_after_ms"`
-	URLs           map[string]string `json:"urls,omitempty"`
-	Scheduled      int64             `json:"scheduled"`
-	Unsent         int64             `json:"unsent"`
-	Late           int64             `json:"late"`
-	Unfinished     int64             `json:"unfinished"`
-	AchievedRate   float64           `json:"achieved_rate"`
-	ErrorsByKind   map[string]int64  `json:"errors_by_kind"`
-	AcceptedMS     Latency           `json:"accepted_ms"`
-	CreatedMS      Latency           `json:"created_ms"`
-	RatioP90       *float64          `json:"ratio_p90,omitempty"`
-	RatioP999      *float64          `json:"ratio_p999,omitempty"`
-	Main           *Phase            `json:"main,omitempty"`
-	Floor          *Floor            `json:"floor,omitempty"`
-	Steps          []Phase           `json:"steps,omitempty"`
-	StepP99LimitMS float64           `json:"step_p99_limit_ms,omitempty"`
-	Thresholds     []Check           `json:"thresholds"`
-	Passed         bool              `json:"passed"`
-	Warnings       []string          `json:"warnings,omitempty"`
+	Target       string            `json:"target"` // "harness" or "running"
+	StartedAt    time.Time         `json:"started_at"`
+	WarmupS      float64           `json:"warmup_s"`
+	PaymentDelay string            `json:"payment_delay,omitempty"`
+	LateAfterMS  float64           `json:"late_after_ms"`
+	URLs         map[string]string `json:"urls,omitempty"`
+	Scheduled    int64             `json:"scheduled"`
+	Unsent       int64             `json:"unsent"`
+	Late         int64             `json:"late"`
+	Unfinished   int64             `json:"unfinished"`
+	AchievedRate float64           `json:"achieved_rate"`
+	ErrorsByKind map[string]int64  `json:"errors_by_kind"`
+	AcceptedMS   Latency           `json:"accepted_ms"`
+	CreatedMS    Latency           `json:"created_ms"`
+	RatioP90     *float64          `json:"ratio_p90,omitempty"`
+	RatioP999    *float64          `json:"ratio_p999,omitempty"`
+	Main         *Phase            `json:"main,omitempty"`
+	// Floor is the honest floor the ratios are computed against: each
+	// record produced the moment it is ready.
+	Floor *Floor `json:"floor,omitempty"`
+	// References are the same relay with other producers, measured in the
+	// same run: reference lines, not the floor; the pipeline's ratios to
+	// them are detail.
+	References []Floor `json:"floor_references,omitempty"`
+	Stack      Stack   `json:"stack"`
+	// Idle is what each process used while no order and no relay ran:
+	// the background (polls, heartbeats, timers, a JVM's housekeeping)
+	// that every per-order figure includes, more at low rates.
+	Idle           *CPU     `json:"idle,omitempty"`
+	Steps          []Phase  `json:"steps,omitempty"`
+	StepP99LimitMS float64  `json:"step_p99_limit_ms,omitempty"`
+	Thresholds     []Check  `json:"thresholds"`
+	Passed         bool     `json:"passed"`
+	Warnings       []string `json:"warnings,omitempty"`
 }
 
-// SetMain copies the main phase's figures to the top-level fields.
+// SetMain copies the main phase's figures to the top-level fields, and
+// computes the ratios to the floors measured before it.
 func (r *Result) SetMain(p Phase) {
 	r.Main = &p
+	defer func() {
+		if r.Floor != nil {
+			r.SetFloor(*r.Floor)
+		}
+		r.setReferenceRatios()
+	}()
 	r.Rate, r.DurationS = p.Rate, p.DurationS
 	r.Sent, r.Completed, r.Errors = p.Sent, p.Completed, p.Errors
 	r.Scheduled, r.Unsent, r.Late, r.Unfinished = p.Scheduled, p.Unsent, p.Late, p.Unfinished
@@ -136,7 +171,19 @@ func (r *Result) SetMain(p Phase) {
 	r.LatencyMS, r.AcceptedMS, r.CreatedMS = p.LatencyMS, p.AcceptedMS, p.CreatedMS
 }
 
-// SetFloor records the floor and the pipeline's ratios to it.
+// Ratios are the pipeline's percentiles over a floor's.
+type Ratios struct {
+	P50  *float64 `json:"p50"`
+	P90  *float64 `json:"p90"`
+	P99  *float64 `json:"p99"`
+	P999 *float64 `json:"p999"`
+}
+
+func ratiosOf(l, fl Latency) Ratios {
+	return Ratios{P50: ratio(l.P50, fl.P50), P90: ratio(l.P90, fl.P90), P99: ratio(l.P99, fl.P99), P999: ratio(l.P999, fl.P999)}
+}
+
+// SetFloor records the honest floor and the pipeline's ratios to it.
 func (r *Result) SetFloor(f Floor) {
 	r.Floor = &f
 	fl := f.LatencyMS
@@ -144,10 +191,39 @@ func (r *Result) SetFloor(f Floor) {
 	if r.Main == nil {
 		return
 	}
-	r.RatioP50 = ratio(r.LatencyMS.P50, fl.P50)
-	r.RatioP90 = ratio(r.LatencyMS.P90, fl.P90)
-	r.RatioP99 = ratio(r.LatencyMS.P99, fl.P99)
-	r.RatioP999 = ratio(r.LatencyMS.P999, fl.P999)
+	q := ratiosOf(r.LatencyMS, fl)
+	r.RatioP50, r.RatioP90, r.RatioP99, r.RatioP999 = q.P50, q.P90, q.P99, q.P999
+	r.Floor.PipelineRatio = &q
+}
+
+// AddReference records a reference relay.
+func (r *Result) AddReference(f Floor) {
+	r.References = append(r.References, f)
+	r.setReferenceRatios()
+}
+
+// setReferenceRatios computes the pipeline's ratios to every reference
+// line, once the main run is in.
+func (r *Result) setReferenceRatios() {
+	if r.Main == nil {
+		return
+	}
+	for i := range r.References {
+		q := ratiosOf(r.LatencyMS, r.References[i].LatencyMS)
+		r.References[i].PipelineRatio = &q
+	}
+}
+
+// floors are the honest floor then the references.
+func (r *Result) floors() []*Floor {
+	var out []*Floor
+	if r.Floor != nil {
+		out = append(out, r.Floor)
+	}
+	for i := range r.References {
+		out = append(out, &r.References[i])
+	}
+	return out
 }
 
 // ratio returns a/b rounded to two decimals, nil when either is missing.

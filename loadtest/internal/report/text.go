@@ -21,6 +21,8 @@ func f(ms float64) string {
 	return fmt.Sprintf("%.0f", ms)
 }
 
+func fmtRate(r float64) string { return fmt.Sprintf("%g/s", r) }
+
 func fr(v *float64) string {
 	if v == nil {
 		return "-"
@@ -34,6 +36,9 @@ func (r *Result) Headline() string {
 	fmt.Fprintf(&b, "broker %s (%s)", r.Broker, r.Target)
 	if r.Main != nil {
 		fmt.Fprintf(&b, ", %g orders/s for %gs after %gs warm-up", r.Rate, r.DurationS, r.WarmupS)
+		if r.Floor != nil && r.Floor.Slices > 1 {
+			fmt.Fprintf(&b, " (in %d slices taking turns with the floor relays)", r.Floor.Slices)
+		}
 	}
 	if len(r.Steps) > 0 {
 		rates := make([]string, len(r.Steps))
@@ -59,10 +64,23 @@ func (r *Result) latencyRows() []latencyRow {
 		{"CREATED seen on stream", r.CreatedMS},
 		{"PAID/FAILED seen on stream", r.LatencyMS},
 	}
-	if r.FloorMS != nil {
-		rows = append(rows, latencyRow{"floor: 2-hop kafka-go relay", *r.FloorMS})
+	if f := r.Floor; f != nil {
+		rows = append(rows, latencyRow{fmt.Sprintf("floor: %d-hop relay, %s", f.Hops, f.Producer), f.LatencyMS})
+	}
+	for _, f := range r.References {
+		rows = append(rows, latencyRow{fmt.Sprintf("reference: %d-hop relay, %s", f.Hops, f.Producer), f.LatencyMS})
 	}
 	return rows
+}
+
+// FloorLines describe each floor's relay in a sentence.
+func (r *Result) FloorLines() []string {
+	var out []string
+	for _, f := range r.floors() {
+		out = append(out, fmt.Sprintf("%d-hop relay %s (%s; partition readers, MaxWait %gms): sent %d, received %d, lost %d, not sent %d, errors %d",
+			f.Hops, strings.Join(f.Topics, " -> "), f.ProducerDesc, f.MaxWaitMS, f.Sent, f.Received, f.Lost, f.Unsent, sum(f.ErrorsByKind)))
+	}
+	return out
 }
 
 // WriteTable prints the terminal summary.
@@ -79,19 +97,23 @@ func (r *Result) WriteTable(w io.Writer) error {
 		if r.FloorMS != nil {
 			fmt.Fprintf(tw, "pipeline / floor\t%s\t%s\t%s\t%s\t\t\t\n", fr(r.RatioP50), fr(r.RatioP90), fr(r.RatioP99), fr(r.RatioP999))
 		}
+		for _, f := range r.References {
+			if q := f.PipelineRatio; q != nil {
+				fmt.Fprintf(tw, "pipeline / %s relay\t%s\t%s\t%s\t%s\t\t\t\n", f.Producer, fr(q.P50), fr(q.P90), fr(q.P99), fr(q.P999))
+			}
+		}
 		tw.Flush()
 		m := r.Main
 		fmt.Fprintf(ew, "\norders: scheduled %d, sent %d, completed %d (paid %d, failed %d), achieved %.1f/s\n",
 			m.Scheduled, m.Sent, m.Completed, m.Paid, m.Failed, m.AchievedRate)
 		fmt.Fprintf(ew, "        errors %d, not sent %d, sent late %d (> %gms behind), never final %d, worst send lag %sms\n",
 			m.Errors, m.Unsent, m.Late, r.LateAfterMS, m.Unfinished, f(m.MaxLagMS))
-		if fl := r.Floor; fl != nil {
-			fmt.Fprintf(ew, "floor:  sent %d, received %d, lost %d, not sent %d, errors %d\n",
-				fl.Sent, fl.Received, fl.Lost, fl.Unsent, sum(fl.ErrorsByKind))
+		for _, line := range r.FloorLines() {
+			fmt.Fprintf(ew, "floor:  %s\n", line)
 		}
 		writeErrors(ew, "orders", m.ErrorsByKind, m.ErrorExamples)
-		if fl := r.Floor; fl != nil {
-			writeErrors(ew, "floor", fl.ErrorsByKind, fl.Examples)
+		for _, fl := range r.floors() {
+			writeErrors(ew, "floor "+fl.Producer, fl.ErrorsByKind, fl.Examples)
 		}
 	}
 	if len(r.Steps) > 0 {
@@ -110,11 +132,167 @@ func (r *Result) WriteTable(w io.Writer) error {
 			fmt.Fprintf(ew, "max sustained rate: %g orders/s\n", *r.MaxSustainedRate)
 		}
 	}
+	r.writeCPUTable(ew)
+	r.writeStack(ew)
 	for _, wmsg := range r.Warnings {
 		fmt.Fprintf(ew, "warning: %s\n", wmsg)
 	}
 	WriteChecks(ew, r.Thresholds, r.Passed)
 	return ew.err
+}
+
+// writeCPUTable prints CPU milliseconds per order: a row per process, a
+// column per phase.
+func (r *Result) writeCPUTable(w io.Writer) {
+	cols := r.cpuColumns()
+	if len(cols) == 0 {
+		return
+	}
+	fmt.Fprintln(w, "\nCPU per order, ms (user+system from /proc over each measured window; floors: per relayed record)")
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	for _, line := range r.cpuTable(cols) {
+		fmt.Fprintln(tw, strings.Join(line, "\t")+"\t")
+	}
+	tw.Flush()
+	r.writeCPUMissing(w, cols)
+	if line := r.idleLine(); line != "" {
+		fmt.Fprintf(w, "%s\n", line)
+	}
+}
+
+// idleLine says what the processes used with no load, in cores.
+func (r *Result) idleLine() string {
+	if r.Idle == nil {
+		return ""
+	}
+	parts := make([]string, len(r.Idle.Processes))
+	for i, p := range r.Idle.Processes {
+		parts[i] = fmt.Sprintf("%s %.3f", p.Name, p.Cores)
+	}
+	return fmt.Sprintf("idle, before any load (%.0fs), cores: %s", r.Idle.WindowS, strings.Join(parts, ", "))
+}
+
+func (r *Result) writeCPUMissing(w io.Writer, cols []cpuColumn) {
+	missing := map[string]string{}
+	for _, c := range cols {
+		for k, v := range c.cpu.Missing {
+			missing[k] = v
+		}
+	}
+	names := make([]string, 0, len(missing))
+	for k := range missing {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	for _, k := range names {
+		fmt.Fprintf(w, "  not measured: %s: %s\n", k, missing[k])
+	}
+}
+
+// cpuTable is the CPU table's cells, header first: a row per process, the
+// totals, then what the rest of the machine did in each window.
+func (r *Result) cpuTable(cols []cpuColumn) [][]string {
+	head := []string{"process"}
+	for _, c := range cols {
+		head = append(head, c.head)
+	}
+	rows := [][]string{head}
+	cell := func(v float64) string {
+		if v == 0 {
+			return "-"
+		}
+		return fmt.Sprintf("%.3f", v)
+	}
+	for _, name := range cpuRows(cols) {
+		row := []string{name}
+		for _, c := range cols {
+			v, ok := c.cpu.perOrder(name)
+			if !ok {
+				row = append(row, "?")
+				continue
+			}
+			row = append(row, cell(v))
+		}
+		rows = append(rows, row)
+	}
+	stack, relay, cores := []string{"stack total (broker included)"}, []string{"floor relay (broker + runner) per record"}, []string{"cores busy, the run's processes"}
+	others, steal, pressure, load := []string{"cores busy, other processes"}, []string{"cores stolen by the hypervisor"}, []string{"CPU pressure (time a task waited)"}, []string{"load average, 1 min"}
+	machine := false
+	for _, c := range cols {
+		if c.floor {
+			stack = append(stack, "")
+			relay = append(relay, cell(c.cpu.RelayMSPerRecord))
+		} else {
+			stack = append(stack, cell(c.cpu.StackMSPerOrder))
+			relay = append(relay, "")
+		}
+		cores = append(cores, fmt.Sprintf("%.2f", c.cpu.CoresBusy))
+		m := c.cpu.Machine
+		if m == nil {
+			others, steal, pressure, load = append(others, "?"), append(steal, "?"), append(pressure, "?"), append(load, "?")
+			continue
+		}
+		machine = true
+		others = append(others, fmt.Sprintf("%.2f", c.cpu.OthersCores))
+		steal = append(steal, fmt.Sprintf("%.2f", m.StealCores))
+		load = append(load, fmt.Sprintf("%.1f", m.LoadAvg1))
+		if m.CPUPressure < 0 {
+			pressure = append(pressure, "?")
+		} else {
+			pressure = append(pressure, fmt.Sprintf("%.0f%%", 100*m.CPUPressure))
+		}
+	}
+	rows = append(rows, stack, relay, cores)
+	if machine {
+		rows = append(rows, others, steal, pressure, load)
+	}
+	return rows
+}
+
+// writeStack prints how the stack was started and what its processes run
+// with.
+func (r *Result) writeStack(w io.Writer) {
+	st := r.Stack
+	if st.StartedBy == "" {
+		return
+	}
+	fmt.Fprintf(w, "\nstack: %s; broker: %s\n", st.StartedBy, st.Broker)
+	for _, p := range st.Processes {
+		fmt.Fprintf(w, "  %-18s pid %-7d %-28s %s; %s; log to %s\n", p.Name, p.PID, p.Command, p.Found, envLine(st.Env[p.Name]), or(st.Output[p.Name], "?"))
+	}
+	for _, n := range st.Notes {
+		fmt.Fprintf(w, "  note: %s\n", n)
+	}
+	for _, wmsg := range st.Warnings {
+		fmt.Fprintf(w, "warning: %s\n", wmsg)
+	}
+}
+
+// envLine prints the settings a process started with; unset ones are left out.
+func envLine(env map[string]string) string {
+	if env == nil {
+		return "settings unknown"
+	}
+	keys := make([]string, 0, len(env))
+	for k := range env {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = k + "=" + env[k]
+	}
+	if len(parts) == 0 {
+		return "no settings in its environment"
+	}
+	return strings.Join(parts, " ")
+}
+
+func or(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
 }
 
 // WriteChecks prints each threshold check and the overall result.
@@ -199,7 +377,8 @@ func (r *Result) WriteMarkdown(w io.Writer, images []string) error {
 		r.Headline(), r.StartedAt.UTC().Format("2006-01-02 15:04:05 UTC"), passFail(r.Passed))
 	fmt.Fprintln(ew, "Latencies run from each order's *intended* send time on a constant-rate schedule, so a stall in the")
 	fmt.Fprintln(ew, "stack or in the runner shows up in the figures instead of delaying the next orders (coordinated omission).")
-	fmt.Fprintln(ew, "The floor is a raw two-hop kafka-go relay (produce -> consume + produce -> consume) on the same broker at the same rate.")
+	fmt.Fprintln(ew, "The floor is a raw kafka-go relay with one hop per topic an order crosses (produce -> consume + produce -> ... -> consume), on the same")
+	fmt.Fprintln(ew, "broker at the same rate; the ratios are to the honest floor, whose producers send each record the moment it is ready.")
 	if r.Main != nil {
 		m := r.Main
 		fmt.Fprintln(ew, "\n## Latency (ms)\n\n| from intended send to | p50 | p90 | p99 | p99.9 | max | count |\n|---|--:|--:|--:|--:|--:|--:|")
@@ -209,14 +388,21 @@ func (r *Result) WriteMarkdown(w io.Writer, images []string) error {
 		if r.FloorMS != nil {
 			fmt.Fprintf(ew, "| **pipeline / floor** | %s | %s | %s | %s | | |\n", fr(r.RatioP50), fr(r.RatioP90), fr(r.RatioP99), fr(r.RatioP999))
 		}
+		for _, f := range r.References {
+			if q := f.PipelineRatio; q != nil {
+				fmt.Fprintf(ew, "| pipeline / %s relay | %s | %s | %s | %s | | |\n", f.Producer, fr(q.P50), fr(q.P90), fr(q.P99), fr(q.P999))
+			}
+		}
 		fmt.Fprintln(ew, "\n## Orders\n\n| scheduled | sent | completed | paid | failed | achieved/s | errors | not sent | sent late | never final | worst send lag (ms) |\n|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
 		fmt.Fprintf(ew, "| %d | %d | %d | %d | %d | %.1f | %d | %d | %d | %d | %s |\n", m.Scheduled, m.Sent, m.Completed, m.Paid, m.Failed,
 			m.AchievedRate, m.Errors, m.Unsent, m.Late, m.Unfinished, f(m.MaxLagMS))
 		fmt.Fprintf(ew, "\n\"Sent late\" means more than %gms behind the intended time.\n", r.LateAfterMS)
 		mdErrors(ew, "Order errors", m.ErrorsByKind, m.ErrorExamples)
-		if fl := r.Floor; fl != nil {
-			fmt.Fprintf(ew, "\nFloor: %d sent, %d received, %d lost, %d not sent.\n", fl.Sent, fl.Received, fl.Lost, fl.Unsent)
-			mdErrors(ew, "Floor errors", fl.ErrorsByKind, fl.Examples)
+		for _, line := range r.FloorLines() {
+			fmt.Fprintf(ew, "\nFloor: %s.\n", line)
+		}
+		for _, fl := range r.floors() {
+			mdErrors(ew, "Floor errors ("+fl.Producer+")", fl.ErrorsByKind, fl.Examples)
 		}
 	}
 	if len(r.Steps) > 0 {
@@ -228,6 +414,33 @@ func (r *Result) WriteMarkdown(w io.Writer, images []string) error {
 		}
 		if r.MaxSustainedRate != nil {
 			fmt.Fprintf(ew, "\n**Max sustained rate: %g orders/s.**\n", *r.MaxSustainedRate)
+		}
+	}
+	if cols := r.cpuColumns(); len(cols) > 0 {
+		fmt.Fprintln(ew, "\n## CPU per order (ms)\n\nUser + system time of each process from /proc, read at the start and end of each measured window,")
+		fmt.Fprintln(ew, "divided by the orders sent in it (for a floor, by the records relayed). The runner is apart from the stack total.")
+		fmt.Fprintln(ew)
+		for i, line := range r.cpuTable(cols) {
+			fmt.Fprintf(ew, "| %s |\n", strings.Join(line, " | "))
+			if i == 0 {
+				fmt.Fprintf(ew, "|---%s|\n", strings.Repeat("|--:", len(line)-1))
+			}
+		}
+		r.writeCPUMissing(ew, cols)
+		if line := r.idleLine(); line != "" {
+			fmt.Fprintf(ew, "\n%s.\n", strings.ToUpper(line[:1])+line[1:])
+		}
+	}
+	if st := r.Stack; st.StartedBy != "" {
+		fmt.Fprintf(ew, "\n## Stack\n\nStarted by %s. Broker: %s.\n\n| process | pid | command | found | settings | log to |\n|---|--:|---|---|---|---|\n", st.StartedBy, st.Broker)
+		for _, p := range st.Processes {
+			fmt.Fprintf(ew, "| %s | %d | %s | %s | %s | %s |\n", p.Name, p.PID, p.Command, p.Found, envLine(st.Env[p.Name]), or(st.Output[p.Name], "?"))
+		}
+		for _, n := range st.Notes {
+			fmt.Fprintf(ew, "\nNote: %s\n", n)
+		}
+		for _, wmsg := range st.Warnings {
+			fmt.Fprintf(ew, "\n> warning: %s\n", wmsg)
 		}
 	}
 	if len(r.Thresholds) > 0 {

@@ -19,7 +19,7 @@ func KafkaPlacer(brokers []string, topic string) (place func(context.Context, st
 	w := &kafka.Writer{
 		Addr:         kafka.TCP(brokers...),
 		Topic:        topic,
-		Balancer:     &kafka.Hash{},
+		Balancer:     &kafka.Murmur2Balancer{}, // the services' partitioner
 		RequiredAcks: kafka.RequireAll,
 		BatchTimeout: time.Millisecond,
 	}

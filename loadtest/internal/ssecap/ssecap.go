@@ -3,8 +3,11 @@
 // and how long one status takes to reach all of them.
 //
 // All streams follow one order id chosen before the order exists; once they
-// are all connected (and idle), the order is placed and each stream times the
-// moment it sees the final status.
+// are all connected (and idle, waiting for an order the service has not
+// seen), memory is read, the order is placed and each stream times the moment
+// it sees the final status. The streams stay open after it, now following a
+// known order as a browser does, and memory is read again: the figure per
+// stream is the larger of the two.
 package ssecap
 
 import (
@@ -31,7 +34,10 @@ import (
 // Config describes a capacity run.
 type Config struct {
 	NotificationsURL string
-	Streams          int
+	// DebugURL is the service's DEBUG_ADDR base URL, for Go's heap and
+	// stack figures (expvar); "" reads RSS only.
+	DebugURL string
+	Streams  int
 	// ConnectConcurrency bounds streams being opened at once, so the
 	// listener's accept queue is not flooded.
 	ConnectConcurrency int
@@ -66,16 +72,25 @@ type Result struct {
 	ConnectErrors map[string]int64  `json:"connect_errors"`
 	Examples      map[string]string `json:"error_examples,omitempty"`
 	Before        Memory            `json:"memory_before"`
-	After         Memory            `json:"memory_after"`
-	// RSSPerStream is (RSS after - RSS before) / connected streams, bytes.
+	// After is memory with every stream open and waiting for the order;
+	// Following, with every stream open after the order's statuses reached
+	// it (streams that follow a known order, as a browser's do).
+	After     Memory `json:"memory_after"`
+	Following Memory `json:"memory_following"`
+	// RSSPerStream is (RSS - RSS before) / connected streams, bytes, the
+	// larger of waiting and following; likewise GoPerStream for the growth
+	// of heap in use plus goroutine stacks (from DEBUG_ADDR).
 	RSSPerStream float64 `json:"rss_per_stream_bytes"`
-	// GoPerStream is the growth of heap in use plus goroutine stacks per
-	// connected stream, from the service's /debug/vars.
-	GoPerStream float64       `json:"go_heap_stack_per_stream_bytes"`
-	Delivered   int           `json:"delivered"`
-	Missing     int           `json:"missing"`
-	Delivery    stats.Summary `json:"-"`
-	Notes       []string      `json:"notes,omitempty"`
+	GoPerStream  float64 `json:"go_heap_stack_per_stream_bytes"`
+	// The same two figures for each moment.
+	RSSPerStreamWaiting   float64       `json:"rss_per_stream_waiting_bytes"`
+	RSSPerStreamFollowing float64       `json:"rss_per_stream_following_bytes"`
+	GoPerStreamWaiting    float64       `json:"go_per_stream_waiting_bytes"`
+	GoPerStreamFollowing  float64       `json:"go_per_stream_following_bytes"`
+	Delivered             int           `json:"delivered"`
+	Missing               int           `json:"missing"`
+	Delivery              stats.Summary `json:"-"`
+	Notes                 []string      `json:"notes,omitempty"`
 }
 
 // Run opens the streams, reads memory, places the order and waits for it to
@@ -101,10 +116,11 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		placedAt  atomic.Int64 // unix ns; 0 until the order is placed
 		delivery  = stats.NewHistogram()
 		delivered atomic.Int64
+		ended     atomic.Int64 // streams whose wait for the status is over
 		connected atomic.Int64
 		wgConn    sync.WaitGroup
 		wgAll     sync.WaitGroup
-		allSeen   = make(chan struct{})
+		allSeen   = make(chan struct{}, 1)
 		slots     = make(chan struct{}, cfg.ConnectConcurrency)
 	)
 	fail := func(kind string, err error) {
@@ -133,21 +149,29 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 			defer body.Close()
 			connected.Add(1)
 			wgConn.Done()
+			// Once the order is placed, the last stream to end its wait,
+			// with the status or without, says so.
+			endWait := func() {
+				if ended.Add(1) == connected.Load() && placedAt.Load() > 0 {
+					select {
+					case allSeen <- struct{}{}:
+					default:
+					}
+				}
+			}
 			if err := waitFinal(body); err != nil {
 				if streamCtx.Err() == nil {
 					fail("stream: "+errKind(err), err)
 				}
+				endWait()
 				return
 			}
 			if at := placedAt.Load(); at > 0 {
 				delivery.Record(time.Since(time.Unix(0, at)))
 			}
-			if delivered.Add(1) == connected.Load() {
-				select {
-				case allSeen <- struct{}{}:
-				default:
-				}
-			}
+			delivered.Add(1)
+			endWait()
+			<-streamCtx.Done() // stay open, following a known order, until memory is read
 		}()
 	}
 	connecting := make(chan struct{})
@@ -181,18 +205,17 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		return res, ctx.Err()
 	}
 	res.After, res.Notes = readMemory(ctx, cfg, res.Notes)
-	if res.Before.RSSBytes > 0 && res.After.RSSBytes > 0 {
-		res.RSSPerStream = float64(res.After.RSSBytes-res.Before.RSSBytes) / float64(res.Connected)
-	}
-	if res.After.HeapInuseBytes > 0 {
-		before := res.Before.HeapInuseBytes + res.Before.StackInuseBytes
-		after := res.After.HeapInuseBytes + res.After.StackInuseBytes
-		res.GoPerStream = (float64(after) - float64(before)) / float64(res.Connected)
-	}
+	res.RSSPerStreamWaiting, res.GoPerStreamWaiting = perStream(res.Before, res.After, res.Connected)
 
 	placedAt.Store(time.Now().UnixNano())
 	if err := cfg.Place(ctx, res.OrderID); err != nil {
 		return res, fmt.Errorf("ssecap: place order: %w", err)
+	}
+	if ended.Load() == connected.Load() { // every wait ended before the order was placed
+		select {
+		case allSeen <- struct{}{}:
+		default:
+		}
 	}
 	if cfg.Progress != nil {
 		fmt.Fprintf(cfg.Progress, "sse: order %s placed; waiting for it on %d streams\n", res.OrderID, res.Connected)
@@ -207,9 +230,33 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	res.Delivered = int(delivered.Load())
 	res.Missing = res.Connected - res.Delivered
 	res.Delivery = delivery.Summary()
+	if res.Delivered > 0 {
+		select {
+		case <-time.After(cfg.Settle):
+		case <-ctx.Done():
+		}
+		res.Following, res.Notes = readMemory(ctx, cfg, res.Notes)
+		res.RSSPerStreamFollowing, res.GoPerStreamFollowing = perStream(res.Before, res.Following, res.Connected)
+	}
+	res.RSSPerStream = max(res.RSSPerStreamWaiting, res.RSSPerStreamFollowing)
+	res.GoPerStream = max(res.GoPerStreamWaiting, res.GoPerStreamFollowing)
 	stopStreams()
 	wgAll.Wait()
 	return res, nil
+}
+
+// perStream is the growth of RSS and of Go heap+stacks from before to
+// after, per stream; 0 where a figure is missing.
+func perStream(before, after Memory, streams int) (rss, goMem float64) {
+	if before.RSSBytes > 0 && after.RSSBytes > 0 {
+		rss = float64(after.RSSBytes-before.RSSBytes) / float64(streams)
+	}
+	if after.HeapInuseBytes > 0 {
+		b := before.HeapInuseBytes + before.StackInuseBytes
+		a := after.HeapInuseBytes + after.StackInuseBytes
+		goMem = (float64(a) - float64(b)) / float64(streams)
+	}
+	return rss, goMem
 }
 
 // open starts one stream and returns its body once the response headers
@@ -231,6 +278,9 @@ func open(ctx context.Context, client *http.Client, target string) (io.ReadClose
 	return resp.Body, nil
 }
 
+// errUnknownOrder is a stream that gave up waiting for the order.
+var errUnknownOrder = errors.New(`stream ended with "unknown": the order's first status did not arrive within notifications-api's UNKNOWN_ORDER_WAIT`)
+
 // waitFinal reads events until PAID or FAILED.
 func waitFinal(body io.Reader) error {
 	r := sse.NewReader(body, 512)
@@ -238,6 +288,9 @@ func waitFinal(body io.Reader) error {
 		ev, err := r.Next()
 		if err != nil {
 			return err
+		}
+		if ev.Type == "unknown" {
+			return errUnknownOrder
 		}
 		var st struct {
 			Status string `json:"status"`
@@ -249,6 +302,9 @@ func waitFinal(body io.Reader) error {
 }
 
 func errKind(err error) string {
+	if errors.Is(err, errUnknownOrder) {
+		return "unknown order"
+	}
 	msg := err.Error()
 	for _, k := range []string{"connection refused", "connection reset", "too many open files", "cannot assign requested address", "timeout", "EOF"} {
 		if strings.Contains(msg, k) {
@@ -262,7 +318,7 @@ func errKind(err error) string {
 }
 
 // readMemory reads RSS from /proc when the pid is known, and the Go runtime
-// figures from the service's expvar endpoint when it has one.
+// figures from the service's debug endpoints when their address is known.
 func readMemory(ctx context.Context, cfg Config, notes []string) (Memory, []string) {
 	var m Memory
 	if cfg.PID > 0 {
@@ -272,9 +328,12 @@ func readMemory(ctx context.Context, cfg Config, notes []string) (Memory, []stri
 		}
 		m.RSSBytes = rss
 	}
-	ms, err := Memstats(ctx, cfg.HTTP, cfg.NotificationsURL)
+	if cfg.DebugURL == "" {
+		return m, notes
+	}
+	ms, err := Memstats(ctx, cfg.HTTP, cfg.DebugURL)
 	if err != nil {
-		notes = append(notes, fmt.Sprintf("expvar memstats: %v", err))
+		notes = append(notes, fmt.Sprintf("Go memory figures at %s: %v", cfg.DebugURL, err))
 	}
 	m.HeapInuseBytes, m.StackInuseBytes, m.SysBytes = ms.HeapInuse, ms.StackInuse, ms.Sys
 	return m, notes
@@ -314,22 +373,24 @@ func ParseVmRSS(r io.Reader) (int64, error) {
 	return 0, errors.New("no VmRSS line")
 }
 
-// MemStats are the runtime.MemStats fields the runner reads from expvar.
+// MemStats are the runtime.MemStats fields the runner reads.
 type MemStats struct {
 	HeapInuse  uint64
 	StackInuse uint64
 	Sys        uint64
 }
 
-// Memstats reads GET {base}/debug/vars, expvar's memstats.
+// Memstats reads the Go runtime's memory figures from a service's debug
+// endpoints (DEBUG_ADDR; the service port serves none): the text heap
+// profile, GET {base}/debug/pprof/heap?debug=1, ends with runtime.MemStats.
 func Memstats(ctx context.Context, client *http.Client, base string) (MemStats, error) {
-	u, err := url.JoinPath(base, "debug", "vars")
+	u, err := url.JoinPath(base, "debug", "pprof", "heap")
 	if err != nil {
 		return MemStats{}, err
 	}
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u+"?debug=1", nil)
 	if err != nil {
 		return MemStats{}, err
 	}
@@ -339,18 +400,44 @@ func Memstats(ctx context.Context, client *http.Client, base string) (MemStats, 
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return MemStats{}, fmt.Errorf("GET /debug/vars: %s", resp.Status)
+		return MemStats{}, fmt.Errorf("GET /debug/pprof/heap: %s", resp.Status)
 	}
-	var v struct {
-		Memstats *MemStats `json:"memstats"`
+	return ParseHeapProfile(resp.Body)
+}
+
+// ParseHeapProfile reads the "# runtime.MemStats" lines at the end of a
+// text heap profile: "# HeapInuse = N", "# Stack = inuse / sys", "# Sys = N".
+func ParseHeapProfile(r io.Reader) (MemStats, error) {
+	var m MemStats
+	found := 0
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), 4<<20)
+	for sc.Scan() {
+		name, value, ok := strings.Cut(strings.TrimPrefix(sc.Text(), "# "), " = ")
+		if !ok {
+			continue
+		}
+		first, _, _ := strings.Cut(value, " ")
+		n, err := strconv.ParseUint(first, 10, 64)
+		if err != nil {
+			continue
+		}
+		switch name {
+		case "HeapInuse":
+			m.HeapInuse, found = n, found+1
+		case "Stack":
+			m.StackInuse, found = n, found+1
+		case "Sys":
+			m.Sys, found = n, found+1
+		}
 	}
-	if err := json.NewDecoder(resp.Body).Decode(&v); err != nil {
-		return MemStats{}, fmt.Errorf("GET /debug/vars: %w", err)
+	if err := sc.Err(); err != nil {
+		return m, err
 	}
-	if v.Memstats == nil {
-		return MemStats{}, errors.New("GET /debug/vars: no memstats")
+	if found < 3 {
+		return m, errors.New("heap profile: no runtime.MemStats lines")
 	}
-	return *v.Memstats, nil
+	return m, nil
 }
 
 // NewOrderID returns a random (version 4) UUID, the form orders-api assigns.

@@ -33,6 +33,25 @@ func TestParseVmRSS(t *testing.T) {
 	}
 }
 
+func TestParseHeapProfile(t *testing.T) {
+	tests := []struct {
+		name    string
+		text    string
+		want    MemStats
+		wantErr bool
+	}{
+		{name: "the end of a heap profile", text: "heap profile: 1: 2 [3: 4] @ heap/1048576\n1: 2 [3: 4] @ 0x1\n\n# runtime.MemStats\n# Alloc = 10\n# Sys = 900\n# HeapInuse = 500\n# Stack = 64 / 128\n# NumGC = 3\n",
+			want: MemStats{HeapInuse: 500, StackInuse: 64, Sys: 900}},
+		{name: "not a heap profile", text: "404 page not found\n", wantErr: true},
+	}
+	for _, tt := range tests {
+		got, err := ParseHeapProfile(strings.NewReader(tt.text))
+		if (err != nil) != tt.wantErr || (!tt.wantErr && got != tt.want) {
+			t.Errorf("%s: got %+v, %v; want %+v, error %v", tt.name, got, err, tt.want, tt.wantErr)
+		}
+	}
+}
+
 func TestNewOrderID(t *testing.T) {
 	uuid4 := regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
 	a, b := NewOrderID(), NewOrderID()
@@ -47,6 +66,9 @@ type fakeNotifications struct {
 	mu      sync.Mutex
 	paid    chan struct{}
 	streams int
+	// unknown makes every stream end at once with an "unknown" event, as
+	// notifications-api does once UNKNOWN_ORDER_WAIT has passed.
+	unknown bool
 }
 
 func (f *fakeNotifications) handler() http.Handler {
@@ -60,6 +82,10 @@ func (f *fakeNotifications) handler() http.Handler {
 		w.Header().Set("Content-Type", "text/event-stream")
 		w.WriteHeader(http.StatusOK)
 		w.(http.Flusher).Flush()
+		if f.unknown {
+			fmt.Fprintf(w, "event: unknown\ndata: {\"orderId\":%q,\"error\":\"no status\"}\n\n", r.URL.Query().Get("orderId"))
+			return
+		}
 		select {
 		case <-f.paid:
 		case <-r.Context().Done():
@@ -72,11 +98,11 @@ func (f *fakeNotifications) handler() http.Handler {
 		w.(http.Flusher).Flush()
 		<-r.Context().Done()
 	})
-	mux.HandleFunc("GET /debug/vars", func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc("GET /debug/pprof/heap", func(w http.ResponseWriter, r *http.Request) {
 		f.mu.Lock()
 		n := f.streams
 		f.mu.Unlock()
-		fmt.Fprintf(w, `{"cmdline":["x"],"memstats":{"HeapInuse":%d,"StackInuse":%d,"Sys":1}}`, 1000+n*100, 2000+n*50)
+		fmt.Fprintf(w, "heap profile: 1: 2 [3: 4] @ heap/1048576\n\n# runtime.MemStats\n# Alloc = 5\n# Sys = 1\n# HeapInuse = %d\n# Stack = %d / 4096\n# MSpan = 1 / 2\n", 1000+n*100, 2000+n*50)
 	})
 	return mux
 }
@@ -88,6 +114,7 @@ func TestRun(t *testing.T) {
 	placed := ""
 	res, err := Run(context.Background(), Config{
 		NotificationsURL: srv.URL,
+		DebugURL:         srv.URL,
 		Streams:          50,
 		Place: func(_ context.Context, id string) error {
 			placed = id
@@ -114,5 +141,29 @@ func TestRun(t *testing.T) {
 	}
 	if res.RSSPerStream != 0 {
 		t.Errorf("RSS per stream without a pid: got %v, want 0", res.RSSPerStream)
+	}
+}
+
+// TestRunCountsStreamsThatGiveUp: streams that end with "unknown" are
+// errors of their own kind, and the run does not wait for them.
+func TestRunCountsStreamsThatGiveUp(t *testing.T) {
+	fake := &fakeNotifications{paid: make(chan struct{}), unknown: true}
+	srv := httptest.NewServer(fake.handler())
+	t.Cleanup(srv.Close)
+	res, err := Run(context.Background(), Config{
+		NotificationsURL: srv.URL,
+		Streams:          20,
+		Place:            func(context.Context, string) error { return nil },
+		Timeout:          10 * time.Minute, // reached only if the run waited for streams that ended
+		HTTP:             &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 100}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Connected != 20 || res.Delivered != 0 || res.Missing != 20 || res.ConnectErrors["stream: unknown order"] != 20 {
+		t.Errorf("got connected %d delivered %d missing %d errors %v, want 20 0 20 and 20 unknown", res.Connected, res.Delivered, res.Missing, res.ConnectErrors)
+	}
+	if res.GoPerStream != 0 || res.Following != (Memory{}) {
+		t.Errorf("without a debug URL or a delivered status: got Go per stream %v, following %+v; want none", res.GoPerStream, res.Following)
 	}
 }

@@ -1,0 +1,44 @@
+package main
+
+import (
+	"context"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/kafkakit/kit/loadtest/internal/floor"
+)
+
+// TestMain lets the test binary stand in for the runner's executable when
+// startBrokerProcess starts it as an embedded broker.
+func TestMain(m *testing.M) {
+	if len(os.Args) > 1 && os.Args[1] == brokerCommand {
+		os.Exit(exitCode(run(context.Background(), os.Args, os.Getenv, os.Stdout, os.Stderr), os.Stderr))
+	}
+	os.Exit(m.Run())
+}
+
+// TestEmbeddedBrokerProcess starts the broker in a child process, uses it,
+// and stops it.
+func TestEmbeddedBrokerProcess(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	b, err := startBrokerProcess(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.pid() == os.Getpid() || len(b.addrs) == 0 {
+		t.Fatalf("got pid %d (this process is %d), addrs %v; want a child process with an address", b.pid(), os.Getpid(), b.addrs)
+	}
+	if err := floor.EnsureTopics(ctx, b.addrs, 1, "broker-process-test"); err != nil {
+		t.Errorf("the broker process does not answer as a broker: %v", err)
+	}
+	if err := b.close(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-b.exited:
+	default:
+		t.Errorf("close returned, the broker process still runs")
+	}
+}

@@ -1,0 +1,457 @@
+// Package proc reads the CPU time processes spent (user + system, from
+// /proc/<pid>/stat), finds the process listening on a local port (from
+// /proc/net/tcp{,6} and /proc/<pid>/fd), and turns snapshots taken at the
+// start and end of a stretch of load into CPU milliseconds per order. CPU time
+// is the figure that stays put on a noisy shared machine, where latency does
+// not. Linux only; elsewhere every reading fails with a clear error.
+package proc
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Process is one process whose CPU time a run reads.
+type Process struct {
+	// Name is its role in the stack: "orders-api", "broker", "runner", ...
+	Name string `json:"name"`
+	PID  int    `json:"pid"`
+	// Command is what the process is (its /proc comm, and for a JVM the
+	// main class), so a reader sees e.g. that the broker port is held by
+	// the kit CLI, which runs the embedded broker in-process.
+	Command string `json:"command,omitempty"`
+	// Found says how the pid was learned: "spawned by the harness",
+	// "listening on 127.0.0.1:8081", "-pids flag", "this process".
+	Found string `json:"found"`
+	// Kind is KindService, KindBroker (ZooKeeper too), KindRunner (the
+	// load runner itself, reported apart from the stack) or KindOther.
+	Kind string `json:"kind"`
+}
+
+// The kinds of process.
+const (
+	KindService = "service"
+	KindBroker  = "broker"
+	KindRunner  = "runner"
+	KindOther   = "other"
+)
+
+// Stat is what the runner reads of /proc/<pid>/stat.
+type Stat struct {
+	PID   int
+	Comm  string
+	State byte
+	PPID  int
+	// UTime and STime are in clock ticks.
+	UTime, STime uint64
+}
+
+// ParseStat parses one /proc/<pid>/stat line. The command name sits in
+// parentheses and may itself hold spaces and parentheses, so the fields are
+// counted from the last ')'.
+func ParseStat(b []byte) (Stat, error) {
+	open := bytes.IndexByte(b, '(')
+	closing := bytes.LastIndexByte(b, ')')
+	if open < 0 || closing < open {
+		return Stat{}, fmt.Errorf("stat %.60q: no (comm)", b)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b[:open])))
+	if err != nil {
+		return Stat{}, fmt.Errorf("stat %.60q: pid: %w", b, err)
+	}
+	// After ") ": state(3) ppid(4) pgrp session tty_nr tpgid flags minflt
+	// cminflt majflt cmajflt utime(14) stime(15) ...
+	f := strings.Fields(string(b[closing+1:]))
+	if len(f) < 13 {
+		return Stat{}, fmt.Errorf("stat %.60q: %d fields after comm, want at least 13", b, len(f))
+	}
+	s := Stat{PID: pid, Comm: string(b[open+1 : closing]), State: f[0][0]}
+	if s.PPID, err = strconv.Atoi(f[1]); err != nil {
+		return Stat{}, fmt.Errorf("stat ppid %q: %w", f[1], err)
+	}
+	if s.UTime, err = strconv.ParseUint(f[11], 10, 64); err != nil {
+		return Stat{}, fmt.Errorf("stat utime %q: %w", f[11], err)
+	}
+	if s.STime, err = strconv.ParseUint(f[12], 10, 64); err != nil {
+		return Stat{}, fmt.Errorf("stat stime %q: %w", f[12], err)
+	}
+	return s, nil
+}
+
+// ReadStat reads /proc/<pid>/stat.
+func ReadStat(pid int) (Stat, error) {
+	b, err := os.ReadFile(filepath.Join(procRoot, strconv.Itoa(pid), "stat"))
+	if err != nil {
+		return Stat{}, fmt.Errorf("pid %d: %w", pid, err)
+	}
+	return ParseStat(b)
+}
+
+// procRoot is /proc; tests point it at a fake tree.
+var procRoot = "/proc"
+
+var (
+	tickOnce sync.Once
+	tick     time.Duration
+)
+
+// Tick is the length of one clock tick of /proc's CPU times: 1s/AT_CLKTCK
+// from the process's auxiliary vector, 10ms when it cannot be read (the
+// value on every Linux the kit runs on).
+func Tick() time.Duration {
+	tickOnce.Do(func() {
+		tick = 10 * time.Millisecond
+		if b, err := os.ReadFile(filepath.Join(procRoot, "self", "auxv")); err == nil {
+			if hz := clockTicks(b); hz > 0 {
+				tick = time.Second / time.Duration(hz)
+			}
+		}
+	})
+	return tick
+}
+
+// clockTicks finds AT_CLKTCK (17) in a 64-bit auxiliary vector.
+func clockTicks(auxv []byte) uint64 {
+	const atClkTck = 17
+	for i := 0; i+16 <= len(auxv); i += 16 {
+		key := binary.NativeEndian.Uint64(auxv[i:])
+		val := binary.NativeEndian.Uint64(auxv[i+8:])
+		if key == 0 {
+			break
+		}
+		if key == atClkTck {
+			return val
+		}
+	}
+	return 0
+}
+
+// Time is the CPU time (user + system, every thread) pid has used so far.
+func Time(pid int) (time.Duration, error) {
+	s, err := ReadStat(pid)
+	if err != nil {
+		return 0, err
+	}
+	return time.Duration(s.UTime+s.STime) * Tick(), nil
+}
+
+// Command describes pid: its comm, and for a JVM the main class (the first
+// argument after the options), so "java" reads "java kafka.Kafka".
+func Command(pid int) string {
+	s, err := ReadStat(pid)
+	if err != nil {
+		return ""
+	}
+	b, err := os.ReadFile(filepath.Join(procRoot, strconv.Itoa(pid), "cmdline"))
+	if err != nil || s.Comm != "java" {
+		return s.Comm
+	}
+	args := strings.Split(strings.TrimRight(string(b), "\x00"), "\x00")
+	for i := 1; i < len(args); i++ {
+		switch a := args[i]; {
+		case a == "-cp" || a == "-classpath":
+			i++
+		case strings.HasPrefix(a, "-"):
+		default:
+			return "java " + a
+		}
+	}
+	return s.Comm
+}
+
+// ListeningPID returns the pid of the process listening on TCP port (any
+// local address, IPv4 or IPv6): the socket's inode from /proc/net/tcp{,6},
+// then the process holding that inode among /proc/<pid>/fd. Only processes
+// of the same user (or all, as root) can be searched.
+func ListeningPID(port int) (int, error) {
+	inodes := map[string]bool{}
+	for _, f := range []string{"tcp", "tcp6"} {
+		b, err := os.ReadFile(filepath.Join(procRoot, "net", f))
+		if err != nil {
+			continue
+		}
+		for _, ino := range listeningInodes(bytes.NewReader(b), port) {
+			inodes[ino] = true
+		}
+	}
+	if len(inodes) == 0 {
+		return 0, fmt.Errorf("no socket listens on port %d here", port)
+	}
+	entries, err := os.ReadDir(procRoot)
+	if err != nil {
+		return 0, err
+	}
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		fds, err := os.ReadDir(filepath.Join(procRoot, e.Name(), "fd"))
+		if err != nil {
+			continue // another user's process, or gone
+		}
+		for _, fd := range fds {
+			link, err := os.Readlink(filepath.Join(procRoot, e.Name(), "fd", fd.Name()))
+			if err != nil {
+				continue
+			}
+			if ino, ok := strings.CutPrefix(link, "socket:["); ok && inodes[strings.TrimSuffix(ino, "]")] {
+				return pid, nil
+			}
+		}
+	}
+	return 0, fmt.Errorf("port %d listens, but no process of this user holds the socket (another user's, or in a container)", port)
+}
+
+// listeningInodes returns the inodes of the sockets in LISTEN state (0A) on
+// port in a /proc/net/tcp or tcp6 table.
+func listeningInodes(r io.Reader, port int) []string {
+	var out []string
+	want := fmt.Sprintf(":%04X", port)
+	sc := bufio.NewScanner(r)
+	sc.Scan() // header
+	for sc.Scan() {
+		// sl local_address rem_address st tx_queue:rx_queue tr:tm->when retrnsmt uid timeout inode
+		f := strings.Fields(sc.Text())
+		if len(f) < 10 || f[3] != "0A" || !strings.HasSuffix(f[1], want) {
+			continue
+		}
+		out = append(out, f[9])
+	}
+	return out
+}
+
+// Usage is the CPU time each process used over a window.
+type Usage struct {
+	Start, End time.Time
+	// ByName is each process's CPU time in the window; a process whose time
+	// could not be read at both ends is missing, with the reason in Errors.
+	ByName map[string]time.Duration
+	Errors map[string]string
+	// Machine is the whole machine over the window; nil when /proc/stat
+	// could not be read.
+	Machine *Machine
+}
+
+// snapshot reads every process's CPU time now.
+func snapshot(procs []Process) (map[string]time.Duration, map[string]string) {
+	got, errs := map[string]time.Duration{}, map[string]string{}
+	for _, p := range procs {
+		t, err := Time(p.PID)
+		if err != nil {
+			errs[p.Name] = err.Error()
+			continue
+		}
+		got[p.Name] = t
+	}
+	return got, errs
+}
+
+// Window reads the processes' CPU time at from and at to. Wait returns the
+// usage in between; it blocks until to has passed, or returns what it has
+// when stop is closed first (then End is the stop time).
+type Window struct {
+	done  chan struct{}
+	usage Usage
+}
+
+// Measure starts a Window over procs from from to to.
+func Measure(procs []Process, from, to time.Time, stop <-chan struct{}) *Window {
+	w := &Window{done: make(chan struct{})}
+	go func() {
+		defer close(w.done)
+		wait := func(t time.Time) bool {
+			timer := time.NewTimer(time.Until(t))
+			defer timer.Stop()
+			select {
+			case <-timer.C:
+				return true
+			case <-stop:
+				return false
+			}
+		}
+		u := Usage{ByName: map[string]time.Duration{}, Errors: map[string]string{}}
+		if !wait(from) {
+			w.usage = u
+			return
+		}
+		u.Start = time.Now()
+		m0, merr := readMachine()
+		before, errs := snapshot(procs)
+		wait(to)
+		u.End = time.Now()
+		after, errs2 := snapshot(procs)
+		if m1, err := readMachine(); err == nil && merr == nil {
+			u.Machine = machineBetween(m0, m1)
+		}
+		for name, msg := range errs {
+			u.Errors[name] = msg
+		}
+		for name, msg := range errs2 {
+			if _, ok := u.Errors[name]; !ok {
+				u.Errors[name] = msg
+			}
+		}
+		for name, b := range before {
+			a, ok := after[name]
+			switch {
+			case !ok:
+			case a < b:
+				u.Errors[name] = "its CPU time went backwards: the process was restarted during the window"
+			default:
+				u.ByName[name] = a - b
+			}
+		}
+		w.usage = u
+	}()
+	return w
+}
+
+// Wait returns the window's usage once it is over.
+func (w *Window) Wait() Usage {
+	<-w.done
+	return w.usage
+}
+
+// ErrNotLinux is returned where /proc is missing.
+var ErrNotLinux = errors.New("no /proc here: CPU time is read on Linux only")
+
+// Available reports whether this machine has the /proc the package reads.
+func Available() error {
+	if _, err := os.Stat(filepath.Join(procRoot, "self", "stat")); err != nil {
+		return ErrNotLinux
+	}
+	return nil
+}
+
+// Environ returns the values of keys in pid's environment as it was when the
+// process started (/proc/<pid>/environ); a key that is not set is absent.
+func Environ(pid int, keys ...string) (map[string]string, error) {
+	b, err := os.ReadFile(filepath.Join(procRoot, strconv.Itoa(pid), "environ"))
+	if err != nil {
+		return nil, fmt.Errorf("environment of pid %d: %w", pid, err)
+	}
+	return parseEnviron(b, keys), nil
+}
+
+func parseEnviron(b []byte, keys []string) map[string]string {
+	want := map[string]bool{}
+	for _, k := range keys {
+		want[k] = true
+	}
+	out := map[string]string{}
+	for kv := range strings.SplitSeq(string(b), "\x00") {
+		if k, v, ok := strings.Cut(kv, "="); ok && want[k] {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+// Output says where pid's standard error goes: a terminal (/dev/pts/N), a
+// pipe (to whatever reads it: a supervisor, a tee), a file, or /dev/null.
+func Output(pid int) string {
+	link, err := os.Readlink(filepath.Join(procRoot, strconv.Itoa(pid), "fd", "2"))
+	if err != nil {
+		return "unknown"
+	}
+	switch {
+	case strings.HasPrefix(link, "pipe:"):
+		return "a pipe"
+	case strings.HasPrefix(link, "/dev/pts/"), strings.HasPrefix(link, "/dev/tty"):
+		return "a terminal (" + link + ")"
+	case strings.HasPrefix(link, "socket:"):
+		return "a socket"
+	}
+	return link
+}
+
+// Parent is pid's parent process id, 0 when unknown.
+func Parent(pid int) int {
+	s, err := ReadStat(pid)
+	if err != nil {
+		return 0
+	}
+	return s.PPID
+}
+
+// OpenFileLimit returns pid's soft limit on open files ("Max open files"
+// in /proc/<pid>/limits), as text ("1024", "unlimited"); "" when unknown.
+func OpenFileLimit(pid int) string {
+	b, err := os.ReadFile(filepath.Join(procRoot, strconv.Itoa(pid), "limits"))
+	if err != nil {
+		return ""
+	}
+	return parseOpenFileLimit(b)
+}
+
+func parseOpenFileLimit(b []byte) string {
+	for line := range strings.SplitSeq(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "Max open files"); ok {
+			if f := strings.Fields(rest); len(f) > 0 {
+				return f[0]
+			}
+		}
+	}
+	return ""
+}
+
+// Add sums u and v, two windows over the same processes taken one after
+// the other: CPU times add up, the window is as long as both, the machine's
+// figures are weighted by each window's length. The zero Usage adds
+// nothing.
+func (u Usage) Add(v Usage) Usage {
+	if v.End.Sub(v.Start) <= 0 {
+		return u
+	}
+	if u.End.Sub(u.Start) <= 0 {
+		return v
+	}
+	du, dv := u.End.Sub(u.Start), v.End.Sub(v.Start)
+	out := Usage{Start: u.Start, End: u.Start.Add(du + dv), ByName: map[string]time.Duration{}, Errors: map[string]string{}}
+	for name, d := range u.ByName {
+		if e, ok := v.ByName[name]; ok {
+			out.ByName[name] = d + e
+		}
+	}
+	for _, errs := range []map[string]string{u.Errors, v.Errors} {
+		for name, msg := range errs {
+			out.Errors[name] = msg
+			delete(out.ByName, name)
+		}
+	}
+	for name := range u.ByName {
+		if _, ok := v.ByName[name]; !ok && out.Errors[name] == "" {
+			out.Errors[name] = "not read in every window"
+		}
+	}
+	switch {
+	case u.Machine == nil:
+		out.Machine = v.Machine
+	case v.Machine == nil:
+		out.Machine = u.Machine
+	default:
+		wu, wv := du.Seconds()/(du+dv).Seconds(), dv.Seconds()/(du+dv).Seconds()
+		m := *v.Machine
+		m.BusyCores = u.Machine.BusyCores*wu + v.Machine.BusyCores*wv
+		m.StealCores = u.Machine.StealCores*wu + v.Machine.StealCores*wv
+		if u.Machine.CPUPressure >= 0 && v.Machine.CPUPressure >= 0 {
+			m.CPUPressure = u.Machine.CPUPressure*wu + v.Machine.CPUPressure*wv
+		} else {
+			m.CPUPressure = -1
+		}
+		m.LoadAvg1 = max(u.Machine.LoadAvg1, v.Machine.LoadAvg1)
+		out.Machine = &m
+	}
+	return out
+}

@@ -1,0 +1,175 @@
+package report
+
+import (
+	"math"
+	"sort"
+
+	"github.com/kafkakit/kit/loadtest/internal/proc"
+)
+
+// Stack is how the measured stack was started and what its processes run
+// with, read from the processes themselves, so no number hides it.
+type Stack struct {
+	StartedBy string         `json:"started_by"`
+	Broker    string         `json:"broker"`
+	Processes []proc.Process `json:"processes"`
+	// Env is each process's settings that change its cost per order, as
+	// its environment had them when it started.
+	Env map[string]map[string]string `json:"env"`
+	// Output is where each process's log goes: a pipe (read by the harness
+	// or a supervisor such as `kit up`), a terminal, a file.
+	Output   map[string]string `json:"output"`
+	Notes    []string          `json:"notes,omitempty"`
+	Warnings []string          `json:"warnings,omitempty"`
+}
+
+// CPU is the CPU time the processes used over one phase's measured window,
+// per order sent in it (per record for a floor).
+type CPU struct {
+	WindowS   float64      `json:"window_s"`
+	Orders    int64        `json:"orders"`
+	Processes []ProcessCPU `json:"processes"`
+	// StackMSPerOrder sums every process of the stack, broker included,
+	// the runner apart.
+	StackMSPerOrder float64 `json:"stack_ms_per_order"`
+	// BrokerMSPerOrder sums the broker's processes (ZooKeeper included).
+	BrokerMSPerOrder float64 `json:"broker_ms_per_order"`
+	RunnerMSPerOrder float64 `json:"runner_ms_per_order"`
+	// RelayMSPerRecord is, for a floor, the broker plus the runner (whose
+	// process runs the relay): what the relay costs per relayed record.
+	RelayMSPerRecord float64 `json:"relay_ms_per_record,omitempty"`
+	// CoresBusy is every measured process's CPU time over the window: 2.0
+	// is both cores of the reference machine.
+	CoresBusy float64 `json:"cores_busy"`
+	// Missing names the processes whose CPU time is not in the figures,
+	// and why.
+	Missing map[string]string `json:"missing,omitempty"`
+	// Machine is the whole machine over the window, and OthersCores what
+	// processes outside the run used of it: on a shared machine, the cores
+	// the run could not have.
+	Machine     *proc.Machine `json:"machine,omitempty"`
+	OthersCores float64       `json:"others_cores,omitempty"`
+}
+
+// ProcessCPU is one process's share.
+type ProcessCPU struct {
+	Name       string  `json:"name"`
+	Kind       string  `json:"kind"`
+	PID        int     `json:"pid"`
+	MS         float64 `json:"cpu_ms"`
+	MSPerOrder float64 `json:"ms_per_order"`
+	Cores      float64 `json:"cores"`
+}
+
+// CPUOf turns a window's usage into per-order figures, processes in the
+// order given.
+func CPUOf(u proc.Usage, procs []proc.Process, orders int64, floor bool) *CPU {
+	window := u.End.Sub(u.Start)
+	if window <= 0 || orders <= 0 {
+		return nil
+	}
+	c := &CPU{WindowS: round(window.Seconds(), 3), Orders: orders}
+	for _, p := range procs {
+		d, ok := u.ByName[p.Name]
+		if !ok {
+			if c.Missing == nil {
+				c.Missing = map[string]string{}
+			}
+			c.Missing[p.Name] = u.Errors[p.Name]
+			continue
+		}
+		ms := float64(d.Microseconds()) / 1000
+		pc := ProcessCPU{Name: p.Name, Kind: p.Kind, PID: p.PID, MS: round(ms, 1),
+			MSPerOrder: round(ms/float64(orders), 4), Cores: round(d.Seconds()/window.Seconds(), 3)}
+		c.Processes = append(c.Processes, pc)
+		switch p.Kind {
+		case proc.KindRunner:
+			c.RunnerMSPerOrder += ms / float64(orders)
+		case proc.KindBroker:
+			c.BrokerMSPerOrder += ms / float64(orders)
+			c.StackMSPerOrder += ms / float64(orders)
+		default:
+			c.StackMSPerOrder += ms / float64(orders)
+		}
+		c.CoresBusy += d.Seconds() / window.Seconds()
+	}
+	if floor {
+		c.RelayMSPerRecord = round(c.BrokerMSPerOrder+c.RunnerMSPerOrder, 4)
+	}
+	c.StackMSPerOrder = round(c.StackMSPerOrder, 4)
+	c.BrokerMSPerOrder = round(c.BrokerMSPerOrder, 4)
+	c.RunnerMSPerOrder = round(c.RunnerMSPerOrder, 4)
+	if m := u.Machine; m != nil {
+		mm := *m
+		mm.BusyCores, mm.StealCores, mm.CPUPressure = round(m.BusyCores, 3), round(m.StealCores, 3), round(m.CPUPressure, 3)
+		c.Machine = &mm
+		c.OthersCores = round(max(0, m.BusyCores-c.CoresBusy), 3)
+	}
+	c.CoresBusy = round(c.CoresBusy, 3)
+	return c
+}
+
+func round(v float64, digits int) float64 {
+	p := math.Pow(10, float64(digits))
+	return math.Round(v*p) / p
+}
+
+// cpuColumn is one phase's CPU figures under a short heading.
+type cpuColumn struct {
+	head  string
+	cpu   *CPU
+	floor bool
+}
+
+// cpuColumns lists the phases that have CPU figures, in run order.
+func (r *Result) cpuColumns() []cpuColumn {
+	var cols []cpuColumn
+	for i, f := range r.floors() {
+		if f.CPU == nil {
+			continue
+		}
+		head := "floor"
+		if i > 0 || f != r.Floor {
+			head = "ref " + f.Producer
+		}
+		cols = append(cols, cpuColumn{head, f.CPU, true})
+	}
+	if r.Main != nil && r.Main.CPU != nil {
+		cols = append(cols, cpuColumn{fmtRate(r.Main.Rate), r.Main.CPU, false})
+	}
+	for _, s := range r.Steps {
+		if s.CPU != nil {
+			cols = append(cols, cpuColumn{"ramp " + fmtRate(s.Rate), s.CPU, false})
+		}
+	}
+	return cols
+}
+
+// cpuRows are the process names across columns: services, broker, other,
+// runner, each group in first-seen order.
+func cpuRows(cols []cpuColumn) []string {
+	rank := map[string]int{"service": 0, "broker": 1, "other": 2, "runner": 3}
+	seen := map[string]bool{}
+	var names []string
+	kind := map[string]string{}
+	for _, c := range cols {
+		for _, p := range c.cpu.Processes {
+			if !seen[p.Name] {
+				seen[p.Name] = true
+				names = append(names, p.Name)
+				kind[p.Name] = p.Kind
+			}
+		}
+	}
+	sort.SliceStable(names, func(i, j int) bool { return rank[kind[names[i]]] < rank[kind[names[j]]] })
+	return names
+}
+
+func (c *CPU) perOrder(name string) (float64, bool) {
+	for _, p := range c.Processes {
+		if p.Name == name {
+			return p.MSPerOrder, true
+		}
+	}
+	return 0, false
+}
