@@ -44,11 +44,13 @@ func startSSE(w http.ResponseWriter, cfg streamConfig) (*sse, error) {
 	h.Set("Connection", "keep-alive")
 	h.Set("X-Accel-Buffering", "no") // nginx: do not buffer the stream
 	w.WriteHeader(http.StatusOK)
-	// retry tells EventSource how soon to reconnect after a drop.
+	// retry tells EventSource how soon to reconnect after a drop. No flush
+	// here: follow flushes the headers, this and the history at once, a
+	// write to the connection fewer per stream.
 	if _, err := fmt.Fprint(w, "retry: 1000\n\n"); err != nil {
 		return nil, err
 	}
-	return s, s.flush()
+	return s, nil
 }
 
 // event writes one event; an empty id leaves the client's last event id as

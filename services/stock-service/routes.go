@@ -48,15 +48,14 @@ func reserveStock(store *Store, log *slog.Logger) func(context.Context, events.O
 		if err != nil {
 			return classify(fmt.Errorf("reserve stock for order %s: %w", o.OrderID, err))
 		}
-		log := log.With("orderId", o.OrderID)
 		switch {
 		case duplicate:
-			log.Info("order already answered; nothing changed", "result", out.Result)
+			log.Info("order already answered; nothing changed", "orderId", o.OrderID, "result", out.Result)
 			return nil
 		case out.Result == Rejected:
-			log.Warn("order rejected; stock unchanged", "reason", out.Reason)
+			log.Warn("order rejected; stock unchanged", "orderId", o.OrderID, "reason", out.Reason)
 		default:
-			log.Info("stock reserved", "skus", len(out.Items))
+			log.Info("stock reserved", "orderId", o.OrderID, "skus", len(out.Items))
 		}
 		return nil
 	}
@@ -69,19 +68,18 @@ func releaseStock(store *Store, log *slog.Logger) func(context.Context, events.O
 		if s.Status != events.StatusFailed {
 			return nil
 		}
-		log := log.With("orderId", s.OrderID)
 		out, released, err := store.Release(ctx, s.OrderID, time.Now())
 		switch {
 		case errors.Is(err, errUnknownOrder):
-			log.Warn("failed order was never seen here; nothing to give back")
+			log.Warn("failed order was never seen here; nothing to give back", "orderId", s.OrderID)
 			return nil
 		case err != nil:
 			return classify(fmt.Errorf("release stock of order %s: %w", s.OrderID, err))
 		case !released:
-			log.Info("failed order holds no stock; nothing to give back", "result", out.Result)
+			log.Info("failed order holds no stock; nothing to give back", "orderId", s.OrderID, "result", out.Result)
 			return nil
 		}
-		log.Info("stock released", "skus", len(out.Items), "reason", s.Reason)
+		log.Info("stock released", "orderId", s.OrderID, "skus", len(out.Items), "reason", s.Reason)
 		return nil
 	}
 }

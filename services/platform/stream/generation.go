@@ -278,7 +278,12 @@ func (g *genRun) runLane(key string, l *lane) {
 func (g *genRun) apply(m kafka.Message, p *partition) bool {
 	c := g.c
 	handle := c.handlers[m.Topic]
-	log := g.log.With("topic", m.Topic, "partition", m.Partition, "offset", m.Offset, "key", string(m.Key))
+	// The record's logger, made only when there is something to say: most
+	// records never log, and a logger per record was a twentieth of a
+	// consumer's CPU.
+	log := func() *slog.Logger {
+		return g.log.With("topic", m.Topic, "partition", m.Partition, "offset", m.Offset, "key", string(m.Key))
+	}
 	delay := c.cfg.RetryMin
 	var since time.Time
 	var failLog logLimiter
@@ -289,7 +294,7 @@ func (g *genRun) apply(m kafka.Message, p *partition) bool {
 		if err != nil && IsPermanent(err) {
 			if dlqErr := g.deadLetter(m, err); dlqErr == nil {
 				result = ResultDeadLetter
-				log.Error("record dead-lettered", "dlq", events.DLQ(m.Topic), "err", err)
+				log().Error("record dead-lettered", "dlq", events.DLQ(m.Topic), "err", err)
 			} else {
 				err = dlqErr
 			}
@@ -308,7 +313,7 @@ func (g *genRun) apply(m kafka.Message, p *partition) bool {
 		case ResultOK, ResultDeadLetter:
 			if !since.IsZero() {
 				g.clearFailure(p, m.Offset)
-				log.Info("record applied after retries", "attempts", attempt, "failedFor", roundDuration(time.Since(since)).String())
+				log().Info("record applied after retries", "attempts", attempt, "failedFor", roundDuration(time.Since(since)).String())
 			}
 			return true
 		case ResultCancelled:
@@ -321,7 +326,7 @@ func (g *genRun) apply(m kafka.Message, p *partition) bool {
 			since = now
 		}
 		if failLog.allow(now, c.logEvery) {
-			log.Warn("record failed; retrying", "attempt", attempt, "failingFor", roundDuration(now.Sub(since)).String(),
+			log().Warn("record failed; retrying", "attempt", attempt, "failingFor", roundDuration(now.Sub(since)).String(),
 				"retryIn", delay.String(), "err", err)
 		}
 		g.noteFailure(p, m.Offset, failure{since: since, err: err})
