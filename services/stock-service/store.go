@@ -32,11 +32,9 @@ type Store struct {
 	// relay's Committed).
 	OnCommit func([]outbox.Queued)
 	q        queries
-	// ops feeds the single writer, which applies the changes that are
-	// waiting together in one transaction (group commit).
-	ops    chan opRequest
-	closed chan struct{}
-	done   chan struct{}
+	// writer applies the changes that are waiting together in one
+	// transaction (group commit).
+	writer *sqldb.GroupWriter
 }
 
 // Topics are where the store's records go.
@@ -71,9 +69,6 @@ var errUnknownOrder = errors.New("order not in the reservations ledger")
 // errInvalidOrder marks an order no retry can apply (absurd quantities).
 var errInvalidOrder = errors.New("invalid order")
 
-// maxGroup bounds the changes applied in one transaction.
-const maxGroup = 256
-
 func schema(d sqldb.Dialect) string {
 	return `
 CREATE TABLE IF NOT EXISTS inventory (
@@ -93,9 +88,8 @@ CREATE TABLE IF NOT EXISTS reservations (
 
 // queries are the statements of the order path, in the store's dialect.
 type queries struct {
-	savepoint, rollbackTo, release string
-	quantity, setQuantity          string
-	ledger, record, markReleased   string
+	quantity, setQuantity        string
+	ledger, record, markReleased string
 }
 
 func newQueries(db *sqldb.DB) queries {
@@ -104,9 +98,6 @@ func newQueries(db *sqldb.DB) queries {
 		lock = " FOR UPDATE" // two instances never read the same stock at once
 	}
 	return queries{
-		savepoint:    `SAVEPOINT one_change`,
-		rollbackTo:   `ROLLBACK TO SAVEPOINT one_change`,
-		release:      `RELEASE SAVEPOINT one_change`,
 		quantity:     db.Rebind(`SELECT quantity FROM inventory WHERE sku = ?` + lock),
 		setQuantity:  db.Rebind(`UPDATE inventory SET quantity = ? WHERE sku = ?`),
 		ledger:       db.Rebind(`SELECT order_id, result, reason, items, processed_at, released_at FROM reservations WHERE order_id = ?`),
@@ -131,15 +122,21 @@ func OpenStore(ctx context.Context, dsn string, topics Topics) (*Store, error) {
 	// Prepared once: the pure-Go SQLite spends a good share of its time
 	// parsing SQL otherwise. With one connection, a transaction in progress
 	// leaves none free to prepare on, hence now.
-	stmts, err := db.Prepare(ctx, q.savepoint, q.rollbackTo, q.release, q.quantity, q.setQuantity,
-		q.ledger, q.record, q.markReleased, ob.InsertQuery())
+	stmts, err := db.Prepare(ctx, append(sqldb.SavepointQueries, q.quantity, q.setQuantity,
+		q.ledger, q.record, q.markReleased, ob.InsertQuery())...)
 	if err != nil {
 		db.Close()
 		return nil, err
 	}
-	s := &Store{db: db, outbox: ob, topics: topics, stmts: stmts, q: q, OnCommit: func([]outbox.Queued) {},
-		ops: make(chan opRequest), closed: make(chan struct{}), done: make(chan struct{})}
-	go s.writer()
+	s := &Store{db: db, outbox: ob, topics: topics, stmts: stmts, q: q, OnCommit: func([]outbox.Queued) {}}
+	s.writer = sqldb.NewGroupWriter(db, stmts)
+	s.writer.AfterCommit = func(results []any) {
+		var committed []outbox.Queued
+		for _, r := range results {
+			committed = append(committed, r.(opResult).queued...)
+		}
+		s.OnCommit(committed)
+	}
 	return s, nil
 }
 
@@ -148,8 +145,7 @@ func (s *Store) Outbox() *outbox.Outbox { return s.outbox }
 
 // Close stops the writer and closes the database.
 func (s *Store) Close() error {
-	close(s.closed)
-	<-s.done
+	s.writer.Close()
 	s.stmts.Close()
 	return s.db.Close()
 }
@@ -174,105 +170,13 @@ type opResult struct {
 	queued []outbox.Queued
 }
 
-type opRequest struct {
-	op    op
-	reply chan opReply
-}
-
-type opReply struct {
-	opResult
-	err error
-}
-
-// apply hands o to the writer and waits for its commit.
+// apply applies o with the group writer and waits for its commit.
 func (s *Store) apply(ctx context.Context, o op) (opResult, error) {
-	req := opRequest{op: o, reply: make(chan opReply, 1)}
-	select {
-	case s.ops <- req:
-	case <-s.closed:
-		return opResult{}, errors.New("store closed")
-	case <-ctx.Done():
-		return opResult{}, ctx.Err()
-	}
-	// Once handed over, wait for the verdict even if ctx ends: the caller
-	// must not commit the record's offset on a guess.
-	r := <-req.reply
-	return r.opResult, r.err
-}
-
-// writer applies waiting changes in groups: one transaction per group, one
-// savepoint per change, so each change is still all-or-nothing while the
-// commit is shared by the group.
-func (s *Store) writer() {
-	defer close(s.done)
-	for {
-		var group []opRequest
-		select {
-		case req := <-s.ops:
-			group = append(group, req)
-		case <-s.closed:
-			return
-		}
-	more:
-		for len(group) < maxGroup {
-			select {
-			case req := <-s.ops:
-				group = append(group, req)
-			default:
-				break more
-			}
-		}
-		s.applyGroup(group)
-	}
-}
-
-func (s *Store) applyGroup(group []opRequest) {
-	replies := make([]opReply, len(group))
-	fail := func(err error) {
-		for _, req := range group {
-			req.reply <- opReply{err: err}
-		}
-	}
-	ctx := context.Background() // each change's own ctx may end; the group must finish
-	sqlTx, err := s.db.BeginTx(ctx, nil)
+	r, err := s.writer.Apply(ctx, func(ctx context.Context, tx sqldb.Tx) (any, error) { return o(ctx, tx) })
 	if err != nil {
-		fail(fmt.Errorf("begin: %w", err))
-		return
+		return opResult{}, err
 	}
-	defer sqlTx.Rollback()
-	tx := s.stmts.In(sqlTx)
-	for i, req := range group {
-		if _, err := tx.ExecContext(ctx, s.q.savepoint); err != nil {
-			fail(fmt.Errorf("savepoint: %w", err))
-			return
-		}
-		r := &replies[i]
-		r.opResult, r.err = req.op(ctx, tx)
-		if r.err != nil {
-			if _, err := tx.ExecContext(ctx, s.q.rollbackTo); err != nil {
-				fail(fmt.Errorf("roll back one change: %w", err))
-				return
-			}
-		}
-		if _, err := tx.ExecContext(ctx, s.q.release); err != nil {
-			fail(fmt.Errorf("release savepoint: %w", err))
-			return
-		}
-	}
-	if err := sqlTx.Commit(); err != nil {
-		fail(fmt.Errorf("commit: %w", err))
-		return
-	}
-	var committed []outbox.Queued
-	for _, r := range replies {
-		if r.err == nil {
-			committed = append(committed, r.queued...)
-		}
-	}
-	s.OnCommit(committed)
-	for i, req := range group {
-		req.reply <- replies[i]
-	}
+	return r.(opResult), nil
 }
 
 // Reserve takes stock for every item of o, or for none, atomically, and

@@ -1,0 +1,159 @@
+package sqldb
+
+import (
+	"context"
+	"errors"
+	"fmt"
+)
+
+// GroupWriter applies changes in groups: the changes waiting when one
+// transaction ends share the next one (group commit), each under a
+// savepoint of its own, so each is still all or nothing while the commit —
+// SQLite's WAL writes, PostgreSQL's round trips — is paid once per group.
+// Under load many changes share a commit; alone, a change waits for none.
+type GroupWriter struct {
+	db    *DB
+	stmts Statements
+	// AfterCommit, when set, is handed the results of a group's changes
+	// that committed (not those that failed), right after the commit and
+	// before their callers get them.
+	AfterCommit func(results []any)
+
+	changes chan groupChange
+	closed  chan struct{}
+	done    chan struct{}
+}
+
+// MaxGroup bounds the changes of one transaction.
+const MaxGroup = 256
+
+// Savepoint statements: prepare them with the others (see NewGroupWriter).
+const (
+	qSavepoint  = `SAVEPOINT one_change`
+	qRollbackTo = `ROLLBACK TO SAVEPOINT one_change`
+	qRelease    = `RELEASE SAVEPOINT one_change`
+)
+
+// SavepointQueries are the statements GroupWriter runs around each change,
+// to prepare with the store's own.
+var SavepointQueries = []string{qSavepoint, qRollbackTo, qRelease}
+
+// Change is one change, applied in the group's transaction. Its result is
+// handed to AfterCommit and returned by Apply.
+type Change func(ctx context.Context, tx Tx) (any, error)
+
+type groupChange struct {
+	change Change
+	reply  chan groupReply
+}
+
+type groupReply struct {
+	result any
+	err    error
+}
+
+// NewGroupWriter starts the writer of db, running statements through stmts
+// (which should hold SavepointQueries). Close it before db.
+func NewGroupWriter(db *DB, stmts Statements) *GroupWriter {
+	w := &GroupWriter{db: db, stmts: stmts, changes: make(chan groupChange), closed: make(chan struct{}), done: make(chan struct{})}
+	go w.run()
+	return w
+}
+
+// Apply applies change and returns once its group committed (or failed).
+// A change that returns an error is rolled back alone; a group whose
+// transaction fails to begin or commit fails every change in it.
+func (w *GroupWriter) Apply(ctx context.Context, change Change) (any, error) {
+	req := groupChange{change: change, reply: make(chan groupReply, 1)}
+	select {
+	case w.changes <- req:
+	case <-w.closed:
+		return nil, errors.New("store closed")
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	// Once handed over, wait for the verdict even if ctx ends: the caller
+	// must not act on a guess about the commit.
+	r := <-req.reply
+	return r.result, r.err
+}
+
+// Close stops the writer once the group in progress is done.
+func (w *GroupWriter) Close() {
+	close(w.closed)
+	<-w.done
+}
+
+func (w *GroupWriter) run() {
+	defer close(w.done)
+	for {
+		var group []groupChange
+		select {
+		case req := <-w.changes:
+			group = append(group, req)
+		case <-w.closed:
+			return
+		}
+	more:
+		for len(group) < MaxGroup {
+			select {
+			case req := <-w.changes:
+				group = append(group, req)
+			default:
+				break more
+			}
+		}
+		w.apply(group)
+	}
+}
+
+func (w *GroupWriter) apply(group []groupChange) {
+	replies := make([]groupReply, len(group))
+	fail := func(err error) {
+		for _, req := range group {
+			req.reply <- groupReply{err: err}
+		}
+	}
+	ctx := context.Background() // each change's own ctx may end; the group must finish
+	sqlTx, err := w.db.BeginTx(ctx, nil)
+	if err != nil {
+		fail(fmt.Errorf("begin: %w", err))
+		return
+	}
+	defer sqlTx.Rollback()
+	tx := w.stmts.In(sqlTx)
+	for i, req := range group {
+		if _, err := tx.ExecContext(ctx, qSavepoint); err != nil {
+			fail(fmt.Errorf("savepoint: %w", err))
+			return
+		}
+		r := &replies[i]
+		r.result, r.err = req.change(ctx, tx)
+		if r.err != nil {
+			if _, err := tx.ExecContext(ctx, qRollbackTo); err != nil {
+				fail(fmt.Errorf("roll back one change: %w", err))
+				return
+			}
+		}
+		if _, err := tx.ExecContext(ctx, qRelease); err != nil {
+			fail(fmt.Errorf("release savepoint: %w", err))
+			return
+		}
+	}
+	if err := sqlTx.Commit(); err != nil {
+		fail(fmt.Errorf("commit: %w", err))
+		return
+	}
+	if w.AfterCommit != nil {
+		var committed []any
+		for _, r := range replies {
+			if r.err == nil {
+				committed = append(committed, r.result)
+			}
+		}
+		w.AfterCommit(committed)
+	}
+	for i, req := range group {
+		req.reply <- replies[i]
+	}
+}
