@@ -62,8 +62,6 @@ require (
 	github.com/testcontainers/testcontainers-go v0.45.0 // indirect
 	github.com/tklauser/go-sysconf v0.4.0 // indirect
 	github.com/tklauser/numcpus v0.12.0 // indirect
-	github.com/twmb/franz-go v1.22.3 // indirect
-	github.com/twmb/franz-go/pkg/kadm v1.20.0 // indirect
 	github.com/twmb/franz-go/pkg/kmsg v1.15.1 // indirect
 	github.com/yusufpapurcu/wmi v1.2.4 // indirect
 	go.opentelemetry.io/auto/sdk v1.2.1 // indirect
@@ -87,6 +85,10 @@ require github.com/kafkakit/kit/harness v0.0.0
 
 replace github.com/kafkakit/kit/harness => ../harness
 
-require github.com/kafkakit/kit/services/platform v0.0.0
+require (
+	github.com/kafkakit/kit/services/platform v0.0.0
+	github.com/twmb/franz-go v1.22.3
+	github.com/twmb/franz-go/pkg/kadm v1.20.0
+)
 
 replace github.com/kafkakit/kit/services/platform => ../services/platform

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/kafkakit/kit/loadtest/internal/hops"
 	"github.com/kafkakit/kit/loadtest/internal/pace"
 	"github.com/kafkakit/kit/loadtest/internal/pipeline"
 	"github.com/kafkakit/kit/loadtest/internal/proc"
@@ -84,6 +85,15 @@ func runOrders(ctx context.Context, cfg config, t *target, stdout, stderr io.Wri
 		mainRec = main.rec
 		res.SetMain(main.Phase)
 		res.Warnings = append(res.Warnings, main.warnings...)
+		// Where the main run's time went, from its records' timestamps.
+		hopsCtx, cancel := context.WithTimeout(ctx, time.Minute)
+		b, err := hops.Measure(hopsCtx, t.brokers, mainRec.Orders())
+		cancel()
+		if err != nil {
+			res.Warnings = append(res.Warnings, fmt.Sprintf("no hop breakdown: %v", err))
+		} else {
+			res.Hops = &b
+		}
 	}
 	if ctx.Err() != nil {
 		return ctx.Err()
@@ -233,6 +243,7 @@ func writeOrderResults(dir string, res *report.Result, main *pipeline.Recorder, 
 			return report.PlotPercentiles(path, "Latency by percentile, from intended send time", curves, 4)
 		}},
 		{"cpu.png", res.PlotCPU},
+		{"hops.png", func(path string) error { return report.PlotHops(path, res.Hops) }},
 	}
 	var images []string
 	for _, p := range plots {

@@ -69,6 +69,7 @@ func NewClient(httpClient *http.Client, ordersURL, notificationsURL string, orde
 // Outcome is what one order went through. Durations are from the intended
 // send time; zero means the step was not reached.
 type Outcome struct {
+	OrderID  string        // the id the 201 gave
 	Accepted time.Duration // 201 received
 	Created  time.Duration // CREATED seen on the stream
 	Final    time.Duration // PAID or FAILED seen on the stream
@@ -140,6 +141,7 @@ func (c *Client) Place(ctx context.Context, a pace.Arrival) Outcome {
 	if err := json.Unmarshal(body, &created); err != nil || created.OrderID == "" {
 		return fail("post: bad body", fmt.Errorf("POST /orders: 201 body %.200q: %v", body, err))
 	}
+	o.OrderID = created.OrderID
 	return c.follow(ctx, a, created.OrderID, o)
 }
 

@@ -5,6 +5,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/kafkakit/kit/loadtest/internal/hops"
 	"github.com/kafkakit/kit/loadtest/internal/pace"
 	"github.com/kafkakit/kit/loadtest/internal/stats"
 )
@@ -21,6 +22,7 @@ type Recorder struct {
 	errored   atomic.Int64
 
 	mu       sync.Mutex
+	orders   []hops.Order // measured orders that reached a final status
 	accepted int64
 	paid     int64
 	failed   int64
@@ -64,6 +66,9 @@ func (r *Recorder) Record(a pace.Arrival, o Outcome) {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if o.Final > 0 && o.OrderID != "" {
+		r.orders = append(r.orders, hops.Order{ID: o.OrderID, Intended: a.Intended, Accepted: o.Accepted, Final: o.Final})
+	}
 	if o.Accepted > 0 {
 		r.accepted++
 	}
@@ -79,6 +84,14 @@ func (r *Recorder) Record(a pace.Arrival, o Outcome) {
 			r.examples[o.ErrKind] = o.Err.Error()
 		}
 	}
+}
+
+// Orders returns what was seen of each measured order that reached a final
+// status, for the hop breakdown.
+func (r *Recorder) Orders() []hops.Order {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]hops.Order(nil), r.orders...)
 }
 
 // Completed is the number of measured orders that reached a final status so far.

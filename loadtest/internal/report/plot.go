@@ -11,6 +11,7 @@ import (
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
 
+	"github.com/kafkakit/kit/loadtest/internal/hops"
 	"github.com/kafkakit/kit/loadtest/internal/stats"
 )
 
@@ -225,5 +226,35 @@ func (r *Result) PlotCPU(path string) error {
 		p.Add(bars)
 		p.Legend.Add(name, bars)
 	}
+	return save(p, path)
+}
+
+// PlotHops draws where an order's time goes: a stacked bar of the hops'
+// means for the orders around the median and one for the slowest 1%.
+func PlotHops(path string, b *hops.Breakdown) error {
+	if b == nil || b.Orders == 0 {
+		return nil
+	}
+	p := plot.New()
+	p.Title.Text = fmt.Sprintf("Where the time goes: hops of %d orders, mean ms", b.Orders)
+	p.Y.Label.Text = "ms"
+	p.NominalX("orders around the median", "slowest 1% of orders")
+	var below *plotter.BarChart
+	for i, h := range b.Hops {
+		bars, err := plotter.NewBarChart(plotter.Values{h.MedianMean, h.SlowMean}, vg.Points(60))
+		if err != nil {
+			return fmt.Errorf("plot hops: %w", err)
+		}
+		bars.Color = palette[i%len(palette)]
+		bars.LineStyle.Width = 0
+		if below != nil {
+			bars.StackOn(below)
+		}
+		p.Add(bars)
+		p.Legend.Add(h.Name, bars)
+		below = bars
+	}
+	p.Legend.Top = true
+	p.Legend.Left = true
 	return save(p, path)
 }

@@ -4,6 +4,8 @@
 package report
 
 import (
+	"github.com/kafkakit/kit/loadtest/internal/hops"
+
 	"encoding/json"
 	"fmt"
 	"math"
@@ -143,6 +145,9 @@ type Result struct {
 	// them are detail.
 	References []Floor `json:"floor_references,omitempty"`
 	Stack      Stack   `json:"stack"`
+	// Hops splits the main run's orders into the hops they crossed, from
+	// their records' timestamps.
+	Hops *hops.Breakdown `json:"hops,omitempty"`
 	// Idle is what each process used while no order and no relay ran:
 	// the background (polls, heartbeats, timers, a JVM's housekeeping)
 	// that every per-order figure includes, more at low rates.

@@ -115,6 +115,15 @@ func (r *Result) WriteTable(w io.Writer) error {
 		for _, fl := range r.floors() {
 			writeErrors(ew, "floor "+fl.Producer, fl.ErrorsByKind, fl.Examples)
 		}
+		if h := r.Hops; h != nil && h.Orders > 0 {
+			fmt.Fprintf(ew, "\nhops of the main run's %d orders, ms (record timestamps: millisecond resolution; %d orders without all their records)\n", h.Orders, h.Missing)
+			tw := tabwriter.NewWriter(ew, 0, 0, 2, ' ', tabwriter.AlignRight)
+			fmt.Fprintln(tw, "hop\tp50\tp90\tp99\tmean, median band\tmean, slowest 1%\t")
+			for _, hop := range h.Hops {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t\n", hop.Name, f(hop.P50), f(hop.P90), f(hop.P99), f(hop.MedianMean), f(hop.SlowMean))
+			}
+			tw.Flush()
+		}
 	}
 	if len(r.Steps) > 0 {
 		fmt.Fprintf(ew, "\nramp (a step is sustained at p99 <= %sms, >= 95%% of its rate achieved, nothing unsent or unfinished)\n", f(r.StepP99LimitMS))
@@ -403,6 +412,16 @@ func (r *Result) WriteMarkdown(w io.Writer, images []string) error {
 		}
 		for _, fl := range r.floors() {
 			mdErrors(ew, "Floor errors ("+fl.Producer+")", fl.ErrorsByKind, fl.Examples)
+		}
+		if h := r.Hops; h != nil && h.Orders > 0 {
+			fmt.Fprintf(ew, "\n## Where the time goes: hops\n\nEach order's time to its final status, split at the moments its records were sent (the timestamps\n"+
+				"the outbox relays and the processor put on them; Kafka keeps milliseconds) and at the runner's own clock,\n"+
+				"for the %d orders of the main run (%d without all their records). The last two columns are each hop's\n"+
+				"mean over the orders around the median and over the slowest 1%%: the hop that grows is the tail's.\n\n", h.Orders, h.Missing)
+			fmt.Fprintln(ew, "| hop | p50 | p90 | p99 | mean, median band | mean, slowest 1% |\n|---|--:|--:|--:|--:|--:|")
+			for _, hop := range h.Hops {
+				fmt.Fprintf(ew, "| %s | %s | %s | %s | %s | %s |\n", hop.Name, f(hop.P50), f(hop.P90), f(hop.P99), f(hop.MedianMean), f(hop.SlowMean))
+			}
 		}
 	}
 	if len(r.Steps) > 0 {
