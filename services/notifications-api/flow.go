@@ -31,6 +31,9 @@ type Flow struct {
 	ring    []Record
 	next    int64 // sequence number of the next record
 	waiters waiters
+	// Watch, when set, is told of each subscriber: it starts what feeds
+	// the flow and returns what to call when the subscriber leaves.
+	Watch func() (release func())
 }
 
 // NewFlow keeps the last size records.
@@ -74,13 +77,18 @@ func (r Record) presentable() Record {
 
 // Subscribe works as History.Subscribe, for all records.
 func (f *Flow) Subscribe() (news <-chan struct{}, cancel func()) {
+	release := func() {}
+	if f.Watch != nil {
+		release = f.Watch()
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	c := f.waiters.add()
 	return c, func() {
 		f.mu.Lock()
-		defer f.mu.Unlock()
 		delete(f.waiters, c)
+		f.mu.Unlock()
+		release()
 	}
 }
 

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
@@ -29,7 +28,10 @@ type config struct {
 	// for orders without any.
 	History HistoryLimits
 	// FlowRecords is how many recent records the event flow keeps.
-	FlowRecords  int
+	FlowRecords int
+	// FlowIdle is how long the flow's tails run after its last watcher
+	// left.
+	FlowIdle     time.Duration
 	Heartbeat    time.Duration
 	WriteTimeout time.Duration
 	// UnknownOrderWait is how long a stream waits for an order's first
@@ -49,6 +51,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 			UnknownStreams: env.Int("UNKNOWN_ORDER_STREAMS", 15_000, 1),
 		},
 		FlowRecords:      env.Int("FLOW_RECORDS", 500, 1),
+		FlowIdle:         env.PositiveDuration("FLOW_IDLE", 2*time.Minute),
 		Heartbeat:        env.PositiveDuration("SSE_HEARTBEAT", 15*time.Second),
 		WriteTimeout:     env.PositiveDuration("SSE_WRITE_TIMEOUT", 10*time.Second),
 		UnknownOrderWait: env.PositiveDuration("UNKNOWN_ORDER_WAIT", 2*time.Minute),
@@ -87,8 +90,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			_, span := tr.StartConsume(context.Background(), m, "")
 			defer func() { span.End(); consumed(time.Since(began)) }()
 			flow.Add(m)
-			var s events.OrderStatus
-			if err := json.Unmarshal(m.Value, &s); err != nil || s.OrderID == "" {
+			s, err := events.DecodeOrderStatus(m.Value)
+			if err != nil {
 				log.Warn("skipping a record that is not an order status", "partition", m.Partition, "offset", m.Offset, "err", err)
 				return
 			}
@@ -96,14 +99,17 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 				log.Debug("status", "orderId", s.OrderID, "status", s.Status)
 			}
 		}}
-	tails := []*Tail{statuses}
-	// The event flow shows every topic an order crosses, and their dead letters.
+	// The event flow shows every topic an order crosses, and their dead
+	// letters: the statuses from the tail above, the rest from tails that
+	// run while someone watches.
+	flowTails := &FlowTails{Idle: cfg.FlowIdle}
 	for _, topic := range []string{cfg.OrdersTopic, cfg.ReservationsTopic, cfg.StatusTopic, cfg.InventoryTopic} {
 		if topic != cfg.StatusTopic {
-			tails = append(tails, &Tail{Brokers: cfg.Brokers, Topic: topic, Start: recent, Log: log, Handle: flow.Add})
+			flowTails.Tails = append(flowTails.Tails, &Tail{Brokers: cfg.Brokers, Topic: topic, Start: recent, Log: log, Handle: flow.Add})
 		}
-		tails = append(tails, &Tail{Brokers: cfg.Brokers, Topic: events.DLQ(topic), Start: recent, Log: log, Handle: flow.Add})
+		flowTails.Tails = append(flowTails.Tails, &Tail{Brokers: cfg.Brokers, Topic: events.DLQ(topic), Start: recent, Log: log, Handle: flow.Add})
 	}
+	flow.Watch = flowTails.Watch
 
 	groups := inspect.New(cfg.Brokers)
 	defer groups.Close()
@@ -119,9 +125,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	})
 	g.Go(func() error { m.WatchLag(ctx, cfg.Brokers, "", statuses.Positions); return nil })
 	g.Go(func() error { return consumers.Run(ctx) })
-	for _, t := range tails {
-		g.Go(func() error { return t.Run(ctx) })
-	}
+	g.Go(func() error { return statuses.Run(ctx) })
+	g.Go(func() error { return flowTails.Run(ctx) })
 	g.Go(func() error { sweep(ctx, history, cfg.History.MaxAge); return nil })
 	return g.Wait()
 }

@@ -105,7 +105,10 @@ func (t *Tail) follow(ctx context.Context) error {
 			defer wg.Done()
 			from := t.Start(p.FirstOffset, p.LastOffset)
 			if next, ok := t.next.Load(p.Partition); ok {
-				from = next.(int64)
+				// Resume where the last run stopped, unless Start's choice
+				// is further on (the flow's tails skip what is no longer
+				// recent after a pause).
+				from = max(from, next.(int64))
 			}
 			errs <- t.partition(ctx, p.Partition, from, p.LastOffset)
 			cancel() // one partition failing restarts them all
