@@ -23,6 +23,7 @@ TEST_STAGES := setup vet workflow unit features-embedded features-kafka features
 # A load run of about a minute (floor, 200 orders/s, a ramp to 1000/s) for CI's artifact.
 # Latency thresholds are off (a shared runner's numbers are noise); every order must still end.
 LOADTEST_SHORT := -warmup 2s -duration 10s -ramp 500,1000 -step-duration 10s \
+	-floor-producers client -idle 0 -broker-warmup 0 \
 	-max-ratio-p50 0 -max-ratio-p99 0 -min-sustained-rate 0
 
 .PHONY: help setup setup-prometheus up build web test vet workflow unit features features-embedded features-kafka features-cluster \
