@@ -84,18 +84,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	// The relay outlives the HTTP server: what was accepted until the last
 	// request is produced (for at most the relay's drain), the rest on the
 	// next start.
-	relayCtx, stopRelay := context.WithCancel(context.WithoutCancel(ctx))
-	relayDone := make(chan struct{})
-	go func() {
-		defer close(relayDone)
-		_ = relay.Run(relayCtx)
-	}()
+	stopRelay := relay.Start(ctx)
 	go pruneKeys(ctx, log, store, cfg.IdempotencyTTL)
 	go m.WatchOutbox(ctx, store.Outbox().Backlog)
 
 	err = svc.Serve(ctx, ln, tr.HTTP(m.HTTP(NewServer(log, store, checks, m.Handler()))), cfg.HTTP("orders-api"))
 	stopRelay()
-	<-relayDone
 	return err
 }
 

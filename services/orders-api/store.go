@@ -113,13 +113,8 @@ func (s *Store) Close() error {
 	return s.db.Close()
 }
 
-// Ping is a readiness check: the database answers.
-func (s *Store) Ping(ctx context.Context) error {
-	if err := s.db.PingContext(ctx); err != nil {
-		return errors.New("orders database unreachable")
-	}
-	return nil
-}
+// Ping is a readiness check: the orders database answers.
+func (s *Store) Ping(ctx context.Context) error { return s.db.Ready(ctx) }
 
 // Place records p unless its idempotency key was seen: then it returns the
 // order recorded under that key (replayed) when the request was the same,

@@ -96,12 +96,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	// Shutdown order: HTTP stops and the consumer drains (both on ctx);
 	// the relay keeps producing until then, so what the drain committed is
 	// sent too, for at most its own drain.
-	relayCtx, stopRelay := context.WithCancel(context.WithoutCancel(ctx))
-	relayDone := make(chan struct{})
-	go func() {
-		defer close(relayDone)
-		_ = relay.Run(relayCtx)
-	}()
+	stopRelay := relay.Start(ctx)
 	go m.WatchOutbox(ctx, store.Outbox().Backlog)
 	go m.WatchLag(ctx, cfg.Brokers, events.GroupStockService, metrics.Assigned(consumer))
 	serveErr := make(chan error, 1)
@@ -112,7 +107,6 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	stop() // a consumer that failed for good takes the service down
 	err = <-serveErr
 	stopRelay()
-	<-relayDone
 	if consumeErr != nil {
 		return consumeErr
 	}

@@ -150,13 +150,8 @@ func (s *Store) Close() error {
 	return s.db.Close()
 }
 
-// Ping is a readiness check: the database answers.
-func (s *Store) Ping(ctx context.Context) error {
-	if err := s.db.PingContext(ctx); err != nil {
-		return errors.New("stock database unreachable")
-	}
-	return nil
-}
+// Ping is a readiness check: the stock database answers.
+func (s *Store) Ping(ctx context.Context) error { return s.db.Ready(ctx) }
 
 // op is one change, applied inside the group's transaction.
 type op func(ctx context.Context, tx sqldb.Tx) (opResult, error)

@@ -160,6 +160,23 @@ func (r *Relay) Run(ctx context.Context) error {
 	}
 }
 
+// Start runs the relay in the background and returns what stops it. The
+// relay does not stop with ctx: a service stops it last, after its HTTP
+// server and consumers, so what they committed is sent (for at most Drain);
+// stop returns once the relay has drained.
+func (r *Relay) Start(ctx context.Context) (stop func()) {
+	run, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = r.Run(run)
+	}()
+	return func() {
+		cancel()
+		<-done
+	}
+}
+
 // round sends one batch — from the table when it must be read, else what
 // Committed handed over — and reports whether more may be waiting.
 func (r *Relay) round(ctx context.Context) (bool, error) {

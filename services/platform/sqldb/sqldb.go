@@ -106,6 +106,14 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 	return out, nil
 }
 
+// Ready is a readiness check: the database answers. It names no address.
+func (db *DB) Ready(ctx context.Context) error {
+	if err := db.PingContext(ctx); err != nil {
+		return errors.New("database unreachable")
+	}
+	return nil
+}
+
 // Close closes the database (and its checkpointer).
 func (db *DB) Close() error {
 	if db.stopCheckpoints != nil {
