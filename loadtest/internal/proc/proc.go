@@ -33,17 +33,23 @@ type Process struct {
 	// Found says how the pid was learned: "spawned by the harness",
 	// "listening on 127.0.0.1:8081", "-pids flag", "this process".
 	Found string `json:"found"`
-	// Kind is KindService, KindBroker (ZooKeeper too), KindRunner (the
-	// load runner itself, reported apart from the stack) or KindOther.
+	// Kind is KindService, KindBroker (ZooKeeper too), KindDatabase,
+	// KindRunner (the load runner itself, reported apart from the stack) or
+	// KindOther.
 	Kind string `json:"kind"`
+	// Tree counts the CPU time of the process's descendants with its own:
+	// PostgreSQL does its work in a backend process per connection, which
+	// comes and goes with the services' connection pools.
+	Tree bool `json:"tree,omitempty"`
 }
 
 // The kinds of process.
 const (
-	KindService = "service"
-	KindBroker  = "broker"
-	KindRunner  = "runner"
-	KindOther   = "other"
+	KindService  = "service"
+	KindBroker   = "broker"
+	KindRunner   = "runner"
+	KindDatabase = "database"
+	KindOther    = "other"
 )
 
 // Stat is what the runner reads of /proc/<pid>/stat.
@@ -52,8 +58,10 @@ type Stat struct {
 	Comm  string
 	State byte
 	PPID  int
-	// UTime and STime are in clock ticks.
-	UTime, STime uint64
+	// UTime and STime are in clock ticks, and so are CUTime and CSTime:
+	// the time of the children it has waited for.
+	UTime, STime   uint64
+	CUTime, CSTime uint64
 }
 
 // ParseStat parses one /proc/<pid>/stat line. The command name sits in
@@ -70,10 +78,10 @@ func ParseStat(b []byte) (Stat, error) {
 		return Stat{}, fmt.Errorf("stat %.60q: pid: %w", b, err)
 	}
 	// After ") ": state(3) ppid(4) pgrp session tty_nr tpgid flags minflt
-	// cminflt majflt cmajflt utime(14) stime(15) ...
+	// cminflt majflt cmajflt utime(14) stime(15) cutime(16) cstime(17) ...
 	f := strings.Fields(string(b[closing+1:]))
-	if len(f) < 13 {
-		return Stat{}, fmt.Errorf("stat %.60q: %d fields after comm, want at least 13", b, len(f))
+	if len(f) < 15 {
+		return Stat{}, fmt.Errorf("stat %.60q: %d fields after comm, want at least 15", b, len(f))
 	}
 	s := Stat{PID: pid, Comm: string(b[open+1 : closing]), State: f[0][0]}
 	if s.PPID, err = strconv.Atoi(f[1]); err != nil {
@@ -84,6 +92,12 @@ func ParseStat(b []byte) (Stat, error) {
 	}
 	if s.STime, err = strconv.ParseUint(f[12], 10, 64); err != nil {
 		return Stat{}, fmt.Errorf("stat stime %q: %w", f[12], err)
+	}
+	if s.CUTime, err = strconv.ParseUint(f[13], 10, 64); err != nil {
+		return Stat{}, fmt.Errorf("stat cutime %q: %w", f[13], err)
+	}
+	if s.CSTime, err = strconv.ParseUint(f[14], 10, 64); err != nil {
+		return Stat{}, fmt.Errorf("stat cstime %q: %w", f[14], err)
 	}
 	return s, nil
 }
@@ -143,6 +157,47 @@ func Time(pid int) (time.Duration, error) {
 		return 0, err
 	}
 	return time.Duration(s.UTime+s.STime) * Tick(), nil
+}
+
+// TreeTime is the CPU time pid and every process descended from it have
+// used so far: each living one's own time plus that of the children it has
+// waited for, so a child that ended (a PostgreSQL backend whose connection
+// closed) still counts, in its parent's.
+func TreeTime(pid int) (time.Duration, error) {
+	root, err := ReadStat(pid)
+	if err != nil {
+		return 0, err
+	}
+	children := map[int][]Stat{}
+	entries, err := os.ReadDir(procRoot)
+	if err != nil {
+		return 0, err
+	}
+	for _, e := range entries {
+		n, err := strconv.Atoi(e.Name())
+		if err != nil || n == pid {
+			continue
+		}
+		s, err := ReadStat(n)
+		if err != nil {
+			continue // gone since the listing: its parent has its time
+		}
+		children[s.PPID] = append(children[s.PPID], s)
+	}
+	var ticks uint64
+	seen := map[int]bool{}
+	queue := []Stat{root}
+	for len(queue) > 0 {
+		s := queue[0]
+		queue = queue[1:]
+		if seen[s.PID] {
+			continue
+		}
+		seen[s.PID] = true
+		ticks += s.UTime + s.STime + s.CUTime + s.CSTime
+		queue = append(queue, children[s.PID]...)
+	}
+	return time.Duration(ticks) * Tick(), nil
 }
 
 // Command describes pid: its comm, and for a JVM the main class (the first
@@ -247,7 +302,11 @@ type Usage struct {
 func snapshot(procs []Process) (map[string]time.Duration, map[string]string) {
 	got, errs := map[string]time.Duration{}, map[string]string{}
 	for _, p := range procs {
-		t, err := Time(p.PID)
+		read := Time
+		if p.Tree {
+			read = TreeTime
+		}
+		t, err := read(p.PID)
 		if err != nil {
 			errs[p.Name] = err.Error()
 			continue

@@ -27,9 +27,14 @@ func TestParseStat(t *testing.T) {
 			line: "7 (my (odd) proc) R 1 7 7 0 -1 0 0 0 0 0 5 6 0 0 20 0 1 0 1 1 1",
 			want: Stat{PID: 7, Comm: "my (odd) proc", State: 'R', PPID: 1, UTime: 5, STime: 6},
 		},
+		{
+			name: "a parent with children it waited for",
+			line: "9 (postgres) S 1 9 9 0 -1 0 0 0 0 0 40 10 300 70 20 0 1 0 1 1 1",
+			want: Stat{PID: 9, Comm: "postgres", State: 'S', PPID: 1, UTime: 40, STime: 10, CUTime: 300, CSTime: 70},
+		},
 		{name: "cut short", line: "7 (x) R 1 7 7", wantErr: "fields after comm"},
 		{name: "no comm", line: "7 x R 1", wantErr: "no (comm)"},
-		{name: "not a number", line: "7 (x) R 1 7 7 0 -1 0 0 0 0 0 lots 6", wantErr: "utime"},
+		{name: "not a number", line: "7 (x) R 1 7 7 0 -1 0 0 0 0 0 lots 6 0 0", wantErr: "utime"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -44,6 +49,50 @@ func TestParseStat(t *testing.T) {
 				t.Errorf("got %+v, %v; want %+v", got, err, tt.want)
 			}
 		})
+	}
+}
+
+func TestTreeTime(t *testing.T) {
+	tick := Tick() // read the real clock tick before /proc is faked
+	root := t.TempDir()
+	stats := map[string]string{
+		"10": "10 (postgres) S 1 10 10 0 -1 0 0 0 0 0 1 2 3 4 20 0 1 0 1 1 1",    // the server: 10 ticks with reaped children
+		"11": "11 (postgres) S 10 10 10 0 -1 0 0 0 0 0 5 0 0 0 20 0 1 0 1 1 1",   // a backend: 5
+		"12": "12 (worker x) S 11 10 10 0 -1 0 0 0 0 0 1 1 0 0 20 0 1 0 1 1 1",   // its child: 2
+		"13": "13 (elsewhere) S 1 13 13 0 -1 0 0 0 0 0 100 0 0 0 20 0 1 0 1 1 1", // not in the tree
+		"14": "14 (cycle) S 14 14 14 0 -1 0 0 0 0 0 100 0 0 0 20 0 1 0 1 1 1",    // its own parent: not in the tree
+	}
+	for pid, line := range stats {
+		if err := os.MkdirAll(root+"/"+pid, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(root+"/"+pid+"/stat", []byte(line+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.MkdirAll(root+"/self", 0o755); err != nil {
+		t.Fatal(err)
+	}
+	old := procRoot
+	procRoot = root
+	t.Cleanup(func() { procRoot = old })
+
+	tests := []struct {
+		pid  int
+		want time.Duration
+	}{
+		{10, 17 * tick},
+		{11, 7 * tick},
+		{13, 100 * tick},
+	}
+	for _, tt := range tests {
+		got, err := TreeTime(tt.pid)
+		if err != nil || got != tt.want {
+			t.Errorf("TreeTime(%d) = %v, %v; want %v", tt.pid, got, err, tt.want)
+		}
+	}
+	if _, err := TreeTime(99); err == nil {
+		t.Errorf("TreeTime of a pid that does not exist: got no error")
 	}
 }
 
