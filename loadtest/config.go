@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kafkakit/kit/harness"
 	"github.com/kafkakit/kit/loadtest/internal/floor"
 	"github.com/kafkakit/kit/loadtest/internal/pace"
 	"github.com/kafkakit/kit/loadtest/internal/report"
@@ -22,8 +23,12 @@ import (
 type config struct {
 	mode string // "orders" or "sse"
 
-	target           string // "harness" or "running"
-	broker           string // harness broker: "embedded" or "kafka"
+	target string // "harness" or "running"
+	broker string // harness broker: "embedded", "kafka" or "kafka-cluster"
+	// instances and db are the shape of the stack the harness starts:
+	// instances per service (harness.ParseInstances), sqlite or postgres.
+	instances        map[string]int
+	db               string
 	ordersURL        string
 	notificationsURL string
 	stockURL         string
@@ -47,7 +52,7 @@ type config struct {
 	// the ratios are computed against, the others are reference lines.
 	floorProducers []floor.Producer
 	floorBatch     time.Duration
-	floorReplicas  int
+	floorReplicas  int // 0: as the kit's topics
 	floorMaxWait   time.Duration
 	brokerWarmup   time.Duration
 	idle           time.Duration
@@ -83,7 +88,9 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 
 	fs.StringVar(&c.mode, "mode", "orders", "orders: latency and throughput of placed orders; sse: idle-stream capacity of one notifications-api")
 	fs.StringVar(&c.target, "target", "auto", "harness: start the services through the harness; running: use the URLs and brokers given; auto: running when any of them is given")
-	fs.StringVar(&c.broker, "broker", "", "broker the harness starts: embedded or kafka (default $BROKER, else embedded)")
+	fs.StringVar(&c.broker, "broker", "", "broker the harness starts: embedded, kafka or kafka-cluster (ZooKeeper and three brokers, replication 3, min.insync.replicas 2) (default $BROKER, else embedded)")
+	instances := fs.String("instances", getenv("INSTANCES"), "instances of services the harness starts, as kit up -instances takes them: orders-processor=2,stock-service=2,notifications-api=2 (default $INSTANCES; a service not named runs once)")
+	fs.StringVar(&c.db, "db", "", "where the orders-api and stock-service the harness starts keep state: sqlite or postgres (a PostgreSQL the harness starts, shared by their instances) (default $DB, else sqlite)")
 	fs.StringVar(&c.ordersURL, "orders-url", "http://localhost:8081", "orders-api base URL (running target)")
 	fs.StringVar(&c.notificationsURL, "notifications-url", "http://localhost:8083", "notifications-api base URL (running target)")
 	fs.StringVar(&c.stockURL, "stock-url", "http://localhost:8084", "stock-service base URL, to seed the runner's SKUs (running target)")
@@ -105,7 +112,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.StringVar(&c.floorPrefix, "floor-topic-prefix", floor.DefaultPrefix, "each floor relay's topics are PREFIX.<producer>.<each topic the order crosses>")
 	producers := fs.String("floor-producers", "client,writer-linger", "relays to measure, comma-separated: the first is the floor the ratios use, the others are reference lines; client (kafka.Client.Produce per record: the honest floor), writer-batch1 (kafka.Writer, BatchSize 1), writer-linger (kafka.Writer with the services' former settings: BatchSize 1000, a linger), stream (the services' producer today)")
 	fs.DurationVar(&c.floorBatch, "floor-batch-timeout", time.Millisecond, "the linger of the writer-linger relay (the services' former PRODUCER_BATCH_TIMEOUT)")
-	fs.IntVar(&c.floorReplicas, "floor-replication", 1, "replication factor of the floor topics when the runner creates them")
+	fs.IntVar(&c.floorReplicas, "floor-replication", 0, "replication factor of the floor topics when the runner creates them (0: as the kit's topics on the broker the harness starts: 3 on kafka-cluster, else 1)")
 	fs.DurationVar(&c.brokerWarmup, "broker-warmup", 10*time.Second, "extra unmeasured warm-up of the first floor relay, so a JVM broker has compiled its hot paths before anything is measured")
 	fs.DurationVar(&c.idle, "idle", 5*time.Second, "read every process's CPU time this long with no load first: the background every per-order figure includes (0: skip)")
 	fs.DurationVar(&c.floorMaxWait, "floor-max-wait", 100*time.Millisecond, "the floor consumers' fetch MaxWait: how long the broker may hold a fetch on an idle partition (readers ask for 1 byte, so a record is returned the moment it arrives; a shorter wait only polls more)")
@@ -189,6 +196,15 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	if c.broker == "" {
 		c.broker = "embedded"
 	}
+	if c.db == "" {
+		c.db = getenv("DB")
+	}
+	if c.db == "" {
+		c.db = "sqlite"
+	}
+	if c.instances, err = harness.ParseInstances(*instances); err != nil {
+		errs = append(errs, fmt.Errorf("-instances: %w", err))
+	}
 	if c.target == "auto" {
 		c.target = "harness"
 		for _, name := range []string{"orders-url", "notifications-url", "stock-url", "processor-url", "brokers", "notifications-pid", "pids", "debug-urls"} {
@@ -202,8 +218,16 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 		errs = append(errs, fmt.Errorf("-mode %q: want orders or sse", c.mode))
 	case c.target != "harness" && c.target != "running":
 		errs = append(errs, fmt.Errorf("-target %q: want auto, harness or running", c.target))
-	case c.target == "harness" && c.broker != "embedded" && c.broker != "kafka":
-		errs = append(errs, fmt.Errorf("broker %q: the harness starts embedded or kafka", c.broker))
+	case c.target == "harness" && c.broker != "embedded" && c.broker != "kafka" && c.broker != "kafka-cluster":
+		errs = append(errs, fmt.Errorf("broker %q: the harness starts embedded, kafka or kafka-cluster", c.broker))
+	case c.db != "sqlite" && c.db != "postgres":
+		errs = append(errs, fmt.Errorf("-db %q: want sqlite or postgres", c.db))
+	case c.target == "running" && (c.db != "sqlite" || scaled(c.instances)):
+		errs = append(errs, errors.New("-instances and -db shape a stack the runner starts; a running stack has the shape it was started with (kit up -instances ... -db ...)"))
+	case c.instances[harness.StockService] > 1 && c.db != "postgres":
+		errs = append(errs, fmt.Errorf("-instances stock-service=%d needs -db postgres: on SQLite each instance keeps an inventory of its own, and an order's stock would depend on the instance its partition landed on", c.instances[harness.StockService]))
+	case c.floorReplicas < 0:
+		errs = append(errs, errors.New("-floor-replication must be >= 0"))
 	case c.mode == "orders" && c.rate <= 0 && len(c.ramp) == 0:
 		errs = append(errs, errors.New("nothing to run: -rate is 0 and -ramp is empty"))
 	case c.rate < 0:
@@ -238,6 +262,16 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	}
 	c.thresholds.SustainedFraction = 0.95
 	return c, errors.Join(errs...)
+}
+
+// scaled says whether any service runs more than once.
+func scaled(instances map[string]int) bool {
+	for _, n := range instances {
+		if n > 1 {
+			return true
+		}
+	}
+	return false
 }
 
 // parsePairs parses "name=value,name=value".

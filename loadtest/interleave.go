@@ -61,7 +61,7 @@ func measureInterleaved(ctx context.Context, cfg config, t *target, pacer *pace.
 			relay, err := floor.Open(ctx, floor.Config{
 				Brokers:           t.brokers,
 				Topics:            topics,
-				ReplicationFactor: cfg.floorReplicas,
+				ReplicationFactor: floorReplication(cfg, t),
 				Producer:          producer,
 				BatchTimeout:      cfg.floorBatch,
 				MaxWait:           cfg.floorMaxWait,
@@ -133,6 +133,7 @@ func measureInterleaved(ctx context.Context, cfg config, t *target, pacer *pace.
 			ProducerDesc: l.producer.Describe(cfg.floorBatch),
 			Hops:         len(l.topics),
 			Topics:       l.topics,
+			Replication:  floorReplication(cfg, t),
 			MaxWaitMS:    report.Ms(cfg.floorMaxWait),
 			Slices:       slices,
 			Rate:         cfg.rate,
@@ -167,4 +168,18 @@ func addCounts(a, b pace.Counts) pace.Counts {
 	a.Late += b.Late
 	a.MaxLag = max(a.MaxLag, b.MaxLag)
 	return a
+}
+
+// floorReplication is the floor topics' replication factor: -floor-replication,
+// else the kit's topics' on the broker the harness started (3 on a cluster,
+// where min.insync.replicas 2 makes every acks=all write wait for a second
+// replica: the floor must pay that as the services do), else 1.
+func floorReplication(cfg config, t *target) int {
+	switch {
+	case cfg.floorReplicas > 0:
+		return cfg.floorReplicas
+	case t.replication > 0:
+		return t.replication
+	}
+	return 1
 }

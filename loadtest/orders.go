@@ -52,7 +52,7 @@ func runOrders(ctx context.Context, cfg config, t *target, stdout, stderr io.Wri
 
 	httpClient := pipeline.NewHTTPClient(pipeline.TransportOptions{SourceIPs: cfg.sourceIPs, MaxIdlePerHost: 1024})
 	defer httpClient.CloseIdleConnections()
-	client, err := pipeline.NewClient(httpClient, t.ordersURL, t.notificationsURL,
+	client, err := pipeline.NewClient(httpClient, t.ordersURLs, t.notificationsURLs,
 		pipeline.Order{SKUs: skus, Total: cfg.total, Currency: "EUR", RunID: runID}, cfg.orderTimeout)
 	if err != nil {
 		return err

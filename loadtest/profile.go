@@ -7,10 +7,12 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sort"
 	"sync"
 	"time"
 
 	"github.com/kafkakit/kit/loadtest/internal/pace"
+	"github.com/kafkakit/kit/loadtest/internal/report"
 )
 
 // startProfiles takes a CPU profile of -profile's length from each service
@@ -37,7 +39,7 @@ func startProfiles(ctx context.Context, cfg config, t *target, ph pace.Phase, st
 		return func() []string { return []string{fmt.Sprintf("profiles: %v", err)} }
 	}
 	at := time.Now().Add(ph.Warmup)
-	for _, name := range []string{"orders-api", "stock-service", "orders-processor", "notifications-api"} {
+	for _, name := range profiled(t.debugURLs) {
 		base := t.debugURLs[name]
 		if base == "" {
 			warn("no CPU profile of %s: its debug endpoints are unknown (DEBUG_ADDR; -debug-urls for a running stack)", name)
@@ -89,4 +91,25 @@ func fetchProfile(ctx context.Context, base string, length time.Duration, path s
 		return err
 	}
 	return f.Close()
+}
+
+// profiled lists what to profile: every instance of each service with debug
+// endpoints (orders-processor#1, orders-processor#2, ...), or the service's
+// name when it has none, to say so.
+func profiled(debugURLs map[string]string) []string {
+	var out []string
+	for _, service := range []string{"orders-api", "stock-service", "orders-processor", "notifications-api"} {
+		var names []string
+		for name := range debugURLs {
+			if report.ServiceOf(name) == service {
+				names = append(names, name)
+			}
+		}
+		if len(names) == 0 {
+			names = []string{service}
+		}
+		sort.Strings(names)
+		out = append(out, names...)
+	}
+	return out
 }

@@ -53,6 +53,25 @@ func TestParseConfig(t *testing.T) {
 			},
 		},
 		{
+			name: "a scaled stack on PostgreSQL and the cluster",
+			args: []string{"-instances", "orders-processor=2,stock-service=2,notifications-api=2", "-db", "postgres", "-broker", "kafka-cluster"},
+			check: func(t *testing.T, c config) {
+				want := map[string]int{"orders-processor": 2, "stock-service": 2, "notifications-api": 2}
+				if !reflect.DeepEqual(c.instances, want) || c.db != "postgres" || c.broker != "kafka-cluster" || c.target != "harness" || c.floorReplicas != 0 {
+					t.Errorf("got instances %v db %q broker %q target %q floor replication %d", c.instances, c.db, c.broker, c.target, c.floorReplicas)
+				}
+			},
+		},
+		{
+			name: "the shape from the environment, as make passes it",
+			env:  map[string]string{"DB": "postgres", "INSTANCES": "orders-api=2"},
+			check: func(t *testing.T, c config) {
+				if c.db != "postgres" || c.instances["orders-api"] != 2 {
+					t.Errorf("got db %q instances %v", c.db, c.instances)
+				}
+			},
+		},
+		{
 			name: "a URL flag means a running stack",
 			args: []string{"-orders-url", "http://o:1", "-brokers", "b1:9093, b2:9093"},
 			check: func(t *testing.T, c config) {
@@ -115,7 +134,12 @@ func TestParseConfig(t *testing.T) {
 		{name: "nothing to run", args: []string{"-rate", "0", "-ramp", ""}, wantErr: "nothing to run"},
 		{name: "bad ramp", args: []string{"-ramp", "100,x"}, wantErr: "-ramp"},
 		{name: "bad mode", args: []string{"-mode", "soak"}, wantErr: "-mode"},
-		{name: "unknown broker", env: map[string]string{"BROKER": "redpanda"}, wantErr: "the harness starts embedded or kafka"},
+		{name: "unknown broker", env: map[string]string{"BROKER": "redpanda"}, wantErr: "the harness starts embedded, kafka or kafka-cluster"},
+		{name: "an instance count out of range", args: []string{"-instances", "orders-processor=0"}, wantErr: "-instances"},
+		{name: "instances of no such service", args: []string{"-instances", "payments=2"}, wantErr: "no such service"},
+		{name: "an unknown database", env: map[string]string{"DB": "mysql"}, wantErr: "-db"},
+		{name: "two stock-services on SQLite", args: []string{"-instances", "stock-service=2"}, wantErr: "needs -db postgres"},
+		{name: "a running stack's shape is its own", args: []string{"-orders-url", "http://o:1", "-instances", "orders-processor=2"}, wantErr: "shape a stack the runner starts"},
 		{name: "total over the payment limit", args: []string{"-total", "1500"}, wantErr: "-total"},
 		{name: "payment delay on a running stack", args: []string{"-target", "running", "-payment-delay", "1s"}, wantErr: "-payment-delay"},
 		{name: "stray argument", args: []string{"now"}, wantErr: "unexpected arguments"},

@@ -14,6 +14,7 @@ import (
 
 	"github.com/kafkakit/kit/harness"
 	"github.com/kafkakit/kit/loadtest/internal/proc"
+	"github.com/kafkakit/kit/loadtest/internal/report"
 )
 
 // serviceEnv is what the runner gives the services it starts: the payment
@@ -45,7 +46,7 @@ func startStack(ctx context.Context, cfg config, stderr io.Writer) (_ *target, e
 	fmt.Fprintf(stderr, "loadtest: starting the stack on the %s broker (building the services on first use)...\n", cfg.broker)
 	began := time.Now()
 	t := &target{kind: "harness", broker: cfg.broker}
-	opts := harness.Options{Broker: cfg.broker, ServiceEnv: serviceEnv(cfg)}
+	opts := harness.Options{Broker: cfg.broker, ServiceEnv: serviceEnv(cfg), Instances: cfg.instances, DB: cfg.db}
 	var closers []func(context.Context) error
 	t.close = func(ctx context.Context) error {
 		var errs []error
@@ -82,15 +83,29 @@ func startStack(ctx context.Context, cfg config, stderr io.Writer) (_ *target, e
 
 	t.ordersURL = stack.URL(harness.OrdersAPI)
 	t.notificationsURL = stack.URL(harness.NotificationsAPI)
+	t.ordersURLs = stack.URLs(harness.OrdersAPI)
+	t.notificationsURLs = stack.URLs(harness.NotificationsAPI)
 	t.stockURL = stack.URL(harness.StockService)
 	t.brokers = stack.BrokerAddrs()
+	if r, ok := stack.Broker().(interface{ ReplicationFactor() int16 }); ok {
+		t.replication = int(r.ReplicationFactor())
+	}
 	t.notificationsPID = stack.PID(harness.NotificationsAPI)
 	t.debugURLs = map[string]string{}
-	for _, name := range harness.Services {
-		pid := stack.PID(name)
-		t.processes = append(t.processes, proc.Process{Name: name, PID: pid, Command: proc.Command(pid), Found: "spawned by the harness", Kind: proc.KindService})
-		if addr := debugAddr(stack.Logs(name)); addr != "" {
-			t.debugURLs[name] = "http://" + addr
+	t.stack.Shape = &report.Shape{DB: cfg.db, Broker: cfg.broker}
+	for _, service := range []string{harness.OrdersAPI, harness.StockService, harness.OrdersProcessor, harness.NotificationsAPI} {
+		t.stack.Shape.Instances = append(t.stack.Shape.Instances, report.ServiceCount{Service: service, Instances: len(stack.Instances(service))})
+	}
+	// Every instance is a process of its own: each is measured under its
+	// name in the logs (orders-processor#2), and the report sums a
+	// service's instances.
+	for _, service := range harness.Services {
+		for _, in := range stack.Instances(service) {
+			pid := in.PID()
+			t.processes = append(t.processes, proc.Process{Name: in.Name(), PID: pid, Command: proc.Command(pid), Found: "spawned by the harness at " + in.URL(), Kind: proc.KindService})
+			if addr := debugAddr(in.Logs()); addr != "" {
+				t.debugURLs[in.Name()] = "http://" + addr
+			}
 		}
 	}
 	if brokerProc.PID != 0 {
@@ -99,6 +114,9 @@ func startStack(ctx context.Context, cfg config, stderr io.Writer) (_ *target, e
 		t.processes = append(t.processes, jvmProcesses(stack, &t.stack.Notes)...)
 		t.stack.Broker = fmt.Sprintf("%s, started by the harness at %s", cfg.broker, strings.Join(t.brokers, ","))
 	}
+	if pg := stack.Postgres(); pg != nil {
+		t.processes = append(t.processes, postgresProcess(pg.Addr(), &t.stack.Notes)...)
+	}
 	t.processes = append(t.processes, self())
 	t.stack.StartedBy = "the runner, through the harness (the standard profile)"
 	t.describe()
@@ -106,28 +124,58 @@ func startStack(ctx context.Context, cfg config, stderr io.Writer) (_ *target, e
 }
 
 // jvmProcesses finds the real broker's processes by their listening ports:
-// Kafka's, and ZooKeeper's when the broker has one.
+// each Kafka broker's (broker#1..#3 on a cluster), and ZooKeeper's when the
+// broker has one.
 func jvmProcesses(stack *harness.Stack, notes *[]string) []proc.Process {
-	addrs := map[string]string{procBroker: stack.BrokerAddrs()[0]}
+	type named struct{ name, addr string }
+	var want []named
+	addrs := stack.BrokerAddrs()
+	for i, addr := range addrs {
+		name := procBroker
+		if len(addrs) > 1 {
+			name = fmt.Sprintf("%s#%d", procBroker, i+1)
+		}
+		want = append(want, named{name, addr})
+	}
 	if zk, ok := stack.Broker().(interface{ ZooKeeperAddr() string }); ok {
-		addrs[procZooKeeper] = zk.ZooKeeperAddr()
+		want = append(want, named{procZooKeeper, zk.ZooKeeperAddr()})
 	}
 	var out []proc.Process
-	for _, name := range []string{procBroker, procZooKeeper} {
-		addr, ok := addrs[name]
-		if !ok {
-			continue
-		}
-		_, port, _ := net.SplitHostPort(addr)
-		n, _ := strconv.Atoi(port)
-		pid, err := proc.ListeningPID(n)
+	for _, w := range want {
+		pid, err := listeningPID(w.addr)
 		if err != nil {
-			*notes = append(*notes, fmt.Sprintf("%s at %s: %v; its CPU time is not counted", name, addr, err))
+			*notes = append(*notes, fmt.Sprintf("%s at %s: %v; its CPU time is not counted", w.name, w.addr, err))
 			continue
 		}
-		out = append(out, proc.Process{Name: name, PID: pid, Command: proc.Command(pid), Found: "listening on " + addr, Kind: proc.KindBroker})
+		out = append(out, proc.Process{Name: w.name, PID: pid, Command: proc.Command(pid), Found: "listening on " + w.addr, Kind: proc.KindBroker})
 	}
 	return out
+}
+
+// postgresProcess finds the PostgreSQL server the harness started by its
+// port. Its CPU time is its whole process tree's: the server does each
+// connection's work in a backend process of its own.
+func postgresProcess(addr string, notes *[]string) []proc.Process {
+	pid, err := listeningPID(addr)
+	if err != nil {
+		*notes = append(*notes, fmt.Sprintf("%s at %s: %v; its CPU time is not counted", procPostgres, addr, err))
+		return nil
+	}
+	return []proc.Process{{Name: procPostgres, PID: pid, Command: proc.Command(pid), Found: "listening on " + addr + ", with its backends and workers",
+		Kind: proc.KindDatabase, Tree: true}}
+}
+
+// listeningPID is the process listening on addr's port here.
+func listeningPID(addr string) (int, error) {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return 0, err
+	}
+	n, err := strconv.Atoi(port)
+	if err != nil {
+		return 0, fmt.Errorf("port %q: %w", port, err)
+	}
+	return proc.ListeningPID(n)
 }
 
 // debugAddr finds the address a service logged when it opened its debug

@@ -22,11 +22,18 @@ import (
 // target is the stack under test, started by the runner or already running.
 type target struct {
 	kind             string // "harness" or "running"
-	broker           string // "embedded", "kafka" or "external"
+	broker           string // "embedded", "kafka", "kafka-cluster" or "external"
 	ordersURL        string
 	notificationsURL string
 	stockURL         string
-	brokers          []string
+	// ordersURLs and notificationsURLs are every instance's; the orders
+	// are spread over them. ordersURL and notificationsURL are the first.
+	ordersURLs        []string
+	notificationsURLs []string
+	brokers           []string
+	// replication is the kit's topics' replication factor on the broker
+	// the harness started (3 on kafka-cluster); 0 when unknown.
+	replication      int
 	notificationsPID int
 	// processes are the stack's processes whose CPU time a run reads,
 	// and the runner itself.
@@ -41,6 +48,7 @@ type target struct {
 const (
 	procBroker    = "broker"
 	procZooKeeper = "zookeeper"
+	procPostgres  = "postgres"
 	procRunner    = "runner"
 )
 
@@ -53,14 +61,16 @@ func openTarget(ctx context.Context, cfg config, stderr io.Writer) (*target, err
 		return startStack(ctx, cfg, stderr)
 	}
 	t := &target{
-		kind:             "running",
-		broker:           "external",
-		ordersURL:        cfg.ordersURL,
-		notificationsURL: cfg.notificationsURL,
-		stockURL:         cfg.stockURL,
-		brokers:          cfg.brokers,
-		debugURLs:        cfg.debugURLs,
-		close:            func(context.Context) error { return nil },
+		kind:              "running",
+		broker:            "external",
+		ordersURL:         cfg.ordersURL,
+		notificationsURL:  cfg.notificationsURL,
+		stockURL:          cfg.stockURL,
+		ordersURLs:        []string{cfg.ordersURL},
+		notificationsURLs: []string{cfg.notificationsURL},
+		brokers:           cfg.brokers,
+		debugURLs:         cfg.debugURLs,
+		close:             func(context.Context) error { return nil },
 	}
 	urls := map[string]string{"orders-api": t.ordersURL, "notifications-api": t.notificationsURL}
 	for name, base := range urls {
@@ -154,8 +164,10 @@ func findRunning(cfg config) ([]proc.Process, []string) {
 }
 
 // processOrder is the order the report lists processes in: the order's
-// path through the services, then the broker; others by name; the runner last.
-var processOrder = []string{"orders-api", "stock-service", "orders-processor", "notifications-api", procBroker, procZooKeeper}
+// path through the services, then the broker and the database; others by
+// name; the runner last. Instances of one service (orders-processor#2) sit
+// together, by name.
+var processOrder = []string{"orders-api", "stock-service", "orders-processor", "notifications-api", procBroker, procZooKeeper, procPostgres}
 
 // sortProcesses puts procs in processOrder.
 func sortProcesses(procs []proc.Process) {
@@ -164,7 +176,7 @@ func sortProcesses(procs []proc.Process) {
 			return len(processOrder) + 1
 		}
 		for i, name := range processOrder {
-			if p.Name == name {
+			if report.ServiceOf(p.Name) == name {
 				return i
 			}
 		}
@@ -238,7 +250,7 @@ func (t *target) describe() {
 		if !isService(p.Name) {
 			continue
 		}
-		if d := env["PAYMENT_DELAY"]; p.Name == "orders-processor" && d != "0" && d != "0s" {
+		if d := env["PAYMENT_DELAY"]; report.ServiceOf(p.Name) == "orders-processor" && d != "0" && d != "0s" {
 			t.stack.Warnings = append(t.stack.Warnings, fmt.Sprintf("orders-processor runs with PAYMENT_DELAY=%q (default 500ms): every order waits that long; the numbers need PAYMENT_DELAY=0", d))
 		}
 		if n, err := strconv.Atoi(env["open files"]); err == nil && n < 10_000 {
@@ -250,8 +262,10 @@ func (t *target) describe() {
 	}
 }
 
+// isService says whether name is a service's process, or an instance's
+// (orders-processor#2).
 func isService(name string) bool {
-	switch name {
+	switch report.ServiceOf(name) {
 	case "orders-api", "orders-processor", "notifications-api", "stock-service":
 		return true
 	}

@@ -42,28 +42,41 @@ type Order struct {
 
 // Client places orders and follows their streams.
 type Client struct {
-	orders  string // POST target
-	events  string // GET target without the query
+	orders  []string // POST targets, one per orders-api instance
+	events  []string // GET targets without the query, one per notifications-api instance
 	http    *http.Client
 	order   Order
 	timeout time.Duration
 }
 
-// NewClient returns a Client for the two APIs. timeout bounds one order from
-// its intended send time to its final status.
-func NewClient(httpClient *http.Client, ordersURL, notificationsURL string, order Order, timeout time.Duration) (*Client, error) {
-	o, err := url.JoinPath(ordersURL, "orders")
-	if err != nil {
-		return nil, fmt.Errorf("orders url: %w", err)
+// NewClient returns a Client for the two APIs, each given by the base URLs
+// of its instances: order n is placed on orders-api instance n mod their
+// count and followed on notifications-api instance n mod theirs, as a
+// round-robin load balancer would spread them. timeout bounds one order
+// from its intended send time to its final status.
+func NewClient(httpClient *http.Client, ordersURLs, notificationsURLs []string, order Order, timeout time.Duration) (*Client, error) {
+	c := &Client{http: httpClient, order: order, timeout: timeout}
+	if len(ordersURLs) == 0 || len(notificationsURLs) == 0 {
+		return nil, errors.New("no orders-api or no notifications-api URL")
 	}
-	e, err := url.JoinPath(notificationsURL, "events")
-	if err != nil {
-		return nil, fmt.Errorf("notifications url: %w", err)
+	for _, u := range ordersURLs {
+		o, err := url.JoinPath(u, "orders")
+		if err != nil {
+			return nil, fmt.Errorf("orders url: %w", err)
+		}
+		c.orders = append(c.orders, o)
+	}
+	for _, u := range notificationsURLs {
+		e, err := url.JoinPath(u, "events")
+		if err != nil {
+			return nil, fmt.Errorf("notifications url: %w", err)
+		}
+		c.events = append(c.events, e)
 	}
 	if len(order.SKUs) == 0 {
 		return nil, errors.New("order: no SKUs")
 	}
-	return &Client{orders: o, events: e, http: httpClient, order: order, timeout: timeout}, nil
+	return c, nil
 }
 
 // Outcome is what one order went through. Durations are from the intended
@@ -119,7 +132,7 @@ func (c *Client) Place(ctx context.Context, a pace.Arrival) Outcome {
 		return o
 	}
 
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.orders, bytes.NewReader(c.Body(a.Seq)))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.orders[a.Seq%len(c.orders)], bytes.NewReader(c.Body(a.Seq)))
 	if err != nil {
 		return fail("post: request", err)
 	}
@@ -151,7 +164,7 @@ func (c *Client) follow(ctx context.Context, a pace.Arrival, orderID string, o O
 		o.ErrKind, o.Err = kind, err
 		return o
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.events+"?orderId="+url.QueryEscape(orderID), nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.events[a.Seq%len(c.events)]+"?orderId="+url.QueryEscape(orderID), nil)
 	if err != nil {
 		return fail("stream: request", err)
 	}

@@ -94,7 +94,7 @@ func TestPlace(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.runID, func(t *testing.T) {
-			c, err := NewClient(NewHTTPClient(TransportOptions{}), srv.URL, srv.URL+"/", Order{SKUs: []string{"sku-1"}, Total: 9.99, Currency: "EUR", RunID: tt.runID}, 500*time.Millisecond)
+			c, err := NewClient(NewHTTPClient(TransportOptions{}), []string{srv.URL}, []string{srv.URL + "/"}, Order{SKUs: []string{"sku-1"}, Total: 9.99, Currency: "EUR", RunID: tt.runID}, 500*time.Millisecond)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -113,11 +113,55 @@ func TestPlace(t *testing.T) {
 	}
 }
 
+// TestPlaceSpreadsOverInstances: with several instances of each API, the
+// orders are placed and followed on every one in turn.
+func TestPlaceSpreadsOverInstances(t *testing.T) {
+	stacks := []*httptest.Server{fakeStack(t), fakeStack(t), fakeStack(t)}
+	counts := make([]struct{ posts, streams atomic.Int64 }, len(stacks))
+	var urls []string
+	for i, srv := range stacks {
+		front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Method == http.MethodPost {
+				counts[i].posts.Add(1)
+			} else {
+				counts[i].streams.Add(1)
+			}
+			srv.Config.Handler.ServeHTTP(w, r)
+		}))
+		t.Cleanup(front.Close)
+		urls = append(urls, front.URL)
+	}
+	c, err := NewClient(NewHTTPClient(TransportOptions{}), urls, urls[:2], Order{SKUs: []string{"s"}, Total: 1, Currency: "EUR", RunID: "ok"}, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for seq := range 6 {
+		if o := c.Place(context.Background(), pace.Arrival{Seq: seq, Intended: time.Now()}); o.Status != StatusPaid {
+			t.Fatalf("order %d: got status %q (%s: %v), want PAID", seq, o.Status, o.ErrKind, o.Err)
+		}
+	}
+	wantPosts, wantStreams := []int64{2, 2, 2}, []int64{3, 3, 0}
+	for i := range stacks {
+		if got := counts[i].posts.Load(); got != wantPosts[i] {
+			t.Errorf("instance %d: got %d orders placed, want %d", i+1, got, wantPosts[i])
+		}
+		if got := counts[i].streams.Load(); got != wantStreams[i] {
+			t.Errorf("instance %d: got %d streams followed, want %d", i+1, got, wantStreams[i])
+		}
+	}
+}
+
+func TestNewClientWantsEveryAPI(t *testing.T) {
+	if _, err := NewClient(http.DefaultClient, nil, []string{"http://n"}, Order{SKUs: []string{"s"}}, time.Second); err == nil {
+		t.Errorf("no orders-api URL: got no error")
+	}
+}
+
 func TestPlaceConnectionRefused(t *testing.T) {
 	srv := httptest.NewServer(http.NotFoundHandler())
 	addr := srv.URL
 	srv.Close()
-	c, err := NewClient(NewHTTPClient(TransportOptions{}), addr, addr, Order{SKUs: []string{"s"}, Total: 1, Currency: "EUR"}, time.Second)
+	c, err := NewClient(NewHTTPClient(TransportOptions{}), []string{addr}, []string{addr}, Order{SKUs: []string{"s"}, Total: 1, Currency: "EUR"}, time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -128,7 +172,7 @@ func TestPlaceConnectionRefused(t *testing.T) {
 }
 
 func TestBody(t *testing.T) {
-	c, err := NewClient(http.DefaultClient, "http://o", "http://n", Order{SKUs: []string{"a", "b"}, Total: 12.5, Currency: "EUR", RunID: "lt1"}, time.Second)
+	c, err := NewClient(http.DefaultClient, []string{"http://o"}, []string{"http://n"}, Order{SKUs: []string{"a", "b"}, Total: 12.5, Currency: "EUR", RunID: "lt1"}, time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -179,7 +223,7 @@ func TestRecorder(t *testing.T) {
 // two APIs: the runner's per-order cost (JSON, HTTP, SSE parsing).
 func BenchmarkPlace(b *testing.B) {
 	srv := fakeStack(b)
-	c, err := NewClient(NewHTTPClient(TransportOptions{MaxIdlePerHost: 256}), srv.URL, srv.URL, Order{SKUs: []string{"s"}, Total: 9.99, Currency: "EUR", RunID: "bench"}, 10*time.Second)
+	c, err := NewClient(NewHTTPClient(TransportOptions{MaxIdlePerHost: 256}), []string{srv.URL}, []string{srv.URL}, Order{SKUs: []string{"s"}, Total: 9.99, Currency: "EUR", RunID: "bench"}, 10*time.Second)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -1,8 +1,10 @@
 package report
 
 import (
+	"fmt"
 	"math"
 	"sort"
+	"strings"
 
 	"github.com/kafkakit/kit/loadtest/internal/proc"
 )
@@ -18,9 +20,38 @@ type Stack struct {
 	Env map[string]map[string]string `json:"env"`
 	// Output is where each process's log goes: a pipe (read by the harness
 	// or a supervisor such as `kit up`), a terminal, a file.
-	Output   map[string]string `json:"output"`
-	Notes    []string          `json:"notes,omitempty"`
-	Warnings []string          `json:"warnings,omitempty"`
+	Output map[string]string `json:"output"`
+	// Shape is what ran: each service's instances, the database, the
+	// broker. Empty for a stack that was already running.
+	Shape    *Shape   `json:"shape,omitempty"`
+	Notes    []string `json:"notes,omitempty"`
+	Warnings []string `json:"warnings,omitempty"`
+}
+
+// Shape is the stack's shape as the harness started it.
+type Shape struct {
+	// Instances is each service's instance count, in the order's path.
+	Instances []ServiceCount `json:"instances"`
+	// DB is where orders-api and stock-service keep state: sqlite or
+	// postgres.
+	DB     string `json:"db"`
+	Broker string `json:"broker"`
+}
+
+// ServiceCount is how many instances of a service ran.
+type ServiceCount struct {
+	Service   string `json:"service"`
+	Instances int    `json:"instances"`
+}
+
+// String says the shape in one line: "orders-api 1, stock-service 2, ...
+// instances; DB postgres; broker embedded".
+func (s *Shape) String() string {
+	parts := make([]string, len(s.Instances))
+	for i, c := range s.Instances {
+		parts[i] = fmt.Sprintf("%s %d", c.Service, c.Instances)
+	}
+	return fmt.Sprintf("%s instances; DB %s; broker %s", strings.Join(parts, ", "), s.DB, s.Broker)
 }
 
 // CPU is the CPU time the processes used over one phase's measured window,
@@ -38,6 +69,9 @@ type CPU struct {
 	// RelayMSPerRecord is, for a floor, the broker plus the runner (whose
 	// process runs the relay): what the relay costs per relayed record.
 	RelayMSPerRecord float64 `json:"relay_ms_per_record,omitempty"`
+	// PerService sums the instances of each service that ran more than
+	// once (orders-processor#1, orders-processor#2, ...).
+	PerService []ServiceCPU `json:"per_service,omitempty"`
 	// CoresBusy is every measured process's CPU time over the window: 2.0
 	// is both cores of the reference machine.
 	CoresBusy float64 `json:"cores_busy"`
@@ -59,6 +93,48 @@ type ProcessCPU struct {
 	MS         float64 `json:"cpu_ms"`
 	MSPerOrder float64 `json:"ms_per_order"`
 	Cores      float64 `json:"cores"`
+}
+
+// ServiceCPU is the sum over a service's instances.
+type ServiceCPU struct {
+	Service    string  `json:"service"`
+	Instances  int     `json:"instances"`
+	MSPerOrder float64 `json:"ms_per_order"`
+	Cores      float64 `json:"cores"`
+}
+
+// ServiceOf is the service an instance's process name belongs to:
+// "orders-processor#2" -> "orders-processor".
+func ServiceOf(name string) string {
+	service, _, _ := strings.Cut(name, "#")
+	return service
+}
+
+// perService sums the processes named service#n by service, for the
+// services with more than one.
+func perService(procs []ProcessCPU) []ServiceCPU {
+	var out []ServiceCPU
+	index := map[string]int{}
+	for _, p := range procs {
+		if !strings.Contains(p.Name, "#") {
+			continue
+		}
+		service := ServiceOf(p.Name)
+		i, ok := index[service]
+		if !ok {
+			i = len(out)
+			index[service] = i
+			out = append(out, ServiceCPU{Service: service})
+		}
+		out[i].Instances++
+		out[i].MSPerOrder += p.MSPerOrder
+		out[i].Cores += p.Cores
+	}
+	for i := range out {
+		out[i].MSPerOrder = round(out[i].MSPerOrder, 4)
+		out[i].Cores = round(out[i].Cores, 3)
+	}
+	return out
 }
 
 // CPUOf turns a window's usage into per-order figures, processes in the
@@ -93,6 +169,7 @@ func CPUOf(u proc.Usage, procs []proc.Process, orders int64, floor bool) *CPU {
 		}
 		c.CoresBusy += d.Seconds() / window.Seconds()
 	}
+	c.PerService = perService(c.Processes)
 	if floor {
 		c.RelayMSPerRecord = round(c.BrokerMSPerOrder+c.RunnerMSPerOrder, 4)
 	}
@@ -148,7 +225,7 @@ func (r *Result) cpuColumns() []cpuColumn {
 // cpuRows are the process names across columns: services, broker, other,
 // runner, each group in first-seen order.
 func cpuRows(cols []cpuColumn) []string {
-	rank := map[string]int{"service": 0, "broker": 1, "other": 2, "runner": 3}
+	rank := map[string]int{"service": 0, "broker": 1, "database": 2, "other": 3, "runner": 4}
 	seen := map[string]bool{}
 	var names []string
 	kind := map[string]string{}
@@ -163,6 +240,30 @@ func cpuRows(cols []cpuColumn) []string {
 	}
 	sort.SliceStable(names, func(i, j int) bool { return rank[kind[names[i]]] < rank[kind[names[j]]] })
 	return names
+}
+
+// serviceRows are the services summed over instances, across columns.
+func serviceRows(cols []cpuColumn) []ServiceCPU {
+	var out []ServiceCPU
+	seen := map[string]bool{}
+	for _, c := range cols {
+		for _, s := range c.cpu.PerService {
+			if !seen[s.Service] {
+				seen[s.Service] = true
+				out = append(out, s)
+			}
+		}
+	}
+	return out
+}
+
+func (c *CPU) serviceSum(service string) (float64, bool) {
+	for _, s := range c.PerService {
+		if s.Service == service {
+			return s.MSPerOrder, true
+		}
+	}
+	return 0, false
 }
 
 func (c *CPU) perOrder(name string) (float64, bool) {

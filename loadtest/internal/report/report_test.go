@@ -337,6 +337,45 @@ func TestCPUOf(t *testing.T) {
 	}
 }
 
+// TestCPUPerInstance: a service that runs more than once has a row per
+// instance and one summing them, in the table and in latest.json.
+func TestCPUPerInstance(t *testing.T) {
+	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	procs := []proc.Process{
+		{Name: "orders-api", Kind: proc.KindService},
+		{Name: "orders-processor#1", Kind: proc.KindService}, {Name: "orders-processor#2", Kind: proc.KindService},
+		{Name: "postgres", Kind: proc.KindDatabase, Tree: true}, {Name: "runner", Kind: proc.KindRunner},
+	}
+	u := proc.Usage{Start: start, End: start.Add(10 * time.Second), ByName: map[string]time.Duration{
+		"orders-api": time.Second, "orders-processor#1": 600 * time.Millisecond, "orders-processor#2": 400 * time.Millisecond,
+		"postgres": 2 * time.Second, "runner": time.Second}}
+	c := CPUOf(u, procs, 1000, false)
+	want := []ServiceCPU{{Service: "orders-processor", Instances: 2, MSPerOrder: 1, Cores: 0.1}}
+	if !reflect.DeepEqual(c.PerService, want) {
+		t.Errorf("per service: got %+v, want %+v", c.PerService, want)
+	}
+	if c.StackMSPerOrder != 4 {
+		t.Errorf("stack: got %v ms per order, want 4 (the database counts in the stack)", c.StackMSPerOrder)
+	}
+	r := Result{Broker: "embedded", Target: "harness", Main: &Phase{Rate: 100, CPU: c}}
+	r.Stack = Stack{StartedBy: "the runner", Broker: "embedded", Shape: &Shape{
+		Instances: []ServiceCount{{"orders-api", 1}, {"stock-service", 2}, {"orders-processor", 2}, {"notifications-api", 2}}, DB: "postgres", Broker: "embedded"}}
+	var table bytes.Buffer
+	if err := r.WriteTable(&table); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"orders-processor#2  0.400", "orders-processor, 2 instances summed  1.000", "postgres  2.000",
+		"shape: orders-api 1, stock-service 2, orders-processor 2, notifications-api 2 instances; DB postgres; broker embedded",
+		"broker embedded (harness); orders-api 1, stock-service 2"} {
+		if !strings.Contains(table.String(), want) {
+			t.Errorf("table lacks %q:\n%s", want, table.String())
+		}
+	}
+	if got := ServiceOf("notifications-api#3"); got != "notifications-api" {
+		t.Errorf("ServiceOf: got %q", got)
+	}
+}
+
 func TestNineLabel(t *testing.T) {
 	for n, want := range map[float64]string{1: "90%", 2: "99%", 3: "99.9%", 4: "99.99%"} {
 		if got := nineLabel(n); got != want {

@@ -76,7 +76,9 @@ type Floor struct {
 	ProducerDesc string   `json:"producer_desc"`
 	Hops         int      `json:"hops"`
 	Topics       []string `json:"topics"`
-	MaxWaitMS    float64  `json:"reader_max_wait_ms"`
+	// Replication is the relay's topics' replication factor.
+	Replication int     `json:"replication,omitempty"`
+	MaxWaitMS   float64 `json:"reader_max_wait_ms"`
 	// Slices is how many turns the measured time was cut into, taken in
 	// alternation with the other relays and the main run.
 	Slices       int               `json:"slices,omitempty"`

@@ -34,6 +34,9 @@ func fr(v *float64) string {
 func (r *Result) Headline() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "broker %s (%s)", r.Broker, r.Target)
+	if sh := r.Stack.Shape; sh != nil {
+		fmt.Fprintf(&b, "; %s", sh)
+	}
 	if r.Main != nil {
 		fmt.Fprintf(&b, ", %g orders/s for %gs after %gs warm-up", r.Rate, r.DurationS, r.WarmupS)
 		if r.Floor != nil && r.Floor.Slices > 1 {
@@ -77,8 +80,12 @@ func (r *Result) latencyRows() []latencyRow {
 func (r *Result) FloorLines() []string {
 	var out []string
 	for _, f := range r.floors() {
-		out = append(out, fmt.Sprintf("%d-hop relay %s (%s; partition readers, MaxWait %gms): sent %d, received %d, lost %d, not sent %d, errors %d",
-			f.Hops, strings.Join(f.Topics, " -> "), f.ProducerDesc, f.MaxWaitMS, f.Sent, f.Received, f.Lost, f.Unsent, sum(f.ErrorsByKind)))
+		rf := ""
+		if f.Replication > 1 {
+			rf = fmt.Sprintf("; replication %d", f.Replication)
+		}
+		out = append(out, fmt.Sprintf("%d-hop relay %s (%s; partition readers, MaxWait %gms%s): sent %d, received %d, lost %d, not sent %d, errors %d",
+			f.Hops, strings.Join(f.Topics, " -> "), f.ProducerDesc, f.MaxWaitMS, rf, f.Sent, f.Received, f.Lost, f.Unsent, sum(f.ErrorsByKind)))
 	}
 	return out
 }
@@ -224,6 +231,18 @@ func (r *Result) cpuTable(cols []cpuColumn) [][]string {
 		}
 		rows = append(rows, row)
 	}
+	for _, s := range serviceRows(cols) {
+		row := []string{fmt.Sprintf("%s, %d instances summed", s.Service, s.Instances)}
+		for _, c := range cols {
+			v, ok := c.cpu.serviceSum(s.Service)
+			if !ok {
+				row = append(row, "?")
+				continue
+			}
+			row = append(row, cell(v))
+		}
+		rows = append(rows, row)
+	}
 	stack, relay, cores := []string{"stack total (broker included)"}, []string{"floor relay (broker + runner) per record"}, []string{"cores busy, the run's processes"}
 	others, steal, pressure, load := []string{"cores busy, other processes"}, []string{"cores stolen by the hypervisor"}, []string{"CPU pressure (time a task waited)"}, []string{"load average, 1 min"}
 	machine := false
@@ -266,6 +285,9 @@ func (r *Result) writeStack(w io.Writer) {
 		return
 	}
 	fmt.Fprintf(w, "\nstack: %s; broker: %s\n", st.StartedBy, st.Broker)
+	if st.Shape != nil {
+		fmt.Fprintf(w, "shape: %s\n", st.Shape)
+	}
 	for _, p := range st.Processes {
 		fmt.Fprintf(w, "  %-18s pid %-7d %-28s %s; %s; log to %s\n", p.Name, p.PID, p.Command, p.Found, envLine(st.Env[p.Name]), or(st.Output[p.Name], "?"))
 	}
@@ -451,7 +473,11 @@ func (r *Result) WriteMarkdown(w io.Writer, images []string) error {
 		}
 	}
 	if st := r.Stack; st.StartedBy != "" {
-		fmt.Fprintf(ew, "\n## Stack\n\nStarted by %s. Broker: %s.\n\n| process | pid | command | found | settings | log to |\n|---|--:|---|---|---|---|\n", st.StartedBy, st.Broker)
+		fmt.Fprintf(ew, "\n## Stack\n\nStarted by %s. Broker: %s.\n", st.StartedBy, st.Broker)
+		if st.Shape != nil {
+			fmt.Fprintf(ew, "\nShape: %s.\n", st.Shape)
+		}
+		fmt.Fprintf(ew, "\n| process | pid | command | found | settings | log to |\n|---|--:|---|---|---|---|\n")
 		for _, p := range st.Processes {
 			fmt.Fprintf(ew, "| %s | %d | %s | %s | %s | %s |\n", p.Name, p.PID, p.Command, p.Found, envLine(st.Env[p.Name]), or(st.Output[p.Name], "?"))
 		}
