@@ -88,19 +88,23 @@ CREATE TABLE IF NOT EXISTS reservations (
 
 // queries are the statements of the order path, in the store's dialect.
 type queries struct {
-	quantity, setQuantity        string
-	ledger, record, markReleased string
+	quantity, setQuantity                      string
+	ledger, ledgerLocked, record, markReleased string
 }
 
 func newQueries(db *sqldb.DB) queries {
 	lock := ""
 	if db.Dialect == sqldb.Postgres {
-		lock = " FOR UPDATE" // two instances never read the same stock at once
+		// Two instances never read the same stock, or the same ledger
+		// entry, at once: the second waits for the first's commit and
+		// reads what it left (a release given back once, not twice).
+		lock = " FOR UPDATE"
 	}
 	return queries{
 		quantity:     db.Rebind(`SELECT quantity FROM inventory WHERE sku = ?` + lock),
 		setQuantity:  db.Rebind(`UPDATE inventory SET quantity = ? WHERE sku = ?`),
 		ledger:       db.Rebind(`SELECT order_id, result, reason, items, processed_at, released_at FROM reservations WHERE order_id = ?`),
+		ledgerLocked: db.Rebind(`SELECT order_id, result, reason, items, processed_at, released_at FROM reservations WHERE order_id = ?` + lock),
 		record:       db.Rebind(`INSERT INTO reservations (order_id, result, reason, items, processed_at) VALUES (?, ?, ?, ?, ?)`),
 		markReleased: db.Rebind(`UPDATE reservations SET result = ?, released_at = ? WHERE order_id = ?`),
 	}
@@ -123,13 +127,18 @@ func OpenStore(ctx context.Context, dsn string, topics Topics) (*Store, error) {
 	// parsing SQL otherwise. With one connection, a transaction in progress
 	// leaves none free to prepare on, hence now.
 	stmts, err := db.Prepare(ctx, append(sqldb.SavepointQueries, q.quantity, q.setQuantity,
-		q.ledger, q.record, q.markReleased, ob.InsertQuery())...)
+		q.ledger, q.ledgerLocked, q.record, q.markReleased, ob.InsertQuery())...)
 	if err != nil {
 		db.Close()
 		return nil, err
 	}
 	s := &Store{db: db, outbox: ob, topics: topics, stmts: stmts, q: q, OnCommit: func([]outbox.Queued) {}}
 	s.writer = sqldb.NewGroupWriter(db, stmts)
+	// On SQLite, one writer: its changes share commits. On PostgreSQL,
+	// shared by instances, each change locks its SKUs (in SKU order) in a
+	// transaction of its own, so no two instances' transactions wait on
+	// each other in a cycle.
+	s.writer.Separate = db.Dialect == sqldb.Postgres
 	s.writer.AfterCommit = func(results []any) {
 		var committed []outbox.Queued
 		for _, r := range results {
@@ -166,12 +175,21 @@ type opResult struct {
 }
 
 // apply applies o with the group writer and waits for its commit.
+// The same order applied by two instances at once (a redelivery during a
+// rebalance, on PostgreSQL) makes the later one's ledger insert a duplicate
+// key: its transaction is rolled back and the change applied again, which
+// then finds the first one's ledger entry and changes nothing.
 func (s *Store) apply(ctx context.Context, o op) (opResult, error) {
-	r, err := s.writer.Apply(ctx, func(ctx context.Context, tx sqldb.Tx) (any, error) { return o(ctx, tx) })
-	if err != nil {
-		return opResult{}, err
+	for attempt := 1; ; attempt++ {
+		r, err := s.writer.Apply(ctx, func(ctx context.Context, tx sqldb.Tx) (any, error) { return o(ctx, tx) })
+		if err != nil && sqldb.UniqueViolation(err) && attempt < 3 {
+			continue
+		}
+		if err != nil {
+			return opResult{}, err
+		}
+		return r.(opResult), nil
 	}
-	return r.(opResult), nil
 }
 
 // Reserve takes stock for every item of o, or for none, atomically, and
@@ -199,7 +217,7 @@ func (s *Store) Release(ctx context.Context, orderID string, now time.Time) (out
 }
 
 func (s *Store) reserve(ctx context.Context, tx sqldb.Tx, o events.OrderCreated, now time.Time, headers []kafka.Header) (opResult, error) {
-	if prev, err := s.ledger(ctx, tx, o.OrderID); err == nil {
+	if prev, err := s.ledgerEntry(ctx, tx, s.q.ledgerLocked, o.OrderID); err == nil {
 		return opResult{out: prev}, nil
 	} else if !errors.Is(err, sql.ErrNoRows) {
 		return opResult{}, err
@@ -253,7 +271,7 @@ func (s *Store) reserve(ctx context.Context, tx sqldb.Tx, o events.OrderCreated,
 }
 
 func (s *Store) release(ctx context.Context, tx sqldb.Tx, orderID string, now time.Time, headers []kafka.Header) (opResult, error) {
-	prev, err := s.ledger(ctx, tx, orderID)
+	prev, err := s.ledgerEntry(ctx, tx, s.q.ledgerLocked, orderID)
 	if errors.Is(err, sql.ErrNoRows) {
 		return opResult{}, errUnknownOrder
 	}
@@ -354,12 +372,13 @@ type querier interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
 
-// ledger returns orderID's ledger entry, or sql.ErrNoRows.
-func (s *Store) ledger(ctx context.Context, q querier, orderID string) (Outcome, error) {
+// ledgerEntry returns orderID's ledger entry, or sql.ErrNoRows, read by
+// query (s.q.ledger, or s.q.ledgerLocked in a change's transaction).
+func (s *Store) ledgerEntry(ctx context.Context, q querier, query, orderID string) (Outcome, error) {
 	var out Outcome
 	var items, at string
 	var releasedAt sql.NullString
-	err := q.QueryRowContext(ctx, s.q.ledger, orderID).Scan(&out.OrderID, &out.Result, &out.Reason, &items, &at, &releasedAt)
+	err := q.QueryRowContext(ctx, query, orderID).Scan(&out.OrderID, &out.Result, &out.Reason, &items, &at, &releasedAt)
 	if err != nil {
 		return Outcome{}, err
 	}
@@ -381,7 +400,7 @@ func (s *Store) ledger(ctx context.Context, q querier, orderID string) (Outcome,
 
 // Outcome returns what became of orderID, or sql.ErrNoRows.
 func (s *Store) Outcome(ctx context.Context, orderID string) (Outcome, error) {
-	return s.ledger(ctx, s.db, orderID)
+	return s.ledgerEntry(ctx, s.db, s.q.ledger, orderID)
 }
 
 // Stock returns every SKU's quantity.

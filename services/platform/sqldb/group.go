@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 )
 
 // GroupWriter applies changes in groups: the changes waiting when one
@@ -18,10 +19,22 @@ type GroupWriter struct {
 	// that committed (not those that failed), right after the commit and
 	// before their callers get them.
 	AfterCommit func(results []any)
+	// Separate runs each change in a transaction of its own, on its
+	// caller's goroutine, concurrently with the others: for changes that
+	// lock rows (SELECT … FOR UPDATE) where several instances share a
+	// PostgreSQL. A group holds every change's locks until its commit, so
+	// two instances' groups end up waiting on each other's rows — a
+	// deadlock PostgreSQL breaks only after its deadlock_timeout (a
+	// second), which under load is every group. Set it before the first
+	// Apply.
+	Separate bool
 
 	changes chan groupChange
-	closed  chan struct{}
-	done    chan struct{}
+	// commitMu makes a separate change's commit and its AfterCommit one
+	// step, so results are handed over in commit order.
+	commitMu sync.Mutex
+	closed   chan struct{}
+	done     chan struct{}
 }
 
 // MaxGroup bounds the changes of one transaction.
@@ -64,6 +77,14 @@ func NewGroupWriter(db *DB, stmts Statements) *GroupWriter {
 // A change that returns an error is rolled back alone; a group whose
 // transaction fails to begin or commit fails every change in it.
 func (w *GroupWriter) Apply(ctx context.Context, change Change) (any, error) {
+	if w.Separate {
+		select {
+		case <-w.closed:
+			return nil, errors.New("store closed")
+		default:
+		}
+		return w.applyAlone(change)
+	}
 	req := groupChange{change: change, reply: make(chan groupReply, 1)}
 	select {
 	case w.changes <- req:
@@ -156,4 +177,27 @@ func (w *GroupWriter) apply(group []groupChange) {
 	for i, req := range group {
 		req.reply <- replies[i]
 	}
+}
+
+// applyAlone applies one change in a transaction of its own.
+func (w *GroupWriter) applyAlone(change Change) (any, error) {
+	ctx := context.Background() // as in a group: once begun, the change finishes
+	sqlTx, err := w.db.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("begin: %w", err)
+	}
+	defer sqlTx.Rollback()
+	result, err := change(ctx, w.stmts.In(sqlTx))
+	if err != nil {
+		return nil, err
+	}
+	w.commitMu.Lock()
+	defer w.commitMu.Unlock()
+	if err := sqlTx.Commit(); err != nil {
+		return nil, fmt.Errorf("commit: %w", err)
+	}
+	if w.AfterCommit != nil {
+		w.AfterCommit([]any{result})
+	}
+	return result, nil
 }

@@ -68,6 +68,9 @@ func Kind(dsn string) (Dialect, error) {
 	}
 }
 
+// PostgresConns is the most connections one store keeps to PostgreSQL.
+const PostgresConns = 16
+
 // Open opens dsn. A SQLite database runs in WAL mode (readers do not block
 // the writer) with a busy timeout and synchronous=NORMAL: a commit survives
 // a crash of the process, the fault the kit's scenarios exercise; add
@@ -83,6 +86,15 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 	switch kind {
 	case Postgres:
 		db, err = sql.Open("pgx", dsn)
+		if err == nil {
+			// Bounded, so that a burst of transactions waits for a
+			// connection instead of exhausting the server's
+			// max_connections (100 by default, shared by every instance);
+			// and kept open, since database/sql keeps 2 idle by default and
+			// each new one is a PostgreSQL backend process to start.
+			db.SetMaxOpenConns(PostgresConns)
+			db.SetMaxIdleConns(PostgresConns)
+		}
 	default:
 		db, err = sql.Open("sqlite", withPragmas(dsn, "wal_autocheckpoint(0)"))
 		if err == nil {
