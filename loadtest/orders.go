@@ -32,7 +32,7 @@ func runOrders(ctx context.Context, cfg config, t *target, stdout, stderr io.Wri
 		WarmupS:        cfg.warmup.Seconds(),
 		LateAfterMS:    report.Ms(cfg.lateAfter),
 		StepP99LimitMS: report.Ms(cfg.thresholds.StepP99),
-		URLs:           map[string]string{"orders": t.ordersURL, "notifications": t.notificationsURL, "stock": t.stockURL},
+		URLs:           map[string]string{"orders": t.ordersURLs[0], "notifications": t.notificationsURLs[0], "stock": t.stockURL},
 		Stack:          t.stack,
 	}
 	if err := proc.Available(); err != nil {

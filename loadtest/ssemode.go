@@ -42,7 +42,7 @@ func runSSE(ctx context.Context, cfg config, t *target, stdout, stderr io.Writer
 	httpClient := pipeline.NewHTTPClient(pipeline.TransportOptions{SourceIPs: cfg.sourceIPs})
 	defer httpClient.CloseIdleConnections()
 	r, err := ssecap.Run(ctx, ssecap.Config{
-		NotificationsURL:   t.notificationsURL,
+		NotificationsURL:   t.notificationsURLs[0],
 		DebugURL:           t.debugURLs["notifications-api"],
 		Streams:            cfg.streams,
 		ConnectConcurrency: cfg.connectConcurrency,

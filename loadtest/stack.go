@@ -81,8 +81,6 @@ func startStack(ctx context.Context, cfg config, stderr io.Writer) (_ *target, e
 	closers = append(closers, stack.Close)
 	fmt.Fprintf(stderr, "loadtest: stack ready in %.1fs, broker %v\n", time.Since(began).Seconds(), stack.BrokerAddrs())
 
-	t.ordersURL = stack.URL(harness.OrdersAPI)
-	t.notificationsURL = stack.URL(harness.NotificationsAPI)
 	t.ordersURLs = stack.URLs(harness.OrdersAPI)
 	t.notificationsURLs = stack.URLs(harness.NotificationsAPI)
 	t.stockURL = stack.URL(harness.StockService)

@@ -21,13 +21,11 @@ import (
 
 // target is the stack under test, started by the runner or already running.
 type target struct {
-	kind             string // "harness" or "running"
-	broker           string // "embedded", "kafka", "kafka-cluster" or "external"
-	ordersURL        string
-	notificationsURL string
-	stockURL         string
-	// ordersURLs and notificationsURLs are every instance's; the orders
-	// are spread over them. ordersURL and notificationsURL are the first.
+	kind     string // "harness" or "running"
+	broker   string // "embedded", "kafka", "kafka-cluster" or "external"
+	stockURL string
+	// ordersURLs and notificationsURLs are every instance's base URL; the
+	// orders are spread over them.
 	ordersURLs        []string
 	notificationsURLs []string
 	brokers           []string
@@ -63,8 +61,6 @@ func openTarget(ctx context.Context, cfg config, stderr io.Writer) (*target, err
 	t := &target{
 		kind:              "running",
 		broker:            "external",
-		ordersURL:         cfg.ordersURL,
-		notificationsURL:  cfg.notificationsURL,
 		stockURL:          cfg.stockURL,
 		ordersURLs:        []string{cfg.ordersURL},
 		notificationsURLs: []string{cfg.notificationsURL},
@@ -72,7 +68,7 @@ func openTarget(ctx context.Context, cfg config, stderr io.Writer) (*target, err
 		debugURLs:         cfg.debugURLs,
 		close:             func(context.Context) error { return nil },
 	}
-	urls := map[string]string{"orders-api": t.ordersURL, "notifications-api": t.notificationsURL}
+	urls := map[string]string{"orders-api": cfg.ordersURL, "notifications-api": cfg.notificationsURL}
 	for name, base := range urls {
 		if err := checkReady(ctx, base); err != nil {
 			return nil, fmt.Errorf("%s at %s is not ready: %w (start the stack, e.g. `make up`, or omit the URLs to let the runner start one)", name, base, err)
