@@ -122,13 +122,15 @@ func (s *Store) Ping(ctx context.Context) error { return s.db.Ready(ctx) }
 func (s *Store) Place(ctx context.Context, p placement) (orderID string, replayed bool, err error) {
 	// Two instances sharing PostgreSQL can race on one key: the loser's
 	// insert fails on the primary key, and a second pass finds the winner's.
-	for attempt := 1; ; attempt++ {
-		orderID, replayed, err = s.place(ctx, p)
-		if err != nil && p.key != "" && sqldb.UniqueViolation(err) && attempt < 3 {
-			continue
-		}
-		return orderID, replayed, err
+	apply := s.writer.Apply
+	if p.key != "" {
+		apply = s.writer.ApplyAgainOnDuplicate
 	}
+	r, err := apply(ctx, func(ctx context.Context, tx sqldb.Tx) (any, error) { return s.record(ctx, tx, p) })
+	if err != nil {
+		return "", false, err
+	}
+	return r.(placed).orderID, r.(placed).replayed, nil
 }
 
 // placed is what recording a placement did.
@@ -136,14 +138,6 @@ type placed struct {
 	orderID  string
 	replayed bool
 	queued   []outbox.Queued
-}
-
-func (s *Store) place(ctx context.Context, p placement) (string, bool, error) {
-	r, err := s.writer.Apply(ctx, func(ctx context.Context, tx sqldb.Tx) (any, error) { return s.record(ctx, tx, p) })
-	if err != nil {
-		return "", false, err
-	}
-	return r.(placed).orderID, r.(placed).replayed, nil
 }
 
 // record writes p in tx, or finds the order its idempotency key names.

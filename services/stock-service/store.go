@@ -177,19 +177,15 @@ type opResult struct {
 // apply applies o with the group writer and waits for its commit.
 // The same order applied by two instances at once (a redelivery during a
 // rebalance, on PostgreSQL) makes the later one's ledger insert a duplicate
-// key: its transaction is rolled back and the change applied again, which
-// then finds the first one's ledger entry and changes nothing.
+// key: its transaction is rolled back and the change applied again
+// (ApplyAgainOnDuplicate), which then finds the first one's ledger entry and
+// changes nothing.
 func (s *Store) apply(ctx context.Context, o op) (opResult, error) {
-	for attempt := 1; ; attempt++ {
-		r, err := s.writer.Apply(ctx, func(ctx context.Context, tx sqldb.Tx) (any, error) { return o(ctx, tx) })
-		if err != nil && sqldb.UniqueViolation(err) && attempt < 3 {
-			continue
-		}
-		if err != nil {
-			return opResult{}, err
-		}
-		return r.(opResult), nil
+	r, err := s.writer.ApplyAgainOnDuplicate(ctx, func(ctx context.Context, tx sqldb.Tx) (any, error) { return o(ctx, tx) })
+	if err != nil {
+		return opResult{}, err
 	}
+	return r.(opResult), nil
 }
 
 // Reserve takes stock for every item of o, or for none, atomically, and

@@ -99,6 +99,19 @@ func (w *GroupWriter) Apply(ctx context.Context, change Change) (any, error) {
 	return r.result, r.err
 }
 
+// ApplyAgainOnDuplicate is Apply, and Apply again while the change fails on
+// a duplicate key, three tries in all: another transaction inserted the
+// same row first (instances sharing PostgreSQL racing on one order or one
+// key), and the next try finds the row the winner inserted.
+func (w *GroupWriter) ApplyAgainOnDuplicate(ctx context.Context, change Change) (any, error) {
+	for attempt := 1; ; attempt++ {
+		r, err := w.Apply(ctx, change)
+		if err == nil || !UniqueViolation(err) || attempt == 3 {
+			return r, err
+		}
+	}
+}
+
 // Close stops the writer once the group in progress is done.
 func (w *GroupWriter) Close() {
 	close(w.closed)

@@ -61,3 +61,45 @@ func TestGroupWriterRollsBackAFailingChangeAlone(t *testing.T) {
 		t.Errorf("rows %d, failed %d, handed after commit %d; want 36, 4, 36", n, failed, len(committed))
 	}
 }
+
+func TestApplyAgainOnDuplicateTriesThreeTimesOnlyForDuplicates(t *testing.T) {
+	ctx := context.Background()
+	db, err := Open(ctx, filepath.Join(t.TempDir(), "d.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := db.CreateSchema(ctx, `CREATE TABLE t (id INTEGER PRIMARY KEY); INSERT INTO t (id) VALUES (1), (2)`); err != nil {
+		t.Fatal(err)
+	}
+	insert := `INSERT INTO t (id) VALUES (?)`
+	stmts, err := db.Prepare(ctx, append(SavepointQueries, insert)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stmts.Close()
+	w := NewGroupWriter(db, stmts)
+	defer w.Close()
+	// inserting ids in turn from first: a duplicate until the id is free
+	tries := func(first int, other error) (int, error) {
+		n := 0
+		_, err := w.ApplyAgainOnDuplicate(ctx, func(ctx context.Context, tx Tx) (any, error) {
+			n++
+			if other != nil {
+				return nil, other
+			}
+			_, err := tx.ExecContext(ctx, insert, first+n-1)
+			return nil, err
+		})
+		return n, err
+	}
+	if n, err := tries(2, nil); err != nil || n != 2 {
+		t.Errorf("id 2 taken, 3 free: %d tries, %v; want 2 tries and no error", n, err)
+	}
+	if n, err := tries(1, nil); !UniqueViolation(err) || n != 3 {
+		t.Errorf("ids 1 to 3 taken: %d tries, %v; want 3 tries and the duplicate key", n, err)
+	}
+	if n, err := tries(0, errors.New("refused")); err == nil || n != 1 {
+		t.Errorf("another error: %d tries, %v; want 1 try and the error", n, err)
+	}
+}
