@@ -93,13 +93,7 @@ func OpenStore(ctx context.Context, dsn, topic string) (*Store, error) {
 		return nil, err
 	}
 	s.writer = sqldb.NewGroupWriter(db, s.stmts)
-	s.writer.AfterCommit = func(results []any) {
-		var committed []outbox.Queued
-		for _, r := range results {
-			committed = append(committed, r.(placed).queued...)
-		}
-		s.OnCommit(committed)
-	}
+	s.writer.AfterCommit = outbox.HandOver(func(q []outbox.Queued) { s.OnCommit(q) })
 	return s, nil
 }
 
@@ -139,6 +133,8 @@ type placed struct {
 	replayed bool
 	queued   []outbox.Queued
 }
+
+func (p placed) Queued() []outbox.Queued { return p.queued }
 
 // record writes p in tx, or finds the order its idempotency key names.
 func (s *Store) record(ctx context.Context, tx sqldb.Tx, p placement) (placed, error) {

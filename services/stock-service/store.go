@@ -139,13 +139,7 @@ func OpenStore(ctx context.Context, dsn string, topics Topics) (*Store, error) {
 	// transaction of its own, so no two instances' transactions wait on
 	// each other in a cycle.
 	s.writer.Separate = db.Dialect == sqldb.Postgres
-	s.writer.AfterCommit = func(results []any) {
-		var committed []outbox.Queued
-		for _, r := range results {
-			committed = append(committed, r.(opResult).queued...)
-		}
-		s.OnCommit(committed)
-	}
+	s.writer.AfterCommit = outbox.HandOver(func(q []outbox.Queued) { s.OnCommit(q) })
 	return s, nil
 }
 
@@ -173,6 +167,8 @@ type opResult struct {
 	// queued is what the change put in the outbox.
 	queued []outbox.Queued
 }
+
+func (r opResult) Queued() []outbox.Queued { return r.queued }
 
 // apply applies o with the group writer and waits for its commit.
 // The same order applied by two instances at once (a redelivery during a

@@ -110,6 +110,22 @@ type Queued struct {
 	msg kafka.Message
 }
 
+// Queuer is what a change that put records in the outbox returns.
+type Queuer interface{ Queued() []Queued }
+
+// HandOver returns the AfterCommit of a store's sqldb.GroupWriter whose
+// changes return Queuers: what the committed changes queued goes to to (the
+// relay's Committed) in one call per commit, in commit order.
+func HandOver(to func([]Queued)) func(results []any) {
+	return func(results []any) {
+		var committed []Queued
+		for _, r := range results {
+			committed = append(committed, r.(Queuer).Queued()...)
+		}
+		to(committed)
+	}
+}
+
 // pending returns up to limit queued records, oldest first.
 func (o *Outbox) pending(ctx context.Context, limit int) ([]Queued, error) {
 	rows, err := o.db.QueryContext(ctx, o.db.Rebind(`SELECT seq, topic, key, value, headers FROM outbox ORDER BY seq LIMIT ?`), limit)
