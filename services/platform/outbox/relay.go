@@ -109,7 +109,10 @@ func (r *Relay) wake() {
 // while records wait. It returns nil: a broker that cannot take the
 // records is waited out, never a reason to stop.
 func (r *Relay) Run(ctx context.Context) error {
-	leaseCtx, stopLease := context.WithCancel(ctx)
+	// The lease outlives ctx until Run returns: a leader drains and deletes
+	// what it sent before another instance may take over, or that one would
+	// send the not yet deleted records again.
+	leaseCtx, stopLease := context.WithCancel(context.WithoutCancel(ctx))
 	leaseDone := make(chan struct{})
 	go func() {
 		defer close(leaseDone)
