@@ -26,6 +26,7 @@ import (
 	"github.com/kafkakit/kit/harness/broker/external"
 	"github.com/kafkakit/kit/harness/broker/kafka"
 	"github.com/kafkakit/kit/harness/broker/testcontainers"
+	"github.com/kafkakit/kit/harness/internal/child"
 	"github.com/kafkakit/kit/harness/postgres"
 )
 
@@ -442,14 +443,7 @@ func (s *Stack) Close(ctx context.Context) error {
 }
 
 // FreePort asks the kernel for a free TCP port on 127.0.0.1.
-func FreePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
-}
+func FreePort() (int, error) { return child.FreePort() }
 
 var (
 	buildOnce sync.Once

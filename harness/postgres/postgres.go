@@ -101,8 +101,8 @@ func Start(ctx context.Context, opts Options) (_ *Server, err error) {
 		}
 	}
 	if s.port == 0 {
-		if s.port, err = freePort(); err != nil {
-			return nil, err
+		if s.port, err = child.FreePort(); err != nil {
+			return nil, fmt.Errorf("postgres: %w", err)
 		}
 	}
 	data := filepath.Join(s.dir, "data")
@@ -298,16 +298,4 @@ func runAs() (*syscall.Credential, error) {
 		return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid), Groups: []uint32{}}, nil
 	}
 	return nil, fmt.Errorf("postgres: running as root, which PostgreSQL refuses, and no user to run it as (%s)", strings.Join(errs, "; "))
-}
-
-// freePort asks the kernel for a free loopback port. Another process could
-// take it before the server binds it; the server then exits with "Address
-// already in use" in Start's error.
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("postgres: pick a free port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }

@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"io"
 	"maps"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -74,7 +73,7 @@ func Start(ctx context.Context, opts Options) (_ *Server, err error) {
 	}
 	port := opts.Port
 	if port == 0 {
-		if port, err = freePort(); err != nil {
+		if port, err = child.FreePort(); err != nil {
 			return nil, err
 		}
 	}
@@ -155,13 +154,4 @@ func (s *Server) Close(ctx context.Context) error {
 		s.proc.Stop(ctx, syscall.SIGTERM)
 	}
 	return os.RemoveAll(s.dir)
-}
-
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
 }

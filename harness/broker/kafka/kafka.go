@@ -213,9 +213,9 @@ func (b *Broker) prepareDir(opts Options) error {
 	if b.zkPort == 0 {
 		wantFree++
 	}
-	free, err := freePorts(wantFree)
+	free, err := child.FreePorts(wantFree)
 	if err != nil {
-		return err
+		return fmt.Errorf("broker kafka: %w", err)
 	}
 	if opts.Port == 0 {
 		copy(ports, free)
@@ -676,21 +676,4 @@ func partitionsOnDisk(dirs []string) ([]broker.Topic, error) {
 		out = append(out, broker.Topic{Name: name, Partitions: counts[name]})
 	}
 	return out, nil
-}
-
-// freePorts returns n distinct free loopback ports, holding every listener
-// until all are chosen so that no two are the same port. Another process
-// could still take one before a JVM binds it; that JVM then exits with
-// "Address already in use" in Start's error.
-func freePorts(n int) ([]int, error) {
-	ports := make([]int, n)
-	for i := range ports {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, fmt.Errorf("broker kafka: pick a free port: %w", err)
-		}
-		defer l.Close()
-		ports[i] = l.Addr().(*net.TCPAddr).Port
-	}
-	return ports, nil
 }
