@@ -1,18 +1,17 @@
 package postgres_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"net"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/kafkakit/kit/harness/internal/syncbuf"
 	"github.com/kafkakit/kit/harness/postgres"
 )
 
@@ -22,7 +21,7 @@ import (
 func TestServer(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("server output:\n%s", logs.String())
@@ -117,22 +116,4 @@ func TestStartWithoutBinaries(t *testing.T) {
 	if !errors.Is(err, postgres.ErrMissingTool) || !strings.Contains(err.Error(), "initdb") {
 		t.Fatalf("Start with an empty BinDir = %v, want ErrMissingTool naming initdb", err)
 	}
-}
-
-// syncBuffer collects the server's output for a failing test.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.String()
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/kafkakit/kit/harness/broker"
 	"github.com/kafkakit/kit/harness/broker/kafka"
+	"github.com/kafkakit/kit/harness/internal/syncbuf"
 )
 
 // TestClusterSurvivesLosingALeader runs the three-broker cluster through a
@@ -24,7 +25,7 @@ func TestClusterSurvivesLosingALeader(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	t.Cleanup(func() {
 		if t.Failed() && logs.String() != "" {
 			t.Logf("cluster output:\n%s", lastLinesOf(logs.String(), 200))

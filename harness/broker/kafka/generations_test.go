@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/kafkakit/kit/harness/broker/kafka"
+	"github.com/kafkakit/kit/harness/internal/syncbuf"
 	"github.com/kafkakit/kit/services/platform/stream/streamtest"
 )
 
@@ -18,7 +19,7 @@ import (
 func TestConsumerCommitsStayInTheirGeneration(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	t.Cleanup(func() {
 		if t.Failed() && logs.String() != "" {
 			t.Logf("broker output:\n%s", logs.String())

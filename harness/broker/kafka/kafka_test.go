@@ -6,7 +6,6 @@ import (
 	"errors"
 	"net"
 	"os"
-	"sync"
 	"testing"
 	"time"
 
@@ -15,6 +14,7 @@ import (
 
 	"github.com/kafkakit/kit/harness/broker"
 	"github.com/kafkakit/kit/harness/broker/kafka"
+	"github.com/kafkakit/kit/harness/internal/syncbuf"
 )
 
 // TestBroker runs one real ZooKeeper and Kafka pair through the life the
@@ -25,7 +25,7 @@ func TestBroker(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	t.Cleanup(func() {
 		if t.Failed() && logs.String() != "" {
 			t.Logf("broker output:\n%s", logs.String())
@@ -173,23 +173,4 @@ func assertRecord(ctx context.Context, t *testing.T, addrs []string, topic strin
 			}
 		}
 	}
-}
-
-// syncBuffer collects the brokers' output for a failing test; the JVM
-// pipes write to it from their own goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.String()
 }

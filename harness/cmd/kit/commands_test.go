@@ -9,7 +9,6 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,6 +16,7 @@ import (
 
 	"github.com/kafkakit/kit/harness/broker"
 	"github.com/kafkakit/kit/harness/broker/embedded"
+	"github.com/kafkakit/kit/harness/internal/syncbuf"
 	"github.com/kafkakit/kit/services/events"
 	"github.com/kafkakit/kit/services/platform/inspect"
 )
@@ -36,24 +36,6 @@ func startKafka(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return strings.Join(b.Addrs(), ",")
-}
-
-// syncBuffer is a bytes.Buffer a test can read while a command writes it.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // kit runs the CLI in-process with an empty environment.
@@ -87,7 +69,7 @@ func partitionOf(key string) int {
 // waitFor returns once cond holds of what w has had written, or fails the
 // test when ctx ends first. The writer's output is the only signal a
 // command gives that it has reached a point, so the test polls it.
-func waitFor(t *testing.T, ctx context.Context, w *syncBuffer, what string, cond func(string) bool) {
+func waitFor(t *testing.T, ctx context.Context, w *syncbuf.Buffer, what string, cond func(string) bool) {
 	t.Helper()
 	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
@@ -334,7 +316,7 @@ func TestProduceThenTailShowsTheRecord(t *testing.T) {
 	}
 
 	// Following: a record produced after tail started is printed.
-	var follow, followErr syncBuffer
+	var follow, followErr syncbuf.Buffer
 	done := make(chan error, 1)
 	go func() {
 		done <- run(ctx, []string{"tail", events.TopicOrdersCreated, "-n", "1", "-brokers", brokers}, func(string) string { return "" }, &follow, &followErr)
@@ -475,7 +457,7 @@ func TestGroupsWatchRefreshesUntilStopped(t *testing.T) {
 	mustKit(t, ctx, "reset-offsets", "kit-test-watch", events.TopicOrdersStatus, "-to", "latest", "-brokers", brokers)
 
 	watchCtx, stop := context.WithCancel(ctx)
-	var out syncBuffer
+	var out syncbuf.Buffer
 	done := make(chan error, 1)
 	go func() {
 		done <- run(watchCtx, []string{"groups", "-watch", "-brokers", brokers}, func(string) string { return "" }, &out, io.Discard)
