@@ -12,10 +12,14 @@ import (
 // progress leaves none free to prepare on.
 type Statements map[string]*sql.Stmt
 
-// Prepare prepares queries on db.
+// Prepare prepares queries on db, each text once (a store's queries can be
+// the same text in one dialect and differ in another).
 func (db *DB) Prepare(ctx context.Context, queries ...string) (Statements, error) {
 	stmts := Statements{}
 	for _, q := range queries {
+		if _, done := stmts[q]; done {
+			continue
+		}
 		st, err := db.PrepareContext(ctx, q)
 		if err != nil {
 			stmts.Close()
