@@ -2,10 +2,11 @@ package doctest
 
 import (
 	"fmt"
-	"net"
 	"regexp"
 	"strconv"
 	"sync"
+
+	"github.com/kafkakit/kit/harness"
 )
 
 // Ports rewrites the well-known addresses in a lesson (localhost:8081, the
@@ -47,13 +48,13 @@ func (p *Ports) Rewrite(script string) (string, error) {
 		if to, ok := p.given[port]; ok {
 			return to
 		}
-		free, ferr := freePort()
+		free, ferr := harness.FreePort()
 		if ferr != nil {
 			err = ferr
 			return addr
 		}
-		p.given[port] = free
-		return free
+		p.given[port] = "127.0.0.1:" + strconv.Itoa(free)
+		return p.given[port]
 	})
 	if err != nil {
 		return "", err
@@ -82,13 +83,4 @@ func (p *Ports) isTarget(script, s string) bool {
 		}
 	}
 	return true
-}
-
-func freePort() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer ln.Close()
-	return ln.Addr().String(), nil
 }
