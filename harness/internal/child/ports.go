@@ -42,14 +42,18 @@ func FreePorts(n int) ([]int, error) {
 	}
 	dir := filepath.Join(os.TempDir(), "kafkakit-ports")
 	if err := os.MkdirAll(dir, 0o777); err != nil {
-		return nil, fmt.Errorf("pick a free port: %w", err)
+		return kernelPorts(n) // no lock files (another user's directory): no reservations
 	}
 	ports := make([]int, 0, n)
 	span := high - low + 1
 	start := rand.IntN(span)
 	for i := 0; i < span && len(ports) < n; i++ {
 		port := low + (start+i)%span
-		if reserve(dir, port) {
+		ok, err := reserve(dir, port)
+		if err != nil {
+			return kernelPorts(n)
+		}
+		if ok {
 			ports = append(ports, port)
 		}
 	}
@@ -70,26 +74,27 @@ func FreePort() (int, error) {
 
 // reserve takes port's lock file and checks that nothing listens on the
 // port. The lock is held until the process exits: a child restarted on its
-// port finds it still reserved for it.
-func reserve(dir string, port int) bool {
+// port finds it still reserved for it. The error is for a lock file that
+// cannot be opened at all.
+func reserve(dir string, port int) (bool, error) {
 	f, err := os.OpenFile(filepath.Join(dir, strconv.Itoa(port)), os.O_CREATE|os.O_RDWR, 0o666)
 	if err != nil {
-		return false
+		return false, err
 	}
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
 		f.Close()
-		return false
+		return false, nil
 	}
 	l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
 	if err != nil {
 		f.Close() // closing releases the lock
-		return false
+		return false, nil
 	}
 	l.Close()
 	reservedMu.Lock()
 	reserved = append(reserved, f)
 	reservedMu.Unlock()
-	return true
+	return true, nil
 }
 
 // pickRange is pickLow–pickHigh, ending below the ephemeral range where the

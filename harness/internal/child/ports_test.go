@@ -24,7 +24,7 @@ func TestFreePortsAreReservedBelowTheEphemeralRange(t *testing.T) {
 		if p < low || p > high {
 			t.Errorf("port %d outside %d–%d", p, low, high)
 		}
-		if reserve(dir, p) {
+		if ok, _ := reserve(dir, p); ok {
 			t.Errorf("port %d could be reserved again while this process holds it", p)
 		}
 	}
@@ -48,8 +48,8 @@ func TestAPortSomeoneListensOnIsNotReserved(t *testing.T) {
 			continue
 		}
 		defer l.Close()
-		if reserve(dir, port) {
-			t.Fatalf("port %d reserved while a listener holds it", port)
+		if ok, err := reserve(dir, port); ok || err != nil {
+			t.Fatalf("port %d reserved while a listener holds it (%v)", port, err)
 		}
 		return
 	}
