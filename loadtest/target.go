@@ -6,10 +6,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -128,7 +130,7 @@ func findRunning(cfg config) ([]proc.Process, []string) {
 	}
 	var procs []proc.Process
 	seen := map[int]string{}
-	for _, name := range sortedKeys(wanted) {
+	for _, name := range slices.Sorted(maps.Keys(wanted)) {
 		v := wanted[name]
 		var pid int
 		if port, ok := strings.CutPrefix(v, ":"); ok {
@@ -209,15 +211,6 @@ func isLocal(host string) bool {
 		}
 	}
 	return false
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 // describe fills the report's account of the stack from the processes

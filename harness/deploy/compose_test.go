@@ -8,11 +8,11 @@ import (
 	"go/parser"
 	"go/token"
 	"io/fs"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"testing"
@@ -111,7 +111,7 @@ func service(t *testing.T, p *types.Project, name string) types.ServiceConfig {
 	t.Helper()
 	s, ok := p.Services[name]
 	if !ok {
-		t.Fatalf("docker-compose.yml has no service %q (has %v)", name, sortedKeys(p.Services))
+		t.Fatalf("docker-compose.yml has no service %q (has %v)", name, slices.Sorted(maps.Keys(p.Services)))
 	}
 	return s
 }
@@ -122,15 +122,6 @@ func env(s types.ServiceConfig, key string) string {
 		return *v
 	}
 	return ""
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 // pinned reports why an image reference is not pinned to a tag other than
@@ -209,7 +200,7 @@ func dockerfilePath(b *types.BuildConfig) string {
 
 func TestComposeImagesArePinned(t *testing.T) {
 	p := loadAllProfiles(t)
-	for _, name := range sortedKeys(p.Services) {
+	for _, name := range slices.Sorted(maps.Keys(p.Services)) {
 		s := p.Services[name]
 		t.Run(name, func(t *testing.T) {
 			if s.Build == nil {
@@ -596,7 +587,7 @@ func TestKafkaInitCreatesEveryTopic(t *testing.T) {
 	for _, topic := range want {
 		c, ok := created[topic]
 		if !ok {
-			t.Errorf("kafka-init does not create %s; creates %v", topic, sortedKeys(created))
+			t.Errorf("kafka-init does not create %s; creates %v", topic, slices.Sorted(maps.Keys(created)))
 			continue
 		}
 		for _, f := range []struct{ flag, want string }{
@@ -617,9 +608,9 @@ func TestKafkaInitCreatesEveryTopic(t *testing.T) {
 
 	// Every topic a service is configured with must exist: the broker
 	// never creates one on first use.
-	for _, name := range sortedKeys(p.Services) {
+	for _, name := range slices.Sorted(maps.Keys(p.Services)) {
 		s := p.Services[name]
-		for _, key := range sortedKeys(s.Environment) {
+		for _, key := range slices.Sorted(maps.Keys(s.Environment)) {
 			if !strings.HasSuffix(key, "_TOPIC") {
 				continue
 			}
@@ -650,7 +641,7 @@ func TestComposeDatabasesAreOnVolumes(t *testing.T) {
 					t.Errorf("%s is mounted as %s; want a named volume", dir, v.Type)
 				}
 				if _, ok := p.Volumes[v.Source]; !ok {
-					t.Errorf("volume %q is not declared under top-level volumes (%v)", v.Source, sortedKeys(p.Volumes))
+					t.Errorf("volume %q is not declared under top-level volumes (%v)", v.Source, slices.Sorted(maps.Keys(p.Volumes)))
 				}
 				return
 			}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -48,7 +49,7 @@ var profileServices = map[string][]string{
 func TestComposeDefaultStackRunsNoProfileService(t *testing.T) {
 	p := loadProject(t)
 	all := loadAllProfiles(t)
-	for _, name := range sortedKeys(profileServices) {
+	for _, name := range slices.Sorted(maps.Keys(profileServices)) {
 		if _, ok := p.Services[name]; ok {
 			t.Errorf("%s runs without a profile; want it only under %v", name, profileServices[name])
 		}
@@ -288,7 +289,7 @@ func TestComposeObservabilityProfile(t *testing.T) {
 	// is scraped at its compose name and container port by the job named
 	// after the service (so `job` says which service a series is from).
 	all := loadAllProfiles(t)
-	for _, name := range sortedKeys(all.Services) {
+	for _, name := range slices.Sorted(maps.Keys(all.Services)) {
 		s := all.Services[name]
 		base := strings.TrimSuffix(name, "-2")
 		port, ok := harness.DefaultPorts[base]
@@ -394,7 +395,7 @@ func TestComposeBuildsTheImagesTheManifestsRun(t *testing.T) {
 		want := "kafkakit/" + tc.name
 		tag, ok := tags[want]
 		if !ok {
-			t.Errorf("kustomization.yaml has no image %s (has %v)", want, sortedKeys(tags))
+			t.Errorf("kustomization.yaml has no image %s (has %v)", want, slices.Sorted(maps.Keys(tags)))
 			continue
 		}
 		if got := service(t, p, tc.name).Image; got != want+":"+tag {
@@ -440,7 +441,7 @@ func TestComposePostgresIsTheManifestsPostgres(t *testing.T) {
 func TestComposePublishedPortsAreUnique(t *testing.T) {
 	p := loadAllProfiles(t)
 	owner := map[string]string{}
-	for _, name := range sortedKeys(p.Services) {
+	for _, name := range slices.Sorted(maps.Keys(p.Services)) {
 		for _, pc := range p.Services[name].Ports {
 			key := pc.Published
 			if other, ok := owner[key]; ok {

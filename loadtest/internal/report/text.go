@@ -3,6 +3,8 @@ package report
 import (
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -304,11 +306,7 @@ func envLine(env map[string]string) string {
 	if env == nil {
 		return "settings unknown"
 	}
-	keys := make([]string, 0, len(env))
-	for k := range env {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
+	keys := slices.Sorted(maps.Keys(env))
 	parts := make([]string, len(keys))
 	for i, k := range keys {
 		parts[i] = k + "=" + env[k]
