@@ -210,7 +210,6 @@ func oneKeyReadInOrder(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	k.consumers = append(k.consumers, c)
 	ctx, cancel := within(ctx)
 	defer cancel()
 	read, err := c.waitFor(ctx, len(k.written))
@@ -236,11 +235,9 @@ func consumersJoin(ctx context.Context, n int) error {
 	k := kafkaOf(ctx)
 	k.group = k.newGroup()
 	for range n {
-		c, err := k.startConsumer(k.group)
-		if err != nil {
+		if _, err := k.startConsumer(k.group); err != nil {
 			return err
 		}
-		k.consumers = append(k.consumers, c)
 	}
 	ctx, cancel := within(ctx)
 	defer cancel()
@@ -443,12 +440,8 @@ func recordsWritten(ctx context.Context, n int) error {
 
 func newGroupFromEarliest(ctx context.Context) error {
 	k := kafkaOf(ctx)
-	c, err := k.startConsumer(k.newGroup())
-	if err != nil {
-		return err
-	}
-	k.consumers = append(k.consumers, c)
-	return nil
+	_, err := k.startConsumer(k.newGroup())
+	return err
 }
 
 func readsAll(ctx context.Context, n int) error {
@@ -515,12 +508,8 @@ func readCommitStop(ctx context.Context, n int) error {
 
 func sameGroupStarts(ctx context.Context) error {
 	k := kafkaOf(ctx)
-	c, err := k.startConsumer(k.group)
-	if err != nil {
-		return err
-	}
-	k.consumers = append(k.consumers, c)
-	return nil
+	_, err := k.startConsumer(k.group)
+	return err
 }
 
 func readsTheRest(ctx context.Context, rest, first int) error {
@@ -579,6 +568,8 @@ type consumer struct {
 	done chan struct{}
 }
 
+// startConsumer starts a member of group reading the scenario's topic, one
+// of the scenario's consumers (closed with it).
 func (k *kafkaWorld) startConsumer(group string) (*consumer, error) {
 	client, err := kgo.NewClient(k.consumerOpts(group)...)
 	if err != nil {
@@ -587,6 +578,7 @@ func (k *kafkaWorld) startConsumer(group string) (*consumer, error) {
 	ctx, stop := context.WithCancel(context.Background())
 	c := &consumer{client: client, news: make(chan struct{}, 1), stop: stop, done: make(chan struct{})}
 	go c.run(ctx)
+	k.consumers = append(k.consumers, c)
 	return c, nil
 }
 
