@@ -127,7 +127,7 @@ func TestProducerSendsAtOnceAndBatchesWhatWaits(t *testing.T) {
 	first := make(chan error, 1)
 	go func() { first <- p.WriteMessages(ctx, kafka.Message{Key: []byte("k"), Value: []byte("first")}) }()
 	// The lone record goes on the wire at once, with no timer to wait for.
-	waitUntil(t, "the first record reaches the broker", func() bool { return requests.Load() > 0 })
+	waitFor(t, "the first record reaches the broker", func() bool { return requests.Load() > 0 })
 	const more = 50
 	var wg sync.WaitGroup
 	for i := range more {
@@ -140,7 +140,7 @@ func TestProducerSendsAtOnceAndBatchesWhatWaits(t *testing.T) {
 	p.mu.Lock()
 	q := p.queues[topicPartition{"t", p.balancer.Balance(kafka.Message{Key: []byte("k")}, 0, 1, 2)}]
 	p.mu.Unlock()
-	waitUntil(t, "every call has handed its record over", func() bool { return pending(q) == more })
+	waitFor(t, "every call has handed its record over", func() bool { return pending(q) == more })
 	close(release)
 	if err := <-first; err != nil {
 		t.Fatal(err)
@@ -148,21 +148,6 @@ func TestProducerSendsAtOnceAndBatchesWhatWaits(t *testing.T) {
 	wg.Wait()
 	if n := requests.Load(); n != 2 {
 		t.Errorf("%d produce requests, want 2: the first record alone, the %d that waited together", n, more)
-	}
-}
-
-// waitUntil polls cond until it holds, failing the test after a deadline.
-func waitUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.After(30 * time.Second)
-	tick := time.NewTicker(time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		select {
-		case <-deadline:
-			t.Fatalf("gave up waiting until %s", what)
-		case <-tick.C:
-		}
 	}
 }
 
