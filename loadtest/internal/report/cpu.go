@@ -226,13 +226,11 @@ func (r *Result) cpuColumns() []cpuColumn {
 // runner, each group in first-seen order.
 func cpuRows(cols []cpuColumn) []string {
 	rank := map[string]int{"service": 0, "broker": 1, "database": 2, "other": 3, "runner": 4}
-	seen := map[string]bool{}
 	var names []string
-	kind := map[string]string{}
+	kind := map[string]string{} // and which names are seen
 	for _, c := range cols {
 		for _, p := range c.cpu.Processes {
-			if !seen[p.Name] {
-				seen[p.Name] = true
+			if _, seen := kind[p.Name]; !seen {
 				names = append(names, p.Name)
 				kind[p.Name] = p.Kind
 			}
