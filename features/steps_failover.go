@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"slices"
 	"time"
 
@@ -89,12 +88,7 @@ func leaderCrashes(ctx context.Context, sku string) error {
 			return err
 		}
 		elected := time.Since(began)
-		var ids []string
-		for _, o := range s.placed() {
-			if o.err == nil && o.response.Status == http.StatusCreated {
-				ids = append(ids, o.id)
-			}
-		}
+		ids, _ := s.accepted() // those answered 201 so far; "every order was accepted" checks the rest
 		if _, err := w.orders.WaitFor(ctx, func(recs []harness.Record) bool { return allKeyed(recs, ids) }); err != nil {
 			return fmt.Errorf("the orders accepted before the new leader was elected never reached the topic: %w", err)
 		}
@@ -217,7 +211,7 @@ func restoreScaled(ctx context.Context, sc *godog.Scenario, _ error) (context.Co
 	errs = append(errs, eachInstance(slices.Clone(s.down), func(in *harness.Instance) error {
 		return w.bringBack(restore, in)
 	}))
-	errs = append(errs, w.everyInstanceReady(restore))
+	errs = append(errs, w.allReady(restore))
 	if err := errors.Join(errs...); err != nil {
 		return ctx, fmt.Errorf("bring the stack back after %q: %w", sc.Name, err)
 	}
@@ -248,35 +242,6 @@ func (w *world) inSync(ctx context.Context) error {
 	})
 	if err != nil {
 		return fmt.Errorf("%w (%s)", err, behind)
-	}
-	return nil
-}
-
-// everyInstanceReady waits until every instance of every service answers
-// /readyz with 200.
-func (w *world) everyInstanceReady(ctx context.Context) error {
-	c := &http.Client{Timeout: 5 * time.Second}
-	for _, name := range harness.Services {
-		for _, in := range w.stack.Instances(name) {
-			err := eventually(ctx, in.Name()+" is not ready", func() (bool, error) {
-				req, err := http.NewRequestWithContext(ctx, http.MethodGet, in.URL()+"/readyz", nil)
-				if err != nil {
-					return false, err
-				}
-				resp, err := c.Do(req)
-				if err != nil {
-					return false, err
-				}
-				resp.Body.Close()
-				if resp.StatusCode != http.StatusOK {
-					return false, fmt.Errorf("/readyz: %d", resp.StatusCode)
-				}
-				return true, nil
-			})
-			if err != nil {
-				return err
-			}
-		}
 	}
 	return nil
 }

@@ -16,13 +16,6 @@ import (
 	"github.com/kafkakit/kit/services/events"
 )
 
-// The services an outage scenario takes down, in the feature's words.
-var outageServices = map[string]string{
-	"payment": harness.OrdersProcessor,
-	"stock":   harness.StockService,
-	"order":   harness.OrdersAPI,
-}
-
 // heldTopics are the topics a service's outbox relay writes to, which a
 // scenario makes the broker refuse to hold records in the outbox.
 var heldTopics = map[string][]string{
@@ -97,7 +90,7 @@ func outageSteps(sc *godog.ScenarioContext) {
 // relay while everything else goes on: the service commits, and what it
 // committed waits in its outbox.
 func holdOutbox(ctx context.Context, which string) error {
-	w, name := the(ctx), outageServices[which]
+	w, name := the(ctx), servicesNamed[which]
 	ctx, cancel := within(ctx)
 	defer cancel()
 	unblock, err := broker.BlockWrites(ctx, w.stack.Broker(), heldTopics[name]...)
@@ -112,7 +105,7 @@ func holdOutbox(ctx context.Context, which string) error {
 // change but, its records held, has produced nothing for it: the state a
 // crash between the commit and the produce leaves.
 func crashWithOutboxHeld(ctx context.Context, which string) error {
-	w, name := the(ctx), outageServices[which]
+	w, name := the(ctx), servicesNamed[which]
 	if err := w.accepted(); err != nil {
 		return err
 	}
@@ -139,7 +132,7 @@ func crashWithOutboxHeld(ctx context.Context, which string) error {
 // releaseOutbox lets the broker take the service's writes again and
 // restarts it on its data: its relay finds the committed records.
 func releaseOutbox(ctx context.Context, which string) error {
-	name := outageServices[which]
+	name := servicesNamed[which]
 	o := outageOf(ctx)
 	if unblock := o.unblock[name]; unblock != nil {
 		wait, cancel := within(ctx)
@@ -155,7 +148,7 @@ func releaseOutbox(ctx context.Context, which string) error {
 // stopService takes a service down with stop (SIGTERM for a deploy, SIGKILL
 // for a crash) and waits until its process is gone.
 func stopService(ctx context.Context, which string, stop func(*harness.Stack, string) error) error {
-	w, name := the(ctx), outageServices[which]
+	w, name := the(ctx), servicesNamed[which]
 	if w.stack.PID(name) == 0 {
 		return fmt.Errorf("%s is not a process the harness runs, so it cannot be taken down", name)
 	}
@@ -169,7 +162,7 @@ func stopService(ctx context.Context, which string, stop func(*harness.Stack, st
 // serviceBack restarts a service on its port and data and waits until it
 // is ready again (for a consumer: it has joined its group).
 func serviceBack(ctx context.Context, which string) error {
-	w, name := the(ctx), outageServices[which]
+	w, name := the(ctx), servicesNamed[which]
 	ctx, cancel := within(ctx)
 	defer cancel()
 	if err := w.stack.Restart(ctx, name); err != nil {
@@ -304,21 +297,25 @@ func (w *world) paid(ctx context.Context, orderID string) error {
 	return nil
 }
 
-// allReady waits until every service answers /readyz with 200.
+// allReady waits until every instance of every service answers /readyz
+// with 200.
 func (w *world) allReady(ctx context.Context) error {
 	for _, name := range harness.Services {
-		err := eventually(ctx, name+" is not ready", func() (bool, error) {
-			resp, err := w.client.Get(ctx, name, "/readyz")
+		for _, in := range w.stack.Instances(name) {
+			client := w.stack.ClientOn(in.N())
+			err := eventually(ctx, in.Name()+" is not ready", func() (bool, error) {
+				resp, err := client.Get(ctx, name, "/readyz")
+				if err != nil {
+					return false, err
+				}
+				if resp.Status != http.StatusOK {
+					return false, fmt.Errorf("/readyz: %d %s", resp.Status, resp.Body)
+				}
+				return true, nil
+			})
 			if err != nil {
-				return false, err
+				return err
 			}
-			if resp.Status != http.StatusOK {
-				return false, fmt.Errorf("/readyz: %d %s", resp.Status, resp.Body)
-			}
-			return true, nil
-		})
-		if err != nil {
-			return err
 		}
 	}
 	return nil

@@ -385,10 +385,7 @@ func reservedAndRefused(ctx context.Context, reserved int, sku string, refused i
 	}
 	ctx, cancel := within(ctx)
 	defer cancel()
-	mine := map[string]bool{}
-	for _, id := range ids {
-		mine[id] = true
-	}
+	mine := unique(ids)
 	answers := map[string][]events.StockReservation{}
 	_, err = w.reservations.WaitFor(ctx, func(recs []harness.Record) bool {
 		answers = map[string][]events.StockReservation{}

@@ -381,10 +381,7 @@ func (s *scaling) printLatency(byOrder map[string][]harness.Record) {
 
 // finalOf returns, for each of ids, its final status records seen so far.
 func finalOf(recs []harness.Record, ids []string) map[string]events.Status {
-	want := map[string]bool{}
-	for _, id := range ids {
-		want[id] = true
-	}
+	want := unique(ids)
 	out := map[string]events.Status{}
 	for _, r := range recs {
 		if !want[r.Key] {
@@ -452,10 +449,7 @@ func eachTookStockOnce(ctx context.Context, sku string) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, streamTimeout)
 	defer cancel()
-	mine := map[string]bool{}
-	for _, id := range ids {
-		mine[id] = true
-	}
+	mine := unique(ids)
 	var left map[int]string
 	var wrong error
 	if _, err := w.inventory.WaitFor(ctx, func(recs []harness.Record) bool {
