@@ -318,6 +318,9 @@ var readOnlyStages = []*regexp.Regexp{
 	regexp.MustCompile(`^(cat|grep|head|tail|cut|sort|wc)\b`),
 }
 
+// stageSep splits a command line into its stages: pipes, && and ||, ;.
+var stageSep = regexp.MustCompile(`\|\||&&|[|;]`)
+
 // writingCurl are curl options that send something.
 var writingCurl = regexp.MustCompile(`\s(-d|--data\S*|-X|--request|-F|--form|-T|--upload-file)\b`)
 
@@ -330,7 +333,7 @@ func ReadOnly(script string) error {
 		if line == "" || strings.HasPrefix(line, "#") {
 			continue
 		}
-		for _, stage := range regexp.MustCompile(`\|\||&&|[|;]`).Split(line, -1) {
+		for _, stage := range stageSep.Split(line, -1) {
 			stage = strings.TrimSpace(stage)
 			ok := false
 			for _, re := range readOnlyStages {

@@ -24,7 +24,10 @@ type Ports struct {
 	given map[int]string
 }
 
-var addrRe = regexp.MustCompile(`\b(localhost|127\.0\.0\.1):(\d+)\b`)
+var (
+	addrRe   = regexp.MustCompile(`\b(localhost|127\.0\.0\.1):(\d+)\b`)
+	numberRe = regexp.MustCompile(`\d+`)
+)
 
 // Rewrite returns script with every well-known address replaced. A
 // well-known port written in another form (":8082", "port 8082") is an
@@ -59,7 +62,7 @@ func (p *Ports) Rewrite(script string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	for _, m := range regexp.MustCompile(`\d+`).FindAllString(out, -1) {
+	for _, m := range numberRe.FindAllString(out, -1) {
 		n, _ := strconv.Atoi(m)
 		if _, known := p.Known[n]; (known || p.Spare[n]) && !p.isTarget(out, m) {
 			return "", fmt.Errorf("port %d is written in a form the test cannot point at its own stack: write localhost:%d", n, n)

@@ -228,6 +228,9 @@ type shell struct {
 	out    *buffer
 	marker string
 	exited chan struct{}
+	// The marker lines the shell prints: a block done (its status), a
+	// background job started (its pid), a command failed (line and text).
+	doneRe, jobRe, failedRe *regexp.Regexp
 }
 
 func startShell(cfg Config, tmp string) (*shell, error) {
@@ -246,7 +249,11 @@ func startShell(cfg Config, tmp string) (*shell, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start bash (the lessons' commands are shell commands): %w", err)
 	}
-	sh := &shell{cmd: cmd, stdin: stdin, out: out, marker: marker, exited: make(chan struct{})}
+	sh := &shell{cmd: cmd, stdin: stdin, out: out, marker: marker, exited: make(chan struct{}),
+		doneRe:   regexp.MustCompile(`\n` + marker + `-done (\d+)\n`),
+		jobRe:    regexp.MustCompile(`\n` + marker + `-job (\d+)\n`),
+		failedRe: regexp.MustCompile(`\n?` + marker + `-failed (line \d+: .*)\n`),
+	}
 	go func() {
 		_ = cmd.Wait()
 		close(sh.exited)
@@ -269,20 +276,18 @@ func (sh *shell) source(ctx context.Context, file string) (out, failed string, e
 	if _, err := io.WriteString(sh.stdin, cmd); err != nil {
 		return "", "", fmt.Errorf("the shell is gone: %w", err)
 	}
-	done := regexp.MustCompile(`\n` + sh.marker + `-done (\d+)\n`)
 	for {
 		changed := sh.out.changed() // before reading, so no write goes unnoticed
 		text := sh.out.from(from)
-		if m := done.FindStringSubmatchIndex(text); m != nil {
+		if m := sh.doneRe.FindStringSubmatchIndex(text); m != nil {
 			status, _ := strconv.Atoi(text[m[2]:m[3]])
 			out = text[:m[0]]
-			failedRe := regexp.MustCompile(`\n?` + sh.marker + `-failed (line \d+: .*)\n`)
-			if f := failedRe.FindStringSubmatch(out); f != nil {
+			if f := sh.failedRe.FindStringSubmatch(out); f != nil {
 				failed = "failed at " + f[1]
 			} else if status != 0 {
 				failed = fmt.Sprintf("exited %d", status)
 			}
-			return failedRe.ReplaceAllString(out, "\n"), failed, nil
+			return sh.failedRe.ReplaceAllString(out, "\n"), failed, nil
 		}
 		select {
 		case <-changed:
@@ -305,13 +310,10 @@ func (sh *shell) sourceUntil(ctx context.Context, file, want string) (string, er
 	if _, err := io.WriteString(sh.stdin, cmd); err != nil {
 		return "", fmt.Errorf("the shell is gone: %w", err)
 	}
-	jobRe := regexp.MustCompile(`\n` + sh.marker + `-job (\d+)\n`)
-	doneRe := regexp.MustCompile(`\n` + sh.marker + `-done (\d+)\n`)
 	// Ctrl-C makes wait fail, which the ERR trap reports: expected here.
-	failedRe := regexp.MustCompile(`\n?` + sh.marker + `-failed line \d+: .*\n`)
 	clean := func(text string) string {
-		text = failedRe.ReplaceAllString(jobRe.ReplaceAllString(text, "\n"), "\n")
-		if m := doneRe.FindStringIndex(text); m != nil {
+		text = sh.failedRe.ReplaceAllString(sh.jobRe.ReplaceAllString(text, "\n"), "\n")
+		if m := sh.doneRe.FindStringIndex(text); m != nil {
 			text = text[:m[0]]
 		}
 		return text
@@ -320,10 +322,10 @@ func (sh *shell) sourceUntil(ctx context.Context, file, want string) (string, er
 	for {
 		changed := sh.out.changed()
 		text := sh.out.from(from)
-		if m := jobRe.FindStringSubmatch(text); m != nil && job == 0 {
+		if m := sh.jobRe.FindStringSubmatch(text); m != nil && job == 0 {
 			job, _ = strconv.Atoi(m[1])
 		}
-		if doneRe.MatchString(text) {
+		if sh.doneRe.MatchString(text) {
 			if !pressed {
 				return clean(text), fmt.Errorf("it ended before it printed %q", want)
 			}
