@@ -166,11 +166,11 @@ type Relay struct {
 	cancel context.CancelFunc
 }
 
-// sender produces one record to its topic. send returns once the record
-// was acknowledged when wait is set; otherwise it may return before and
+// sender produces one record to its topic. A relay's first sender returns
+// once the record was acknowledged; a forwarding one may return before and
 // report a failure through the relay's error counts.
 type sender interface {
-	send(ctx context.Context, key, value []byte, wait bool) error
+	send(ctx context.Context, key, value []byte) error
 	close() error
 }
 
@@ -273,7 +273,7 @@ func (r *Relay) newWriter(topic string, batchSize int, batchTimeout time.Duratio
 
 type writerSender struct{ w *kafka.Writer }
 
-func (s writerSender) send(ctx context.Context, key, value []byte, _ bool) error {
+func (s writerSender) send(ctx context.Context, key, value []byte) error {
 	return s.w.WriteMessages(ctx, kafka.Message{Key: key, Value: value})
 }
 
@@ -304,7 +304,7 @@ func Partition(key []byte) int {
 	return kafka.Murmur2Balancer{}.Balance(kafka.Message{Key: key}, partitions...)
 }
 
-func (s *clientSender) send(ctx context.Context, key, value []byte, wait bool) error {
+func (s *clientSender) send(ctx context.Context, key, value []byte) error {
 	p := Partition(key)
 	produce := func(ctx context.Context) error {
 		resp, err := s.client.Produce(ctx, &kafka.ProduceRequest{
@@ -318,17 +318,23 @@ func (s *clientSender) send(ctx context.Context, key, value []byte, wait bool) e
 		}
 		return err
 	}
-	if wait || !s.async {
+	if !s.async {
 		return produce(ctx)
 	}
-	s.relay.inFlight.Add(1)
+	s.relay.inBackground(ctx, produce)
+	return nil
+}
+
+// inBackground runs produce in a goroutine of its own that the relay waits
+// for when it stops, counting its failure unless the relay is stopping.
+func (r *Relay) inBackground(ctx context.Context, produce func(context.Context) error) {
+	r.inFlight.Add(1)
 	go func() {
-		defer s.relay.inFlight.Done()
+		defer r.inFlight.Done()
 		if err := produce(ctx); err != nil && ctx.Err() == nil {
-			s.relay.countErr("relay produce", err)
+			r.countErr("relay produce", err)
 		}
 	}()
-	return nil
 }
 
 func (s *clientSender) close() error { return nil }
@@ -343,17 +349,14 @@ type streamSender struct {
 	async bool
 }
 
-func (s *streamSender) send(ctx context.Context, key, value []byte, wait bool) error {
-	if wait || !s.async {
+func (s *streamSender) send(ctx context.Context, key, value []byte) error {
+	produce := func(ctx context.Context) error {
 		return s.p.WriteMessages(ctx, kafka.Message{Key: key, Value: value})
 	}
-	s.relay.inFlight.Add(1)
-	go func() {
-		defer s.relay.inFlight.Done()
-		if err := s.p.WriteMessages(ctx, kafka.Message{Key: key, Value: value}); err != nil && ctx.Err() == nil {
-			s.relay.countErr("relay produce", err)
-		}
-	}()
+	if !s.async {
+		return produce(ctx)
+	}
+	s.relay.inBackground(ctx, produce)
 	return nil
 }
 
@@ -394,7 +397,7 @@ func (r *Relay) forward(ctx context.Context, rd *kafka.Reader, next sender) {
 			}
 			return
 		}
-		if err := next.send(ctx, m.Key, m.Value, false); err != nil && ctx.Err() == nil {
+		if err := next.send(ctx, m.Key, m.Value); err != nil && ctx.Err() == nil {
 			r.countErr("relay produce", err)
 		}
 	}
@@ -451,7 +454,7 @@ func (r *Relay) Send(ctx context.Context, a pace.Arrival) {
 	r.pending.Store(seq, a.Measured)
 	ctx, cancel := context.WithDeadline(ctx, a.Intended.Add(r.cfg.Timeout))
 	defer cancel()
-	if err := r.first.send(ctx, []byte(strconv.FormatUint(seq, 10)), encode(a.Intended, seq), true); err != nil {
+	if err := r.first.send(ctx, []byte(strconv.FormatUint(seq, 10)), encode(a.Intended, seq)); err != nil {
 		r.pending.Delete(seq)
 		if a.Measured {
 			r.countErr("produce", err)
