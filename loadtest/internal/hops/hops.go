@@ -16,6 +16,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/kafkakit/kit/loadtest/internal/floor"
 	"github.com/kafkakit/kit/loadtest/internal/stats"
 	"github.com/kafkakit/kit/services/events"
 )
@@ -67,24 +68,15 @@ func Measure(ctx context.Context, brokers []string, orders []Order) (Breakdown, 
 	for i, o := range orders {
 		want[o.ID] = i
 	}
-	sent := make([][3]time.Time, len(orders)) // created, reserved, final
-	topics := []string{events.TopicOrdersCreated, events.TopicStockReservations, events.TopicOrdersStatus}
-	if err := readAll(ctx, brokers, topics, func(r *kgo.Record) {
+	sent := make([][3]time.Time, len(orders)) // each topic of floor.OrderPath: created, reserved, final
+	if err := readAll(ctx, brokers, floor.OrderPath, func(r *kgo.Record) {
 		i, ok := want[string(r.Key)]
 		if !ok {
 			return
 		}
-		var slot int
-		switch r.Topic {
-		case events.TopicOrdersCreated:
-			slot = 0
-		case events.TopicStockReservations:
-			slot = 1
-		default:
-			if !bytes.Contains(r.Value, []byte(`"status":"PAID"`)) && !bytes.Contains(r.Value, []byte(`"status":"FAILED"`)) {
-				return
-			}
-			slot = 2
+		slot := slices.Index(floor.OrderPath, r.Topic)
+		if r.Topic == events.TopicOrdersStatus && !bytes.Contains(r.Value, []byte(`"status":"PAID"`)) && !bytes.Contains(r.Value, []byte(`"status":"FAILED"`)) {
+			return
 		}
 		if sent[i][slot].IsZero() { // the first of a redelivery's copies
 			sent[i][slot] = r.Timestamp
