@@ -133,29 +133,28 @@ func findRunning(cfg config) ([]proc.Process, []string) {
 	for _, name := range slices.Sorted(maps.Keys(wanted)) {
 		v := wanted[name]
 		var pid int
-		if port, ok := strings.CutPrefix(v, ":"); ok {
+		port, byPort := strings.CutPrefix(v, ":")
+		if byPort {
 			n, _ := strconv.Atoi(port)
 			var err error
 			if pid, err = proc.ListeningPID(n); err != nil {
 				notes = append(notes, fmt.Sprintf("%s: %v; its CPU time is not counted", name, err))
 				continue
 			}
-			if cmd := proc.Command(pid); cmd == "docker-proxy" {
-				notes = append(notes, fmt.Sprintf("%s: port %s is held by docker-proxy, not the service; pass -pids %s=PID", name, port, name))
-				continue
-			}
-			if found[name] != "-pids flag" {
-				found[name] = "listening on " + v
-			}
 		} else {
 			pid, _ = strconv.Atoi(v)
+		}
+		cmd := proc.Command(pid)
+		if byPort && cmd == "docker-proxy" {
+			notes = append(notes, fmt.Sprintf("%s: port %s is held by docker-proxy, not the service; pass -pids %s=PID", name, port, name))
+			continue
 		}
 		if other, dup := seen[pid]; dup {
 			notes = append(notes, fmt.Sprintf("%s is the same process as %s (pid %d): counted once, as %s", name, other, pid, other))
 			continue
 		}
 		seen[pid] = name
-		procs = append(procs, proc.Process{Name: name, PID: pid, Command: proc.Command(pid), Found: found[name], Kind: kindOf(name)})
+		procs = append(procs, proc.Process{Name: name, PID: pid, Command: cmd, Found: found[name], Kind: kindOf(name)})
 	}
 	procs = append(procs, self())
 	return procs, notes
