@@ -73,6 +73,7 @@ func runOrders(ctx context.Context, cfg config, t *target, stdout, stderr io.Wri
 		if err != nil {
 			return err
 		}
+		res.SetMain(main.Phase) // first: the floors' ratios are to it
 		for i, f := range floors {
 			if i == 0 {
 				floorHists = append(floorHists, floorCurve{fmt.Sprintf("floor (%d-hop, %s)", f.Hops, f.Producer), f.hist})
@@ -83,7 +84,6 @@ func runOrders(ctx context.Context, cfg config, t *target, stdout, stderr io.Wri
 			}
 		}
 		mainRec = main.rec
-		res.SetMain(main.Phase)
 		res.Warnings = append(res.Warnings, main.warnings...)
 		// Where the main run's time went, from its records' timestamps.
 		hopsCtx, cancel := context.WithTimeout(ctx, time.Minute)

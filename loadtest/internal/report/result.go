@@ -161,16 +161,10 @@ type Result struct {
 	Warnings       []string `json:"warnings,omitempty"`
 }
 
-// SetMain copies the main phase's figures to the top-level fields, and
-// computes the ratios to the floors measured before it.
+// SetMain copies the main phase's figures to the top-level fields. Set it
+// before the floors: their ratios are to it.
 func (r *Result) SetMain(p Phase) {
 	r.Main = &p
-	defer func() {
-		if r.Floor != nil {
-			r.SetFloor(*r.Floor)
-		}
-		r.setReferenceRatios()
-	}()
 	r.Rate, r.DurationS = p.Rate, p.DurationS
 	r.Sent, r.Completed, r.Errors = p.Sent, p.Completed, p.Errors
 	r.Scheduled, r.Unsent, r.Late, r.Unfinished = p.Scheduled, p.Unsent, p.Late, p.Unfinished
@@ -203,22 +197,14 @@ func (r *Result) SetFloor(f Floor) {
 	r.Floor.PipelineRatio = &q
 }
 
-// AddReference records a reference relay.
+// AddReference records a reference relay, and the pipeline's ratios to it
+// once the main run is in.
 func (r *Result) AddReference(f Floor) {
+	if r.Main != nil {
+		q := ratiosOf(r.LatencyMS, f.LatencyMS)
+		f.PipelineRatio = &q
+	}
 	r.References = append(r.References, f)
-	r.setReferenceRatios()
-}
-
-// setReferenceRatios computes the pipeline's ratios to every reference
-// line, once the main run is in.
-func (r *Result) setReferenceRatios() {
-	if r.Main == nil {
-		return
-	}
-	for i := range r.References {
-		q := ratiosOf(r.LatencyMS, r.References[i].LatencyMS)
-		r.References[i].PipelineRatio = &q
-	}
 }
 
 // floors are the honest floor then the references.
