@@ -98,7 +98,7 @@ func fetchProfile(ctx context.Context, base string, length time.Duration, path s
 // name when it has none, to say so.
 func profiled(debugURLs map[string]string) []string {
 	var out []string
-	for _, service := range []string{"orders-api", "stock-service", "orders-processor", "notifications-api"} {
+	for _, service := range orderPath {
 		var names []string
 		for name := range debugURLs {
 			if report.ServiceOf(name) == service {

@@ -91,7 +91,7 @@ func startStack(ctx context.Context, cfg config, stderr io.Writer) (_ *target, e
 	t.notificationsPID = stack.PID(harness.NotificationsAPI)
 	t.debugURLs = map[string]string{}
 	t.stack.Shape = &report.Shape{DB: cfg.db, Broker: cfg.broker}
-	for _, service := range []string{harness.OrdersAPI, harness.StockService, harness.OrdersProcessor, harness.NotificationsAPI} {
+	for _, service := range orderPath {
 		t.stack.Shape.Instances = append(t.stack.Shape.Instances, report.ServiceCount{Service: service, Instances: len(stack.Instances(service))})
 	}
 	// Every instance is a process of its own: each is measured under its

@@ -17,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kafkakit/kit/harness"
 	"github.com/kafkakit/kit/loadtest/internal/proc"
 	"github.com/kafkakit/kit/loadtest/internal/report"
 )
@@ -160,11 +161,14 @@ func findRunning(cfg config) ([]proc.Process, []string) {
 	return procs, notes
 }
 
+// orderPath is the services in the order an order passes through them.
+var orderPath = []string{harness.OrdersAPI, harness.StockService, harness.OrdersProcessor, harness.NotificationsAPI}
+
 // processOrder is the order the report lists processes in: the order's
 // path through the services, then the broker and the database; others by
 // name; the runner last. Instances of one service (orders-processor#2) sit
 // together, by name.
-var processOrder = []string{"orders-api", "stock-service", "orders-processor", "notifications-api", procBroker, procZooKeeper, procPostgres}
+var processOrder = append(slices.Clip(orderPath), procBroker, procZooKeeper, procPostgres)
 
 // sortProcesses puts procs in processOrder.
 func sortProcesses(procs []proc.Process) {
@@ -253,11 +257,7 @@ func (t *target) describe() {
 // isService says whether name is a service's process, or an instance's
 // (orders-processor#2).
 func isService(name string) bool {
-	switch report.ServiceOf(name) {
-	case "orders-api", "orders-processor", "notifications-api", "stock-service":
-		return true
-	}
-	return false
+	return slices.Contains(orderPath, report.ServiceOf(name))
 }
 
 // checkReady asks a service's /readyz, falling back to /healthz.
