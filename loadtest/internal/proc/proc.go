@@ -435,15 +435,6 @@ func Output(pid int) string {
 	return link
 }
 
-// Parent is pid's parent process id, 0 when unknown.
-func Parent(pid int) int {
-	s, err := ReadStat(pid)
-	if err != nil {
-		return 0
-	}
-	return s.PPID
-}
-
 // OpenFileLimit returns pid's soft limit on open files ("Max open files"
 // in /proc/<pid>/limits), as text ("1024", "unlimited"); "" when unknown.
 func OpenFileLimit(pid int) string {
