@@ -193,16 +193,9 @@ func (r *Result) idleLine() string {
 func (r *Result) writeCPUMissing(w io.Writer, cols []cpuColumn) {
 	missing := map[string]string{}
 	for _, c := range cols {
-		for k, v := range c.cpu.Missing {
-			missing[k] = v
-		}
+		maps.Copy(missing, c.cpu.Missing)
 	}
-	names := make([]string, 0, len(missing))
-	for k := range missing {
-		names = append(names, k)
-	}
-	sort.Strings(names)
-	for _, k := range names {
+	for _, k := range slices.Sorted(maps.Keys(missing)) {
 		fmt.Fprintf(w, "  not measured: %s: %s\n", k, missing[k])
 	}
 }
@@ -221,29 +214,23 @@ func (r *Result) cpuTable(cols []cpuColumn) [][]string {
 		}
 		return fmt.Sprintf("%.3f", v)
 	}
-	for _, name := range cpuRows(cols) {
-		row := []string{name}
+	// row is one line of the table: value looks up its cell in a column.
+	row := func(label string, value func(*CPU) (float64, bool)) []string {
+		row := []string{label}
 		for _, c := range cols {
-			v, ok := c.cpu.perOrder(name)
-			if !ok {
+			if v, ok := value(c.cpu); ok {
+				row = append(row, cell(v))
+			} else {
 				row = append(row, "?")
-				continue
 			}
-			row = append(row, cell(v))
 		}
-		rows = append(rows, row)
+		return row
+	}
+	for _, name := range cpuRows(cols) {
+		rows = append(rows, row(name, func(c *CPU) (float64, bool) { return c.perOrder(name) }))
 	}
 	for _, s := range serviceRows(cols) {
-		row := []string{fmt.Sprintf("%s, %d instances summed", s.Service, s.Instances)}
-		for _, c := range cols {
-			v, ok := c.cpu.serviceSum(s.Service)
-			if !ok {
-				row = append(row, "?")
-				continue
-			}
-			row = append(row, cell(v))
-		}
-		rows = append(rows, row)
+		rows = append(rows, row(fmt.Sprintf("%s, %d instances summed", s.Service, s.Instances), func(c *CPU) (float64, bool) { return c.serviceSum(s.Service) }))
 	}
 	stack, relay, cores := []string{"stack total (broker included)"}, []string{"floor relay (broker + runner) per record"}, []string{"cores busy, the run's processes"}
 	others, steal, pressure, load := []string{"cores busy, other processes"}, []string{"cores stolen by the hypervisor"}, []string{"CPU pressure (time a task waited)"}, []string{"load average, 1 min"}
