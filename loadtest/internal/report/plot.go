@@ -207,17 +207,30 @@ func (r *Result) PlotCPU(path string) error {
 	colors := append(append([]color.Color{}, palette...),
 		color.RGBA{R: 0x8c, G: 0x56, B: 0x4b, A: 0xff}, color.RGBA{R: 0xe3, G: 0x77, B: 0xc2, A: 0xff},
 		color.RGBA{R: 0xbc, G: 0xbd, B: 0x22, A: 0xff}, color.RGBA{R: 0x17, G: 0xbe, B: 0xcf, A: 0xff})
-	var below *plotter.BarChart
-	for i, name := range cpuRows(cols) {
-		vals := make(plotter.Values, len(cols))
+	names := cpuRows(cols)
+	values := make([]plotter.Values, len(names))
+	for i, name := range names {
+		values[i] = make(plotter.Values, len(cols))
 		for j, c := range cols {
-			vals[j], _ = c.cpu.perOrder(name)
+			values[i][j], _ = c.cpu.perOrder(name)
 		}
-		bars, err := plotter.NewBarChart(vals, vg.Points(28))
+	}
+	if err := stackBars(p, vg.Points(28), colors, names, values); err != nil {
+		return fmt.Errorf("plot cpu: %w", err)
+	}
+	return save(p, path)
+}
+
+// stackBars adds a bar chart per series to p, each stacked on the one
+// before, with its legend entry.
+func stackBars(p *plot.Plot, width vg.Length, colors []color.Color, names []string, values []plotter.Values) error {
+	var below *plotter.BarChart
+	for i, name := range names {
+		bars, err := plotter.NewBarChart(values[i], width)
 		if err != nil {
-			return fmt.Errorf("plot cpu %s: %w", name, err)
+			return fmt.Errorf("%s: %w", name, err)
 		}
-		bars.LineStyle.Width = vg.Length(0)
+		bars.LineStyle.Width = 0
 		bars.Color = colors[i%len(colors)]
 		if below != nil {
 			bars.StackOn(below)
@@ -226,7 +239,7 @@ func (r *Result) PlotCPU(path string) error {
 		p.Add(bars)
 		p.Legend.Add(name, bars)
 	}
-	return save(p, path)
+	return nil
 }
 
 // PlotHops draws where an order's time goes: a stacked bar of the hops'
@@ -239,20 +252,13 @@ func PlotHops(path string, b *hops.Breakdown) error {
 	p.Title.Text = fmt.Sprintf("Where the time goes: hops of %d orders, mean ms", b.Orders)
 	p.Y.Label.Text = "ms"
 	p.NominalX("orders around the median", "slowest 1% of orders")
-	var below *plotter.BarChart
+	names := make([]string, len(b.Hops))
+	values := make([]plotter.Values, len(b.Hops))
 	for i, h := range b.Hops {
-		bars, err := plotter.NewBarChart(plotter.Values{h.MedianMean, h.SlowMean}, vg.Points(60))
-		if err != nil {
-			return fmt.Errorf("plot hops: %w", err)
-		}
-		bars.Color = palette[i%len(palette)]
-		bars.LineStyle.Width = 0
-		if below != nil {
-			bars.StackOn(below)
-		}
-		p.Add(bars)
-		p.Legend.Add(h.Name, bars)
-		below = bars
+		names[i], values[i] = h.Name, plotter.Values{h.MedianMean, h.SlowMean}
+	}
+	if err := stackBars(p, vg.Points(60), palette, names, values); err != nil {
+		return fmt.Errorf("plot hops: %w", err)
 	}
 	p.Legend.Top = true
 	p.Legend.Left = true
