@@ -101,7 +101,7 @@ func (l *lease) hold(ctx context.Context, db *sqldb.DB, r *Relay) error {
 		for {
 			// A bounded wait also notices a broken session within seconds.
 			wait, cancel := context.WithTimeout(ctx, 5*time.Second)
-			_, err := pc.Conn().WaitForNotification(wait)
+			n, err := pc.Conn().WaitForNotification(wait)
 			cancel()
 			switch {
 			case ctx.Err() != nil:
@@ -112,6 +112,10 @@ func (l *lease) hold(ctx context.Context, db *sqldb.DB, r *Relay) error {
 				}
 			case err != nil:
 				return fmt.Errorf("wait for outbox commits: %w", err)
+			case n.Payload == r.outbox.id:
+				// This instance's own commit: Committed handed it over
+				// already, or it committed before this relay led, and the
+				// Kick above reads it.
 			default:
 				r.Kick()
 			}
@@ -121,5 +125,6 @@ func (l *lease) hold(ctx context.Context, db *sqldb.DB, r *Relay) error {
 
 // notifyQuery wakes the leading relay when the transaction that queued
 // records commits (PostgreSQL delivers notifications on commit, once per
-// transaction for one payload).
-const notifyQuery = `SELECT pg_notify('` + notifyChannel + `', '')`
+// transaction for one payload). The payload is the committing outbox's id,
+// so the leader does not read back the table for its own commits.
+const notifyQuery = `SELECT pg_notify('` + notifyChannel + `', $1)`

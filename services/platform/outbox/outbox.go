@@ -9,6 +9,7 @@ package outbox
 
 import (
 	"context"
+	"crypto/rand"
 	"database/sql"
 	"encoding/json"
 	"fmt"
@@ -56,11 +57,12 @@ type Tx interface {
 type Outbox struct {
 	db     *sqldb.DB
 	insert string
+	id     string // names this instance's commits to the relays (PostgreSQL)
 }
 
 // New returns the outbox in db; create its table with Schema first.
 func New(db *sqldb.DB) *Outbox {
-	return &Outbox{db: db, insert: db.Rebind(`INSERT INTO outbox (topic, key, value, headers) VALUES (?, ?, ?, ?) RETURNING seq`)}
+	return &Outbox{db: db, insert: db.Rebind(`INSERT INTO outbox (topic, key, value, headers) VALUES (?, ?, ?, ?) RETURNING seq`), id: rand.Text()}
 }
 
 // InsertQuery is the statement Put runs, for stores that prepare it.
@@ -97,7 +99,7 @@ func (o *Outbox) Put(ctx context.Context, tx Tx, msgs ...Message) ([]Queued, err
 		queued = append(queued, q)
 	}
 	if o.db.Dialect == sqldb.Postgres && len(msgs) > 0 {
-		if _, err := tx.ExecContext(ctx, notifyQuery); err != nil {
+		if _, err := tx.ExecContext(ctx, notifyQuery, o.id); err != nil {
 			return nil, fmt.Errorf("notify the relay: %w", err)
 		}
 	}
