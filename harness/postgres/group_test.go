@@ -51,12 +51,10 @@ INSERT INTO stock VALUES ('a', 100000), ('b', 100000)`); err != nil {
 				t.Fatal(err)
 			}
 		}
-		stmts, err := db.Prepare(ctx, append(sqldb.SavepointQueries, lock, update)...)
+		w, err := sqldb.NewGroupWriter(ctx, db, lock, update)
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer stmts.Close()
-		w := sqldb.NewGroupWriter(db, stmts)
 		w.Separate = true
 		defer w.Close()
 		writers = append(writers, w)

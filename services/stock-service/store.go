@@ -27,7 +27,6 @@ type Store struct {
 	db     *sqldb.DB
 	outbox *outbox.Outbox
 	topics Topics
-	stmts  sqldb.Statements
 	// OnCommit is handed what each committed group put in the outbox (the
 	// relay's Committed).
 	OnCommit func([]outbox.Queued)
@@ -123,17 +122,13 @@ func OpenStore(ctx context.Context, dsn string, topics Topics) (*Store, error) {
 	}
 	ob := outbox.New(db)
 	q := newQueries(db)
-	// Prepared once: the pure-Go SQLite spends a good share of its time
-	// parsing SQL otherwise. With one connection, a transaction in progress
-	// leaves none free to prepare on, hence now.
-	stmts, err := db.Prepare(ctx, append(sqldb.SavepointQueries, q.quantity, q.setQuantity,
-		q.ledger, q.ledgerLocked, q.record, q.markReleased, ob.InsertQuery())...)
+	writer, err := sqldb.NewGroupWriter(ctx, db, q.quantity, q.setQuantity,
+		q.ledger, q.ledgerLocked, q.record, q.markReleased, ob.InsertQuery())
 	if err != nil {
 		db.Close()
 		return nil, err
 	}
-	s := &Store{db: db, outbox: ob, topics: topics, stmts: stmts, q: q, OnCommit: func([]outbox.Queued) {}}
-	s.writer = sqldb.NewGroupWriter(db, stmts)
+	s := &Store{db: db, outbox: ob, topics: topics, writer: writer, q: q, OnCommit: func([]outbox.Queued) {}}
 	// On SQLite, one writer: its changes share commits. On PostgreSQL,
 	// shared by instances, each change locks its SKUs (in SKU order) in a
 	// transaction of its own, so no two instances' transactions wait on
@@ -149,7 +144,6 @@ func (s *Store) Outbox() *outbox.Outbox { return s.outbox }
 // Close stops the writer and closes the database.
 func (s *Store) Close() error {
 	s.writer.Close()
-	s.stmts.Close()
 	return s.db.Close()
 }
 

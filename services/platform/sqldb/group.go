@@ -40,16 +40,13 @@ type GroupWriter struct {
 // MaxGroup bounds the changes of one transaction.
 const MaxGroup = 256
 
-// Savepoint statements: prepare them with the others (see NewGroupWriter).
+// The statements GroupWriter runs around each change, prepared with the
+// store's own.
 const (
 	qSavepoint  = `SAVEPOINT one_change`
 	qRollbackTo = `ROLLBACK TO SAVEPOINT one_change`
 	qRelease    = `RELEASE SAVEPOINT one_change`
 )
-
-// SavepointQueries are the statements GroupWriter runs around each change,
-// to prepare with the store's own.
-var SavepointQueries = []string{qSavepoint, qRollbackTo, qRelease}
 
 // Change is one change, applied in the group's transaction. Its result is
 // handed to AfterCommit and returned by Apply.
@@ -65,12 +62,19 @@ type groupReply struct {
 	err    error
 }
 
-// NewGroupWriter starts the writer of db, running statements through stmts
-// (which should hold SavepointQueries). Close it before db.
-func NewGroupWriter(db *DB, stmts Statements) *GroupWriter {
+// NewGroupWriter prepares queries, the statements the changes run (with
+// its own savepoints), and starts the writer of db. Prepare them now: the
+// pure-Go SQLite spends a good share of its time parsing SQL otherwise, and
+// with its one connection a transaction in progress leaves none free to
+// prepare on. Close it before db.
+func NewGroupWriter(ctx context.Context, db *DB, queries ...string) (*GroupWriter, error) {
+	stmts, err := db.Prepare(ctx, append([]string{qSavepoint, qRollbackTo, qRelease}, queries...)...)
+	if err != nil {
+		return nil, err
+	}
 	w := &GroupWriter{db: db, stmts: stmts, changes: make(chan groupChange), closed: make(chan struct{}), done: make(chan struct{})}
 	go w.run()
-	return w
+	return w, nil
 }
 
 // Apply applies change and returns once its group committed (or failed).
@@ -112,10 +116,12 @@ func (w *GroupWriter) ApplyAgainOnDuplicate(ctx context.Context, change Change) 
 	}
 }
 
-// Close stops the writer once the group in progress is done.
+// Close stops the writer once the group in progress is done, and releases
+// its statements.
 func (w *GroupWriter) Close() {
 	close(w.closed)
 	<-w.done
+	w.stmts.Close()
 }
 
 func (w *GroupWriter) run() {

@@ -20,12 +20,10 @@ func TestGroupWriterRollsBackAFailingChangeAlone(t *testing.T) {
 		t.Fatal(err)
 	}
 	insert := `INSERT INTO t (id, v) VALUES (?, ?)`
-	stmts, err := db.Prepare(ctx, append(SavepointQueries, insert)...)
+	w, err := NewGroupWriter(ctx, db, insert)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer stmts.Close()
-	w := NewGroupWriter(db, stmts)
 	var mu sync.Mutex
 	var committed []any
 	w.AfterCommit = func(results []any) { mu.Lock(); committed = append(committed, results...); mu.Unlock() }
@@ -73,12 +71,10 @@ func TestApplyAgainOnDuplicateTriesThreeTimesOnlyForDuplicates(t *testing.T) {
 		t.Fatal(err)
 	}
 	insert := `INSERT INTO t (id) VALUES (?)`
-	stmts, err := db.Prepare(ctx, append(SavepointQueries, insert)...)
+	w, err := NewGroupWriter(ctx, db, insert)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer stmts.Close()
-	w := NewGroupWriter(db, stmts)
 	defer w.Close()
 	// inserting ids in turn from first: a duplicate until the id is free
 	tries := func(first int, other error) (int, error) {
