@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/kafkakit/kit/services/platform/httpx"
 )
 
 // Unmatched is the route of a request the router had no pattern for (its
@@ -48,7 +50,7 @@ func (m *Metrics) HTTP(next http.Handler) http.Handler {
 	})
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		began := time.Now()
-		sw := &statusWriter{ResponseWriter: w}
+		sw := &httpx.StatusWriter{ResponseWriter: w}
 		next.ServeHTTP(sw, r)
 		route := r.Pattern
 		if route == "" {
@@ -56,51 +58,6 @@ func (m *Metrics) HTTP(next http.Handler) http.Handler {
 		}
 		s := routes.get(route)
 		s.duration.Observe(time.Since(began).Seconds())
-		s.count(sw.status())
+		s.count(sw.Status())
 	})
-}
-
-// statusWriter remembers the status a handler answered with. Unwrap lets
-// http.ResponseController reach the connection beneath (flushes and
-// deadlines of event streams).
-type statusWriter struct {
-	http.ResponseWriter
-	code int
-}
-
-func (w *statusWriter) WriteHeader(code int) {
-	if w.code == 0 {
-		w.code = code
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *statusWriter) Write(b []byte) (int, error) {
-	if w.code == 0 {
-		w.code = http.StatusOK
-	}
-	return w.ResponseWriter.Write(b)
-}
-
-// FlushError is what http.ResponseController.Flush calls: it flushes the
-// writer beneath and returns its error, which tells an event stream that
-// its client has gone.
-func (w *statusWriter) FlushError() error {
-	if w.code == 0 {
-		w.code = http.StatusOK
-	}
-	return http.NewResponseController(w.ResponseWriter).Flush()
-}
-
-// Flush keeps the writer an http.Flusher for handlers that check.
-func (w *statusWriter) Flush() { _ = w.FlushError() }
-
-func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
-
-// status is the answered code; a handler that wrote nothing answered 200.
-func (w *statusWriter) status() int {
-	if w.code == 0 {
-		return http.StatusOK
-	}
-	return w.code
 }

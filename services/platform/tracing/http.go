@@ -7,6 +7,8 @@ import (
 	"go.opentelemetry.io/otel/propagation"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
+
+	"github.com/kafkakit/kit/services/platform/httpx"
 )
 
 // untraced are the paths probes and scrapers call every few seconds: spans
@@ -32,44 +34,17 @@ func (t *Tracing) HTTP(next http.Handler) http.Handler {
 			span.End()
 			return
 		}
-		sw := &statusWriter{ResponseWriter: w, code: http.StatusOK}
+		sw := &httpx.StatusWriter{ResponseWriter: w}
 		next.ServeHTTP(sw, r)
 		if r.Pattern != "" {
 			span.SetName(r.Pattern)
 			span.SetAttributes(semconv.HTTPRoute(r.Pattern))
 		}
-		span.SetAttributes(semconv.HTTPRequestMethodKey.String(r.Method), semconv.HTTPResponseStatusCode(sw.code))
-		if sw.code >= 500 {
-			span.SetStatus(codes.Error, http.StatusText(sw.code))
+		code := sw.Status()
+		span.SetAttributes(semconv.HTTPRequestMethodKey.String(r.Method), semconv.HTTPResponseStatusCode(code))
+		if code >= 500 {
+			span.SetStatus(codes.Error, http.StatusText(code))
 		}
 		span.End()
 	})
 }
-
-// statusWriter remembers the status code; see metrics' twin.
-type statusWriter struct {
-	http.ResponseWriter
-	code    int
-	written bool
-}
-
-func (w *statusWriter) WriteHeader(code int) {
-	if !w.written {
-		w.code, w.written = code, true
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *statusWriter) Write(b []byte) (int, error) {
-	w.written = true
-	return w.ResponseWriter.Write(b)
-}
-
-func (w *statusWriter) FlushError() error {
-	w.written = true
-	return http.NewResponseController(w.ResponseWriter).Flush()
-}
-
-func (w *statusWriter) Flush() { _ = w.FlushError() }
-
-func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
