@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"path/filepath"
 	"strings"
@@ -14,15 +13,6 @@ import (
 // prometheusPort is where `kit up -prometheus` serves Prometheus, as
 // compose's observability profile does.
 const prometheusPort = 9090
-
-// prometheusPortFree fails fast, before anything starts, when Prometheus's
-// port is taken.
-func prometheusPortFree() error {
-	if err := portFree(prometheusPort); err != nil {
-		return fmt.Errorf("prometheus needs port %d: %w (is another Prometheus or docker compose running?)", prometheusPort, err)
-	}
-	return nil
-}
 
 // startPrometheus runs Prometheus on prometheusPort scraping every
 // instance of every service, with deploy/prometheus's recording rules.

@@ -51,8 +51,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
-	if _, err := prometheus.Find(); *prom && err != nil {
-		return fmt.Errorf("-prometheus: %w", err)
+	if *prom {
+		if _, err := prometheus.Find(); err != nil {
+			return fmt.Errorf("-prometheus: %w", err)
+		}
 	}
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -69,13 +71,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		opts.Log = stderr
 	}
 	// Fail fast and clearly on a busy port rather than half-starting.
-	if err := upPortsFree(opts, *webDir, *webPort); err != nil {
+	if err := upPortsFree(opts, *webDir, *webPort, *prom); err != nil {
 		return err
-	}
-	if *prom {
-		if err := prometheusPortFree(); err != nil {
-			return err
-		}
 	}
 	sqliteWarning(stderr, opts)
 	// The services inherit the kit's open-file limit; the load runner

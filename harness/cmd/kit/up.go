@@ -29,10 +29,10 @@ func upInstances(scale int, list string) (map[string]int, error) {
 }
 
 // upPortsFree checks every fixed port kit up is about to take: the
-// broker's (three for kafka-cluster), ZooKeeper's, each instance's and the
-// web page's, so that a busy one fails fast and clearly rather than
-// half-starting.
-func upPortsFree(opts harness.Options, webDir string, webPort int) error {
+// broker's (three for kafka-cluster), ZooKeeper's, each instance's, the web
+// page's and Prometheus's, so that a busy one fails fast and clearly rather
+// than half-starting.
+func upPortsFree(opts harness.Options, webDir string, webPort int, prom bool) error {
 	type use struct {
 		what string
 		port int
@@ -51,6 +51,9 @@ func upPortsFree(opts harness.Options, webDir string, webPort int) error {
 	}
 	if webDir != "" {
 		uses = append(uses, use{"web", webPort})
+	}
+	if prom {
+		uses = append(uses, use{"prometheus", prometheusPort})
 	}
 	for _, name := range harness.Services {
 		for n := 1; n <= max(opts.Instances[name], 1); n++ {
