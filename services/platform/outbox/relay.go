@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -55,10 +56,10 @@ type Relay struct {
 	scan   atomic.Bool // read the table on the next round
 
 	// Owned by Run's goroutine: what the broker acknowledged and the table
-	// still holds, so a read of the table does not send it again.
-	sent     map[int64]bool
-	toDelete []int64
-	oldest   time.Time // of toDelete
+	// still holds, so a read of the table does not send it again, and what
+	// the next delete removes.
+	sent   map[int64]bool
+	oldest time.Time // of sent
 
 	mu      sync.Mutex
 	failing error // the last produce's error, nil once one succeeds
@@ -146,7 +147,7 @@ func (r *Relay) Run(ctx context.Context) error {
 		if more {
 			continue
 		}
-		if len(r.toDelete) > 0 {
+		if len(r.sent) > 0 {
 			deleteTimer.Reset(max(0, r.DeleteEvery-time.Since(r.oldest)))
 		}
 		select {
@@ -187,7 +188,7 @@ func (r *Relay) round(ctx context.Context) (bool, error) {
 		r.takeFast() // another instance relays the shared outbox
 		return false, nil
 	}
-	if len(r.toDelete) >= r.Batch {
+	if len(r.sent) >= r.Batch {
 		if err := r.deleteSent(ctx); err != nil {
 			return false, err
 		}
@@ -259,7 +260,7 @@ func (r *Relay) drain(ctx context.Context) {
 		}
 	}
 	if err := r.deleteSent(context.WithoutCancel(ctx)); err != nil {
-		r.log.Warn("produced records not deleted from the outbox at shutdown; the next start sends them again", "count", len(r.toDelete), "err", err)
+		r.log.Warn("produced records not deleted from the outbox at shutdown; the next start sends them again", "count", len(r.sent), "err", err)
 	}
 }
 
@@ -311,25 +312,21 @@ func (r *Relay) produce(ctx context.Context, batch []Queued) error {
 }
 
 func (r *Relay) acknowledged(seq int64) {
-	if len(r.toDelete) == 0 {
+	if len(r.sent) == 0 {
 		r.oldest = time.Now()
 	}
 	r.sent[seq] = true
-	r.toDelete = append(r.toDelete, seq)
 }
 
 // deleteSent removes from the table what the broker acknowledged.
 func (r *Relay) deleteSent(ctx context.Context) error {
-	if len(r.toDelete) == 0 {
+	if len(r.sent) == 0 {
 		return nil
 	}
-	if err := r.outbox.remove(context.WithoutCancel(ctx), r.toDelete); err != nil {
+	if err := r.outbox.remove(context.WithoutCancel(ctx), slices.Collect(maps.Keys(r.sent))); err != nil {
 		return err
 	}
-	for _, seq := range r.toDelete {
-		delete(r.sent, seq)
-	}
-	r.toDelete = r.toDelete[:0]
+	clear(r.sent)
 	return nil
 }
 
