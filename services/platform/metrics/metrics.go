@@ -86,9 +86,6 @@ type Metrics struct {
 	backlog  *prometheus.GaugeVec
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
-
-	sseOnce sync.Once
-	sseSent prometheus.Counter
 }
 
 // New returns the metrics of service (orders-api, ...) in a registry of
@@ -162,13 +159,12 @@ func (m *Metrics) Handler() http.Handler {
 
 // SSE registers notifications-api's stream metrics: kafkakit_sse_streams
 // reads open when scraped (nothing on the stream path), and the returned
-// counter is kafkakit_sse_events_sent_total. Call it once.
+// counter is kafkakit_sse_events_sent_total. Call it once: a second call
+// panics, as registering a metric twice does.
 func (m *Metrics) SSE(open func() float64) prometheus.Counter {
-	m.sseOnce.Do(func() {
-		m.sseSent = prometheus.NewCounter(prometheus.CounterOpts{Name: SSEEventsSent, Help: help(SSEEventsSent)})
-		m.reg.MustRegister(m.sseSent, prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: SSEStreams, Help: help(SSEStreams)}, open))
-	})
-	return m.sseSent
+	sent := prometheus.NewCounter(prometheus.CounterOpts{Name: SSEEventsSent, Help: help(SSEEventsSent)})
+	m.reg.MustRegister(sent, prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: SSEStreams, Help: help(SSEStreams)}, open))
+	return sent
 }
 
 // bound caches a value per label (a topic, a route), made on first use and
