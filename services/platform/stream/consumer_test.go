@@ -91,6 +91,46 @@ func TestConsumerShutdownCommitsOnlyWhatFinished(t *testing.T) {
 	}
 }
 
+// Once a drain abandons a record, the records queued behind it on its key
+// must not run in that generation: running one would apply a key's later
+// record before its earlier one, which comes back only on redelivery. With a
+// free slot and a cancelled generation both ready, a lane once picked either
+// at random (half the runs of this test failed).
+func TestConsumerRunsNothingOfAKeyAfterItsRecordWasAbandoned(t *testing.T) {
+	entered := make(chan struct{})
+	var later atomic.Int64 // calls for the records queued behind the abandoned one
+	var seen outcomes
+	h := newHarness(t, ConsumerConfig{Drain: time.Millisecond, Observe: seen.observe},
+		raw("t", func(ctx context.Context, m kafka.Message) error {
+			if m.Offset > 0 {
+				later.Add(1)
+				return ctx.Err()
+			}
+			close(entered)
+			<-ctx.Done() // abandoned by the drain
+			return ctx.Err()
+		}))
+	h.broker.produce("t", 0, "k", "k", "k")
+	h.group.assign(1, map[string][]int{"t": {0}})
+	stop := h.start(t)
+	<-entered
+	waitFor(t, "the key's later records fetched and queued", func() bool { return h.broker.fetchedFrom("t", 0) == 3 })
+	if err := stop(); err != nil {
+		t.Fatalf("Run = %v, want nil on a clean stop", err)
+	}
+	if n := later.Load(); n != 0 {
+		t.Errorf("the handler ran %d times for offsets 1 and 2 after offset 0 of their key was abandoned, want 0", n)
+	}
+	for off := int64(1); off <= 2; off++ {
+		if got := seen.results("t", 0, off); len(got) != 0 {
+			t.Errorf("outcomes of offset %d = %v, want none (never attempted)", off, got)
+		}
+	}
+	if got, ok := h.group.committed("t", 0); ok {
+		t.Errorf("committed offset %d, want nothing (offset 0 was abandoned)", got)
+	}
+}
+
 func TestConsumerDeadLettersRecordsThatBreakTheContract(t *testing.T) {
 	var got []events.OrderStatus
 	var mu sync.Mutex

@@ -244,7 +244,13 @@ func (g *genRun) dispatch(p *partition, m kafka.Message) {
 }
 
 // runLane applies the jobs of one key in order until the lane is empty.
+// Once a job is abandoned — the drain cancelled the generation's work before
+// or while it ran — every later job of the key is abandoned too: running
+// one would apply a key's later record before its earlier one, which only
+// comes back on redelivery. A cancelled generation is checked before and
+// after taking a slot, since select picks at random among ready cases.
 func (g *genRun) runLane(key string, l *lane) {
+	abandoned := false
 	for {
 		g.mu.Lock()
 		if len(l.queue) == 0 {
@@ -257,15 +263,23 @@ func (g *genRun) runLane(key string, l *lane) {
 		l.queue = l.queue[1:]
 		g.mu.Unlock()
 
-		applied := false
-		select {
-		case g.slots <- struct{}{}:
-			applied = g.apply(j.msg, j.part)
-			<-g.slots
-		case <-g.work.Done():
+		ran := false
+		if !abandoned && g.work.Err() == nil {
+			select {
+			case g.slots <- struct{}{}:
+				if g.work.Err() == nil {
+					ran = true
+					abandoned = !g.apply(j.msg, j.part) // apply counts what it gives up
+				}
+				<-g.slots
+			case <-g.work.Done():
+			}
+		}
+		if !ran {
+			abandoned = true
 			g.cancelled.Add(1)
 		}
-		if applied {
+		if !abandoned {
 			g.complete(j.part, j.msg)
 		}
 		g.inFlight.Done()
