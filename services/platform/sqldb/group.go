@@ -53,6 +53,7 @@ const (
 type Change func(ctx context.Context, tx Tx) (any, error)
 
 type groupChange struct {
+	ctx    context.Context // the caller's: done means do not begin
 	change Change
 	reply  chan groupReply
 }
@@ -79,17 +80,26 @@ func NewGroupWriter(ctx context.Context, db *DB, queries ...string) (*GroupWrite
 
 // Apply applies change and returns once its group committed (or failed).
 // A change that returns an error is rolled back alone; a group whose
-// transaction fails to begin or commit fails every change in it.
+// transaction fails to begin or commit fails every change in it. A change
+// whose ctx is done before it begins is not applied and Apply returns
+// ctx's error: its caller gave up on it (a consumer's drain, a client gone),
+// and a consumer then runs none of that key's later records either, which
+// is what keeps a key's changes in order.
 func (w *GroupWriter) Apply(ctx context.Context, change Change) (any, error) {
+	// Checked first and on its own: a select would pick at random between
+	// a done ctx and a writer ready to take the change.
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	if w.Separate {
 		select {
 		case <-w.closed:
 			return nil, errors.New("store closed")
 		default:
 		}
-		return w.applyAlone(change)
+		return w.applyAlone(ctx, change)
 	}
-	req := groupChange{change: change, reply: make(chan groupReply, 1)}
+	req := groupChange{ctx: ctx, change: change, reply: make(chan groupReply, 1)}
 	select {
 	case w.changes <- req:
 	case <-w.closed:
@@ -163,11 +173,15 @@ func (w *GroupWriter) apply(group []groupChange) {
 	defer sqlTx.Rollback()
 	tx := w.stmts.In(sqlTx)
 	for i, req := range group {
+		r := &replies[i]
+		if err := req.ctx.Err(); err != nil {
+			r.err = err // ended while waiting for its group: never begun
+			continue
+		}
 		if _, err := tx.ExecContext(ctx, qSavepoint); err != nil {
 			fail(fmt.Errorf("savepoint: %w", err))
 			return
 		}
-		r := &replies[i]
 		r.result, r.err = req.change(ctx, tx)
 		if r.err != nil {
 			if _, err := tx.ExecContext(ctx, qRollbackTo); err != nil {
@@ -198,14 +212,19 @@ func (w *GroupWriter) apply(group []groupChange) {
 	}
 }
 
-// applyAlone applies one change in a transaction of its own.
-func (w *GroupWriter) applyAlone(change Change) (any, error) {
+// applyAlone applies one change in a transaction of its own, unless
+// the caller's context ends before it begins.
+func (w *GroupWriter) applyAlone(caller context.Context, change Change) (any, error) {
 	ctx := context.Background() // as in a group: once begun, the change finishes
 	sqlTx, err := w.db.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, fmt.Errorf("begin: %w", err)
 	}
 	defer sqlTx.Rollback()
+	// Beginning may have waited for the database (SQLite's one writer).
+	if err := caller.Err(); err != nil {
+		return nil, err
+	}
 	result, err := change(ctx, w.stmts.In(sqlTx))
 	if err != nil {
 		return nil, err

@@ -99,3 +99,45 @@ func TestApplyAgainOnDuplicateTriesThreeTimesOnlyForDuplicates(t *testing.T) {
 		t.Errorf("another error: %d tries, %v; want 1 try and the error", n, err)
 	}
 }
+
+// A change whose context is already done is never applied, grouped or
+// separate: its caller has given up on it (a consumer drained, a client
+// gone), and applying it anyway would let a later record of the same key
+// overtake it. Apply once picked between handing it over and the done
+// context at random, and applyAlone never looked.
+func TestGroupWriterAppliesNoChangeWhoseContextIsDone(t *testing.T) {
+	for _, separate := range []bool{false, true} {
+		t.Run(fmt.Sprintf("separate=%v", separate), func(t *testing.T) {
+			ctx := context.Background()
+			db, err := Open(ctx, filepath.Join(t.TempDir(), "c.db"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { db.Close() })
+			w, err := NewGroupWriter(ctx, db)
+			if err != nil {
+				t.Fatal(err)
+			}
+			w.Separate = separate
+			t.Cleanup(w.Close)
+			done, cancel := context.WithCancel(ctx)
+			cancel()
+			ran := 0
+			// Many tries, each right after a change that went through (so
+			// the writer is running and waiting for the next): a random
+			// choice between two ready cases passes one in two.
+			for range 40 {
+				if _, err := w.Apply(ctx, func(context.Context, Tx) (any, error) { return nil, nil }); err != nil {
+					t.Fatal(err)
+				}
+				_, err := w.Apply(done, func(context.Context, Tx) (any, error) { ran++; return nil, nil })
+				if !errors.Is(err, context.Canceled) {
+					t.Fatalf("Apply with a cancelled context = %v, want context.Canceled", err)
+				}
+			}
+			if ran != 0 {
+				t.Errorf("applied %d of 40 changes whose context was done, want 0", ran)
+			}
+		})
+	}
+}
