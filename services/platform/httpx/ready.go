@@ -23,8 +23,12 @@ func Health() http.Handler {
 
 // Ready answers /readyz: 200 when every check passes, else 503 naming the
 // failures, so orchestrators and the harness wait for real readiness. The
-// body names no internal addresses or paths (see PublicReason); a check
-// that needs the network belongs behind CachedCheck, which logs the detail.
+// body names no internal addresses or paths (see PublicReason), and a check
+// must return no user data: the body is open to any client that reaches the
+// port, and an order id unlocks that order's events, so a check describes a
+// failure by its kind (stream.Consumer.Stuck) and leaves the text that
+// quotes a record to the log. A check that needs the network belongs behind
+// CachedCheck, which logs the detail.
 func Ready(checks map[string]Check) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		failed := map[string]string{}

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"runtime"
 	"strings"
 	"sync"
@@ -15,6 +17,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/kafkakit/kit/services/events"
+	"github.com/kafkakit/kit/services/platform/httpx"
 )
 
 func TestConsumerKeepsPerKeyOrderAndCommitsContiguously(t *testing.T) {
@@ -227,7 +230,7 @@ func TestConsumerBoundsTheWindowBehindAFailingRecord(t *testing.T) {
 
 	var stuck error
 	waitFor(t, "Stuck reports the failing record", func() bool { stuck = h.c.Stuck(context.Background()); return stuck != nil })
-	for _, want := range []string{"t/0 at offset 0: retrying for ", "database is locked", "window of 16"} {
+	for _, want := range []string{"t/0 at offset 0: retrying for ", "the handler failed", "window of 16"} {
 		if !strings.Contains(stuck.Error(), want) {
 			t.Errorf("Stuck = %q, want it to contain %q", stuck, want)
 		}
@@ -277,6 +280,44 @@ func TestConsumerStuckAfterAThresholdAndRecovers(t *testing.T) {
 	if err := h.c.Stuck(context.Background()); err != nil {
 		t.Errorf("Stuck after recovery = %v, want nil", err)
 	}
+}
+
+// A readiness body is open to anyone who reaches the port, and an order id
+// unlocks that order's /events: what the partitions check says about a
+// failing record must come from the record's coordinates and the kind of
+// failure, never from the handler's error text, which names the record.
+// The whole error goes to the log, for operators.
+func TestConsumerReadinessNamesNoRecordData(t *testing.T) {
+	orderID := uuid(8081)
+	sku := "SKU-" + orderID[len(orderID)-6:]
+	h := newHarness(t, ConsumerConfig{StuckAfter: time.Millisecond, RetryMin: time.Millisecond, RetryMax: time.Millisecond,
+		Drain: time.Millisecond},
+		raw("orders.created", func(context.Context, kafka.Message) error {
+			return fmt.Errorf("reserve order %s (%s x3): %w", orderID, sku, errors.New("stock row "+sku+" is busy"))
+		}))
+	h.broker.produceValue("orders.created", 1, orderID, orderJSON(8081))
+	h.group.assign(1, map[string][]int{"orders.created": {1}})
+	h.start(t)
+	waitFor(t, "Stuck reports the failing record", func() bool { return h.c.Stuck(context.Background()) != nil })
+
+	rec := httptest.NewRecorder()
+	httpx.Ready(map[string]httpx.Check{"consumer": h.c.Joined, "partitions": h.c.Stuck}).
+		ServeHTTP(rec, httptest.NewRequest("GET", "/readyz", nil))
+	body := rec.Body.String()
+	if rec.Code != http.StatusServiceUnavailable {
+		t.Errorf("readiness status %d, want 503 while a record is stuck", rec.Code)
+	}
+	for _, secret := range []string{orderID, sku, "reserve order", "busy"} {
+		if strings.Contains(body, secret) {
+			t.Errorf("readiness body %s contains %q from the handler's error", body, secret)
+		}
+	}
+	for _, want := range []string{"orders.created/1 at offset 0: retrying for ", "the handler failed"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("readiness body %s, want it to contain %q", body, want)
+		}
+	}
+	waitFor(t, "the whole error logged", func() bool { return h.logs.contains("stock row " + sku + " is busy") })
 }
 
 // After a rebalance, a record of the old generation that finishes late —

@@ -353,11 +353,21 @@ func (g *genRun) apply(m kafka.Message, p *partition) bool {
 	}
 }
 
+// deadLetterError is a record that could not be set aside on its
+// dead-letter topic; Stuck says so.
+type deadLetterError struct {
+	topic string
+	err   error
+}
+
+func (e deadLetterError) Error() string { return "dead-letter to " + e.topic + ": " + e.err.Error() }
+func (e deadLetterError) Unwrap() error { return e.err }
+
 // deadLetter writes m to <topic>.dlq with the cause and its origin in
 // headers, so the partition moves on and an operator can replay it later.
 func (g *genRun) deadLetter(m kafka.Message, cause error) error {
 	if g.c.dlq == nil {
-		return fmt.Errorf("no dead-letter writer for %w", cause)
+		return deadLetterError{events.DLQ(m.Topic), fmt.Errorf("no dead-letter writer for %w", cause)}
 	}
 	dlq := kafka.Message{
 		Topic: events.DLQ(m.Topic),
@@ -373,7 +383,7 @@ func (g *genRun) deadLetter(m kafka.Message, cause error) error {
 		),
 	}
 	if err := g.c.dlq.WriteMessages(g.work, dlq); err != nil {
-		return fmt.Errorf("dead-letter to %s: %w", dlq.Topic, err)
+		return deadLetterError{dlq.Topic, err}
 	}
 	return nil
 }
@@ -538,8 +548,8 @@ func (g *genRun) stuck(now time.Time) []string {
 		if now.Sub(f.since) < g.c.cfg.StuckAfter && !full {
 			continue
 		}
-		s := fmt.Sprintf("%s/%d at offset %d: retrying for %s: %v", p.tp.topic, p.tp.partition, oldest,
-			roundDuration(now.Sub(f.since)), f.err)
+		s := fmt.Sprintf("%s/%d at offset %d: retrying for %s: %s", p.tp.topic, p.tp.partition, oldest,
+			roundDuration(now.Sub(f.since)), failureKind(f.err))
 		if n := len(p.failing) - 1; n > 0 {
 			s += fmt.Sprintf(" (and %d more failing records)", n)
 		}
