@@ -39,7 +39,9 @@ func TestFailureKindIsFixedTextByType(t *testing.T) {
 // sqlState stands in for a PostgreSQL error (pgconn.PgError has SQLState).
 type sqlState string
 
-func (s sqlState) Error() string    { return "ERROR: invalid input syntax for type uuid: \"abc\" (SQLSTATE " + string(s) + ")" }
+func (s sqlState) Error() string {
+	return "ERROR: invalid input syntax for type uuid: \"abc\" (SQLSTATE " + string(s) + ")"
+}
 func (s sqlState) SQLState() string { return string(s) }
 
 // A real SQLite "database is locked", known by its driver's type without
