@@ -53,6 +53,14 @@ const (
 	HeaderDLQSourcePartition = "dlq.source.partition"
 	HeaderDLQSourceOffset    = "dlq.source.offset"
 	HeaderDLQConsumerGroup   = "dlq.consumer.group"
+	// HeaderDLQTruncated ("true") marks a copy whose value was cut to fit
+	// the dead-letter topic, and HeaderDLQOriginalSize holds the original
+	// value's length in bytes: a record near the broker's size limit no
+	// longer fits once the headers above are added. The whole record is
+	// still on its source topic at the offset the headers name, while the
+	// topic's retention keeps it.
+	HeaderDLQTruncated    = "dlq.truncated"
+	HeaderDLQOriginalSize = "dlq.original.size"
 	// HeaderDLQReplayed marks a record an operator produced back to its
 	// source topic from the dead-letter topic (the time of the replay).
 	HeaderDLQReplayed = "dlq.replayed"

@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/segmentio/kafka-go"
 
@@ -172,6 +173,84 @@ func TestConsumerDeadLettersRecordsThatBreakTheContract(t *testing.T) {
 	}
 	if r := seen.results("statuses", 2, 0); len(r) != 1 || r[0] != ResultDeadLetter {
 		t.Errorf("outcomes of the bad record = %v, want [dead_letter]", r)
+	}
+}
+
+// A record near the broker's size limit that breaks its contract cannot be
+// dead-lettered as it is: the copy's headers make it larger than the
+// original. It was retried forever, holding up its partition. Now the
+// dead-letter topic gets a copy with the value cut to fit, saying so and
+// how large the value was — what the copy leaves out stays on the source
+// topic at the offset it names — and the partition moves on. A dead-letter
+// topic that refuses even a copy without its value holds the record, and
+// readiness says why.
+func TestConsumerDeadLettersATruncatedCopyOfARecordTooLargeToCopy(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		maxBytes int
+		fits     bool
+	}{
+		{"the dead-letter topic takes what the source took", 1024, true},
+		{"the dead-letter topic takes far less", 400, true},
+		{"the dead-letter topic takes not even the headers", 40, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			key := uuid(1100 + tc.maxBytes)
+			value := strings.Repeat("é", 500) // 1000 bytes: a cut must not split a character
+			h := newHarness(t, ConsumerConfig{StuckAfter: time.Millisecond, RetryMin: time.Millisecond, RetryMax: time.Millisecond,
+				Drain: time.Millisecond},
+				raw("t", func(_ context.Context, m kafka.Message) error {
+					if string(m.Key) == key {
+						return Permanent(errors.New("not an order"))
+					}
+					return nil
+				}))
+			h.dlq.maxBytes = tc.maxBytes
+			h.broker.produceValue("t", 0, key, value)
+			h.broker.produce("t", 0, "next")
+			h.group.assign(1, map[string][]int{"t": {0}})
+			h.start(t)
+
+			if !tc.fits {
+				var stuck error
+				waitFor(t, "Stuck reports the record", func() bool { stuck = h.c.Stuck(context.Background()); return stuck != nil })
+				if want := "t/0 at offset 0: retrying for "; !strings.HasPrefix(stuck.Error(), want) ||
+					!strings.Contains(stuck.Error(), "dead-lettering failed: broker: Message Size Too Large") {
+					t.Errorf("Stuck = %q, want it to start %q and say the dead letter was too large", stuck, want)
+				}
+				if o, ok := h.group.committed("t", 0); ok {
+					t.Errorf("committed offset %d with the record neither applied nor dead-lettered, want nothing", o)
+				}
+				return
+			}
+			waitFor(t, "both records committed", func() bool { o, _ := h.group.committed("t", 0); return o == 2 })
+			dl := h.dlq.written()
+			if len(dl) != 1 || h.dlq.refusals() == 0 {
+				t.Fatalf("dead-lettered %d records after %d refusals, want 1 after at least one refusal", len(dl), h.dlq.refusals())
+			}
+			d := dl[0]
+			hd := map[string]string{}
+			for _, kv := range d.Headers {
+				hd[kv.Key] = string(kv.Value)
+			}
+			if string(d.Key) != key || hd[events.HeaderDLQSourceTopic] != "t" || hd[events.HeaderDLQSourcePartition] != "0" ||
+				hd[events.HeaderDLQSourceOffset] != "0" || hd[events.HeaderDLQConsumerGroup] != "g" ||
+				!strings.Contains(hd[events.HeaderDLQError], "not an order") {
+				t.Errorf("dead letter %q headers %v, want the record's key, its origin and the error", d.Key, hd)
+			}
+			if hd[events.HeaderDLQTruncated] != "true" || hd[events.HeaderDLQOriginalSize] != "1000" {
+				t.Errorf("headers %v, want %s=true and %s=1000", hd, events.HeaderDLQTruncated, events.HeaderDLQOriginalSize)
+			}
+			if len(d.Value) == 0 || len(d.Value) >= len(value) || !strings.HasPrefix(value, string(d.Value)) || !utf8.Valid(d.Value) {
+				t.Errorf("dead-lettered value of %d bytes, want a non-empty prefix of the 1000-byte original cut between characters", len(d.Value))
+			}
+			if n := recordBytes(d); n > tc.maxBytes {
+				t.Errorf("dead letter of %d bytes, want at most %d", n, tc.maxBytes)
+			}
+			if !h.logs.contains(`"msg":"record dead-lettered truncated"`) {
+				t.Errorf("no log line saying the dead letter was truncated")
+			}
+		})
 	}
 }
 

@@ -259,13 +259,38 @@ func (g *fakeGen) CommitOffsets(offsets map[string]map[int]int64) error {
 type fakeDLQ struct {
 	mu   sync.Mutex
 	msgs []kafka.Message
+	// maxBytes, when set, refuses a write holding a record larger than it
+	// (key, value and headers), as a broker refuses one above its topic's
+	// max.message.bytes; refused counts the refusals.
+	maxBytes int
+	refused  int
 }
 
 func (d *fakeDLQ) WriteMessages(_ context.Context, msgs ...kafka.Message) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	for _, m := range msgs {
+		if d.maxBytes > 0 && recordBytes(m) > d.maxBytes {
+			d.refused++
+			return fmt.Errorf("produce to %s: %w", m.Topic, kafka.MessageSizeTooLarge)
+		}
+	}
 	d.msgs = append(d.msgs, msgs...)
 	return nil
+}
+
+func (d *fakeDLQ) refusals() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.refused
+}
+
+func recordBytes(m kafka.Message) int {
+	n := len(m.Key) + len(m.Value)
+	for _, h := range m.Headers {
+		n += len(h.Key) + len(h.Value)
+	}
+	return n
 }
 
 func (d *fakeDLQ) written() []kafka.Message {

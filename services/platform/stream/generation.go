@@ -2,6 +2,7 @@ package stream
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sort"
@@ -10,6 +11,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/segmentio/kafka-go"
 
@@ -365,11 +367,51 @@ func (e deadLetterError) Unwrap() error { return e.err }
 
 // deadLetter writes m to <topic>.dlq with the cause and its origin in
 // headers, so the partition moves on and an operator can replay it later.
+// A copy the broker refuses as too large — a record near the topic's
+// max.message.bytes is, once the headers are added — is never tried again
+// as it is: smaller copies follow, the value cut to fit (see truncatedCopy),
+// so the partition moves on and the copy still names where the whole
+// record lies. Only when even a copy without its value is refused (a
+// dead-letter topic that takes no record at all) does it return the error
+// and the record wait, retried, with Stuck saying so.
 func (g *genRun) deadLetter(m kafka.Message, cause error) error {
+	topic := events.DLQ(m.Topic)
 	if g.c.dlq == nil {
-		return deadLetterError{events.DLQ(m.Topic), fmt.Errorf("no dead-letter writer for %w", cause)}
+		return deadLetterError{topic, fmt.Errorf("no dead-letter writer for %w", cause)}
 	}
-	dlq := kafka.Message{
+	whole := g.dlqCopy(m, cause)
+	switch err := g.c.dlq.WriteMessages(g.work, whole); {
+	case err == nil:
+		return nil
+	case !tooLarge(err):
+		return deadLetterError{topic, err}
+	}
+	// The source topic took the record, so a copy no larger than it fits
+	// a dead-letter topic with the same limit; one with a smaller limit
+	// gets halves until a copy fits. The slack covers the framing of the
+	// added headers.
+	empty := truncatedCopy(whole, m, 0)
+	keep := min(len(m.Value), recordSize(m)-recordSize(empty)-16*len(empty.Headers))
+	for {
+		keep = max(keep, 0)
+		cut := truncatedCopy(whole, m, keep)
+		err := g.c.dlq.WriteMessages(g.work, cut)
+		if err == nil {
+			g.log.Error("record dead-lettered truncated", "dlq", topic, "topic", m.Topic, "partition", m.Partition,
+				"offset", m.Offset, "key", string(m.Key), "valueBytes", len(m.Value), "keptBytes", len(cut.Value))
+			return nil
+		}
+		if !tooLarge(err) || keep == 0 {
+			return deadLetterError{topic, err}
+		}
+		keep /= 2
+	}
+}
+
+// dlqCopy is m as its dead-letter topic gets it: the original key, value
+// and headers, and the cause and origin in dlq.* headers.
+func (g *genRun) dlqCopy(m kafka.Message, cause error) kafka.Message {
+	return kafka.Message{
 		Topic: events.DLQ(m.Topic),
 		Key:   m.Key,
 		Value: m.Value,
@@ -382,10 +424,57 @@ func (g *genRun) deadLetter(m kafka.Message, cause error) error {
 			kafka.Header{Key: events.HeaderDLQConsumerGroup, Value: []byte(g.c.cfg.Group)},
 		),
 	}
-	if err := g.c.dlq.WriteMessages(g.work, dlq); err != nil {
-		return deadLetterError{dlq.Topic, err}
+}
+
+// maxDLQErrorBytes bounds the cause a truncated copy carries: an error
+// message can quote the value it refused.
+const maxDLQErrorBytes = 1024
+
+// truncatedCopy is whole, the dead-letter copy of m, with m's value cut to
+// at most keep bytes (between UTF-8 characters, so the copy stays
+// readable), the cause cut to maxDLQErrorBytes, and headers saying it was
+// truncated and how large the value was.
+func truncatedCopy(whole, m kafka.Message, keep int) kafka.Message {
+	cut := whole
+	cut.Value = m.Value[:utf8Floor(m.Value, min(keep, len(m.Value)))]
+	cut.Headers = make([]kafka.Header, 0, len(whole.Headers)+2)
+	for _, h := range whole.Headers {
+		if h.Key == events.HeaderDLQError && len(h.Value) > maxDLQErrorBytes {
+			n := utf8Floor(h.Value, maxDLQErrorBytes-len("…"))
+			h.Value = append(h.Value[:n:n], "…"...) // a copy: the whole copy's header stays as it was
+		}
+		cut.Headers = append(cut.Headers, h)
 	}
-	return nil
+	cut.Headers = append(cut.Headers,
+		kafka.Header{Key: events.HeaderDLQTruncated, Value: []byte("true")},
+		kafka.Header{Key: events.HeaderDLQOriginalSize, Value: []byte(strconv.Itoa(len(m.Value)))})
+	return cut
+}
+
+// utf8Floor is the largest n' <= n at which b can be cut without splitting
+// a UTF-8 character (n itself for bytes that are not UTF-8 text).
+func utf8Floor(b []byte, n int) int {
+	for i := n; i > 0 && i > n-utf8.UTFMax; i-- {
+		if i == len(b) || utf8.RuneStart(b[i]) {
+			return i
+		}
+	}
+	return n
+}
+
+// recordSize is what a record weighs against a broker's size limit, less
+// the framing: its key, value and headers.
+func recordSize(m kafka.Message) int {
+	n := len(m.Key) + len(m.Value)
+	for _, h := range m.Headers {
+		n += len(h.Key) + len(h.Value)
+	}
+	return n
+}
+
+// tooLarge reports whether the broker refused a produce for its size.
+func tooLarge(err error) bool {
+	return errors.Is(err, kafka.MessageSizeTooLarge) || errors.Is(err, kafka.RecordListTooLarge)
 }
 
 func (g *genRun) noteFailure(p *partition, offset int64, f failure) {
