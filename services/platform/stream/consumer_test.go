@@ -244,7 +244,7 @@ func TestConsumerDeadLettersATruncatedCopyOfARecordTooLargeToCopy(t *testing.T) 
 			if len(d.Value) == 0 || len(d.Value) >= len(value) || !strings.HasPrefix(value, string(d.Value)) || !utf8.Valid(d.Value) {
 				t.Errorf("dead-lettered value of %d bytes, want a non-empty prefix of the 1000-byte original cut between characters", len(d.Value))
 			}
-			if n := recordBytes(d); n > tc.maxBytes {
+			if n := recordSize(d); n > tc.maxBytes {
 				t.Errorf("dead letter of %d bytes, want at most %d", n, tc.maxBytes)
 			}
 			if !h.logs.contains(`"msg":"record dead-lettered truncated"`) {

@@ -270,7 +270,7 @@ func (d *fakeDLQ) WriteMessages(_ context.Context, msgs ...kafka.Message) error 
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	for _, m := range msgs {
-		if d.maxBytes > 0 && recordBytes(m) > d.maxBytes {
+		if d.maxBytes > 0 && recordSize(m) > d.maxBytes {
 			d.refused++
 			return fmt.Errorf("produce to %s: %w", m.Topic, kafka.MessageSizeTooLarge)
 		}
@@ -283,14 +283,6 @@ func (d *fakeDLQ) refusals() int {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return d.refused
-}
-
-func recordBytes(m kafka.Message) int {
-	n := len(m.Key) + len(m.Value)
-	for _, h := range m.Headers {
-		n += len(h.Key) + len(h.Value)
-	}
-	return n
 }
 
 func (d *fakeDLQ) written() []kafka.Message {
