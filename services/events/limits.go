@@ -7,7 +7,7 @@ import "unicode/utf8"
 // was wrong, not all of it. Unbounded, an order of many short SKUs from
 // another producer made an answer twice its size — over the broker's
 // max.message.bytes, so its outbox could never send it.
-const MaxReasonBytes = 1024
+const MaxReasonBytes = 2048
 
 // Shorten returns s cut to at most maxBytes bytes (3 or more), ending in
 // "…" when it was cut, and never in the middle of a UTF-8 sequence: for
