@@ -304,8 +304,9 @@ func (s *Store) reject(ctx context.Context, tx sqldb.Tx, o events.OrderCreated, 
 	if err != nil {
 		return opResult{}, err
 	}
-	// Such an order was not decoded from orders.created (it checks the
-	// same rules), and orders-processor would dead-letter its answer.
+	// An answer breaking its contract answers an order that never came
+	// from orders.created (its decoder checks the same rules), and
+	// orders-processor would dead-letter it: the order is dead-lettered.
 	if _, err := events.DecodeStockReservation(value); err != nil {
 		return opResult{}, invalid("its answer would break the %s contract: %v", s.topics.Reservations, err)
 	}
