@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/kafkakit/kit/services/events"
 	"github.com/kafkakit/kit/services/platform/httpx"
@@ -44,7 +45,19 @@ func subscriptions(cfg config, store *Store, log *slog.Logger) []stream.Route {
 // reserveStock is the handler of orders.created.
 func reserveStock(store *Store, log *slog.Logger) func(context.Context, events.OrderCreated) error {
 	return func(ctx context.Context, o events.OrderCreated) error {
-		out, duplicate, err := store.Reserve(ctx, o, time.Now())
+		now := time.Now()
+		out, duplicate, err := store.Reserve(ctx, o, now)
+		if rejectable(err) {
+			// No retry can apply it, but the order can still end: answered
+			// REJECTED with why, stock untouched. Only an order whose
+			// rejection cannot be recorded either is dead-lettered.
+			log.Warn("order cannot be applied; answering it rejected", "orderId", o.OrderID, "err", err)
+			cause := err
+			out, duplicate, err = store.Reject(ctx, o, rejection(cause), now)
+			if err != nil {
+				return classify(fmt.Errorf("reserve stock for order %s: %v; record its rejection: %w", o.OrderID, cause, err))
+			}
+		}
 		if err != nil {
 			return classify(fmt.Errorf("reserve stock for order %s: %w", o.OrderID, err))
 		}
@@ -94,6 +107,24 @@ func classify(err error) error {
 	return err
 }
 
+// rejectable reports whether err, from Reserve, is about the order itself
+// (invalid, or a value or rule the database refuses), so that answering it
+// REJECTED is right. A duplicate key is not: it is two instances racing on
+// one order, which the retry settles.
+func rejectable(err error) bool {
+	return err != nil && (errors.Is(err, errInvalidOrder) || sqldb.Permanent(err) && !sqldb.UniqueViolation(err))
+}
+
+// rejection is the reason a rejectable order is answered with: what is
+// wrong with it, or that the database refuses it — never the database's
+// own words, which name tables and constraints.
+func rejection(err error) string {
+	if e, ok := errors.AsType[*invalidOrder](err); ok {
+		return e.Error()
+	}
+	return errInvalidOrder.Error() + ": the stock database refuses to record it (a value it cannot store or a rule it breaks)"
+}
+
 // handleStock answers {"<sku>": quantity, ...}.
 func handleStock(log *slog.Logger, store *Store) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -133,8 +164,10 @@ func validateSeed(req map[string]json.RawMessage) (map[string]int, error) {
 	var problems []httpx.FieldError
 	quantities := map[string]int{}
 	for sku, raw := range req {
-		if strings.TrimSpace(sku) == "" || len(sku) > 64 || strings.TrimSpace(sku) != sku {
-			problems = append(problems, httpx.FieldError{Field: sku, Message: "SKU must be 1 to 64 characters without surrounding spaces"})
+		// no control characters: PostgreSQL cannot store a NUL, and an order
+		// for such a SKU is refused as invalid (storable)
+		if strings.TrimSpace(sku) == "" || len(sku) > 64 || strings.TrimSpace(sku) != sku || strings.IndexFunc(sku, unicode.IsControl) >= 0 {
+			problems = append(problems, httpx.FieldError{Field: sku, Message: "SKU must be 1 to 64 characters without surrounding spaces or control characters"})
 			continue
 		}
 		q, ok := httpx.Number(raw)

@@ -10,7 +10,9 @@ import (
 	"sort"
 	"strings"
 	"time"
+	"unicode"
 
+	jsonv2 "github.com/go-json-experiment/json"
 	"github.com/segmentio/kafka-go"
 
 	"github.com/kafkakit/kit/services/events"
@@ -65,8 +67,29 @@ const (
 // errUnknownOrder: a status for an order stock-service never reserved.
 var errUnknownOrder = errors.New("order not in the reservations ledger")
 
-// errInvalidOrder marks an order no retry can apply (absurd quantities).
+// errInvalidOrder marks an order no retry can apply (absurd quantities, a
+// SKU no store can hold).
 var errInvalidOrder = errors.New("invalid order")
+
+// invalidOrder is an errInvalidOrder saying why, in words fit for the
+// order's answer: nothing internal (SQL, driver text) is in it.
+type invalidOrder struct{ why string }
+
+func invalid(format string, args ...any) error {
+	return &invalidOrder{why: fmt.Sprintf(format, args...)}
+}
+
+func (e *invalidOrder) Error() string        { return errInvalidOrder.Error() + ": " + e.why }
+func (e *invalidOrder) Is(target error) bool { return target == errInvalidOrder }
+
+// Bounds of a rejection's reason, so an answer is never much larger than
+// the order it answers (events.MaxReasonBytes in all).
+const (
+	// maxNamedSKUs short SKUs are named; the rest are counted ("and 12 more").
+	maxNamedSKUs = 10
+	// maxQuotedSKU bytes of a SKU are quoted in a reason.
+	maxQuotedSKU = 64
+)
 
 func schema(d sqldb.Dialect) string {
 	return `
@@ -190,6 +213,22 @@ func (s *Store) Reserve(ctx context.Context, o events.OrderCreated, now time.Tim
 	return r.out, !r.changed, err
 }
 
+// Reject answers o REJECTED with reason, taking no stock: for an order
+// Reserve cannot apply for a reason no retry changes (errInvalidOrder, a
+// value the database cannot store), so the order still ends — FAILED with
+// why — instead of waiting for a status that never comes. It is recorded in
+// the ledger and queued like any answer, in one transaction. An order seen
+// before returns its first outcome (duplicate). An order whose answer
+// would break the stock.reservations contract (quantities outside it) is
+// errInvalidOrder; one the ledger cannot hold fails as the database says.
+func (s *Store) Reject(ctx context.Context, o events.OrderCreated, reason string, now time.Time) (out Outcome, duplicate bool, err error) {
+	headers := tracing.Headers(ctx)
+	r, err := s.apply(ctx, func(ctx context.Context, tx sqldb.Tx) (opResult, error) {
+		return s.reject(ctx, tx, o, reason, now.UTC(), headers)
+	})
+	return r.out, !r.changed, err
+}
+
 // Release gives back the stock of a failed order that was reserved, once,
 // queueing one inventory.updated per SKU with a positive delta. A rejected
 // or already released order changes nothing (released false); an order
@@ -208,28 +247,34 @@ func (s *Store) reserve(ctx context.Context, tx sqldb.Tx, o events.OrderCreated,
 	} else if !errors.Is(err, sql.ErrNoRows) {
 		return opResult{}, err
 	}
+	if err := storable(o.Items); err != nil {
+		return opResult{}, err
+	}
 	items, err := perSKU(o.Items)
 	if err != nil {
 		return opResult{}, err
 	}
 	out := Outcome{OrderID: o.OrderID, Result: Reserved, Items: items, ProcessedAt: now}
 	have := make([]int64, len(items))
-	var short []string
+	var named []string // the first short SKUs, for the reason
+	short := 0
 	for i, it := range items {
 		q, err := s.quantity(ctx, tx, it.SKU)
 		if err != nil {
 			return opResult{}, err
 		}
 		if q < int64(it.Qty) {
-			short = append(short, fmt.Sprintf("%s has %d left, the order asks for %d", it.SKU, q, it.Qty))
+			if short++; len(named) < maxNamedSKUs {
+				named = append(named, fmt.Sprintf("%s has %d left, the order asks for %d", events.Shorten(it.SKU, maxQuotedSKU), q, it.Qty))
+			}
 		}
 		have[i] = q
 	}
 	answer := events.StockReservation{OrderID: o.OrderID, Result: events.Reserved, Items: o.Items,
 		Total: o.Total, Currency: o.Currency, UpdatedAt: now}
 	var msgs []outbox.Message
-	if len(short) > 0 {
-		out.Result, out.Reason = Rejected, "out of stock: "+strings.Join(short, "; ")
+	if short > 0 {
+		out.Result, out.Reason = Rejected, outOfStock(named, short)
 		answer.Result, answer.Reason = events.Rejected, out.Reason
 	} else {
 		for i, it := range items {
@@ -240,12 +285,43 @@ func (s *Store) reserve(ctx context.Context, tx sqldb.Tx, o events.OrderCreated,
 			msgs = append(msgs, s.inventoryUpdate(it.SKU, -int64(it.Qty), left, o.OrderID, now))
 		}
 	}
-	value, err := json.Marshal(answer)
+	value, err := encodeAnswer(answer)
 	if err != nil {
 		return opResult{}, err
 	}
-	// The answer first: it is what the order waits on.
-	msgs = append([]outbox.Message{{Topic: s.topics.Reservations, Key: []byte(o.OrderID), Value: value}}, msgs...)
+	return s.answer(ctx, tx, out, value, msgs, headers)
+}
+
+func (s *Store) reject(ctx context.Context, tx sqldb.Tx, o events.OrderCreated, reason string, now time.Time, headers []kafka.Header) (opResult, error) {
+	if prev, err := s.ledgerEntry(ctx, tx, s.q.ledgerLocked, o.OrderID); err == nil {
+		return opResult{out: prev}, nil
+	} else if !errors.Is(err, sql.ErrNoRows) {
+		return opResult{}, err
+	}
+	reason = events.Shorten(reason, events.MaxReasonBytes)
+	value, err := encodeAnswer(events.StockReservation{OrderID: o.OrderID, Result: events.Rejected, Reason: reason,
+		Items: o.Items, Total: o.Total, Currency: o.Currency, UpdatedAt: now})
+	if err != nil {
+		return opResult{}, err
+	}
+	// An answer breaking its contract answers an order that never came
+	// from orders.created (its decoder checks the same rules), and
+	// orders-processor would dead-letter it: the order is dead-lettered.
+	if _, err := events.DecodeStockReservation(value); err != nil {
+		return opResult{}, invalid("its answer would break the %s contract: %v", s.topics.Reservations, err)
+	}
+	items, err := perSKU(o.Items)
+	if err != nil {
+		return opResult{}, err
+	}
+	out := Outcome{OrderID: o.OrderID, Result: Rejected, Reason: reason, Items: items, ProcessedAt: now}
+	return s.answer(ctx, tx, out, value, nil, headers)
+}
+
+// answer records out in the ledger and queues the order's answer (value)
+// first — it is what the order waits on — then msgs.
+func (s *Store) answer(ctx context.Context, tx sqldb.Tx, out Outcome, value []byte, msgs []outbox.Message, headers []kafka.Header) (opResult, error) {
+	msgs = append([]outbox.Message{{Topic: s.topics.Reservations, Key: []byte(out.OrderID), Value: value}}, msgs...)
 	if err := s.record(ctx, tx, out); err != nil {
 		return opResult{}, err
 	}
@@ -254,6 +330,43 @@ func (s *Store) reserve(ctx context.Context, tx sqldb.Tx, o events.OrderCreated,
 		return opResult{}, err
 	}
 	return opResult{out: out, changed: true, queued: queued}, nil
+}
+
+// encodeAnswer encodes an answer no larger than its order could be
+// written: encoding/json escapes <, >, & (six bytes for one) and U+2028,
+// U+2029 (six for three), so an order of such SKUs got an answer up to six
+// times its size; jsonv2 escapes only what JSON requires.
+func encodeAnswer(a events.StockReservation) ([]byte, error) {
+	value, err := jsonv2.Marshal(a)
+	if err != nil {
+		return nil, fmt.Errorf("encode the answer to %s: %w", a.OrderID, err)
+	}
+	return value, nil
+}
+
+// outOfStock is the reason of an order that is short of stock: the first
+// short SKUs, as many as fit in events.MaxReasonBytes, and how many more.
+func outOfStock(named []string, short int) string {
+	var b strings.Builder
+	b.WriteString("out of stock: ")
+	// room for "; and <count> more" whatever else is named
+	room := events.MaxReasonBytes - len("; and  more") - len(fmt.Sprint(short))
+	n := 0
+	for _, s := range named {
+		sep := ""
+		if n > 0 {
+			sep = "; "
+		}
+		if b.Len()+len(sep)+len(s) > room {
+			break
+		}
+		b.WriteString(sep + s)
+		n++
+	}
+	if more := short - n; more > 0 {
+		fmt.Fprintf(&b, "; and %d more", more)
+	}
+	return b.String()
 }
 
 func (s *Store) release(ctx context.Context, tx sqldb.Tx, orderID string, now time.Time, headers []kafka.Header) (opResult, error) {
@@ -274,7 +387,7 @@ func (s *Store) release(ctx context.Context, tx sqldb.Tx, orderID string, now ti
 			return opResult{}, err
 		}
 		if q > math.MaxInt64-int64(it.Qty) {
-			return opResult{}, fmt.Errorf("%w: giving back %d of %s overflows its stock of %d", errInvalidOrder, it.Qty, it.SKU, q)
+			return opResult{}, invalid("giving back %d of %s overflows its stock of %d", it.Qty, it.SKU, q)
 		}
 		back := q + int64(it.Qty)
 		if _, err := tx.ExecContext(ctx, s.q.setQuantity, back, it.SKU); err != nil {
@@ -302,6 +415,19 @@ func withHeaders(msgs []outbox.Message, headers []kafka.Header) []outbox.Message
 	return msgs
 }
 
+// storable refuses an order with a control character in a SKU: PostgreSQL
+// cannot hold a NUL in text (SQLSTATE 22021), and no seeded SKU has one
+// (POST /seed refuses them), so on either store such an order is answered
+// the same: rejected as invalid, before any statement sees the SKU.
+func storable(items []events.Item) error {
+	for _, it := range items {
+		if strings.IndexFunc(it.SKU, unicode.IsControl) >= 0 {
+			return invalid("SKU %q has a control character", events.Shorten(it.SKU, maxQuotedSKU))
+		}
+	}
+	return nil
+}
+
 // perSKU sums the quantity per SKU, in SKU order, so an order listing a SKU
 // twice is checked against its total and locks are always taken in one
 // order. A quantity outside 1..MaxQty is refused before any sum: the
@@ -310,10 +436,10 @@ func perSKU(items []events.Item) ([]events.Item, error) {
 	want := map[string]int{}
 	for _, it := range items {
 		if it.Qty < 1 || it.Qty > events.MaxQty {
-			return nil, fmt.Errorf("%w: quantity %d of %s is outside 1..%d", errInvalidOrder, it.Qty, it.SKU, events.MaxQty)
+			return nil, invalid("quantity %d of %q is outside 1..%d", it.Qty, events.Shorten(it.SKU, maxQuotedSKU), events.MaxQty)
 		}
 		if want[it.SKU] > math.MaxInt-it.Qty {
-			return nil, fmt.Errorf("%w: the quantities of %s overflow", errInvalidOrder, it.SKU)
+			return nil, invalid("the quantities of %q overflow", events.Shorten(it.SKU, maxQuotedSKU))
 		}
 		want[it.SKU] += it.Qty
 	}

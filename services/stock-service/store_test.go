@@ -291,6 +291,8 @@ func TestSeedValidation(t *testing.T) {
 		{`{"A": 2147483648}`, 422},
 		{`[1]`, 422},
 		{`{"A":`, 400},
+		{`{"B\u0000": 5}`, 422}, // PostgreSQL cannot store a NUL; no order could reserve it
+		{`{"B\nC": 5}`, 422},
 	}
 	for _, tt := range tests {
 		req := httptest.NewRequest(http.MethodPost, "/seed", strings.NewReader(tt.body))
