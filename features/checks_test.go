@@ -3,6 +3,7 @@ package features
 import (
 	"encoding/json"
 	"maps"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -26,39 +27,45 @@ func TestNarrowTags(t *testing.T) {
 }
 
 func TestLifecycle(t *testing.T) {
-	// status is one status record of a delivery at second at.
-	status := func(s events.Status, at int) harness.Record {
-		v, _ := json.Marshal(events.OrderStatus{OrderID: "o", Status: s, UpdatedAt: time.Unix(int64(at), 0).UTC()})
-		return harness.Record{Key: "o", Value: v}
+	// status is one status record with seq n at offset off.
+	status := func(s events.Status, n int, off int64) harness.Record {
+		v, _ := json.Marshal(events.OrderStatus{OrderID: "o", Status: s, Seq: n, UpdatedAt: time.Unix(off, 0).UTC()})
+		return harness.Record{Key: "o", Offset: off, Value: v}
 	}
 	const c, p, paid, failed = events.StatusCreated, events.StatusProcessing, events.StatusPaid, events.StatusFailed
 	tests := []struct {
-		name               string
-		recs               []harness.Record
-		deliveries, resent int
-		wantErr            string
+		name    string
+		recs    []harness.Record
+		kept    []events.Status
+		repeats int
+		wantErr string
 	}{
-		{"one delivery", []harness.Record{status(c, 1), status(p, 1), status(paid, 2)}, 1, 0, ""},
-		{"a resent record", []harness.Record{status(c, 1), status(p, 1), status(paid, 2), status(paid, 2)}, 1, 1, ""},
-		{"redelivered after it was paid", []harness.Record{status(c, 1), status(p, 1), status(paid, 2), status(c, 3), status(p, 3), status(paid, 4)}, 2, 0, ""},
-		{"redelivered after a crash before paying", []harness.Record{status(c, 1), status(p, 1), status(c, 3), status(p, 3), status(paid, 4)}, 2, 0, ""},
-		{"two deliveries at once", []harness.Record{status(c, 1), status(p, 1), status(c, 2), status(p, 2), status(paid, 3), status(paid, 4)}, 2, 0, "out of order"},
-		{"paid before processing", []harness.Record{status(c, 1), status(paid, 2)}, 1, 0, "out of order"},
-		{"failed", []harness.Record{status(c, 1), status(p, 1), status(failed, 2)}, 1, 0, "out of order"},
-		{"not paid yet", []harness.Record{status(c, 1), status(p, 1)}, 1, 0, "do not end with PAID"},
-		{"on two partitions", []harness.Record{status(c, 1), {Key: "o", Partition: 1, Value: status(p, 1).Value}, status(paid, 2)}, 1, 0, "partitions"},
+		{"paid", []harness.Record{status(c, 1, 0), status(p, 2, 1), status(paid, 3, 2)}, []events.Status{c, p, paid}, 0, ""},
+		{"declined", []harness.Record{status(c, 1, 0), status(p, 2, 1), status(failed, 3, 2)}, []events.Status{c, p, failed}, 0, ""},
+		{"out of stock", []harness.Record{status(c, 1, 0), status(failed, 2, 1)}, []events.Status{c, failed}, 0, ""},
+		{"a resent record", []harness.Record{status(c, 1, 0), status(p, 2, 1), status(p, 2, 2), status(paid, 3, 3), status(paid, 3, 4)}, []events.Status{c, p, paid}, 2, ""},
+		{"a lifecycle written again with its seqs", []harness.Record{status(c, 1, 0), status(p, 2, 1), status(paid, 3, 2), status(c, 1, 3), status(p, 2, 4), status(paid, 3, 5)}, []events.Status{c, p, paid}, 3, ""},
+		{"a lifecycle written again with new seqs", []harness.Record{status(c, 1, 0), status(p, 2, 1), status(paid, 3, 2), status(c, 4, 3)}, nil, 0, "go backwards at offset 3: CREATED with a new seq 4 after PAID"},
+		{"a stale status with a new seq", []harness.Record{status(c, 1, 0), status(paid, 3, 1), status(p, 2, 2)}, nil, 0, "go backwards at offset 2"},
+		{"written without seq, as before the field", []harness.Record{status(c, 0, 0), status(p, 0, 1), status(paid, 0, 2), status(c, 0, 3)}, nil, 0, "has no seq"},
+		{"a seq that says two things", []harness.Record{status(c, 1, 0), status(p, 2, 1), status(failed, 2, 2)}, nil, 0, "seq 2 is FAILED at offset 2 but was PROCESSING"},
+		{"a seq skipped", []harness.Record{status(c, 1, 0), status(paid, 3, 1)}, nil, 0, "keep [1:CREATED 3:PAID]"},
+		{"paid before processing", []harness.Record{status(c, 1, 0), status(paid, 2, 1)}, nil, 0, "no order's lifecycle"},
+		{"seqs out of order", []harness.Record{status(c, 1, 0), status(p, 3, 1), status(paid, 2, 2)}, nil, 0, "keep [1:CREATED 3:PROCESSING 2:PAID]"},
+		{"not final yet", []harness.Record{status(c, 1, 0), status(p, 2, 1)}, nil, 0, "no order's lifecycle"},
+		{"on two partitions", []harness.Record{status(c, 1, 0), {Key: "o", Partition: 1, Value: status(p, 2, 1).Value}, status(paid, 3, 2)}, nil, 0, "partitions"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			deliveries, resent, err := lifecycle(tt.recs)
+			kept, repeats, err := lifecycle(tt.recs)
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("lifecycle = %v, want an error saying %q", err, tt.wantErr)
 				}
 				return
 			}
-			if err != nil || deliveries != tt.deliveries || resent != tt.resent {
-				t.Errorf("lifecycle = %d deliveries, %d resent, %v; want %d, %d, nil", deliveries, resent, err, tt.deliveries, tt.resent)
+			if err != nil || !slices.Equal(kept, tt.kept) || repeats != tt.repeats {
+				t.Errorf("lifecycle = %v, %d repeats, %v; want %v, %d, nil", kept, repeats, err, tt.kept, tt.repeats)
 			}
 		})
 	}

@@ -37,3 +37,12 @@ Feature: Paying for orders
       When the failure is delivered again
       Then "lamp" is still at 10
       And the stock of the order was given back once
+
+  Rule: A paid order stays paid, whatever is delivered again
+
+    @redelivered-reservation
+    Scenario: A reservation delivered again changes nothing for a paid order
+      When the shopper orders 1 "lamp" for 49.90 EUR
+      And once it is paid, its stock reservation reaches payment again
+      Then no new status is recorded for the order
+      And someone following the order now sees it end PAID

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/cucumber/godog"
@@ -25,6 +26,9 @@ func paymentSteps(sc *godog.ScenarioContext) {
 	sc.Then(`^the order is paid once$`, paidOnce)
 	sc.Given(`^the shopper has an order for (\d+) "([^"]*)" whose payment was declined$`, declinedOrder)
 	sc.When(`^the failure is delivered again$`, failureRedelivered)
+	sc.When(`^once it is paid, its stock reservation reaches payment again$`, reservationRedelivered)
+	sc.Then(`^no new status is recorded for the order$`, noNewStatus)
+	sc.Then(`^someone following the order now sees it end (\w+)$`, followerSeesItEnd)
 }
 
 // finalStatus waits for the order's final status.
@@ -180,6 +184,118 @@ func failureReason(ctx context.Context) error {
 	}
 	if final.Status != events.StatusFailed || !strings.Contains(final.Reason, "over the") || !strings.Contains(final.Reason, "limit") {
 		return fmt.Errorf("final status %+v, want FAILED with a reason saying the total is over the limit", final)
+	}
+	return nil
+}
+
+// reservationRedelivered waits for the order to be paid, then copies its
+// stock.reservations record back onto the topic with its key, as a
+// redelivery would (the processor crashed or lost its partition before
+// committing), and waits until the processor has committed past the copy:
+// it commits only once what the copy caused exists.
+func reservationRedelivered(ctx context.Context) error {
+	w := the(ctx)
+	final, err := w.finalStatus(ctx)
+	if err != nil {
+		return err
+	}
+	if final.Status != events.StatusPaid {
+		return fmt.Errorf("order %s ended %s (%s), want PAID", w.orderID, final.Status, final.Reason)
+	}
+	ctx, cancel := within(ctx)
+	defer cancel()
+	statuses, err := w.statuses.UpToNow(ctx)
+	if err != nil {
+		return err
+	}
+	w.statusesBefore = recordsFor(statuses, w.orderID)
+	answers, err := w.reservations.WaitFor(ctx, func(recs []harness.Record) bool { return len(recordsFor(recs, w.orderID)) > 0 })
+	if err != nil {
+		return fmt.Errorf("order %s has no stock reservation: %w", w.orderID, err)
+	}
+	answer := recordsFor(answers, w.orderID)[0]
+	again, err := w.kafka.Produce(ctx, events.TopicStockReservations, answer.Key, answer.Value)
+	if err != nil {
+		return err
+	}
+	return eventually(ctx, "the payment service never read the reservation delivered again", func() (bool, error) {
+		next, err := w.kafka.Committed(ctx, events.GroupOrdersProcessor, events.TopicStockReservations, again.Partition)
+		return next > again.Offset, err
+	})
+}
+
+// noNewStatus: the order's status records are the ones it had before the
+// redelivery, none added.
+func noNewStatus(ctx context.Context) error {
+	w := the(ctx)
+	if len(w.statusesBefore) == 0 {
+		return fmt.Errorf("no statuses of order %s were noted before the redelivery", w.orderID)
+	}
+	ctx, cancel := within(ctx)
+	defer cancel()
+	recs, err := w.statuses.UpToNow(ctx)
+	if err != nil {
+		return err
+	}
+	mine := recordsFor(recs, w.orderID)
+	if len(mine) > len(w.statusesBefore) {
+		return fmt.Errorf("order %s had statuses %s; then %s were recorded for it", w.orderID, statusList(mine[:len(w.statusesBefore)]), statusList(mine[len(w.statusesBefore):]))
+	}
+	return nil
+}
+
+// statusList is records' statuses as "CREATED PROCESSING PAID", each with
+// its seq when it has one.
+func statusList(recs []harness.Record) string {
+	var out []string
+	for _, r := range recs {
+		var s events.OrderStatus
+		if err := json.Unmarshal(r.Value, &s); err != nil {
+			out = append(out, fmt.Sprintf("(offset %d: %v)", r.Offset, err))
+			continue
+		}
+		if s.Seq > 0 {
+			out = append(out, fmt.Sprintf("%s(seq %d)", s.Status, s.Seq))
+		} else {
+			out = append(out, string(s.Status))
+		}
+	}
+	return "[" + strings.Join(out, " ") + "]"
+}
+
+// followerSeesItEnd follows the order from the start, as a new browser
+// would, and reads until a final status: the ids count up from 1, the
+// statuses only move forward, and the final one is want.
+func followerSeesItEnd(ctx context.Context, want string) error {
+	w := the(ctx)
+	if err := w.follow(ctx, ""); err != nil {
+		return err
+	}
+	ctx, cancel := within(ctx)
+	defer cancel()
+	var got []events.Status
+	for {
+		e, err := w.stream.Next(ctx)
+		if err != nil {
+			return fmt.Errorf("the follower saw %v and then: %w", got, err)
+		}
+		s, err := e.Status()
+		if err != nil || e.Event != "status" || s.OrderID != w.orderID {
+			return fmt.Errorf("event %q %q %s is not a status of order %s (%v)", e.ID, e.Event, e.Data, w.orderID, err)
+		}
+		if e.ID != strconv.Itoa(len(got)+1) {
+			return fmt.Errorf("event id %q for %s after %v, want %d", e.ID, s.Status, got, len(got)+1)
+		}
+		if len(got) > 0 && stage(s.Status) <= stage(got[len(got)-1]) {
+			return fmt.Errorf("the follower saw %v and then %s: the order went back", got, s.Status)
+		}
+		got = append(got, s.Status)
+		if s.Status.Final() {
+			break
+		}
+	}
+	if got[len(got)-1] != events.Status(want) {
+		return fmt.Errorf("the follower saw %v, ending %s, want it to end %s", got, got[len(got)-1], want)
 	}
 	return nil
 }

@@ -50,6 +50,9 @@ type world struct {
 	lastEventID string
 	refused     *harness.StreamRefused
 	injected    harness.Record
+	// statusesBefore are the order's status records before something was
+	// delivered to it again.
+	statusesBefore []harness.Record
 }
 
 type worldKey struct{}

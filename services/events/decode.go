@@ -77,6 +77,7 @@ func DecodeOrderStatus(raw []byte) (OrderStatus, error) {
 		Status    *string        `json:"status"`
 		Reason    jsontext.Value `json:"reason"`
 		UpdatedAt *string        `json:"updatedAt"`
+		Seq       *float64       `json:"seq"`
 	}
 	if err := decodeStrict(raw, &in); err != nil {
 		return OrderStatus{}, err
@@ -88,6 +89,9 @@ func DecodeOrderStatus(raw []byte) (OrderStatus, error) {
 		UpdatedAt: c.utcTime("updatedAt", in.UpdatedAt),
 	}
 	out.Reason = c.reasonWhen("reason", in.Reason, out.Status == StatusFailed, "status is FAILED")
+	if in.Seq != nil { // optional: records written before it have none
+		out.Seq = c.whole("seq", in.Seq, 1, 3)
+	}
 	return out, c.err()
 }
 

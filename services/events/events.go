@@ -133,6 +133,7 @@ type OrderStatus struct {
 	Status    Status    `json:"status"`
 	Reason    string    `json:"reason,omitempty"`
 	UpdatedAt time.Time `json:"updatedAt"`
+	Seq       int       `json:"seq,omitempty"`
 }
 
 // InventoryUpdated is the value of a record on inventory.updated, keyed by

@@ -11,9 +11,10 @@ import (
 )
 
 // History holds the statuses seen for each order, in the order they were
-// recorded, without repeats. An SSE event id is a status's 1-based position
-// in its order's history; every instance reads the same partitions in the
-// same order, so ids agree between instances and Last-Event-ID resumes on
+// recorded, without repeats and never going backwards (see orderLog.moves).
+// An SSE event id is a status's 1-based position in its order's history;
+// every instance reads the same partitions in the same order and drops the
+// same records, so ids agree between instances and Last-Event-ID resumes on
 // any of them.
 //
 // Only statuses create history. A stream for an order without one (not
@@ -47,6 +48,8 @@ type HistoryLimits struct {
 
 type orderLog struct {
 	statuses []events.OrderStatus
+	// highestSeq is the highest seq among statuses (0 while none had one).
+	highestSeq int
 	// spans[i] is the span in which statuses[i] was read, so the push of
 	// a status to a browser joins the order's trace.
 	spans   []trace.SpanContext
@@ -67,9 +70,9 @@ func NewHistory(limits HistoryLimits) *History {
 	return &History{orders: map[string]*orderLog{}, unknown: map[string]waiters{}, limits: limits, now: time.Now}
 }
 
-// Add records s unless its order already has that status (a redelivered
-// order writes its statuses again), and wakes the order's streams, those
-// that waited for its first status included.
+// Add records s unless it would not move its order on (see orderLog.moves),
+// and wakes the order's streams, those that waited for its first status
+// included. It reports whether s was recorded.
 func (h *History) Add(s events.OrderStatus) bool { return h.AddTraced(s, trace.SpanContext{}) }
 
 // AddTraced is Add for a status read in span sc.
@@ -89,14 +92,32 @@ func (h *History) AddTraced(s events.OrderStatus, sc trace.SpanContext) bool {
 		h.fifo = append(h.fifo, fifoEntry{orderID: s.OrderID, at: now})
 		h.evict(now)
 	}
+	if !l.moves(s) {
+		return false
+	}
+	l.statuses = append(l.statuses, s)
+	l.spans = append(l.spans, sc)
+	l.highestSeq = max(l.highestSeq, s.Seq)
+	l.waiters.wake()
+	return true
+}
+
+// moves reports whether s takes the order further than its statuses so far.
+// A status whose seq (its position in the order's lifecycle) is not higher
+// than the highest seen is stale or repeated — a producer's retry, a relay's
+// resend, a redelivered reservation answered again — and would take a
+// reader back, PAID to PROCESSING. A status the order already has is a
+// repeat too: records written before seq existed carry none (0), and for
+// them this is the only rule.
+func (l *orderLog) moves(s events.OrderStatus) bool {
+	if s.Seq > 0 && s.Seq <= l.highestSeq {
+		return false
+	}
 	for _, seen := range l.statuses {
 		if seen.Status == s.Status {
 			return false
 		}
 	}
-	l.statuses = append(l.statuses, s)
-	l.spans = append(l.spans, sc)
-	l.waiters.wake()
 	return true
 }
 
