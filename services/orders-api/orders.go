@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/google/uuid"
 	"golang.org/x/text/currency"
@@ -49,59 +50,94 @@ const (
 	maxItems     = 100
 	maxUserIDLen = 128
 	maxSKULen    = 64
+	// maxFieldErrors bounds the fields one 422 names, so that a body of
+	// many bad parts cannot make a reply many times its own size; the
+	// message says how many more there were.
+	maxFieldErrors = 20
 )
 
 var currencyCode = regexp.MustCompile(`^[A-Z]{3}$`)
 
+// hasControl reports whether s holds a control character (U+0000–U+001F,
+// U+007F–U+009F): PostgreSQL refuses a NUL in text, and none belongs in a
+// user id or a SKU, so they are refused here rather than later, where the
+// order could only fail.
+func hasControl(s string) bool { return strings.IndexFunc(s, unicode.IsControl) >= 0 }
+
 // validate turns a request into an OrderCreated without id and time, or
-// returns a 422 naming every invalid field.
+// returns a 422 naming the invalid fields (the first maxFieldErrors of
+// them). A list of more than maxItems items is refused without looking
+// inside it.
 func (req placeOrderRequest) validate() (events.OrderCreated, error) {
 	var problems []httpx.FieldError
-	bad := func(field, format string, args ...any) {
-		problems = append(problems, httpx.FieldError{Field: field, Message: fmt.Sprintf(format, args...)})
+	more := 0 // invalid fields past maxFieldErrors, counted but not described
+	// bad records a problem; field is a function so that the ones past the
+	// cap cost nothing to describe.
+	bad := func(field func() string, format string, args ...any) {
+		if len(problems) == maxFieldErrors {
+			more++
+			return
+		}
+		problems = append(problems, httpx.FieldError{Field: field(), Message: fmt.Sprintf(format, args...)})
 	}
+	named := func(name string) func() string { return func() string { return name } }
 	order := events.OrderCreated{UserID: strings.TrimSpace(req.UserID), Currency: req.Currency}
 
 	switch {
 	case order.UserID == "":
-		bad("userId", "is required")
+		bad(named("userId"), "is required")
 	case len(order.UserID) > maxUserIDLen:
-		bad("userId", "must be at most %d characters", maxUserIDLen)
+		bad(named("userId"), "must be at most %d characters", maxUserIDLen)
+	case hasControl(order.UserID):
+		bad(named("userId"), "must not contain control characters such as U+0000")
 	}
 
 	switch {
 	case len(req.Items) == 0:
-		bad("items", "must contain at least one item")
+		bad(named("items"), "must contain at least one item")
 	case len(req.Items) > maxItems:
-		bad("items", "must contain at most %d items", maxItems)
+		bad(named("items"), "must contain at most %d items, got %d", maxItems, len(req.Items))
+	default:
+		order.Items = make([]events.Item, 0, len(req.Items))
 	}
-	for i, it := range req.Items {
-		sku := strings.TrimSpace(it.SKU)
-		switch {
-		case sku == "":
-			bad(fmt.Sprintf("items[%d].sku", i), "is required")
-		case len(sku) > maxSKULen:
-			bad(fmt.Sprintf("items[%d].sku", i), "must be at most %d characters", maxSKULen)
+	// A list over the limit is refused whole: its items are not worth
+	// describing.
+	if len(req.Items) <= maxItems {
+		for i, it := range req.Items {
+			field := func(name string) func() string { return func() string { return fmt.Sprintf("items[%d].%s", i, name) } }
+			sku := strings.TrimSpace(it.SKU)
+			switch {
+			case sku == "":
+				bad(field("sku"), "is required")
+			case len(sku) > maxSKULen:
+				bad(field("sku"), "must be at most %d characters", maxSKULen)
+			case hasControl(sku):
+				bad(field("sku"), "must not contain control characters such as U+0000")
+			}
+			qty, ok := httpx.Number(it.Qty)
+			if !ok || qty != math.Trunc(qty) || qty < 1 || qty > events.MaxQty {
+				bad(field("qty"), "must be a whole number from 1 to %d", events.MaxQty)
+			}
+			order.Items = append(order.Items, events.Item{SKU: sku, Qty: int(qty)})
 		}
-		qty, ok := httpx.Number(it.Qty)
-		if !ok || qty != math.Trunc(qty) || qty < 1 || qty > events.MaxQty {
-			bad(fmt.Sprintf("items[%d].qty", i), "must be a whole number from 1 to %d", events.MaxQty)
-		}
-		order.Items = append(order.Items, events.Item{SKU: sku, Qty: int(qty)})
 	}
 
 	total, ok := httpx.Number(req.Total)
 	if !ok || total < 0 || math.IsInf(total, 0) {
-		bad("total", "must be a number >= 0")
+		bad(named("total"), "must be a number >= 0")
 	}
 	order.Total = total
 
 	if _, err := currency.ParseISO(req.Currency); err != nil || !currencyCode.MatchString(req.Currency) {
-		bad("currency", "must be a 3-letter ISO 4217 code such as EUR, got %q", req.Currency)
+		bad(named("currency"), "must be a 3-letter ISO 4217 code such as EUR, got %q", req.Currency)
 	}
 
 	if len(problems) > 0 {
-		return events.OrderCreated{}, &httpx.Error{Status: http.StatusUnprocessableEntity, Message: "invalid order", Fields: problems}
+		msg := "invalid order"
+		if more > 0 {
+			msg = fmt.Sprintf("invalid order: %d more invalid fields not listed", more)
+		}
+		return events.OrderCreated{}, &httpx.Error{Status: http.StatusUnprocessableEntity, Message: msg, Fields: problems}
 	}
 	return order, nil
 }
