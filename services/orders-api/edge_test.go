@@ -39,15 +39,25 @@ func TestLoadConfigRefusesWhatCannotWork(t *testing.T) {
 		"ALLOWED_HOSTS":   "localhost:8081",
 		"IDEMPOTENCY_TTL": "0",
 	} {
-		_, err := loadConfig(func(k string) string {
-			if k == key {
-				return value
-			}
-			return ""
-		})
-		if err == nil || !strings.Contains(err.Error(), key+": ") {
-			t.Errorf("%s=%s: err = %v, want one naming %s", key, value, err, key)
+		loadConfigRefuses(t, key, value)
+	}
+	// Values that parse but cannot work: pruning every 0s is a DELETE
+	// loop without a pause.
+	for _, value := range []string{"3ns", "999ms"} {
+		loadConfigRefuses(t, "IDEMPOTENCY_TTL", value)
+	}
+}
+
+func loadConfigRefuses(t *testing.T, key, value string) {
+	t.Helper()
+	_, err := loadConfig(func(k string) string {
+		if k == key {
+			return value
 		}
+		return ""
+	})
+	if err == nil || !strings.Contains(err.Error(), key+": ") {
+		t.Errorf("%s=%s: err = %v, want one naming %s", key, value, err, key)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"net/url"
 	"runtime/debug"
@@ -73,6 +74,22 @@ func (e *Env) PositiveDuration(key string, def time.Duration) time.Duration {
 	d, err := time.ParseDuration(v)
 	if err != nil || d <= 0 {
 		e.errs = append(e.errs, fmt.Errorf("%s: want a duration above zero such as 250ms or 2m, got %q", key, v))
+		return def
+	}
+	return d
+}
+
+// DurationAtLeast returns key as a Go duration of at least lowest, or def
+// when unset: for a retention that something derives an interval from,
+// where a few nanoseconds parse but cannot work.
+func (e *Env) DurationAtLeast(key string, def, lowest time.Duration) time.Duration {
+	v := e.String(key, "")
+	if v == "" {
+		return def
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < lowest {
+		e.errs = append(e.errs, fmt.Errorf("%s: want a duration of at least %v such as 24h, got %q", key, lowest, v))
 		return def
 	}
 	return d
@@ -154,15 +171,17 @@ func (e *Env) Int(key string, def, lowest int) int {
 	return n
 }
 
-// Float returns key as a non-negative number, or def when unset.
+// Float returns key as a finite non-negative number, or def when unset.
+// NaN and infinities parse but cannot work: every comparison with NaN is
+// false (a limit of NaN refuses nothing), and an infinite limit is no limit.
 func (e *Env) Float(key string, def float64) float64 {
 	v := e.String(key, "")
 	if v == "" {
 		return def
 	}
 	f, err := strconv.ParseFloat(v, 64)
-	if err != nil || f < 0 {
-		e.errs = append(e.errs, fmt.Errorf("%s: want a non-negative number, got %q", key, v))
+	if err != nil || !(f >= 0) || math.IsInf(f, 0) {
+		e.errs = append(e.errs, fmt.Errorf("%s: want a finite non-negative number, got %q", key, v))
 		return def
 	}
 	return f
