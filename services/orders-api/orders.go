@@ -145,7 +145,10 @@ func (req placeOrderRequest) validate() (events.OrderCreated, error) {
 // handlePlaceOrder validates an order and records it, with its
 // orders.created record in the outbox, in one transaction; it answers 201
 // once that committed, whether or not the broker is up: the relay produces
-// the record when it can. Only a database that cannot commit gets 503.
+// the record when it can. Only a database that cannot commit gets 503. A
+// commit that failed but may have happened is settled by looking the order
+// up (Store.Place): recorded, 201; not, 503; the database silent, a 503
+// saying the outcome is unknown and to retry with the same Idempotency-Key.
 //
 // With an Idempotency-Key, a repeat of the same request by the same user
 // answers the first order's id again (Idempotent-Replayed: true) and records
@@ -193,6 +196,16 @@ func handlePlaceOrder(log *slog.Logger, orders OrderStore, keys *inFlight, now f
 		case errors.Is(err, errKeyReused):
 			httpx.WriteError(w, r, log, &httpx.Error{Status: http.StatusUnprocessableEntity,
 				Message: "this Idempotency-Key was already used for a different order; use a new key for a new order"})
+			return
+		case errors.Is(err, errOutcomeUnknown):
+			log.Error("order outcome unknown: the commit failed and the database could not be asked whether it happened", "orderId", p.orderID, "err", err)
+			httpx.WriteError(w, r, log, &httpx.Error{
+				Status: http.StatusServiceUnavailable,
+				Message: "the database did not confirm whether the order was recorded: it may have been. " +
+					"Retry with the same Idempotency-Key (send one if this request had none next time) " +
+					"to get the order that was recorded, if any, instead of a second one",
+				RetryAfter: 2,
+			})
 			return
 		case err != nil:
 			log.Error("order not recorded: the database did not commit", "orderId", p.orderID, "err", err)

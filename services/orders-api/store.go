@@ -25,7 +25,7 @@ type Store struct {
 	// Committed).
 	OnCommit func([]outbox.Queued)
 
-	qFindKey, qInsertOrder, qInsertKey, qPruneKeys string
+	qFindKey, qInsertOrder, qInsertKey, qPruneKeys, qOrderRecorded string
 	// writer records the orders that arrive together in one transaction
 	// (group commit), each under its own savepoint.
 	writer *sqldb.GroupWriter
@@ -47,6 +47,11 @@ type placement struct {
 
 // errKeyReused: the Idempotency-Key came with a different request before.
 var errKeyReused = errors.New("idempotency key reused with a different request")
+
+// errOutcomeUnknown: recording the order failed in a way that may still
+// have committed (a connection lost during COMMIT), and the database could
+// not be asked afterwards whether it did.
+var errOutcomeUnknown = errors.New("whether the order was recorded is unknown")
 
 func schema(d sqldb.Dialect) string {
 	return `
@@ -75,16 +80,23 @@ func OpenStore(ctx context.Context, dsn, topic string) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
+	return openStore(ctx, db, topic)
+}
+
+// openStore sets up the orders store on db, which it closes on failure.
+func openStore(ctx context.Context, db *sqldb.DB, topic string) (*Store, error) {
 	if err := db.CreateSchema(ctx, schema(db.Dialect)); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("create the orders schema: %w", err)
 	}
+	var err error
 	s := &Store{
 		db: db, outbox: outbox.New(db), topic: topic, OnCommit: func([]outbox.Queued) {},
-		qFindKey:     db.Rebind(`SELECT request_hash, order_id FROM idempotency_keys WHERE user_id = ? AND idem_key = ?`),
-		qInsertOrder: db.Rebind(`INSERT INTO orders (order_id, user_id, created_at, value) VALUES (?, ?, ?, ?)`),
-		qInsertKey:   db.Rebind(`INSERT INTO idempotency_keys (user_id, idem_key, request_hash, order_id, created_at) VALUES (?, ?, ?, ?, ?)`),
-		qPruneKeys:   db.Rebind(`DELETE FROM idempotency_keys WHERE created_at < ?`),
+		qFindKey:       db.Rebind(`SELECT request_hash, order_id FROM idempotency_keys WHERE user_id = ? AND idem_key = ?`),
+		qInsertOrder:   db.Rebind(`INSERT INTO orders (order_id, user_id, created_at, value) VALUES (?, ?, ?, ?)`),
+		qInsertKey:     db.Rebind(`INSERT INTO idempotency_keys (user_id, idem_key, request_hash, order_id, created_at) VALUES (?, ?, ?, ?, ?)`),
+		qPruneKeys:     db.Rebind(`DELETE FROM idempotency_keys WHERE created_at < ?`),
+		qOrderRecorded: db.Rebind(`SELECT 1 FROM orders WHERE order_id = ?`),
 	}
 	// Prepared once: parsing SQL was an eighth of orders-api's CPU.
 	if s.writer, err = sqldb.NewGroupWriter(ctx, db, s.qFindKey, s.qInsertOrder, s.qInsertKey, s.outbox.InsertQuery()); err != nil {
@@ -118,10 +130,35 @@ func (s *Store) Place(ctx context.Context, p placement) (orderID string, replaye
 		apply = s.writer.ApplyAgainOnDuplicate
 	}
 	r, err := apply(ctx, func(ctx context.Context, tx sqldb.Tx) (any, error) { return s.record(ctx, tx, p) })
-	if err != nil {
+	switch {
+	case errors.Is(err, errKeyReused):
 		return "", false, err
+	case err != nil:
+		return s.recordedAfterAll(ctx, p, err)
 	}
 	return r.(placed).orderID, r.(placed).replayed, nil
+}
+
+// recordedAfterAll settles a failed Place: a COMMIT whose connection was
+// lost (PostgreSQL) may have committed, and then the relay sends the order
+// although the client was told it was not recorded, and a retry without a
+// key places it twice. So the order is looked up, on whatever connection
+// the pool gives now: recorded, it is placed (answered 201 as usual, the
+// relay finds its record in the table); not recorded, placeErr stands
+// (503, retry); and when the lookup fails too, the outcome is unknown and
+// the client is told so (errOutcomeUnknown).
+func (s *Store) recordedAfterAll(ctx context.Context, p placement, placeErr error) (string, bool, error) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	var one int
+	switch err := s.db.QueryRowContext(ctx, s.qOrderRecorded, p.orderID).Scan(&one); {
+	case err == nil:
+		return p.orderID, false, nil
+	case errors.Is(err, sql.ErrNoRows):
+		return "", false, placeErr
+	default:
+		return "", false, fmt.Errorf("%w: %w (then the lookup failed: %w)", errOutcomeUnknown, placeErr, err)
+	}
 }
 
 // placed is what recording a placement did.
