@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"math"
 	"net"
+	"net/netip"
 	"net/url"
 	"runtime/debug"
 	"strconv"
@@ -144,6 +145,29 @@ func (e *Env) Hosts(key string) []string {
 		return nil
 	}
 	return list
+}
+
+// Prefixes returns key's comma-separated CIDR blocks (10.0.0.0/8,
+// fd00::/8) or single addresses, or nil when unset: the networks of trusted
+// reverse proxies.
+func (e *Env) Prefixes(key string) []netip.Prefix {
+	if e.String(key, "") == "" {
+		return nil
+	}
+	var out []netip.Prefix
+	for _, v := range e.List(key, "") {
+		p, err := netip.ParsePrefix(v)
+		if err != nil {
+			a, aerr := netip.ParseAddr(v)
+			if aerr != nil {
+				e.errs = append(e.errs, fmt.Errorf("%s: want CIDR blocks or addresses such as 10.0.0.0/8,fd00::/8,192.0.2.1, got %q", key, v))
+				return nil
+			}
+			p = netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen())
+		}
+		out = append(out, p.Masked())
+	}
+	return out
 }
 
 // Secret returns key's value, "" when unset: a token of at least 16
