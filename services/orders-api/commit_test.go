@@ -24,7 +24,7 @@ const (
 	commitNormally       commitFault = iota
 	commitThenLose                   // the server committed; the reply was lost
 	loseBeforeCommit                 // the server never saw COMMIT and rolled back
-	loseBeforeAndQueries             // as loseBeforeCommit, and every query after it fails too
+	loseBeforeAndQueries             // as loseBeforeCommit, and every statement after it fails too
 )
 
 // faultyDriver wraps SQLite's driver so that a test can break the next
@@ -51,6 +51,9 @@ type faultyConn struct {
 var errConnLost = errors.New("unexpected EOF: connection lost")
 
 func (c *faultyConn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, error) {
+	if c.d.broken.Load() {
+		return nil, errConnLost
+	}
 	tx, err := c.Conn.(driver.ConnBeginTx).BeginTx(ctx, opts)
 	if err != nil {
 		return nil, err
@@ -63,6 +66,9 @@ func (c *faultyConn) PrepareContext(ctx context.Context, query string) (driver.S
 }
 
 func (c *faultyConn) ExecContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
+	if c.d.broken.Load() {
+		return nil, errConnLost
+	}
 	return c.Conn.(driver.ExecerContext).ExecContext(ctx, query, args)
 }
 
@@ -156,6 +162,10 @@ func TestPlaceOrderSettlesAnAmbiguousCommit(t *testing.T) {
 			got := queued(t, s)
 			if len(got) != tt.wantQueued {
 				t.Fatalf("%d orders recorded for the relay, want %d", len(got), tt.wantQueued)
+			}
+			var orders int
+			if err := s.db.QueryRow(`SELECT COUNT(*) FROM orders`).Scan(&orders); err != nil || orders != tt.wantQueued {
+				t.Fatalf("%d orders in the table (%v), want %d: asking must leave nothing behind", orders, err, tt.wantQueued)
 			}
 			if tt.wantQueued == 1 && got[0].OrderID != orderID(t, rec) {
 				t.Errorf("answered order %s, recorded %s", orderID(t, rec), got[0].OrderID)
