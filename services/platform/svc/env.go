@@ -52,45 +52,33 @@ func (e *Env) List(key, def string) []string {
 
 // Duration returns key as a Go duration ("250ms", "2s"), or def when unset.
 func (e *Env) Duration(key string, def time.Duration) time.Duration {
-	v := e.String(key, "")
-	if v == "" {
-		return def
-	}
-	d, err := time.ParseDuration(v)
-	if err != nil || d < 0 {
-		e.errs = append(e.errs, fmt.Errorf("%s: want a non-negative duration such as 250ms, got %q", key, v))
-		return def
-	}
-	return d
+	return e.duration(key, def, 0, "a non-negative duration such as 250ms")
 }
 
 // PositiveDuration returns key as a Go duration above zero, or def when
 // unset: for timeouts, intervals and waits, where zero cannot work (a zero
 // ticker panics, a zero write deadline drops every stream).
 func (e *Env) PositiveDuration(key string, def time.Duration) time.Duration {
-	v := e.String(key, "")
-	if v == "" {
-		return def
-	}
-	d, err := time.ParseDuration(v)
-	if err != nil || d <= 0 {
-		e.errs = append(e.errs, fmt.Errorf("%s: want a duration above zero such as 250ms or 2m, got %q", key, v))
-		return def
-	}
-	return d
+	return e.duration(key, def, time.Nanosecond, "a duration above zero such as 250ms or 2m")
 }
 
 // DurationAtLeast returns key as a Go duration of at least lowest, or def
 // when unset: for a retention that something derives an interval from,
 // where a few nanoseconds parse but cannot work.
 func (e *Env) DurationAtLeast(key string, def, lowest time.Duration) time.Duration {
+	return e.duration(key, def, lowest, fmt.Sprintf("a duration of at least %v such as 24h", lowest))
+}
+
+// duration returns key as a Go duration of at least lowest, or def when
+// unset; otherwise it records that the variable wants what want says.
+func (e *Env) duration(key string, def, lowest time.Duration, want string) time.Duration {
 	v := e.String(key, "")
 	if v == "" {
 		return def
 	}
 	d, err := time.ParseDuration(v)
 	if err != nil || d < lowest {
-		e.errs = append(e.errs, fmt.Errorf("%s: want a duration of at least %v such as 24h, got %q", key, lowest, v))
+		e.errs = append(e.errs, fmt.Errorf("%s: want %s, got %q", key, want, v))
 		return def
 	}
 	return d
