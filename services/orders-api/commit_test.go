@@ -145,13 +145,19 @@ func TestPlaceOrderSettlesAnAmbiguousCommit(t *testing.T) {
 	}{
 		{"committed, reply lost", commitThenLose, http.StatusCreated, 1, `"orderId"`},
 		{"lost before the commit", loseBeforeCommit, http.StatusServiceUnavailable, 0, "retry later"},
-		{"lost, and the database stays silent", loseBeforeAndQueries, http.StatusServiceUnavailable, 0, "same Idempotency-Key"},
+		{"lost, and the database stays silent", loseBeforeAndQueries, http.StatusServiceUnavailable, 0, "did not confirm whether the order was recorded"},
+		{"keyed, lost, and the database stays silent", loseBeforeAndQueries, http.StatusServiceUnavailable, 0, "retry with the same Idempotency-Key"},
+		{"keyed, committed, reply lost", commitThenLose, http.StatusCreated, 1, `"orderId"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s, fault, broken := openFaultyStore(t)
 			fault.Store(int32(tt.fault))
-			rec := post(t, newTestServer(s), "application/json", validBody)
+			var key []string
+			if strings.HasPrefix(tt.name, "keyed") {
+				key = []string{"Idempotency-Key", "k-" + strings.ReplaceAll(tt.name, " ", "-")}
+			}
+			rec := post(t, newTestServer(s), "application/json", validBody, key...)
 			if rec.Code != tt.wantStatus || !strings.Contains(rec.Body.String(), tt.wantInBody) {
 				t.Fatalf("status = %d, body %s; want %d saying %s", rec.Code, rec.Body, tt.wantStatus, tt.wantInBody)
 			}
@@ -169,6 +175,21 @@ func TestPlaceOrderSettlesAnAmbiguousCommit(t *testing.T) {
 			}
 			if tt.wantQueued == 1 && got[0].OrderID != orderID(t, rec) {
 				t.Errorf("answered order %s, recorded %s", orderID(t, rec), got[0].OrderID)
+			}
+			if key == nil {
+				return
+			}
+			// What the client was told to do: retry with the same key. It
+			// gets the order recorded, and one order in all.
+			retry := post(t, newTestServer(s), "application/json", validBody, key...)
+			if retry.Code != http.StatusCreated {
+				t.Fatalf("retry with the same key: %d %s, want 201", retry.Code, retry.Body)
+			}
+			if got := queued(t, s); len(got) != 1 || got[0].OrderID != orderID(t, retry) {
+				t.Errorf("after the retry: %d orders recorded, answered %s; want the one answered", len(got), orderID(t, retry))
+			}
+			if tt.wantQueued == 1 && (orderID(t, retry) != orderID(t, rec) || retry.Header().Get("Idempotent-Replayed") != "true") {
+				t.Errorf("retry answered %s (replayed %q), want the first answer %s replayed", orderID(t, retry), retry.Header().Get("Idempotent-Replayed"), orderID(t, rec))
 			}
 		})
 	}

@@ -244,13 +244,13 @@ func handlePlaceOrder(log *slog.Logger, orders OrderStore, keys *inFlight, now f
 			return
 		case errors.Is(err, errOutcomeUnknown):
 			log.Error("order outcome unknown: the commit failed and the database could not be asked whether it happened", "orderId", p.orderID, "err", err)
-			httpx.WriteError(w, r, log, &httpx.Error{
-				Status: http.StatusServiceUnavailable,
-				Message: "the database did not confirm whether the order was recorded: it may have been. " +
-					"Retry with the same Idempotency-Key (send one if this request had none next time) " +
-					"to get the order that was recorded, if any, instead of a second one",
-				RetryAfter: 2,
-			})
+			msg := "the database did not confirm whether the order was recorded (it may have been); " +
+				"retry with the same Idempotency-Key: it answers that order if it was recorded, and records it once if not"
+			if key == "" {
+				msg = "the database did not confirm whether the order was recorded (it may have been), so a retry may " +
+					"place it twice; send an Idempotency-Key with each order and retry with the same one"
+			}
+			httpx.WriteError(w, r, log, &httpx.Error{Status: http.StatusServiceUnavailable, Message: msg, RetryAfter: 2})
 			return
 		case err != nil:
 			log.Error("order not recorded: the database did not commit", "orderId", p.orderID, "err", err)
