@@ -56,8 +56,9 @@ func loadConfig(getenv func(string) string) (config, error) {
 		WriteTimeout:     env.PositiveDuration("SSE_WRITE_TIMEOUT", 10*time.Second),
 		UnknownOrderWait: env.PositiveDuration("UNKNOWN_ORDER_WAIT", 2*time.Minute),
 		Streams: StreamCaps{
-			Total:     env.Int("SSE_MAX_STREAMS", 20_000, 1),
-			PerClient: env.Int("SSE_MAX_STREAMS_PER_CLIENT", 100, 1),
+			Total:          env.Int("SSE_MAX_STREAMS", 20_000, 1),
+			PerClient:      env.Int("SSE_MAX_STREAMS_PER_CLIENT", 100, 1),
+			TrustedProxies: env.Prefixes("TRUSTED_PROXIES"),
 		},
 	}
 	return cfg, env.Err()

@@ -146,6 +146,12 @@ func TestPlaceOrderRejected(t *testing.T) {
 		{"total missing", "application/json", `{"userId":"u","items":[{"sku":"A","qty":1}],"currency":"EUR"}`, 422, "total"},
 		{"lower-case currency", "application/json", `{"userId":"u","items":[{"sku":"A","qty":1}],"total":1,"currency":"eur"}`, 422, "currency"},
 		{"unknown currency", "application/json", `{"userId":"u","items":[{"sku":"A","qty":1}],"total":1,"currency":"ABC"}`, 422, "currency"},
+		{"NUL in sku", "application/json", `{"userId":"u","items":[{"sku":"A\u0000B","qty":1}],"total":1,"currency":"EUR"}`, 422, "items[0].sku"},
+		{"NUL in userId", "application/json", `{"userId":"u\u0000","items":[{"sku":"A","qty":1}],"total":1,"currency":"EUR"}`, 422, "userId"},
+		{"bell in sku", "application/json", `{"userId":"u","items":[{"sku":"A","qty":1},{"sku":"B\u0007","qty":1}],"total":1,"currency":"EUR"}`, 422, "items[1].sku"},
+		{"C1 control in userId", "application/json", `{"userId":"u\u0085v","items":[{"sku":"A","qty":1}],"total":1,"currency":"EUR"}`, 422, "userId"},
+		{"tab inside sku", "application/json", `{"userId":"u","items":[{"sku":"A\tB","qty":1}],"total":1,"currency":"EUR"}`, 422, "items[0].sku"},
+		{"101 items", "application/json", `{"userId":"u","items":[` + strings.Repeat(`{"sku":"A","qty":1},`, 100) + `{"sku":"A","qty":1}],"total":1,"currency":"EUR"}`, 422, "items"},
 		{"userId a number", "application/json", `{"userId":7,"items":[{"sku":"A","qty":1}],"total":1,"currency":"EUR"}`, 422, "userId"},
 	}
 	for _, tt := range tests {

@@ -30,6 +30,11 @@ type config struct {
 	IdempotencyTTL time.Duration
 }
 
+// minIdempotencyTTL is the shortest IDEMPOTENCY_TTL: keys are pruned every
+// quarter of it, and a TTL of nanoseconds would make that a DELETE loop
+// without a pause.
+const minIdempotencyTTL = time.Second
+
 func loadConfig(getenv func(string) string) (config, error) {
 	env := svc.NewEnv(getenv)
 	cfg := config{
@@ -37,7 +42,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 		HTTPAddr:       env.ListenAddr("HTTP_ADDR", ":8081"),
 		DSN:            env.String("DB_DSN", "orders.db"),
 		ProduceTimeout: env.PositiveDuration("PRODUCE_TIMEOUT", 5*time.Second),
-		IdempotencyTTL: env.PositiveDuration("IDEMPOTENCY_TTL", 24*time.Hour),
+		IdempotencyTTL: env.DurationAtLeast("IDEMPOTENCY_TTL", 24*time.Hour, minIdempotencyTTL),
 	}
 	if _, err := sqldb.Kind(cfg.DSN); err != nil {
 		return cfg, fmt.Errorf("config: DB_DSN: %w", err)

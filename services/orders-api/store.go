@@ -48,6 +48,11 @@ type placement struct {
 // errKeyReused: the Idempotency-Key came with a different request before.
 var errKeyReused = errors.New("idempotency key reused with a different request")
 
+// errOutcomeUnknown: recording the order failed in a way that may still
+// have committed (a connection lost during COMMIT), and the database could
+// not be asked afterwards whether it did.
+var errOutcomeUnknown = errors.New("whether the order was recorded is unknown")
+
 func schema(d sqldb.Dialect) string {
 	return `
 CREATE TABLE IF NOT EXISTS orders (
@@ -75,10 +80,16 @@ func OpenStore(ctx context.Context, dsn, topic string) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
+	return openStore(ctx, db, topic)
+}
+
+// openStore sets up the orders store on db, which it closes on failure.
+func openStore(ctx context.Context, db *sqldb.DB, topic string) (*Store, error) {
 	if err := db.CreateSchema(ctx, schema(db.Dialect)); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("create the orders schema: %w", err)
 	}
+	var err error
 	s := &Store{
 		db: db, outbox: outbox.New(db), topic: topic, OnCommit: func([]outbox.Queued) {},
 		qFindKey:     db.Rebind(`SELECT request_hash, order_id FROM idempotency_keys WHERE user_id = ? AND idem_key = ?`),
@@ -118,10 +129,48 @@ func (s *Store) Place(ctx context.Context, p placement) (orderID string, replaye
 		apply = s.writer.ApplyAgainOnDuplicate
 	}
 	r, err := apply(ctx, func(ctx context.Context, tx sqldb.Tx) (any, error) { return s.record(ctx, tx, p) })
-	if err != nil {
+	switch {
+	case errors.Is(err, errKeyReused):
 		return "", false, err
+	case err != nil:
+		return s.recordedAfterAll(ctx, p, err)
 	}
 	return r.(placed).orderID, r.(placed).replayed, nil
+}
+
+// recordedAfterAll settles a failed Place: a COMMIT whose connection was
+// lost (PostgreSQL) may have committed, and then the relay sends the order
+// although the client was told it was not recorded, and a retry without a
+// key places it twice. So the order is asked for again, on whatever
+// connection the pool gives now: recorded, it is placed (201 as usual; the
+// relay finds its record in the table); not, placeErr stands (503, retry);
+// no answer, the outcome is unknown and the client is told so
+// (errOutcomeUnknown).
+//
+// The question is an insert of the same order id, rolled back: a plain
+// SELECT could run while the lost COMMIT is still being applied and miss
+// it, but an insert of the same key waits for that transaction to end and
+// then either collides with its row (committed) or goes in (it never will).
+// A transaction that does not end within the wait is an unknown outcome.
+func (s *Store) recordedAfterAll(ctx context.Context, p placement, placeErr error) (string, bool, error) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	unknown := func(err error) (string, bool, error) {
+		return "", false, fmt.Errorf("%w: %w (then asking failed: %w)", errOutcomeUnknown, placeErr, err)
+	}
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return unknown(err)
+	}
+	defer tx.Rollback() // the question only: nothing it inserts stays
+	_, err = tx.ExecContext(ctx, s.qInsertOrder, p.orderID, p.userID, p.createdAt.Format(time.RFC3339Nano), string(p.value))
+	switch {
+	case sqldb.UniqueViolation(err):
+		return p.orderID, false, nil
+	case err != nil:
+		return unknown(err)
+	}
+	return "", false, placeErr
 }
 
 // placed is what recording a placement did.

@@ -4,7 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
+	"net/netip"
 	"net/url"
 	"runtime/debug"
 	"strconv"
@@ -50,29 +52,33 @@ func (e *Env) List(key, def string) []string {
 
 // Duration returns key as a Go duration ("250ms", "2s"), or def when unset.
 func (e *Env) Duration(key string, def time.Duration) time.Duration {
-	v := e.String(key, "")
-	if v == "" {
-		return def
-	}
-	d, err := time.ParseDuration(v)
-	if err != nil || d < 0 {
-		e.errs = append(e.errs, fmt.Errorf("%s: want a non-negative duration such as 250ms, got %q", key, v))
-		return def
-	}
-	return d
+	return e.duration(key, def, 0, "a non-negative duration such as 250ms")
 }
 
 // PositiveDuration returns key as a Go duration above zero, or def when
 // unset: for timeouts, intervals and waits, where zero cannot work (a zero
 // ticker panics, a zero write deadline drops every stream).
 func (e *Env) PositiveDuration(key string, def time.Duration) time.Duration {
+	return e.duration(key, def, time.Nanosecond, "a duration above zero such as 250ms or 2m")
+}
+
+// DurationAtLeast returns key as a Go duration of at least lowest, or def
+// when unset: for a retention that something derives an interval from,
+// where a few nanoseconds parse but cannot work.
+func (e *Env) DurationAtLeast(key string, def, lowest time.Duration) time.Duration {
+	return e.duration(key, def, lowest, fmt.Sprintf("a duration of at least %v such as 24h", lowest))
+}
+
+// duration returns key as a Go duration of at least lowest, or def when
+// unset; otherwise it records that the variable wants what want says.
+func (e *Env) duration(key string, def, lowest time.Duration, want string) time.Duration {
 	v := e.String(key, "")
 	if v == "" {
 		return def
 	}
 	d, err := time.ParseDuration(v)
-	if err != nil || d <= 0 {
-		e.errs = append(e.errs, fmt.Errorf("%s: want a duration above zero such as 250ms or 2m, got %q", key, v))
+	if err != nil || d < lowest {
+		e.errs = append(e.errs, fmt.Errorf("%s: want %s, got %q", key, want, v))
 		return def
 	}
 	return d
@@ -129,6 +135,29 @@ func (e *Env) Hosts(key string) []string {
 	return list
 }
 
+// Prefixes returns key's comma-separated CIDR blocks (10.0.0.0/8,
+// fd00::/8) or single addresses, or nil when unset: the networks of trusted
+// reverse proxies.
+func (e *Env) Prefixes(key string) []netip.Prefix {
+	if e.String(key, "") == "" {
+		return nil
+	}
+	var out []netip.Prefix
+	for _, v := range e.List(key, "") {
+		p, err := netip.ParsePrefix(v)
+		if err != nil {
+			a, aerr := netip.ParseAddr(v)
+			if aerr != nil {
+				e.errs = append(e.errs, fmt.Errorf("%s: want CIDR blocks or addresses such as 10.0.0.0/8,fd00::/8,192.0.2.1, got %q", key, v))
+				return nil
+			}
+			p = netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen())
+		}
+		out = append(out, p.Masked())
+	}
+	return out
+}
+
 // Secret returns key's value, "" when unset: a token of at least 16
 // characters without spaces, since a short one can be guessed.
 func (e *Env) Secret(key string) string {
@@ -154,15 +183,17 @@ func (e *Env) Int(key string, def, lowest int) int {
 	return n
 }
 
-// Float returns key as a non-negative number, or def when unset.
+// Float returns key as a finite non-negative number, or def when unset.
+// NaN and infinities parse but cannot work: every comparison with NaN is
+// false (a limit of NaN refuses nothing), and an infinite limit is no limit.
 func (e *Env) Float(key string, def float64) float64 {
 	v := e.String(key, "")
 	if v == "" {
 		return def
 	}
 	f, err := strconv.ParseFloat(v, 64)
-	if err != nil || f < 0 {
-		e.errs = append(e.errs, fmt.Errorf("%s: want a non-negative number, got %q", key, v))
+	if err != nil || !(f >= 0) || math.IsInf(f, 0) {
+		e.errs = append(e.errs, fmt.Errorf("%s: want a finite non-negative number, got %q", key, v))
 		return def
 	}
 	return f

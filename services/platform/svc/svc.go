@@ -7,12 +7,13 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"expvar"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
-	_ "net/http/pprof" // profiles on DEBUG_ADDR only
+	"net/http/pprof" // profiles on DEBUG_ADDR only
 	"sync/atomic"
 	"time"
 
@@ -131,7 +132,13 @@ func Serve(ctx context.Context, ln net.Listener, h http.Handler, cfg HTTP) error
 
 // Debug serves Go's profiles (/debug/pprof/) and expvar (/debug/vars) on
 // addr when it is set (DEBUG_ADDR, e.g. 127.0.0.1:6060, or port 0 for any),
-// never on the service's own port.
+// never on the service's own port. They are served from a mux of their own,
+// not http.DefaultServeMux (which anything imported may add to), behind the
+// strictest edge guard: a Host of localhost, 127.0.0.1 or [::1], and a
+// loopback client. ADMIN_TOKEN does not open them: a heap profile holds
+// what the service holds, and a CPU profile costs it a core; reach them
+// from the machine, or through kubectl port-forward (which arrives on
+// loopback).
 func Debug(log *slog.Logger, addr string) {
 	if addr == "" {
 		return
@@ -142,5 +149,22 @@ func Debug(log *slog.Logger, addr string) {
 		return
 	}
 	log.Warn("debug endpoints exposed", "addr", ln.Addr().String())
-	go func() { _ = http.Serve(ln, http.DefaultServeMux) }()
+	srv := &http.Server{Handler: debugHandler(), ReadHeaderTimeout: readHeaderTimeout, MaxHeaderBytes: MaxHeaderBytes}
+	go func() { _ = srv.Serve(ln) }()
+}
+
+// debugHandler is what DEBUG_ADDR serves, behind its guard.
+func debugHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index) // and the named profiles under it
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	mux.Handle("/debug/vars", expvar.Handler())
+	hosts, err := httpx.ParseHosts(httpx.DefaultHosts)
+	if err != nil {
+		panic(fmt.Sprintf("the default Host list does not parse: %v", err)) // a constant: a test catches it
+	}
+	return httpx.Guard{Hosts: hosts}.Wrap(httpx.AdminOnly(mux))
 }
