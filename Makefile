@@ -59,9 +59,10 @@ vet: ## go vet every module
 workflow: ## check the GitHub Actions workflow with actionlint
 	$(ACTIONLINT) .github/workflows/ci.yml
 
-unit: ## unit tests of every Go module, with the race detector; JUnit in features/reports/unit.junit.xml
+# Under with-postgres: one PostgreSQL server for the stores' PostgreSQL tests (a database each).
+unit: ## unit tests of every Go module, with the race detector, beside a PostgreSQL server; JUnit in features/reports/unit.junit.xml
 	@mkdir -p $(REPORTS)
-	$(GOTESTSUM) --format standard-verbose --hide-summary skipped --junitfile $(REPORTS)/unit.junit.xml \
+	go run ./harness/cmd/with-postgres -- $(GOTESTSUM) --format standard-verbose --hide-summary skipped --junitfile $(REPORTS)/unit.junit.xml \
 		-- -race -count=1 $(UNIT) 2>&1 | $(QUIET_V)
 
 features: features-embedded features-kafka ## the Gherkin features on the embedded broker, then on real Kafka 3.9 + ZooKeeper

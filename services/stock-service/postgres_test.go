@@ -3,13 +3,13 @@ package main
 import (
 	"context"
 	"log/slog"
-	"os"
 	"strings"
 	"testing"
 
 	"github.com/google/uuid"
 
 	"github.com/kafkakit/kit/services/events"
+	"github.com/kafkakit/kit/services/platform/sqldb/sqldbtest"
 	"github.com/kafkakit/kit/services/platform/stream"
 )
 
@@ -17,14 +17,9 @@ import (
 // in text (SQLSTATE 22021) and raises what a rule refuses, an order with a
 // NUL in a SKU, or one breaking a rule, is answered REJECTED, stock
 // untouched; one whose id itself PostgreSQL refuses is dead-lettered. The
-// package starts no PostgreSQL of its own: give one, e.g. the harness's
-// (harness/postgres), in STOCK_TEST_POSTGRES_DSN. Runs leave their rows;
-// every order id is new.
+// database is the test's own (sqldbtest: `make unit` starts the server).
 func TestOrdersNoRetryCanApplyOnPostgres(t *testing.T) {
-	dsn := os.Getenv("STOCK_TEST_POSTGRES_DSN")
-	if dsn == "" {
-		t.Skip("SKIP stock-service on PostgreSQL: STOCK_TEST_POSTGRES_DSN is not set (postgres://… of a database it may create tables in)")
-	}
+	dsn := sqldbtest.Postgres(t)
 	ctx := context.Background()
 	s, err := OpenStore(ctx, dsn, testTopics)
 	if err != nil {
