@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -341,5 +342,51 @@ func TestConfigRefusesABadDSN(t *testing.T) {
 	env := map[string]string{"DB_DSN": "mysql://x/y"}
 	if _, err := loadConfig(func(k string) string { return env[k] }); err == nil || !strings.Contains(err.Error(), "DB_DSN") {
 		t.Errorf("loadConfig(DB_DSN=mysql://x/y) = %v, want an error naming DB_DSN", err)
+	}
+}
+
+// TestTwoInstancesOnOnePostgreSQLWriteEachStatusOnce: processors sharing
+// one PostgreSQL (DB_DSN=postgres://…) racing on the same orders — a
+// reservation redelivered to another instance during a rebalance while the
+// first still handles it — write each status once between them: the
+// order's ledger row is locked, and the loser of the race to insert it is
+// applied again and finds the winner's statuses. It needs a PostgreSQL
+// database: KAFKAKIT_TEST_POSTGRES_DSN (the harness's `DB=postgres` starts
+// one; any empty database will do).
+func TestTwoInstancesOnOnePostgreSQLWriteEachStatusOnce(t *testing.T) {
+	dsn := os.Getenv("KAFKAKIT_TEST_POSTGRES_DSN")
+	if dsn == "" {
+		t.Skip("!!! ORDERS-PROCESSOR'S LEDGER NOT TESTED ON POSTGRESQL: set KAFKAKIT_TEST_POSTGRES_DSN=postgres://… to run it")
+	}
+	b := &broker{}
+	instances := []*running{start(t, dsn, b, time.Nanosecond, time.Now), start(t, dsn, b, time.Nanosecond, time.Now)}
+	orders := make([]string, 20)
+	var wg sync.WaitGroup
+	for i := range orders {
+		orders[i] = uuid.NewString()
+		result := events.Reserved
+		if i%4 == 0 {
+			result = events.Rejected
+		}
+		for _, p := range instances {
+			for range 2 {
+				wg.Go(func() {
+					if err := p.Handle(context.Background(), reservation(orders[i], result, 10)); err != nil {
+						t.Error(err)
+					}
+				})
+			}
+		}
+	}
+	wg.Wait()
+	for _, p := range instances {
+		p.settle(t)
+	}
+	for i, id := range orders {
+		want, wantSeq, reason := []events.Status{events.StatusCreated, events.StatusProcessing, events.StatusPaid}, []int{1, 2, 3}, ""
+		if i%4 == 0 {
+			want, wantSeq, reason = []events.Status{events.StatusCreated, events.StatusFailed}, []int{1, 2}, "out of stock: A has 0 left, the order asks for 1"
+		}
+		checkLifecycle(t, fmt.Sprintf("order %d handled twice by each of two instances", i), b.statuses(id), want, wantSeq, reason)
 	}
 }
