@@ -121,23 +121,24 @@ func (a advanced) Queued() []outbox.Queued { return a.queued }
 
 // Advance records the statuses of one order (in lifecycle order, each with
 // its seq) that the order has not reached yet and queues them on
-// orders.status, in one transaction, and returns where the order stands.
-// An order already final, or already past every one of them, changes
-// nothing. The same order advanced by two instances at once (PostgreSQL)
+// orders.status, in one transaction, and returns where the order stands and
+// whether it wrote any. An order already final, or already past every one
+// of them, changes nothing. The same order advanced by two instances at once (PostgreSQL)
 // makes the later one's insert a duplicate: it is applied again
 // (ApplyAgainOnDuplicate) and then finds the winner's row.
-func (l *Ledger) Advance(ctx context.Context, statuses ...events.OrderStatus) (Reached, error) {
+func (l *Ledger) Advance(ctx context.Context, statuses ...events.OrderStatus) (reached Reached, wrote bool, err error) {
 	if len(statuses) == 0 {
-		return Reached{}, errors.New("advance: no status")
+		return Reached{}, false, errors.New("advance: no status")
 	}
 	headers := tracing.Headers(ctx) // the change runs in the writer's context, not ctx
 	r, err := l.writer.ApplyAgainOnDuplicate(ctx, func(ctx context.Context, tx sqldb.Tx) (any, error) {
 		return l.advance(ctx, tx, statuses, headers)
 	})
 	if err != nil {
-		return Reached{}, fmt.Errorf("record %s of order %s: %w", statuses[len(statuses)-1].Status, statuses[0].OrderID, err)
+		return Reached{}, false, fmt.Errorf("record %s of order %s: %w", statuses[len(statuses)-1].Status, statuses[0].OrderID, err)
 	}
-	return r.(advanced).reached, nil
+	a := r.(advanced)
+	return a.reached, len(a.queued) > 0, nil
 }
 
 func (l *Ledger) advance(ctx context.Context, tx sqldb.Tx, statuses []events.OrderStatus, headers []kafka.Header) (advanced, error) {

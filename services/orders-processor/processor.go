@@ -30,7 +30,7 @@ func (r PaymentRule) Decide(total float64, currency string) (events.Status, stri
 // ledger, which writes each status of an order once and queues it in the
 // outbox in the same transaction (*Ledger is one).
 type Statuses interface {
-	Advance(ctx context.Context, statuses ...events.OrderStatus) (Reached, error)
+	Advance(ctx context.Context, statuses ...events.OrderStatus) (reached Reached, wrote bool, err error)
 }
 
 // Processor moves an order through its lifecycle.
@@ -69,20 +69,26 @@ func (p *Processor) Handle(ctx context.Context, r events.StockReservation) error
 	created := events.OrderStatus{OrderID: r.OrderID, Status: events.StatusCreated, Seq: seqCreated, UpdatedAt: now}
 	if r.Result == events.Rejected {
 		failed := events.OrderStatus{OrderID: r.OrderID, Status: events.StatusFailed, Reason: r.Reason, Seq: seqRejected, UpdatedAt: now}
-		if _, err := p.Statuses.Advance(ctx, created, failed); err != nil {
+		_, wrote, err := p.Statuses.Advance(ctx, created, failed)
+		if err != nil {
 			return err
+		}
+		if !wrote {
+			p.answeredBefore(r.OrderID)
+			return nil
 		}
 		p.Log.Info("order failed for stock", "orderId", r.OrderID, "reason", r.Reason)
 		return nil
 	}
 	pending := []events.OrderStatus{created, {OrderID: r.OrderID, Status: events.StatusProcessing, Seq: seqProcessing, UpdatedAt: now}}
 	if p.Delay > 0 {
-		reached, err := p.Statuses.Advance(ctx, pending...)
+		reached, _, err := p.Statuses.Advance(ctx, pending...)
 		if err != nil {
 			return err
 		}
 		if reached.Status.Final() {
-			return nil // answered before: nothing to pay again
+			p.answeredBefore(r.OrderID) // nothing to pay again
+			return nil
 		}
 		pending = nil
 		select {
@@ -97,9 +103,20 @@ func (p *Processor) Handle(ctx context.Context, r events.StockReservation) error
 	// three, in order, on the order's partition.
 	status, reason := p.Rule.Decide(r.Total, r.Currency)
 	final := events.OrderStatus{OrderID: r.OrderID, Status: status, Reason: reason, Seq: seqPaid, UpdatedAt: now}
-	if _, err := p.Statuses.Advance(ctx, append(pending, final)...); err != nil {
+	_, wrote, err := p.Statuses.Advance(ctx, append(pending, final)...)
+	if err != nil {
 		return err
+	}
+	if !wrote {
+		p.answeredBefore(r.OrderID)
+		return nil
 	}
 	p.Log.Info("order processed", "orderId", r.OrderID, "status", status, "reason", reason)
 	return nil
+}
+
+// answeredBefore logs a reservation whose order was final already (a
+// redelivery): nothing was written.
+func (p *Processor) answeredBefore(orderID string) {
+	p.Log.Info("order already answered; nothing written", "orderId", orderID)
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -216,6 +217,8 @@ func TestARedeliveredReservationWritesNothingNew(t *testing.T) {
 		for _, delay := range []time.Duration{0, time.Nanosecond} {
 			b := &broker{}
 			p := start(t, testDSN(t), b, delay, time.Now)
+			var logs bytes.Buffer
+			p.Log = slog.New(slog.NewTextHandler(&logs, nil))
 			id := uuid.NewString()
 			for range 3 {
 				if err := p.Handle(context.Background(), reservation(id, tt.result, tt.total)); err != nil {
@@ -223,7 +226,12 @@ func TestARedeliveredReservationWritesNothingNew(t *testing.T) {
 				}
 			}
 			p.settle(t)
-			checkLifecycle(t, fmt.Sprintf("%s (delay %v), handled three times", tt.name, delay), b.statuses(id), tt.want, tt.wantSeq, tt.wantReason)
+			what := fmt.Sprintf("%s (delay %v), handled three times", tt.name, delay)
+			checkLifecycle(t, what, b.statuses(id), tt.want, tt.wantSeq, tt.wantReason)
+			// The lessons (docs/learn) look for this line.
+			if got := strings.Count(logs.String(), "order already answered; nothing written"); got != 2 {
+				t.Errorf("%s: logged %d redeliveries, want 2:\n%s", what, got, logs.String())
+			}
 		}
 	}
 }
@@ -282,8 +290,8 @@ func TestOneOrderHandledTwiceAtOnceWritesEachStatusOnce(t *testing.T) {
 // failingLedger is a ledger whose database is gone.
 type failingLedger struct{}
 
-func (failingLedger) Advance(context.Context, ...events.OrderStatus) (Reached, error) {
-	return Reached{}, errors.New("database is locked")
+func (failingLedger) Advance(context.Context, ...events.OrderStatus) (Reached, bool, error) {
+	return Reached{}, false, errors.New("database is locked")
 }
 
 func TestHandleFailsWhenTheLedgerDoesNot(t *testing.T) {
