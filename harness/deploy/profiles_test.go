@@ -37,13 +37,13 @@ var (
 
 // profileServices are the services that only a profile starts.
 var profileServices = map[string][]string{
-	"postgres":        {"scaled"},
-	"scaled-check":    {"scaled"},
-	"orders-api-2":    {"scaled"},
-	"stock-service-2": {"scaled"},
+	"postgres":           {"scaled"},
+	"scaled-check":       {"scaled"},
+	"orders-api-2":       {"scaled"},
+	"stock-service-2":    {"scaled"},
 	"orders-processor-2": {"scaled"},
-	"prometheus":      {"observability"},
-	"grafana":         {"observability"},
+	"prometheus":         {"observability"},
+	"grafana":            {"observability"},
 }
 
 // `docker compose up` without a profile runs the guide's stack and nothing
