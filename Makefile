@@ -5,7 +5,7 @@ SHELL := /bin/bash
 
 MODULE  := github.com/kafkakit/kit
 BROKER  ?= embedded
-# `make up` only: where orders-api and stock-service keep state, instances of every service, of single services.
+# `make up` only: where orders-api, stock-service and orders-processor keep state, instances of every service, of single services.
 DB        ?= sqlite
 SCALE     ?= 1
 INSTANCES ?=

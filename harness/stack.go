@@ -65,16 +65,17 @@ type Options struct {
 	// Instances is how many copies of a service to run (name -> count, 1
 	// to MaxInstances); a service not named runs once. Each instance has
 	// its own port, log prefix (orders-processor#2) and, with SQLite, its
-	// own database file: only DB "postgres" lets instances of orders-api
-	// or stock-service share their state.
+	// own database file: only DB "postgres" lets instances of orders-api,
+	// stock-service or orders-processor share their state.
 	Instances map[string]int
 	// Ports fixes services' ports (name -> port of the first instance;
 	// instance i listens 100*(i-1) above it: 8081, 8181, 8281, ...).
 	// Services not named get free ports.
 	Ports map[string]int
-	// DB is where orders-api and stock-service keep their state: "sqlite"
-	// (default; a file per instance in Dir) or "postgres" (a PostgreSQL the
-	// harness starts, one database per service shared by its instances).
+	// DB is where orders-api, stock-service and orders-processor keep
+	// their state: "sqlite" (default; a file per instance in Dir) or
+	// "postgres" (a PostgreSQL the harness starts, one database per service
+	// shared by its instances).
 	DB string
 	// ServiceEnv is added to every spawned service's environment, e.g.
 	// PAYMENT_DELAY=0.
@@ -91,8 +92,9 @@ type Options struct {
 const MaxInstances = 9
 
 // databases names the database of each service that keeps state: its
-// SQLite file (name.db) or its PostgreSQL database.
-var databases = map[string]string{OrdersAPI: "orders", StockService: "stock"}
+// SQLite file (name.db) or its PostgreSQL database — one per service, so
+// no service reads another's tables (each has an outbox table of its own).
+var databases = map[string]string{OrdersAPI: "orders", StockService: "stock", OrdersProcessor: "processor"}
 
 // Stack is a running broker and the four services.
 type Stack struct {

@@ -72,7 +72,7 @@ func TestInstancePort(t *testing.T) {
 
 func TestInstanceEnv(t *testing.T) {
 	brokers := []string{"127.0.0.1:9093", "127.0.0.1:9094"}
-	pg := map[string]string{OrdersAPI: "postgres://pg/orders", StockService: "postgres://pg/stock"}
+	pg := map[string]string{OrdersAPI: "postgres://pg/orders", StockService: "postgres://pg/stock", OrdersProcessor: "postgres://pg/processor"}
 	extra := map[string]string{"PAYMENT_DELAY": "0", "LOG_LEVEL": "warn"}
 	for _, tc := range []struct {
 		service string
@@ -86,7 +86,9 @@ func TestInstanceEnv(t *testing.T) {
 		{OrdersAPI, 3, nil, "/data/orders-3.db"},
 		{StockService, 2, pg, "postgres://pg/stock"},
 		{OrdersAPI, 1, pg, "postgres://pg/orders"},
-		{OrdersProcessor, 2, pg, ""},
+		{OrdersProcessor, 1, nil, "/data/processor.db"},
+		{OrdersProcessor, 2, nil, "/data/processor-2.db"},
+		{OrdersProcessor, 2, pg, "postgres://pg/processor"},
 		{NotificationsAPI, 1, nil, ""},
 	} {
 		got := instanceEnv(tc.service, tc.n, "127.0.0.1:8181", brokers, "/data", tc.dsns, extra)

@@ -90,7 +90,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.StringVar(&c.target, "target", "auto", "harness: start the services through the harness; running: use the URLs and brokers given; auto: running when any of them is given")
 	fs.StringVar(&c.broker, "broker", "", "broker the harness starts: embedded, kafka or kafka-cluster (ZooKeeper and three brokers, replication 3, min.insync.replicas 2) (default $BROKER, else embedded)")
 	instances := fs.String("instances", getenv("INSTANCES"), "instances of services the harness starts, as kit up -instances takes them: orders-processor=2,stock-service=2,notifications-api=2 (default $INSTANCES; a service not named runs once)")
-	fs.StringVar(&c.db, "db", "", "where the orders-api and stock-service the harness starts keep state: sqlite or postgres (a PostgreSQL the harness starts, shared by their instances) (default $DB, else sqlite)")
+	fs.StringVar(&c.db, "db", "", "where the orders-api, stock-service and orders-processor the harness starts keep state: sqlite or postgres (a PostgreSQL the harness starts, shared by their instances) (default $DB, else sqlite)")
 	fs.StringVar(&c.ordersURL, "orders-url", "http://localhost:8081", "orders-api base URL (running target)")
 	fs.StringVar(&c.notificationsURL, "notifications-url", "http://localhost:8083", "notifications-api base URL (running target)")
 	fs.StringVar(&c.stockURL, "stock-url", "http://localhost:8084", "stock-service base URL, to seed the runner's SKUs (running target)")

@@ -489,7 +489,7 @@ func TestComposeStartOrder(t *testing.T) {
 	}
 	// The services that keep state wait for PostgreSQL and the check that
 	// they were given it, when the scaled profile runs them.
-	for _, name := range append([]string{"orders-api", "stock-service"}, secondInstances...) {
+	for _, name := range append([]string{"orders-api", "stock-service", "orders-processor"}, secondInstances...) {
 		tests = append(tests,
 			struct{ service, dependsOn, condition string }{name, "kafka-init", types.ServiceConditionCompletedSuccessfully},
 			struct{ service, dependsOn, condition string }{name, "postgres", types.ServiceConditionHealthy},
@@ -625,7 +625,7 @@ func TestKafkaInitCreatesEveryTopic(t *testing.T) {
 // named volume so that it outlives the container.
 func TestComposeDatabasesAreOnVolumes(t *testing.T) {
 	p := loadProject(t)
-	for _, name := range []string{"orders-api", "stock-service"} {
+	for _, name := range []string{"orders-api", "stock-service", "orders-processor"} {
 		t.Run(name, func(t *testing.T) {
 			s := service(t, p, name)
 			dsn := env(s, "DB_DSN")

@@ -23,25 +23,27 @@ import (
 	"github.com/kafkakit/kit/harness"
 )
 
-// secondInstances are the scaled profile's second orders-api and
-// stock-service, and stateful maps each service that keeps state to its
+// secondInstances are the scaled profile's second orders-api,
+// stock-service and orders-processor, and stateful maps each service that keeps state to its
 // second instance and to the variable its DB_DSN comes from.
 var (
-	secondInstances = []string{"orders-api-2", "stock-service-2"}
+	secondInstances = []string{"orders-api-2", "stock-service-2", "orders-processor-2"}
 	stateful        = []struct{ first, second, dsnVar string }{
 		{harness.OrdersAPI, "orders-api-2", "ORDERS_DB_DSN"},
 		{harness.StockService, "stock-service-2", "STOCK_DB_DSN"},
+		{harness.OrdersProcessor, "orders-processor-2", "PROCESSOR_DB_DSN"},
 	}
 )
 
 // profileServices are the services that only a profile starts.
 var profileServices = map[string][]string{
-	"postgres":        {"scaled"},
-	"scaled-check":    {"scaled"},
-	"orders-api-2":    {"scaled"},
-	"stock-service-2": {"scaled"},
-	"prometheus":      {"observability"},
-	"grafana":         {"observability"},
+	"postgres":           {"scaled"},
+	"scaled-check":       {"scaled"},
+	"orders-api-2":       {"scaled"},
+	"stock-service-2":    {"scaled"},
+	"orders-processor-2": {"scaled"},
+	"prometheus":         {"observability"},
+	"grafana":            {"observability"},
 }
 
 // `docker compose up` without a profile runs the guide's stack and nothing

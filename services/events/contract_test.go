@@ -34,7 +34,7 @@ func valid(topic string) map[string]any {
 	case events.TopicStockReservations:
 		return map[string]any{"orderId": id, "result": "RESERVED", "items": items, "total": 31.5, "currency": "EUR", "updatedAt": "2026-11-25T09:30:00.123456789Z"}
 	case events.TopicOrdersStatus:
-		return map[string]any{"orderId": id, "status": "PAID", "updatedAt": "2026-11-25T09:30:00Z"}
+		return map[string]any{"orderId": id, "status": "PAID", "seq": 3, "updatedAt": "2026-11-25T09:30:00Z"}
 	default:
 		return map[string]any{"sku": "BOOK-1", "delta": -2, "newQuantity": 8, "orderId": "o", "updatedAt": "2026-11-25T09:30:00Z"}
 	}
@@ -217,6 +217,8 @@ func TestDecodeErrorsNameTheField(t *testing.T) {
 		{events.TopicStockReservations, `{"orderId":"` + id + `","result":"RESERVED","reason":"x","items":[{"sku":"A","qty":1}],"total":1,"currency":"EUR","updatedAt":"2026-11-25T09:30:00Z"}`, []string{"reason: is only allowed when result is REJECTED"}},
 		{events.TopicInventoryUpdated, `{"sku":"A","delta":0,"newQuantity":-1,"orderId":"o","updatedAt":"2026-11-25T09:30:00Z"}`, []string{"delta: must not be 0", "newQuantity: must be a whole number from 0 to 9007199254740991"}},
 		{events.TopicOrdersCreated, `{"orderId":"` + id + `","unexpected":1}`, []string{"unknown"}},
+		{events.TopicOrdersStatus, `{"orderId":"` + id + `","status":"PAID","seq":0,"updatedAt":"2026-11-25T09:30:00Z"}`, []string{"seq: must be a whole number from 1 to 9007199254740991, got 0"}},
+		{events.TopicOrdersStatus, `{"orderId":"` + id + `","status":"PAID","seq":null,"updatedAt":"2026-11-25T09:30:00Z"}`, []string{"seq: must be a whole number", "got null"}},
 	}
 	for _, tt := range tests {
 		_, err := decoders[tt.topic]([]byte(tt.raw))
@@ -225,6 +227,23 @@ func TestDecodeErrorsNameTheField(t *testing.T) {
 				t.Errorf("%s %s: error %v, want it to say %q", tt.topic, tt.raw, err, w)
 			}
 		}
+	}
+}
+
+// TestOrderStatusWithoutSeqStillHolds: seq is a compatible addition, so a
+// status written before it (no seq) is still valid, to the schema and the
+// decoder, and decodes with Seq 0.
+func TestOrderStatusWithoutSeqStillHolds(t *testing.T) {
+	raw := []byte(`{"orderId":"` + id + `","status":"PROCESSING","updatedAt":"2026-11-25T09:30:00Z"}`)
+	if err := schemaVerdict(t, events.TopicOrdersStatus, raw); err != nil {
+		t.Errorf("schema refused a status without seq: %v", err)
+	}
+	got, err := events.DecodeOrderStatus(raw)
+	if err != nil {
+		t.Fatalf("DecodeOrderStatus refused a status without seq: %v", err)
+	}
+	if got.Seq != 0 {
+		t.Errorf("Seq = %d, want 0 for a status without one", got.Seq)
 	}
 }
 

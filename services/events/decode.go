@@ -76,8 +76,8 @@ func DecodeOrderStatus(raw []byte) (OrderStatus, error) {
 		OrderID   *string        `json:"orderId"`
 		Status    *string        `json:"status"`
 		Reason    jsontext.Value `json:"reason"`
+		Seq       jsontext.Value `json:"seq"`
 		UpdatedAt *string        `json:"updatedAt"`
-		Seq       *float64       `json:"seq"`
 	}
 	if err := decodeStrict(raw, &in); err != nil {
 		return OrderStatus{}, err
@@ -89,9 +89,7 @@ func DecodeOrderStatus(raw []byte) (OrderStatus, error) {
 		UpdatedAt: c.utcTime("updatedAt", in.UpdatedAt),
 	}
 	out.Reason = c.reasonWhen("reason", in.Reason, out.Status == StatusFailed, "status is FAILED")
-	if in.Seq != nil { // optional: records written before it have none
-		out.Seq = c.whole("seq", in.Seq, 1, 3)
-	}
+	out.Seq = c.optionalWhole("seq", in.Seq, 1, maxSafe) // records written before it have none
 	return out, c.err()
 }
 
@@ -279,6 +277,20 @@ func (c *checker) whole(field string, v *float64, lowest, highest float64) int {
 		return 0
 	}
 	return int(f)
+}
+
+// optionalWhole is whole for a member that may be absent (0 then); a null is
+// present, and not a number.
+func (c *checker) optionalWhole(field string, raw jsontext.Value, lowest, highest float64) int {
+	if len(raw) == 0 {
+		return 0
+	}
+	var f float64
+	if raw.Kind() != '0' || json.Unmarshal(raw, &f) != nil {
+		c.fail(field, "must be a whole number from %.0f to %.0f, got %s", lowest, highest, raw)
+		return 0
+	}
+	return c.whole(field, &f, lowest, highest)
 }
 
 func (c *checker) items(field string, v *[]itemJSON) []Item {

@@ -128,12 +128,22 @@ type StockReservation struct {
 
 // OrderStatus is the value of a record on orders.status, keyed by OrderID.
 // orders-processor is its only writer. Reason is set when Status is FAILED.
+//
+// Seq is the status's place in its order's lifecycle, from 1: CREATED 1,
+// PROCESSING 2, PAID or FAILED 3; an order rejected for stock goes CREATED
+// 1, FAILED 2. orders-processor writes each status of an order once (its
+// ledger), but a producer retry or a relay resend can still put a record on
+// the topic twice, and a reader may meet a stale one after a newer: a reader
+// keeps the highest Seq it has seen per order and drops any status whose Seq
+// is not higher (a repeat or a stale one), so a finished order stays
+// finished for it. Seq is 0 (absent on the wire) in records written before
+// it existed; those carry no order a reader can check.
 type OrderStatus struct {
 	OrderID   string    `json:"orderId"`
 	Status    Status    `json:"status"`
 	Reason    string    `json:"reason,omitempty"`
-	UpdatedAt time.Time `json:"updatedAt"`
 	Seq       int       `json:"seq,omitempty"`
+	UpdatedAt time.Time `json:"updatedAt"`
 }
 
 // InventoryUpdated is the value of a record on inventory.updated, keyed by

@@ -41,11 +41,11 @@ func goldenCases() []goldenCase {
 			Items:  []events.Item{{SKU: "BOOK-1", Qty: 2}, {SKU: "PEN-7", Qty: 1}}, Total: 31.5, Currency: "EUR", UpdatedAt: at,
 		}},
 		{"order_status_paid.json", events.TopicOrdersStatus, events.OrderStatus{
-			OrderID: "5f0c7e0a-8d1e-4b8e-9a52-3c1f2f6f7a10", Status: events.StatusPaid, UpdatedAt: at,
+			OrderID: "5f0c7e0a-8d1e-4b8e-9a52-3c1f2f6f7a10", Status: events.StatusPaid, Seq: 3, UpdatedAt: at,
 		}},
 		{"order_status_failed.json", events.TopicOrdersStatus, events.OrderStatus{
 			OrderID: "5f0c7e0a-8d1e-4b8e-9a52-3c1f2f6f7a10", Status: events.StatusFailed,
-			Reason: "payment declined: total 1500.00 EUR is over the 1000.00 limit", UpdatedAt: at,
+			Reason: "payment declined: total 1500.00 EUR is over the 1000.00 limit", Seq: 3, UpdatedAt: at,
 		}},
 		{"inventory_updated.json", events.TopicInventoryUpdated, events.InventoryUpdated{
 			SKU: "BOOK-1", Delta: -2, NewQuantity: 8, OrderID: "5f0c7e0a-8d1e-4b8e-9a52-3c1f2f6f7a10", UpdatedAt: at,
@@ -93,6 +93,9 @@ func TestSchemasRejectBrokenRecords(t *testing.T) {
 		{"order with snake_case field", events.TopicOrdersCreated, `{"order_id":"5f0c7e0a-8d1e-4b8e-9a52-3c1f2f6f7a10","userId":"u","items":[{"sku":"A","qty":1}],"total":1,"currency":"EUR","createdAt":"2026-11-25T09:30:00Z"}`},
 		{"unknown status", events.TopicOrdersStatus, `{"orderId":"5f0c7e0a-8d1e-4b8e-9a52-3c1f2f6f7a10","status":"SHIPPED","updatedAt":"2026-11-25T09:30:00Z"}`},
 		{"failure without reason", events.TopicOrdersStatus, `{"orderId":"5f0c7e0a-8d1e-4b8e-9a52-3c1f2f6f7a10","status":"FAILED","updatedAt":"2026-11-25T09:30:00Z"}`},
+		{"status with seq 0", events.TopicOrdersStatus, `{"orderId":"5f0c7e0a-8d1e-4b8e-9a52-3c1f2f6f7a10","status":"PAID","seq":0,"updatedAt":"2026-11-25T09:30:00Z"}`},
+		{"status with a fractional seq", events.TopicOrdersStatus, `{"orderId":"5f0c7e0a-8d1e-4b8e-9a52-3c1f2f6f7a10","status":"PAID","seq":1.5,"updatedAt":"2026-11-25T09:30:00Z"}`},
+		{"status with a seq in a string", events.TopicOrdersStatus, `{"orderId":"5f0c7e0a-8d1e-4b8e-9a52-3c1f2f6f7a10","status":"PAID","seq":"3","updatedAt":"2026-11-25T09:30:00Z"}`},
 		{"paid with a reason", events.TopicOrdersStatus, `{"orderId":"5f0c7e0a-8d1e-4b8e-9a52-3c1f2f6f7a10","status":"PAID","reason":"x","updatedAt":"2026-11-25T09:30:00Z"}`},
 		{"order for more than the largest quantity", events.TopicOrdersCreated, `{"orderId":"5f0c7e0a-8d1e-4b8e-9a52-3c1f2f6f7a10","userId":"u","items":[{"sku":"A","qty":1000001}],"total":1,"currency":"EUR","createdAt":"2026-11-25T09:30:00Z"}`},
 		{"order with a huge quantity", events.TopicOrdersCreated, `{"orderId":"5f0c7e0a-8d1e-4b8e-9a52-3c1f2f6f7a10","userId":"u","items":[{"sku":"A","qty":9223372036854775807}],"total":1,"currency":"EUR","createdAt":"2026-11-25T09:30:00Z"}`},

@@ -1,6 +1,7 @@
-// Command orders-processor takes each order from orders.created through
-// payment and records CREATED, PROCESSING, then PAID or FAILED on
-// orders.status.
+// Command orders-processor takes each order stock-service answered on
+// stock.reservations through payment and records CREATED, PROCESSING, then
+// PAID or FAILED on orders.status — each status once, by its ledger and
+// outbox.
 package main
 
 import (

@@ -2,15 +2,11 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"time"
 
-	"github.com/segmentio/kafka-go"
-
 	"github.com/kafkakit/kit/services/events"
-	"github.com/kafkakit/kit/services/platform/tracing"
 )
 
 // PaymentRule is the kit's deterministic stand-in for a payment provider:
@@ -30,19 +26,30 @@ func (r PaymentRule) Decide(total float64, currency string) (events.Status, stri
 	return events.StatusPaid, ""
 }
 
-// StatusWriter records statuses on orders.status; *kafka.Writer is one.
-type StatusWriter interface {
-	WriteMessages(ctx context.Context, msgs ...kafka.Message) error
+// Statuses is where the processor records an order's statuses: its
+// ledger, which writes each status of an order once and queues it in the
+// outbox in the same transaction (*Ledger is one).
+type Statuses interface {
+	Advance(ctx context.Context, statuses ...events.OrderStatus) (reached Reached, wrote bool, err error)
 }
 
 // Processor moves an order through its lifecycle.
 type Processor struct {
-	Statuses StatusWriter
+	Statuses Statuses
 	Rule     PaymentRule
 	Delay    time.Duration
 	Log      *slog.Logger
 	Now      func() time.Time
 }
+
+// The seq of each status (events.OrderStatus.Seq): its place in the order's
+// lifecycle.
+const (
+	seqCreated    = 1
+	seqProcessing = 2
+	seqPaid       = 3 // or FAILED for payment
+	seqRejected   = 2 // FAILED for stock, right after CREATED
+)
 
 // Handle turns stock-service's answer to an order into the order's
 // statuses. Stock reserved: CREATED and PROCESSING, then, after the
@@ -51,25 +58,37 @@ type Processor struct {
 // rejected: CREATED, then FAILED with the stock reason; nobody pays for what
 // is not there.
 //
-// It returns only after the broker acknowledged every status, so the
-// consumer commits the reservation after its statuses exist. A redelivered
-// reservation writes the same statuses again, in the same order; readers
-// (notifications-api) drop a status they have already seen.
+// Each status is written once, whatever the redeliveries: the ledger
+// writes only the statuses an order has not reached, so a redelivered
+// reservation of a final order writes nothing, and one redelivered after a
+// crash during the payment writes only the final status. It returns once
+// the ledger committed (the relay produces the statuses from the outbox),
+// so the consumer commits the reservation after its statuses are recorded.
 func (p *Processor) Handle(ctx context.Context, r events.StockReservation) error {
 	now := p.Now().UTC()
-	created := events.OrderStatus{OrderID: r.OrderID, Status: events.StatusCreated, UpdatedAt: now}
+	created := events.OrderStatus{OrderID: r.OrderID, Status: events.StatusCreated, Seq: seqCreated, UpdatedAt: now}
 	if r.Result == events.Rejected {
-		failed := events.OrderStatus{OrderID: r.OrderID, Status: events.StatusFailed, Reason: r.Reason, UpdatedAt: now}
-		if err := p.record(ctx, created, failed); err != nil {
+		failed := events.OrderStatus{OrderID: r.OrderID, Status: events.StatusFailed, Reason: r.Reason, Seq: seqRejected, UpdatedAt: now}
+		_, wrote, err := p.Statuses.Advance(ctx, created, failed)
+		if err != nil {
 			return err
+		}
+		if !wrote {
+			p.answeredBefore(r.OrderID)
+			return nil
 		}
 		p.Log.Info("order failed for stock", "orderId", r.OrderID, "reason", r.Reason)
 		return nil
 	}
-	pending := []events.OrderStatus{created, {OrderID: r.OrderID, Status: events.StatusProcessing, UpdatedAt: now}}
+	pending := []events.OrderStatus{created, {OrderID: r.OrderID, Status: events.StatusProcessing, Seq: seqProcessing, UpdatedAt: now}}
 	if p.Delay > 0 {
-		if err := p.record(ctx, pending...); err != nil {
+		reached, _, err := p.Statuses.Advance(ctx, pending...)
+		if err != nil {
 			return err
+		}
+		if reached.Status.Final() {
+			p.answeredBefore(r.OrderID) // nothing to pay again
+			return nil
 		}
 		pending = nil
 		select {
@@ -79,34 +98,25 @@ func (p *Processor) Handle(ctx context.Context, r events.StockReservation) error
 		}
 		now = p.Now().UTC()
 	}
-	// Without a simulated payment to wait for, one produce request carries
-	// the whole lifecycle, saving a round trip per order; the records are
-	// still three, in order, on the order's partition.
+	// Without a simulated payment to wait for, one transaction records the
+	// whole lifecycle, saving a commit per order; the records are still
+	// three, in order, on the order's partition.
 	status, reason := p.Rule.Decide(r.Total, r.Currency)
-	final := events.OrderStatus{OrderID: r.OrderID, Status: status, Reason: reason, UpdatedAt: now}
-	if err := p.record(ctx, append(pending, final)...); err != nil {
+	final := events.OrderStatus{OrderID: r.OrderID, Status: status, Reason: reason, Seq: seqPaid, UpdatedAt: now}
+	_, wrote, err := p.Statuses.Advance(ctx, append(pending, final)...)
+	if err != nil {
 		return err
+	}
+	if !wrote {
+		p.answeredBefore(r.OrderID)
+		return nil
 	}
 	p.Log.Info("order processed", "orderId", r.OrderID, "status", status, "reason", reason)
 	return nil
 }
 
-// record writes statuses in order, keyed by their order id so that they land
-// on one partition in this order.
-func (p *Processor) record(ctx context.Context, statuses ...events.OrderStatus) error {
-	msgs := make([]kafka.Message, len(statuses))
-	// The statuses belong to the reservation's trace, and carry the time
-	// they were sent, from which a reader can tell each hop's latency.
-	headers, now := tracing.Headers(ctx), p.Now()
-	for i, st := range statuses {
-		value, err := json.Marshal(st)
-		if err != nil {
-			return fmt.Errorf("encode status: %w", err)
-		}
-		msgs[i] = kafka.Message{Key: []byte(st.OrderID), Value: value, Headers: headers, Time: now}
-	}
-	if err := p.Statuses.WriteMessages(ctx, msgs...); err != nil {
-		return fmt.Errorf("record %s for order %s: %w", statuses[0].Status, statuses[0].OrderID, err)
-	}
-	return nil
+// answeredBefore logs a reservation whose order was final already (a
+// redelivery): nothing was written.
+func (p *Processor) answeredBefore(orderID string) {
+	p.Log.Info("order already answered; nothing written", "orderId", orderID)
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"os"
 	"os/signal"
@@ -13,6 +14,8 @@ import (
 	"github.com/kafkakit/kit/services/events"
 	"github.com/kafkakit/kit/services/platform/httpx"
 	"github.com/kafkakit/kit/services/platform/metrics"
+	"github.com/kafkakit/kit/services/platform/outbox"
+	"github.com/kafkakit/kit/services/platform/sqldb"
 	"github.com/kafkakit/kit/services/platform/stream"
 	"github.com/kafkakit/kit/services/platform/svc"
 	"github.com/kafkakit/kit/services/platform/tracing"
@@ -21,7 +24,9 @@ import (
 type config struct {
 	svc.Common
 	HTTPAddr string
-	Payment  PaymentRule
+	// DSN is the ledger's database (answered orders and the outbox).
+	DSN     string
+	Payment PaymentRule
 	// PaymentDelay simulates the payment provider between PROCESSING and the
 	// final status, so the demo is visible; 0 for benchmarks.
 	PaymentDelay time.Duration
@@ -33,9 +38,13 @@ func loadConfig(getenv func(string) string) (config, error) {
 	cfg := config{
 		Common:       env.Common(),
 		HTTPAddr:     env.ListenAddr("HTTP_ADDR", ":8082"),
+		DSN:          env.String("DB_DSN", "orders-processor.db"),
 		Payment:      PaymentRule{Limit: env.Float("PAYMENT_LIMIT", 1000)},
 		PaymentDelay: env.Duration("PAYMENT_DELAY", 500*time.Millisecond),
 		MaxInFlight:  env.Int("MAX_IN_FLIGHT", 512, 1),
+	}
+	if _, err := sqldb.Kind(cfg.DSN); err != nil {
+		return cfg, fmt.Errorf("config: DB_DSN: %w", err)
 	}
 	return cfg, env.Err()
 }
@@ -57,9 +66,16 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	defer tr.Close()
 
-	statuses := stream.NewProducer(cfg.Brokers, cfg.StatusTopic, stream.ProducerConfig{})
-	defer statuses.Close()
-	p := &Processor{Statuses: m.Producer(statuses, cfg.StatusTopic), Rule: cfg.Payment, Delay: cfg.PaymentDelay, Log: log, Now: time.Now}
+	ledger, err := OpenLedger(ctx, cfg.DSN, cfg.StatusTopic)
+	if err != nil {
+		return err
+	}
+	defer ledger.Close()
+	writer := stream.NewProducer(cfg.Brokers, "", stream.ProducerConfig{})
+	defer writer.Close()
+	relay := outbox.NewRelay(ledger.Outbox(), m.Producer(writer, ""), log)
+	ledger.OnCommit = relay.Committed
+	p := &Processor{Statuses: ledger, Rule: cfg.Payment, Delay: cfg.PaymentDelay, Log: log, Now: time.Now}
 	consumer, err := stream.NewConsumer(stream.ConsumerConfig{
 		Brokers: cfg.Brokers, Group: events.GroupOrdersProcessor,
 		MaxInFlight: cfg.MaxInFlight, Log: log,
@@ -75,10 +91,18 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	checks := map[string]httpx.Check{
-		"topics":     httpx.CachedCheck(ctx, log, time.Second, stream.Routable(cfg.Brokers, statuses, cfg.ReservationsTopic, cfg.StatusTopic)),
+		"topics":     httpx.CachedCheck(ctx, log, time.Second, stream.Routable(cfg.Brokers, writer, cfg.ReservationsTopic, cfg.StatusTopic)),
 		"consumer":   consumer.Joined,
 		"partitions": consumer.Stuck,
+		"database":   ledger.Ping,
+		"outbox":     relay.Ready,
 	}
+	// Shutdown order: HTTP stops and the consumer drains (both on ctx);
+	// the relay keeps producing until then, so what the drain committed is
+	// sent too, for at most its own drain.
+	stopRelay := relay.Start(ctx)
+	defer stopRelay()
+	go m.WatchOutbox(ctx, ledger.Outbox().Backlog)
 
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error {

@@ -1,4 +1,5 @@
--- One database per service that keeps state in PostgreSQL; both services
--- create their own tables at start-up.
+-- One database per service that keeps state in PostgreSQL; each service
+-- creates its own tables at start-up.
 CREATE DATABASE orders;
 CREATE DATABASE stock;
+CREATE DATABASE processor;

@@ -33,7 +33,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	fs.SetOutput(stderr)
 	brokerName := fs.String("broker", envOr(getenv, "BROKER", "embedded"), "broker to run: embedded, kafka or kafka-cluster (env BROKER)")
 	brokerPort := fs.Int("broker-port", 9093, "broker port on 127.0.0.1 (kafka-cluster: this one and the next two)")
-	db := fs.String("db", envOr(getenv, "DB", "sqlite"), "where orders-api and stock-service keep state: sqlite or postgres (env DB)")
+	db := fs.String("db", envOr(getenv, "DB", "sqlite"), "where orders-api, stock-service and orders-processor keep state: sqlite or postgres (env DB)")
 	scale := fs.Int("scale", 1, "instances of every service (the second on 8181-8184, the third on 8281-8284, ...)")
 	instancesFlag := fs.String("instances", "", "instances of single services, over -scale: orders-processor=3,notifications-api=2")
 	webDir := fs.String("web", "web/dist", "built web page to serve; empty to serve none")
