@@ -267,6 +267,16 @@ func (r *Relay) round(ctx context.Context) (bool, error) {
 	// Commit order: records that committed one after another may have
 	// been handed over in the other order by concurrent callers.
 	slices.SortFunc(batch, func(a, b Queued) int { return cmp.Compare(a.seq, b.seq) })
+	// Another instance may have taken the lease since this round began:
+	// PostgreSQL says, before anything is sent (see lease).
+	if err := r.lease.confirm(ctx, r.outbox.db); err != nil {
+		r.scan.Store(true) // what was taken from the fast path is in the table
+		if errors.Is(err, errLeaseLost) {
+			r.log.Warn("outbox lease lost: another instance leads; this one stops producing")
+			return false, nil
+		}
+		return false, err
+	}
 	r.produce(ctx, batch)
 	return true, nil
 }
