@@ -416,3 +416,21 @@ func TestARefusedPartitionOrTopicDoesNotHoldBackTheOthers(t *testing.T) {
 		})
 	}
 }
+
+// TestAHoldEndsWhenItsRecordsAreGone: a key held back after a refusal whose
+// records another instance sent and deleted meanwhile (it led for a while)
+// no longer makes the relay not ready: nothing of it waits.
+func TestAHoldEndsWhenItsRecordsAreGone(t *testing.T) {
+	db, o := openOutbox(t)
+	w := newFakeWriter()
+	w.set(nil, func(m kafka.Message) bool { return string(m.Key) == "refused" })
+	r := NewRelay(o, w, slog.New(slog.DiscardHandler))
+	r.RetryMax = 10 * time.Millisecond
+	running(t, r)
+	r.Committed(commit(t, db, o, msg("a", "refused", "1")))
+	waitFor(t, "readiness names the refused topic", func() bool { return r.Ready(context.Background()) != nil })
+	if _, err := db.ExecContext(context.Background(), `DELETE FROM outbox`); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "ready once nothing of the refused key waits", func() bool { return r.Ready(context.Background()) == nil })
+}

@@ -88,6 +88,12 @@ type held struct {
 
 type topicKey struct{ topic, key string }
 
+// streams is a set of topics and of keys of a topic.
+type streams struct {
+	topics map[string]bool
+	keys   map[topicKey]bool
+}
+
 // stuckTopic is what Ready says of a topic with held records: topic names
 // and counts only, never a key or value (readiness bodies carry no user
 // data).
@@ -226,6 +232,11 @@ func (r *Relay) Start(ctx context.Context) (stop func()) {
 func (r *Relay) round(ctx context.Context) (bool, error) {
 	if !r.lease.leading() {
 		r.takeFast() // another instance relays the shared outbox
+		if len(r.heldTopics)+len(r.heldKeys) > 0 {
+			clear(r.heldTopics) // and its refusals, while it leads
+			clear(r.heldKeys)
+			r.report()
+		}
 		return false, nil
 	}
 	if len(r.sent) >= r.Batch {
@@ -288,12 +299,20 @@ func (r *Relay) round(ctx context.Context) (bool, error) {
 func (r *Relay) readBatch(ctx context.Context, now time.Time) ([]Queued, error) {
 	var batch []Queued
 	var after int64
+	var seen *streams // the held streams that still have records
+	if len(r.heldTopics)+len(r.heldKeys) > 0 {
+		seen = &streams{topics: map[string]bool{}, keys: map[topicKey]bool{}}
+	}
 	for {
 		rows, err := r.outbox.pending(ctx, after, r.Batch)
 		if err != nil {
 			return nil, err
 		}
 		for _, q := range rows {
+			if seen != nil {
+				seen.topics[q.msg.Topic] = true
+				seen.keys[topicKey{q.msg.Topic, string(q.msg.Key)}] = true
+			}
 			if r.sent[q.seq] || r.isHeld(q, now) {
 				continue
 			}
@@ -303,10 +322,31 @@ func (r *Relay) readBatch(ctx context.Context, now time.Time) ([]Queued, error) 
 			}
 		}
 		if len(rows) < r.Batch {
+			r.releaseGone(seen)
 			return batch, nil
 		}
 		after = rows[len(rows)-1].seq
 	}
+}
+
+// releaseGone ends the holds of streams a read of the whole table found no
+// record of (another instance, leading meanwhile, sent them): nothing of
+// them waits, and readiness would name them for good.
+func (r *Relay) releaseGone(seen *streams) {
+	if seen == nil {
+		return
+	}
+	for topic := range r.heldTopics {
+		if !seen.topics[topic] {
+			delete(r.heldTopics, topic)
+		}
+	}
+	for k := range r.heldKeys {
+		if !seen.keys[k] {
+			delete(r.heldKeys, k)
+		}
+	}
+	r.report()
 }
 
 // isHeld reports whether q's stream is held at now; with a zero now,
@@ -357,6 +397,7 @@ func (r *Relay) produce(ctx context.Context, batch []Queued) {
 		topics := splitByTopic(batch)
 		if len(topics) == 1 {
 			r.hold(batch[0].msg.Topic, nil, err)
+			r.report()
 			return
 		}
 		// The call failed as a whole, which a single topic's failure
@@ -467,7 +508,6 @@ func (r *Relay) hold(topic string, key []byte, err error) {
 	}
 	h.pause = min(max(h.pause*2, r.RetryMin), r.RetryMax)
 	h.retry = now.Add(h.pause)
-	r.report()
 }
 
 // release ends the holds the acknowledgement of q proves over: its key's
@@ -481,8 +521,11 @@ func (r *Relay) release(q Queued) {
 }
 
 // report recomputes the next retry and what Ready says of the held
-// streams.
+// streams, once per produce call: nothing to do when none is held or was.
 func (r *Relay) report() {
+	if len(r.heldTopics) == 0 && len(r.heldKeys) == 0 && r.nextRetry.IsZero() {
+		return
+	}
 	r.nextRetry = time.Time{}
 	stuck := map[string]stuckTopic{}
 	note := func(topic string, h *held, whole bool) {
