@@ -4,8 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"net"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -153,5 +157,219 @@ func TestOneRelayLeadsASharedOutbox(t *testing.T) {
 			t.Fatalf("backlog = %d (%v), want 0 once produced", n, err)
 		}
 		<-time.After(20 * time.Millisecond) // poll, with the deadline above
+	}
+}
+
+// cutProxy forwards connections to PostgreSQL and can cut one without its
+// client hearing of it: it closes the server's side, so the session ends
+// and its advisory lock goes, and leaves the client's side open with
+// nothing coming through — a connection lost on the way, as a failing
+// network or a server ending a session it thinks gone leaves it.
+type cutProxy struct {
+	ln       net.Listener
+	upstream string
+
+	mu    sync.Mutex
+	links map[int]*link // by the port the proxy's side of the session uses
+}
+
+type link struct {
+	client, server net.Conn
+	cut            atomic.Bool
+}
+
+func startCutProxy(t *testing.T, upstream string) *cutProxy {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &cutProxy{ln: ln, upstream: upstream, links: map[int]*link{}}
+	t.Cleanup(p.close)
+	go p.accept()
+	return p
+}
+
+func (p *cutProxy) accept() {
+	for {
+		client, err := p.ln.Accept()
+		if err != nil {
+			return
+		}
+		server, err := net.Dial("tcp", p.upstream)
+		if err != nil {
+			client.Close()
+			continue
+		}
+		l := &link{client: client, server: server}
+		p.mu.Lock()
+		p.links[server.LocalAddr().(*net.TCPAddr).Port] = l
+		p.mu.Unlock()
+		pipe := func(to, from net.Conn) {
+			_, _ = io.Copy(to, from)
+			if !l.cut.Load() { // a cut link's client side stays open, silent
+				client.Close()
+				server.Close()
+			}
+		}
+		go pipe(server, client)
+		go pipe(client, server)
+	}
+}
+
+// cut cuts the link whose server side uses port; false if it has none.
+func (p *cutProxy) cut(port int) bool {
+	p.mu.Lock()
+	l := p.links[port]
+	p.mu.Unlock()
+	if l == nil {
+		return false
+	}
+	l.cut.Store(true)
+	l.server.Close()
+	return true
+}
+
+func (p *cutProxy) close() {
+	p.ln.Close()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, l := range p.links {
+		l.client.Close()
+		l.server.Close()
+	}
+}
+
+// logBuffer is a log a test can read while the code under test writes it.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf strings.Builder
+}
+
+func (b *logBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *logBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// TestALeaderThatLostItsLeaseStopsProducing: the leading relay's lease
+// session ends without its client hearing of it (its connection is cut on
+// the way) and the other instance takes the lease. The old leader must not
+// produce from then on — not even what its own instance commits and hands
+// it — or two relays send the same rows side by side. It finds out by
+// asking PostgreSQL before its next produce.
+func TestALeaderThatLostItsLeaseStopsProducing(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	srv, err := postgres.Start(ctx, postgres.Options{})
+	if errors.Is(err, postgres.ErrMissingTool) {
+		t.Skip("SKIP outbox lease loss on PostgreSQL: no PostgreSQL server binaries here (apt-get install postgresql)")
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close(context.Background()) })
+	dsn, err := srv.CreateDatabase(ctx, "lease_cut")
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := startCutProxy(t, srv.Addr())
+	open := func(dsn string) (*sqldb.DB, *outbox.Outbox) {
+		db, err := sqldb.Open(ctx, dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		if err := db.CreateSchema(ctx, outbox.Schema(db.Dialect)); err != nil {
+			t.Fatal(err)
+		}
+		return db, outbox.New(db)
+	}
+	commit := func(db *sqldb.DB, o *outbox.Outbox, value string) []outbox.Queued {
+		tx, err := db.BeginTx(ctx, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		q, err := o.Put(ctx, tx, outbox.Message{Topic: "inventory.updated", Key: []byte("sku"), Value: []byte(value)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := tx.Commit(); err != nil {
+			t.Fatal(err)
+		}
+		return q
+	}
+	// leaseHolder is the session holding the outbox lease: its backend and
+	// the port its client connects from (the proxy's, for a).
+	admin, _ := open(dsn)
+	leaseHolder := func() (pid, port int, err error) {
+		err = admin.QueryRowContext(ctx, `SELECT a.pid, a.client_port FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+			WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 AND ((l.classid::bigint << 32) | l.objid::bigint) = $1`,
+			int64(0x6b61666b61)).Scan(&pid, &port)
+		return pid, port, err
+	}
+
+	rec := &recorder{got: map[string][]string{}, news: make(chan struct{}, 1)}
+	dbA, obA := open(strings.Replace(dsn, srv.Addr(), proxy.ln.Addr().String(), 1)) // a reaches PostgreSQL through the proxy
+	dbB, obB := open(dsn)
+	logA := &logBuffer{}
+	relayA := outbox.NewRelay(obA, rec.writer("a"), slog.New(slog.NewTextHandler(logA, nil)))
+	relayB := outbox.NewRelay(obB, rec.writer("b"), slog.New(slog.DiscardHandler))
+	run := func(r *outbox.Relay) {
+		runCtx, stop := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() { defer close(done); _ = r.Run(runCtx) }()
+		t.Cleanup(func() { stop(); <-done })
+	}
+
+	// a leads: its first record proves it; then b stands by.
+	run(relayA)
+	commit(dbA, obA, "1")
+	rec.waitFor(t, func(got map[string][]string) bool { return len(got["a"]) == 1 })
+	run(relayB)
+	// ... and deleted it: a record acknowledged but not yet deleted when
+	// the lease goes is sent again by the next leader, a duplicate the
+	// consumers absorb (as after a crash between the two), not this test's
+	// subject.
+	deadline := time.Now().Add(30 * time.Second)
+	for n, err := obA.Backlog(ctx); n != 0; n, err = obA.Backlog(ctx) {
+		if err != nil || time.Now().After(deadline) {
+			t.Fatalf("backlog = %d (%v), want 0 once a produced record 1", n, err)
+		}
+		<-time.After(20 * time.Millisecond) // poll, with the deadline above
+	}
+
+	// a's lease session is cut on the way; PostgreSQL ends it and b takes
+	// the lease, while a has not heard a thing.
+	pidA, port, err := leaseHolder()
+	if err != nil {
+		t.Fatalf("find a's lease session: %v", err)
+	}
+	if !proxy.cut(port) {
+		t.Fatalf("the lease session (port %d) is not a's, through the proxy", port)
+	}
+	deadline = time.Now().Add(30 * time.Second)
+	for pid, _, err := leaseHolder(); err != nil || pid == pidA; pid, _, err = leaseHolder() {
+		if time.Now().After(deadline) {
+			t.Fatalf("b never took the lease after a's session ended (holder %d, %v)", pid, err)
+		}
+		<-time.After(20 * time.Millisecond) // poll, with the deadline above
+	}
+
+	// a's instance commits and hands the record to its relay, which
+	// believes it still leads; b's instance commits too.
+	relayA.Committed(commit(dbA, obA, "2"))
+	relayB.Committed(commit(dbB, obB, "3"))
+	got := rec.waitFor(t, func(got map[string][]string) bool {
+		return (len(got["a"]) > 1 || strings.Contains(logA.String(), "outbox lease lost")) && len(got["b"]) >= 2
+	})
+	if fmt.Sprint(got) != "map[a:[1] b:[2 3]]" {
+		t.Errorf("produced %v, want a: 1 and, once b took the lease, b: 2 3 — a stops producing the moment its lease is gone", got)
 	}
 }

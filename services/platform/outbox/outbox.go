@@ -128,9 +128,10 @@ func HandOver(to func([]Queued)) func(results []any) {
 	}
 }
 
-// pending returns up to limit queued records, oldest first.
-func (o *Outbox) pending(ctx context.Context, limit int) ([]Queued, error) {
-	rows, err := o.db.QueryContext(ctx, o.db.Rebind(`SELECT seq, topic, key, value, headers FROM outbox ORDER BY seq LIMIT ?`), limit)
+// pending returns up to limit queued records after sequence number after,
+// oldest first.
+func (o *Outbox) pending(ctx context.Context, after int64, limit int) ([]Queued, error) {
+	rows, err := o.db.QueryContext(ctx, o.db.Rebind(`SELECT seq, topic, key, value, headers FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?`), after, limit)
 	if err != nil {
 		return nil, fmt.Errorf("read outbox: %w", err)
 	}
@@ -172,6 +173,25 @@ func (o *Outbox) remove(ctx context.Context, seqs []int64) error {
 		return fmt.Errorf("delete produced records from the outbox: %w", err)
 	}
 	return nil
+}
+
+// waiting returns how many records wait per topic.
+func (o *Outbox) waiting(ctx context.Context) (map[string]int, error) {
+	rows, err := o.db.QueryContext(ctx, `SELECT topic, COUNT(*) FROM outbox GROUP BY topic`)
+	if err != nil {
+		return nil, fmt.Errorf("count outbox per topic: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]int{}
+	for rows.Next() {
+		var topic string
+		var n int
+		if err := rows.Scan(&topic, &n); err != nil {
+			return nil, fmt.Errorf("count outbox per topic: %w", err)
+		}
+		out[topic] = n
+	}
+	return out, rows.Err()
 }
 
 // Backlog is how many records wait to be produced.

@@ -54,7 +54,10 @@ type fakeWriter struct {
 	got    []kafka.Message
 	fail   error
 	failAt func(m kafka.Message) bool // per record, for partial failures
-	news   chan struct{}
+	// failCall fails a whole call, as a producer that finds no partitions
+	// for one of its topics does.
+	failCall func(msgs []kafka.Message) error
+	news     chan struct{}
 }
 
 func newFakeWriter() *fakeWriter { return &fakeWriter{news: make(chan struct{}, 1)} }
@@ -70,6 +73,11 @@ func (w *fakeWriter) WriteMessages(ctx context.Context, msgs ...kafka.Message) e
 	}()
 	if w.fail != nil {
 		return w.fail
+	}
+	if w.failCall != nil {
+		if err := w.failCall(msgs); err != nil {
+			return err
+		}
 	}
 	if w.failAt != nil {
 		errs := make(kafka.WriteErrors, len(msgs))
@@ -306,4 +314,123 @@ func TestAStopDuringAProduceDoesNotSendItAgain(t *testing.T) {
 	if n := backlog(o); n != 0 {
 		t.Errorf("backlog = %d, want 0: the acknowledged record was not deleted", n)
 	}
+}
+
+// TestARefusedPartitionOrTopicDoesNotHoldBackTheOthers: more than a batch of
+// records the broker refuses forever sit at the head of the outbox; records
+// of other keys and topics behind them are still produced, readiness names
+// the refused topic without a key or value, and once the broker takes the
+// refused records they go out each once, in commit order per key.
+func TestARefusedPartitionOrTopicDoesNotHoldBackTheOthers(t *testing.T) {
+	refused := errors.New("dial tcp 10.0.0.7:9092: connection refused")
+	tests := []struct {
+		name  string
+		stuck func(key, value string) Message // a record of the refused stream
+		set   func(w *fakeWriter)             // the broker refusing it
+		want  string                          // in readiness
+	}{{
+		name:  "one partition refuses its keys",
+		stuck: func(key, value string) Message { return msg("orders", "stuck-"+key, value) },
+		set: func(w *fakeWriter) {
+			w.set(nil, func(m kafka.Message) bool { return strings.HasPrefix(string(m.Key), "stuck-") })
+		},
+		want: "cannot produce to orders for",
+	}, {
+		name:  "a topic refuses each record",
+		stuck: func(key, value string) Message { return msg("refused", key, value) },
+		set:   func(w *fakeWriter) { w.set(nil, func(m kafka.Message) bool { return m.Topic == "refused" }) },
+		want:  "cannot produce to refused for",
+	}, {
+		name:  "a topic fails the whole call",
+		stuck: func(key, value string) Message { return msg("gone", key, value) },
+		set: func(w *fakeWriter) {
+			w.mu.Lock()
+			defer w.mu.Unlock()
+			w.failCall = func(msgs []kafka.Message) error {
+				for _, m := range msgs {
+					if m.Topic == "gone" {
+						return fmt.Errorf("produce to gone: %w", refused)
+					}
+				}
+				return nil
+			}
+		},
+		want: "cannot produce to gone for",
+	}}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			db, o := openOutbox(t)
+			w := newFakeWriter()
+			tt.set(w)
+			r := NewRelay(o, w, slog.New(slog.DiscardHandler))
+			r.Batch = 4
+			r.RetryMax = 10 * time.Millisecond
+			const stuck = 7 // more than a batch, at the head of the outbox
+			for i := range stuck {
+				commit(t, db, o, tt.stuck(fmt.Sprint(i%3), fmt.Sprintf("v-stuck-%d-%d", i%3, i)))
+			}
+			running(t, r)
+			r.Committed(commit(t, db, o, msg("orders", "free", "v-other-key"), msg("other", "free", "v-other-topic")))
+			waitFor(t, "the records behind the refused ones produced", func() bool {
+				got := strings.Join(w.values(), ",")
+				return strings.Contains(got, "v-other-key") && strings.Contains(got, "v-other-topic")
+			})
+			waitFor(t, "the produced records deleted", func() bool { return backlog(o) == stuck })
+			waitFor(t, "readiness names the refused topic", func() bool {
+				err := r.Ready(context.Background())
+				return err != nil && strings.Contains(err.Error(), tt.want)
+			})
+			err := r.Ready(context.Background())
+			if !strings.Contains(err.Error(), fmt.Sprintf("%d records waiting", stuck)) {
+				t.Errorf("Ready = %q, want the %d waiting records counted", err, stuck)
+			}
+			for _, private := range []string{"stuck-", "v-", "10.0.0.7"} {
+				if strings.Contains(err.Error(), private) {
+					t.Errorf("Ready = %q, names %q: readiness carries no keys, values or addresses", err, private)
+				}
+			}
+			for _, v := range w.values() {
+				if strings.HasPrefix(v, "v-stuck-") {
+					t.Fatalf("produced %v, want none of the refused records", w.values())
+				}
+			}
+
+			w.mu.Lock()
+			w.failAt, w.failCall = nil, nil
+			w.mu.Unlock()
+			waitFor(t, "the refused records produced once taken, and all deleted", func() bool { return len(w.values()) == stuck+2 && backlog(o) == 0 })
+			perKey := map[string][]int{}
+			for _, v := range w.values() {
+				var key, i int
+				if _, err := fmt.Sscanf(v, "v-stuck-%d-%d", &key, &i); err == nil {
+					perKey[fmt.Sprint(key)] = append(perKey[fmt.Sprint(key)], i)
+				}
+			}
+			want := map[string][]int{"0": {0, 3, 6}, "1": {1, 4}, "2": {2, 5}}
+			if fmt.Sprint(perKey) != fmt.Sprint(want) {
+				t.Errorf("refused records produced per key %v, want %v: each once, in commit order", perKey, want)
+			}
+			if err := r.Ready(context.Background()); err != nil {
+				t.Errorf("Ready = %v once the broker takes everything, want nil", err)
+			}
+		})
+	}
+}
+
+// TestAHoldEndsWhenItsRecordsAreGone: a key held back after a refusal whose
+// records another instance sent and deleted meanwhile (it led for a while)
+// no longer makes the relay not ready: nothing of it waits.
+func TestAHoldEndsWhenItsRecordsAreGone(t *testing.T) {
+	db, o := openOutbox(t)
+	w := newFakeWriter()
+	w.set(nil, func(m kafka.Message) bool { return string(m.Key) == "refused" })
+	r := NewRelay(o, w, slog.New(slog.DiscardHandler))
+	r.RetryMax = 10 * time.Millisecond
+	running(t, r)
+	r.Committed(commit(t, db, o, msg("a", "refused", "1")))
+	waitFor(t, "readiness names the refused topic", func() bool { return r.Ready(context.Background()) != nil })
+	if _, err := db.ExecContext(context.Background(), `DELETE FROM outbox`); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "ready once nothing of the refused key waits", func() bool { return r.Ready(context.Background()) == nil })
 }

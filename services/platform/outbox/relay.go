@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"maps"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -60,17 +61,54 @@ type Relay struct {
 	// the next delete removes.
 	sent   map[int64]bool
 	oldest time.Time // of sent
+	// Also Run's: the record streams the broker refused, held back until
+	// their retry while the others go on (see held).
+	heldTopics map[string]*held
+	heldKeys   map[topicKey]*held
+	nextRetry  time.Time // the earliest retry of a held stream; zero when none
 
 	mu      sync.Mutex
-	failing error // the last produce's error, nil once one succeeds
+	failing error // the last round's error (reading the outbox), nil once one succeeds
 	since   time.Time
+	stuck   map[string]stuckTopic // what Ready reports of the held streams
+}
+
+// held is a stream of records the broker refused — one key of a topic (its
+// partition refused it) or a whole topic (the produce call for it failed
+// as a whole) — and when it is tried again. Its records stay in the table,
+// in commit order, and none of them is sent before the retry, so a key's
+// records still reach its partition in commit order; the records of other
+// keys and topics are read past them and go on. The relay sees keys, not
+// partitions (the Writer places records), so it holds back every key a
+// refused partition refused: the same records as holding the partition.
+type held struct {
+	since, retry time.Time
+	pause        time.Duration
+}
+
+type topicKey struct{ topic, key string }
+
+// streams is a set of topics and of keys of a topic.
+type streams struct {
+	topics map[string]bool
+	keys   map[topicKey]bool
+}
+
+// stuckTopic is what Ready says of a topic with held records: topic names
+// and counts only, never a key or value (readiness bodies carry no user
+// data).
+type stuckTopic struct {
+	since time.Time
+	whole bool // the topic as a whole is refused
+	keys  int  // the keys held back, when it is not
 }
 
 // NewRelay returns a relay of o through w.
 func NewRelay(o *Outbox, w Writer, log *slog.Logger) *Relay {
 	r := &Relay{outbox: o, writer: w, log: log, Batch: 500, Drain: 5 * time.Second,
 		RetryMin: 50 * time.Millisecond, RetryMax: time.Second, DeleteEvery: 50 * time.Millisecond,
-		kick: make(chan struct{}, 1), sent: map[int64]bool{}}
+		kick: make(chan struct{}, 1), sent: map[int64]bool{},
+		heldTopics: map[string]*held{}, heldKeys: map[topicKey]*held{}}
 	// A SQLite outbox has one instance, which always relays it.
 	r.lease.held.Store(o.db.Dialect != sqldb.Postgres)
 	r.scan.Store(true) // what a previous run left
@@ -124,6 +162,8 @@ func (r *Relay) Run(ctx context.Context) error {
 	defer tick.Stop()
 	deleteTimer := time.NewTimer(time.Hour)
 	deleteTimer.Stop()
+	retryTimer := time.NewTimer(time.Hour)
+	retryTimer.Stop()
 	pause := r.RetryMin
 	for {
 		more, err := r.round(ctx)
@@ -150,6 +190,9 @@ func (r *Relay) Run(ctx context.Context) error {
 		if len(r.sent) > 0 {
 			deleteTimer.Reset(max(0, r.DeleteEvery-time.Since(r.oldest)))
 		}
+		if !r.nextRetry.IsZero() {
+			retryTimer.Reset(max(0, time.Until(r.nextRetry)))
+		}
 		select {
 		case <-ctx.Done():
 		case <-r.kick:
@@ -159,8 +202,10 @@ func (r *Relay) Run(ctx context.Context) error {
 			if err := r.deleteSent(ctx); err != nil && ctx.Err() == nil {
 				r.log.Warn("produced records not yet deleted from the outbox; trying again", "err", err)
 			}
+		case <-retryTimer.C: // round sees the retry due and reads the table
 		}
 		deleteTimer.Stop()
+		retryTimer.Stop()
 	}
 }
 
@@ -182,10 +227,16 @@ func (r *Relay) Start(ctx context.Context) (stop func()) {
 }
 
 // round sends one batch — from the table when it must be read, else what
-// Committed handed over — and reports whether more may be waiting.
+// Committed handed over — and reports whether more may be waiting. A
+// refused record does not fail the round: its stream is held (see held).
 func (r *Relay) round(ctx context.Context) (bool, error) {
 	if !r.lease.leading() {
 		r.takeFast() // another instance relays the shared outbox
+		if len(r.heldTopics)+len(r.heldKeys) > 0 {
+			clear(r.heldTopics) // and its refusals, while it leads
+			clear(r.heldKeys)
+			r.report()
+		}
 		return false, nil
 	}
 	if len(r.sent) >= r.Batch {
@@ -193,21 +244,20 @@ func (r *Relay) round(ctx context.Context) (bool, error) {
 			return false, err
 		}
 	}
+	now := time.Now()
+	if !r.nextRetry.IsZero() && !now.Before(r.nextRetry) {
+		r.scan.Store(true) // a held stream's records are in the table only
+	}
 	var batch []Queued
 	if r.scan.Load() {
 		r.takeFast() // it is all in the table, read below
-		rows, err := r.outbox.pending(ctx, r.Batch+len(r.sent))
-		if err != nil {
+		var err error
+		if batch, err = r.readBatch(ctx, now); err != nil {
 			return false, err
 		}
-		for _, q := range rows {
-			if !r.sent[q.seq] && len(batch) < r.Batch {
-				batch = append(batch, q)
-			}
-		}
+		r.recovered()
 		if len(batch) == 0 {
 			r.scan.Store(false)
-			r.recovered()
 			return false, nil
 		}
 	} else {
@@ -218,7 +268,9 @@ func (r *Relay) round(ctx context.Context) (bool, error) {
 			r.fastMu.Unlock()
 			batch = batch[:r.Batch]
 		}
-		batch = slices.DeleteFunc(batch, func(q Queued) bool { return r.sent[q.seq] })
+		// A held stream's records wait behind its refused one, in the
+		// table: they are read from there once it is retried.
+		batch = slices.DeleteFunc(batch, func(q Queued) bool { return r.sent[q.seq] || r.isHeld(q, time.Time{}) })
 		if len(batch) == 0 {
 			return false, nil
 		}
@@ -226,11 +278,85 @@ func (r *Relay) round(ctx context.Context) (bool, error) {
 	// Commit order: records that committed one after another may have
 	// been handed over in the other order by concurrent callers.
 	slices.SortFunc(batch, func(a, b Queued) int { return cmp.Compare(a.seq, b.seq) })
-	if err := r.produce(ctx, batch); err != nil {
+	// Another instance may have taken the lease since this round began:
+	// PostgreSQL says, before anything is sent (see lease).
+	if err := r.lease.confirm(ctx, r.outbox.db); err != nil {
+		r.scan.Store(true) // what was taken from the fast path is in the table
+		if errors.Is(err, errLeaseLost) {
+			r.log.Warn("outbox lease lost: another instance leads; this one stops producing")
+			return false, nil
+		}
 		return false, err
 	}
-	r.recovered()
+	r.produce(ctx, batch)
 	return true, nil
+}
+
+// readBatch reads the table oldest first for up to Batch records to send:
+// neither acknowledged already nor of a stream held at now. It reads past
+// held records, however many, so that one refused partition or topic
+// does not keep the others' records from being read.
+func (r *Relay) readBatch(ctx context.Context, now time.Time) ([]Queued, error) {
+	var batch []Queued
+	var after int64
+	var seen *streams // the held streams that still have records
+	if len(r.heldTopics)+len(r.heldKeys) > 0 {
+		seen = &streams{topics: map[string]bool{}, keys: map[topicKey]bool{}}
+	}
+	for {
+		rows, err := r.outbox.pending(ctx, after, r.Batch)
+		if err != nil {
+			return nil, err
+		}
+		for _, q := range rows {
+			if seen != nil {
+				seen.topics[q.msg.Topic] = true
+				seen.keys[topicKey{q.msg.Topic, string(q.msg.Key)}] = true
+			}
+			if r.sent[q.seq] || r.isHeld(q, now) {
+				continue
+			}
+			batch = append(batch, q)
+			if len(batch) == r.Batch {
+				return batch, nil
+			}
+		}
+		if len(rows) < r.Batch {
+			r.releaseGone(seen)
+			return batch, nil
+		}
+		after = rows[len(rows)-1].seq
+	}
+}
+
+// releaseGone ends the holds of streams a read of the whole table found no
+// record of (another instance, leading meanwhile, sent them): nothing of
+// them waits, and readiness would name them for good.
+func (r *Relay) releaseGone(seen *streams) {
+	if seen == nil {
+		return
+	}
+	for topic := range r.heldTopics {
+		if !seen.topics[topic] {
+			delete(r.heldTopics, topic)
+		}
+	}
+	for k := range r.heldKeys {
+		if !seen.keys[k] {
+			delete(r.heldKeys, k)
+		}
+	}
+	r.report()
+}
+
+// isHeld reports whether q's stream is held at now; with a zero now,
+// whether it is held at all, due for its retry or not.
+func (r *Relay) isHeld(q Queued, now time.Time) bool {
+	if len(r.heldTopics) == 0 && len(r.heldKeys) == 0 {
+		return false
+	}
+	heldAt := func(h *held) bool { return h != nil && (now.IsZero() || now.Before(h.retry)) }
+	return heldAt(r.heldTopics[q.msg.Topic]) || heldAt(r.heldKeys[topicKey{q.msg.Topic, string(q.msg.Key)}])
 }
 
 // takeFast empties the fast path.
@@ -250,12 +376,11 @@ func (r *Relay) drain(ctx context.Context) {
 	r.scan.Store(true) // read the table: everything committed is there
 	for {
 		more, err := r.round(ctx)
-		if err != nil {
-			left, _ := r.outbox.Backlog(context.WithoutCancel(ctx))
-			r.log.Warn("outbox not drained at shutdown; the rest is produced on the next start", "left", left-len(r.sent), "err", err)
-			break
-		}
-		if !more {
+		if err != nil || !more {
+			if err != nil || len(r.heldTopics)+len(r.heldKeys) > 0 {
+				left, _ := r.outbox.Backlog(context.WithoutCancel(ctx))
+				r.log.Warn("outbox not drained at shutdown; the rest is produced on the next start", "left", left-len(r.sent), "err", err)
+			}
 			break
 		}
 	}
@@ -264,8 +389,54 @@ func (r *Relay) drain(ctx context.Context) {
 	}
 }
 
-// produce sends batch and notes what the broker acknowledged for deletion.
-func (r *Relay) produce(ctx context.Context, batch []Queued) error {
+// produce sends batch, notes what the broker acknowledged for deletion and
+// holds the streams of what it refused.
+func (r *Relay) produce(ctx context.Context, batch []Queued) {
+	refused, err := r.write(ctx, batch)
+	if err != nil {
+		topics := splitByTopic(batch)
+		if len(topics) == 1 {
+			r.hold(batch[0].msg.Topic, nil, err)
+			r.report()
+			return
+		}
+		// The call failed as a whole, which a single topic's failure
+		// causes too (the producer finds no partitions for it, or may not
+		// write it): each topic is tried on its own, so the others go on.
+		for _, part := range topics {
+			r.produce(ctx, part)
+		}
+		return
+	}
+	// A partition's records travel in one request and succeed or fail
+	// together; a key whose record was refused stays held even if a later
+	// record of it was taken, so nothing of it goes before the refused one
+	// is retried.
+	refusedKeys := map[topicKey]bool{}
+	for i, q := range batch {
+		if refused != nil && refused[i] != nil {
+			k := topicKey{q.msg.Topic, string(q.msg.Key)}
+			if !refusedKeys[k] {
+				refusedKeys[k] = true
+				r.hold(q.msg.Topic, q.msg.Key, refused[i])
+			}
+		}
+	}
+	for i, q := range batch {
+		if refused == nil || refused[i] == nil {
+			r.acknowledged(q.seq)
+			if !refusedKeys[topicKey{q.msg.Topic, string(q.msg.Key)}] {
+				r.release(q)
+			}
+		}
+	}
+	r.report()
+}
+
+// write sends batch in one call. It returns, when the broker refused some
+// records, one error per record (nil for those it took), or an error when
+// the call failed as a whole.
+func (r *Relay) write(ctx context.Context, batch []Queued) (kafka.WriteErrors, error) {
 	// Each record carries the time it was sent (CreateTime): the moment it
 	// left for the broker, from which a reader can time each hop.
 	msgs := make([]kafka.Message, len(batch))
@@ -290,25 +461,100 @@ func (r *Relay) produce(ctx context.Context, batch []Queued) error {
 	var partial kafka.WriteErrors
 	switch {
 	case err == nil:
-		for _, q := range batch {
-			r.acknowledged(q.seq)
-		}
-		return nil
+		return nil, nil
 	case errors.As(err, &partial) && len(partial) == len(batch):
-		// Some partitions took their records: those are done, only the
-		// rest is sent again. A partition's records travel in one request
-		// and succeed or fail together, so per-key order holds.
-		took := 0
-		for i, q := range batch {
-			if partial[i] == nil {
-				r.acknowledged(q.seq)
-				took++
-			}
-		}
-		return fmt.Errorf("produce %d of %d outbox records: %w", len(batch)-took, len(batch), err)
+		return partial, nil
 	default:
-		return fmt.Errorf("produce %d outbox records: %w", len(batch), err)
+		return nil, fmt.Errorf("produce %d outbox records: %w", len(batch), err)
 	}
+}
+
+// splitByTopic returns batch's records per topic, each part in batch's
+// order.
+func splitByTopic(batch []Queued) [][]Queued {
+	var parts [][]Queued
+	at := map[string]int{}
+	for _, q := range batch {
+		i, ok := at[q.msg.Topic]
+		if !ok {
+			i = len(parts)
+			at[q.msg.Topic] = i
+			parts = append(parts, nil)
+		}
+		parts[i] = append(parts[i], q)
+	}
+	return parts
+}
+
+// hold holds topic's stream — key's, or with a nil key the whole topic's —
+// until its retry, each refusal in a row pausing twice as long, from
+// RetryMin up to RetryMax.
+func (r *Relay) hold(topic string, key []byte, err error) {
+	now := time.Now()
+	var h *held
+	if key == nil {
+		if h = r.heldTopics[topic]; h == nil {
+			h = &held{since: now}
+			r.heldTopics[topic] = h
+			r.log.Warn("outbox relay cannot produce to a topic; its records wait, the other topics go on", "topic", topic, "err", err)
+		}
+	} else {
+		k := topicKey{topic, string(key)}
+		if h = r.heldKeys[k]; h == nil {
+			h = &held{since: now}
+			r.heldKeys[k] = h
+			r.log.Warn("outbox relay: a partition refused a record; that key's records wait, the others go on", "topic", topic, "err", err)
+		}
+	}
+	h.pause = min(max(h.pause*2, r.RetryMin), r.RetryMax)
+	h.retry = now.Add(h.pause)
+}
+
+// release ends the holds the acknowledgement of q proves over: its key's
+// and its topic's.
+func (r *Relay) release(q Queued) {
+	if len(r.heldTopics) == 0 && len(r.heldKeys) == 0 {
+		return
+	}
+	delete(r.heldTopics, q.msg.Topic)
+	delete(r.heldKeys, topicKey{q.msg.Topic, string(q.msg.Key)})
+}
+
+// report recomputes the next retry and what Ready says of the held
+// streams, once per produce call: nothing to do when none is held or was.
+func (r *Relay) report() {
+	if len(r.heldTopics) == 0 && len(r.heldKeys) == 0 && r.nextRetry.IsZero() {
+		return
+	}
+	r.nextRetry = time.Time{}
+	stuck := map[string]stuckTopic{}
+	note := func(topic string, h *held, whole bool) {
+		if r.nextRetry.IsZero() || h.retry.Before(r.nextRetry) {
+			r.nextRetry = h.retry
+		}
+		s := stuck[topic]
+		if s.since.IsZero() || h.since.Before(s.since) {
+			s.since = h.since
+		}
+		if whole {
+			s.whole = true
+		} else {
+			s.keys++
+		}
+		stuck[topic] = s
+	}
+	for topic, h := range r.heldTopics {
+		note(topic, h, true)
+	}
+	for k, h := range r.heldKeys {
+		note(k.topic, h, false)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(stuck) == 0 && len(r.stuck) > 0 {
+		r.log.Info("outbox relay produces every topic again")
+	}
+	r.stuck = stuck
 }
 
 func (r *Relay) acknowledged(seq int64) {
@@ -335,7 +581,7 @@ func (r *Relay) failed(err error) {
 	defer r.mu.Unlock()
 	if r.failing == nil {
 		r.since = time.Now()
-		r.log.Warn("outbox relay cannot produce; retrying", "err", err)
+		r.log.Warn("outbox relay cannot relay; retrying", "err", err)
 	}
 	r.failing = err
 }
@@ -344,24 +590,48 @@ func (r *Relay) recovered() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.failing != nil {
-		r.log.Info("outbox relay produces again", "after", time.Since(r.since).Round(time.Millisecond))
+		r.log.Info("outbox relay relays again", "after", time.Since(r.since).Round(time.Millisecond))
 	}
 	r.failing = nil
 }
 
-// Ready is a readiness check: nil unless the last produce failed, in which
-// case it says since when and how many records wait. The cause, which may
-// name internal addresses, is in the log, not here.
+// Ready is a readiness check: nil unless the relay is stalled or the
+// broker refuses some of its records, in which case it names each refused
+// topic, since when, how many of its records wait and how many of its keys
+// are held back while the others go on. It names no key or value, and not
+// the cause, which may name internal addresses: that is in the log.
 func (r *Relay) Ready(ctx context.Context) error {
 	r.mu.Lock()
-	failing, since := r.failing, r.since
+	failing, since, stuck := r.failing, r.since, r.stuck
 	r.mu.Unlock()
-	if failing == nil {
+	if failing == nil && len(stuck) == 0 {
 		return nil
 	}
-	waiting := "records waiting"
-	if left, err := r.outbox.Backlog(ctx); err == nil {
-		waiting = fmt.Sprintf("%d records waiting", left)
+	waiting, err := r.outbox.waiting(ctx)
+	count := func(topic string) string {
+		if err != nil {
+			return "records waiting"
+		}
+		if topic == "" {
+			n := 0
+			for _, c := range waiting {
+				n += c
+			}
+			return fmt.Sprintf("%d records waiting", n)
+		}
+		return fmt.Sprintf("%d records waiting", waiting[topic])
 	}
-	return fmt.Errorf("outbox relay cannot produce for %s (%s); see the log", time.Since(since).Round(time.Second), waiting)
+	var problems []string
+	if failing != nil {
+		problems = append(problems, fmt.Sprintf("outbox relay stalled for %s (%s)", time.Since(since).Round(time.Second), count("")))
+	}
+	for _, topic := range slices.Sorted(maps.Keys(stuck)) {
+		s := stuck[topic]
+		which := "the topic refused"
+		if !s.whole {
+			which = fmt.Sprintf("%d keys held back, the others go on", s.keys)
+		}
+		problems = append(problems, fmt.Sprintf("outbox relay cannot produce to %s for %s (%s; %s)", topic, time.Since(s.since).Round(time.Second), count(topic), which))
+	}
+	return fmt.Errorf("%s; see the log", strings.Join(problems, "; "))
 }
