@@ -67,6 +67,9 @@ type Options struct {
 	// and testcontainers) or "none". Broker "external" starts none and
 	// uses RegistryURL.
 	Registry string
+	// RegistryPort fixes the started registry's port on 127.0.0.1; 0
+	// picks a free one.
+	RegistryPort int
 	// RegistryURL is a running registry's API, for Broker "external"
 	// (e.g. compose's); "" leaves SCHEMA_REGISTRY_URL unset.
 	RegistryURL string
@@ -247,9 +250,9 @@ func (s *Stack) startRegistry(ctx context.Context, opts Options) error {
 	var err error
 	switch registryKind(opts) {
 	case "apicurio":
-		s.registry, err = registry.StartApicurio(ctx, registry.ApicurioOptions{Log: opts.Log})
+		s.registry, err = registry.StartApicurio(ctx, registry.ApicurioOptions{Port: opts.RegistryPort, Log: opts.Log})
 	case "in-process":
-		s.registry, err = registry.StartInProcess(0)
+		s.registry, err = registry.StartInProcess(opts.RegistryPort)
 	case "none":
 		s.regURL = opts.RegistryURL
 		return nil
