@@ -6,10 +6,7 @@
 package registry
 
 import (
-	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -23,6 +20,7 @@ import (
 	"time"
 
 	"github.com/kafkakit/kit/harness/internal/child"
+	"github.com/kafkakit/kit/harness/internal/maven"
 )
 
 // ErrMissingTool is wrapped by the error StartApicurio returns when java, or
@@ -160,55 +158,22 @@ func (a *Apicurio) Close(ctx context.Context) error {
 }
 
 // unpack returns the runner jar of the distribution pomPath names,
-// unpacked under cacheDir in a directory named by a hash of the pom:
-// editing the pom unpacks again, and so does a directory whose jar is gone.
+// unpacked once under cacheDir (maven.Cached): editing the pom unpacks
+// again, and so does a directory whose jar is gone.
 func unpack(ctx context.Context, pomPath, cacheDir string) (string, error) {
-	pom, err := os.ReadFile(pomPath)
-	if err != nil {
-		return "", fmt.Errorf("registry apicurio: read pom: %w", err)
-	}
-	sum := sha256.Sum256(pom)
-	dist := filepath.Join(cacheDir, "dist-"+hex.EncodeToString(sum[:8]))
-	if jar, ok := runnerJar(dist); ok {
-		return jar, nil
-	}
-	mvn, err := exec.LookPath("mvn")
-	if err != nil {
-		return "", fmt.Errorf("%w: mvn not found on PATH (install Maven: apt-get install maven); it fetches the registry once", ErrMissingTool)
-	}
-	if err := os.MkdirAll(cacheDir, 0o755); err != nil {
-		return "", fmt.Errorf("registry apicurio: create cache dir: %w", err)
-	}
-	// Maven unpacks into a temporary directory renamed into place, so
-	// concurrent test binaries never start a half-unpacked registry.
-	tmp, err := os.MkdirTemp(cacheDir, "unpack-*")
-	if err != nil {
-		return "", fmt.Errorf("registry apicurio: %w", err)
-	}
-	defer os.RemoveAll(tmp)
-	out := filepath.Join(tmp, "dist")
-	var log bytes.Buffer
-	cmd := exec.CommandContext(ctx, mvn, "-B", "-q", "-Dstyle.color=never", "-f", pomPath, "dependency:unpack",
-		// The plugin's markers would otherwise land in target/ beside
-		// the pom, inside the source tree.
-		"-DoutputDirectory="+out, "-DmarkersDirectory="+filepath.Join(tmp, "markers"))
-	cmd.Stdout = &log
-	cmd.Stderr = &log
-	if err := cmd.Run(); err != nil {
-		if ctx.Err() != nil {
-			return "", fmt.Errorf("registry apicurio: unpack with Maven: %w (the first run downloads about 110 MB)", ctx.Err())
-		}
-		return "", fmt.Errorf("registry apicurio: unpack with Maven: %w\n%s", err, child.LastLines(log.String(), 30))
-	}
-	if _, ok := runnerJar(out); !ok {
-		return "", fmt.Errorf("registry apicurio: Maven unpacked no *-runner.jar into %s", out)
-	}
-	if err := os.Rename(out, dist); err != nil {
-		// Another process may have put its copy in place first.
-		if jar, ok := runnerJar(dist); ok {
-			return jar, nil
-		}
-		return "", fmt.Errorf("registry apicurio: cache the distribution: %w", err)
+	dist, err := maven.Cached(ctx, pomPath, cacheDir, "dist-%s",
+		func(out, scratch string) []string {
+			return []string{"dependency:unpack", "-DoutputDirectory=" + out,
+				// The plugin's markers would otherwise land in target/
+				// beside the pom, inside the source tree.
+				"-DmarkersDirectory=" + filepath.Join(scratch, "markers")}
+		},
+		func(dir string) bool { _, ok := runnerJar(dir); return ok })
+	switch {
+	case errors.Is(err, maven.ErrNoMaven):
+		return "", fmt.Errorf("%w: %v; it fetches the registry once", ErrMissingTool, err)
+	case err != nil:
+		return "", fmt.Errorf("registry apicurio: unpack with Maven (the first run downloads about 110 MB): %w", err)
 	}
 	jar, _ := runnerJar(dist)
 	return jar, nil

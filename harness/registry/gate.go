@@ -131,6 +131,9 @@ func Check(ctx context.Context, cl *sr.Client, histories []History, out io.Write
 // checkSubject registers versions under subject and its reader view.
 func checkSubject(ctx context.Context, cl *sr.Client, subject string, versions []events.SchemaVersion) error {
 	readers := subject + ReaderSubjectSuffix
+	// A check cut short may have left the scratch subject behind; its
+	// versions would be checked against as if they were published.
+	deleteSubject(ctx, cl, readers)
 	defer deleteSubject(context.WithoutCancel(ctx), cl, readers)
 	for _, s := range []struct {
 		subject string
