@@ -26,7 +26,7 @@ LOADTEST_SHORT := -warmup 2s -duration 10s -ramp 500,1000 -step-duration 10s \
 	-floor-producers client -idle 0 -broker-warmup 0 \
 	-max-ratio-p50 0 -max-ratio-p99 0 -min-sustained-rate 0
 
-.PHONY: help setup setup-prometheus up build web test vet workflow unit features features-embedded features-kafka features-cluster \
+.PHONY: help setup setup-prometheus up build web test vet workflow unit schemas features features-embedded features-kafka features-cluster \
 	web-test e2e scenarios loadtest loadtest-short clean
 
 help: ## list the commands
@@ -64,6 +64,9 @@ unit: ## unit tests of every Go module, with the race detector, beside a Postgre
 	@mkdir -p $(REPORTS)
 	go run ./harness/cmd/with-postgres -- $(GOTESTSUM) --format standard-verbose --hide-summary skipped --junitfile $(REPORTS)/unit.junit.xml \
 		-- -race -count=1 $(UNIT) 2>&1 | $(QUIET_V)
+
+schemas: ## the compatibility gate alone: every contract's history registered in order in Apicurio Registry (started for the run; Java 17 + Maven)
+	go run $(MODULE)/harness/cmd/kit schemas check
 
 features: features-embedded features-kafka ## the Gherkin features on the embedded broker, then on real Kafka 3.9 + ZooKeeper
 

@@ -153,6 +153,7 @@ func startEnv(t *testing.T) (*env, error) {
 		// Verify a running deployment (`make scenarios`), e.g. docker compose.
 		opts.Broker, opts.ServiceURLs = "external", urls
 		opts.BrokerAddrs = strings.Split(envOr("KAFKA_BROKERS", "localhost:9093"), ",")
+		opts.RegistryURL = os.Getenv("SCHEMA_REGISTRY_URL")
 	}
 	if opts.Broker == "" {
 		opts.Broker = "embedded"

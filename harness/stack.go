@@ -28,6 +28,7 @@ import (
 	"github.com/kafkakit/kit/harness/broker/testcontainers"
 	"github.com/kafkakit/kit/harness/internal/child"
 	"github.com/kafkakit/kit/harness/postgres"
+	"github.com/kafkakit/kit/harness/registry"
 )
 
 // The four services.
@@ -58,6 +59,20 @@ type Options struct {
 	ZooKeeperPort int
 	// BrokerAddrs are the cluster's addresses when Broker is "external".
 	BrokerAddrs []string
+	// Registry is the schema registry started beside the broker, whose
+	// Confluent-compatible API every service gets as SCHEMA_REGISTRY_URL:
+	// "apicurio" (Apicurio Registry on the machine's Java, in memory; the
+	// default beside kafka and kafka-cluster), "in-process" (franz-go's
+	// fake, which checks no compatibility; the default beside embedded
+	// and testcontainers) or "none". Broker "external" starts none and
+	// uses RegistryURL.
+	Registry string
+	// RegistryPort fixes the started registry's port on 127.0.0.1; 0
+	// picks a free one.
+	RegistryPort int
+	// RegistryURL is a running registry's API, for Broker "external"
+	// (e.g. compose's); "" leaves SCHEMA_REGISTRY_URL unset.
+	RegistryURL string
 	// ServiceURLs, when set, are services already running (name -> base
 	// URL): the harness uses them instead of spawning its own, for example
 	// to verify a `docker compose up` deployment.
@@ -96,9 +111,11 @@ const MaxInstances = 9
 // no service reads another's tables (each has an outbox table of its own).
 var databases = map[string]string{OrdersAPI: "orders", StockService: "stock", OrdersProcessor: "processor"}
 
-// Stack is a running broker and the four services.
+// Stack is a running broker, its schema registry and the four services.
 type Stack struct {
 	broker    broker.Broker
+	registry  schemaRegistry // nil when none was started
+	regURL    string
 	pg        *postgres.Server
 	instances map[string][]*Instance
 	dir       string
@@ -126,7 +143,12 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 		}
 		s.ownDir = true
 	}
-	if s.broker, err = StartBroker(ctx, opts); err != nil {
+	// The registry starts beside the broker: Apicurio takes as long as
+	// Kafka to start, and neither needs the other.
+	regDone := make(chan error, 1)
+	go func() { regDone <- s.startRegistry(ctx, opts) }()
+	s.broker, err = StartBroker(ctx, opts)
+	if err = errors.Join(err, <-regDone); err != nil {
 		return nil, err
 	}
 	if err := broker.CreateTopics(ctx, s.broker, broker.KitTopics()); err != nil {
@@ -174,7 +196,7 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 			}
 			addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 			in := &Instance{service: name, n: n, url: "http://" + addr}
-			env := instanceEnv(name, n, addr, s.broker.Addrs(), s.dir, dsns, opts.ServiceEnv)
+			env := instanceEnv(name, n, addr, s.broker.Addrs(), s.dir, dsns, s.serviceEnv(opts.ServiceEnv))
 			in.proc = &process{name: in.label(count), bin: bins[name], env: env, url: in.url, tee: opts.Log}
 			s.instances[name] = append(s.instances[name], in)
 			if n == 1 {
@@ -219,8 +241,66 @@ func instanceEnv(service string, n int, addr string, brokers []string, dir strin
 	return env
 }
 
+// schemaRegistry is a registry the stack started.
+type schemaRegistry interface {
+	URL() string
+	Close(ctx context.Context) error
+}
+
+// startRegistry starts the registry opts names (see Options.Registry).
+func (s *Stack) startRegistry(ctx context.Context, opts Options) error {
+	var err error
+	switch registryKind(opts) {
+	case "apicurio":
+		s.registry, err = registry.StartApicurio(ctx, registry.ApicurioOptions{Port: opts.RegistryPort, Log: opts.Log})
+	case "in-process":
+		s.registry, err = registry.StartInProcess(opts.RegistryPort)
+	case "none":
+		s.regURL = opts.RegistryURL
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("schema registry: %w", err)
+	}
+	s.regURL = s.registry.URL()
+	return nil
+}
+
+// registryKind is the registry opts asks for, its default resolved.
+func registryKind(opts Options) string {
+	if opts.Registry != "" {
+		return opts.Registry
+	}
+	switch opts.Broker {
+	case "kafka", "kafka-cluster":
+		return "apicurio"
+	case "external":
+		return "none"
+	default:
+		return "in-process"
+	}
+}
+
+// serviceEnv is extra plus SCHEMA_REGISTRY_URL, unless extra sets it.
+func (s *Stack) serviceEnv(extra map[string]string) map[string]string {
+	if s.regURL == "" {
+		return extra
+	}
+	env := map[string]string{"SCHEMA_REGISTRY_URL": s.regURL}
+	maps.Copy(env, extra)
+	return env
+}
+
 // check refuses options that cannot work, before anything starts.
 func (o Options) check() error {
+	switch o.Registry {
+	case "", "apicurio", "in-process", "none":
+	default:
+		return fmt.Errorf("unknown registry %q: want apicurio, in-process or none", o.Registry)
+	}
+	if o.Broker == "external" && o.Registry != "" && o.Registry != "none" {
+		return fmt.Errorf("registry %q beside an external broker: give the running one's RegistryURL instead", o.Registry)
+	}
 	for name, n := range o.Instances {
 		if !slices.Contains(Services, name) {
 			return fmt.Errorf("instances of %q: no such service (want one of %s)", name, strings.Join(Services, ", "))
@@ -326,6 +406,10 @@ func (s *Stack) waitReady(ctx context.Context, instances []*Instance) error {
 	wg.Wait()
 	return errors.Join(errs...)
 }
+
+// RegistryURL is the schema registry's Confluent-compatible API, what the
+// services get as SCHEMA_REGISTRY_URL; "" when there is none.
+func (s *Stack) RegistryURL() string { return s.regURL }
 
 // Broker is the stack's broker. A kafka-cluster is also a broker.Cluster
 // (kill and restart one broker, find a partition's leader); kafka and
@@ -434,6 +518,9 @@ func (s *Stack) Close(ctx context.Context) error {
 	wg.Wait()
 	if s.broker != nil {
 		errs = append(errs, s.broker.Close(ctx))
+	}
+	if s.registry != nil {
+		errs = append(errs, s.registry.Close(ctx))
 	}
 	if s.pg != nil {
 		errs = append(errs, s.pg.Close(ctx))

@@ -52,6 +52,9 @@ func TestOptionsCheck(t *testing.T) {
 		{"unknown db", Options{DB: "mysql"}, `unknown DB "mysql"`},
 		{"instances of a running deployment", Options{ServiceURLs: running, Instances: map[string]int{OrdersAPI: 2}}, "instances need services the harness starts"},
 		{"postgres for a running deployment", Options{ServiceURLs: running, DB: "postgres"}, "DB postgres needs services the harness starts"},
+		{"unknown registry", Options{Registry: "confluent"}, `unknown registry "confluent"`},
+		{"a registry started beside an external broker", Options{Broker: "external", Registry: "apicurio"}, "give the running one's RegistryURL"},
+		{"an external broker and its registry", Options{Broker: "external", RegistryURL: "http://r"}, ""},
 	} {
 		err := tc.opts.check()
 		if (tc.wantErr == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tc.wantErr)) {
@@ -100,5 +103,41 @@ func TestInstanceEnv(t *testing.T) {
 		if !slices.Equal(got, want) {
 			t.Errorf("instanceEnv(%s, %d) = %q, want %q", tc.service, tc.n, got, want)
 		}
+	}
+}
+
+func TestRegistryBesideEachBroker(t *testing.T) {
+	for _, tc := range []struct {
+		opts Options
+		want string
+	}{
+		{Options{}, "in-process"},
+		{Options{Broker: "embedded"}, "in-process"},
+		{Options{Broker: "testcontainers"}, "in-process"},
+		{Options{Broker: "kafka"}, "apicurio"},
+		{Options{Broker: "kafka-cluster"}, "apicurio"},
+		{Options{Broker: "external"}, "none"},
+		{Options{Broker: "kafka", Registry: "none"}, "none"},
+		{Options{Broker: "embedded", Registry: "apicurio"}, "apicurio"},
+	} {
+		if got := registryKind(tc.opts); got != tc.want {
+			t.Errorf("registryKind(broker %q, registry %q) = %q, want %q", tc.opts.Broker, tc.opts.Registry, got, tc.want)
+		}
+	}
+}
+
+func TestServicesGetTheRegistryURL(t *testing.T) {
+	s := &Stack{regURL: "http://127.0.0.1:1/apis/ccompat/v7"}
+	got := s.serviceEnv(map[string]string{"PAYMENT_DELAY": "0"})
+	want := map[string]string{"PAYMENT_DELAY": "0", "SCHEMA_REGISTRY_URL": "http://127.0.0.1:1/apis/ccompat/v7"}
+	if !maps.Equal(got, want) {
+		t.Errorf("serviceEnv = %v, want %v", got, want)
+	}
+	// A test that sets its own wins.
+	if got := s.serviceEnv(map[string]string{"SCHEMA_REGISTRY_URL": "http://mine"}); got["SCHEMA_REGISTRY_URL"] != "http://mine" {
+		t.Errorf("serviceEnv overrode the caller's SCHEMA_REGISTRY_URL: %v", got)
+	}
+	if got := (&Stack{}).serviceEnv(nil); got["SCHEMA_REGISTRY_URL"] != "" {
+		t.Errorf("serviceEnv without a registry = %v, want no SCHEMA_REGISTRY_URL", got)
 	}
 }

@@ -3,8 +3,12 @@ package harness_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"net/http"
 	"os"
+	"runtime"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -30,6 +34,7 @@ func TestStackRunsAnOrderEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = stack.Close(context.Background()) })
+	checkRegistry(ctx, t, stack)
 	c := stack.Client()
 	if err := c.Seed(ctx, map[string]int{"HARNESS-1": 5}); err != nil {
 		t.Fatal(err)
@@ -205,6 +210,40 @@ func TestStackSharesPostgres(t *testing.T) {
 		}
 		if stock["SHARED-1"] != 4 {
 			t.Errorf("after the order, stock-service#%d sees SHARED-1 = %d, want 4", n+1, stock["SHARED-1"])
+		}
+	}
+}
+
+// checkRegistry: the embedded stack runs a registry beside its broker that
+// answers the Confluent API, and every service was given its URL.
+func checkRegistry(ctx context.Context, t *testing.T, stack *harness.Stack) {
+	t.Helper()
+	url := stack.RegistryURL()
+	if url == "" {
+		t.Fatal("the stack started no schema registry")
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url+"/subjects", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("the schema registry at %s: %v", url, err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s/subjects: %s", url, resp.Status)
+	}
+	if runtime.GOOS != "linux" {
+		return // the environment of a process is read from /proc
+	}
+	for _, name := range harness.Services {
+		environ, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", stack.PID(name)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Contains(strings.Split(string(environ), "\x00"), "SCHEMA_REGISTRY_URL="+url) {
+			t.Errorf("%s was not given SCHEMA_REGISTRY_URL=%s", name, url)
 		}
 	}
 }

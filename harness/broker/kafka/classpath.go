@@ -1,19 +1,15 @@
 package kafka
 
 import (
-	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
 
-	"github.com/kafkakit/kit/harness/internal/child"
+	"github.com/kafkakit/kit/harness/internal/maven"
 )
 
 // defaultPomPath is the pom.xml next to this source file. The harness runs
@@ -37,58 +33,28 @@ func defaultCacheDir() (string, error) {
 	return filepath.Join(dir, "kafkakit", "broker-kafka"), nil
 }
 
-// resolveClasspath returns the Java classpath of the jars pomPath depends on.
-// Maven is slow to start (seconds) and may download for a minute the first
-// time, so the answer is cached in cacheDir under a hash of the pom: editing
-// the pom resolves again, and so does a cached classpath whose jars are gone
-// (a wiped ~/.m2).
+// resolveClasspath returns the Java classpath of the jars pomPath depends on,
+// cached in cacheDir under a hash of the pom (maven.Cached): editing the pom
+// resolves again, and so does a cached classpath whose jars are gone (a
+// wiped ~/.m2).
 func resolveClasspath(ctx context.Context, pomPath, cacheDir string) (string, error) {
-	pom, err := os.ReadFile(pomPath)
-	if err != nil {
-		return "", fmt.Errorf("broker kafka: read pom: %w", err)
+	cached, err := maven.Cached(ctx, pomPath, cacheDir, "classpath-%s.txt",
+		func(out, _ string) []string {
+			return []string{"dependency:build-classpath", "-Dmdep.outputFile=" + out}
+		},
+		func(path string) bool {
+			cp, err := os.ReadFile(path)
+			return err == nil && jarsExist(string(cp))
+		})
+	switch {
+	case errors.Is(err, maven.ErrNoMaven):
+		return "", fmt.Errorf("%w: %v; it resolves the Kafka jars once", ErrMissingTool, err)
+	case err != nil:
+		return "", fmt.Errorf("broker kafka: resolve jars with Maven (the first run downloads about 30 MB): %w", err)
 	}
-	sum := sha256.Sum256(pom)
-	cached := filepath.Join(cacheDir, "classpath-"+hex.EncodeToString(sum[:8])+".txt")
-	if cp, err := os.ReadFile(cached); err == nil && jarsExist(string(cp)) {
-		return strings.TrimSpace(string(cp)), nil
-	}
-
-	mvn, err := exec.LookPath("mvn")
-	if err != nil {
-		return "", fmt.Errorf("%w: mvn not found on PATH (install Maven: apt-get install maven); it resolves the Kafka jars once", ErrMissingTool)
-	}
-	if err := os.MkdirAll(cacheDir, 0o755); err != nil {
-		return "", fmt.Errorf("broker kafka: create cache dir: %w", err)
-	}
-	// Maven writes to a temporary name and the result is renamed into place,
-	// so concurrent test binaries never read a half-written classpath.
-	tmp, err := os.CreateTemp(cacheDir, "classpath-*.tmp")
-	if err != nil {
-		return "", fmt.Errorf("broker kafka: %w", err)
-	}
-	tmp.Close()
-	defer os.Remove(tmp.Name())
-
-	var out bytes.Buffer
-	cmd := exec.CommandContext(ctx, mvn, "-B", "-q", "-Dstyle.color=never",
-		"-f", pomPath, "dependency:build-classpath", "-Dmdep.outputFile="+tmp.Name())
-	cmd.Stdout = &out
-	cmd.Stderr = &out
-	if err := cmd.Run(); err != nil {
-		if ctx.Err() != nil {
-			return "", fmt.Errorf("broker kafka: resolve jars with Maven: %w (the first run downloads about 30 MB)", ctx.Err())
-		}
-		return "", fmt.Errorf("broker kafka: resolve jars with Maven: %w\n%s", err, child.LastLines(out.String(), 30))
-	}
-	cp, err := os.ReadFile(tmp.Name())
+	cp, err := os.ReadFile(cached)
 	if err != nil {
 		return "", fmt.Errorf("broker kafka: read resolved classpath: %w", err)
-	}
-	if !jarsExist(string(cp)) {
-		return "", fmt.Errorf("broker kafka: Maven produced an unusable classpath in %s", tmp.Name())
-	}
-	if err := os.Rename(tmp.Name(), cached); err != nil {
-		return "", fmt.Errorf("broker kafka: cache classpath: %w", err)
 	}
 	return strings.TrimSpace(string(cp)), nil
 }

@@ -30,9 +30,13 @@ Run the kit, and look inside Kafka while it runs:
   produce         write one record, partitioned by key as the services do
   dlq list        print a topic's dead letters with the headers that say why
   dlq replay      produce dead letters back to the topic they came from
+  schemas list    every contract's versions, in the repository and in a registry
+  schemas check   register every contract's history in a registry; fail on a break
+  schemas diff    what changed between two versions of a contract, field by field
 
 "kit <command> -h" shows a command's flags. Every command but up takes
--brokers host:port[,host:port] (default localhost:9093, env KAFKA_BROKERS).
+-brokers host:port[,host:port] (default localhost:9093, env KAFKA_BROKERS),
+but schemas, which takes -registry URL (env SCHEMA_REGISTRY_URL).
 `
 
 // A command runs with its arguments after the command's name; ctx ends on
@@ -48,6 +52,7 @@ var commands = map[string]command{
 	"reset-offsets": runResetOffsets,
 	"produce":       runProduce,
 	"dlq":           runDLQ,
+	"schemas":       runSchemas,
 }
 
 // dispatch runs every command but up.

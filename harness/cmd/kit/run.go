@@ -62,6 +62,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		Broker:        *brokerName,
 		BrokerPort:    *brokerPort,
 		ZooKeeperPort: 2181,
+		RegistryPort:  registryPort,
 		Ports:         harness.DefaultPorts,
 		Instances:     instances,
 		DB:            *db,
@@ -176,6 +177,9 @@ func printURLs(w io.Writer, stack *harness.Stack, webURL, promURL string, seeded
 	}
 	if pg := stack.Postgres(); pg != nil {
 		fmt.Fprintf(w, "  %-20s %s\n", "postgres", pg.Addr())
+	}
+	if u := stack.RegistryURL(); u != "" {
+		fmt.Fprintf(w, "  %-20s %s (SCHEMA_REGISTRY_URL)\n", "schema registry", u)
 	}
 	if promURL != "" {
 		fmt.Fprintf(w, "  %-20s %s\n", "prometheus", promURL)

@@ -10,6 +10,10 @@ import (
 	"github.com/kafkakit/kit/harness"
 )
 
+// registryPort is the schema registry's port under kit up: beside the
+// services' 8081-8084 (Confluent's own default, 8081, is orders-api's).
+const registryPort = 8085
+
 // upInstances is the instance count of every service: scale each, with
 // the -instances list's counts over it.
 func upInstances(scale int, list string) (map[string]int, error) {
@@ -29,9 +33,9 @@ func upInstances(scale int, list string) (map[string]int, error) {
 }
 
 // upPortsFree checks every fixed port kit up is about to take: the
-// broker's (three for kafka-cluster), ZooKeeper's, each instance's, the web
-// page's and Prometheus's, so that a busy one fails fast and clearly rather
-// than half-starting.
+// broker's (three for kafka-cluster), ZooKeeper's, the schema registry's,
+// each instance's, the web page's and Prometheus's, so that a busy one
+// fails fast and clearly rather than half-starting.
 func upPortsFree(opts harness.Options, webDir string, webPort int, prom bool) error {
 	type use struct {
 		what string
@@ -51,6 +55,9 @@ func upPortsFree(opts harness.Options, webDir string, webPort int, prom bool) er
 	}
 	if webDir != "" {
 		uses = append(uses, use{"web", webPort})
+	}
+	if opts.RegistryPort != 0 {
+		uses = append(uses, use{"schema registry", opts.RegistryPort})
 	}
 	if prom {
 		uses = append(uses, use{"prometheus", prometheusPort})
