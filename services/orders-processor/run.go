@@ -57,11 +57,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	defer tr.Close()
 
-	statuses := stream.NewProducer(cfg.Brokers, cfg.StatusTopic, stream.ProducerConfig{})
+	statuses := stream.NewProducer(cfg.Brokers, cfg.StatusTopic, stream.ProducerConfig{Dialer: cfg.Kafka.Dialer()})
 	defer statuses.Close()
 	p := &Processor{Statuses: m.Producer(statuses, cfg.StatusTopic), Rule: cfg.Payment, Delay: cfg.PaymentDelay, Log: log, Now: time.Now}
 	consumer, err := stream.NewConsumer(stream.ConsumerConfig{
-		Brokers: cfg.Brokers, Group: events.GroupOrdersProcessor,
+		Brokers: cfg.Brokers, Dialer: cfg.Kafka.Dialer(), Group: events.GroupOrdersProcessor,
 		MaxInFlight: cfg.MaxInFlight, Log: log,
 		Observe: m.Observe(events.GroupOrdersProcessor), Middleware: []func(stream.Handler) stream.Handler{tr.Consumer(events.GroupOrdersProcessor)},
 	}, subscriptions(cfg, p)...)
@@ -86,7 +86,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	})
 	g.Go(func() error { return consumer.Run(ctx) })
 	g.Go(func() error {
-		m.WatchLag(ctx, cfg.Brokers, events.GroupOrdersProcessor, metrics.Assigned(consumer))
+		m.WatchLag(ctx, cfg.Brokers, cfg.Kafka.Dialer(), events.GroupOrdersProcessor, metrics.Assigned(consumer))
 		return nil
 	})
 	return g.Wait()

@@ -139,7 +139,9 @@ func (f flags) client() (*inspect.Client, []string, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	return inspect.New(brokers), brokers, nil
+	// Plaintext: reading a locked-down stack's client settings is still
+	// to come (issue 16).
+	return inspect.New(brokers, nil), brokers, nil
 }
 
 // brokerList reads host:port[,host:port].

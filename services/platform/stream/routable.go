@@ -24,7 +24,7 @@ import (
 func Routable(brokers []string, w *Producer, topics ...string) func(context.Context) error {
 	client := &kafka.Client{Addr: w.Addr, Transport: w.Transport, Timeout: 3 * time.Second}
 	return func(ctx context.Context) error {
-		if err := reachable(ctx, brokers); err != nil {
+		if err := reachable(ctx, brokers, w.dialer); err != nil {
 			return err
 		}
 		resp, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: topics})
@@ -35,14 +35,20 @@ func Routable(brokers []string, w *Producer, topics ...string) func(context.Cont
 	}
 }
 
-// reachable reports whether one of brokers accepts a connection and answers
-// an ApiVersions request.
-func reachable(ctx context.Context, brokers []string) error {
+// reachable reports whether one of brokers accepts a connection — through
+// the TLS handshake and SASL authentication when dialer asks for them — and
+// answers an ApiVersions request. Each failure names its broker, so a wrong
+// password or an untrusted certificate reads as such on /readyz.
+func reachable(ctx context.Context, brokers []string, dialer *kafka.Dialer) error {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
+	d := &kafka.Dialer{}
+	if dialer != nil {
+		d = &kafka.Dialer{TLS: dialer.TLS, SASLMechanism: dialer.SASLMechanism}
+	}
 	var errs []error
 	for _, addr := range brokers {
-		conn, err := (&kafka.Dialer{}).DialContext(ctx, "tcp", addr)
+		conn, err := d.DialContext(ctx, "tcp", addr)
 		if err == nil {
 			_, err = conn.ApiVersions()
 			conn.Close()
@@ -50,7 +56,7 @@ func reachable(ctx context.Context, brokers []string) error {
 		if err == nil {
 			return nil
 		}
-		errs = append(errs, err)
+		errs = append(errs, fmt.Errorf("%s: %w", addr, err))
 	}
 	return fmt.Errorf("broker unreachable: %w", errors.Join(errs...))
 }

@@ -2,7 +2,10 @@ package stream
 
 import (
 	"context"
+	"crypto/tls"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -83,11 +86,32 @@ func TestReachableNamesEveryBrokerThatDoesNotAnswer(t *testing.T) {
 			c.Close()
 		}
 	}()
-	err = reachable(context.Background(), []string{down, notKafka.Addr().String()})
+	err = reachable(context.Background(), []string{down, notKafka.Addr().String()}, nil)
 	if err == nil {
 		t.Fatal("reachable = nil for a closed port and a listener that hangs up, want an error")
 	}
 	for _, want := range []string{"broker unreachable", down} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("reachable = %q, want it to name %q", err, want)
+		}
+	}
+}
+
+// TestReachableNamesTheBrokerAndAnUntrustedCertificate: a producer that
+// speaks TLS to a broker whose certificate it does not trust is not ready,
+// and the reason names the broker and the certificate, not a bare EOF.
+func TestReachableNamesTheBrokerAndAnUntrustedCertificate(t *testing.T) {
+	// httptest's TLS server presents a certificate of its own CA, which
+	// the dialer (trusting the system's roots only) does not know.
+	srv := httptest.NewUnstartedServer(http.NotFoundHandler())
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	addr := srv.Listener.Addr().String()
+	err := reachable(context.Background(), []string{addr}, &kafka.Dialer{TLS: &tls.Config{MinVersion: tls.VersionTLS12}})
+	if err == nil {
+		t.Fatal("reachable = nil through TLS to an untrusted certificate, want an error")
+	}
+	for _, want := range []string{addr, "certificate"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("reachable = %q, want it to name %q", err, want)
 		}
