@@ -2,6 +2,8 @@ package stream
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"strings"
@@ -56,7 +58,7 @@ func reachable(ctx context.Context, brokers []string, dialer *kafka.Dialer) erro
 		if err == nil {
 			return nil
 		}
-		errs = append(errs, fmt.Errorf("%s: %w", addr, err))
+		errs = append(errs, refusal(addr, err))
 	}
 	return fmt.Errorf("broker unreachable: %w", errors.Join(errs...))
 }
@@ -83,4 +85,21 @@ func unroutable(topics []kafka.Topic) error {
 		return fmt.Errorf("cannot route to %s", strings.Join(problems, "; "))
 	}
 	return nil
+}
+
+// refusal names the broker that failed and, first, why, when the broker or
+// the TLS handshake refused the service rather than nothing answering: the
+// public part of a readiness reason (httpx.PublicReason) stops at the first
+// address, and kafka-go puts one in its own message.
+func refusal(addr string, err error) error {
+	var ke kafka.Error
+	var unknown x509.UnknownAuthorityError
+	var verify *tls.CertificateVerificationError
+	switch {
+	case errors.As(err, &ke):
+		return fmt.Errorf("%s: %w (broker %s)", ke.Title(), err, addr)
+	case errors.As(err, &unknown), errors.As(err, &verify):
+		return fmt.Errorf("broker certificate not trusted: %w (broker %s)", err, addr)
+	}
+	return fmt.Errorf("%w (broker %s)", err, addr)
 }
