@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"strings"
 	"time"
@@ -160,3 +161,6 @@ func (k KafkaSecurity) String() string {
 	}
 	return s
 }
+
+// LogValue logs k as String does: never the password.
+func (k KafkaSecurity) LogValue() slog.Value { return slog.StringValue(k.String()) }

@@ -1,12 +1,15 @@
 package svc
 
 import (
+	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"fmt"
+	"log/slog"
 	"math/big"
 	"os"
 	"path/filepath"
@@ -108,6 +111,13 @@ func TestKafkaSecurity(t *testing.T) {
 			}
 			if err != nil {
 				t.Fatalf("err = %v, want none", err)
+			}
+			var logged bytes.Buffer
+			slog.New(slog.NewJSONHandler(&logged, nil)).Info("config", "kafka", got)
+			for _, shown := range []string{fmt.Sprintf("%v %+v %#v", got, Common{Kafka: got}, got), logged.String()} {
+				if strings.Contains(shown, password) || strings.Contains(shown, "s3cret-from-file") {
+					t.Fatalf("printed configuration shows the password: %s", shown)
+				}
 			}
 			if s := got.String(); s != tt.want {
 				t.Errorf("String() = %q, want %q", s, tt.want)
