@@ -90,8 +90,8 @@ type Options struct {
 	Log io.Writer
 	// Security "sasl_ssl" locks the broker down (SASL_SSL with
 	// SCRAM-SHA-512, ACLs from events.Principals; see broker/security) and
-	// starts each service as its own principal. "" is plaintext. Real
-	// Kafka (kafka, kafka-cluster) only, for now.
+	// starts each service as its own principal. "" is plaintext. The
+	// embedded broker authenticates but enforces no ACL (it says so).
 	Security string
 }
 
@@ -249,8 +249,8 @@ func (o Options) check() error {
 	if err := security.Check(o.Security); err != nil {
 		return err
 	}
-	if o.Security != "" && o.Broker != "kafka" && o.Broker != "kafka-cluster" {
-		return fmt.Errorf("SECURITY=%s runs on BROKER=kafka or kafka-cluster; the %s broker has no secure mode in the harness yet", o.Security, cmp.Or(o.Broker, "embedded"))
+	if b := cmp.Or(o.Broker, "embedded"); o.Security != "" && b != "embedded" && b != "kafka" && b != "kafka-cluster" {
+		return fmt.Errorf("SECURITY=%s runs on BROKER=embedded, kafka or kafka-cluster; the %s broker has no secure mode in the harness yet", o.Security, b)
 	}
 	switch o.DB {
 	case "", "sqlite", "postgres":
@@ -321,7 +321,7 @@ func StartBroker(ctx context.Context, opts Options) (broker.Broker, error) {
 func startBroker(ctx context.Context, opts Options, m *security.Material) (broker.Broker, error) {
 	switch opts.Broker {
 	case "", "embedded":
-		return embedded.Start(ctx, embedded.Options{Port: opts.BrokerPort})
+		return embedded.Start(ctx, embedded.Options{Port: opts.BrokerPort, Security: m, Log: opts.Log})
 	case "kafka":
 		return kafka.Start(ctx, kafka.Options{Port: opts.BrokerPort, ZooKeeperPort: opts.ZooKeeperPort, Log: opts.Log, Security: m})
 	case "kafka-cluster":
