@@ -9,6 +9,8 @@ BROKER  ?= embedded
 DB        ?= sqlite
 SCALE     ?= 1
 INSTANCES ?=
+# `make up` only: sasl_ssl locks the broker down (TLS, SCRAM, ACLs); empty is plaintext.
+SECURITY  ?=
 # Go packages with unit tests: everything but the features, which `make features` runs per broker.
 UNIT    = $$(go list $(MODULE)/... | grep -v '^$(MODULE)/features$$')
 # Drop the per-test noise of -v but keep every skip reason, failure and package result.
@@ -39,9 +41,9 @@ setup-prometheus: ## setup, plus the Prometheus server and promtool (or PROMETHE
 	@PROMETHEUS=1 scripts/setup.sh
 
 # A built binary, not `go run`: go run exits 1 after any Ctrl-C, whatever kit returns.
-up: setup web ## run everything here: BROKER=embedded|kafka|kafka-cluster, DB=sqlite|postgres, SCALE=n (2nd instances on 8181-8184), INSTANCES=orders-processor=3, PROMETHEUS=1 (Prometheus on 9090); page on 5173
+up: setup web ## run everything here: BROKER=embedded|kafka|kafka-cluster, SECURITY=sasl_ssl (locked-down Kafka), DB=sqlite|postgres, SCALE=n (2nd instances on 8181-8184), INSTANCES=orders-processor=3, PROMETHEUS=1 (Prometheus on 9090); page on 5173
 	go build -o bin/kit ./harness/cmd/kit
-	exec bin/kit up -broker $(BROKER) -db $(DB) -scale $(SCALE) -instances '$(INSTANCES)'
+	exec bin/kit up -broker $(BROKER) -db $(DB) -scale $(SCALE) -instances '$(INSTANCES)' -security '$(SECURITY)'
 
 build: web ## build the four services into bin/ and the page into web/dist
 	CGO_ENABLED=0 go build -o bin/ $(MODULE)/services/orders-api $(MODULE)/services/orders-processor \
