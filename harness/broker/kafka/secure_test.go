@@ -21,7 +21,15 @@ import (
 // TestSecureBroker starts a locked-down broker (SECURITY=sasl_ssl) and
 // holds it to what the kit promises: nothing without credentials, nothing
 // with a wrong password, and each principal exactly its grants.
-func TestSecureBroker(t *testing.T) {
+func TestSecureBroker(t *testing.T) { testSecure(t, 1) }
+
+// TestSecureCluster is TestSecureBroker on three brokers, which replicate
+// to each other over SASL_SSL as the broker user: an acknowledged write
+// (acks=all, min.insync.replicas 2) proves the brokers signed in to each
+// other.
+func TestSecureCluster(t *testing.T) { testSecure(t, 3) }
+
+func testSecure(t *testing.T, brokers int) {
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	var logs syncbuf.Buffer
@@ -34,7 +42,7 @@ func TestSecureBroker(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := kafka.Start(ctx, kafka.Options{Log: &logs, Security: m})
+	b, err := kafka.Start(ctx, kafka.Options{Brokers: brokers, Log: &logs, Security: m})
 	if errors.Is(err, kafka.ErrMissingTool) {
 		if os.Getenv("KAFKAKIT_SKIP_REAL_KAFKA") == "1" {
 			t.Skipf("!!! REAL KAFKA NOT TESTED (KAFKAKIT_SKIP_REAL_KAFKA=1): %v", err)
