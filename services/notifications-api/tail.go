@@ -79,6 +79,11 @@ func (t *Tail) follow(ctx context.Context) error {
 	client := &kafka.Client{Addr: kafka.TCP(t.Brokers...), Timeout: 5 * time.Second, Transport: transport}
 	meta, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{t.Topic}})
 	if err != nil {
+		// The transport says "unexpected EOF" for a refused password; a
+		// dial says what Kafka answered, and which broker.
+		if rerr := stream.Reachable(ctx, t.Brokers, t.Dialer); rerr != nil {
+			return fmt.Errorf("%s: %w", t.Topic, rerr)
+		}
 		return fmt.Errorf("%s: broker %s unreachable: %w", t.Topic, strings.Join(t.Brokers, ","), err)
 	}
 	if len(meta.Topics) != 1 || meta.Topics[0].Error != nil || len(meta.Topics[0].Partitions) == 0 {

@@ -26,7 +26,7 @@ import (
 func Routable(brokers []string, w *Producer, topics ...string) func(context.Context) error {
 	client := &kafka.Client{Addr: w.Addr, Transport: w.Transport, Timeout: 3 * time.Second}
 	return func(ctx context.Context) error {
-		if err := reachable(ctx, brokers, w.dialer); err != nil {
+		if err := Reachable(ctx, brokers, w.dialer); err != nil {
 			return err
 		}
 		resp, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: topics})
@@ -37,11 +37,13 @@ func Routable(brokers []string, w *Producer, topics ...string) func(context.Cont
 	}
 }
 
-// reachable reports whether one of brokers accepts a connection — through
+// Reachable reports whether one of brokers accepts a connection — through
 // the TLS handshake and SASL authentication when dialer asks for them — and
 // answers an ApiVersions request. Each failure names its broker, so a wrong
-// password or an untrusted certificate reads as such on /readyz.
-func reachable(ctx context.Context, brokers []string, dialer *kafka.Dialer) error {
+// password or an untrusted certificate reads as such on /readyz. (A
+// kafka-go Transport reports a refused password as a bare "unexpected EOF";
+// its Dialer says what Kafka answered.)
+func Reachable(ctx context.Context, brokers []string, dialer *kafka.Dialer) error {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	d := &kafka.Dialer{}
@@ -87,10 +89,10 @@ func unroutable(topics []kafka.Topic) error {
 	return nil
 }
 
-// refusal names the broker that failed and, first, why, when the broker or
-// the TLS handshake refused the service rather than nothing answering: the
-// public part of a readiness reason (httpx.PublicReason) stops at the first
-// address, and kafka-go puts one in its own message.
+// refusal names the broker that failed and, first, why, when
+// the broker or the TLS handshake refused the service rather than nothing
+// answering: the public part of a readiness reason (httpx.PublicReason)
+// stops at the first address, and kafka-go puts one in its own message.
 func refusal(addr string, err error) error {
 	var ke kafka.Error
 	var unknown x509.UnknownAuthorityError

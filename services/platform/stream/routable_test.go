@@ -91,7 +91,7 @@ func TestReachableNamesEveryBrokerThatDoesNotAnswer(t *testing.T) {
 			c.Close()
 		}
 	}()
-	err = reachable(context.Background(), []string{down, notKafka.Addr().String()}, nil)
+	err = Reachable(context.Background(), []string{down, notKafka.Addr().String()}, nil)
 	if err == nil {
 		t.Fatal("reachable = nil for a closed port and a listener that hangs up, want an error")
 	}
@@ -112,7 +112,7 @@ func TestReachableNamesTheBrokerAndAnUntrustedCertificate(t *testing.T) {
 	srv.StartTLS()
 	t.Cleanup(srv.Close)
 	addr := srv.Listener.Addr().String()
-	err := reachable(context.Background(), []string{addr}, &kafka.Dialer{TLS: &tls.Config{MinVersion: tls.VersionTLS12}})
+	err := Reachable(context.Background(), []string{addr}, &kafka.Dialer{TLS: &tls.Config{MinVersion: tls.VersionTLS12}})
 	if err == nil {
 		t.Fatal("reachable = nil through TLS to an untrusted certificate, want an error")
 	}
