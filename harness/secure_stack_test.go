@@ -2,6 +2,9 @@ package harness_test
 
 import (
 	"context"
+	"io"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -65,5 +68,41 @@ func TestSecureEmbeddedStack(t *testing.T) {
 	defer cl.Close()
 	if _, err := cl.Request(ctx, kmsg.NewPtrMetadataRequest()); err == nil {
 		t.Error("a client without credentials got metadata from the secure embedded broker")
+	}
+}
+
+// TestSecureStackWithAWrongPassword starts every service with a password
+// the broker refuses: none crashes, none is ready, and each says why —
+// Kafka's refusal — on /readyz; no password shows.
+func TestSecureStackWithAWrongPassword(t *testing.T) {
+	if _, err := harness.Build(context.Background()); err != nil {
+		t.Fatal(err) // built first, so the deadline below is the services'
+	}
+	wrong := filepath.Join(t.TempDir(), "wrong.password")
+	if err := os.WriteFile(wrong, []byte("not-the-password\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	stack, err := harness.Start(ctx, harness.Options{Security: "sasl_ssl", Log: io.Discard,
+		ServiceEnv: map[string]string{"KAFKA_SASL_PASSWORD_FILE": wrong}})
+	if err == nil {
+		_ = stack.Close(context.Background())
+		t.Fatal("the stack started ready with a wrong password")
+	}
+	t.Logf("Start: %v", err)
+	for _, name := range harness.Services {
+		if !strings.Contains(err.Error(), name+" not ready") {
+			t.Errorf("%s: want it running, not ready; Start said: %v", name, err)
+		}
+	}
+	if strings.Contains(err.Error(), "exited") {
+		t.Errorf("a service exited rather than waiting: %v", err)
+	}
+	if n := strings.Count(err.Error(), "SASL Authentication Failed"); n < len(harness.Services) {
+		t.Errorf("%d of %d services say Kafka refused their password: %v", n, len(harness.Services), err)
+	}
+	if strings.Contains(err.Error(), "not-the-password") {
+		t.Error("a readiness answer shows the password")
 	}
 }
