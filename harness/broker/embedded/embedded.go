@@ -89,26 +89,12 @@ func secureOpts(m *security.Material) ([]kfake.Opt, error) {
 		}
 		var acls []kfake.ACL
 		for _, g := range p.Grants {
-			a := kfake.ACL{Name: g.Name, Pattern: kmsg.ACLResourcePatternTypeLiteral, Allow: true}
-			switch g.Resource {
-			case events.ResourceTopic:
-				a.Resource = kmsg.ACLResourceTypeTopic
-			case events.ResourceGroup:
-				a.Resource = kmsg.ACLResourceTypeGroup
-			default:
-				return nil, fmt.Errorf("broker embedded: %s: unknown resource %q", p.Name, g.Resource)
+			resource, op, err := security.KafkaACL(g)
+			if err != nil {
+				return nil, fmt.Errorf("broker embedded: %s: %w", p.Name, err)
 			}
-			switch g.Operation {
-			case events.OpRead:
-				a.Operation = kmsg.ACLOperationRead
-			case events.OpWrite:
-				a.Operation = kmsg.ACLOperationWrite
-			case events.OpDescribe:
-				a.Operation = kmsg.ACLOperationDescribe
-			default:
-				return nil, fmt.Errorf("broker embedded: %s: unknown operation %q", p.Name, g.Operation)
-			}
-			acls = append(acls, a)
+			acls = append(acls, kfake.ACL{Resource: resource, Name: g.Name, Operation: op,
+				Pattern: kmsg.ACLResourcePatternTypeLiteral, Allow: true})
 		}
 		opts = append(opts, kfake.User(security.Mechanism, p.Name, m.Password(p.Name), acls...))
 	}

@@ -33,6 +33,7 @@ import (
 	kafkascram "github.com/segmentio/kafka-go/sasl/scram"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 	"github.com/twmb/franz-go/pkg/sasl/scram"
 
 	"github.com/kafkakit/kit/services/events"
@@ -289,22 +290,18 @@ func ApplyACLs(ctx context.Context, adm *kadm.Client) error {
 	var errs []error
 	for _, p := range events.Principals {
 		for _, g := range p.Grants {
-			b := kadm.NewACLs().Allow("User:" + p.Name).ResourcePatternType(kadm.ACLPatternLiteral)
-			switch g.Resource {
-			case events.ResourceTopic:
-				b = b.Topics(g.Name)
-			case events.ResourceGroup:
-				b = b.Groups(g.Name)
-			default:
-				errs = append(errs, fmt.Errorf("%s: unknown resource %q", p.Name, g.Resource))
-				continue
-			}
-			op, err := operation(g.Operation)
+			resource, op, err := KafkaACL(g)
 			if err != nil {
 				errs = append(errs, fmt.Errorf("%s: %w", p.Name, err))
 				continue
 			}
-			res, err := adm.CreateACLs(ctx, b.Operations(op))
+			b := kadm.NewACLs().Allow("User:" + p.Name).ResourcePatternType(kadm.ACLPatternLiteral).Operations(op)
+			if resource == kmsg.ACLResourceTypeTopic {
+				b = b.Topics(g.Name)
+			} else {
+				b = b.Groups(g.Name)
+			}
+			res, err := adm.CreateACLs(ctx, b)
 			if err != nil {
 				return fmt.Errorf("security: create ACLs of %s: %w", p.Name, err)
 			}
@@ -321,16 +318,27 @@ func ApplyACLs(ctx context.Context, adm *kadm.Client) error {
 	return nil
 }
 
-func operation(op events.Operation) (kadm.ACLOperation, error) {
-	switch op {
-	case events.OpRead:
-		return kadm.OpRead, nil
-	case events.OpWrite:
-		return kadm.OpWrite, nil
-	case events.OpDescribe:
-		return kadm.OpDescribe, nil
+// KafkaACL is a grant in Kafka's terms: the resource type (topic or group)
+// and the operation, for kadm and kfake alike.
+func KafkaACL(g events.Grant) (kmsg.ACLResourceType, kmsg.ACLOperation, error) {
+	var resource kmsg.ACLResourceType
+	switch g.Resource {
+	case events.ResourceTopic:
+		resource = kmsg.ACLResourceTypeTopic
+	case events.ResourceGroup:
+		resource = kmsg.ACLResourceTypeGroup
+	default:
+		return 0, 0, fmt.Errorf("grant on %s: unknown resource %q", g.Name, g.Resource)
 	}
-	return 0, fmt.Errorf("unknown operation %q", op)
+	switch g.Operation {
+	case events.OpRead:
+		return resource, kmsg.ACLOperationRead, nil
+	case events.OpWrite:
+		return resource, kmsg.ACLOperationWrite, nil
+	case events.OpDescribe:
+		return resource, kmsg.ACLOperationDescribe, nil
+	}
+	return 0, 0, fmt.Errorf("grant on %s: unknown operation %q", g.Name, g.Operation)
 }
 
 // Describe says in one line how to connect as the kit, without secrets.

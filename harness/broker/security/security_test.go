@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/twmb/franz-go/pkg/kmsg"
+
 	"github.com/kafkakit/kit/services/events"
 )
 
@@ -91,6 +93,34 @@ func TestCheck(t *testing.T) {
 	}{{"", true}, {"sasl_ssl", true}, {"SASL_SSL", false}, {"ssl", false}, {"plaintext", false}} {
 		if err := Check(tt.mode); (err == nil) != tt.ok {
 			t.Errorf("Check(%q) = %v, want ok %v", tt.mode, err, tt.ok)
+		}
+	}
+}
+
+func TestKafkaACL(t *testing.T) {
+	for _, p := range events.Principals {
+		for _, g := range p.Grants {
+			if _, _, err := KafkaACL(g); err != nil {
+				t.Errorf("%s: %v", p.Name, err)
+			}
+		}
+	}
+	tests := []struct {
+		g        events.Grant
+		resource kmsg.ACLResourceType
+		op       kmsg.ACLOperation
+		ok       bool
+	}{
+		{events.Grant{Resource: events.ResourceTopic, Name: "t", Operation: events.OpWrite}, kmsg.ACLResourceTypeTopic, kmsg.ACLOperationWrite, true},
+		{events.Grant{Resource: events.ResourceGroup, Name: "g", Operation: events.OpRead}, kmsg.ACLResourceTypeGroup, kmsg.ACLOperationRead, true},
+		{events.Grant{Resource: events.ResourceGroup, Name: "g", Operation: events.OpDescribe}, kmsg.ACLResourceTypeGroup, kmsg.ACLOperationDescribe, true},
+		{events.Grant{Resource: "cluster", Name: "c", Operation: events.OpRead}, 0, 0, false},
+		{events.Grant{Resource: events.ResourceTopic, Name: "t", Operation: "Alter"}, 0, 0, false},
+	}
+	for _, tt := range tests {
+		resource, op, err := KafkaACL(tt.g)
+		if (err == nil) != tt.ok || resource != tt.resource || op != tt.op {
+			t.Errorf("KafkaACL(%+v) = %v, %v, %v; want %v, %v, ok %v", tt.g, resource, op, err, tt.resource, tt.op, tt.ok)
 		}
 	}
 }
