@@ -18,9 +18,9 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
+	metadataAPI "github.com/segmentio/kafka-go/protocol/metadata"
 
 	"github.com/kafkakit/kit/services/platform/stream"
-	metadataAPI "github.com/segmentio/kafka-go/protocol/metadata"
 )
 
 // Errors a caller may want to tell apart; the errors returned wrap them.
