@@ -9,6 +9,8 @@ BROKER  ?= embedded
 DB        ?= sqlite
 SCALE     ?= 1
 INSTANCES ?=
+# `make up` only: sasl_ssl locks the broker down (TLS, SCRAM, ACLs); empty is plaintext.
+SECURITY  ?=
 # Go packages with unit tests: everything but the features, which `make features` runs per broker.
 UNIT    = $$(go list $(MODULE)/... | grep -v '^$(MODULE)/features$$')
 # Drop the per-test noise of -v but keep every skip reason, failure and package result.
@@ -19,14 +21,14 @@ REPORTS := $(CURDIR)/features/reports
 GOTESTSUM  := go run gotest.tools/gotestsum@v1.13.0
 ACTIONLINT := go run github.com/rhysd/actionlint/cmd/actionlint@v1.7.12
 # The stages of `make test`, in order; each gets a line in the summary that ends it.
-TEST_STAGES := setup vet workflow unit features-embedded features-kafka features-cluster web-test e2e
+TEST_STAGES := setup vet workflow unit features-embedded features-kafka features-cluster features-security web-test e2e
 # A load run of about a minute (floor, 200 orders/s, a ramp to 1000/s) for CI's artifact.
 # Latency thresholds are off (a shared runner's numbers are noise); every order must still end.
 LOADTEST_SHORT := -warmup 2s -duration 10s -ramp 500,1000 -step-duration 10s \
 	-floor-producers client -idle 0 -broker-warmup 0 \
 	-max-ratio-p50 0 -max-ratio-p99 0 -min-sustained-rate 0
 
-.PHONY: help setup setup-prometheus up build web test vet workflow unit schemas features features-embedded features-kafka features-cluster \
+.PHONY: help setup setup-prometheus up build web test vet workflow unit schemas features features-embedded features-kafka features-cluster features-security \
 	web-test e2e scenarios loadtest loadtest-short clean
 
 help: ## list the commands
@@ -39,9 +41,9 @@ setup-prometheus: ## setup, plus the Prometheus server and promtool (or PROMETHE
 	@PROMETHEUS=1 scripts/setup.sh
 
 # A built binary, not `go run`: go run exits 1 after any Ctrl-C, whatever kit returns.
-up: setup web ## run everything here: BROKER=embedded|kafka|kafka-cluster, DB=sqlite|postgres, SCALE=n (2nd instances on 8181-8184), INSTANCES=orders-processor=3, PROMETHEUS=1 (Prometheus on 9090); page on 5173
+up: setup web ## run everything here: BROKER=embedded|kafka|kafka-cluster, SECURITY=sasl_ssl (locked-down Kafka), DB=sqlite|postgres, SCALE=n (2nd instances on 8181-8184), INSTANCES=orders-processor=3, PROMETHEUS=1 (Prometheus on 9090); page on 5173
 	go build -o bin/kit ./harness/cmd/kit
-	exec bin/kit up -broker $(BROKER) -db $(DB) -scale $(SCALE) -instances '$(INSTANCES)'
+	exec bin/kit up -broker $(BROKER) -db $(DB) -scale $(SCALE) -instances '$(INSTANCES)' -security '$(SECURITY)'
 
 build: web ## build the four services into bin/ and the page into web/dist
 	CGO_ENABLED=0 go build -o bin/ $(MODULE)/services/orders-api $(MODULE)/services/orders-processor \
@@ -82,6 +84,14 @@ features-cluster: ## the scaling and failover scenarios on three Kafka brokers, 
 	@mkdir -p $(REPORTS)
 	BROKER=kafka-cluster DB=postgres INSTANCES=$(CLUSTER_INSTANCES) GODOG_TAGS='@scaling,@cluster' \
 	GODOG_FORMAT=pretty,junit:$(REPORTS)/features-cluster.junit.xml,cucumber:$(REPORTS)/features-cluster.cucumber.json \
+		go test -count=1 -v ./features 2>&1 | $(QUIET_V)
+
+# Only the @security scenarios, on real Kafka locked down: SASL_SSL with SCRAM-SHA-512, a CA of the
+# stack's own, ACLs from services/events/principals.go. The other stages run in plaintext and skip them.
+features-security: ## who may write where: the @security scenarios on real Kafka with SASL_SSL, SCRAM users and ACLs
+	@mkdir -p $(REPORTS)
+	BROKER=kafka SECURITY=sasl_ssl GODOG_TAGS='@security' \
+	GODOG_FORMAT=pretty,junit:$(REPORTS)/features-security.junit.xml,cucumber:$(REPORTS)/features-security.cucumber.json \
 		go test -count=1 -v ./features 2>&1 | $(QUIET_V)
 
 web-test: setup ## the page's unit tests (vitest); JUnit in features/reports/web-test.junit.xml

@@ -6,6 +6,7 @@
 //	BROKER=kafka go test ./features         # real Apache Kafka 3.9 + ZooKeeper
 //	BROKER=kafka-cluster DB=postgres INSTANCES=orders-processor=3 go test ./features
 //	GODOG_TAGS='@scaling,@cluster' go test ./features  # only scenarios with either tag (make features-cluster)
+//	BROKER=kafka SECURITY=sasl_ssl GODOG_TAGS=@security go test ./features  # who may write where (make features-security)
 //	go test ./features -run 'TestFeatures/Taking_stock'
 //	GODOG_SEED=8462 go test ./features      # replay the scenario order of a failed run
 //	GODOG_FORMAT=pretty,junit:/tmp/f.xml go test ./features  # also a JUnit report (make features writes them)
@@ -73,6 +74,7 @@ func TestFeatures(t *testing.T) {
 			kafkaSteps(sc)
 			scalingSteps(sc)
 			failoverSteps(sc)
+			securitySteps(sc)
 		},
 		Options: opts,
 	}
@@ -109,6 +111,12 @@ func tagFilter(e *env) string {
 		fmt.Printf("NOTE: scenarios tagged @scaling do not run on this stack, which runs %s; `make test` runs them with BROKER=kafka-cluster DB=postgres INSTANCES=%s\n", missing, scalingInstances)
 		skip = append(skip, "~@scaling")
 	}
+	if e.stack.Security() == nil {
+		// Security scenarios need a locked-down broker: SASL_SSL, SCRAM
+		// users and ACLs.
+		fmt.Printf("NOTE: scenarios tagged @security do not run on this plaintext stack; `make test` runs them with BROKER=kafka SECURITY=sasl_ssl\n")
+		skip = append(skip, "~@security")
+	}
 	if _, ok := failoverCluster(e.stack.Broker()); !ok {
 		// Failover scenarios kill one broker of several.
 		fmt.Printf("NOTE: scenarios tagged @cluster do not run on the %s broker, which is not a cluster whose brokers can fail one by one; `make test` runs them with BROKER=kafka-cluster\n", e.broker)
@@ -141,6 +149,8 @@ func startEnv(t *testing.T) (*env, error) {
 	opts := harness.Options{
 		Broker: os.Getenv("BROKER"), // embedded, kafka, kafka-cluster, testcontainers
 		DB:     os.Getenv("DB"),     // sqlite or postgres
+		// sasl_ssl: SASL_SSL, SCRAM users and ACLs (real Kafka only).
+		Security: os.Getenv("SECURITY"),
 		// A short simulated payment, so a follower sees PAID arrive live.
 		ServiceEnv: map[string]string{"PAYMENT_DELAY": "300ms"},
 	}

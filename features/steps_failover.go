@@ -222,7 +222,7 @@ func restoreScaled(ctx context.Context, sc *godog.Scenario, _ error) (context.Co
 // in sync again, so the next scenario may lose a broker too without
 // falling under min.insync.replicas.
 func (w *world) inSync(ctx context.Context) error {
-	ins := inspect.New(w.stack.BrokerAddrs())
+	ins := inspect.New(w.stack.BrokerAddrs(), w.stack.KafkaDialer())
 	defer ins.Close()
 	var behind string
 	err := eventually(ctx, "the cluster never got every replica back in sync", func() (bool, error) {

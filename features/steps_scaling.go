@@ -131,7 +131,7 @@ func (w *world) shared(ctx context.Context, service string, members int) (inspec
 	if !ok {
 		return inspect.Group{}, fmt.Errorf("%s reads without a consumer group; it has no share of partitions", service)
 	}
-	ins := inspect.New(w.stack.BrokerAddrs())
+	ins := inspect.New(w.stack.BrokerAddrs(), w.stack.KafkaDialer())
 	defer ins.Close()
 	var last inspect.Group
 	var why string

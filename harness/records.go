@@ -3,11 +3,14 @@ package harness
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/kafkakit/kit/harness/broker"
 )
 
 // Record is a Kafka record as a test observes it.
@@ -25,19 +28,29 @@ type Record struct {
 // own, independent of the kafka-go the services use.
 type Kafka struct {
 	addrs []string
+	auth  []kgo.Opt // the kit super user's TLS and SASL on a locked-down broker
 }
 
-// Kafka returns a direct client of the stack's broker.
-func (s *Stack) Kafka() *Kafka { return &Kafka{addrs: s.broker.Addrs()} }
+// Kafka returns a direct client of the stack's broker, as the kit super
+// user when the broker is locked down.
+func (s *Stack) Kafka() *Kafka {
+	return &Kafka{addrs: s.broker.Addrs(), auth: broker.ClientOpts(s.broker)}
+}
 
-// NewKafka returns a direct client of the cluster at addrs.
-func NewKafka(addrs []string) *Kafka { return &Kafka{addrs: addrs} }
+// NewKafka returns a direct client of the cluster at addrs; auth are the
+// franz-go options that authenticate it (none for plaintext).
+func NewKafka(addrs []string, auth ...kgo.Opt) *Kafka { return &Kafka{addrs: addrs, auth: auth} }
+
+// opts are the client options: the seeds, the authentication, then extra.
+func (k *Kafka) opts(extra ...kgo.Opt) []kgo.Opt {
+	return slices.Concat([]kgo.Opt{kgo.SeedBrokers(k.addrs...)}, k.auth, extra)
+}
 
 // Produce writes one record and returns once the broker acknowledged it,
 // partitioned by key as the services' producers do (murmur2).
 func (k *Kafka) Produce(ctx context.Context, topic, key string, value []byte) (Record, error) {
-	client, err := kgo.NewClient(kgo.SeedBrokers(k.addrs...), kgo.RequiredAcks(kgo.AllISRAcks()),
-		kgo.RecordPartitioner(kgo.StickyKeyPartitioner(nil)))
+	client, err := kgo.NewClient(k.opts(kgo.RequiredAcks(kgo.AllISRAcks()),
+		kgo.RecordPartitioner(kgo.StickyKeyPartitioner(nil)))...)
 	if err != nil {
 		return Record{}, err
 	}
@@ -51,7 +64,7 @@ func (k *Kafka) Produce(ctx context.Context, topic, key string, value []byte) (R
 
 // EndOffsets returns the next offset of every partition of topic.
 func (k *Kafka) EndOffsets(ctx context.Context, topic string) (map[int32]int64, error) {
-	client, err := kgo.NewClient(kgo.SeedBrokers(k.addrs...))
+	client, err := kgo.NewClient(k.opts()...)
 	if err != nil {
 		return nil, err
 	}
@@ -99,9 +112,9 @@ func (k *Kafka) Tail(ctx context.Context, topic string) (*Tail, error) {
 	for p, o := range from {
 		offsets[p] = kgo.NewOffset().At(o)
 	}
-	client, err := kgo.NewClient(kgo.SeedBrokers(k.addrs...),
+	client, err := kgo.NewClient(k.opts(
 		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: offsets}),
-		kgo.FetchMaxWait(100*time.Millisecond))
+		kgo.FetchMaxWait(100*time.Millisecond))...)
 	if err != nil {
 		return nil, err
 	}
@@ -177,7 +190,7 @@ func toRecord(r *kgo.Record) Record {
 // Committed returns the offset group has committed on a partition of
 // topic (the next record it will read), or -1 when it has committed none.
 func (k *Kafka) Committed(ctx context.Context, group, topic string, partition int32) (int64, error) {
-	client, err := kgo.NewClient(kgo.SeedBrokers(k.addrs...))
+	client, err := kgo.NewClient(k.opts()...)
 	if err != nil {
 		return 0, err
 	}

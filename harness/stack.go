@@ -5,6 +5,7 @@
 package harness
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -21,10 +22,13 @@ import (
 	"syscall"
 	"time"
 
+	kafkago "github.com/segmentio/kafka-go"
+
 	"github.com/kafkakit/kit/harness/broker"
 	"github.com/kafkakit/kit/harness/broker/embedded"
 	"github.com/kafkakit/kit/harness/broker/external"
 	"github.com/kafkakit/kit/harness/broker/kafka"
+	"github.com/kafkakit/kit/harness/broker/security"
 	"github.com/kafkakit/kit/harness/broker/testcontainers"
 	"github.com/kafkakit/kit/harness/internal/child"
 	"github.com/kafkakit/kit/harness/postgres"
@@ -100,6 +104,11 @@ type Options struct {
 	// Log receives the broker's and services' output as it happens; the
 	// harness keeps each service's output for Logs either way.
 	Log io.Writer
+	// Security "sasl_ssl" locks the broker down (SASL_SSL with
+	// SCRAM-SHA-512, ACLs from events.Principals; see broker/security) and
+	// starts each service as its own principal. "" is plaintext. The
+	// embedded broker authenticates but enforces no ACL (it says so).
+	Security string
 }
 
 // MaxInstances bounds Options.Instances: with fixed ports, a tenth instance
@@ -116,6 +125,7 @@ type Stack struct {
 	broker    broker.Broker
 	registry  schemaRegistry // nil when none was started
 	regURL    string
+	security  *security.Material // nil: plaintext
 	pg        *postgres.Server
 	instances map[string][]*Instance
 	dir       string
@@ -143,11 +153,16 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 		}
 		s.ownDir = true
 	}
+	if opts.Security == security.SASLSSL {
+		if s.security, err = security.Generate(filepath.Join(s.dir, "security")); err != nil {
+			return nil, err
+		}
+	}
 	// The registry starts beside the broker: Apicurio takes as long as
 	// Kafka to start, and neither needs the other.
 	regDone := make(chan error, 1)
 	go func() { regDone <- s.startRegistry(ctx, opts) }()
-	s.broker, err = StartBroker(ctx, opts)
+	s.broker, err = startBroker(ctx, opts, s.security)
 	if err = errors.Join(err, <-regDone); err != nil {
 		return nil, err
 	}
@@ -197,6 +212,10 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 			addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 			in := &Instance{service: name, n: n, url: "http://" + addr}
 			env := instanceEnv(name, n, addr, s.broker.Addrs(), s.dir, dsns, s.serviceEnv(opts.ServiceEnv))
+			if s.security != nil {
+				// Each service is the principal named after it.
+				env = append(s.security.ServiceEnv(name), env...)
+			}
 			in.proc = &process{name: in.label(count), bin: bins[name], env: env, url: in.url, tee: opts.Log}
 			s.instances[name] = append(s.instances[name], in)
 			if n == 1 {
@@ -309,6 +328,12 @@ func (o Options) check() error {
 			return fmt.Errorf("instances of %s: %d, want 1 to %d", name, n, MaxInstances)
 		}
 	}
+	if err := security.Check(o.Security); err != nil {
+		return err
+	}
+	if b := cmp.Or(o.Broker, "embedded"); o.Security != "" && b != "embedded" && b != "kafka" && b != "kafka-cluster" {
+		return fmt.Errorf("SECURITY=%s runs on BROKER=embedded, kafka or kafka-cluster; the %s broker has no secure mode in the harness yet", o.Security, b)
+	}
 	switch o.DB {
 	case "", "sqlite", "postgres":
 	default:
@@ -363,15 +388,26 @@ func ParseInstances(s string) (map[string]int, error) {
 	return out, Options{Instances: out}.check()
 }
 
-// StartBroker starts (or, for "external", connects to) the broker opts names.
+// StartBroker starts (or, for "external", connects to) the broker opts
+// names, in plaintext: a locked-down broker needs the TLS material and
+// passwords that Start generates for its stack.
 func StartBroker(ctx context.Context, opts Options) (broker.Broker, error) {
+	if opts.Security != "" {
+		return nil, errors.New("StartBroker starts a plaintext broker; start a secure one with Start")
+	}
+	return startBroker(ctx, opts, nil)
+}
+
+// startBroker starts the broker opts names, locked down with m when m is
+// not nil.
+func startBroker(ctx context.Context, opts Options, m *security.Material) (broker.Broker, error) {
 	switch opts.Broker {
 	case "", "embedded":
-		return embedded.Start(ctx, embedded.Options{Port: opts.BrokerPort})
+		return embedded.Start(ctx, embedded.Options{Port: opts.BrokerPort, Security: m, Log: opts.Log})
 	case "kafka":
-		return kafka.Start(ctx, kafka.Options{Port: opts.BrokerPort, ZooKeeperPort: opts.ZooKeeperPort, Log: opts.Log})
+		return kafka.Start(ctx, kafka.Options{Port: opts.BrokerPort, ZooKeeperPort: opts.ZooKeeperPort, Log: opts.Log, Security: m})
 	case "kafka-cluster":
-		return kafka.Start(ctx, kafka.Options{Brokers: 3, Port: opts.BrokerPort, ZooKeeperPort: opts.ZooKeeperPort, Log: opts.Log})
+		return kafka.Start(ctx, kafka.Options{Brokers: 3, Port: opts.BrokerPort, ZooKeeperPort: opts.ZooKeeperPort, Log: opts.Log, Security: m})
 	case "testcontainers":
 		return testcontainers.Start(ctx, testcontainers.Options{})
 	case "external":
@@ -418,6 +454,20 @@ func (s *Stack) Broker() broker.Broker { return s.broker }
 
 // BrokerAddrs are the broker's bootstrap addresses.
 func (s *Stack) BrokerAddrs() []string { return s.broker.Addrs() }
+
+// Security is the stack's TLS material and passwords (the CA file, each
+// principal's password), or nil when the broker listens in plaintext.
+func (s *Stack) Security() *security.Material { return s.security }
+
+// KafkaDialer is a kafka-go dialer for the stack's broker: the kit super
+// user's TLS and SASL when it is locked down, nil (kafka-go's default,
+// plaintext) otherwise.
+func (s *Stack) KafkaDialer() *kafkago.Dialer {
+	if s.security == nil {
+		return nil
+	}
+	return s.security.KitDialer()
+}
 
 // Postgres is the PostgreSQL the stack started for DB "postgres", or nil.
 func (s *Stack) Postgres() *postgres.Server { return s.pg }

@@ -6,7 +6,28 @@ package broker
 
 import (
 	"context"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/kafkakit/kit/harness/broker/security"
 )
+
+// Secured is a broker that may be locked down (SECURITY=sasl_ssl): its
+// Security is the stack's TLS material and passwords, nil when it listens
+// in plaintext.
+type Secured interface {
+	Security() *security.Material
+}
+
+// ClientOpts are the franz-go options a harness client of b needs besides
+// its seed brokers: the kit super user's TLS and SASL when b is locked
+// down, none otherwise.
+func ClientOpts(b Broker) []kgo.Opt {
+	if s, ok := b.(Secured); ok && s.Security() != nil {
+		return s.Security().KitOpts()
+	}
+	return nil
+}
 
 // Broker is a running Kafka cluster the services and tests can reach.
 type Broker interface {

@@ -40,7 +40,7 @@ func CreateTopics(ctx context.Context, b Broker, topics []Topic) error {
 	if r, ok := b.(replicated); ok {
 		replicas = r.ReplicationFactor()
 	}
-	client, err := kgo.NewClient(kgo.SeedBrokers(b.Addrs()...))
+	client, err := kgo.NewClient(append(ClientOpts(b), kgo.SeedBrokers(b.Addrs()...))...)
 	if err != nil {
 		return err
 	}

@@ -42,7 +42,7 @@ func BlockWrites(ctx context.Context, b Broker, topics ...string) (unblock func(
 	if b.Name() == "external" {
 		return nil, errors.New("the harness does not block writes on an external cluster it did not start")
 	}
-	client, err := kgo.NewClient(kgo.SeedBrokers(b.Addrs()...))
+	client, err := kgo.NewClient(append(ClientOpts(b), kgo.SeedBrokers(b.Addrs()...))...)
 	if err != nil {
 		return nil, err
 	}

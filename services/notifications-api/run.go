@@ -85,7 +85,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	flow := NewFlow(cfg.FlowRecords)
 	fromFirst := func(first, end int64) int64 { return first }
 	recent := func(first, end int64) int64 { return max(first, end-int64(cfg.FlowRecords)) }
-	statuses := &Tail{Brokers: cfg.Brokers, Topic: cfg.StatusTopic, Start: fromFirst, Log: log,
+	statuses := &Tail{Brokers: cfg.Brokers, Dialer: cfg.Kafka.Dialer(), Topic: cfg.StatusTopic, Start: fromFirst, Log: log,
 		Handle: func(m kafka.Message) {
 			began := time.Now()
 			_, span := tr.StartConsume(context.Background(), m, "")
@@ -106,13 +106,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	flowTails := &FlowTails{Idle: cfg.FlowIdle}
 	for _, topic := range []string{cfg.OrdersTopic, cfg.ReservationsTopic, cfg.StatusTopic, cfg.InventoryTopic} {
 		if topic != cfg.StatusTopic {
-			flowTails.Tails = append(flowTails.Tails, &Tail{Brokers: cfg.Brokers, Topic: topic, Start: recent, Log: log, Handle: flow.Add})
+			flowTails.Tails = append(flowTails.Tails, &Tail{Brokers: cfg.Brokers, Dialer: cfg.Kafka.Dialer(), Topic: topic, Start: recent, Log: log, Handle: flow.Add})
 		}
-		flowTails.Tails = append(flowTails.Tails, &Tail{Brokers: cfg.Brokers, Topic: events.DLQ(topic), Start: recent, Log: log, Handle: flow.Add})
+		flowTails.Tails = append(flowTails.Tails, &Tail{Brokers: cfg.Brokers, Dialer: cfg.Kafka.Dialer(), Topic: events.DLQ(topic), Start: recent, Log: log, Handle: flow.Add})
 	}
 	flow.Watch = flowTails.Watch
 
-	groups := inspect.New(cfg.Brokers)
+	groups := inspect.New(cfg.Brokers, cfg.Kafka.Dialer())
 	defer groups.Close()
 	consumers := NewConsumers(groups, time.Second, log)
 
@@ -124,7 +124,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	g.Go(func() error {
 		return svc.Serve(ctx, ln, tr.HTTP(m.HTTP(NewServer(log, history, flow, consumers, statuses.Ready, cfg, m, tr))), cfg.HTTP("notifications-api"))
 	})
-	g.Go(func() error { m.WatchLag(ctx, cfg.Brokers, "", statuses.Positions); return nil })
+	g.Go(func() error { m.WatchLag(ctx, cfg.Brokers, cfg.Kafka.Dialer(), "", statuses.Positions); return nil })
 	g.Go(func() error { return consumers.Run(ctx) })
 	g.Go(func() error { return statuses.Run(ctx) })
 	g.Go(func() error { return flowTails.Run(ctx) })

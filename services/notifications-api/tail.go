@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -23,7 +24,9 @@ import (
 // it live; Ready reports once the replay reached the end it saw at start.
 type Tail struct {
 	Brokers []string
-	Topic   string
+	// Dialer connects as the service's KafkaSecurity says; nil is plaintext.
+	Dialer *kafka.Dialer
+	Topic  string
 	// Start picks where to begin in a partition from its first and end offsets.
 	Start  func(first, end int64) int64
 	Handle func(kafka.Message)
@@ -70,10 +73,18 @@ func (t *Tail) Run(ctx context.Context) error {
 }
 
 func (t *Tail) follow(ctx context.Context) error {
-	client := &kafka.Client{Addr: kafka.TCP(t.Brokers...), Timeout: 5 * time.Second}
+	transport := &kafka.Transport{}
+	stream.SecureTransport(transport, t.Dialer)
+	defer transport.CloseIdleConnections()
+	client := &kafka.Client{Addr: kafka.TCP(t.Brokers...), Timeout: 5 * time.Second, Transport: transport}
 	meta, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{t.Topic}})
 	if err != nil {
-		return fmt.Errorf("%s: broker unreachable: %w", t.Topic, err)
+		// The transport says "unexpected EOF" for a refused password; a
+		// dial says what Kafka answered, and which broker.
+		if rerr := stream.Reachable(ctx, t.Brokers, t.Dialer); rerr != nil {
+			return fmt.Errorf("%s: %w", t.Topic, rerr)
+		}
+		return fmt.Errorf("%s: broker %s unreachable: %w", t.Topic, strings.Join(t.Brokers, ","), err)
 	}
 	if len(meta.Topics) != 1 || meta.Topics[0].Error != nil || len(meta.Topics[0].Partitions) == 0 {
 		return fmt.Errorf("topic %s not found", t.Topic)
@@ -124,7 +135,7 @@ func (t *Tail) follow(ctx context.Context) error {
 
 func (t *Tail) partition(ctx context.Context, partition int, from, end int64) error {
 	r := kafka.NewReader(kafka.ReaderConfig{
-		Brokers: t.Brokers, Topic: t.Topic, Partition: partition,
+		Brokers: t.Brokers, Dialer: t.Dialer, Topic: t.Topic, Partition: partition,
 		MinBytes: 1, MaxBytes: 10 << 20, MaxWait: stream.MaxWait,
 		ReadBackoffMin: stream.ReadBackoffMin, ReadBackoffMax: time.Second,
 	})

@@ -72,7 +72,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	defer store.Close()
-	writer := stream.NewProducer(cfg.Brokers, "", stream.ProducerConfig{WriteTimeout: cfg.ProduceTimeout})
+	writer := stream.NewProducer(cfg.Brokers, "", stream.ProducerConfig{WriteTimeout: cfg.ProduceTimeout, Dialer: cfg.Kafka.Dialer()})
 	defer writer.Close()
 	relay := outbox.NewRelay(store.Outbox(), m.Producer(writer, ""), log)
 	store.OnCommit = relay.Committed

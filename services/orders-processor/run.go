@@ -71,13 +71,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	defer ledger.Close()
-	writer := stream.NewProducer(cfg.Brokers, "", stream.ProducerConfig{})
+	writer := stream.NewProducer(cfg.Brokers, "", stream.ProducerConfig{Dialer: cfg.Kafka.Dialer()})
 	defer writer.Close()
 	relay := outbox.NewRelay(ledger.Outbox(), m.Producer(writer, ""), log)
 	ledger.OnCommit = relay.Committed
 	p := &Processor{Statuses: ledger, Rule: cfg.Payment, Delay: cfg.PaymentDelay, Log: log, Now: time.Now}
 	consumer, err := stream.NewConsumer(stream.ConsumerConfig{
-		Brokers: cfg.Brokers, Group: events.GroupOrdersProcessor,
+		Brokers: cfg.Brokers, Dialer: cfg.Kafka.Dialer(), Group: events.GroupOrdersProcessor,
 		MaxInFlight: cfg.MaxInFlight, Log: log,
 		Observe: m.Observe(events.GroupOrdersProcessor), Middleware: []func(stream.Handler) stream.Handler{tr.Consumer(events.GroupOrdersProcessor)},
 	}, subscriptions(cfg, p)...)
@@ -110,7 +110,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	})
 	g.Go(func() error { return consumer.Run(ctx) })
 	g.Go(func() error {
-		m.WatchLag(ctx, cfg.Brokers, events.GroupOrdersProcessor, metrics.Assigned(consumer))
+		m.WatchLag(ctx, cfg.Brokers, cfg.Kafka.Dialer(), events.GroupOrdersProcessor, metrics.Assigned(consumer))
 		return nil
 	})
 	return g.Wait()

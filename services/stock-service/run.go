@@ -62,7 +62,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	defer store.Close()
-	writer := stream.NewProducer(cfg.Brokers, "", stream.ProducerConfig{})
+	writer := stream.NewProducer(cfg.Brokers, "", stream.ProducerConfig{Dialer: cfg.Kafka.Dialer()})
 	defer writer.Close()
 	relay := outbox.NewRelay(store.Outbox(), m.Producer(writer, ""), log)
 
@@ -73,7 +73,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		topics[i] = r.Topic
 	}
 	consumer, err := stream.NewConsumer(stream.ConsumerConfig{
-		Brokers: cfg.Brokers, Group: events.GroupStockService,
+		Brokers: cfg.Brokers, Dialer: cfg.Kafka.Dialer(), Group: events.GroupStockService,
 		MaxInFlight: cfg.MaxInFlight, Log: log,
 		Observe: m.Observe(events.GroupStockService), Middleware: []func(stream.Handler) stream.Handler{tr.Consumer(events.GroupStockService)},
 	}, routes...)
@@ -98,7 +98,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	// sent too, for at most its own drain.
 	stopRelay := relay.Start(ctx)
 	go m.WatchOutbox(ctx, store.Outbox().Backlog)
-	go m.WatchLag(ctx, cfg.Brokers, events.GroupStockService, metrics.Assigned(consumer))
+	go m.WatchLag(ctx, cfg.Brokers, cfg.Kafka.Dialer(), events.GroupStockService, metrics.Assigned(consumer))
 	serveErr := make(chan error, 1)
 	go func() {
 		serveErr <- svc.Serve(ctx, ln, tr.HTTP(m.HTTP(NewServer(log, store, checks, m.Handler()))), cfg.HTTP("stock-service"))

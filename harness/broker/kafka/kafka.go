@@ -38,6 +38,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/kafkakit/kit/harness/broker"
+	"github.com/kafkakit/kit/harness/broker/security"
 	"github.com/kafkakit/kit/harness/internal/child"
 )
 
@@ -87,6 +88,12 @@ type Options struct {
 	// -Xmx768m for a single broker, -Xms128m -Xmx256m each in a cluster
 	// (several JVMs share the machine), and G1 with short pauses.
 	KafkaJVMOptions []string
+	// Security, when set, locks the brokers down (SECURITY=sasl_ssl): a
+	// SASL_SSL listener only, SCRAM-SHA-512 between clients and brokers and
+	// among brokers, the AclAuthorizer allowing nothing without an ACL, the
+	// users and ACLs of events.Principals created by Start. nil is the
+	// plaintext listener of the learning path.
+	Security *security.Material
 }
 
 // Broker is a running ZooKeeper and one or more Kafka brokers. Its methods
@@ -98,6 +105,7 @@ type Broker struct {
 	ownDir    bool // dir is a temporary directory Close removes
 	zkPort    int
 	log       *child.Log
+	security  *security.Material // nil: plaintext
 
 	mu     sync.Mutex // serialises Start, Stop, KillBroker, RestartBroker and Close
 	zk     *child.Process
@@ -156,6 +164,7 @@ func Start(ctx context.Context, opts Options) (_ *Broker, err error) {
 		dir:       opts.Dir,
 		zkPort:    opts.ZooKeeperPort,
 		log:       child.NewLog(opts.Log),
+		security:  opts.Security,
 	}
 	if b.dir == "" {
 		if b.dir, err = os.MkdirTemp("", "kafkakit-kafka-"); err != nil {
@@ -179,7 +188,13 @@ func Start(ctx context.Context, opts Options) (_ *Broker, err error) {
 	if err := b.startZooKeeper(ctx); err != nil {
 		return nil, err
 	}
+	if err := b.bootstrapUsers(ctx); err != nil {
+		return nil, err
+	}
 	if err := b.startNodes(ctx, b.nodes); err != nil {
+		return nil, err
+	}
+	if err := b.lockDown(ctx); err != nil {
 		return nil, err
 	}
 	return b, nil
@@ -256,6 +271,9 @@ func (b *Broker) prepareDir(opts Options) error {
 			return err
 		}
 		server := serverProperties(int32(i), n, logs, nd.port, b.zkPort)
+		if b.security != nil {
+			maps.Copy(server, b.security.ServerProperties(nd.addr()))
+		}
 		maps.Copy(server, opts.ServerProperties)
 		nd.logDirs = strings.Split(server["log.dirs"], ",")
 		if err := writeProperties(props, server); err != nil {
@@ -359,7 +377,7 @@ func (b *Broker) startNode(ctx context.Context, nd *node, brokers int) error {
 			return err
 		}
 		err = waitUntil(ctx, p, nd.name+" answering metadata on "+addr, func(ctx context.Context) bool {
-			return nodeReady(ctx, addr, nd.id, brokers, minInSyncOf(len(b.nodes)), want)
+			return nodeReady(ctx, b.clientOpts(kgo.SeedBrokers(addr), kgo.DialTimeout(time.Second)), nd.id, brokers, minInSyncOf(len(b.nodes)), want)
 		})
 		if err == nil {
 			nd.proc = p
@@ -525,7 +543,7 @@ func (b *Broker) node(id int32) (*node, error) {
 // Leader asks the cluster which broker leads topic's partition, which
 // brokers hold a replica and which of those are in sync.
 func (b *Broker) Leader(ctx context.Context, topic string, partition int32) (broker.Partition, error) {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(b.Addrs()...), kgo.DialTimeout(time.Second))
+	cl, err := kgo.NewClient(b.clientOpts(kgo.SeedBrokers(b.Addrs()...), kgo.DialTimeout(time.Second))...)
 	if err != nil {
 		return broker.Partition{}, err
 	}
@@ -622,14 +640,14 @@ func zookeeperOK(ctx context.Context, addr string) bool {
 	return string(answer) == "imok"
 }
 
-// nodeReady reports whether the broker at addr, asked itself, answers a
+// nodeReady reports whether the broker opts seed, asked itself, answers a
 // metadata request that lists it as broker id among at least brokers
 // brokers, names a controller (the point from which topics can be created)
 // and has, for every partition of want, a leader and at least inSync
 // replicas in sync: min.insync.replicas, below which a write with acks=all
 // is refused.
-func nodeReady(ctx context.Context, addr string, id int32, brokers, inSync int, want []broker.Topic) bool {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.DialTimeout(time.Second))
+func nodeReady(ctx context.Context, opts []kgo.Opt, id int32, brokers, inSync int, want []broker.Topic) bool {
+	cl, err := kgo.NewClient(opts...)
 	if err != nil {
 		return false
 	}
@@ -676,4 +694,69 @@ func partitionsOnDisk(dirs []string) ([]broker.Topic, error) {
 		out = append(out, broker.Topic{Name: name, Partitions: counts[name]})
 	}
 	return out, nil
+}
+
+// Security is the stack's TLS material and passwords, or nil when the
+// brokers listen in plaintext. broker.ClientOpts reads it.
+func (b *Broker) Security() *security.Material { return b.security }
+
+// clientOpts are opts plus, on a locked-down cluster, the kit super user's
+// TLS and SASL.
+func (b *Broker) clientOpts(opts ...kgo.Opt) []kgo.Opt {
+	if b.security == nil {
+		return opts
+	}
+	return append(opts, b.security.KitOpts()...)
+}
+
+// bootstrapUsers stores, in ZooKeeper and before any broker starts, the
+// SCRAM credentials without which nothing could start: the brokers' own,
+// which they use among themselves, and the kit's, which creates the rest.
+// It runs Kafka's own ConfigCommand from the jars already on the classpath,
+// one JVM per user, side by side.
+func (b *Broker) bootstrapUsers(ctx context.Context) error {
+	if b.security == nil {
+		return nil
+	}
+	users := security.BootstrapUsers()
+	errs := make([]error, len(users))
+	var wg sync.WaitGroup
+	for i, user := range users {
+		wg.Go(func() {
+			args := append(b.commonJVMArgs(), "-Xms32m", "-Xmx128m", "kafka.admin.ConfigCommand",
+				"--zookeeper", b.ZooKeeperAddr(), "--alter", "--entity-type", "users", "--entity-name", user,
+				"--add-config", b.security.SCRAMConfig(user))
+			cmd := exec.CommandContext(ctx, b.java, args...)
+			cmd.Dir = b.dir
+			if out, err := cmd.CombinedOutput(); err != nil {
+				// Never a password in a log or an error, even one
+				// ConfigCommand might echo.
+				errs[i] = fmt.Errorf("broker kafka: SCRAM user %s in ZooKeeper: %w\n%s", user, err,
+					strings.ReplaceAll(string(out), b.security.Password(user), "<password>"))
+			}
+		})
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// lockDown creates, as the kit super user, the SCRAM users of every service
+// principal and the ACLs of events.Principals.
+func (b *Broker) lockDown(ctx context.Context) error {
+	if b.security == nil {
+		return nil
+	}
+	cl, err := kgo.NewClient(b.clientOpts(kgo.SeedBrokers(b.Addrs()...))...)
+	if err != nil {
+		return fmt.Errorf("broker kafka: %w", err)
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	if err := b.security.CreateUsers(ctx, adm); err != nil {
+		return fmt.Errorf("broker kafka: %w", err)
+	}
+	if err := security.ApplyACLs(ctx, adm); err != nil {
+		return fmt.Errorf("broker kafka: %w", err)
+	}
+	return nil
 }

@@ -35,7 +35,9 @@ Run the kit, and look inside Kafka while it runs:
   schemas diff    what changed between two versions of a contract, field by field
 
 "kit <command> -h" shows a command's flags. Every command but up takes
--brokers host:port[,host:port] (default localhost:9093, env KAFKA_BROKERS),
+-brokers host:port[,host:port] (default localhost:9093, env KAFKA_BROKERS)
+and connects as KAFKA_SECURITY_PROTOCOL, KAFKA_SASL_* and KAFKA_CA_FILE say,
+or, when unset, as the kit to a running "kit up -security sasl_ssl" stack;
 but schemas, which takes -registry URL (env SCHEMA_REGISTRY_URL).
 `
 
@@ -84,6 +86,7 @@ func dispatch(ctx context.Context, args []string, getenv func(string) string, st
 type flags struct {
 	*flag.FlagSet
 	brokers *string
+	getenv  func(string) string
 }
 
 // newFlags returns the flag set of a command; synopsis and about head its
@@ -91,7 +94,7 @@ type flags struct {
 func newFlags(name, synopsis, about string, getenv func(string) string, stderr io.Writer) flags {
 	fs := flag.NewFlagSet("kit "+name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	f := flags{FlagSet: fs}
+	f := flags{FlagSet: fs, getenv: getenv}
 	f.brokers = fs.String("brokers", envOr(getenv, "KAFKA_BROKERS", "localhost:9093"), "bootstrap brokers, host:port[,host:port] (env KAFKA_BROKERS)")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: kit %s\n\n%s\nFlags:\n", synopsis, about)
@@ -138,13 +141,18 @@ func (f flags) parse(args []string, want ...string) ([]string, error) {
 	return pos, nil
 }
 
-// client checks -brokers and returns an inspection client of that cluster.
-func (f flags) client() (*inspect.Client, []string, error) {
+// client checks -brokers and returns an inspection client of that cluster,
+// connected as connect says (settings.go).
+func (f flags) client() (*inspect.Client, cluster, error) {
 	brokers, err := brokerList(*f.brokers)
 	if err != nil {
-		return nil, nil, err
+		return nil, cluster{}, err
 	}
-	return inspect.New(brokers), brokers, nil
+	cl, err := connect(brokers, f.getenv)
+	if err != nil {
+		return nil, cluster{}, err
+	}
+	return inspect.New(brokers, cl.dialer), cl, nil
 }
 
 // brokerList reads host:port[,host:port].

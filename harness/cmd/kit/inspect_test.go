@@ -59,7 +59,7 @@ func TestInspectClusterDescribesTopicsWithOffsets(t *testing.T) {
 	defer cancel()
 	brokers := startBroker(t, "inspect.topics", "inspect.empty")
 	produce(t, ctx, brokers, "inspect.topics", "a", "b", "c", "d", "e", "f")
-	c := inspect.New(brokers)
+	c := inspect.New(brokers, nil)
 	defer c.Close()
 
 	cl, err := c.Cluster(ctx)
@@ -105,7 +105,7 @@ func TestInspectNamesAnUnreachableBroker(t *testing.T) {
 	ln.Close() // nothing listens there now
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	c := inspect.New([]string{addr})
+	c := inspect.New([]string{addr}, nil)
 	defer c.Close()
 	_, err = c.Cluster(ctx)
 	if !errors.Is(err, inspect.ErrUnreachable) {
@@ -126,7 +126,7 @@ func TestInspectGroupsShowMembersCommitsAndLagAndResetNeedsAStoppedGroup(t *test
 	group := fmt.Sprintf("inspect-test-%d", time.Now().UnixNano())
 	brokers := startBroker(t, topic)
 	produce(t, ctx, brokers, topic, "k1", "k1", "k1", "k1") // one key: one partition, offsets 0..3
-	c := inspect.New(brokers)
+	c := inspect.New(brokers, nil)
 	defer c.Close()
 
 	r := groupReader(brokers, group, topic)

@@ -78,8 +78,8 @@ type producer struct {
 	p *stream.Producer
 }
 
-func newProducer(brokers []string) *producer {
-	return &producer{p: stream.NewProducer(brokers, "", stream.ProducerConfig{})}
+func newProducer(brokers cluster) *producer {
+	return &producer{p: stream.NewProducer(brokers.brokers, "", stream.ProducerConfig{Dialer: brokers.dialer})}
 }
 
 // Produce writes m (m.Topic names the topic) and returns it with its

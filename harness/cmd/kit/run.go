@@ -17,6 +17,7 @@ import (
 
 	"github.com/kafkakit/kit/harness"
 	"github.com/kafkakit/kit/harness/prometheus"
+	"github.com/kafkakit/kit/services/events"
 )
 
 const usage = `usage: kit up [flags]
@@ -32,6 +33,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	fs := flag.NewFlagSet("kit up", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	brokerName := fs.String("broker", envOr(getenv, "BROKER", "embedded"), "broker to run: embedded, kafka or kafka-cluster (env BROKER)")
+	securityMode := fs.String("security", getenv("SECURITY"), "sasl_ssl locks the broker down: TLS, SCRAM-SHA-512, one principal per service, ACLs (env SECURITY); empty is plaintext")
 	brokerPort := fs.Int("broker-port", 9093, "broker port on 127.0.0.1 (kafka-cluster: this one and the next two)")
 	db := fs.String("db", envOr(getenv, "DB", "sqlite"), "where orders-api, stock-service and orders-processor keep state: sqlite or postgres (env DB)")
 	scale := fs.Int("scale", 1, "instances of every service (the second on 8181-8184, the third on 8281-8284, ...)")
@@ -67,6 +69,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		Instances:     instances,
 		DB:            *db,
 		ServiceEnv:    map[string]string{"PAYMENT_DELAY": *paymentDelay},
+		Security:      *securityMode,
 	}
 	if !*quiet {
 		opts.Log = stderr
@@ -100,8 +103,19 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 	}()
 
+	settings, err := writeSettings(stack)
+	if err != nil {
+		return fmt.Errorf("write the stack's client settings for the kit CLI: %w", err)
+	}
+	defer removeSettings()
+	if stack.Security() != nil {
+		if err := createOutsider(ctx, stack); err != nil {
+			return err
+		}
+	}
+
 	seeded := *seed && seedDemoStock(ctx, stack.Client(), stderr)
-	demo := newProducer(stack.BrokerAddrs())
+	demo := newProducer(cluster{brokers: stack.BrokerAddrs(), dialer: stack.KafkaDialer()})
 	defer demo.Close()
 	webURL := ""
 	if *webDir != "" {
@@ -121,6 +135,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		promURL = srv.URL()
 	}
 	printURLs(stdout, stack, webURL, promURL, seeded)
+	if m := stack.Security(); m != nil {
+		fmt.Fprintf(stdout, "\n  Kafka is locked down: SASL_SSL, SCRAM-SHA-512, CA %s\n", settingsCA(settings))
+		fmt.Fprintf(stdout, "  the kit CLI signs in as %s by itself (settings in %s)\n", events.PrincipalKit, settings)
+		fmt.Fprintf(stdout, "  an outsider to try: user %s, password %s — it signs in and may do nothing\n", outsiderUser, outsiderPassword)
+	}
 
 	for _, name := range harness.Services {
 		for _, in := range stack.Instances(name) {

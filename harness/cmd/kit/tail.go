@@ -147,7 +147,7 @@ type partitionRead struct {
 // offset order; reads that follow run side by side. It returns when every
 // bounded read is done, when fn returns an error (errEnough ends it
 // cleanly) or when ctx ends (Ctrl-C, also clean).
-func readPartitions(ctx context.Context, brokers []string, topic string, reads []partitionRead, fn func(kafka.Message) error) error {
+func readPartitions(ctx context.Context, brokers cluster, topic string, reads []partitionRead, fn func(kafka.Message) error) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	msgs := make(chan kafka.Message)
@@ -195,12 +195,12 @@ func readPartitions(ctx context.Context, brokers []string, topic string, reads [
 	return err
 }
 
-func readPartition(ctx context.Context, brokers []string, topic string, r partitionRead, out chan<- kafka.Message) error {
+func readPartition(ctx context.Context, brokers cluster, topic string, r partitionRead, out chan<- kafka.Message) error {
 	if r.until >= 0 && r.from >= r.until {
 		return nil
 	}
 	rd := kafka.NewReader(kafka.ReaderConfig{
-		Brokers: brokers, Topic: topic, Partition: r.partition,
+		Brokers: brokers.brokers, Dialer: brokers.dialer, Topic: topic, Partition: r.partition,
 		MinBytes: 1, MaxBytes: 10 << 20, MaxWait: 500 * time.Millisecond,
 		ReadBackoffMin: stream.ReadBackoffMin, ReadBackoffMax: time.Second,
 	})
@@ -229,13 +229,13 @@ func readPartition(ctx context.Context, brokers []string, topic string, r partit
 
 // groupTail reads topic as a member of group, committing each record once
 // fn has printed it.
-func groupTail(ctx context.Context, brokers []string, group, topic string, start inspect.Position, fn func(kafka.Message) error) error {
+func groupTail(ctx context.Context, brokers cluster, group, topic string, start inspect.Position, fn func(kafka.Message) error) error {
 	first := kafka.LastOffset
 	if start == inspect.Earliest {
 		first = kafka.FirstOffset
 	}
 	r := kafka.NewReader(kafka.ReaderConfig{
-		Brokers: brokers, GroupID: group, Topic: topic, StartOffset: first,
+		Brokers: brokers.brokers, Dialer: brokers.dialer, GroupID: group, Topic: topic, StartOffset: first,
 		MinBytes: 1, MaxBytes: 10 << 20, MaxWait: 500 * time.Millisecond,
 		CommitInterval:    0, // synchronous: a printed record is committed before the next is fetched
 		HeartbeatInterval: time.Second, SessionTimeout: 6 * time.Second, RebalanceTimeout: 10 * time.Second,

@@ -19,6 +19,8 @@ import (
 
 	"github.com/segmentio/kafka-go"
 	metadataAPI "github.com/segmentio/kafka-go/protocol/metadata"
+
+	"github.com/kafkakit/kit/services/platform/stream"
 )
 
 // Errors a caller may want to tell apart; the errors returned wrap them.
@@ -38,9 +40,10 @@ type Client struct {
 	transport *kafka.Transport
 }
 
-// New returns a client of the cluster at brokers (host:port). A broker that
-// does not accept a connection within a few seconds counts as unreachable.
-func New(brokers []string) *Client {
+// New returns a client of the cluster at brokers (host:port), connecting as
+// dialer says (TLS and SASL; nil is plaintext). A broker that does not
+// accept a connection within a few seconds counts as unreachable.
+func New(brokers []string, dialer *kafka.Dialer) *Client {
 	t := &kafka.Transport{
 		ClientID:    "kafkakit-inspect",
 		DialTimeout: 3 * time.Second,
@@ -49,6 +52,7 @@ func New(brokers []string) *Client {
 		// ListOffsets requests close to the cluster's current view.
 		MetadataTTL: time.Second,
 	}
+	stream.SecureTransport(t, dialer)
 	return &Client{
 		brokers:   brokers,
 		kc:        &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 10 * time.Second, Transport: t},

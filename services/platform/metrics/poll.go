@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/segmentio/kafka-go"
 
 	"github.com/kafkakit/kit/services/platform/inspect"
 	"github.com/kafkakit/kit/services/platform/stream"
@@ -54,8 +55,8 @@ type endOffsets interface {
 // names (asked of the brokers) minus the reader's position. A partition
 // the reader no longer holds (a rebalance gave it to another instance)
 // loses its series here; the instance that holds it now reports it.
-func (m *Metrics) WatchLag(ctx context.Context, brokers []string, group string, positions func() []Position) {
-	client := inspect.New(brokers)
+func (m *Metrics) WatchLag(ctx context.Context, brokers []string, dialer *kafka.Dialer, group string, positions func() []Position) {
+	client := inspect.New(brokers, dialer)
 	defer client.Close()
 	var l lagWatch
 	every(ctx, Refresh, func(ctx context.Context) { l.refresh(ctx, m.lag, client, group, positions()) })

@@ -74,7 +74,11 @@ type Assignment struct {
 // ConsumerConfig says how a Consumer reads. Zero values take the defaults.
 type ConsumerConfig struct {
 	Brokers []string
-	Group   string
+	// Dialer connects the group, its partition readers and its dead-letter
+	// producer: TLS and SASL when the cluster asks for them (svc's
+	// KafkaSecurity.Dialer). nil is plaintext with kafka-go's defaults.
+	Dialer *kafka.Dialer
+	Group  string
 	// MaxInFlight bounds the records applied concurrently (default 256).
 	MaxInFlight int
 	// MaxUncommitted bounds, per partition, the records fetched but not yet
@@ -150,13 +154,13 @@ func NewConsumer(cfg ConsumerConfig, routes ...Route) (*Consumer, error) {
 	if err != nil {
 		return nil, err
 	}
-	group, err := newKafkaGroup(c.cfg.Brokers, c.cfg.Group, c.topics)
+	group, err := newKafkaGroup(c.cfg.Brokers, c.cfg.Dialer, c.cfg.Group, c.topics)
 	if err != nil {
 		return nil, fmt.Errorf("consumer group %s: %w", c.cfg.Group, err)
 	}
-	dlq := NewProducer(c.cfg.Brokers, "", ProducerConfig{})
+	dlq := NewProducer(c.cfg.Brokers, "", ProducerConfig{Dialer: c.cfg.Dialer})
 	c.group = group
-	c.open = openPartitionReader(c.cfg.Brokers)
+	c.open = openPartitionReader(c.cfg.Brokers, c.cfg.Dialer)
 	c.dlq = dlq
 	c.closers = []func() error{group.Close, dlq.Close}
 	return c, nil

@@ -35,6 +35,7 @@ type Producer struct {
 	Addr      net.Addr
 	Transport *kafka.Transport
 
+	dialer   *kafka.Dialer // nil: plaintext
 	client   *kafka.Client
 	topic    string
 	cfg      ProducerConfig
@@ -49,6 +50,9 @@ type Producer struct {
 
 // ProducerConfig tunes a Producer; the zero value is the kit's default.
 type ProducerConfig struct {
+	// Dialer says how to connect: its TLS and SASL settings are the
+	// producer's (svc's KafkaSecurity.Dialer). nil is plaintext.
+	Dialer *kafka.Dialer
 	// WriteTimeout bounds one produce request (default 5 s).
 	WriteTimeout time.Duration
 	// MaxAttempts is how often a request is tried when the broker answers
@@ -92,9 +96,10 @@ func NewProducer(brokers []string, topic string, cfg ProducerConfig) *Producer {
 		// leader change. One small request a second is nothing to a broker.
 		MetadataTTL: countTTL,
 	}
+	SecureTransport(transport, cfg.Dialer)
 	addr := kafka.TCP(brokers...)
 	return &Producer{
-		Addr: addr, Transport: transport,
+		Addr: addr, Transport: transport, dialer: cfg.Dialer,
 		client: &kafka.Client{Addr: addr, Transport: transport, Timeout: cfg.WriteTimeout},
 		topic:  topic, cfg: cfg,
 		counts: map[string]partitionCount{}, queues: map[topicPartition]*produceQueue{},
@@ -429,4 +434,17 @@ func retriable(err error) bool {
 // backoff is the pause before attempt+1: 50 ms doubling to 1 s.
 func backoff(attempt int) time.Duration {
 	return min(50*time.Millisecond<<(attempt-1), time.Second)
+}
+
+// SecureTransport gives t the TLS and SASL settings of d (nil leaves t
+// plaintext): one dialer says how a service connects, for its readers and
+// groups (which take a Dialer) and its clients (which take a Transport).
+func SecureTransport(t *kafka.Transport, d *kafka.Dialer) {
+	if d == nil {
+		return
+	}
+	if d.TLS != nil {
+		t.TLS = d.TLS.Clone()
+	}
+	t.SASL = d.SASLMechanism
 }

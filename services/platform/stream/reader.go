@@ -61,10 +61,11 @@ type partitionFetcher interface {
 
 // newKafkaGroup joins group on topics. A new group starts at the earliest
 // offset, so orders placed before the first start are not skipped.
-func newKafkaGroup(brokers []string, group string, topics []string) (memberGroup, error) {
+func newKafkaGroup(brokers []string, dialer *kafka.Dialer, group string, topics []string) (memberGroup, error) {
 	g, err := kafka.NewConsumerGroup(kafka.ConsumerGroupConfig{
 		ID:                group,
 		Brokers:           brokers,
+		Dialer:            dialer,
 		Topics:            topics,
 		StartOffset:       kafka.FirstOffset,
 		HeartbeatInterval: HeartbeatInterval,
@@ -101,10 +102,11 @@ func (g kafkaGeneration) PartitionAssignments() map[string][]kafka.PartitionAssi
 // (an absolute offset, or kafka.FirstOffset for a partition the group has
 // never committed). It retries connection and leader errors by itself and
 // reports them from FetchMessage after a few attempts.
-func openPartitionReader(brokers []string) func(topic string, partition int, offset int64) partitionFetcher {
+func openPartitionReader(brokers []string, dialer *kafka.Dialer) func(topic string, partition int, offset int64) partitionFetcher {
 	return func(topic string, partition int, offset int64) partitionFetcher {
 		r := kafka.NewReader(kafka.ReaderConfig{
 			Brokers:          brokers,
+			Dialer:           dialer,
 			Topic:            topic,
 			Partition:        partition,
 			MinBytes:         1,

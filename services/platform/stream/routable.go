@@ -2,6 +2,8 @@ package stream
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"strings"
@@ -24,7 +26,7 @@ import (
 func Routable(brokers []string, w *Producer, topics ...string) func(context.Context) error {
 	client := &kafka.Client{Addr: w.Addr, Transport: w.Transport, Timeout: 3 * time.Second}
 	return func(ctx context.Context) error {
-		if err := reachable(ctx, brokers); err != nil {
+		if err := Reachable(ctx, brokers, w.dialer); err != nil {
 			return err
 		}
 		resp, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: topics})
@@ -35,14 +37,22 @@ func Routable(brokers []string, w *Producer, topics ...string) func(context.Cont
 	}
 }
 
-// reachable reports whether one of brokers accepts a connection and answers
-// an ApiVersions request.
-func reachable(ctx context.Context, brokers []string) error {
+// Reachable reports whether one of brokers accepts a connection — through
+// the TLS handshake and SASL authentication when dialer asks for them — and
+// answers an ApiVersions request. Each failure names its broker, so a wrong
+// password or an untrusted certificate reads as such on /readyz. (A
+// kafka-go Transport reports a refused password as a bare "unexpected EOF";
+// its Dialer says what Kafka answered.)
+func Reachable(ctx context.Context, brokers []string, dialer *kafka.Dialer) error {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
+	d := &kafka.Dialer{}
+	if dialer != nil {
+		d = &kafka.Dialer{TLS: dialer.TLS, SASLMechanism: dialer.SASLMechanism}
+	}
 	var errs []error
 	for _, addr := range brokers {
-		conn, err := (&kafka.Dialer{}).DialContext(ctx, "tcp", addr)
+		conn, err := d.DialContext(ctx, "tcp", addr)
 		if err == nil {
 			_, err = conn.ApiVersions()
 			conn.Close()
@@ -50,7 +60,7 @@ func reachable(ctx context.Context, brokers []string) error {
 		if err == nil {
 			return nil
 		}
-		errs = append(errs, err)
+		errs = append(errs, refusal(addr, err))
 	}
 	return fmt.Errorf("broker unreachable: %w", errors.Join(errs...))
 }
@@ -77,4 +87,21 @@ func unroutable(topics []kafka.Topic) error {
 		return fmt.Errorf("cannot route to %s", strings.Join(problems, "; "))
 	}
 	return nil
+}
+
+// refusal names the broker that failed and, first, why, when
+// the broker or the TLS handshake refused the service rather than nothing
+// answering: the public part of a readiness reason (httpx.PublicReason)
+// stops at the first address, and kafka-go puts one in its own message.
+func refusal(addr string, err error) error {
+	var ke kafka.Error
+	var unknown x509.UnknownAuthorityError
+	var verify *tls.CertificateVerificationError
+	switch {
+	case errors.As(err, &ke):
+		return fmt.Errorf("%s: %w (broker %s)", ke.Title(), err, addr)
+	case errors.As(err, &unknown), errors.As(err, &verify):
+		return fmt.Errorf("broker certificate not trusted: %w (broker %s)", err, addr)
+	}
+	return fmt.Errorf("%w (broker %s)", err, addr)
 }

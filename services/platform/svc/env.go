@@ -254,8 +254,11 @@ func (e *Env) Err() error {
 type Common struct {
 	LogLevel slog.Level
 	// DebugAddr serves Go's profiles when set (DEBUG_ADDR).
-	DebugAddr         string
-	Brokers           []string
+	DebugAddr string
+	Brokers   []string
+	// Kafka is how the service authenticates to the brokers and checks
+	// them (KAFKA_SECURITY_PROTOCOL and the rest; see kafka.go).
+	Kafka             KafkaSecurity
 	OrdersTopic       string
 	ReservationsTopic string
 	StatusTopic       string
@@ -291,6 +294,7 @@ func (e *Env) Common() Common {
 		LogLevel:          e.LogLevel(),
 		DebugAddr:         e.ListenAddr("DEBUG_ADDR", ""),
 		Brokers:           e.HostPorts("KAFKA_BROKERS", "localhost:9093"),
+		Kafka:             e.KafkaSecurity(),
 		OrdersTopic:       e.String("ORDERS_TOPIC", events.TopicOrdersCreated),
 		ReservationsTopic: e.String("RESERVATIONS_TOPIC", events.TopicStockReservations),
 		StatusTopic:       e.String("STATUS_TOPIC", events.TopicOrdersStatus),
