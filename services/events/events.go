@@ -101,7 +101,7 @@ var FailureKinds = []FailureKind{FailureOutOfStock, FailurePaymentDeclined}
 // OutOfStockPrefix starts the reason of a stock.reservations REJECTED for
 // want of stock; stock-service also rejects an order it cannot apply at all
 // ("invalid order: …"). stock.reservations carries no kind, so
-// orders-processor tells the two apart by this prefix — the one place that
+// orders-processor tells the two apart by this prefix — the only service that
 // reads a reason's words — and writes the kind on orders.status for every
 // reader after it.
 const OutOfStockPrefix = "out of stock: "
