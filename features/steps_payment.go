@@ -85,8 +85,8 @@ func declinedOrder(ctx context.Context, qty int, sku string) error {
 	if err != nil {
 		return err
 	}
-	if final.Status != events.StatusFailed {
-		return fmt.Errorf("order ended %s, want FAILED (declined)", final.Status)
+	if final.Status != events.StatusFailed || final.FailureKind != events.FailurePaymentDeclined {
+		return fmt.Errorf("order ended %s %q, want FAILED %s", final.Status, final.FailureKind, events.FailurePaymentDeclined)
 	}
 	return w.givenBack(ctx, qty, sku)
 }
@@ -182,8 +182,9 @@ func failureReason(ctx context.Context) error {
 	if err := json.Unmarshal(recs[len(recs)-1].Value, &final); err != nil {
 		return err
 	}
-	if final.Status != events.StatusFailed || !strings.Contains(final.Reason, "over the") || !strings.Contains(final.Reason, "limit") {
-		return fmt.Errorf("final status %+v, want FAILED with a reason saying the total is over the limit", final)
+	if final.Status != events.StatusFailed || final.FailureKind != events.FailurePaymentDeclined ||
+		!strings.Contains(final.Reason, "over the") || !strings.Contains(final.Reason, "limit") {
+		return fmt.Errorf("final status %+v, want FAILED %s with a reason saying the total is over the limit", final, events.FailurePaymentDeclined)
 	}
 	return nil
 }

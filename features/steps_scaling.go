@@ -408,7 +408,7 @@ func reservedAndRefused(ctx context.Context, reserved int, sku string, refused i
 				return fmt.Errorf("order %s was answered %s (%s), then %s (%s)", id, a.Result, a.Reason, again.Result, again.Reason)
 			}
 		}
-		if a.Result == events.Rejected && !strings.HasPrefix(a.Reason, "out of stock: "+s.sku) {
+		if a.Result == events.Rejected && !strings.HasPrefix(a.Reason, events.OutOfStockPrefix+s.sku) {
 			return fmt.Errorf("order %s was refused for %q, want out of stock of %s", id, a.Reason, sku)
 		}
 		got[a.Result]++

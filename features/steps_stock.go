@@ -70,9 +70,11 @@ func failedForStock(ctx context.Context, sku string, left, asked int) error {
 	if err != nil {
 		return err
 	}
+	// The kind says why, for a program; the reason names what was short,
+	// for a person.
 	want := fmt.Sprintf("%s has %d left, the order asks for %d", w.sku(sku), left, asked)
-	if final.Status != events.StatusFailed || !strings.HasPrefix(final.Reason, "out of stock: ") || !strings.Contains(final.Reason, want) {
-		return fmt.Errorf("final status %+v, want FAILED because out of stock: %s", final, want)
+	if final.Status != events.StatusFailed || final.FailureKind != events.FailureOutOfStock || !strings.Contains(final.Reason, want) {
+		return fmt.Errorf("final status %+v, want FAILED %s with a reason saying %s", final, events.FailureOutOfStock, want)
 	}
 	return nil
 }

@@ -45,7 +45,8 @@ var oddValues = []any{nil, "", "x", "eur", "EUR", "RESERVED", "REJECTED", "FAILE
 	0, 1, -1, 2.0, 1.5, 1e6, 1000001, 1e300, math.MaxInt64, true, []any{}, map[string]any{},
 	"5F0C7E0A-8D1E-4B8E-9A52-3C1F2F6F7A10", "5f0c7e0a8d1e4b8e9a523c1f2f6f7a10", "{5f0c7e0a-8d1e-4b8e-9a52-3c1f2f6f7a1}",
 	"2026-11-25T09:30:00+01:00", "2026-11-25T09:30:00z", "2026-11-25t09:30:00Z", "2026-11-25 09:30:00Z",
-	"2026-13-01T00:00:00Z", "2026-11-25T09:30:00.5Z", "2026-11-25", "out of stock: A has 0 left"}
+	"2026-13-01T00:00:00Z", "2026-11-25T09:30:00.5Z", "2026-11-25", "out of stock: A has 0 left",
+	"OUT_OF_STOCK", "PAYMENT_DECLINED", "out_of_stock", "CARD_EXPIRED"}
 
 // corpus is valid values, and each mutated one field at a time in every
 // way above, plus whole-record breakage.
@@ -69,8 +70,13 @@ func corpus(topic string) [][]byte {
 			delete(failed, "status")
 		}
 		failed["reason"] = "out of stock: A has 0 left"
-		add(failed)
-		base = failed // mutate the variant with a reason too
+		add(failed) // a failure without a kind: written before failureKind, or neither kind
+		if topic == events.TopicOrdersStatus {
+			failed = clone(failed)
+			failed["failureKind"] = "OUT_OF_STOCK"
+			add(failed)
+		}
+		base = failed // mutate the variant with a reason (and a kind) too
 	}
 	for _, root := range []map[string]any{valid(topic), base} {
 		for key := range root {
@@ -93,6 +99,11 @@ func corpus(topic string) [][]byte {
 		m = clone(root)
 		m["reason"] = nil
 		add(m)
+		for _, v := range []any{"OUT_OF_STOCK", "PAYMENT_DECLINED", nil} { // a kind on a status that is not FAILED, or a null one
+			m = clone(root)
+			m["failureKind"] = v
+			add(m)
+		}
 		if items, ok := root["items"].([]any); ok {
 			for field := range items[0].(map[string]any) {
 				for _, v := range oddValues {
@@ -219,6 +230,9 @@ func TestDecodeErrorsNameTheField(t *testing.T) {
 		{events.TopicOrdersCreated, `{"orderId":"` + id + `","unexpected":1}`, []string{"unknown"}},
 		{events.TopicOrdersStatus, `{"orderId":"` + id + `","status":"PAID","seq":0,"updatedAt":"2026-11-25T09:30:00Z"}`, []string{"seq: must be a whole number from 1 to 9007199254740991, got 0"}},
 		{events.TopicOrdersStatus, `{"orderId":"` + id + `","status":"PAID","seq":null,"updatedAt":"2026-11-25T09:30:00Z"}`, []string{"seq: must be a whole number", "got null"}},
+		{events.TopicOrdersStatus, `{"orderId":"` + id + `","status":"PAID","failureKind":"OUT_OF_STOCK","updatedAt":"2026-11-25T09:30:00Z"}`, []string{"failureKind: is only allowed when status is FAILED"}},
+		{events.TopicOrdersStatus, `{"orderId":"` + id + `","status":"FAILED","reason":"x","failureKind":"CARD_EXPIRED","updatedAt":"2026-11-25T09:30:00Z"}`, []string{`failureKind: must be one of OUT_OF_STOCK, PAYMENT_DECLINED, got "CARD_EXPIRED"`}},
+		{events.TopicOrdersStatus, `{"orderId":"` + id + `","status":"FAILED","reason":"x","failureKind":null,"updatedAt":"2026-11-25T09:30:00Z"}`, []string{"failureKind: must be one of OUT_OF_STOCK, PAYMENT_DECLINED, got null"}},
 	}
 	for _, tt := range tests {
 		_, err := decoders[tt.topic]([]byte(tt.raw))
@@ -251,4 +265,44 @@ func ExampleDecodeOrderStatus() {
 	_, err := events.DecodeOrderStatus([]byte(`{"orderId":"42","status":"SHIPPED","updatedAt":"2026-11-25T09:30:00Z"}`))
 	fmt.Println(err)
 	// Output: orderId: must be a UUID, got "42"; status: must be one of CREATED, PROCESSING, PAID, FAILED, got "SHIPPED"
+}
+
+// TestOrderStatusWithoutFailureKindStillHolds: failureKind is a compatible
+// addition, so a FAILED status written before it (a reason, no kind) is
+// still valid, to the schema and the decoder, and decodes with no kind: a
+// reader falls back to the reason's words for it.
+func TestOrderStatusWithoutFailureKindStillHolds(t *testing.T) {
+	raw := []byte(`{"orderId":"` + id + `","status":"FAILED","reason":"out of stock: A has 0 left","seq":2,"updatedAt":"2026-11-25T09:30:00Z"}`)
+	if err := schemaVerdict(t, events.TopicOrdersStatus, raw); err != nil {
+		t.Errorf("schema refused a failure without failureKind: %v", err)
+	}
+	got, err := events.DecodeOrderStatus(raw)
+	if err != nil {
+		t.Fatalf("DecodeOrderStatus refused a failure without failureKind: %v", err)
+	}
+	if got.FailureKind != "" {
+		t.Errorf("FailureKind = %q, want none for a failure without one", got.FailureKind)
+	}
+}
+
+// TestFailureKindsAreTheSchemasEnum: the Go constants and the schema list
+// the same kinds, so neither gains one the other refuses.
+func TestFailureKindsAreTheSchemasEnum(t *testing.T) {
+	raw, err := events.Schemas.ReadFile(events.SchemaFile(events.TopicOrdersStatus))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var schema struct {
+		Properties struct {
+			FailureKind struct {
+				Enum []events.FailureKind `json:"enum"`
+			} `json:"failureKind"`
+		} `json:"properties"`
+	}
+	if err := json.Unmarshal(raw, &schema); err != nil {
+		t.Fatal(err)
+	}
+	if got := schema.Properties.FailureKind.Enum; !reflect.DeepEqual(got, events.FailureKinds) {
+		t.Errorf("schema's failureKind enum %v, want events.FailureKinds %v", got, events.FailureKinds)
+	}
 }

@@ -73,11 +73,12 @@ func DecodeStockReservation(raw []byte) (StockReservation, error) {
 // DecodeOrderStatus decodes and checks an orders.status value.
 func DecodeOrderStatus(raw []byte) (OrderStatus, error) {
 	var in struct {
-		OrderID   *string        `json:"orderId"`
-		Status    *string        `json:"status"`
-		Reason    jsontext.Value `json:"reason"`
-		Seq       jsontext.Value `json:"seq"`
-		UpdatedAt *string        `json:"updatedAt"`
+		OrderID     *string        `json:"orderId"`
+		Status      *string        `json:"status"`
+		Reason      jsontext.Value `json:"reason"`
+		FailureKind jsontext.Value `json:"failureKind"`
+		Seq         jsontext.Value `json:"seq"`
+		UpdatedAt   *string        `json:"updatedAt"`
 	}
 	if err := decodeStrict(raw, &in); err != nil {
 		return OrderStatus{}, err
@@ -89,6 +90,7 @@ func DecodeOrderStatus(raw []byte) (OrderStatus, error) {
 		UpdatedAt: c.utcTime("updatedAt", in.UpdatedAt),
 	}
 	out.Reason = c.reasonWhen("reason", in.Reason, out.Status == StatusFailed, "status is FAILED")
+	out.FailureKind = FailureKind(c.optionalOneOfWhen("failureKind", in.FailureKind, out.Status == StatusFailed, "status is FAILED", failureKindNames...))
 	out.Seq = c.optionalWhole("seq", in.Seq, 1, maxSafe) // records written before it have none
 	return out, c.err()
 }
@@ -118,6 +120,15 @@ func DecodeInventoryUpdated(raw []byte) (InventoryUpdated, error) {
 	}
 	return out, c.err()
 }
+
+// failureKindNames are FailureKinds as the checker takes them.
+var failureKindNames = func() []string {
+	out := make([]string, len(FailureKinds))
+	for i, k := range FailureKinds {
+		out[i] = string(k)
+	}
+	return out
+}()
 
 // maxSafe is the largest whole number every JSON reader holds exactly
 // (2^53-1, JavaScript's Number.MAX_SAFE_INTEGER): the schemas bound stock
@@ -241,6 +252,26 @@ func (c *checker) reasonWhen(field string, raw jsontext.Value, needed bool, beca
 		c.fail(field, "must not be empty")
 	}
 	return s
+}
+
+// optionalOneOfWhen checks a member that may be absent (""), and may be
+// present only when the condition holds: then one of allowed, nothing else
+// (a null is present, and not one of them; a value a later version adds is
+// refused as unknown, as every member the contract does not name is).
+func (c *checker) optionalOneOfWhen(field string, raw jsontext.Value, allowedNow bool, because string, allowed ...string) string {
+	if len(raw) == 0 {
+		return ""
+	}
+	if !allowedNow {
+		c.fail(field, "is only allowed when %s", because)
+		return ""
+	}
+	var s string
+	if raw.Kind() != '"' || json.Unmarshal(raw, &s) != nil {
+		c.fail(field, "must be one of %s, got %s", strings.Join(allowed, ", "), raw)
+		return ""
+	}
+	return c.oneOf(field, &s, allowed...)
 }
 
 func (c *checker) currency(field string, v *string) string {

@@ -81,6 +81,31 @@ const (
 // Final reports whether no status follows s.
 func (s Status) Final() bool { return s == StatusPaid || s == StatusFailed }
 
+// FailureKind is why an order ended FAILED, as a value a reader can switch
+// on; the reason beside it is for people and its words may change.
+type FailureKind string
+
+// The failure kinds.
+const (
+	// FailureOutOfStock: stock-service had too little of an item (it
+	// rejected the order, so nothing was taken and nobody paid).
+	FailureOutOfStock FailureKind = "OUT_OF_STOCK"
+	// FailurePaymentDeclined: the stock was reserved, the payment rule
+	// declined the order, and stock-service gives the stock back.
+	FailurePaymentDeclined FailureKind = "PAYMENT_DECLINED"
+)
+
+// FailureKinds are the failure kinds, in the order of the schema's enum.
+var FailureKinds = []FailureKind{FailureOutOfStock, FailurePaymentDeclined}
+
+// OutOfStockPrefix starts the reason of a stock.reservations REJECTED for
+// want of stock; stock-service also rejects an order it cannot apply at all
+// ("invalid order: …"). stock.reservations carries no kind, so
+// orders-processor tells the two apart by this prefix — the only service that
+// reads a reason's words — and writes the kind on orders.status for every
+// reader after it.
+const OutOfStockPrefix = "out of stock: "
+
 // Item is one line of an order: a stock-keeping unit and a whole quantity
 // from 1 to MaxQty.
 type Item struct {
@@ -129,6 +154,14 @@ type StockReservation struct {
 // OrderStatus is the value of a record on orders.status, keyed by OrderID.
 // orders-processor is its only writer. Reason is set when Status is FAILED.
 //
+// FailureKind says why a FAILED order failed (OUT_OF_STOCK or
+// PAYMENT_DECLINED); it is allowed only when Status is FAILED, so a reader
+// never has to decide what a kind on a paid order means. It is optional:
+// absent ("") in records written before it existed and on a failure that
+// is neither kind (stock-service rejecting an order it cannot apply). A
+// reader switches on it and falls back to the reason's words only for a
+// FAILED record without one.
+//
 // Seq is the status's place in its order's lifecycle, from 1: CREATED 1,
 // PROCESSING 2, PAID or FAILED 3; an order rejected for stock goes CREATED
 // 1, FAILED 2. orders-processor writes each status of an order once (its
@@ -139,11 +172,12 @@ type StockReservation struct {
 // finished for it. Seq is 0 (absent on the wire) in records written before
 // it existed; those carry no order a reader can check.
 type OrderStatus struct {
-	OrderID   string    `json:"orderId"`
-	Status    Status    `json:"status"`
-	Reason    string    `json:"reason,omitempty"`
-	Seq       int       `json:"seq,omitempty"`
-	UpdatedAt time.Time `json:"updatedAt"`
+	OrderID     string      `json:"orderId"`
+	Status      Status      `json:"status"`
+	Reason      string      `json:"reason,omitempty"`
+	FailureKind FailureKind `json:"failureKind,omitempty"`
+	Seq         int         `json:"seq,omitempty"`
+	UpdatedAt   time.Time   `json:"updatedAt"`
 }
 
 // InventoryUpdated is the value of a record on inventory.updated, keyed by

@@ -45,7 +45,13 @@ func goldenCases() []goldenCase {
 		}},
 		{"order_status_failed.json", events.TopicOrdersStatus, events.OrderStatus{
 			OrderID: "5f0c7e0a-8d1e-4b8e-9a52-3c1f2f6f7a10", Status: events.StatusFailed,
-			Reason: "payment declined: total 1500.00 EUR is over the 1000.00 limit", Seq: 3, UpdatedAt: at,
+			Reason:      "payment declined: total 1500.00 EUR is over the 1000.00 limit",
+			FailureKind: events.FailurePaymentDeclined, Seq: 3, UpdatedAt: at,
+		}},
+		{"order_status_out_of_stock.json", events.TopicOrdersStatus, events.OrderStatus{
+			OrderID: "5f0c7e0a-8d1e-4b8e-9a52-3c1f2f6f7a10", Status: events.StatusFailed,
+			Reason:      "out of stock: PEN-7 has 0 left, the order asks for 1",
+			FailureKind: events.FailureOutOfStock, Seq: 2, UpdatedAt: at,
 		}},
 		{"inventory_updated.json", events.TopicInventoryUpdated, events.InventoryUpdated{
 			SKU: "BOOK-1", Delta: -2, NewQuantity: 8, OrderID: "5f0c7e0a-8d1e-4b8e-9a52-3c1f2f6f7a10", UpdatedAt: at,
@@ -96,6 +102,9 @@ func TestSchemasRejectBrokenRecords(t *testing.T) {
 		{"status with seq 0", events.TopicOrdersStatus, `{"orderId":"5f0c7e0a-8d1e-4b8e-9a52-3c1f2f6f7a10","status":"PAID","seq":0,"updatedAt":"2026-11-25T09:30:00Z"}`},
 		{"status with a fractional seq", events.TopicOrdersStatus, `{"orderId":"5f0c7e0a-8d1e-4b8e-9a52-3c1f2f6f7a10","status":"PAID","seq":1.5,"updatedAt":"2026-11-25T09:30:00Z"}`},
 		{"status with a seq in a string", events.TopicOrdersStatus, `{"orderId":"5f0c7e0a-8d1e-4b8e-9a52-3c1f2f6f7a10","status":"PAID","seq":"3","updatedAt":"2026-11-25T09:30:00Z"}`},
+		{"paid with a failure kind", events.TopicOrdersStatus, `{"orderId":"5f0c7e0a-8d1e-4b8e-9a52-3c1f2f6f7a10","status":"PAID","failureKind":"PAYMENT_DECLINED","updatedAt":"2026-11-25T09:30:00Z"}`},
+		{"failure of an unknown kind", events.TopicOrdersStatus, `{"orderId":"5f0c7e0a-8d1e-4b8e-9a52-3c1f2f6f7a10","status":"FAILED","reason":"x","failureKind":"CARD_EXPIRED","updatedAt":"2026-11-25T09:30:00Z"}`},
+		{"a failure kind without a reason", events.TopicOrdersStatus, `{"orderId":"5f0c7e0a-8d1e-4b8e-9a52-3c1f2f6f7a10","status":"FAILED","failureKind":"OUT_OF_STOCK","updatedAt":"2026-11-25T09:30:00Z"}`},
 		{"paid with a reason", events.TopicOrdersStatus, `{"orderId":"5f0c7e0a-8d1e-4b8e-9a52-3c1f2f6f7a10","status":"PAID","reason":"x","updatedAt":"2026-11-25T09:30:00Z"}`},
 		{"order for more than the largest quantity", events.TopicOrdersCreated, `{"orderId":"5f0c7e0a-8d1e-4b8e-9a52-3c1f2f6f7a10","userId":"u","items":[{"sku":"A","qty":1000001}],"total":1,"currency":"EUR","createdAt":"2026-11-25T09:30:00Z"}`},
 		{"order with a huge quantity", events.TopicOrdersCreated, `{"orderId":"5f0c7e0a-8d1e-4b8e-9a52-3c1f2f6f7a10","userId":"u","items":[{"sku":"A","qty":9223372036854775807}],"total":1,"currency":"EUR","createdAt":"2026-11-25T09:30:00Z"}`},

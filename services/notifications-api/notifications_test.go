@@ -362,3 +362,29 @@ func TestStreamsAndEventsSentAreCounted(t *testing.T) {
 			metrics.SSEEventsSent, got[metrics.SSEEventsSent])
 	}
 }
+
+// TestAFailedStatusReachesTheBrowserWithItsKind: the failure kind of a
+// FAILED status, decoded from the record as the status tail decodes it,
+// is in the event the page reads, so the page tells the failures apart
+// without reading the reason's words.
+func TestAFailedStatusReachesTheBrowserWithItsKind(t *testing.T) {
+	url, h, _ := newTestServer(t)
+	raw := `{"orderId":"` + order + `","status":"FAILED","reason":"payment declined: total 1500.00 EUR is over the 1000.00 limit","failureKind":"PAYMENT_DECLINED","seq":3,"updatedAt":"2026-11-25T09:30:00Z"}`
+	s, err := events.DecodeOrderStatus([]byte(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.Add(s)
+	_, sc := open(t, url+"/events?orderId="+order, "")
+	got := readEvents(t, sc, 1)[0]
+	var sent struct {
+		Status      string `json:"status"`
+		FailureKind string `json:"failureKind"`
+	}
+	if err := json.Unmarshal([]byte(got.data), &sent); err != nil {
+		t.Fatal(err)
+	}
+	if sent.Status != "FAILED" || sent.FailureKind != "PAYMENT_DECLINED" {
+		t.Errorf("event data %s, want status FAILED with failureKind PAYMENT_DECLINED", got.data)
+	}
+}

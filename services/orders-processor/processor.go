@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/kafkakit/kit/services/events"
@@ -17,13 +18,26 @@ type PaymentRule struct {
 	Limit float64
 }
 
-// Decide returns PAID, or FAILED with the reason, for an order of total in
-// currency.
-func (r PaymentRule) Decide(total float64, currency string) (events.Status, string) {
+// Decide returns PAID, or FAILED with its kind (PAYMENT_DECLINED) and the
+// reason, for an order of total in currency.
+func (r PaymentRule) Decide(total float64, currency string) (events.Status, events.FailureKind, string) {
 	if total > r.Limit {
-		return events.StatusFailed, fmt.Sprintf("payment declined: total %.2f %s is over the %.2f limit", total, currency, r.Limit)
+		return events.StatusFailed, events.FailurePaymentDeclined,
+			fmt.Sprintf("payment declined: total %.2f %s is over the %.2f limit", total, currency, r.Limit)
 	}
-	return events.StatusPaid, ""
+	return events.StatusPaid, "", ""
+}
+
+// rejectionKind is the failure kind of an order stock-service rejected:
+// OUT_OF_STOCK when it had too little, none when it rejected an order it
+// cannot apply at all ("invalid order: …"), which is neither kind. Its
+// reason is the only place stock.reservations says which (see
+// events.OutOfStockPrefix); from here on the kind travels as a field.
+func rejectionKind(reason string) events.FailureKind {
+	if strings.HasPrefix(reason, events.OutOfStockPrefix) {
+		return events.FailureOutOfStock
+	}
+	return ""
 }
 
 // Statuses is where the processor records an order's statuses: its
@@ -53,10 +67,10 @@ const (
 
 // Handle turns stock-service's answer to an order into the order's
 // statuses. Stock reserved: CREATED and PROCESSING, then, after the
-// simulated payment, PAID or FAILED by the rule (a FAILED order's stock is
-// given back by stock-service, which reads the statuses too). Stock
-// rejected: CREATED, then FAILED with the stock reason; nobody pays for what
-// is not there.
+// simulated payment, PAID or FAILED PAYMENT_DECLINED by the rule (a FAILED
+// order's stock is given back by stock-service, which reads the statuses
+// too). Stock rejected: CREATED, then FAILED with the stock reason, and
+// OUT_OF_STOCK when that was the reason; nobody pays for what is not there.
 //
 // Each status is written once, whatever the redeliveries: the ledger
 // writes only the statuses an order has not reached, so a redelivered
@@ -68,7 +82,8 @@ func (p *Processor) Handle(ctx context.Context, r events.StockReservation) error
 	now := p.Now().UTC()
 	created := events.OrderStatus{OrderID: r.OrderID, Status: events.StatusCreated, Seq: seqCreated, UpdatedAt: now}
 	if r.Result == events.Rejected {
-		failed := events.OrderStatus{OrderID: r.OrderID, Status: events.StatusFailed, Reason: r.Reason, Seq: seqRejected, UpdatedAt: now}
+		failed := events.OrderStatus{OrderID: r.OrderID, Status: events.StatusFailed, Reason: r.Reason,
+			FailureKind: rejectionKind(r.Reason), Seq: seqRejected, UpdatedAt: now}
 		_, wrote, err := p.Statuses.Advance(ctx, created, failed)
 		if err != nil {
 			return err
@@ -77,7 +92,7 @@ func (p *Processor) Handle(ctx context.Context, r events.StockReservation) error
 			p.answeredBefore(r.OrderID)
 			return nil
 		}
-		p.Log.Info("order failed for stock", "orderId", r.OrderID, "reason", r.Reason)
+		p.Log.Info("order failed for stock", "orderId", r.OrderID, "failureKind", failed.FailureKind, "reason", r.Reason)
 		return nil
 	}
 	pending := []events.OrderStatus{created, {OrderID: r.OrderID, Status: events.StatusProcessing, Seq: seqProcessing, UpdatedAt: now}}
@@ -101,8 +116,8 @@ func (p *Processor) Handle(ctx context.Context, r events.StockReservation) error
 	// Without a simulated payment to wait for, one transaction records the
 	// whole lifecycle, saving a commit per order; the records are still
 	// three, in order, on the order's partition.
-	status, reason := p.Rule.Decide(r.Total, r.Currency)
-	final := events.OrderStatus{OrderID: r.OrderID, Status: status, Reason: reason, Seq: seqPaid, UpdatedAt: now}
+	status, kind, reason := p.Rule.Decide(r.Total, r.Currency)
+	final := events.OrderStatus{OrderID: r.OrderID, Status: status, Reason: reason, FailureKind: kind, Seq: seqPaid, UpdatedAt: now}
 	_, wrote, err := p.Statuses.Advance(ctx, append(pending, final)...)
 	if err != nil {
 		return err
@@ -111,7 +126,7 @@ func (p *Processor) Handle(ctx context.Context, r events.StockReservation) error
 		p.answeredBefore(r.OrderID)
 		return nil
 	}
-	p.Log.Info("order processed", "orderId", r.OrderID, "status", status, "reason", reason)
+	p.Log.Info("order processed", "orderId", r.OrderID, "status", status, "failureKind", kind, "reason", reason)
 	return nil
 }
 

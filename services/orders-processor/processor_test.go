@@ -34,12 +34,19 @@ func TestPaymentRule(t *testing.T) {
 		{5000, events.StatusFailed},
 	}
 	for _, tt := range tests {
-		status, reason := rule.Decide(tt.total, "EUR")
+		status, kind, reason := rule.Decide(tt.total, "EUR")
 		if status != tt.wantStatus {
 			t.Errorf("Decide(total %v) = %s, want %s", tt.total, status, tt.wantStatus)
 		}
 		if (status == events.StatusFailed) != (reason != "") {
 			t.Errorf("Decide(total %v): reason %q, want one exactly when FAILED", tt.total, reason)
+		}
+		wantKind := events.FailureKind("")
+		if tt.wantStatus == events.StatusFailed {
+			wantKind = events.FailurePaymentDeclined
+		}
+		if kind != wantKind {
+			t.Errorf("Decide(total %v): failure kind %q, want %q", tt.total, kind, wantKind)
 		}
 	}
 }
@@ -152,24 +159,38 @@ func (r *running) settle(t *testing.T) {
 
 func testDSN(t *testing.T) string { return filepath.Join(t.TempDir(), "orders-processor.db") }
 
+// outcome is how an order's last status ends: its reason and failure kind
+// (none for PAID).
+type outcome struct {
+	reason string
+	kind   events.FailureKind
+}
+
+var (
+	paid       = outcome{}
+	declined   = outcome{"payment declined: total 1500.00 EUR is over the 1000.00 limit", events.FailurePaymentDeclined}
+	outOfStock = outcome{"out of stock: A has 0 left, the order asks for 1", events.FailureOutOfStock}
+)
+
 // lifecycles are the three ways an order goes, with the statuses each
-// writes and the reason of the last.
+// writes and how the last ends.
 var lifecycles = []struct {
-	name       string
-	result     events.ReservationResult
-	total      float64
-	want       []events.Status
-	wantSeq    []int
-	wantReason string
+	name    string
+	result  events.ReservationResult
+	total   float64
+	want    []events.Status
+	wantSeq []int
+	wantEnd outcome
 }{
-	{"reserved and within the limit", events.Reserved, 10, []events.Status{events.StatusCreated, events.StatusProcessing, events.StatusPaid}, []int{1, 2, 3}, ""},
-	{"reserved but over the limit", events.Reserved, 1500, []events.Status{events.StatusCreated, events.StatusProcessing, events.StatusFailed}, []int{1, 2, 3}, "payment declined: total 1500.00 EUR is over the 1000.00 limit"},
-	{"rejected for stock: nobody pays", events.Rejected, 10, []events.Status{events.StatusCreated, events.StatusFailed}, []int{1, 2}, "out of stock: A has 0 left, the order asks for 1"},
+	{"reserved and within the limit", events.Reserved, 10, []events.Status{events.StatusCreated, events.StatusProcessing, events.StatusPaid}, []int{1, 2, 3}, paid},
+	{"reserved but over the limit", events.Reserved, 1500, []events.Status{events.StatusCreated, events.StatusProcessing, events.StatusFailed}, []int{1, 2, 3}, declined},
+	{"rejected for stock: nobody pays", events.Rejected, 10, []events.Status{events.StatusCreated, events.StatusFailed}, []int{1, 2}, outOfStock},
 }
 
 // checkLifecycle says what differs between got and the lifecycle's
-// statuses, each once, in order.
-func checkLifecycle(t *testing.T, what string, got []events.OrderStatus, want []events.Status, wantSeq []int, wantReason string) {
+// statuses, each once, in order, the last ending as wantEnd and none
+// before it carrying a reason or a kind.
+func checkLifecycle(t *testing.T, what string, got []events.OrderStatus, want []events.Status, wantSeq []int, wantEnd outcome) {
 	t.Helper()
 	names := make([]events.Status, len(got))
 	for i, s := range got {
@@ -185,10 +206,32 @@ func checkLifecycle(t *testing.T, what string, got []events.OrderStatus, want []
 		if s.UpdatedAt.Location() != time.UTC {
 			t.Errorf("%s: updatedAt %v is not UTC", what, s.UpdatedAt)
 		}
+		end := outcome{}
+		if i == len(got)-1 {
+			end = wantEnd
+		}
+		if got := (outcome{s.Reason, s.FailureKind}); got != end {
+			t.Errorf("%s: status %d %s: reason %q failure kind %q, want %q %q", what, i, s.Status, got.reason, got.kind, end.reason, end.kind)
+		}
 	}
-	if last := got[len(got)-1]; last.Reason != wantReason {
-		t.Errorf("%s: reason %q, want %q", what, last.Reason, wantReason)
+}
+
+// TestAnOrderRejectedAsInvalidFailsWithoutAKind: stock-service also
+// rejects an order it cannot apply at all ("invalid order: …"); that is
+// not out of stock, so its FAILED carries the reason and no kind, and a
+// reader shows it as a failure of no known kind rather than as out of
+// stock.
+func TestAnOrderRejectedAsInvalidFailsWithoutAKind(t *testing.T) {
+	b := &broker{}
+	p := start(t, testDSN(t), b, 0, time.Now)
+	id := uuid.NewString()
+	r := reservation(id, events.Rejected, 10)
+	r.Reason = `invalid order: SKU "A\nB" has a control character`
+	if err := p.Handle(context.Background(), r); err != nil {
+		t.Fatal(err)
 	}
+	p.settle(t)
+	checkLifecycle(t, "rejected as invalid", b.statuses(id), []events.Status{events.StatusCreated, events.StatusFailed}, []int{1, 2}, outcome{r.Reason, ""})
 }
 
 func TestHandleRecordsTheLifecycleInOrder(t *testing.T) {
@@ -202,7 +245,7 @@ func TestHandleRecordsTheLifecycleInOrder(t *testing.T) {
 				t.Fatal(err)
 			}
 			p.settle(t)
-			checkLifecycle(t, fmt.Sprintf("%s (delay %v)", tt.name, delay), b.statuses(id), tt.want, tt.wantSeq, tt.wantReason)
+			checkLifecycle(t, fmt.Sprintf("%s (delay %v)", tt.name, delay), b.statuses(id), tt.want, tt.wantSeq, tt.wantEnd)
 		}
 	}
 }
@@ -227,7 +270,7 @@ func TestARedeliveredReservationWritesNothingNew(t *testing.T) {
 			}
 			p.settle(t)
 			what := fmt.Sprintf("%s (delay %v), handled three times", tt.name, delay)
-			checkLifecycle(t, what, b.statuses(id), tt.want, tt.wantSeq, tt.wantReason)
+			checkLifecycle(t, what, b.statuses(id), tt.want, tt.wantSeq, tt.wantEnd)
 			// The lessons (docs/learn) look for this line.
 			if got := strings.Count(logs.String(), "order already answered; nothing written"); got != 2 {
 				t.Errorf("%s: logged %d redeliveries, want 2:\n%s", what, got, logs.String())
@@ -263,7 +306,7 @@ func TestARedeliveryAfterACrashDuringPaymentWritesOnlyTheFinalStatus(t *testing.
 	}
 	again.settle(t)
 	checkLifecycle(t, "crash during the payment, then the redelivery", b.statuses(id),
-		[]events.Status{events.StatusCreated, events.StatusProcessing, events.StatusPaid}, []int{1, 2, 3}, "")
+		[]events.Status{events.StatusCreated, events.StatusProcessing, events.StatusPaid}, []int{1, 2, 3}, paid)
 }
 
 // TestOneOrderHandledTwiceAtOnceWritesEachStatusOnce: two handlers of one
@@ -284,7 +327,7 @@ func TestOneOrderHandledTwiceAtOnceWritesEachStatusOnce(t *testing.T) {
 	wg.Wait()
 	p.settle(t)
 	checkLifecycle(t, "handled four times at once", b.statuses(id),
-		[]events.Status{events.StatusCreated, events.StatusProcessing, events.StatusPaid}, []int{1, 2, 3}, "")
+		[]events.Status{events.StatusCreated, events.StatusProcessing, events.StatusPaid}, []int{1, 2, 3}, paid)
 }
 
 // failingLedger is a ledger whose database is gone.
@@ -387,10 +430,10 @@ func TestTwoInstancesOnOnePostgreSQLWriteEachStatusOnce(t *testing.T) {
 		p.settle(t)
 	}
 	for i, id := range orders {
-		want, wantSeq, reason := []events.Status{events.StatusCreated, events.StatusProcessing, events.StatusPaid}, []int{1, 2, 3}, ""
+		want, wantSeq, end := []events.Status{events.StatusCreated, events.StatusProcessing, events.StatusPaid}, []int{1, 2, 3}, paid
 		if i%4 == 0 {
-			want, wantSeq, reason = []events.Status{events.StatusCreated, events.StatusFailed}, []int{1, 2}, "out of stock: A has 0 left, the order asks for 1"
+			want, wantSeq, end = []events.Status{events.StatusCreated, events.StatusFailed}, []int{1, 2}, outOfStock
 		}
-		checkLifecycle(t, fmt.Sprintf("order %d handled twice by each of two instances", i), b.statuses(id), want, wantSeq, reason)
+		checkLifecycle(t, fmt.Sprintf("order %d handled twice by each of two instances", i), b.statuses(id), want, wantSeq, end)
 	}
 }

@@ -348,7 +348,7 @@ func encodeAnswer(a events.StockReservation) ([]byte, error) {
 // short SKUs, as many as fit in events.MaxReasonBytes, and how many more.
 func outOfStock(named []string, short int) string {
 	var b strings.Builder
-	b.WriteString("out of stock: ")
+	b.WriteString(events.OutOfStockPrefix) // orders-processor reads it as OUT_OF_STOCK
 	// room for "; and <count> more" whatever else is named
 	room := events.MaxReasonBytes - len("; and  more") - len(fmt.Sprint(short))
 	n := 0

@@ -120,10 +120,10 @@ export async function startFakeBackend({
     return { traceparent: `00-${traces.get(orderId)}-${randomBytes(8).toString('hex')}-01` }
   }
 
-  const emitStatus = (orderId, status, reason) => {
+  const emitStatus = (orderId, status, reason, failureKind) => {
     const list = statuses.get(orderId) ?? []
     statuses.set(orderId, list)
-    const data = { orderId, status, ...(reason ? { reason } : {}), updatedAt: new Date().toISOString() }
+    const data = { orderId, status, ...(reason ? { reason } : {}), ...(failureKind ? { failureKind } : {}), updatedAt: new Date().toISOString() }
     const event = { id: list.length + 1, data }
     list.push(event)
     const record = produce('orders.status', orderId, data, traceparent(orderId))
@@ -176,14 +176,14 @@ export async function startFakeBackend({
     emitStatus(order.orderId, 'CREATED')
     commit(GROUP_PROCESSOR, reservation)
     if (result === 'REJECTED') {
-      later(stepDelayMs, () => emitStatus(order.orderId, 'FAILED', reason))
+      later(stepDelayMs, () => emitStatus(order.orderId, 'FAILED', reason, 'OUT_OF_STOCK'))
       return
     }
     later(stepDelayMs, () => {
       emitStatus(order.orderId, 'PROCESSING')
       later(stepDelayMs, () => {
         if (order.total > PAYMENT_LIMIT) {
-          emitStatus(order.orderId, 'FAILED', `payment declined: total ${order.total} exceeds the limit of ${PAYMENT_LIMIT}`)
+          emitStatus(order.orderId, 'FAILED', `payment declined: total ${order.total} exceeds the limit of ${PAYMENT_LIMIT}`, 'PAYMENT_DECLINED')
         } else emitStatus(order.orderId, 'PAID')
       })
     })

@@ -387,6 +387,24 @@ describe('subscribeOrderStatus', () => {
     expect(states).toEqual(['connecting', 'live', 'reconnecting', 'reconnecting', 'live', 'closed'])
   })
 
+  it("passes a FAILED status's failureKind on, and none when the record has none", () => {
+    const got: StatusEvent[] = []
+    subscribeOrderStatus('o-1', { onStatus: (e) => got.push(e) })
+    const source = FakeEventSource.latest('/events')
+    source.open()
+    source.emit(...status(1, 'CREATED'))
+    source.emit(...status(2, 'FAILED', { reason: 'out of stock: A has 0 left', failureKind: 'OUT_OF_STOCK' }))
+    expect(got.map((e) => e.failureKind)).toEqual([undefined, 'OUT_OF_STOCK'])
+
+    const older: StatusEvent[] = []
+    subscribeOrderStatus('o-2', { onStatus: (e) => older.push(e) })
+    const again = FakeEventSource.latest('/events')
+    again.open()
+    again.emit('status', { orderId: 'o-2', status: 'FAILED', reason: 'out of stock: A has 0 left', failureKind: 7, updatedAt: '' }, '1')
+    expect(older).toHaveLength(1)
+    expect(older[0].failureKind).toBeUndefined()
+  })
+
   it('lets EventSource retry a dropped connection by itself', () => {
     subscribeOrderStatus('o-1', { onStatus: () => {} })
     FakeEventSource.latest('/events').fail(false)

@@ -42,8 +42,17 @@ export interface StatusEvent {
   orderId: string
   status: OrderStatus
   reason?: string
+  /**
+   * failureKind says why a FAILED status failed (one of FAILURE_KINDS); absent on statuses
+   * written before orders.status had it, and on a failure of neither kind. A kind a later
+   * contract adds is kept as sent, so the page can say it does not know it.
+   */
+  failureKind?: string
   updatedAt: string
 }
+
+/** FAILURE_KINDS are the values of orders.status's failureKind (services/events.FailureKinds). */
+export const FAILURE_KINDS = ['OUT_OF_STOCK', 'PAYMENT_DECLINED'] as const
 
 /** TOPICS are the kit's topics in the order an order crosses them (services/events.Topics). */
 export const TOPICS = ['orders.created', 'stock.reservations', 'orders.status', 'inventory.updated'] as const
@@ -579,6 +588,7 @@ export function subscribeOrderStatus(orderId: string, handlers: OrderStatusHandl
         orderId: typeof body.orderId === 'string' ? body.orderId : orderId,
         status: body.status,
         reason: typeof body.reason === 'string' && body.reason !== '' ? body.reason : undefined,
+        failureKind: typeof body.failureKind === 'string' && body.failureKind !== '' ? body.failureKind : undefined,
         updatedAt: typeof body.updatedAt === 'string' ? body.updatedAt : '',
       }
     },

@@ -48,9 +48,9 @@ export function MyOrders({ orders, selectedId, onSelect, onShowFlow, onClear }: 
                   </span>
                 </span>
                 {latest?.status === 'FAILED' && (
-                  <span className="my-order-reason" data-failure={failureKind(latest.reason)}>
-                    <strong>{failureTitle(failureKind(latest.reason))}</strong>
-                    {failureDetail(latest.reason) && <> — {failureDetail(latest.reason)}</>}
+                  <span className="my-order-reason" data-failure={failureKind(latest)}>
+                    <strong>{failureTitle(failureKind(latest))}</strong>
+                    {failureDetail(latest) && <> — {failureDetail(latest)}</>}
                   </span>
                 )}
               </button>

@@ -4,11 +4,12 @@ import type { StatusEvent } from '../api'
 import type { PlacedOrder } from '../myOrders'
 import { OrderTimeline } from './OrderTimeline'
 
-const event = (id: number, status: StatusEvent['status'], reason?: string): StatusEvent => ({
+const event = (id: number, status: StatusEvent['status'], reason?: string, failureKind?: string): StatusEvent => ({
   id,
   orderId: 'o-1',
   status,
   reason,
+  failureKind,
   updatedAt: new Date(Date.UTC(2026, 0, 1, 12, 0, 0, id * 100)).toISOString(),
 })
 
@@ -62,6 +63,26 @@ describe('OrderTimeline', () => {
     expect(container.querySelector('[data-step="FAILED"]')).toHaveTextContent('Out of stock')
     expect(container.querySelector('.step-reason')).toHaveTextContent(`Reason: ${reason}`)
     expect(container.querySelector('.step-reason')).toHaveTextContent('nothing was taken')
+  })
+
+  it("tells the failures apart by the status's failureKind, whatever its reason says", () => {
+    const outOfStock = render(
+      <OrderTimeline order={order([event(1, 'CREATED'), event(2, 'FAILED', 'BOOK-42 ran out', 'OUT_OF_STOCK')])} streamState="closed" />,
+    )
+    expect(outOfStock.container.querySelector('.timeline')).toHaveAttribute('data-failure', 'out-of-stock')
+    expect(outOfStock.container.querySelector('[data-step="PROCESSING"]')).toHaveClass('step-skipped')
+    expect(outOfStock.container.querySelector('[data-step="FAILED"]')).toHaveTextContent('Out of stock')
+    outOfStock.unmount()
+
+    const declined = render(
+      <OrderTimeline
+        order={order([event(1, 'CREATED'), event(2, 'PROCESSING'), event(3, 'FAILED', 'card refused', 'PAYMENT_DECLINED')])}
+        streamState="closed"
+      />,
+    )
+    expect(declined.container.querySelector('.timeline')).toHaveAttribute('data-failure', 'payment-declined')
+    expect(declined.container.querySelector('[data-step="FAILED"]')).toHaveTextContent('Payment declined — stock returned')
+    expect(declined.container.querySelector('.step-reason')).toHaveTextContent('Reason: card refused')
   })
 
   it('tells a declined payment apart: after PROCESSING, stock returned', () => {

@@ -56,7 +56,7 @@ export function OrderTimeline({ order, streamState }: Props) {
   const byStatus = new Map<string, StatusEvent>()
   for (const e of order.events) byStatus.set(e.status === 'PAID' || e.status === 'FAILED' ? 'OUTCOME' : e.status, e)
   const first = order.events[0]
-  const failed = latest?.status === 'FAILED' ? failureKind(latest.reason) : undefined
+  const failed = latest?.status === 'FAILED' ? failureKind(latest) : undefined
   // An order stock-service rejected goes CREATED -> FAILED: nothing to pay for, no PROCESSING.
   const skipsProcessing = failed === 'out-of-stock' && !byStatus.has('PROCESSING')
   const slowStart = waiting && now - Date.parse(order.placedAt) > NO_STATUS_HINT_MS
@@ -81,7 +81,7 @@ export function OrderTimeline({ order, streamState }: Props) {
           const skipped = step.status === 'PROCESSING' && skipsProcessing
           const state = event ? (status === 'FAILED' ? 'failed' : 'done') : skipped ? 'skipped' : 'pending'
           const label =
-            step.status === 'OUTCOME' && status ? (status === 'PAID' ? 'Paid' : failureTitle(failureKind(event?.reason))) : step.label
+            step.status === 'OUTCOME' && status ? (status === 'PAID' ? 'Paid' : failureTitle(failureKind(event))) : step.label
           const since = event && first && event !== first ? elapsedMs(first.updatedAt, event.updatedAt) : undefined
           return (
             <li key={step.status} className={`step step-${state}`} data-step={status ?? step.status}>
@@ -106,7 +106,7 @@ export function OrderTimeline({ order, streamState }: Props) {
                 {status === 'FAILED' && (
                   <p className="step-reason">
                     Reason: <span className="reason-text">{event?.reason ?? 'none given'}</span>
-                    <span className="step-explains"> — {failureExplanation(failureKind(event?.reason))}</span>
+                    <span className="step-explains"> — {failureExplanation(failureKind(event))}</span>
                   </p>
                 )}
               </div>
