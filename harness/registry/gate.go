@@ -9,7 +9,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"strings"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/sr"
 
@@ -54,6 +56,14 @@ type History struct {
 }
 
 // KitHistories returns every kit topic's history from services/events.
+// NewClient is a registry client for the gate and kit schemas. A
+// compatibility check on a registry that has just started (Apicurio compiles
+// its checker on the first ones) can take seconds on a busy machine: longer
+// than sr's default 5 s timeout, so the deadline is a minute.
+func NewClient(url string) (*sr.Client, error) {
+	return sr.NewClient(sr.URLs(url), sr.HTTPClient(&http.Client{Timeout: time.Minute}))
+}
+
 func KitHistories() ([]History, error) {
 	var out []History
 	for _, topic := range events.Topics {

@@ -61,7 +61,7 @@ func apicurio(t *testing.T) *sr.Client {
 	if shared.err != nil {
 		t.Fatal(shared.err)
 	}
-	cl, err := sr.NewClient(sr.URLs(shared.reg.URL()))
+	cl, err := registry.NewClient(shared.reg.URL())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -231,7 +231,7 @@ func TestInProcessRegistryServesSchemasButChecksNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = reg.Close(context.Background()) })
-	cl, err := sr.NewClient(sr.URLs(reg.URL()))
+	cl, err := registry.NewClient(reg.URL())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -90,7 +90,7 @@ func DecodeOrderStatus(raw []byte) (OrderStatus, error) {
 		UpdatedAt: c.utcTime("updatedAt", in.UpdatedAt),
 	}
 	out.Reason = c.reasonWhen("reason", in.Reason, out.Status == StatusFailed, "status is FAILED")
-	out.FailureKind = FailureKind(c.optionalOneOfWhen("failureKind", in.FailureKind, out.Status == StatusFailed, "status is FAILED", failureKindNames...))
+	out.FailureKind = FailureKind(c.optionalOneOf("failureKind", in.FailureKind, failureKindNames...))
 	out.Seq = c.optionalWhole("seq", in.Seq, 1, maxSafe) // records written before it have none
 	return out, c.err()
 }
@@ -254,16 +254,12 @@ func (c *checker) reasonWhen(field string, raw jsontext.Value, needed bool, beca
 	return s
 }
 
-// optionalOneOfWhen checks a member that may be absent (""), and may be
-// present only when the condition holds: then one of allowed, nothing else
-// (a null is present, and not one of them; a value a later version adds is
-// refused as unknown, as every member the contract does not name is).
-func (c *checker) optionalOneOfWhen(field string, raw jsontext.Value, allowedNow bool, because string, allowed ...string) string {
+// optionalOneOf checks a member that may be absent (""): present, it is one
+// of allowed, nothing else (a null is present, and not one of them; a value
+// a later version adds is refused as unknown, as every member the contract
+// does not name is).
+func (c *checker) optionalOneOf(field string, raw jsontext.Value, allowed ...string) string {
 	if len(raw) == 0 {
-		return ""
-	}
-	if !allowedNow {
-		c.fail(field, "is only allowed when %s", because)
 		return ""
 	}
 	var s string

@@ -155,8 +155,10 @@ type StockReservation struct {
 // orders-processor is its only writer. Reason is set when Status is FAILED.
 //
 // FailureKind says why a FAILED order failed (OUT_OF_STOCK or
-// PAYMENT_DECLINED); it is allowed only when Status is FAILED, so a reader
-// never has to decide what a kind on a paid order means. It is optional:
+// PAYMENT_DECLINED); orders-processor writes it only when Status is FAILED
+// and a reader ignores it on any other status (the schema cannot tie it to
+// FAILED: registries refuse a conditional subschema added to a contract as
+// incompatible). It is optional:
 // absent ("") in records written before it existed and on a failure that
 // is neither kind (stock-service rejecting an order it cannot apply). A
 // reader switches on it and falls back to the reason's words only for a

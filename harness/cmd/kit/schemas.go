@@ -75,7 +75,7 @@ func registryClient(url string) (*sr.Client, error) {
 	if !strings.HasPrefix(url, "http://") && !strings.HasPrefix(url, "https://") {
 		return nil, fmt.Errorf("-registry: want an http(s) URL, got %q", url)
 	}
-	cl, err := sr.NewClient(sr.URLs(url))
+	cl, err := registry.NewClient(url)
 	if err != nil {
 		return nil, fmt.Errorf("-registry: %w", err)
 	}
