@@ -30,6 +30,8 @@ Run the kit, and look inside Kafka while it runs:
   produce         write one record, partitioned by key as the services do
   dlq list        print a topic's dead letters with the headers that say why
   dlq replay      produce dead letters back to the topic they came from
+  txn             Kafka transactions on scratch topics: aborted, committed,
+                  a zombie fenced, a crash in a read-process-write (lesson 10)
 
 "kit <command> -h" shows a command's flags. Every command but up takes
 -brokers host:port[,host:port] (default localhost:9093, env KAFKA_BROKERS).
@@ -48,6 +50,7 @@ var commands = map[string]command{
 	"reset-offsets": runResetOffsets,
 	"produce":       runProduce,
 	"dlq":           runDLQ,
+	"txn":           runTxn,
 }
 
 // dispatch runs every command but up.
