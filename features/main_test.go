@@ -73,6 +73,7 @@ func TestFeatures(t *testing.T) {
 			kafkaSteps(sc)
 			scalingSteps(sc)
 			failoverSteps(sc)
+			transactionSteps(sc)
 		},
 		Options: opts,
 	}
