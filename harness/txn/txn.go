@@ -148,6 +148,9 @@ func (l *Lab) Topic(ctx context.Context, name string) error {
 	})
 }
 
+// Topics are the topics the lab created, in order.
+func (l *Lab) Topics() []string { return slices.Clone(l.topics) }
+
 // Group notes a group the lab uses, so Close deletes it.
 func (l *Lab) Group(name string) string {
 	l.groups = append(l.groups, name)

@@ -47,7 +47,7 @@ With no argument it shows all four:
 Lesson 10 (docs/learn/10-exactly-once.md) walks through it. It fails if
 the broker does not behave as the lesson says.
 `, getenv, stderr)
-	keep := f.Bool("keep", false, "keep the scratch topics and group (default: delete them at the end)")
+	keep := f.Bool("keep", false, "keep the scratch topics and group, and print the topics' names (default: delete them at the end)")
 	pos, err := f.positional(args)
 	if err != nil {
 		return err
@@ -89,7 +89,9 @@ the broker does not behave as the lesson says.
 			fmt.Fprintf(stderr, "kit txn: could not delete the scratch topics: %v\n", err)
 		}
 		if *keep {
-			fmt.Fprintf(stdout, "kept the scratch topics %s.*\n", names.prefix)
+			for _, t := range l.Topics() {
+				fmt.Fprintf(stdout, "kept topic %s\n", t)
+			}
 		}
 	}()
 	for i, d := range demos {
