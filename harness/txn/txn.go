@@ -419,12 +419,15 @@ func (l *Lab) Process(ctx context.Context, txnID, group, in, out string, crash b
 }
 
 // CommittedOffset is group's committed offset of topic's partition, -1 if
-// it has committed none. It asks again while the group's coordinator is
-// not there yet (a fresh cluster creates __consumer_offsets on first use).
+// it has committed none. Offsets a transaction committed count once its
+// markers are written (RequireStable, KIP-447: until then the broker
+// answers UNSTABLE_OFFSET_COMMIT), and it asks again while the group's
+// coordinator is not there yet (a fresh cluster creates __consumer_offsets
+// on first use).
 func (l *Lab) CommittedOffset(ctx context.Context, group, topic string) (int64, error) {
 	at := int64(-1)
 	err := poll(ctx, "the committed offsets of "+group+" are not available", func() (bool, error) {
-		resp, err := l.admin.FetchOffsets(ctx, group)
+		resp, err := l.admin.FetchOffsets(kadm.RequireStable(ctx), group)
 		switch {
 		case errors.Is(err, kerr.GroupIDNotFound):
 			return true, nil
@@ -436,6 +439,9 @@ func (l *Lab) CommittedOffset(ctx context.Context, group, topic string) (int64, 
 		o, ok := resp.Lookup(topic, 0)
 		if !ok {
 			return true, nil
+		}
+		if o.Err != nil && kerr.IsRetriable(o.Err) {
+			return false, o.Err
 		}
 		if o.Err != nil {
 			return false, &stop{o.Err}
