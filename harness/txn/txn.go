@@ -419,34 +419,58 @@ func (l *Lab) Process(ctx context.Context, txnID, group, in, out string, crash b
 }
 
 // CommittedOffset is group's committed offset of topic's partition, -1 if
-// it has committed none. Offsets a transaction committed count once its
-// markers are written (RequireStable, KIP-447: until then the broker
-// answers UNSTABLE_OFFSET_COMMIT), and it asks again while the group's
-// coordinator is not there yet (a fresh cluster creates __consumer_offsets
-// on first use).
+// it has committed none. It names the partition and asks for stable
+// offsets (KIP-447): offsets a transaction committed count only once its
+// markers are written, and until then the broker answers
+// UNSTABLE_OFFSET_COMMIT for a partition it is asked about (a request for
+// all of a group's offsets leaves the partition out instead, as if nothing
+// were committed). It asks again on that and while the group's coordinator
+// is not there yet (a fresh cluster creates __consumer_offsets on first
+// use).
 func (l *Lab) CommittedOffset(ctx context.Context, group, topic string) (int64, error) {
 	at := int64(-1)
-	err := poll(ctx, "the committed offsets of "+group+" are not available", func() (bool, error) {
-		resp, err := l.admin.FetchOffsets(kadm.RequireStable(ctx), group)
-		switch {
-		case errors.Is(err, kerr.GroupIDNotFound):
-			return true, nil
-		case err != nil && kerr.IsRetriable(err):
+	err := poll(ctx, "the committed offset of "+group+" is not stable", func() (bool, error) {
+		req := kmsg.NewPtrOffsetFetchRequest()
+		req.Group = group
+		req.RequireStable = true
+		rt := kmsg.NewOffsetFetchRequestTopic()
+		rt.Topic, rt.Partitions = topic, []int32{0}
+		req.Topics = append(req.Topics, rt)
+		resp, err := req.RequestWith(ctx, l.cl)
+		if err != nil {
 			return false, err
-		case err != nil:
-			return false, &stop{err}
 		}
-		o, ok := resp.Lookup(topic, 0)
-		if !ok {
-			return true, nil
+		groupErr, partitionErr, offset, found := resp.ErrorCode, int16(0), int64(-1), false
+		for _, g := range resp.Groups { // v8+
+			groupErr = g.ErrorCode
+			for _, t := range g.Topics {
+				for _, p := range t.Partitions {
+					if t.Topic == topic && p.Partition == 0 {
+						partitionErr, offset, found = p.ErrorCode, p.Offset, true
+					}
+				}
+			}
 		}
-		if o.Err != nil && kerr.IsRetriable(o.Err) {
-			return false, o.Err
+		for _, t := range resp.Topics { // before v8
+			for _, p := range t.Partitions {
+				if t.Topic == topic && p.Partition == 0 {
+					partitionErr, offset, found = p.ErrorCode, p.Offset, true
+				}
+			}
 		}
-		if o.Err != nil {
-			return false, &stop{o.Err}
+		for _, code := range []int16{groupErr, partitionErr} {
+			switch err := kerr.ErrorForCode(code); {
+			case errors.Is(err, kerr.GroupIDNotFound):
+				return true, nil
+			case err != nil && kerr.IsRetriable(err):
+				return false, err
+			case err != nil:
+				return false, &stop{err}
+			}
 		}
-		at = o.At
+		if found {
+			at = offset
+		}
 		return true, nil
 	})
 	if err != nil {
