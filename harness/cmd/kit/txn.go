@@ -40,7 +40,8 @@ func runTxn(ctx context.Context, args []string, getenv func(string) string, stdo
 none), on scratch topics of one partition named learn.txn.<token>.*, and
 prints what the broker answered and what a read_committed and a
 read_uncommitted consumer each saw, the commit and abort markers included
-(consumers never get those; they are shown here to explain the offsets).
+(clients keep those from the application; they are shown here to explain
+the offsets).
 With no argument it shows all four:
 
 `+list.String()+`
@@ -253,7 +254,7 @@ func readBoth(ctx context.Context, l *txn.Lab, topic string, w io.Writer) ([]txn
 		fmt.Fprintf(w, "  %s consumer saw %d record(s):\n", iso, len(txn.Values(rs)))
 		for _, r := range rs {
 			if r.Marker != "" {
-				fmt.Fprintf(w, "    offset %d: (%s marker, not handed to the application)\n", r.Offset, r.Marker)
+				fmt.Fprintf(w, "    offset %d: (%s marker, which franz-go keeps from the application)\n", r.Offset, r.Marker)
 				continue
 			}
 			fmt.Fprintf(w, "    offset %d: %s\n", r.Offset, r.Value)
