@@ -242,16 +242,8 @@ func aProcessorTakesOver(ctx context.Context) error {
 		return err
 	}
 	x.second = run
-	say("the second processor read offsets %v, wrote its results at offsets %v and committed: %v", offsetsOf(run.Inputs), run.Outputs, run.Committed)
+	say("the second processor read offsets %v, wrote its results at offsets %v and committed: %v", txn.Offsets(run.Inputs), run.Outputs, run.Committed)
 	return nil
-}
-
-func offsetsOf(rs []txn.Record) []int64 {
-	var out []int64
-	for _, r := range rs {
-		out = append(out, r.Offset)
-	}
-	return out
 }
 
 func theInputIsReadAgain(ctx context.Context, n int) error {

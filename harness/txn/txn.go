@@ -77,6 +77,15 @@ func Values(rs []Record) []string {
 	return out
 }
 
+// Offsets are the offsets of rs.
+func Offsets(rs []Record) []int64 {
+	var out []int64
+	for _, r := range rs {
+		out = append(out, r.Offset)
+	}
+	return out
+}
+
 // Fenced reports whether err is the broker refusing a producer because a
 // newer one with its transactional.id started: PRODUCER_FENCED from the
 // transaction coordinator, INVALID_PRODUCER_EPOCH from a partition leader.

@@ -214,7 +214,7 @@ func demoCrash(ctx context.Context, l *txn.Lab, names txnNames, w io.Writer) err
 		return err
 	}
 	fmt.Fprintf(w, "processor 1 (group %s, transactional.id %s): reads offsets %s, writes %d result(s) to %s at offsets %s, then crashes before committing\n",
-		group, id, span(offsetsOf(first.Inputs)), len(first.Outputs), out, span(first.Outputs))
+		group, id, span(txn.Offsets(first.Inputs)), len(first.Outputs), out, span(first.Outputs))
 	at, err := l.CommittedOffset(ctx, group, in)
 	if err != nil {
 		return err
@@ -225,7 +225,7 @@ func demoCrash(ctx context.Context, l *txn.Lab, names txnNames, w io.Writer) err
 		return err
 	}
 	fmt.Fprintf(w, "processor 2 (the same group and transactional.id): reads offsets %s again, writes %d result(s) at offsets %s, commits them and the group's offset in one transaction\n",
-		span(offsetsOf(second.Inputs)), len(second.Outputs), span(second.Outputs))
+		span(txn.Offsets(second.Inputs)), len(second.Outputs), span(second.Outputs))
 	if at, err = l.CommittedOffset(ctx, group, in); err != nil {
 		return err
 	}
@@ -277,14 +277,6 @@ func committedText(at int64) string {
 		return "none (the input will be read again from the start)"
 	}
 	return fmt.Sprintf("%d (the next record the group will read)", at)
-}
-
-func offsetsOf(rs []txn.Record) []int64 {
-	var out []int64
-	for _, r := range rs {
-		out = append(out, r.Offset)
-	}
-	return out
 }
 
 // span prints offsets, a run of consecutive ones as first-last.
