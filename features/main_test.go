@@ -75,6 +75,7 @@ func TestFeatures(t *testing.T) {
 			scalingSteps(sc)
 			failoverSteps(sc)
 			securitySteps(sc)
+			transactionSteps(sc)
 		},
 		Options: opts,
 	}

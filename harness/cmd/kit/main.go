@@ -12,7 +12,8 @@
 // Its other commands look inside any Kafka cluster (-brokers, default
 // localhost:9093): kit topics, kit groups [-watch], kit tail <topic>,
 // kit reset-offsets <group> <topic> -to ..., kit produce <topic> <value>,
-// kit dlq list|replay <topic>. "kit help" lists them.
+// kit dlq list|replay <topic>, kit txn (Kafka transactions on scratch
+// topics, for lesson 10). "kit help" lists them.
 package main
 
 import (

@@ -15,6 +15,7 @@ import (
 	"github.com/segmentio/kafka-go"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sasl/scram"
 
 	"github.com/kafkakit/kit/harness"
 	"github.com/kafkakit/kit/harness/broker"
@@ -24,10 +25,12 @@ import (
 )
 
 // cluster is where a kit command connects and how: the brokers, and a
-// dialer with TLS and SASL for a locked-down one (nil: plaintext).
+// dialer with TLS and SASL for a locked-down one (nil: plaintext), with the
+// same sign-in as franz-go options for the commands that use franz-go (txn).
 type cluster struct {
 	brokers []string
 	dialer  *kafka.Dialer
+	franz   []kgo.Opt
 }
 
 // The client settings of a running `kit up -security sasl_ssl`, so that
@@ -144,6 +147,23 @@ func connect(brokers []string, getenv func(string) string) (cluster, error) {
 	c := cluster{brokers: brokers}
 	if sec.Protocol != svc.ProtocolPlaintext {
 		c.dialer = sec.Dialer()
+		c.franz = []kgo.Opt{kgo.DialTLSConfig(c.dialer.TLS)}
+		if sec.Protocol == svc.ProtocolSASLSSL {
+			password := getenv("KAFKA_SASL_PASSWORD")
+			if file := getenv("KAFKA_SASL_PASSWORD_FILE"); password == "" && file != "" {
+				b, err := os.ReadFile(file)
+				if err != nil {
+					return cluster{}, fmt.Errorf("KAFKA_SASL_PASSWORD_FILE: %w", err)
+				}
+				password = strings.TrimSpace(string(b))
+			}
+			auth := scram.Auth{User: sec.Username, Pass: password}
+			mech := auth.AsSha512Mechanism()
+			if sec.Mechanism == "SCRAM-SHA-256" {
+				mech = auth.AsSha256Mechanism()
+			}
+			c.franz = append(c.franz, kgo.SASL(mech))
+		}
 	}
 	return c, nil
 }
