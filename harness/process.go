@@ -72,7 +72,9 @@ func (p *process) waitReady(ctx context.Context) error {
 				return nil
 			}
 			last = strings.TrimSpace(string(body))
-		} else {
+		} else if ctx.Err() == nil || last == "" {
+			// A request cut short by ctx's own end says nothing about the
+			// service: keep what it answered before.
 			last = err.Error()
 		}
 		select {

@@ -82,7 +82,9 @@ func TestSecureStackWithAWrongPassword(t *testing.T) {
 	if err := os.WriteFile(wrong, []byte("not-the-password\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	// Long enough for every service to start and answer /readyz on a busy
+	// machine: the stack never gets ready, so this is how long Start waits.
+	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
 	defer cancel()
 	stack, err := harness.Start(ctx, harness.Options{Security: "sasl_ssl", Log: io.Discard,
 		ServiceEnv: map[string]string{"KAFKA_SASL_PASSWORD_FILE": wrong}})
