@@ -79,13 +79,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	defer tr.Close()
-	consumed := m.Consumed(cfg.StatusTopic)
+	consumed := m.Consumed(events.TopicOrdersStatus)
 
 	history := NewHistory(cfg.History)
 	flow := NewFlow(cfg.FlowRecords)
 	fromFirst := func(first, end int64) int64 { return first }
 	recent := func(first, end int64) int64 { return max(first, end-int64(cfg.FlowRecords)) }
-	statuses := &Tail{Brokers: cfg.Brokers, Topic: cfg.StatusTopic, Start: fromFirst, Log: log,
+	statuses := &Tail{Brokers: cfg.Brokers, Topic: events.TopicOrdersStatus, Start: fromFirst, Log: log,
 		Handle: func(m kafka.Message) {
 			began := time.Now()
 			_, span := tr.StartConsume(context.Background(), m, "")
@@ -104,8 +104,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	// letters: the statuses from the tail above, the rest from tails that
 	// run while someone watches.
 	flowTails := &FlowTails{Idle: cfg.FlowIdle}
-	for _, topic := range []string{cfg.OrdersTopic, cfg.ReservationsTopic, cfg.StatusTopic, cfg.InventoryTopic} {
-		if topic != cfg.StatusTopic {
+	for _, topic := range events.Topics {
+		if topic != events.TopicOrdersStatus {
 			flowTails.Tails = append(flowTails.Tails, &Tail{Brokers: cfg.Brokers, Topic: topic, Start: recent, Log: log, Handle: flow.Add})
 		}
 		flowTails.Tails = append(flowTails.Tails, &Tail{Brokers: cfg.Brokers, Topic: events.DLQ(topic), Start: recent, Log: log, Handle: flow.Add})
