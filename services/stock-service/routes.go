@@ -65,7 +65,7 @@ func reserveStock(store *Store, log *slog.Logger) func(context.Context, events.O
 		case duplicate:
 			log.Info("order already answered; nothing changed", "orderId", o.OrderID, "result", out.Result)
 			return nil
-		case out.Result == Rejected:
+		case out.Result == events.Rejected:
 			log.Warn("order rejected; stock unchanged", "orderId", o.OrderID, "reason", out.Reason)
 		default:
 			log.Info("stock reserved", "orderId", o.OrderID, "skus", len(out.Items))

@@ -12,8 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/segmentio/kafka-go"
-
 	"github.com/kafkakit/kit/harness/broker"
 	"github.com/kafkakit/kit/harness/broker/embedded"
 	"github.com/kafkakit/kit/harness/internal/syncbuf"
@@ -61,9 +59,9 @@ func testContext(t *testing.T) context.Context {
 	return ctx
 }
 
-// partitionOf is where the services' producers put a key (murmur2).
+// partitionOf is where the services' producers put a key.
 func partitionOf(key string) int {
-	return (&kafka.Murmur2Balancer{}).Balance(kafka.Message{Key: []byte(key)}, 0, 1, 2)
+	return events.Partition([]byte(key), events.Partitions)
 }
 
 // waitFor returns once cond holds of what w has had written, or fails the
