@@ -13,6 +13,12 @@ INSTANCES ?=
 SECURITY  ?=
 # Go packages with unit tests: everything but the features, which `make features` runs per broker.
 UNIT    = $$(go list $(MODULE)/... | grep -v '^$(MODULE)/features$$')
+# `make check`'s packages: UNIT without those whose tests start a process beside them — real Kafka
+# (a JVM), Docker, PostgreSQL, the services (harness.Start, the docs' lessons, the load runner end to
+# end). The embedded broker (kfake) runs in-process and stays in. In the packages kept, a test that
+# starts processes skips under -short, saying so.
+CHECK_SKIP := features|docs|harness|harness/broker/kafka|harness/broker/testcontainers|harness/postgres|loadtest
+CHECK   = $$(go list $(MODULE)/... | grep -vE '^$(MODULE)/($(CHECK_SKIP))$$')
 # Drop the per-test noise of -v but keep every skip reason, failure and package result.
 QUIET_V := sed -E '/^(=== (RUN|PAUSE|CONT|NAME)|\s*--- PASS)/d'
 # What CI reads: JUnit XML and Cucumber JSON, rewritten by every run (git-ignored).
@@ -28,7 +34,7 @@ LOADTEST_SHORT := -warmup 2s -duration 10s -ramp 500,1000 -step-duration 10s \
 	-floor-producers client -idle 0 -broker-warmup 0 \
 	-max-ratio-p50 0 -max-ratio-p99 0 -min-sustained-rate 0
 
-.PHONY: help setup setup-prometheus up build web test vet workflow unit schemas features features-embedded features-kafka features-cluster features-security \
+.PHONY: help setup setup-prometheus up build web test check vet workflow unit schemas features features-embedded features-kafka features-cluster features-security \
 	web-test e2e scenarios loadtest loadtest-short clean
 
 help: ## list the commands
@@ -54,6 +60,10 @@ web: setup ## build the page (web/dist)
 
 test: ## everything CI runs: setup, vet, workflow lint, unit tests (-race), features on embedded and real Kafka, scaling and failover on the cluster, web unit and browser tests; a summary per stage
 	@MAKE='$(MAKE)' scripts/stages.sh $(TEST_STAGES)
+
+check: ## the inner loop, about a minute warm: go vet, then the unit tests that need no broker, database or service process (-race -short)
+	go vet $(MODULE)/...
+	go test -race -short -count=1 $(CHECK) 2>&1 | grep -v 'no test files'
 
 vet: ## go vet every module
 	go vet $(MODULE)/...

@@ -450,9 +450,6 @@ func TestSharedConfigIsWhatTheServicesRead(t *testing.T) {
 	if got, want := c.Brokers, []string{kafkaBootstrap(t, objs)}; !slices.Equal(got, want) {
 		t.Errorf("KAFKA_BROKERS %v; want %v, the Strimzi cluster's plain listener", got, want)
 	}
-	if got := []string{c.OrdersTopic, c.ReservationsTopic, c.StatusTopic, c.InventoryTopic}; !slices.Equal(got, events.Topics) {
-		t.Errorf("topics %v; want events.Topics %v", got, events.Topics)
-	}
 }
 
 // secretValue returns the value of a Secret's key, failing if absent.

@@ -14,6 +14,8 @@ import (
 	"github.com/cucumber/godog"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/kafkakit/kit/harness"
 )
 
 // kafkaSteps are the steps of kafka_basics.feature: Kafka itself, as the
@@ -133,11 +135,11 @@ func (k *kafkaWorld) newGroup() string {
 
 // write produces records one at a time, each acknowledged by every in-sync
 // replica before the next is sent, so the order written is the order given.
-// A record with a key goes where the key hashes (murmur2, as the services'
-// producers do); one without goes to the partition it names.
+// A record with a key goes where the key hashes (events.Partition, as the
+// services' producers do); one without goes to the partition it names.
 func (k *kafkaWorld) write(ctx context.Context, recs ...*kgo.Record) error {
 	byKey, err := kgo.NewClient(kgo.SeedBrokers(k.addrs...), kgo.RequiredAcks(kgo.AllISRAcks()),
-		kgo.RecordPartitioner(kgo.StickyKeyPartitioner(nil)))
+		kgo.RecordPartitioner(harness.KeyPartitioner{}))
 	if err != nil {
 		return err
 	}

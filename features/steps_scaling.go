@@ -13,7 +13,6 @@ import (
 
 	"github.com/cucumber/godog"
 	"github.com/google/uuid"
-	"github.com/segmentio/kafka-go"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/kafkakit/kit/harness"
@@ -330,16 +329,12 @@ func ordersOnEveryPartition(ctx context.Context, n int, sku string) error {
 	ctx, cancel := within(ctx)
 	defer cancel()
 	s.sku = w.sku(sku)
-	partitions := make([]int, events.Partitions)
-	for i := range partitions {
-		partitions[i] = i
-	}
 	perPartition := map[int]int{}
 	want := map[string]int32{}
 	var recs []*kgo.Record
 	for len(recs) < n {
 		id := uuid.NewString()
-		p := kafka.Murmur2Balancer{}.Balance(kafka.Message{Key: []byte(id)}, partitions...)
+		p := events.Partition([]byte(id), events.Partitions)
 		if perPartition[p] == n/events.Partitions {
 			continue
 		}
@@ -352,10 +347,9 @@ func ordersOnEveryPartition(ctx context.Context, n int, sku string) error {
 		want[id] = int32(p)
 		recs = append(recs, &kgo.Record{Topic: events.TopicOrdersCreated, Key: []byte(id), Value: value})
 	}
-	// franz-go's key partitioner is Java's murmur2; the services' is
-	// kafka-go's Murmur2Balancer: they must agree.
+	// Written where the services' producers would put each key.
 	client, err := kgo.NewClient(kgo.SeedBrokers(w.stack.BrokerAddrs()...), kgo.RequiredAcks(kgo.AllISRAcks()),
-		kgo.RecordPartitioner(kgo.StickyKeyPartitioner(nil)), kgo.ProducerLinger(50*time.Millisecond))
+		kgo.RecordPartitioner(harness.KeyPartitioner{}), kgo.ProducerLinger(50*time.Millisecond))
 	if err != nil {
 		return err
 	}

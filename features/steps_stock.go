@@ -139,8 +139,8 @@ func givenBackOnce(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if out.Result != "released" {
-		return fmt.Errorf("the stock service says the order is %q, want released", out.Result)
+	if out.Result != "RELEASED" {
+		return fmt.Errorf("the stock service says the order is %q, want RELEASED", out.Result)
 	}
 	recs, err := w.inventory.UpToNow(ctx)
 	if err != nil {

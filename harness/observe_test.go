@@ -306,7 +306,7 @@ func checkOneTracePerOrder(ctx context.Context, t *testing.T, tails map[string]*
 				t.Errorf("order %s: %s record stamped %v, want the time it was sent", id, r.Topic, r.Timestamp)
 			}
 		}
-		for _, topic := range []string{events.TopicOrdersCreated, events.TopicStockReservations, events.TopicOrdersStatus} {
+		for _, topic := range events.OrderPath {
 			if !seen[topic] {
 				t.Errorf("order %s: no record on %s", id, topic)
 			}

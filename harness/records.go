@@ -11,6 +11,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/kafkakit/kit/harness/broker"
+	"github.com/kafkakit/kit/services/events"
 )
 
 // Record is a Kafka record as a test observes it.
@@ -46,11 +47,27 @@ func (k *Kafka) opts(extra ...kgo.Opt) []kgo.Opt {
 	return slices.Concat([]kgo.Opt{kgo.SeedBrokers(k.addrs...)}, k.auth, extra)
 }
 
+// KeyPartitioner is events.Partition as a franz-go partitioner: a client
+// built with kgo.RecordPartitioner(harness.KeyPartitioner{}) puts a record
+// where the services' producers would put its key. A nil key hashes as an
+// empty one: every record the harness writes by key has one.
+type KeyPartitioner struct{}
+
+// ForTopic implements kgo.Partitioner.
+func (KeyPartitioner) ForTopic(string) kgo.TopicPartitioner { return KeyPartitioner{} }
+
+// RequiresConsistency implements kgo.TopicPartitioner: a key's partition
+// never changes, even while its leader is unavailable.
+func (KeyPartitioner) RequiresConsistency(*kgo.Record) bool { return true }
+
+// Partition implements kgo.TopicPartitioner.
+func (KeyPartitioner) Partition(r *kgo.Record, n int) int { return events.Partition(r.Key, n) }
+
 // Produce writes one record and returns once the broker acknowledged it,
-// partitioned by key as the services' producers do (murmur2).
+// partitioned by key as the services' producers do (events.Partition).
 func (k *Kafka) Produce(ctx context.Context, topic, key string, value []byte) (Record, error) {
 	client, err := kgo.NewClient(k.opts(kgo.RequiredAcks(kgo.AllISRAcks()),
-		kgo.RecordPartitioner(kgo.StickyKeyPartitioner(nil)))...)
+		kgo.RecordPartitioner(KeyPartitioner{}))...)
 	if err != nil {
 		return Record{}, err
 	}

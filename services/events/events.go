@@ -9,7 +9,8 @@ import (
 	"time"
 )
 
-// Default topic names. Services read the actual names from their config.
+// Topic names: constants, not settings. The harness, compose and the
+// Kubernetes manifests create these topics and no others.
 const (
 	TopicOrdersCreated     = "orders.created"
 	TopicStockReservations = "stock.reservations"

@@ -3,18 +3,14 @@ package main
 import (
 	"context"
 	"io"
-	"log/slog"
-	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
 	"time"
 
-	"github.com/segmentio/kafka-go"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/kafkakit/kit/services/events"
-	"github.com/kafkakit/kit/services/platform/httpx"
 	"github.com/kafkakit/kit/services/platform/inspect"
 	"github.com/kafkakit/kit/services/platform/metrics"
 	"github.com/kafkakit/kit/services/platform/svc"
@@ -79,38 +75,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	defer tr.Close()
-	consumed := m.Consumed(cfg.StatusTopic)
-
 	history := NewHistory(cfg.History)
 	flow := NewFlow(cfg.FlowRecords)
-	fromFirst := func(first, end int64) int64 { return first }
-	recent := func(first, end int64) int64 { return max(first, end-int64(cfg.FlowRecords)) }
-	statuses := &Tail{Brokers: cfg.Brokers, Dialer: cfg.Kafka.Dialer(), Topic: cfg.StatusTopic, Start: fromFirst, Log: log,
-		Handle: func(m kafka.Message) {
-			began := time.Now()
-			_, span := tr.StartConsume(context.Background(), m, "")
-			defer func() { span.End(); consumed(time.Since(began)) }()
-			flow.Add(m)
-			s, err := events.DecodeOrderStatus(m.Value)
-			if err != nil {
-				log.Warn("skipping a record that is not an order status", "partition", m.Partition, "offset", m.Offset, "err", err)
-				return
-			}
-			if history.AddTraced(s, span.SpanContext()) {
-				log.Debug("status", "orderId", s.OrderID, "status", s.Status)
-			}
-		}}
-	// The event flow shows every topic an order crosses, and their dead
-	// letters: the statuses from the tail above, the rest from tails that
-	// run while someone watches.
-	flowTails := &FlowTails{Idle: cfg.FlowIdle}
-	for _, topic := range []string{cfg.OrdersTopic, cfg.ReservationsTopic, cfg.StatusTopic, cfg.InventoryTopic} {
-		if topic != cfg.StatusTopic {
-			flowTails.Tails = append(flowTails.Tails, &Tail{Brokers: cfg.Brokers, Dialer: cfg.Kafka.Dialer(), Topic: topic, Start: recent, Log: log, Handle: flow.Add})
-		}
-		flowTails.Tails = append(flowTails.Tails, &Tail{Brokers: cfg.Brokers, Dialer: cfg.Kafka.Dialer(), Topic: events.DLQ(topic), Start: recent, Log: log, Handle: flow.Add})
-	}
-	flow.Watch = flowTails.Watch
+	statuses, flowTails := subscriptions(cfg, log, history, flow, tr, m.Consumed(events.TopicOrdersStatus))
 
 	groups := inspect.New(cfg.Brokers, cfg.Kafka.Dialer())
 	defer groups.Close()
@@ -144,22 +111,4 @@ func sweep(ctx context.Context, history *History, maxAge time.Duration) {
 			return
 		}
 	}
-}
-
-// NewServer returns the notifications API: the whole surface is listed here.
-// Unfiltered /flow is an admin view (every user's orders), as is /consumers
-// (it names the consumers' hosts); /debug/vars is served on DEBUG_ADDR only.
-func NewServer(log *slog.Logger, history *History, flow *Flow, consumers *Consumers, ready httpx.Check, cfg config,
-	m *metrics.Metrics, tr *tracing.Tracing) http.Handler {
-	streams := newStreamLimiter(cfg.Streams)
-	sc := streamConfig{Heartbeat: cfg.Heartbeat, WriteTimeout: cfg.WriteTimeout, UnknownOrderWait: cfg.UnknownOrderWait,
-		Sent: m.SSE(streams.Open), Tracing: tr}
-	mux := http.NewServeMux()
-	mux.Handle("GET /events", streams.Limit(handleOrderEvents(log, history, sc)))
-	mux.Handle("GET /flow", streams.Limit(handleFlow(log, flow, sc)))
-	mux.Handle("GET /consumers", httpx.AdminOnly(handleConsumers(consumers)))
-	mux.Handle("GET /healthz", httpx.Health())
-	mux.Handle("GET /readyz", httpx.Ready(map[string]httpx.Check{"statusHistory": ready}))
-	mux.Handle("GET /metrics", m.Handler())
-	return httpx.API(mux)
 }

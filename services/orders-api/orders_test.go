@@ -340,7 +340,7 @@ func TestCORSPreflightFromLocalOrigin(t *testing.T) {
 
 func TestLoadConfig(t *testing.T) {
 	cfg, err := loadConfig(func(string) string { return "" })
-	if err != nil || cfg.HTTPAddr != ":8081" || cfg.Brokers[0] != "localhost:9093" || cfg.OrdersTopic != "orders.created" || cfg.DSN != "orders.db" {
+	if err != nil || cfg.HTTPAddr != ":8081" || cfg.Brokers[0] != "localhost:9093" || cfg.DSN != "orders.db" {
 		t.Errorf("defaults = %+v, %v", cfg, err)
 	}
 	for key, value := range map[string]string{"PRODUCE_TIMEOUT": "soon", "IDEMPOTENCY_TTL": "0s", "DB_DSN": "mysql://x"} {

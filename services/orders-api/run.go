@@ -10,6 +10,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/kafkakit/kit/services/events"
 	"github.com/kafkakit/kit/services/platform/httpx"
 	"github.com/kafkakit/kit/services/platform/metrics"
 	"github.com/kafkakit/kit/services/platform/outbox"
@@ -67,7 +68,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	defer tr.Close()
 
-	store, err := OpenStore(ctx, cfg.DSN, cfg.OrdersTopic)
+	store, err := OpenStore(ctx, cfg.DSN, events.TopicOrdersCreated)
 	if err != nil {
 		return err
 	}
@@ -82,7 +83,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	checks := map[string]httpx.Check{
-		"kafka":    httpx.CachedCheck(ctx, log, time.Second, stream.Routable(cfg.Brokers, writer, cfg.OrdersTopic)),
+		"kafka":    httpx.CachedCheck(ctx, log, time.Second, stream.Routable(cfg.Brokers, writer, events.TopicOrdersCreated)),
 		"database": store.Ping,
 		"outbox":   relay.Ready,
 	}

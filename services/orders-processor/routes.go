@@ -21,8 +21,8 @@ func NewServer(checks map[string]httpx.Check, metrics http.Handler) http.Handler
 // subscriptions lists what orders-processor consumes, as group
 // events.GroupOrdersProcessor (every instance shares the partitions):
 // stock-service's answers, each turned into the order's statuses.
-func subscriptions(cfg config, p *Processor) []stream.Route {
+func subscriptions(p *Processor) []stream.Route {
 	return []stream.Route{
-		stream.On(cfg.ReservationsTopic, events.TopicStockReservations, p.Handle),
+		stream.On(events.TopicStockReservations, p.Handle),
 	}
 }

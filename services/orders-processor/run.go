@@ -66,7 +66,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	defer tr.Close()
 
-	ledger, err := OpenLedger(ctx, cfg.DSN, cfg.StatusTopic)
+	ledger, err := OpenLedger(ctx, cfg.DSN, events.TopicOrdersStatus)
 	if err != nil {
 		return err
 	}
@@ -80,7 +80,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		Brokers: cfg.Brokers, Dialer: cfg.Kafka.Dialer(), Group: events.GroupOrdersProcessor,
 		MaxInFlight: cfg.MaxInFlight, Log: log,
 		Observe: m.Observe(events.GroupOrdersProcessor), Middleware: []func(stream.Handler) stream.Handler{tr.Consumer(events.GroupOrdersProcessor)},
-	}, subscriptions(cfg, p)...)
+	}, subscriptions(p)...)
 	if err != nil {
 		return err
 	}
@@ -91,7 +91,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	checks := map[string]httpx.Check{
-		"topics":     httpx.CachedCheck(ctx, log, time.Second, stream.Routable(cfg.Brokers, writer, cfg.ReservationsTopic, cfg.StatusTopic)),
+		"topics":     httpx.CachedCheck(ctx, log, time.Second, stream.Routable(cfg.Brokers, writer, events.TopicStockReservations, events.TopicOrdersStatus)),
 		"consumer":   consumer.Joined,
 		"partitions": consumer.Stuck,
 		"database":   ledger.Ping,

@@ -80,7 +80,7 @@ FOR EACH ROW WHEN (NEW.sku LIKE 'BROKEN-%') EXECUTE FUNCTION stock_test_refuse()
 			if len(got) != 1 || got[0].Result != events.Rejected || !strings.HasPrefix(got[0].Reason, tt.wantReason) || strings.Contains(got[0].Reason, "internal") {
 				t.Errorf("answers %+v, want one REJECTED %q…", got, tt.wantReason)
 			}
-			if out, err := s.Outcome(ctx, o.OrderID); err != nil || out.Result != Rejected {
+			if out, err := s.Outcome(ctx, o.OrderID); err != nil || out.Result != events.Rejected {
 				t.Errorf("ledger = %+v, %v; want rejected", out, err)
 			}
 			if st := stock(t, s); st["A"] != 10 || st[broken] != 10 {

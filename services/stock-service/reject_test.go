@@ -68,7 +68,7 @@ func TestOrdersNoRetryCanApplyAreAnsweredRejected(t *testing.T) {
 				t.Errorf("reason %q gives the database's own words away", answer.Reason)
 			}
 			out, err := s.Outcome(ctx, o.OrderID)
-			if err != nil || out.Result != Rejected || out.Reason != answer.Reason {
+			if err != nil || out.Result != events.Rejected || out.Reason != answer.Reason {
 				t.Errorf("ledger = %+v, %v; want rejected with the answer's reason", out, err)
 			}
 			if got := stock(t, s); got["A"] != 10 || got["BROKEN"] != 10 {

@@ -35,10 +35,10 @@ func NewServer(log *slog.Logger, store *Store, checks map[string]httpx.Check, me
 // subscriptions lists what stock-service consumes, as group
 // events.GroupStockService: orders to reserve, and statuses, of which it
 // acts on FAILED only, to give back what a failed order had reserved.
-func subscriptions(cfg config, store *Store, log *slog.Logger) []stream.Route {
+func subscriptions(store *Store, log *slog.Logger) []stream.Route {
 	return []stream.Route{
-		stream.On(cfg.OrdersTopic, events.TopicOrdersCreated, reserveStock(store, log)),
-		stream.On(cfg.StatusTopic, events.TopicOrdersStatus, releaseStock(store, log)),
+		stream.On(events.TopicOrdersCreated, reserveStock(store, log)),
+		stream.On(events.TopicOrdersStatus, releaseStock(store, log)),
 	}
 }
 
@@ -65,7 +65,7 @@ func reserveStock(store *Store, log *slog.Logger) func(context.Context, events.O
 		case duplicate:
 			log.Info("order already answered; nothing changed", "orderId", o.OrderID, "result", out.Result)
 			return nil
-		case out.Result == Rejected:
+		case out.Result == events.Rejected:
 			log.Warn("order rejected; stock unchanged", "orderId", o.OrderID, "reason", out.Reason)
 		default:
 			log.Info("stock reserved", "orderId", o.OrderID, "skus", len(out.Items))

@@ -57,7 +57,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	defer tr.Close()
 
-	store, err := OpenStore(ctx, cfg.DSN, Topics{Reservations: cfg.ReservationsTopic, Inventory: cfg.InventoryTopic})
+	store, err := OpenStore(ctx, cfg.DSN, Topics{Reservations: events.TopicStockReservations, Inventory: events.TopicInventoryUpdated})
 	if err != nil {
 		return err
 	}
@@ -67,7 +67,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	relay := outbox.NewRelay(store.Outbox(), m.Producer(writer, ""), log)
 
 	store.OnCommit = relay.Committed
-	routes := subscriptions(cfg, store, log)
+	routes := subscriptions(store, log)
 	topics := make([]string, len(routes))
 	for i, r := range routes {
 		topics[i] = r.Topic
@@ -87,7 +87,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	checks := map[string]httpx.Check{
-		"topics":     httpx.CachedCheck(ctx, log, time.Second, stream.Routable(cfg.Brokers, writer, append(topics, cfg.ReservationsTopic, cfg.InventoryTopic)...)),
+		"topics":     httpx.CachedCheck(ctx, log, time.Second, stream.Routable(cfg.Brokers, writer, append(topics, events.TopicStockReservations, events.TopicInventoryUpdated)...)),
 		"consumer":   consumer.Joined,
 		"partitions": consumer.Stuck,
 		"database":   store.Ping,

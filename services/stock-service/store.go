@@ -47,22 +47,23 @@ type Topics struct {
 // Outcome is what became of an order in stock-service: its ledger entry.
 type Outcome struct {
 	OrderID string `json:"orderId"`
-	// Result is "reserved" (stock taken), "rejected" (nothing taken) or
-	// "released" (taken, then given back when the order failed).
-	Result string `json:"result"`
-	Reason string `json:"reason,omitempty"`
+	// Result is the answer stock-service gave on stock.reservations,
+	// events.Reserved (stock taken) or events.Rejected (nothing taken), or
+	// Released (taken, then given back when the order failed).
+	Result events.ReservationResult `json:"result"`
+	Reason string                   `json:"reason,omitempty"`
 	// Items are the quantities per SKU the order asked for.
 	Items       []events.Item `json:"items"`
 	ProcessedAt time.Time     `json:"processedAt"`
 	ReleasedAt  *time.Time    `json:"releasedAt,omitempty"`
 }
 
-// The values of Outcome.Result.
-const (
-	Reserved = "reserved"
-	Rejected = "rejected"
-	Released = "released"
-)
+// Released is the ledger's own state of an order that was reserved, then
+// failed, and got its stock back. It stays here, not in services/events:
+// no record carries it (stock.reservations answers once, RESERVED or
+// REJECTED; the release itself goes out on inventory.updated), so it is not
+// part of any contract, only of GET /orders/{orderId}.
+const Released events.ReservationResult = "RELEASED"
 
 // errUnknownOrder: a status for an order stock-service never reserved.
 var errUnknownOrder = errors.New("order not in the reservations ledger")
@@ -142,6 +143,14 @@ func OpenStore(ctx context.Context, dsn string, topics Topics) (*Store, error) {
 	if err := db.CreateSchema(ctx, schema(db.Dialect)); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("create the stock schema: %w", err)
+	}
+	// Ledgers written before the results took the contract's words say
+	// "reserved", "rejected", "released": a release would find no reserved
+	// order in them. One pass brings them in line; afterwards it matches
+	// no row.
+	if _, err := db.ExecContext(ctx, `UPDATE reservations SET result = UPPER(result) WHERE result IN ('reserved', 'rejected', 'released')`); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("bring the reservations ledger to the contract's words: %w", err)
 	}
 	ob := outbox.New(db)
 	q := newQueries(db)
@@ -254,7 +263,7 @@ func (s *Store) reserve(ctx context.Context, tx sqldb.Tx, o events.OrderCreated,
 	if err != nil {
 		return opResult{}, err
 	}
-	out := Outcome{OrderID: o.OrderID, Result: Reserved, Items: items, ProcessedAt: now}
+	out := Outcome{OrderID: o.OrderID, Result: events.Reserved, Items: items, ProcessedAt: now}
 	have := make([]int64, len(items))
 	var named []string // the first short SKUs, for the reason
 	short := 0
@@ -274,7 +283,7 @@ func (s *Store) reserve(ctx context.Context, tx sqldb.Tx, o events.OrderCreated,
 		Total: o.Total, Currency: o.Currency, UpdatedAt: now}
 	var msgs []outbox.Message
 	if short > 0 {
-		out.Result, out.Reason = Rejected, outOfStock(named, short)
+		out.Result, out.Reason = events.Rejected, outOfStock(named, short)
 		answer.Result, answer.Reason = events.Rejected, out.Reason
 	} else {
 		for i, it := range items {
@@ -314,7 +323,7 @@ func (s *Store) reject(ctx context.Context, tx sqldb.Tx, o events.OrderCreated, 
 	if err != nil {
 		return opResult{}, err
 	}
-	out := Outcome{OrderID: o.OrderID, Result: Rejected, Reason: reason, Items: items, ProcessedAt: now}
+	out := Outcome{OrderID: o.OrderID, Result: events.Rejected, Reason: reason, Items: items, ProcessedAt: now}
 	return s.answer(ctx, tx, out, value, nil, headers)
 }
 
@@ -377,7 +386,7 @@ func (s *Store) release(ctx context.Context, tx sqldb.Tx, orderID string, now ti
 	if err != nil {
 		return opResult{}, err
 	}
-	if prev.Result != Reserved {
+	if prev.Result != events.Reserved {
 		return opResult{out: prev}, nil // rejected: nothing was taken; released: given back already
 	}
 	var msgs []outbox.Message
@@ -395,7 +404,7 @@ func (s *Store) release(ctx context.Context, tx sqldb.Tx, orderID string, now ti
 		}
 		msgs = append(msgs, s.inventoryUpdate(it.SKU, int64(it.Qty), back, orderID, now))
 	}
-	if _, err := tx.ExecContext(ctx, s.q.markReleased, Released, now.Format(time.RFC3339Nano), orderID); err != nil {
+	if _, err := tx.ExecContext(ctx, s.q.markReleased, string(Released), now.Format(time.RFC3339Nano), orderID); err != nil {
 		return opResult{}, fmt.Errorf("mark %s released: %w", orderID, err)
 	}
 	queued, err := s.outbox.Put(ctx, tx, withHeaders(msgs, headers)...)
@@ -474,7 +483,7 @@ func (s *Store) record(ctx context.Context, tx sqldb.Tx, out Outcome) error {
 	if err != nil {
 		return err
 	}
-	if _, err := tx.ExecContext(ctx, s.q.record, out.OrderID, out.Result, out.Reason, string(items), out.ProcessedAt.Format(time.RFC3339Nano)); err != nil {
+	if _, err := tx.ExecContext(ctx, s.q.record, out.OrderID, string(out.Result), out.Reason, string(items), out.ProcessedAt.Format(time.RFC3339Nano)); err != nil {
 		return fmt.Errorf("record order in the ledger: %w", err)
 	}
 	return nil

@@ -101,23 +101,23 @@ func TestReserve(t *testing.T) {
 	tests := []struct {
 		name       string
 		order      events.OrderCreated
-		wantResult string
+		wantResult events.ReservationResult
 		wantReason []string
 		wantStock  map[string]int64
 		wantDeltas map[string]int // inventory.updated per SKU
 	}{
 		{"takes every item", order("o1", events.Item{SKU: "A", Qty: 2}, events.Item{SKU: "B", Qty: 1}),
-			Reserved, nil, map[string]int64{"A": 8, "B": 4}, map[string]int{"A": -2, "B": -1}},
+			events.Reserved, nil, map[string]int64{"A": 8, "B": 4}, map[string]int{"A": -2, "B": -1}},
 		{"sums a SKU listed twice", order("o2", events.Item{SKU: "A", Qty: 6}, events.Item{SKU: "A", Qty: 4}),
-			Reserved, nil, map[string]int64{"A": 0, "B": 5}, map[string]int{"A": -10}},
+			events.Reserved, nil, map[string]int64{"A": 0, "B": 5}, map[string]int{"A": -10}},
 		{"all or nothing when one item is short", order("o3", events.Item{SKU: "A", Qty: 1}, events.Item{SKU: "B", Qty: 6}),
-			Rejected, []string{"out of stock: ", "B has 5 left, the order asks for 6"}, map[string]int64{"A": 10, "B": 5}, nil},
+			events.Rejected, []string{"out of stock: ", "B has 5 left, the order asks for 6"}, map[string]int64{"A": 10, "B": 5}, nil},
 		{"an unknown SKU has none", order("o4", events.Item{SKU: "A", Qty: 1}, events.Item{SKU: "Z", Qty: 1}),
-			Rejected, []string{"Z has 0 left, the order asks for 1"}, map[string]int64{"A": 10, "B": 5}, nil},
+			events.Rejected, []string{"Z has 0 left, the order asks for 1"}, map[string]int64{"A": 10, "B": 5}, nil},
 		{"never below zero", order("o5", events.Item{SKU: "A", Qty: 11}),
-			Rejected, []string{"A has 10 left, the order asks for 11"}, map[string]int64{"A": 10, "B": 5}, nil},
+			events.Rejected, []string{"A has 10 left, the order asks for 11"}, map[string]int64{"A": 10, "B": 5}, nil},
 		{"every short SKU is named", order("o6", events.Item{SKU: "A", Qty: 11}, events.Item{SKU: "B", Qty: 6}),
-			Rejected, []string{"A has 10 left", "; B has 5 left"}, map[string]int64{"A": 10, "B": 5}, nil},
+			events.Rejected, []string{"A has 10 left", "; B has 5 left"}, map[string]int64{"A": 10, "B": 5}, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -129,7 +129,7 @@ func TestReserve(t *testing.T) {
 			if err != nil || dup {
 				t.Fatalf("Reserve: dup %v err %v", dup, err)
 			}
-			if out.Result != tt.wantResult || (out.Result == Rejected) != (out.Reason != "") {
+			if out.Result != tt.wantResult || (out.Result == events.Rejected) != (out.Reason != "") {
 				t.Errorf("outcome = %+v, want %s with a reason exactly when rejected", out, tt.wantResult)
 			}
 			for _, w := range tt.wantReason {
@@ -145,10 +145,8 @@ func TestReserve(t *testing.T) {
 				t.Fatalf("queued %+v, want the reservation answer first, keyed by the order id", recs)
 			}
 			answer := recs[0].reservation
-			wantAnswer := events.Reserved
-			if tt.wantResult == Rejected {
-				wantAnswer = events.Rejected
-			}
+			// The ledger and the answer use the same words.
+			wantAnswer := tt.wantResult
 			if answer.Result != wantAnswer || answer.Reason != out.Reason || answer.Total != 12.5 || answer.Currency != "EUR" ||
 				len(answer.Items) != len(tt.order.Items) {
 				t.Errorf("answer = %+v, want %s with the reason, the order's items, total and currency", answer, wantAnswer)
@@ -181,7 +179,7 @@ func TestReserveTwiceTakesStockOnce(t *testing.T) {
 		t.Fatalf("first Reserve: dup %v err %v", dup, err)
 	}
 	out, dup, err := s.Reserve(ctx, o, time.Now())
-	if err != nil || !dup || out.Result != Reserved {
+	if err != nil || !dup || out.Result != events.Reserved {
 		t.Fatalf("second Reserve: out %+v dup %v err %v; want the first outcome, marked duplicate", out, dup, err)
 	}
 	if got := stock(t, s); got["A"] != 7 {
@@ -189,6 +187,44 @@ func TestReserveTwiceTakesStockOnce(t *testing.T) {
 	}
 	if recs := queued(t, s); len(recs) != 2 {
 		t.Errorf("queued %d records, want 2 (one answer, one inventory update)", len(recs))
+	}
+}
+
+// A ledger written while its results were lower-case ("reserved") is read
+// in the contract's words after an upgrade: an order reserved before it is
+// still given back when it fails, and reported RESERVED meanwhile.
+func TestLedgerFromBeforeTheContractsWordsStillReleases(t *testing.T) {
+	ctx := context.Background()
+	dsn := filepath.Join(t.TempDir(), "stock.db")
+	s, err := OpenStore(ctx, dsn, testTopics)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Seed(ctx, map[string]int{"A": 10}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.Reserve(ctx, order("reserved-before-the-upgrade", events.Item{SKU: "A", Qty: 3}), time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.db.ExecContext(ctx, `UPDATE reservations SET result = LOWER(result)`); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+
+	s, err = OpenStore(ctx, dsn, testTopics)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	if got, err := s.Outcome(ctx, id("reserved-before-the-upgrade")); err != nil || got.Result != events.Reserved {
+		t.Errorf("Outcome = %q, %v; want %s", got.Result, err, events.Reserved)
+	}
+	out, released, err := s.Release(ctx, id("reserved-before-the-upgrade"), time.Now())
+	if err != nil || !released || out.Result != Released {
+		t.Fatalf("Release = %+v, %v, %v; want released", out, released, err)
+	}
+	if got := stock(t, s); got["A"] != 10 {
+		t.Errorf("stock after the release = %v, want A=10 again", got)
 	}
 }
 
@@ -332,7 +368,7 @@ func TestConcurrentOrdersNeverOversell(t *testing.T) {
 	close(results)
 	reserved := map[string]bool{}
 	for out := range results {
-		if out.Result == Reserved {
+		if out.Result == events.Reserved {
 			reserved[out.OrderID] = true
 		}
 	}

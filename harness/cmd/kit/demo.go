@@ -73,8 +73,11 @@ func printTry(w io.Writer, url func(service string) string, seeded bool) {
 	}
 	fmt.Fprintf(w, "  payment declined:  %s\n", order("BOOK-1", 1, 1500))
 	fmt.Fprintf(w, "  follow an order:   curl -N '%s/events?orderId=<the orderId>'\n", notifyURL)
-	fmt.Fprintf(w, "  a dead letter:     go run ./harness/cmd/kit produce %s 'not an order'; go run ./harness/cmd/kit dlq list %[1]s\n", events.TopicOrdersCreated)
-	fmt.Fprintf(w, "  look inside:       go run ./harness/cmd/kit groups -watch   (and: topics; tail %s -from earliest)\n", events.TopicOrdersStatus)
+	// The commands are spelled as the lessons in docs/learn spell them:
+	// kit, on the PATH from bin/, which make up builds.
+	fmt.Fprintf(w, "  a dead letter:     kit produce %s 'not an order'; kit dlq list %[1]s\n", events.TopicOrdersCreated)
+	fmt.Fprintf(w, "  look inside:       kit groups -watch   (and: kit topics; kit tail %s -from earliest)\n", events.TopicOrdersStatus)
+	fmt.Fprintf(w, "  kit is bin/kit:    export PATH=\"$PWD/bin:$PATH\" at the repository's root (or go run ./harness/cmd/kit)\n")
 	fmt.Fprintf(w, "\nCtrl-C stops everything.\n\n")
 }
 

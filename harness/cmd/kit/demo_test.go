@@ -138,10 +138,13 @@ func TestTryLinesFollowTheSeed(t *testing.T) {
 	var seeded, empty bytes.Buffer
 	printTry(&seeded, url, true)
 	printTry(&empty, url, false)
-	for _, want := range []string{"LAST-ONE=1", "out of stock:", `"sku":"LAST-ONE","qty":2`, "http://127.0.0.1:8081/orders", "payment declined:", `"total":1500`, "dlq list " + events.TopicOrdersCreated} {
+	for _, want := range []string{"LAST-ONE=1", "out of stock:", `"sku":"LAST-ONE","qty":2`, "http://127.0.0.1:8081/orders", "payment declined:", `"total":1500`, "kit dlq list " + events.TopicOrdersCreated, "kit groups -watch", `export PATH="$PWD/bin:$PATH"`} {
 		if !strings.Contains(seeded.String(), want) {
 			t.Errorf("Try lines after seeding lack %q:\n%s", want, seeded.String())
 		}
+	}
+	if strings.Contains(seeded.String(), "go run ./harness/cmd/kit produce") {
+		t.Errorf("Try lines spell kit two ways (the lessons say kit):\n%s", seeded.String())
 	}
 	if !strings.Contains(empty.String(), "http://127.0.0.1:8084/seed") || strings.Contains(empty.String(), "LAST-ONE") {
 		t.Errorf("Try lines without the seed:\n%s", empty.String())

@@ -77,6 +77,39 @@ func watchGroups(ctx context.Context, w io.Writer, every time.Duration, groups [
 	}
 }
 
+// memberLabels names each member for the tables, by member id, from what
+// stays the same while it is a member: its client id's first word (program
+// @ machine, for kafka-go) and the host it connects from, such as
+// orders-processor@laptop/127.0.0.1:52684. A label never depends on the
+// member's place in the list, so a member keeps its name from one call (or
+// -watch frame) to the next while others join and leave. Members whose
+// labels would be the same (a broker that reports hosts without a port,
+// several consumers in one process) add the end of their member id.
+func memberLabels(members []inspect.Member) map[string]string {
+	base := make(map[string]string, len(members))
+	count := map[string]int{}
+	for _, m := range members {
+		client, _, _ := strings.Cut(m.ClientID, " ")
+		if client == "" {
+			client = "?"
+		}
+		host := strings.TrimPrefix(m.Host, "/")
+		if host == "" {
+			host = "?"
+		}
+		base[m.ID] = client + "/" + host
+		count[base[m.ID]]++
+	}
+	label := make(map[string]string, len(members))
+	for _, m := range members {
+		label[m.ID] = base[m.ID]
+		if count[base[m.ID]] > 1 {
+			label[m.ID] += "#" + m.ID[max(0, len(m.ID)-4):]
+		}
+	}
+	return label
+}
+
 func printGroups(w io.Writer, groups []inspect.Group) {
 	if len(groups) == 0 {
 		fmt.Fprintln(w, "no consumer groups yet")
@@ -90,15 +123,12 @@ func printGroups(w io.Writer, groups []inspect.Group) {
 		if g.Error != "" {
 			fmt.Fprintf(w, "  ! %s\n", g.Error)
 		}
-		// Members get short labels (m1, m2, ...) so the partition table
-		// can say who owns what without repeating long member ids.
-		label := map[string]string{}
+		label := memberLabels(g.Members)
 		if len(g.Members) > 0 {
 			fmt.Fprintln(w)
 			tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 			fmt.Fprintln(tw, "  MEMBER\tCLIENT ID\tHOST\tPARTITIONS\tMEMBER ID")
-			for j, m := range g.Members {
-				label[m.ID] = fmt.Sprintf("m%d", j+1)
+			for _, m := range g.Members {
 				var owned []string
 				for _, a := range m.Assignments {
 					owned = append(owned, a.Topic+" "+ints(a.Partitions))

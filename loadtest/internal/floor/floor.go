@@ -92,16 +92,12 @@ const DefaultMaxWait = 100 * time.Millisecond
 // never the services'.
 const DefaultPrefix = "loadtest.floor"
 
-// OrderPath is the topics an order crosses before its final status reaches
-// notifications-api, in order: the relay has one hop per topic.
-var OrderPath = []string{events.TopicOrdersCreated, events.TopicStockReservations, events.TopicOrdersStatus}
-
 // Topics are the relay's topics for the order path: prefix + "." + each
-// topic the order crosses, so a listing of the broker's topics shows which
-// kit topic each hop stands for.
+// topic of events.OrderPath, so a listing of the broker's topics shows which
+// kit topic each hop stands for; the relay has one hop per topic.
 func Topics(prefix string) []string {
-	out := make([]string, len(OrderPath))
-	for i, t := range OrderPath {
+	out := make([]string, len(events.OrderPath))
+	for i, t := range events.OrderPath {
 		out[i] = prefix + "." + t
 	}
 	return out
@@ -254,7 +250,7 @@ func (r *Relay) newWriter(topic string, batchSize int, batchTimeout time.Duratio
 	w := &kafka.Writer{
 		Addr:                   kafka.TCP(r.cfg.Brokers...),
 		Topic:                  topic,
-		Balancer:               &kafka.Murmur2Balancer{},
+		Balancer:               stream.Balancer{},
 		RequiredAcks:           kafka.RequireAll,
 		BatchTimeout:           batchTimeout,
 		BatchSize:              batchSize,
@@ -280,8 +276,8 @@ func (s writerSender) send(ctx context.Context, key, value []byte) error {
 func (s writerSender) close() error { return s.w.Close() }
 
 // clientSender produces each record in a request of its own, to the
-// partition murmur2 picks for its key (kafka-go's Murmur2Balancer, the
-// services' partitioner). Asynchronous sends each run in a goroutine: many
+// partition events.Partition picks for its key (the services'
+// partitioner). Asynchronous sends each run in a goroutine: many
 // requests may be in flight on one partition.
 type clientSender struct {
 	client *kafka.Client
@@ -290,22 +286,8 @@ type clientSender struct {
 	async  bool
 }
 
-// partitions are the balancer's candidates, 0..events.Partitions-1.
-var partitions = func() []int {
-	p := make([]int, events.Partitions)
-	for i := range p {
-		p[i] = i
-	}
-	return p
-}()
-
-// Partition is the partition the services' writers send key to.
-func Partition(key []byte) int {
-	return kafka.Murmur2Balancer{}.Balance(kafka.Message{Key: key}, partitions...)
-}
-
 func (s *clientSender) send(ctx context.Context, key, value []byte) error {
-	p := Partition(key)
+	p := events.Partition(key, events.Partitions)
 	produce := func(ctx context.Context) error {
 		resp, err := s.client.Produce(ctx, &kafka.ProduceRequest{
 			Topic:        s.topic,

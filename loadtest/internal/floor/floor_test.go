@@ -115,11 +115,10 @@ func TestEveryHopPartitionsLikeTheServices(t *testing.T) {
 			if err := r.Close(); err != nil {
 				t.Fatal(err)
 			}
-			services := &kafka.Writer{Balancer: &kafka.Murmur2Balancer{}}
 			for _, topic := range topics {
 				for partition := range events.Partitions {
 					for _, key := range keysOn(ctx, t, brokers, topic, partition) {
-						want := services.Balancer.Balance(kafka.Message{Key: key}, 0, 1, 2)
+						want := events.Partition(key, events.Partitions)
 						if partition != want {
 							t.Errorf("%s: key %s on partition %d, the services' writer puts it on %d", topic, key, partition, want)
 						}

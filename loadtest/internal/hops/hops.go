@@ -16,7 +16,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/kafkakit/kit/loadtest/internal/floor"
 	"github.com/kafkakit/kit/loadtest/internal/stats"
 	"github.com/kafkakit/kit/services/events"
 )
@@ -68,13 +67,13 @@ func Measure(ctx context.Context, brokers []string, orders []Order) (Breakdown, 
 	for i, o := range orders {
 		want[o.ID] = i
 	}
-	sent := make([][3]time.Time, len(orders)) // each topic of floor.OrderPath: created, reserved, final
-	if err := readAll(ctx, brokers, floor.OrderPath, func(r *kgo.Record) {
+	sent := make([][3]time.Time, len(orders)) // each topic of events.OrderPath: created, reserved, final
+	if err := readAll(ctx, brokers, events.OrderPath, func(r *kgo.Record) {
 		i, ok := want[string(r.Key)]
 		if !ok {
 			return
 		}
-		slot := slices.Index(floor.OrderPath, r.Topic)
+		slot := slices.Index(events.OrderPath, r.Topic)
 		if r.Topic == events.TopicOrdersStatus && !bytes.Contains(r.Value, []byte(`"status":"PAID"`)) && !bytes.Contains(r.Value, []byte(`"status":"FAILED"`)) {
 			return
 		}

@@ -15,7 +15,7 @@ import (
 func TestMeasureSplitsEachOrderAtItsRecordsTimestamps(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(3, events.TopicOrdersCreated, events.TopicStockReservations, events.TopicOrdersStatus))
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(events.Partitions, events.OrderPath...))
 	if err != nil {
 		t.Fatal(err)
 	}

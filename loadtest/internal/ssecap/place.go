@@ -9,6 +9,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/kafkakit/kit/services/events"
+	"github.com/kafkakit/kit/services/platform/stream"
 )
 
 // KafkaPlacer places an order by producing its OrderCreated record straight
@@ -19,7 +20,7 @@ func KafkaPlacer(brokers []string, topic string) (place func(context.Context, st
 	w := &kafka.Writer{
 		Addr:         kafka.TCP(brokers...),
 		Topic:        topic,
-		Balancer:     &kafka.Murmur2Balancer{}, // the services' partitioner
+		Balancer:     stream.Balancer{}, // the services' partitioner
 		RequiredAcks: kafka.RequireAll,
 		BatchTimeout: time.Millisecond,
 	}

@@ -140,12 +140,12 @@ func TestConsumerDeadLettersRecordsThatBreakTheContract(t *testing.T) {
 	var mu sync.Mutex
 	var seen outcomes
 	h := newHarness(t, ConsumerConfig{Group: "g", Observe: seen.observe},
-		On("statuses", events.TopicOrdersStatus, func(_ context.Context, s events.OrderStatus) error {
+		On(events.TopicOrdersStatus, func(_ context.Context, s events.OrderStatus) error {
 			mu.Lock()
 			got = append(got, s)
 			mu.Unlock()
 			return nil
-		}))
+		}).From("statuses"))
 	h.broker.produceValue("statuses", 2, "bad", `{"orderId":"not-a-uuid","status":"PAID"}`)
 	h.broker.produceValue("statuses", 2, "good", statusJSON(1, "PAID"))
 	h.group.assign(1, map[string][]int{"statuses": {2}})
@@ -518,18 +518,18 @@ func TestConsumerRoutesEachTopicToItsTypedHandler(t *testing.T) {
 		}
 	}
 	h := newHarness(t, ConsumerConfig{Group: "stock", Middleware: []func(Handler) Handler{mw}, Observe: seen.observe},
-		On("orders", events.TopicOrdersCreated, func(_ context.Context, o events.OrderCreated) error {
+		On(events.TopicOrdersCreated, func(_ context.Context, o events.OrderCreated) error {
 			mu.Lock()
 			orders = append(orders, o)
 			mu.Unlock()
 			return nil
-		}),
-		On("status", events.TopicOrdersStatus, func(_ context.Context, s events.OrderStatus) error {
+		}).From("orders"),
+		On(events.TopicOrdersStatus, func(_ context.Context, s events.OrderStatus) error {
 			mu.Lock()
 			statuses = append(statuses, s)
 			mu.Unlock()
 			return nil
-		}))
+		}).From("status"))
 	h.broker.produceValue("orders", 0, "o1", orderJSON(1))
 	h.broker.produceValue("status", 1, "o1", statusJSON(1, "FAILED"))
 	h.group.assign(1, map[string][]int{"orders": {0}, "status": {1}})
@@ -572,7 +572,7 @@ func TestNewConsumerRefusesWhatCannotWork(t *testing.T) {
 		{"no routes", ConsumerConfig{Brokers: []string{"b"}, Group: "g"}, nil, "no routes"},
 		{"topic twice", ConsumerConfig{Brokers: []string{"b"}, Group: "g"}, []Route{ok, ok}, "topic t routed twice"},
 		{"unknown contract", ConsumerConfig{Brokers: []string{"b"}, Group: "g"},
-			[]Route{On("t", "no.such.topic", func(context.Context, events.OrderStatus) error { return nil })}, "schema for no.such.topic"},
+			[]Route{On("no.such.topic", func(context.Context, events.OrderStatus) error { return nil })}, "schema for no.such.topic"},
 		{"route not built by On", ConsumerConfig{Brokers: []string{"b"}, Group: "g"}, []Route{{Topic: "t"}}, "build it with On"},
 		{"negative window", ConsumerConfig{Brokers: []string{"b"}, Group: "g", MaxUncommitted: -1}, []Route{ok}, "MaxUncommitted -1 is negative"},
 		{"negative drain", ConsumerConfig{Brokers: []string{"b"}, Group: "g", Drain: -time.Second}, []Route{ok}, "Drain -1s is negative"},

@@ -39,7 +39,7 @@ type Producer struct {
 	client   *kafka.Client
 	topic    string
 	cfg      ProducerConfig
-	balancer kafka.Murmur2Balancer
+	balancer Balancer
 
 	mu      sync.Mutex
 	counts  map[string]partitionCount

@@ -15,23 +15,41 @@ import (
 type Route struct {
 	Topic string
 	// Contract names the schema in services/events that every record must
-	// match (a default topic name such as events.TopicOrdersCreated), so a
-	// renamed topic keeps its contract.
+	// match: the topic's own name, unless the route was moved with From.
 	Contract string
 	// bind compiles the contract and returns the adapted handler.
 	bind func() (Handler, error)
+	// rebind builds the same route reading another topic (From).
+	rebind func(topic string) Route
 }
 
-// On routes topic to h: each record is decoded into T and checked against
-// contract (a topic of services/events); a record that breaks the contract
+// On routes topic (a topic of services/events, such as
+// events.TopicStockReservations) to h: each record is decoded into T and
+// checked against that topic's contract; a record that breaks the contract
 // is permanent and goes to the dead-letter topic, with the problem named,
-// without reaching h.
+// without reaching h. Topic names are constants, not settings, so a route
+// names one thing.
 //
 // For the kit's own contracts the record is parsed once, by the decoder
 // services/events keeps in step with the JSON Schema; for any other
 // contract it is validated against the schema, then decoded.
-func On[T any](topic, contract string, h func(context.Context, T) error) Route {
-	return Route{Topic: topic, Contract: contract, bind: func() (Handler, error) {
+func On[T any](topic string, h func(context.Context, T) error) Route {
+	return on(topic, topic, h)
+}
+
+// From reads the route's records from topic instead, still checked against
+// the route's contract: tests give each run a topic of its own
+// (stream.On(events.TopicOrdersCreated, h).From(uniqueTopic)).
+func (r Route) From(topic string) Route {
+	if r.rebind == nil {
+		r.Topic = topic
+		return r
+	}
+	return r.rebind(topic)
+}
+
+func on[T any](topic, contract string, h func(context.Context, T) error) Route {
+	return Route{Topic: topic, Contract: contract, rebind: func(topic string) Route { return on(topic, contract, h) }, bind: func() (Handler, error) {
 		if h == nil {
 			return nil, fmt.Errorf("nil handler")
 		}

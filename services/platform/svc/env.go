@@ -13,7 +13,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/kafkakit/kit/services/events"
 	"github.com/kafkakit/kit/services/platform/httpx"
 )
 
@@ -258,11 +257,7 @@ type Common struct {
 	Brokers   []string
 	// Kafka is how the service authenticates to the brokers and checks
 	// them (KAFKA_SECURITY_PROTOCOL and the rest; see kafka.go).
-	Kafka             KafkaSecurity
-	OrdersTopic       string
-	ReservationsTopic string
-	StatusTopic       string
-	InventoryTopic    string
+	Kafka KafkaSecurity
 	// AdminToken opens admin endpoints to clients that present it as a
 	// bearer token (ADMIN_TOKEN); unset, they answer loopback clients only.
 	AdminToken string
@@ -291,19 +286,15 @@ func (c Common) HTTP(name string) HTTP {
 // Common reads what every service shares, with the defaults in DESIGN.md.
 func (e *Env) Common() Common {
 	return Common{
-		LogLevel:          e.LogLevel(),
-		DebugAddr:         e.ListenAddr("DEBUG_ADDR", ""),
-		Brokers:           e.HostPorts("KAFKA_BROKERS", "localhost:9093"),
-		Kafka:             e.KafkaSecurity(),
-		OrdersTopic:       e.String("ORDERS_TOPIC", events.TopicOrdersCreated),
-		ReservationsTopic: e.String("RESERVATIONS_TOPIC", events.TopicStockReservations),
-		StatusTopic:       e.String("STATUS_TOPIC", events.TopicOrdersStatus),
-		InventoryTopic:    e.String("INVENTORY_TOPIC", events.TopicInventoryUpdated),
-		AdminToken:        e.Secret("ADMIN_TOKEN"),
-		AllowedHosts:      e.Hosts("ALLOWED_HOSTS"),
-		HTTPReadTimeout:   e.PositiveDuration("HTTP_READ_TIMEOUT", DefaultReadTimeout),
-		HTTPIdleTimeout:   e.PositiveDuration("HTTP_IDLE_TIMEOUT", DefaultIdleTimeout),
-		ShutdownDelay:     e.Duration("SHUTDOWN_DELAY", 0),
-		OTLPEndpoint:      e.OTLPEndpoint(),
+		LogLevel:        e.LogLevel(),
+		DebugAddr:       e.ListenAddr("DEBUG_ADDR", ""),
+		Brokers:         e.HostPorts("KAFKA_BROKERS", "localhost:9093"),
+		Kafka:           e.KafkaSecurity(),
+		AdminToken:      e.Secret("ADMIN_TOKEN"),
+		AllowedHosts:    e.Hosts("ALLOWED_HOSTS"),
+		HTTPReadTimeout: e.PositiveDuration("HTTP_READ_TIMEOUT", DefaultReadTimeout),
+		HTTPIdleTimeout: e.PositiveDuration("HTTP_IDLE_TIMEOUT", DefaultIdleTimeout),
+		ShutdownDelay:   e.Duration("SHUTDOWN_DELAY", 0),
+		OTLPEndpoint:    e.OTLPEndpoint(),
 	}
 }

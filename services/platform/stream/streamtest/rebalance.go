@@ -93,7 +93,7 @@ func Rebalance(t *testing.T, brokers []string) {
 		c, err := stream.NewConsumer(stream.ConsumerConfig{
 			Brokers: brokers, Group: group, MaxInFlight: 4, Log: log.With("consumer", member),
 			Middleware: []func(stream.Handler) stream.Handler{record(member)},
-		}, stream.On(topic, events.TopicOrdersCreated, slow))
+		}, stream.On(events.TopicOrdersCreated, slow).From(topic))
 		if err != nil {
 			t.Fatalf("NewConsumer: %v", err)
 		}
