@@ -75,7 +75,7 @@ workflow: ## check the GitHub Actions workflow with actionlint
 unit: ## unit tests of every Go module, with the race detector, beside a PostgreSQL server; JUnit in features/reports/unit.junit.xml
 	@mkdir -p $(REPORTS)
 	go run ./harness/cmd/with-postgres -- $(GOTESTSUM) --format standard-verbose --hide-summary skipped --junitfile $(REPORTS)/unit.junit.xml \
-		-- -race -count=1 $(UNIT) 2>&1 | $(QUIET_V)
+		-- -race -count=1 -timeout 25m $(UNIT) 2>&1 | $(QUIET_V)
 
 schemas: ## the compatibility gate alone: every contract's history registered in order in Apicurio Registry (started for the run; Java 17 + Maven)
 	go run $(MODULE)/harness/cmd/kit schemas check
