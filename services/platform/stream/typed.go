@@ -8,6 +8,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/kafkakit/kit/services/events"
+	"github.com/kafkakit/kit/services/platform/schemaid"
 )
 
 // Route sends the records of one topic to a typed handler; a service's
@@ -18,8 +19,9 @@ type Route struct {
 	// match (a default topic name such as events.TopicOrdersCreated), so a
 	// renamed topic keeps its contract.
 	Contract string
-	// bind compiles the contract and returns the adapted handler.
-	bind func() (Handler, error)
+	// bind compiles the contract and returns the adapted handler; with a
+	// registry (ConsumerConfig.Schemas) it reads framed records.
+	bind func(ids *schemaid.Registry) (Handler, error)
 }
 
 // On routes topic to h: each record is decoded into T and checked against
@@ -31,7 +33,7 @@ type Route struct {
 // services/events keeps in step with the JSON Schema; for any other
 // contract it is validated against the schema, then decoded.
 func On[T any](topic, contract string, h func(context.Context, T) error) Route {
-	return Route{Topic: topic, Contract: contract, bind: func() (Handler, error) {
+	return Route{Topic: topic, Contract: contract, bind: func(ids *schemaid.Registry) (Handler, error) {
 		if h == nil {
 			return nil, fmt.Errorf("nil handler")
 		}
@@ -41,11 +43,17 @@ func On[T any](topic, contract string, h func(context.Context, T) error) Route {
 				var zero T
 				return nil, fmt.Errorf("route of %s: contract %s does not decode into %T", topic, contract, zero)
 			}
+			if ids != nil {
+				return readFramed(ids, contract, decode, tolerantDecoders[contract].(func([]byte) (T, error)), h), nil
+			}
 			return decodeOnce(decode, h), nil
 		}
 		schema, err := Schema(contract)
 		if err != nil {
 			return nil, err
+		}
+		if ids != nil {
+			return readFramed(ids, contract, strictJSON[T](Conforms(schema)), tolerantJSON[T], h), nil
 		}
 		return decodeJSON(Conforms(schema), h), nil
 	}}
