@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -17,6 +18,8 @@ import (
 	"github.com/kafkakit/kit/services/platform/httpx"
 	"github.com/kafkakit/kit/services/platform/inspect"
 	"github.com/kafkakit/kit/services/platform/metrics"
+	"github.com/kafkakit/kit/services/platform/schemaid"
+	"github.com/kafkakit/kit/services/platform/stream"
 	"github.com/kafkakit/kit/services/platform/svc"
 	"github.com/kafkakit/kit/services/platform/tracing"
 )
@@ -81,8 +84,17 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	defer tr.Close()
 	consumed := m.Consumed(cfg.StatusTopic)
 
+	ids, err := schemaid.New(cfg.RegistryURL)
+	if err != nil {
+		return fmt.Errorf("config: SCHEMA_REGISTRY_URL: %w", err)
+	}
+	decodeStatus, err := stream.ReadFramed[events.OrderStatus](ids, events.TopicOrdersStatus)
+	if err != nil {
+		return err
+	}
 	history := NewHistory(cfg.History)
 	flow := NewFlow(cfg.FlowRecords)
+	flow.Schemas = ids
 	fromFirst := func(first, end int64) int64 { return first }
 	recent := func(first, end int64) int64 { return max(first, end-int64(cfg.FlowRecords)) }
 	statuses := &Tail{Brokers: cfg.Brokers, Dialer: cfg.Kafka.Dialer(), Topic: cfg.StatusTopic, Start: fromFirst, Log: log,
@@ -91,7 +103,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			_, span := tr.StartConsume(context.Background(), m, "")
 			defer func() { span.End(); consumed(time.Since(began)) }()
 			flow.Add(m)
-			s, err := events.DecodeOrderStatus(m.Value)
+			s, err := readStatus(decodeStatus, m)
 			if err != nil {
 				log.Warn("skipping a record that is not an order status", "partition", m.Partition, "offset", m.Offset, "err", err)
 				return
@@ -130,6 +142,25 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	g.Go(func() error { return flowTails.Run(ctx) })
 	g.Go(func() error { sweep(ctx, history, cfg.History.MaxAge); return nil })
 	return g.Wait()
+}
+
+// readStatus decodes a framed status, waiting out a registry that does not
+// answer (the status would otherwise never reach its subscribers) for up to
+// half a minute, then giving up on it with the reason.
+func readStatus(decode func(context.Context, kafka.Message) (events.OrderStatus, error), m kafka.Message) (events.OrderStatus, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for wait := 100 * time.Millisecond; ; wait = min(2*wait, time.Second) {
+		s, err := decode(ctx, m)
+		if err == nil || stream.IsPermanent(err) {
+			return s, err
+		}
+		select {
+		case <-ctx.Done():
+			return s, err
+		case <-time.After(wait):
+		}
+	}
 }
 
 // sweep forgets orders past their age while no status arrives to do it.

@@ -35,33 +35,61 @@ var tolerantDecoders = map[string]any{
 // permanent (dead-lettered, the reason naming which); a registry that does
 // not answer is transient, so the record is retried while /readyz says so.
 func readFramed[T any](ids *schemaid.Registry, contract string, strict, tolerant func([]byte) (T, error), h func(context.Context, T) error) Handler {
-	subject := events.Subject(contract)
+	decode := decodeFramed(ids, contract, strict, tolerant)
 	return func(ctx context.Context, m kafka.Message) error {
+		v, err := decode(ctx, m)
+		if err != nil {
+			return err
+		}
+		return h(ctx, v)
+	}
+}
+
+// ReadFramed returns what a typed route of contract does to a record before
+// its handler runs — the framing read, the writer's schema resolved, the
+// record checked against it and decoded into T — for readers that are not
+// consumers (notifications-api's tail of statuses). Its error is Permanent
+// for a record that will never read, transient when the registry did not
+// answer.
+func ReadFramed[T any](ids *schemaid.Registry, contract string) (func(context.Context, kafka.Message) (T, error), error) {
+	strict, known := decoders[contract].(func([]byte) (T, error))
+	tolerant, _ := tolerantDecoders[contract].(func([]byte) (T, error))
+	if !known || tolerant == nil {
+		var zero T
+		return nil, fmt.Errorf("read framed %s: no decoder of it into %T", contract, zero)
+	}
+	return decodeFramed(ids, contract, strict, tolerant), nil
+}
+
+func decodeFramed[T any](ids *schemaid.Registry, contract string, strict, tolerant func([]byte) (T, error)) func(context.Context, kafka.Message) (T, error) {
+	subject := events.Subject(contract)
+	return func(ctx context.Context, m kafka.Message) (T, error) {
+		var zero T
 		id, payload, err := schemaid.Split(m.Value)
 		if err != nil {
-			return Permanent(fmt.Errorf("%s value: %w", m.Topic, err))
+			return zero, Permanent(fmt.Errorf("%s value: %w", m.Topic, err))
 		}
 		s, err := ids.Resolve(ctx, id)
 		switch {
 		case errors.Is(err, schemaid.ErrUnknownID):
-			return Permanent(fmt.Errorf("%s value: %w", m.Topic, err))
+			return zero, Permanent(fmt.Errorf("%s value: %w", m.Topic, err))
 		case err != nil:
-			return fmt.Errorf("%s value: %w", m.Topic, err)
+			return zero, fmt.Errorf("%s value: %w", m.Topic, err)
 		case s.Subject != "" && s.Subject != subject:
-			return Permanent(fmt.Errorf("%s value: schema id %d is %s v%d, not a version of %s", m.Topic, id, s.Subject, s.Version, subject))
+			return zero, Permanent(fmt.Errorf("%s value: schema id %d is %s v%d, not a version of %s", m.Topic, id, s.Subject, s.Version, subject))
 		}
 		decode := strict
 		if !s.Current {
 			if err := s.Validate(payload); err != nil {
-				return Permanent(fmt.Errorf("invalid %s value for its writer's schema id %d (%s v%d): %w", m.Topic, id, s.Subject, s.Version, err))
+				return zero, Permanent(fmt.Errorf("invalid %s value for its writer's schema id %d (%s v%d): %w", m.Topic, id, s.Subject, s.Version, err))
 			}
 			decode = tolerant
 		}
 		v, err := decode(payload)
 		if err != nil {
-			return Permanent(fmt.Errorf("invalid %s value (schema id %d, %s v%d): %w", m.Topic, id, s.Subject, s.Version, err))
+			return zero, Permanent(fmt.Errorf("invalid %s value (schema id %d, %s v%d): %w", m.Topic, id, s.Subject, s.Version, err))
 		}
-		return h(ctx, v)
+		return v, nil
 	}
 }
 
