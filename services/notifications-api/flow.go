@@ -17,18 +17,18 @@ import (
 // (a dead letter's dlq.* headers say why and where from), omitted when it
 // has none.
 type Record struct {
-	Seq       int64             `json:"-"`
-	Topic     string            `json:"topic"`
-	Partition int               `json:"partition"`
-	Offset    int64             `json:"offset"`
-	Key       string            `json:"key"`
-	Value     json.RawMessage   `json:"value"`
+	Seq       int64           `json:"-"`
+	Topic     string          `json:"topic"`
+	Partition int             `json:"partition"`
+	Offset    int64           `json:"offset"`
+	Key       string          `json:"key"`
+	Value     json.RawMessage `json:"value"`
 	// SchemaID and Version say which version of its contract the writer
 	// followed: the id in the record's framing (its first five bytes,
 	// stripped from Value) and the subject version the registry holds it
 	// as; both omitted for a record without the framing.
-	SchemaID int `json:"schemaId,omitempty"`
-	Version  int `json:"version,omitempty"`
+	SchemaID  int               `json:"schemaId,omitempty"`
+	Version   int               `json:"version,omitempty"`
 	Headers   map[string]string `json:"headers,omitempty"`
 	Timestamp time.Time         `json:"timestamp"`
 }
