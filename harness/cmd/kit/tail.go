@@ -278,7 +278,7 @@ func groupTail(ctx context.Context, brokers cluster, group, topic string, start 
 //
 // A framed value (every record the kit produces) shows its writer's schema
 // id and, when schemas can say, the subject version, then the JSON after
-// the five framing bytes.
+// the five framing bytes; a value without the framing shows no schema.
 func printRecord(w io.Writer, m kafka.Message, schemas *schemaid.Registry) {
 	key := "<null>"
 	if m.Key != nil {
@@ -291,8 +291,6 @@ func printRecord(w io.Writer, m kafka.Message, schemas *schemaid.Registry) {
 		if s, err := resolve(schemas, id); err == nil {
 			schema += fmt.Sprintf(" (%s v%d)", s.Subject, s.Version)
 		}
-	} else if m.Value != nil {
-		schema = " schema=<none: not framed>"
 	}
 	fmt.Fprintf(w, "%s partition=%d offset=%d timestamp=%s key=%s%s\n", m.Topic, m.Partition, m.Offset,
 		m.Time.UTC().Format("2006-01-02T15:04:05.000Z07:00"), key, schema)
