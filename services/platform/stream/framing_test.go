@@ -18,7 +18,7 @@ import (
 // fakeRegistry serves franz-go's in-process registry for one test, with
 // orders.status's history registered in order (ids and versions as the
 // harness registers them).
-func fakeRegistry(t *testing.T) (*schemaid.Registry, *sr.Client, map[int]int) {
+func fakeRegistry(t testing.TB) (*schemaid.Registry, *sr.Client, map[int]int) {
 	t.Helper()
 	srv := httptest.NewServer(srfake.NewRegistry().Handler())
 	t.Cleanup(srv.Close)
