@@ -14,12 +14,12 @@ Feature: Contracts that change safely
 
     @contracts
     Scenario: an order status without its schema id is set aside
-      When an order status without its schema id arrives on orders.status
+      When someone writes an order status without its schema id to orders.status
       Then it is set aside on orders.status.dlq by stock-service-cg, saying it carries no schema id
 
     @contracts
     Scenario: an order status naming a schema nobody registered is set aside
-      When an order status naming a schema the registry never issued arrives on orders.status
+      When someone writes an order status naming a schema the registry never issued to orders.status
       Then it is set aside on orders.status.dlq by stock-service-cg, saying its schema is unknown
 
   Rule: a reader built on an older version still reads today's records

@@ -18,10 +18,10 @@ import (
 )
 
 func contractSteps(sc *godog.ScenarioContext) {
-	sc.When(`^an order status without its schema id arrives on orders\.status$`, func(ctx context.Context) error {
+	sc.When(`^someone writes an order status without its schema id to orders\.status$`, func(ctx context.Context) error {
 		return the(ctx).injectStatus(ctx, func(v []byte) []byte { return v })
 	})
-	sc.When(`^an order status naming a schema the registry never issued arrives on orders\.status$`, func(ctx context.Context) error {
+	sc.When(`^someone writes an order status naming a schema the registry never issued to orders\.status$`, func(ctx context.Context) error {
 		return the(ctx).injectStatus(ctx, func(v []byte) []byte { return schemaid.Frame(1<<31-1, v) })
 	})
 	sc.Then(`^it is set aside on orders\.status\.dlq by ([a-z-]+), saying (it carries no schema id|its schema is unknown)$`, setAsideSaying)
