@@ -165,7 +165,14 @@ func (r *Registry) fetch(ctx context.Context, id int) (*Schema, error) {
 	}
 	s := &Schema{ID: id, Raw: []byte(got.Schema)}
 	versions, err := r.cl.SchemaVersionsByID(ctx, id)
-	if err != nil {
+	var re *sr.ResponseError
+	switch {
+	case errors.As(err, &re) && re.StatusCode >= 400 && re.StatusCode < 500:
+		// A registry that cannot say which subject versions an id is: the
+		// record is still checked against the schema itself, read
+		// tolerantly, and shown without a version.
+		versions = nil
+	case err != nil:
 		return nil, fmt.Errorf("schema id %d from registry %s: versions: %w", id, r.url, err)
 	}
 	for _, v := range versions {

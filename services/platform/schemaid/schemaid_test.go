@@ -2,6 +2,7 @@ package schemaid_test
 
 import (
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 
@@ -64,5 +65,22 @@ func TestHistoryThenCurrentKeepsTheRepositorysVersions(t *testing.T) {
 	}
 	if _, err := framer.Frame(t.Context(), events.TopicOrdersCreated, []byte(`{}`)); err == nil {
 		t.Error("framed a topic the producer does not write")
+	}
+}
+
+func TestFramerIsNotReadyWhileTheRegistryIsDown(t *testing.T) {
+	srv := httptest.NewServer(srfake.NewRegistry().Handler())
+	reg, err := schemaid.New(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Close()
+	framer := schemaid.NewFramer(reg, events.TopicOrdersCreated)
+	err = framer.Ready(t.Context())
+	if err == nil || !strings.Contains(err.Error(), "orders.created-value") || !strings.Contains(err.Error(), srv.URL) {
+		t.Errorf("Ready: got %v, want an error naming the subject and the registry", err)
+	}
+	if framed, err := framer.Frame(t.Context(), events.TopicOrdersCreated, []byte(`{}`)); err == nil {
+		t.Errorf("framed %q with no registry, want nothing produced", framed)
 	}
 }
