@@ -31,7 +31,8 @@ type Route struct {
 //
 // For the kit's own contracts the record is parsed once, by the decoder
 // services/events keeps in step with the JSON Schema; for any other
-// contract it is validated against the schema, then decoded.
+// contract it is validated against the schema, then decoded. With a
+// registry (ConsumerConfig.Schemas) records are framed: see readFramed.
 func On[T any](topic, contract string, h func(context.Context, T) error) Route {
 	return Route{Topic: topic, Contract: contract, bind: func(ids *schemaid.Registry) (Handler, error) {
 		if h == nil {
