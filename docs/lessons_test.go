@@ -197,13 +197,15 @@ func lessonEnv(root string, stack *harness.Stack) []string {
 	for _, kv := range os.Environ() {
 		name, _, _ := strings.Cut(kv, "=")
 		switch name {
-		case "KAFKA_BROKERS", "ADMIN_TOKEN", "HTTP_ADDR", "DB_DSN", "PATH":
+		case "KAFKA_BROKERS", "SCHEMA_REGISTRY_URL", "ADMIN_TOKEN", "HTTP_ADDR", "DB_DSN", "PATH":
 			continue
 		}
 		env = append(env, kv)
 	}
 	return append(env,
 		"KAFKA_BROKERS="+strings.Join(stack.BrokerAddrs(), ","),
+		// kit produce frames records with their schema ids, kit tail names them.
+		"SCHEMA_REGISTRY_URL="+stack.RegistryURL(),
 		"PATH="+filepath.Join(root, "bin")+string(os.PathListSeparator)+os.Getenv("PATH"),
 	)
 }

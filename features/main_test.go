@@ -70,6 +70,7 @@ func TestFeatures(t *testing.T) {
 			notificationSteps(sc)
 			stockSteps(sc)
 			deadLetterSteps(sc)
+			contractSteps(sc)
 			outageSteps(sc)
 			kafkaSteps(sc)
 			scalingSteps(sc)

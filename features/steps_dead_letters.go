@@ -74,8 +74,8 @@ func setAside(ctx context.Context, topic, group string) error {
 	}
 	r := byGroup(recs)[group]
 	h := r.Headers
-	if string(r.Value) != string(w.injected.Value) {
-		return fmt.Errorf("%s set aside %q, want the original value %q", group, r.Value, w.injected.Value)
+	if string(r.Value) != string(w.injected.Value) || r.SchemaID != w.injected.SchemaID {
+		return fmt.Errorf("%s set aside %q (schema id %d), want the original value %q (schema id %d)", group, r.Value, r.SchemaID, w.injected.Value, w.injected.SchemaID)
 	}
 	if h[events.HeaderDLQError] == "" ||
 		h[events.HeaderDLQSourceTopic] != topic ||

@@ -161,8 +161,12 @@ func init() {
 	}
 }
 
-// conforms checks a record's value against its topic's contract.
+// conforms checks a record's value against its topic's contract, and that
+// it says which version of the contract its writer followed (the framing).
 func conforms(r harness.Record) error {
+	if r.SchemaID == 0 {
+		return fmt.Errorf("%s record at %d/%d carries no schema id: every record the kit writes starts with the framing\n%s", r.Topic, r.Partition, r.Offset, r.Value)
+	}
 	if err := stream.Conforms(contracts[r.Topic])(r.Value); err != nil {
 		return fmt.Errorf("%s record at %d/%d breaks its contract: %w\n%s", r.Topic, r.Partition, r.Offset, err, r.Value)
 	}

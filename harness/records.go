@@ -12,6 +12,7 @@ import (
 
 	"github.com/kafkakit/kit/harness/broker"
 	"github.com/kafkakit/kit/services/events"
+	"github.com/kafkakit/kit/services/platform/schemaid"
 )
 
 // Record is a Kafka record as a test observes it.
@@ -20,7 +21,12 @@ type Record struct {
 	Partition int32
 	Offset    int64
 	Key       string
-	Value     []byte
+	// Value is the record's JSON: for a framed record (every record the
+	// kit produces), what follows the framing.
+	Value []byte
+	// SchemaID is the writer's schema id from the framing (magic byte 0,
+	// 4-byte id), 0 for a record without it.
+	SchemaID  int
 	Headers   map[string]string
 	Timestamp time.Time
 }
@@ -30,12 +36,28 @@ type Record struct {
 type Kafka struct {
 	addrs []string
 	auth  []kgo.Opt // the kit super user's TLS and SASL on a locked-down broker
+	// framer frames what Produce writes to the kit's topics; nil writes
+	// values as given.
+	framer *schemaid.Framer
 }
 
 // Kafka returns a direct client of the stack's broker, as the kit super
 // user when the broker is locked down.
 func (s *Stack) Kafka() *Kafka {
-	return &Kafka{addrs: s.broker.Addrs(), auth: broker.ClientOpts(s.broker)}
+	return NewKafka(s.broker.Addrs(), broker.ClientOpts(s.broker)...).WithRegistry(s.regURL)
+}
+
+// WithRegistry returns k framing what Produce writes to the kit's topics
+// with their current schema ids, from the registry at url ("" : none), as
+// the services' producers do.
+func (k *Kafka) WithRegistry(url string) *Kafka {
+	ids, err := schemaid.New(url)
+	if err != nil {
+		return k
+	}
+	framed := *k
+	framed.framer = schemaid.NewFramer(ids, events.Topics...)
+	return &framed
 }
 
 // NewKafka returns a direct client of the cluster at addrs; auth are the
@@ -64,8 +86,23 @@ func (KeyPartitioner) RequiresConsistency(*kgo.Record) bool { return true }
 func (KeyPartitioner) Partition(r *kgo.Record, n int) int { return events.Partition(r.Key, n) }
 
 // Produce writes one record and returns once the broker acknowledged it,
-// partitioned by key as the services' producers do (events.Partition).
+// partitioned by key as the services' producers do (events.Partition). A value for
+// one of the kit's topics is framed with its schema id first, as the
+// services frame theirs (with a registry: WithRegistry).
 func (k *Kafka) Produce(ctx context.Context, topic, key string, value []byte) (Record, error) {
+	if k.framer != nil && slices.Contains(events.Topics, topic) {
+		framed, err := k.framer.Frame(ctx, topic, value)
+		if err != nil {
+			return Record{}, err
+		}
+		value = framed
+	}
+	return k.ProduceRaw(ctx, topic, key, value)
+}
+
+// ProduceRaw writes value exactly as given: to show what a consumer does
+// with a record that lacks the framing, or carries an id nobody knows.
+func (k *Kafka) ProduceRaw(ctx context.Context, topic, key string, value []byte) (Record, error) {
 	client, err := kgo.NewClient(k.opts(kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.RecordPartitioner(KeyPartitioner{}))...)
 	if err != nil {
@@ -201,7 +238,11 @@ func toRecord(r *kgo.Record) Record {
 	for _, kv := range r.Headers {
 		h[kv.Key] = string(kv.Value)
 	}
-	return Record{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, Key: string(r.Key), Value: r.Value, Headers: h, Timestamp: r.Timestamp}
+	rec := Record{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, Key: string(r.Key), Value: r.Value, Headers: h, Timestamp: r.Timestamp}
+	if id, payload, err := schemaid.Split(r.Value); err == nil {
+		rec.SchemaID, rec.Value = id, payload
+	}
+	return rec
 }
 
 // Committed returns the offset group has committed on a partition of

@@ -282,6 +282,12 @@ func (s *Stack) startRegistry(ctx context.Context, opts Options) error {
 		return fmt.Errorf("schema registry: %w", err)
 	}
 	s.regURL = s.registry.URL()
+	// The services register their current schemas at start; the history
+	// goes first so versions and the ids of older records are the
+	// repository's.
+	if err := registry.Seed(ctx, s.regURL); err != nil {
+		return fmt.Errorf("schema registry: %w", err)
+	}
 	return nil
 }
 

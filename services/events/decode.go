@@ -19,7 +19,17 @@ import (
 // -fuzz`, the schema and the Go rules must give the same verdict.
 
 // DecodeOrderCreated decodes and checks an orders.created value.
-func DecodeOrderCreated(raw []byte) (OrderCreated, error) {
+func DecodeOrderCreated(raw []byte) (OrderCreated, error) { return decodeOrderCreated(raw, true) }
+
+// DecodeOrderCreatedTolerant is DecodeOrderCreated for a tolerant reader: it skips
+// members the contract does not name (a newer writer's optional fields),
+// and checks the rest as strictly. Use it only on a record already checked
+// against its writer's own schema (a framed record's schema id).
+func DecodeOrderCreatedTolerant(raw []byte) (OrderCreated, error) {
+	return decodeOrderCreated(raw, false)
+}
+
+func decodeOrderCreated(raw []byte, strict bool) (OrderCreated, error) {
 	var in struct {
 		OrderID   *string     `json:"orderId"`
 		UserID    *string     `json:"userId"`
@@ -28,7 +38,7 @@ func DecodeOrderCreated(raw []byte) (OrderCreated, error) {
 		Currency  *string     `json:"currency"`
 		CreatedAt *string     `json:"createdAt"`
 	}
-	if err := decodeStrict(raw, &in); err != nil {
+	if err := decodeMembers(raw, &in, strict); err != nil {
 		return OrderCreated{}, err
 	}
 	var c checker
@@ -45,6 +55,18 @@ func DecodeOrderCreated(raw []byte) (OrderCreated, error) {
 
 // DecodeStockReservation decodes and checks a stock.reservations value.
 func DecodeStockReservation(raw []byte) (StockReservation, error) {
+	return decodeStockReservation(raw, true)
+}
+
+// DecodeStockReservationTolerant is DecodeStockReservation for a tolerant reader: it skips
+// members the contract does not name (a newer writer's optional fields),
+// and checks the rest as strictly. Use it only on a record already checked
+// against its writer's own schema (a framed record's schema id).
+func DecodeStockReservationTolerant(raw []byte) (StockReservation, error) {
+	return decodeStockReservation(raw, false)
+}
+
+func decodeStockReservation(raw []byte, strict bool) (StockReservation, error) {
 	var in struct {
 		OrderID   *string        `json:"orderId"`
 		Result    *string        `json:"result"`
@@ -54,7 +76,7 @@ func DecodeStockReservation(raw []byte) (StockReservation, error) {
 		Currency  *string        `json:"currency"`
 		UpdatedAt *string        `json:"updatedAt"`
 	}
-	if err := decodeStrict(raw, &in); err != nil {
+	if err := decodeMembers(raw, &in, strict); err != nil {
 		return StockReservation{}, err
 	}
 	var c checker
@@ -71,7 +93,15 @@ func DecodeStockReservation(raw []byte) (StockReservation, error) {
 }
 
 // DecodeOrderStatus decodes and checks an orders.status value.
-func DecodeOrderStatus(raw []byte) (OrderStatus, error) {
+func DecodeOrderStatus(raw []byte) (OrderStatus, error) { return decodeOrderStatus(raw, true) }
+
+// DecodeOrderStatusTolerant is DecodeOrderStatus for a tolerant reader: it skips
+// members the contract does not name (a newer writer's optional fields),
+// and checks the rest as strictly. Use it only on a record already checked
+// against its writer's own schema (a framed record's schema id).
+func DecodeOrderStatusTolerant(raw []byte) (OrderStatus, error) { return decodeOrderStatus(raw, false) }
+
+func decodeOrderStatus(raw []byte, strict bool) (OrderStatus, error) {
 	var in struct {
 		OrderID     *string        `json:"orderId"`
 		Status      *string        `json:"status"`
@@ -80,7 +110,7 @@ func DecodeOrderStatus(raw []byte) (OrderStatus, error) {
 		Seq         jsontext.Value `json:"seq"`
 		UpdatedAt   *string        `json:"updatedAt"`
 	}
-	if err := decodeStrict(raw, &in); err != nil {
+	if err := decodeMembers(raw, &in, strict); err != nil {
 		return OrderStatus{}, err
 	}
 	var c checker
@@ -97,6 +127,18 @@ func DecodeOrderStatus(raw []byte) (OrderStatus, error) {
 
 // DecodeInventoryUpdated decodes and checks an inventory.updated value.
 func DecodeInventoryUpdated(raw []byte) (InventoryUpdated, error) {
+	return decodeInventoryUpdated(raw, true)
+}
+
+// DecodeInventoryUpdatedTolerant is DecodeInventoryUpdated for a tolerant reader: it skips
+// members the contract does not name (a newer writer's optional fields),
+// and checks the rest as strictly. Use it only on a record already checked
+// against its writer's own schema (a framed record's schema id).
+func DecodeInventoryUpdatedTolerant(raw []byte) (InventoryUpdated, error) {
+	return decodeInventoryUpdated(raw, false)
+}
+
+func decodeInventoryUpdated(raw []byte, strict bool) (InventoryUpdated, error) {
 	var in struct {
 		SKU         *string  `json:"sku"`
 		Delta       *float64 `json:"delta"`
@@ -104,7 +146,7 @@ func DecodeInventoryUpdated(raw []byte) (InventoryUpdated, error) {
 		OrderID     *string  `json:"orderId"`
 		UpdatedAt   *string  `json:"updatedAt"`
 	}
-	if err := decodeStrict(raw, &in); err != nil {
+	if err := decodeMembers(raw, &in, strict); err != nil {
 		return InventoryUpdated{}, err
 	}
 	var c checker
@@ -140,12 +182,14 @@ type itemJSON struct {
 	Qty *float64 `json:"qty"`
 }
 
-// decodeStrict parses raw into v: one JSON object with no member v does not
-// name (the schemas say additionalProperties false), names matched exactly,
+// decodeMembers parses raw into v: one JSON object, names matched exactly,
 // nothing after it, valid UTF-8, no name twice (RFC 8259 leaves the meaning
-// of a repeated name to each parser, so a contract cannot rely on it).
-func decodeStrict(raw []byte, v any) error {
-	err := json.Unmarshal(raw, v, json.RejectUnknownMembers(true))
+// of a repeated name to each parser, so a contract cannot rely on it) — and,
+// strict, no member v does not name (the schemas say additionalProperties
+// false: strict writers); not strict, such members are skipped (tolerant
+// readers, which the compatibility gate's FORWARD_TRANSITIVE check is for).
+func decodeMembers(raw []byte, v any, strict bool) error {
+	err := json.Unmarshal(raw, v, json.RejectUnknownMembers(strict))
 	if err != nil {
 		return fmt.Errorf("not a valid record: %w", err)
 	}

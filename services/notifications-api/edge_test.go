@@ -13,10 +13,12 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
+	"github.com/twmb/franz-go/pkg/sr/srfake"
 
 	"github.com/kafkakit/kit/services/events"
 	"github.com/kafkakit/kit/services/platform/httpx"
 	"github.com/kafkakit/kit/services/platform/metrics"
+	"github.com/kafkakit/kit/services/platform/schemaid"
 	"github.com/kafkakit/kit/services/platform/svc"
 )
 
@@ -272,5 +274,39 @@ func TestLoadConfigRefusesWhatCannotWork(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), key+": ") {
 			t.Errorf("%s=%s: err = %v, want one naming %s", key, value, err, key)
 		}
+	}
+}
+
+func TestFlowRecordsShowTheirSchemaIDAndVersion(t *testing.T) {
+	url, _, f := newTestServer(t)
+	reg := httptest.NewServer(srfake.NewRegistry().Handler())
+	t.Cleanup(reg.Close)
+	ids, err := schemaid.New(reg.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := ids.RegisterHistory(t.Context(), events.TopicOrdersStatus)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Schemas = ids
+	value := `{"orderId":"` + order + `","status":"CREATED","updatedAt":"2026-12-07T00:00:00Z"}`
+	f.Add(kafka.Message{Topic: events.TopicOrdersStatus, Key: []byte(order), Value: schemaid.Frame(s.ID, []byte(value))})
+	f.Add(kafka.Message{Topic: events.TopicOrdersStatus, Offset: 1, Key: []byte(order), Value: []byte(value)})
+	_, sc := open(t, url+"/flow?orderId="+order, "")
+	got := readEvents(t, sc, 2)
+	var framed, plain map[string]any
+	if err := json.Unmarshal([]byte(got[0].data), &framed); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal([]byte(got[1].data), &plain); err != nil {
+		t.Fatal(err)
+	}
+	v, _ := framed["value"].(map[string]any)
+	if framed["schemaId"] != float64(s.ID) || framed["version"] != float64(s.Version) || v["status"] != "CREATED" {
+		t.Errorf("framed record = %s, want schemaId %d, version %d and the JSON after the framing", got[0].data, s.ID, s.Version)
+	}
+	if _, ok := plain["schemaId"]; ok {
+		t.Errorf("a record without the framing has a schemaId: %s", got[1].data)
 	}
 }

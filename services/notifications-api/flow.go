@@ -2,11 +2,14 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"sync"
 	"time"
 
 	"github.com/segmentio/kafka-go"
+
+	"github.com/kafkakit/kit/services/platform/schemaid"
 )
 
 // Record is one Kafka record as the event flow shows it to learners: where
@@ -14,12 +17,18 @@ import (
 // (a dead letter's dlq.* headers say why and where from), omitted when it
 // has none.
 type Record struct {
-	Seq       int64             `json:"-"`
-	Topic     string            `json:"topic"`
-	Partition int               `json:"partition"`
-	Offset    int64             `json:"offset"`
-	Key       string            `json:"key"`
-	Value     json.RawMessage   `json:"value"`
+	Seq       int64           `json:"-"`
+	Topic     string          `json:"topic"`
+	Partition int             `json:"partition"`
+	Offset    int64           `json:"offset"`
+	Key       string          `json:"key"`
+	Value     json.RawMessage `json:"value"`
+	// SchemaID and Version say which version of its contract the writer
+	// followed: the id in the record's framing (its first five bytes,
+	// stripped from Value) and the subject version the registry holds it
+	// as; both omitted for a record without the framing.
+	SchemaID  int               `json:"schemaId,omitempty"`
+	Version   int               `json:"version,omitempty"`
 	Headers   map[string]string `json:"headers,omitempty"`
 	Timestamp time.Time         `json:"timestamp"`
 }
@@ -31,6 +40,9 @@ type Flow struct {
 	ring    []Record
 	next    int64 // sequence number of the next record
 	waiters waiters
+	// Schemas, when set, names the version of each record's schema id
+	// (resolved once per id).
+	Schemas *schemaid.Registry
 	// Watch, when set, is told of each subscriber: it starts what feeds
 	// the flow and returns what to call when the subscriber leaves.
 	Watch func() (release func())
@@ -44,6 +56,12 @@ func NewFlow(size int) *Flow { return &Flow{ring: make([]Record, size), waiters:
 // is left to the streams that send it.
 func (f *Flow) Add(m kafka.Message) {
 	r := Record{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset, Key: string(m.Key), Value: m.Value, Timestamp: m.Time.UTC()}
+	if id, payload, err := schemaid.Split(m.Value); err == nil {
+		r.SchemaID, r.Value = id, payload
+		if f.Schemas != nil {
+			r.Version = f.version(id)
+		}
+	}
 	if len(m.Headers) > 0 {
 		r.Headers = make(map[string]string, len(m.Headers))
 		for _, h := range m.Headers {
@@ -56,6 +74,18 @@ func (f *Flow) Add(m kafka.Message) {
 	f.ring[f.next%int64(len(f.ring))] = r
 	f.next++
 	f.waiters.wake()
+}
+
+// version is the subject version of schema id, 0 when the registry does
+// not say (within a moment: the flow waits for nothing).
+func (f *Flow) version(id int) int {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	s, err := f.Schemas.Resolve(ctx, id)
+	if err != nil {
+		return 0
+	}
+	return s.Version
 }
 
 // forOrder reports whether r concerns orderID: keyed by it (orders.created,

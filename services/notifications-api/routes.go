@@ -11,6 +11,7 @@ import (
 	"github.com/kafkakit/kit/services/events"
 	"github.com/kafkakit/kit/services/platform/httpx"
 	"github.com/kafkakit/kit/services/platform/metrics"
+	"github.com/kafkakit/kit/services/platform/stream"
 	"github.com/kafkakit/kit/services/platform/tracing"
 )
 
@@ -44,11 +45,11 @@ func NewServer(log *slog.Logger, history *History, flow *Flow, consumers *Consum
 // The Consumers panel (GET /consumers) reads no topic: Consumers describes
 // the groups through the admin API.
 func subscriptions(cfg config, log *slog.Logger, history *History, flow *Flow, tr *tracing.Tracing,
-	consumed func(time.Duration)) (statuses *Tail, flowTails *FlowTails) {
+	decodeStatus func(context.Context, kafka.Message) (events.OrderStatus, error), consumed func(time.Duration)) (statuses *Tail, flowTails *FlowTails) {
 	fromFirst := func(first, end int64) int64 { return first }
 	recent := func(first, end int64) int64 { return max(first, end-int64(cfg.FlowRecords)) }
 	statuses = &Tail{Brokers: cfg.Brokers, Dialer: cfg.Kafka.Dialer(), Topic: events.TopicOrdersStatus, Start: fromFirst, Log: log,
-		Handle: recordStatus(log, history, flow, tr, consumed)}
+		Handle: recordStatus(log, history, flow, tr, decodeStatus, consumed)}
 	flowTails = &FlowTails{Idle: cfg.FlowIdle}
 	for _, topic := range events.Topics {
 		if topic != events.TopicOrdersStatus {
@@ -64,19 +65,39 @@ func subscriptions(cfg config, log *slog.Logger, history *History, flow *Flow, t
 // event flow, and each order status to the history the status streams
 // follow. A record that is not an order status is skipped, not fatal: the
 // streams carry on with the orders that are.
-func recordStatus(log *slog.Logger, history *History, flow *Flow, tr *tracing.Tracing, consumed func(time.Duration)) func(kafka.Message) {
+func recordStatus(log *slog.Logger, history *History, flow *Flow, tr *tracing.Tracing,
+	decodeStatus func(context.Context, kafka.Message) (events.OrderStatus, error), consumed func(time.Duration)) func(kafka.Message) {
 	return func(m kafka.Message) {
 		began := time.Now()
 		_, span := tr.StartConsume(context.Background(), m, "")
 		defer func() { span.End(); consumed(time.Since(began)) }()
 		flow.Add(m)
-		s, err := events.DecodeOrderStatus(m.Value)
+		s, err := readStatus(decodeStatus, m)
 		if err != nil {
 			log.Warn("skipping a record that is not an order status", "partition", m.Partition, "offset", m.Offset, "err", err)
 			return
 		}
 		if history.AddTraced(s, span.SpanContext()) {
 			log.Debug("status", "orderId", s.OrderID, "status", s.Status)
+		}
+	}
+}
+
+// readStatus decodes a framed status, waiting out a registry that does not
+// answer (the status would otherwise never reach its subscribers) for up to
+// half a minute, then giving up on it with the reason.
+func readStatus(decode func(context.Context, kafka.Message) (events.OrderStatus, error), m kafka.Message) (events.OrderStatus, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for wait := 100 * time.Millisecond; ; wait = min(2*wait, time.Second) {
+		s, err := decode(ctx, m)
+		if err == nil || stream.IsPermanent(err) {
+			return s, err
+		}
+		select {
+		case <-ctx.Done():
+			return s, err
+		case <-time.After(wait):
 		}
 	}
 }

@@ -17,7 +17,7 @@ func TestSubscriptionsReadEveryKitTopicAndItsDeadLetters(t *testing.T) {
 	cfg.Brokers = []string{"127.0.0.1:1"}
 	cfg.FlowRecords = 10
 	flow := NewFlow(cfg.FlowRecords)
-	statuses, flowTails := subscriptions(cfg, slog.New(slog.DiscardHandler), NewHistory(cfg.History), flow, nil,
+	statuses, flowTails := subscriptions(cfg, slog.New(slog.DiscardHandler), NewHistory(cfg.History), flow, nil, nil,
 		metrics.New("notifications-api").Consumed(events.TopicOrdersStatus))
 
 	if statuses.Topic != events.TopicOrdersStatus || statuses.Start(5, 100) != 5 || statuses.Handle == nil {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"os"
 	"os/signal"
@@ -13,6 +14,8 @@ import (
 	"github.com/kafkakit/kit/services/events"
 	"github.com/kafkakit/kit/services/platform/inspect"
 	"github.com/kafkakit/kit/services/platform/metrics"
+	"github.com/kafkakit/kit/services/platform/schemaid"
+	"github.com/kafkakit/kit/services/platform/stream"
 	"github.com/kafkakit/kit/services/platform/svc"
 	"github.com/kafkakit/kit/services/platform/tracing"
 )
@@ -75,9 +78,18 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	defer tr.Close()
+	ids, err := schemaid.New(cfg.RegistryURL)
+	if err != nil {
+		return fmt.Errorf("config: SCHEMA_REGISTRY_URL: %w", err)
+	}
+	decodeStatus, err := stream.ReadFramed[events.OrderStatus](ids, events.TopicOrdersStatus)
+	if err != nil {
+		return err
+	}
 	history := NewHistory(cfg.History)
 	flow := NewFlow(cfg.FlowRecords)
-	statuses, flowTails := subscriptions(cfg, log, history, flow, tr, m.Consumed(events.TopicOrdersStatus))
+	flow.Schemas = ids
+	statuses, flowTails := subscriptions(cfg, log, history, flow, tr, decodeStatus, m.Consumed(events.TopicOrdersStatus))
 
 	groups := inspect.New(cfg.Brokers, cfg.Kafka.Dialer())
 	defer groups.Close()

@@ -73,7 +73,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	defer store.Close()
-	writer := stream.NewProducer(cfg.Brokers, "", stream.ProducerConfig{WriteTimeout: cfg.ProduceTimeout, Dialer: cfg.Kafka.Dialer()})
+	_, framer, err := cfg.Schemas(events.TopicOrdersCreated)
+	if err != nil {
+		return err
+	}
+	writer := stream.NewProducer(cfg.Brokers, "", stream.ProducerConfig{WriteTimeout: cfg.ProduceTimeout, Dialer: cfg.Kafka.Dialer(), Framer: framer})
 	defer writer.Close()
 	relay := outbox.NewRelay(store.Outbox(), m.Producer(writer, ""), log)
 	store.OnCommit = relay.Committed
@@ -86,6 +90,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		"kafka":    httpx.CachedCheck(ctx, log, time.Second, stream.Routable(cfg.Brokers, writer, events.TopicOrdersCreated)),
 		"database": store.Ping,
 		"outbox":   relay.Ready,
+		"schemas":  httpx.CachedCheck(ctx, log, time.Second, framer.Ready),
 	}
 	// The relay outlives the HTTP server: what was accepted until the last
 	// request is produced (for at most the relay's drain), the rest on the

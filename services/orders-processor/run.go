@@ -71,13 +71,17 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	defer ledger.Close()
-	writer := stream.NewProducer(cfg.Brokers, "", stream.ProducerConfig{Dialer: cfg.Kafka.Dialer()})
+	ids, framer, err := cfg.Schemas(events.TopicOrdersStatus)
+	if err != nil {
+		return err
+	}
+	writer := stream.NewProducer(cfg.Brokers, "", stream.ProducerConfig{Dialer: cfg.Kafka.Dialer(), Framer: framer})
 	defer writer.Close()
 	relay := outbox.NewRelay(ledger.Outbox(), m.Producer(writer, ""), log)
 	ledger.OnCommit = relay.Committed
 	p := &Processor{Statuses: ledger, Rule: cfg.Payment, Delay: cfg.PaymentDelay, Log: log, Now: time.Now}
 	consumer, err := stream.NewConsumer(stream.ConsumerConfig{
-		Brokers: cfg.Brokers, Dialer: cfg.Kafka.Dialer(), Group: events.GroupOrdersProcessor,
+		Brokers: cfg.Brokers, Dialer: cfg.Kafka.Dialer(), Group: events.GroupOrdersProcessor, Schemas: ids,
 		MaxInFlight: cfg.MaxInFlight, Log: log,
 		Observe: m.Observe(events.GroupOrdersProcessor), Middleware: []func(stream.Handler) stream.Handler{tr.Consumer(events.GroupOrdersProcessor)},
 	}, subscriptions(p)...)
@@ -96,6 +100,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		"partitions": consumer.Stuck,
 		"database":   ledger.Ping,
 		"outbox":     relay.Ready,
+		"schemas":    httpx.CachedCheck(ctx, log, time.Second, framer.Ready),
 	}
 	// Shutdown order: HTTP stops and the consumer drains (both on ctx);
 	// the relay keeps producing until then, so what the drain committed is

@@ -62,7 +62,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	defer store.Close()
-	writer := stream.NewProducer(cfg.Brokers, "", stream.ProducerConfig{Dialer: cfg.Kafka.Dialer()})
+	ids, framer, err := cfg.Schemas(events.TopicStockReservations, events.TopicInventoryUpdated)
+	if err != nil {
+		return err
+	}
+	writer := stream.NewProducer(cfg.Brokers, "", stream.ProducerConfig{Dialer: cfg.Kafka.Dialer(), Framer: framer})
 	defer writer.Close()
 	relay := outbox.NewRelay(store.Outbox(), m.Producer(writer, ""), log)
 
@@ -73,7 +77,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		topics[i] = r.Topic
 	}
 	consumer, err := stream.NewConsumer(stream.ConsumerConfig{
-		Brokers: cfg.Brokers, Dialer: cfg.Kafka.Dialer(), Group: events.GroupStockService,
+		Brokers: cfg.Brokers, Dialer: cfg.Kafka.Dialer(), Group: events.GroupStockService, Schemas: ids,
 		MaxInFlight: cfg.MaxInFlight, Log: log,
 		Observe: m.Observe(events.GroupStockService), Middleware: []func(stream.Handler) stream.Handler{tr.Consumer(events.GroupStockService)},
 	}, routes...)
@@ -92,6 +96,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		"partitions": consumer.Stuck,
 		"database":   store.Ping,
 		"outbox":     relay.Ready,
+		"schemas":    httpx.CachedCheck(ctx, log, time.Second, framer.Ready),
 	}
 	// Shutdown order: HTTP stops and the consumer drains (both on ctx);
 	// the relay keeps producing until then, so what the drain committed is

@@ -67,7 +67,12 @@ export function isDeadLetterTopic(topic: string): boolean {
   return topic.endsWith(DLQ_SUFFIX)
 }
 
-/** FlowRecord is one Kafka record as GET /flow relays it; headers is absent when it has none. */
+/**
+ * FlowRecord is one Kafka record as GET /flow relays it; headers is absent when it has none.
+ * schemaId and schemaVersion say which version of its contract the writer followed (the
+ * id in the record's first five bytes, and the registry's version of it); absent for a
+ * record without that framing.
+ */
 export interface FlowRecord {
   topic: string
   partition: number
@@ -76,6 +81,8 @@ export interface FlowRecord {
   value: unknown
   timestamp: string
   headers?: Record<string, string>
+  schemaId?: number
+  schemaVersion?: number
 }
 
 /**
@@ -645,6 +652,8 @@ export function subscribeFlow(orderId: string | undefined, handlers: FlowHandler
         value: body.value,
         timestamp: typeof body.timestamp === 'string' ? body.timestamp : '',
         ...parseHeaders(body.headers),
+        ...(typeof body.schemaId === 'number' ? { schemaId: body.schemaId } : {}),
+        ...(typeof body.version === 'number' ? { schemaVersion: body.version } : {}),
       }
     },
     onMessage(record) {

@@ -6,11 +6,14 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http/httptest"
 	"reflect"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/twmb/franz-go/pkg/sr/srfake"
 
 	"github.com/kafkakit/kit/harness/broker"
 	"github.com/kafkakit/kit/harness/broker/embedded"
@@ -37,9 +40,22 @@ func startKafka(t *testing.T) string {
 }
 
 // kit runs the CLI in-process with an empty environment.
+// testRegistry is the schema registry every command of these tests uses:
+// franz-go's in-process one, so kit produce frames records for the kit's
+// topics as the services do.
+var testRegistry = httptest.NewServer(srfake.NewRegistry().Handler())
+
+// testEnv is the environment the tested commands see.
+func testEnv(name string) string {
+	if name == "SCHEMA_REGISTRY_URL" {
+		return testRegistry.URL
+	}
+	return ""
+}
+
 func kit(ctx context.Context, args ...string) (stdout, stderr string, err error) {
 	var out, errb bytes.Buffer
-	err = run(ctx, args, func(string) string { return "" }, &out, &errb)
+	err = run(ctx, args, testEnv, &out, &errb)
 	return out.String(), errb.String(), err
 }
 
@@ -297,7 +313,7 @@ func TestProduceThenTailShowsTheRecord(t *testing.T) {
 	out = mustKit(t, ctx, "tail", events.TopicOrdersCreated, "-from", "earliest", "-n", "1", "-brokers", brokers)
 	for _, want := range []string{
 		fmt.Sprintf("%s partition=%d offset=0 timestamp=", events.TopicOrdersCreated, p),
-		"key=" + key + "\n", "  header trace=abc\n", `  {"orderId":"order-42"}`,
+		"key=" + key + " schema=", " (orders.created-value v1)\n", "  header trace=abc\n", `  {"orderId":"order-42"}`,
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("tail output lacks %q:\n%s", want, out)
@@ -317,7 +333,7 @@ func TestProduceThenTailShowsTheRecord(t *testing.T) {
 	var follow, followErr syncbuf.Buffer
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, []string{"tail", events.TopicOrdersCreated, "-n", "1", "-brokers", brokers}, func(string) string { return "" }, &follow, &followErr)
+		done <- run(ctx, []string{"tail", events.TopicOrdersCreated, "-n", "1", "-brokers", brokers}, testEnv, &follow, &followErr)
 	}()
 	waitFor(t, ctx, &followErr, "tail to start following", func(s string) bool { return strings.Contains(s, "following") })
 	mustKit(t, ctx, "produce", events.TopicOrdersCreated, "second", "-key", key, "-brokers", brokers)

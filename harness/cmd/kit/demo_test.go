@@ -20,7 +20,7 @@ import (
 func TestMalformedRecordButton(t *testing.T) {
 	ctx := testContext(t)
 	brokers := startKafka(t)
-	p := newProducer(cluster{brokers: strings.Split(brokers, ",")})
+	p := newProducer(cluster{brokers: strings.Split(brokers, ",")}, "")
 	t.Cleanup(func() { p.Close() })
 	srv := httptest.NewServer(demoAPI(p)) // listens on 127.0.0.1: a loopback client
 	t.Cleanup(srv.Close)

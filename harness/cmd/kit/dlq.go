@@ -12,6 +12,7 @@ import (
 
 	"github.com/kafkakit/kit/services/events"
 	"github.com/kafkakit/kit/services/platform/inspect"
+	"github.com/kafkakit/kit/services/platform/schemaid"
 )
 
 const usageDLQ = `usage: kit dlq list <topic> [flags]
@@ -63,11 +64,13 @@ stands now: partition, offset, key, value and the headers the consumer set:
   `+events.HeaderDLQConsumerGroup+`    which consumer group set it aside
   `+events.HeaderDLQReplayed+`          (on a replayed record) when it was replayed
 `, getenv, stderr)
+	registryURL := f.String("registry", registryFrom(getenv), "the schema registry that names each record's schema id (env SCHEMA_REGISTRY_URL)")
 	partition := partitionFlag(f)
 	pos, err := f.parse(args, "<topic>")
 	if err != nil {
 		return err
 	}
+	schemas, _ := schemaid.New(*registryURL) // nil without one: ids shown, versions not
 	_, dlq := dlqTopics(pos[0])
 	c, brokers, err := f.client()
 	if err != nil {
@@ -80,7 +83,7 @@ stands now: partition, offset, key, value and the headers the consumer set:
 	}
 	n := 0
 	err = readPartitions(ctx, brokers, dlq, reads, func(m kafka.Message) error {
-		printRecord(stdout, m)
+		printRecord(stdout, m, schemas)
 		n++
 		return nil
 	})
@@ -158,7 +161,7 @@ reservation only writes the same statuses again.
 		}
 		r.from, r.until = *at, *at+1
 	}
-	p := newProducer(brokers)
+	p := newProducer(brokers, "") // the original bytes, framing and all
 	defer p.Close()
 	replayedAt := time.Now().UTC().Format(time.RFC3339Nano)
 	checked := map[string]bool{}

@@ -5,11 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
 	"github.com/segmentio/kafka-go"
 
+	"github.com/kafkakit/kit/services/events"
+	"github.com/kafkakit/kit/services/platform/schemaid"
 	"github.com/kafkakit/kit/services/platform/stream"
+	"github.com/kafkakit/kit/services/platform/svc"
 )
 
 func runProduce(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -19,7 +23,13 @@ The key picks the partition with murmur2 hashing, as the services' producers
 and the Java client do, so records with one key land on one partition.
 A value that is not what the topic's consumers expect is how to see the
 dead-letter topic at work: kit produce orders.created 'not an order'
+A value for one of the kit's topics is framed as the services frame theirs:
+a zero byte and the topic's current schema id (4 bytes, registered in the
+schema registry, -registry) before it; -raw writes it without, which the
+consumers dead-letter as unframed.
 `, getenv, stderr)
+	registryURL := f.String("registry", registryFrom(getenv), "the schema registry (env SCHEMA_REGISTRY_URL)")
+	raw := f.Bool("raw", false, "write the value exactly as given, without the schema-id framing")
 	key := f.String("key", "", "the record's key (default: none, so the partitioner spreads records)")
 	var headers headerFlags
 	f.Var(&headers, "header", "a header, key=value (repeatable)")
@@ -37,7 +47,11 @@ dead-letter topic at work: kit produce orders.created 'not an order'
 	if _, err := c.Cluster(setup, pos[0]); err != nil {
 		return hint(err)
 	}
-	p := newProducer(brokers)
+	framing := *registryURL
+	if *raw {
+		framing = ""
+	}
+	p := newProducer(brokers, framing)
 	defer p.Close()
 	m := kafka.Message{Topic: pos[0], Value: []byte(pos[1]), Headers: headers}
 	if *key != "" {
@@ -78,8 +92,35 @@ type producer struct {
 	p *stream.Producer
 }
 
-func newProducer(brokers cluster) *producer {
-	return &producer{p: stream.NewProducer(brokers.brokers, "", stream.ProducerConfig{Dialer: brokers.dialer})}
+// newProducer frames the values it writes to the kit's topics with their
+// schema ids from the registry at registryURL; "" writes every value as
+// given (a dead-letter replay: the original bytes already carry theirs).
+func newProducer(brokers cluster, registryURL string) *producer {
+	cfg := stream.ProducerConfig{Dialer: brokers.dialer}
+	if ids, err := schemaid.New(registryURL); err == nil {
+		cfg.Framer = kitTopicsFramer{schemaid.NewFramer(ids, events.Topics...)}
+	}
+	return &producer{p: stream.NewProducer(brokers.brokers, "", cfg)}
+}
+
+// kitTopicsFramer frames the kit's topics and leaves any other (a scratch
+// topic, a dead-letter topic) as given.
+type kitTopicsFramer struct{ f *schemaid.Framer }
+
+func (k kitTopicsFramer) Frame(ctx context.Context, topic string, value []byte) ([]byte, error) {
+	if !slices.Contains(events.Topics, topic) {
+		return value, nil
+	}
+	return k.f.Frame(ctx, topic, value)
+}
+
+// registryFrom is the schema registry the CLI talks to: SCHEMA_REGISTRY_URL,
+// else the one `kit up` serves.
+func registryFrom(getenv func(string) string) string {
+	if u := getenv("SCHEMA_REGISTRY_URL"); u != "" {
+		return u
+	}
+	return svc.DefaultRegistryURL
 }
 
 // Produce writes m (m.Topic names the topic) and returns it with its

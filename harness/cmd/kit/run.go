@@ -115,7 +115,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 
 	seeded := *seed && seedDemoStock(ctx, stack.Client(), stderr)
-	demo := newProducer(cluster{brokers: stack.BrokerAddrs(), dialer: stack.KafkaDialer()})
+	demo := newProducer(cluster{brokers: stack.BrokerAddrs(), dialer: stack.KafkaDialer()}, stack.RegistryURL())
 	defer demo.Close()
 	webURL := ""
 	if *webDir != "" {

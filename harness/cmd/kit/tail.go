@@ -16,6 +16,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/kafkakit/kit/services/platform/inspect"
+	"github.com/kafkakit/kit/services/platform/schemaid"
 	"github.com/kafkakit/kit/services/platform/stream"
 )
 
@@ -30,6 +31,7 @@ commits each record after printing it, as a real consumer would.
 -key prints one key's records only, such as one order's statuses, and -n
 then counts those: kit tail orders.status -from earliest -key <orderId> -n 3
 `, getenv, stderr)
+	registryURL := f.String("registry", registryFrom(getenv), "the schema registry that names each record's schema id (env SCHEMA_REGISTRY_URL)")
 	from := f.String("from", "latest", "where to start: earliest, latest or an offset (in every partition read); with -group, where a group without committed offsets starts")
 	partition := partitionFlag(f)
 	group := f.String("group", "", "join this consumer group and commit what is printed")
@@ -40,6 +42,7 @@ then counts those: kit tail orders.status -from earliest -key <orderId> -n 3
 	if err != nil {
 		return err
 	}
+	schemas, _ := schemaid.New(*registryURL) // nil without one: ids shown, versions not
 	topic := pos[0]
 	start, err := inspect.ParsePosition(*from)
 	if err != nil {
@@ -79,7 +82,7 @@ then counts those: kit tail orders.status -from earliest -key <orderId> -n 3
 		if *key != "" && (m.Key == nil || string(m.Key) != *key) {
 			return nil
 		}
-		printRecord(stdout, m)
+		printRecord(stdout, m, schemas)
 		printed++
 		if *n > 0 && printed >= *n {
 			return errEnough
@@ -272,13 +275,25 @@ func groupTail(ctx context.Context, brokers cluster, group, topic string, start 
 //	orders.created partition=1 offset=5 timestamp=2026-11-29T12:00:00.123Z key=4b1c…
 //	  header dlq.error=invalid orders.created value: …
 //	  {"orderId":"4b1c…", …}
-func printRecord(w io.Writer, m kafka.Message) {
+//
+// A framed value (every record the kit produces) shows its writer's schema
+// id and, when schemas can say, the subject version, then the JSON after
+// the five framing bytes; a value without the framing shows no schema.
+func printRecord(w io.Writer, m kafka.Message, schemas *schemaid.Registry) {
 	key := "<null>"
 	if m.Key != nil {
 		key = printable(m.Key)
 	}
-	fmt.Fprintf(w, "%s partition=%d offset=%d timestamp=%s key=%s\n", m.Topic, m.Partition, m.Offset,
-		m.Time.UTC().Format("2006-01-02T15:04:05.000Z07:00"), key)
+	schema := ""
+	if id, payload, err := schemaid.Split(m.Value); err == nil {
+		m.Value = payload
+		schema = fmt.Sprintf(" schema=%d", id)
+		if s, err := resolve(schemas, id); err == nil {
+			schema += fmt.Sprintf(" (%s v%d)", s.Subject, s.Version)
+		}
+	}
+	fmt.Fprintf(w, "%s partition=%d offset=%d timestamp=%s key=%s%s\n", m.Topic, m.Partition, m.Offset,
+		m.Time.UTC().Format("2006-01-02T15:04:05.000Z07:00"), key, schema)
 	for _, h := range m.Headers {
 		fmt.Fprintf(w, "  header %s=%s\n", printable([]byte(h.Key)), printable(h.Value))
 	}
@@ -287,6 +302,17 @@ func printRecord(w io.Writer, m kafka.Message) {
 		return
 	}
 	fmt.Fprintf(w, "  %s\n", printable(m.Value))
+}
+
+// resolve asks schemas (nil: none) what id is, without holding the tail up
+// for long.
+func resolve(schemas *schemaid.Registry, id int) (*schemaid.Schema, error) {
+	if schemas == nil {
+		return nil, errors.New("no registry")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	return schemas.Resolve(ctx, id)
 }
 
 // printable returns b as it is when it is one line of readable UTF-8, and

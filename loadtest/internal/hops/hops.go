@@ -18,6 +18,7 @@ import (
 
 	"github.com/kafkakit/kit/loadtest/internal/stats"
 	"github.com/kafkakit/kit/services/events"
+	"github.com/kafkakit/kit/services/platform/schemaid"
 )
 
 // Order is what the runner saw of one order.
@@ -74,7 +75,11 @@ func Measure(ctx context.Context, brokers []string, orders []Order) (Breakdown, 
 			return
 		}
 		slot := slices.Index(events.OrderPath, r.Topic)
-		if r.Topic == events.TopicOrdersStatus && !bytes.Contains(r.Value, []byte(`"status":"PAID"`)) && !bytes.Contains(r.Value, []byte(`"status":"FAILED"`)) {
+		value := r.Value
+		if _, payload, err := schemaid.Split(value); err == nil {
+			value = payload // the JSON after the schema-id framing
+		}
+		if r.Topic == events.TopicOrdersStatus && !bytes.Contains(value, []byte(`"status":"PAID"`)) && !bytes.Contains(value, []byte(`"status":"FAILED"`)) {
 			return
 		}
 		if sent[i][slot].IsZero() { // the first of a redelivery's copies

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
+
+	"github.com/kafkakit/kit/services/platform/schemaid"
 )
 
 // Handler applies one record. It returns nil once the effect is durable. An
@@ -79,6 +81,12 @@ type ConsumerConfig struct {
 	// KafkaSecurity.Dialer). nil is plaintext with kafka-go's defaults.
 	Dialer *kafka.Dialer
 	Group  string
+	// Schemas resolves the schema ids of framed records (every record the
+	// kit produces): each record is checked against its writer's version
+	// of the contract, and one without the framing, or with an id the
+	// registry does not know, is dead-lettered saying so. nil reads
+	// unframed JSON (the consumer's own tests).
+	Schemas *schemaid.Registry
 	// MaxInFlight bounds the records applied concurrently (default 256).
 	MaxInFlight int
 	// MaxUncommitted bounds, per partition, the records fetched but not yet
@@ -204,7 +212,7 @@ func newConsumer(cfg ConsumerConfig, routes []Route) (*Consumer, error) {
 			problems = append(problems, fmt.Sprintf("route for %s has no handler (build it with On)", r.Topic))
 			continue
 		}
-		h, err := r.bind()
+		h, err := r.bind(cfg.Schemas)
 		if err != nil {
 			problems = append(problems, fmt.Sprintf("route for %s: %v", r.Topic, err))
 			continue

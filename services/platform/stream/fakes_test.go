@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
+
+	"github.com/kafkakit/kit/services/platform/schemaid"
 )
 
 // fakeBroker holds partition logs (offset = index) that fakeReaders serve,
@@ -293,7 +295,7 @@ func (d *fakeDLQ) written() []kafka.Message {
 
 // raw routes topic to h with no contract, for tests of the machinery.
 func raw(topic string, h Handler) Route {
-	return Route{Topic: topic, bind: func() (Handler, error) { return h, nil }}
+	return Route{Topic: topic, bind: func(*schemaid.Registry) (Handler, error) { return h, nil }}
 }
 
 // logBuffer is a concurrency-safe log sink.

@@ -61,6 +61,16 @@ type ProducerConfig struct {
 	// MaxBatch and MaxBatchBytes bound one request (defaults 1000 records,
 	// 1 MiB).
 	MaxBatch, MaxBatchBytes int
+	// Framer puts the writer's schema id in front of every value (the
+	// Confluent framing, schemaid.Framer); a record it cannot frame is not
+	// produced. nil writes values as given: the dead-letter writer, which
+	// keeps the original bytes, and tests of the producer itself.
+	Framer Framer
+}
+
+// Framer frames a record's value for topic (schemaid.Framer).
+type Framer interface {
+	Frame(ctx context.Context, topic string, value []byte) ([]byte, error)
 }
 
 type partitionCount struct {
@@ -162,6 +172,13 @@ func (p *Producer) route(ctx context.Context, call *produceCall) (map[topicParti
 			return nil, fmt.Errorf("produce: a message names topic %s, but the producer writes to %s", m.Topic, p.topic)
 		case m.Topic == "":
 			m.Topic = p.topic
+		}
+		if p.cfg.Framer != nil {
+			framed, err := p.cfg.Framer.Frame(ctx, m.Topic, m.Value)
+			if err != nil {
+				return nil, fmt.Errorf("produce to %s: %w", m.Topic, err)
+			}
+			m.Value = framed
 		}
 		n, err := p.partitions(ctx, m.Topic)
 		if err != nil {

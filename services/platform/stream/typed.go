@@ -8,6 +8,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/kafkakit/kit/services/events"
+	"github.com/kafkakit/kit/services/platform/schemaid"
 )
 
 // Route sends the records of one topic to a typed handler; a service's
@@ -17,8 +18,9 @@ type Route struct {
 	// Contract names the schema in services/events that every record must
 	// match: the topic's own name, unless the route was moved with From.
 	Contract string
-	// bind compiles the contract and returns the adapted handler.
-	bind func() (Handler, error)
+	// bind compiles the contract and returns the adapted handler; with a
+	// registry (ConsumerConfig.Schemas) it reads framed records.
+	bind func(ids *schemaid.Registry) (Handler, error)
 	// rebind builds the same route reading another topic (From).
 	rebind func(topic string) Route
 }
@@ -32,7 +34,8 @@ type Route struct {
 //
 // For the kit's own contracts the record is parsed once, by the decoder
 // services/events keeps in step with the JSON Schema; for any other
-// contract it is validated against the schema, then decoded.
+// contract it is validated against the schema, then decoded. With a
+// registry (ConsumerConfig.Schemas) records are framed: see readFramed.
 func On[T any](topic string, h func(context.Context, T) error) Route {
 	return on(topic, topic, h)
 }
@@ -49,7 +52,7 @@ func (r Route) From(topic string) Route {
 }
 
 func on[T any](topic, contract string, h func(context.Context, T) error) Route {
-	return Route{Topic: topic, Contract: contract, rebind: func(topic string) Route { return on(topic, contract, h) }, bind: func() (Handler, error) {
+	return Route{Topic: topic, Contract: contract, rebind: func(topic string) Route { return on(topic, contract, h) }, bind: func(ids *schemaid.Registry) (Handler, error) {
 		if h == nil {
 			return nil, fmt.Errorf("nil handler")
 		}
@@ -59,11 +62,17 @@ func on[T any](topic, contract string, h func(context.Context, T) error) Route {
 				var zero T
 				return nil, fmt.Errorf("route of %s: contract %s does not decode into %T", topic, contract, zero)
 			}
+			if ids != nil {
+				return readFramed(ids, contract, decode, tolerantDecoders[contract].(func([]byte) (T, error)), h), nil
+			}
 			return decodeOnce(decode, h), nil
 		}
 		schema, err := Schema(contract)
 		if err != nil {
 			return nil, err
+		}
+		if ids != nil {
+			return readFramed(ids, contract, strictJSON[T](Conforms(schema)), tolerantJSON[T], h), nil
 		}
 		return decodeJSON(Conforms(schema), h), nil
 	}}

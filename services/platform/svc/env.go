@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/kafkakit/kit/services/platform/httpx"
+	"github.com/kafkakit/kit/services/platform/schemaid"
 )
 
 // Env reads a service's configuration from the environment once: each
@@ -275,6 +276,10 @@ type Common struct {
 	// OTLPEndpoint exports traces there when set
 	// (OTEL_EXPORTER_OTLP_ENDPOINT).
 	OTLPEndpoint string
+	// RegistryURL is the schema registry's Confluent-compatible API
+	// (SCHEMA_REGISTRY_URL): where producers register their schemas and
+	// consumers resolve the ids on the wire.
+	RegistryURL string
 }
 
 // HTTP is the edge configuration of service name, for Serve.
@@ -296,5 +301,22 @@ func (e *Env) Common() Common {
 		HTTPIdleTimeout: e.PositiveDuration("HTTP_IDLE_TIMEOUT", DefaultIdleTimeout),
 		ShutdownDelay:   e.Duration("SHUTDOWN_DELAY", 0),
 		OTLPEndpoint:    e.OTLPEndpoint(),
+		RegistryURL:     e.String("SCHEMA_REGISTRY_URL", DefaultRegistryURL),
 	}
+}
+
+// DefaultRegistryURL is the schema registry `kit up` serves.
+const DefaultRegistryURL = "http://localhost:8085"
+
+// Schemas returns the service's schema registry client and a framer of the
+// records it writes to topics: a producer frames every record with its
+// topic's current schema id (registered at start; the framer's Ready is the
+// readiness check that says when the registry does not answer), a consumer
+// resolves the ids of what it reads.
+func (c Common) Schemas(topics ...string) (*schemaid.Registry, *schemaid.Framer, error) {
+	ids, err := schemaid.New(c.RegistryURL)
+	if err != nil {
+		return nil, nil, fmt.Errorf("config: SCHEMA_REGISTRY_URL: %w", err)
+	}
+	return ids, schemaid.NewFramer(ids, topics...), nil
 }

@@ -26,6 +26,12 @@ export function FlowRecordItem({ record, onTrace }: Props) {
         <span className="record-key">
           key <code>{record.key}</code>
         </span>
+        {record.schemaId !== undefined && (
+          <span className="record-schema" title="the schema id in the record's first five bytes, and its version">
+            schema <code>{record.schemaId}</code>
+            {record.schemaVersion !== undefined && <> · v{record.schemaVersion}</>}
+          </span>
+        )}
         {traceId && (
           <button
             type="button"
