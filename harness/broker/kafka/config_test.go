@@ -16,9 +16,9 @@ func TestAddClientListeners(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := map[string]string{
-		"listeners":                      "PLAINTEXT://127.0.0.1:9094,SVC_STOCK_SERVICE://127.0.0.1:2,SVC_ORDERS_API_2://127.0.0.1:5",
-		"advertised.listeners":           "PLAINTEXT://127.0.0.1:9094,SVC_STOCK_SERVICE://127.0.0.1:12,SVC_ORDERS_API_2://127.0.0.1:15",
-		"listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,SVC_STOCK_SERVICE:PLAINTEXT,SVC_ORDERS_API_2:PLAINTEXT",
+		"listeners":                                    "PLAINTEXT://127.0.0.1:9094,SVC_STOCK_SERVICE://127.0.0.1:2,SVC_ORDERS_API_2://127.0.0.1:5",
+		"advertised.listeners":                         "PLAINTEXT://127.0.0.1:9094,SVC_STOCK_SERVICE://127.0.0.1:12,SVC_ORDERS_API_2://127.0.0.1:15",
+		"listener.security.protocol.map":               "PLAINTEXT:PLAINTEXT,SVC_STOCK_SERVICE:PLAINTEXT,SVC_ORDERS_API_2:PLAINTEXT",
 		"listener.name.svc_stock_service.some.setting": "x",
 		"listener.name.svc_orders_api_2.some.setting":  "x",
 	}
