@@ -132,23 +132,32 @@ func (f Fault) check() error {
 	return nil
 }
 
-// toxics are the toxiproxy toxics that make f, as toxiproxy's API takes
-// them. Down has none: it disables the proxy.
-func (f Fault) toxics() []map[string]any {
-	toxic := func(kind, stream string, attrs map[string]any) map[string]any {
-		return map[string]any{"name": string(f.Kind) + "_" + stream, "type": kind, "stream": stream, "toxicity": 1.0, "attributes": attrs}
+// Toxic is one toxiproxy toxic, as its API takes it.
+type Toxic struct {
+	Name       string         `json:"name"`
+	Type       string         `json:"type"`
+	Stream     string         `json:"stream"` // upstream: client to server; downstream: back
+	Toxicity   float32        `json:"toxicity"`
+	Attributes map[string]any `json:"attributes"`
+}
+
+// Toxics are the toxiproxy toxics that make f. Down has none: it disables
+// the proxy.
+func (f Fault) Toxics() []Toxic {
+	toxic := func(kind, stream string, attrs map[string]any) Toxic {
+		return Toxic{Name: string(f.Kind) + "_" + stream, Type: kind, Stream: stream, Toxicity: 1, Attributes: attrs}
 	}
 	switch f.Kind {
 	case Latency:
-		return []map[string]any{toxic("latency", "downstream", map[string]any{"latency": f.Delay.Milliseconds()})}
+		return []Toxic{toxic("latency", "downstream", map[string]any{"latency": f.Delay.Milliseconds()})}
 	case Bandwidth:
-		return []map[string]any{toxic("bandwidth", "downstream", map[string]any{"rate": f.RateKB})}
+		return []Toxic{toxic("bandwidth", "downstream", map[string]any{"rate": f.RateKB})}
 	case Reset:
-		return []map[string]any{toxic("reset_peer", "downstream", map[string]any{"timeout": f.Every.Milliseconds()})}
+		return []Toxic{toxic("reset_peer", "downstream", map[string]any{"timeout": f.Every.Milliseconds()})}
 	case Cut:
 		// A timeout of 0 swallows data and never closes: the connection
 		// hangs as on a partition.
-		return []map[string]any{
+		return []Toxic{
 			toxic("timeout", "upstream", map[string]any{"timeout": 0}),
 			toxic("timeout", "downstream", map[string]any{"timeout": 0}),
 		}
@@ -205,8 +214,19 @@ func (l *Links) Listen(name string) (string, error) {
 // name selects every instance of it) to target: Broker (every broker),
 // "broker-<id>" or Database. It fails when none matches.
 func (l *Links) Select(service, target string) ([]string, error) {
+	names := l.Names()
+	out := Match(names, service, target)
+	if len(out) == 0 {
+		return nil, fmt.Errorf("netfault: no link from %s to %s among %s", service, target, strings.Join(names, ", "))
+	}
+	return out, nil
+}
+
+// Match is the names, of links named by LinkName, that go from service (or
+// an instance label) to target, as Select picks them.
+func Match(names []string, service, target string) []string {
 	var out []string
-	for _, name := range l.Names() {
+	for _, name := range names {
 		from, to, _ := strings.Cut(name, "_to_")
 		if !isInstanceOf(from, service) {
 			continue
@@ -215,10 +235,7 @@ func (l *Links) Select(service, target string) ([]string, error) {
 			out = append(out, name)
 		}
 	}
-	if len(out) == 0 {
-		return nil, fmt.Errorf("netfault: no link from %s to %s among %s", service, target, strings.Join(l.Names(), ", "))
-	}
-	return out, nil
+	return out
 }
 
 // isInstanceOf reports whether label is service's, or is service itself
@@ -247,7 +264,7 @@ func (l *Links) Apply(name string, f Fault) error {
 	if f.Kind == Down {
 		p.Stop()
 	}
-	for _, t := range f.toxics() {
+	for _, t := range f.Toxics() {
 		body, err := json.Marshal(t)
 		if err != nil {
 			return err

@@ -33,6 +33,7 @@ Run the kit, and look inside Kafka while it runs:
   schemas list    every contract's versions, in the repository and in a registry
   schemas check   register every contract's history in a registry; fail on a break
   schemas diff    what changed between two versions of a contract, field by field
+  faults          list, add and clear network faults on a "kit up -faults" stack
 
 "kit <command> -h" shows a command's flags. Every command but up takes
 -brokers host:port[,host:port] (default localhost:9093, env KAFKA_BROKERS)
@@ -55,6 +56,7 @@ var commands = map[string]command{
 	"produce":       runProduce,
 	"dlq":           runDLQ,
 	"schemas":       runSchemas,
+	"faults":        runFaults,
 }
 
 // dispatch runs every command but up.
