@@ -11,6 +11,8 @@ SCALE     ?= 1
 INSTANCES ?=
 # `make up` only: sasl_ssl locks the broker down (TLS, SCRAM, ACLs); empty is plaintext.
 SECURITY  ?=
+# `make up` only: 1 puts a proxy on every service's links, for `kit faults` (real Kafka and PostgreSQL links only).
+FAULTS    ?=
 # Go packages with unit tests: everything but the features, which `make features` runs per broker.
 UNIT    = $$(go list $(MODULE)/... | grep -v '^$(MODULE)/features$$')
 # Drop the per-test noise of -v but keep every skip reason, failure and package result.
@@ -41,9 +43,9 @@ setup-prometheus: ## setup, plus the Prometheus server and promtool (or PROMETHE
 	@PROMETHEUS=1 scripts/setup.sh
 
 # A built binary, not `go run`: go run exits 1 after any Ctrl-C, whatever kit returns.
-up: setup web ## run everything here: BROKER=embedded|kafka|kafka-cluster, SECURITY=sasl_ssl (locked-down Kafka), DB=sqlite|postgres, SCALE=n (2nd instances on 8181-8184), INSTANCES=orders-processor=3, PROMETHEUS=1 (Prometheus on 9090); page on 5173
+up: setup web ## run everything here: BROKER=embedded|kafka|kafka-cluster, SECURITY=sasl_ssl (locked-down Kafka), FAULTS=1 (kit faults), DB=sqlite|postgres, SCALE=n (2nd instances on 8181-8184), INSTANCES=orders-processor=3, PROMETHEUS=1 (Prometheus on 9090); page on 5173
 	go build -o bin/kit ./harness/cmd/kit
-	exec bin/kit up -broker $(BROKER) -db $(DB) -scale $(SCALE) -instances '$(INSTANCES)' -security '$(SECURITY)'
+	exec bin/kit up -broker $(BROKER) -db $(DB) -scale $(SCALE) -instances '$(INSTANCES)' -security '$(SECURITY)' -faults=$(if $(filter 1,$(FAULTS)),true,false)
 
 build: web ## build the four services into bin/ and the page into web/dist
 	CGO_ENABLED=0 go build -o bin/ $(MODULE)/services/orders-api $(MODULE)/services/orders-processor \
@@ -73,9 +75,11 @@ schemas: ## the compatibility gate alone: every contract's history registered in
 features: features-embedded features-kafka ## the Gherkin features on the embedded broker, then on real Kafka 3.9 + ZooKeeper
 
 # The pretty console, plus JUnit XML and Cucumber JSON per broker from godog's own formatters.
+# On real Kafka every service's links go through a proxy (FAULTS=1) for the @network scenarios;
+# the embedded broker cannot give each service a proxied address, and leaves them out saying so.
 features-embedded features-kafka: features-%:
 	@mkdir -p $(REPORTS)
-	BROKER=$* GODOG_FORMAT=pretty,junit:$(REPORTS)/features-$*.junit.xml,cucumber:$(REPORTS)/features-$*.cucumber.json \
+	BROKER=$* FAULTS=$(if $(filter kafka,$*),1,0) GODOG_FORMAT=pretty,junit:$(REPORTS)/features-$*.junit.xml,cucumber:$(REPORTS)/features-$*.cucumber.json \
 		go test -count=1 -v ./features 2>&1 | $(QUIET_V)
 
 # Only the scaling and failover scenarios (@scaling, @cluster): the others ran on both brokers already.
