@@ -149,7 +149,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	printURLs(stdout, stack, webURL, promURL, seeded)
 	if *faults {
-		fmt.Fprintf(stdout, "\n  every link is proxied (%d links): kit faults list|add|clear, e.g. kit faults add stock-service broker cut 30s\n", len(stack.Links().Names()))
+		fmt.Fprintf(stdout, "\n  %d links proxied (kit faults list shows them): kit faults add|clear, e.g. kit faults add stock-service broker cut 30s\n", len(stack.Links().Names()))
 	}
 	if m := stack.Security(); m != nil {
 		fmt.Fprintf(stdout, "\n  Kafka is locked down: SASL_SSL, SCRAM-SHA-512, CA %s\n", settingsCA(settings))
