@@ -392,21 +392,31 @@ func orderWhileLinkBreaks(ctx context.Context, sku, phrase, what string) error {
 	return err
 }
 
-// heldInOutbox: while its link to the broker was cut, the service went on
-// committing (its database works) and its outbox held what it could not
-// send; its process kept running. What /readyz said is printed, not
-// asserted: the relay's producer tries a request 5 times, 5 s each, so a
-// cut shorter than about 26 s never reaches the relay as an error and
-// readiness stays green (see the report of issue 17).
-func heldInOutbox(ctx context.Context, service string) error {
+// seenOf is what was seen while a link of service was broken, once the
+// watching has stopped.
+func seenOf(ctx context.Context, service string) (*observed, error) {
 	n := networkOf(ctx)
 	n.mu.Lock()
 	o := n.seen[service]
 	n.mu.Unlock()
 	if o == nil {
-		return fmt.Errorf("no link of %s was broken in this scenario", service)
+		return nil, fmt.Errorf("no link of %s was broken in this scenario", service)
 	}
 	o.finish(the(ctx), service)
+	return o, nil
+}
+
+// heldInOutbox: while its link to the broker was cut, the service went on
+// committing (its database works) and its outbox held what it could not
+// send; its process kept running. What /readyz said is printed, not
+// asserted: the relay's producer tries a request 5 times, 5 s each, so a
+// cut shorter than about 26 s never reaches the relay as an error and
+// readiness stays green (README, "The features").
+func heldInOutbox(ctx context.Context, service string) error {
+	o, err := seenOf(ctx, service)
+	if err != nil {
+		return err
+	}
 	switch {
 	case o.maxBacklog == 0:
 		return fmt.Errorf("%s's outbox held nothing while cut off (%s)", service, o.report())
@@ -419,14 +429,10 @@ func heldInOutbox(ctx context.Context, service string) error {
 // fellBehind: while its link was slow or kept resetting, the service's
 // group had records of its topic waiting.
 func fellBehind(ctx context.Context, service string) error {
-	n := networkOf(ctx)
-	n.mu.Lock()
-	o := n.seen[service]
-	n.mu.Unlock()
-	if o == nil {
-		return fmt.Errorf("no link of %s was broken in this scenario", service)
+	o, err := seenOf(ctx, service)
+	if err != nil {
+		return err
 	}
-	o.finish(the(ctx), service)
 	if o.lagTopic == "" {
 		return fmt.Errorf("%s reads in no group of its own; there is no lag to see", service)
 	}
