@@ -2,8 +2,10 @@ package netfault
 
 import (
 	"bufio"
+	"fmt"
 	"net"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -128,6 +130,19 @@ func TestFaults(t *testing.T) {
 	}
 	heal()
 
+	apply(Fault{Kind: Bandwidth, RateKB: 1})
+	began = time.Now()
+	line := strings.Repeat("x", 3000) + "\n"
+	if err := roundTripLine(addr, line, 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	// 3 KB back at 1 KB/s: the answer cannot be whole in under 2 s
+	// whatever the machine's speed.
+	if took := time.Since(began); took < 2*time.Second {
+		t.Errorf("3 KB through a 1 KB/s link came back in %v", took)
+	}
+	heal()
+
 	apply(Fault{Kind: Reset, Every: time.Millisecond})
 	c, err := net.DialTimeout("tcp", addr, time.Second)
 	if err != nil {
@@ -178,15 +193,24 @@ func echo(t *testing.T) string {
 
 // roundTrip sends a line through addr and waits up to within for it back.
 func roundTrip(addr string, within time.Duration) error {
+	return roundTripLine(addr, "ping\n", within)
+}
+
+// roundTripLine sends line through addr and waits up to within for it back
+// whole.
+func roundTripLine(addr, line string, within time.Duration) error {
 	c, err := net.DialTimeout("tcp", addr, within)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
 	_ = c.SetDeadline(time.Now().Add(within))
-	if _, err := c.Write([]byte("ping\n")); err != nil {
+	if _, err := c.Write([]byte(line)); err != nil {
 		return err
 	}
-	_, err = bufio.NewReader(c).ReadString('\n')
+	got, err := bufio.NewReader(c).ReadString('\n')
+	if err == nil && got != line {
+		return fmt.Errorf("sent %d bytes, got %d back", len(line), len(got))
+	}
 	return err
 }
