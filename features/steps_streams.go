@@ -173,8 +173,9 @@ func (p *placer) place(ctx context.Context, api, notifier *harness.Client) {
 
 // placeCarefully sends order with an idempotency key of its own until it
 // is accepted, refused for good (a 4xx other than 429) or ctx ends: sent
-// again with the same key after a refusal for now (5xx, 429) or no answer,
-// so that a retry is the same order, never a second one.
+// again with the same key after a refusal for now (5xx, 429; after its
+// Retry-After, up to 5 s) or no answer, so that a retry is the same order,
+// never a second one.
 func (p *placer) placeCarefully(ctx context.Context, api *harness.Client, order harness.OrderRequest) (string, harness.Response, error) {
 	p.mu.Lock()
 	p.keys++
@@ -190,10 +191,14 @@ func (p *placer) placeCarefully(ctx context.Context, api *harness.Client, order 
 		p.s.mu.Lock()
 		p.s.retries++
 		p.s.mu.Unlock()
+		pause := 200 * time.Millisecond
+		if secs, perr := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && perr == nil && secs > 0 {
+			pause = min(time.Duration(secs)*time.Second, 5*time.Second)
+		}
 		select {
 		case <-ctx.Done():
 			return id, resp, err
-		case <-time.After(200 * time.Millisecond): // a client's pause before sending again, not a wait for the system
+		case <-time.After(pause): // a client's pause before sending again, as the server asked; not a wait for the system
 		}
 	}
 }

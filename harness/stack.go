@@ -167,12 +167,14 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 			return nil, err
 		}
 	}
-	// The registry starts beside the broker: Apicurio takes as long as
-	// Kafka to start, and neither needs the other.
+	// The brokers must know, as they start, the ports of the proxies they
+	// advertise to each service.
 	plan, err := s.startLinksFor(opts)
 	if err != nil {
 		return nil, err
 	}
+	// The registry starts beside the broker: Apicurio takes as long as
+	// Kafka to start, and neither needs the other.
 	regDone := make(chan error, 1)
 	go func() { regDone <- s.startRegistry(ctx, opts) }()
 	s.broker, err = startBroker(ctx, opts, s.security, plan.clientListeners())
