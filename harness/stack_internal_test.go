@@ -186,4 +186,14 @@ func TestPlanLinks(t *testing.T) {
 	if p, err := (&Stack{}).startLinksFor(Options{Broker: "kafka"}); p != nil || err != nil {
 		t.Errorf("without Faults, startLinksFor = %v, %v; want nothing", p, err)
 	}
+
+	// The embedded broker: no plan for its links, and a loud line saying so.
+	var log strings.Builder
+	emb := &Stack{}
+	if p, err := emb.startLinksFor(Options{Faults: true, Log: &log}); p != nil || err != nil || emb.links == nil {
+		t.Errorf("embedded with Faults: plan %v, err %v, links %v; want no plan and links for PostgreSQL", p, err, emb.links)
+	}
+	if !strings.HasPrefix(log.String(), "!!! FAULTS on the embedded broker") {
+		t.Errorf("embedded with Faults said %q, want the loud line", log.String())
+	}
 }
