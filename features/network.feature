@@ -15,7 +15,7 @@ Feature: Surviving a bad network
 
     Scenario: The stock service is cut off from the broker while its database works
       When the shopper keeps ordering "toaster" while stock-service's link to the broker is cut for 10 seconds while it keeps running
-      Then stock-service held its answers in its outbox while cut off, and kept running
+      Then stock-service held back its work while cut off, and kept running
       And every order is paid, each order's statuses recorded in order
       And the shopper saw each order go through CREATED, PROCESSING and PAID once
       And each order took its "toaster" from stock once
