@@ -11,6 +11,8 @@ SCALE     ?= 1
 INSTANCES ?=
 # `make up` only: sasl_ssl locks the broker down (TLS, SCRAM, ACLs); empty is plaintext.
 SECURITY  ?=
+# `make up` only: 1 puts a proxy on every service's links, for `kit faults` (real Kafka and PostgreSQL links only).
+FAULTS    ?=
 # Go packages with unit tests: everything but the features, which `make features` runs per broker.
 UNIT    = $$(go list $(MODULE)/... | grep -v '^$(MODULE)/features$$')
 # `make check`'s packages: UNIT without those whose tests start a process beside them — real Kafka
@@ -27,14 +29,14 @@ REPORTS := $(CURDIR)/features/reports
 GOTESTSUM  := go run gotest.tools/gotestsum@v1.13.0
 ACTIONLINT := go run github.com/rhysd/actionlint/cmd/actionlint@v1.7.12
 # The stages of `make test`, in order; each gets a line in the summary that ends it.
-TEST_STAGES := setup vet workflow unit features-embedded features-kafka features-cluster features-security web-test e2e
+TEST_STAGES := setup vet workflow unit features-embedded features-kafka features-cluster features-security features-network web-test e2e
 # A load run of about a minute (floor, 200 orders/s, a ramp to 1000/s) for CI's artifact.
 # Latency thresholds are off (a shared runner's numbers are noise); every order must still end.
 LOADTEST_SHORT := -warmup 2s -duration 10s -ramp 500,1000 -step-duration 10s \
 	-floor-producers client -idle 0 -broker-warmup 0 \
 	-max-ratio-p50 0 -max-ratio-p99 0 -min-sustained-rate 0
 
-.PHONY: help setup setup-prometheus up build web test check vet workflow unit schemas features features-embedded features-kafka features-cluster features-security \
+.PHONY: help setup setup-prometheus up build web test check vet workflow unit schemas features features-embedded features-kafka features-cluster features-security features-network \
 	web-test e2e scenarios loadtest loadtest-short clean
 
 help: ## list the commands
@@ -47,9 +49,9 @@ setup-prometheus: ## setup, plus the Prometheus server and promtool (or PROMETHE
 	@PROMETHEUS=1 scripts/setup.sh
 
 # A built binary, not `go run`: go run exits 1 after any Ctrl-C, whatever kit returns.
-up: setup web ## run everything here: BROKER=embedded|kafka|kafka-cluster, SECURITY=sasl_ssl (locked-down Kafka), DB=sqlite|postgres, SCALE=n (2nd instances on 8181-8184), INSTANCES=orders-processor=3, PROMETHEUS=1 (Prometheus on 9090); page on 5173
+up: setup web ## run everything here: BROKER=embedded|kafka|kafka-cluster, SECURITY=sasl_ssl (locked-down Kafka), FAULTS=1 (kit faults), DB=sqlite|postgres, SCALE=n (2nd instances on 8181-8184), INSTANCES=orders-processor=3, PROMETHEUS=1 (Prometheus on 9090); page on 5173
 	go build -o bin/kit ./harness/cmd/kit
-	exec bin/kit up -broker $(BROKER) -db $(DB) -scale $(SCALE) -instances '$(INSTANCES)' -security '$(SECURITY)'
+	exec bin/kit up -broker $(BROKER) -db $(DB) -scale $(SCALE) -instances '$(INSTANCES)' -security '$(SECURITY)' -faults=$(if $(filter 1,$(FAULTS)),true,false)
 
 build: web ## build the four services into bin/ and the page into web/dist
 	CGO_ENABLED=0 go build -o bin/ $(MODULE)/services/orders-api $(MODULE)/services/orders-processor \
@@ -83,9 +85,18 @@ schemas: ## the compatibility gate alone: every contract's history registered in
 features: features-embedded features-kafka ## the Gherkin features on the embedded broker, then on real Kafka 3.9 + ZooKeeper
 
 # The pretty console, plus JUnit XML and Cucumber JSON per broker from godog's own formatters.
+# Neither proxies the services' links: the @network scenarios run in features-network.
 features-embedded features-kafka: features-%:
 	@mkdir -p $(REPORTS)
 	BROKER=$* GODOG_FORMAT=pretty,junit:$(REPORTS)/features-$*.junit.xml,cucumber:$(REPORTS)/features-$*.cucumber.json \
+		go test -count=1 -v ./features 2>&1 | $(QUIET_V)
+
+# Every service's links to real Kafka through a proxy of its own (FAULTS=1): the embedded broker
+# cannot give each service a proxied address; @postgres needs DB=postgres (not in make test yet).
+features-network: ## network faults (@network): slow, reset and cut links between the services and real Kafka
+	@mkdir -p $(REPORTS)
+	BROKER=kafka FAULTS=1 GODOG_TAGS='@network && ~@postgres' \
+	GODOG_FORMAT=pretty,junit:$(REPORTS)/features-network.junit.xml,cucumber:$(REPORTS)/features-network.cucumber.json \
 		go test -count=1 -v ./features 2>&1 | $(QUIET_V)
 
 # Only the scaling and failover scenarios (@scaling, @cluster): the others ran on both brokers already.

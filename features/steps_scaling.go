@@ -82,6 +82,12 @@ type scaling struct {
 	faultWhat string
 	// followedOn is the notification service the shopper follows on.
 	followedOn *harness.Instance
+	// careful makes the stream's shopper a careful client: each order
+	// sent with an idempotency key and sent again with it, after a pause,
+	// when it was refused for now (5xx, 429) or got no answer; retries
+	// counts those second sends.
+	careful bool
+	retries int
 }
 
 type scalingKey struct{}

@@ -108,6 +108,7 @@ type placer struct {
 	s    *scaling
 	mu   sync.Mutex
 	n    int // answered orders
+	keys int // idempotency keys handed out (careful streams)
 	news chan struct{}
 }
 
@@ -149,7 +150,11 @@ func (p *placer) place(ctx context.Context, api, notifier *harness.Client) {
 	w, s := p.w, p.s
 	order := harness.OrderRequest{UserID: w.user, Items: []harness.Item{{SKU: s.sku, Qty: 1}}, Total: 9.50, Currency: "EUR"}
 	o := &placed{at: time.Now()}
-	o.id, o.response, o.err = api.PlaceOrder(ctx, order)
+	if s.careful {
+		o.id, o.response, o.err = p.placeCarefully(ctx, api, order)
+	} else {
+		o.id, o.response, o.err = api.PlaceOrder(ctx, order)
+	}
 	if o.err == nil && o.response.Status == http.StatusCreated {
 		o.follow = &followed{done: make(chan struct{})}
 		go o.follow.run(s.followCtx, notifier, o.id)
@@ -163,6 +168,38 @@ func (p *placer) place(ctx context.Context, api, notifier *harness.Client) {
 	select {
 	case p.news <- struct{}{}:
 	default:
+	}
+}
+
+// placeCarefully sends order with an idempotency key of its own until it
+// is accepted, refused for good (a 4xx other than 429) or ctx ends: sent
+// again with the same key after a refusal for now (5xx, 429; after its
+// Retry-After, up to 5 s) or no answer, so that a retry is the same order,
+// never a second one.
+func (p *placer) placeCarefully(ctx context.Context, api *harness.Client, order harness.OrderRequest) (string, harness.Response, error) {
+	p.mu.Lock()
+	p.keys++
+	key := fmt.Sprintf("careful-%s-%d", p.w.token, p.keys)
+	p.mu.Unlock()
+	for {
+		try, cancel := context.WithTimeout(ctx, 5*time.Second)
+		id, resp, err := api.PlaceOrderWithKey(try, order, key)
+		cancel()
+		if err == nil && (resp.Status < 500 && resp.Status != http.StatusTooManyRequests) || ctx.Err() != nil {
+			return id, resp, err
+		}
+		p.s.mu.Lock()
+		p.s.retries++
+		p.s.mu.Unlock()
+		pause := 200 * time.Millisecond
+		if secs, perr := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && perr == nil && secs > 0 {
+			pause = min(time.Duration(secs)*time.Second, 5*time.Second)
+		}
+		select {
+		case <-ctx.Done():
+			return id, resp, err
+		case <-time.After(pause): // a client's pause before sending again, as the server asked; not a wait for the system
+		}
 	}
 }
 

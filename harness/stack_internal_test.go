@@ -3,6 +3,7 @@ package harness
 import (
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -55,6 +56,9 @@ func TestOptionsCheck(t *testing.T) {
 		{"unknown registry", Options{Registry: "confluent"}, `unknown registry "confluent"`},
 		{"a registry started beside an external broker", Options{Broker: "external", Registry: "apicurio"}, "give the running one's RegistryURL"},
 		{"an external broker and its registry", Options{Broker: "external", RegistryURL: "http://r"}, ""},
+		{"faults on real Kafka", Options{Broker: "kafka", Faults: true}, ""},
+		{"faults on a running deployment", Options{ServiceURLs: running, Faults: true}, "faults need services the harness starts"},
+		{"faults on a locked-down broker", Options{Broker: "kafka", Security: "sasl_ssl", Faults: true}, "not supported yet"},
 	} {
 		err := tc.opts.check()
 		if (tc.wantErr == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tc.wantErr)) {
@@ -139,5 +143,57 @@ func TestServicesGetTheRegistryURL(t *testing.T) {
 	}
 	if got := (&Stack{}).serviceEnv(nil); got["SCHEMA_REGISTRY_URL"] != "" {
 		t.Errorf("serviceEnv without a registry = %v, want no SCHEMA_REGISTRY_URL", got)
+	}
+}
+
+// TestPlanLinks: with Faults, every instance of every service gets a
+// listener of its own on every broker, its own ports, and its bootstrap is
+// its proxies; without, nothing changes.
+func TestPlanLinks(t *testing.T) {
+	opts := Options{Broker: "kafka-cluster", Faults: true, Instances: map[string]int{OrdersProcessor: 2}}
+	p, err := planLinks(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := len(p.clientListeners()), len(Services)+1; got != want {
+		t.Fatalf("%d listeners, want %d (one per instance)", got, want)
+	}
+	seen := map[int]bool{}
+	for _, l := range p.clientListeners() {
+		if len(l.Ports) != 3 || len(l.Advertised) != 3 {
+			t.Errorf("listener %s has ports %v advertised %v, want one per broker of 3", l.Name, l.Ports, l.Advertised)
+		}
+		for _, port := range append(slices.Clone(l.Ports), l.Advertised...) {
+			if seen[port] {
+				t.Errorf("port %d is given twice", port)
+			}
+			seen[port] = true
+		}
+	}
+	if l, ok := p.lookup("orders-processor-2"); !ok || l.Name != "SVC_ORDERS_PROCESSOR_2" {
+		t.Errorf("orders-processor's second instance has listener %+v (%v), want SVC_ORDERS_PROCESSOR_2", l, ok)
+	}
+	s := &Stack{}
+	want := []string{"127.0.0.1:" + strconv.Itoa(p.listeners["stock-service"].Advertised[0])}
+	if got := s.linkBrokers(p, StockService, 1); got[0] != want[0] || len(got) != 3 {
+		t.Errorf("stock-service's bootstrap = %v, want its proxies, starting %v", got, want)
+	}
+
+	var none *linkPlan
+	if none.clientListeners() != nil {
+		t.Error("no plan, yet listeners")
+	}
+	if p, err := (&Stack{}).startLinksFor(Options{Broker: "kafka"}); p != nil || err != nil {
+		t.Errorf("without Faults, startLinksFor = %v, %v; want nothing", p, err)
+	}
+
+	// The embedded broker: no plan for its links, and a loud line saying so.
+	var log strings.Builder
+	emb := &Stack{}
+	if p, err := emb.startLinksFor(Options{Faults: true, Log: &log}); p != nil || err != nil || emb.links == nil {
+		t.Errorf("embedded with Faults: plan %v, err %v, links %v; want no plan and links for PostgreSQL", p, err, emb.links)
+	}
+	if !strings.HasPrefix(log.String(), "!!! FAULTS on the embedded broker") {
+		t.Errorf("embedded with Faults said %q, want the loud line", log.String())
 	}
 }

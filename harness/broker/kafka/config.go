@@ -112,3 +112,38 @@ func writeProperties(path string, props map[string]string) error {
 	}
 	return nil
 }
+
+// addClientListeners adds to broker id's server properties a listener per
+// client (see Options.ClientListeners), speaking what its main listener
+// speaks. The brokers keep talking among themselves on the main listener,
+// which security.inter.broker.protocol names; a secured listener's login
+// (listener.name.<name>.*) is copied to each client listener.
+func addClientListeners(server map[string]string, id int, clients []ClientListener) error {
+	if len(clients) == 0 {
+		return nil
+	}
+	mainName, _, ok := strings.Cut(server["listeners"], "://")
+	if !ok || strings.Contains(server["listeners"], ",") {
+		return fmt.Errorf("broker kafka: client listeners need one main listener, not %q", server["listeners"])
+	}
+	protocols := []string{mainName + ":" + mainName}
+	prefix := "listener.name." + strings.ToLower(mainName) + "."
+	for _, c := range clients {
+		if c.Name == "" || c.Name == mainName || strings.Trim(c.Name, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_") != "" {
+			return fmt.Errorf("broker kafka: client listener name %q: want upper-case letters, digits and _, not %s", c.Name, mainName)
+		}
+		if id >= len(c.Ports) || id >= len(c.Advertised) {
+			return fmt.Errorf("broker kafka: client listener %s has no port for broker %d", c.Name, id)
+		}
+		server["listeners"] += fmt.Sprintf(",%s://127.0.0.1:%d", c.Name, c.Ports[id])
+		server["advertised.listeners"] += fmt.Sprintf(",%s://127.0.0.1:%d", c.Name, c.Advertised[id])
+		protocols = append(protocols, c.Name+":"+mainName)
+		for _, k := range slices.Sorted(maps.Keys(server)) {
+			if rest, ok := strings.CutPrefix(k, prefix); ok {
+				server["listener.name."+strings.ToLower(c.Name)+"."+rest] = server[k]
+			}
+		}
+	}
+	server["listener.security.protocol.map"] = strings.Join(protocols, ",")
+	return nil
+}

@@ -94,6 +94,27 @@ type Options struct {
 	// users and ACLs of events.Principals created by Start. nil is the
 	// plaintext listener of the learning path.
 	Security *security.Material
+	// ClientListeners are listeners of their own for some clients, each
+	// reached through a proxy (harness/netfault): every broker listens for
+	// that client on a port of its own and advertises the proxy's port, so
+	// that the client, which dials whatever the brokers advertise, goes
+	// through its proxy on every connection, not only the first. The
+	// brokers among themselves, and every other client, keep the main
+	// listener.
+	ClientListeners []ClientListener
+}
+
+// ClientListener is one client's listener on every broker.
+type ClientListener struct {
+	// Name is Kafka's listener name: upper-case letters, digits and _,
+	// not PLAINTEXT or SASL_SSL.
+	Name string
+	// Ports are, per broker (by id), the port it listens on for this
+	// client: the proxy's upstream.
+	Ports []int
+	// Advertised are, per broker, the port it advertises to this client:
+	// where the proxy listens.
+	Advertised []int
 }
 
 // Broker is a running ZooKeeper and one or more Kafka brokers. Its methods
@@ -273,6 +294,9 @@ func (b *Broker) prepareDir(opts Options) error {
 		server := serverProperties(int32(i), n, logs, nd.port, b.zkPort)
 		if b.security != nil {
 			maps.Copy(server, b.security.ServerProperties(nd.addr()))
+		}
+		if err := addClientListeners(server, i, opts.ClientListeners); err != nil {
+			return err
 		}
 		maps.Copy(server, opts.ServerProperties)
 		nd.logDirs = strings.Split(server["log.dirs"], ",")

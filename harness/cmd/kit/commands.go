@@ -35,6 +35,7 @@ Run the kit, and look inside Kafka while it runs:
   schemas diff    what changed between two versions of a contract, field by field
   txn             Kafka transactions on scratch topics: aborted, committed,
                   a zombie fenced, a crash in a read-process-write (lesson 10)
+  faults          list, add and clear network faults on a "kit up -faults" stack
 
 "kit <command> -h" shows a command's flags. Every command but up takes
 -brokers host:port[,host:port] (default localhost:9093, env KAFKA_BROKERS)
@@ -58,6 +59,7 @@ var commands = map[string]command{
 	"dlq":           runDLQ,
 	"schemas":       runSchemas,
 	"txn":           runTxn,
+	"faults":        runFaults,
 }
 
 // dispatch runs every command but up.

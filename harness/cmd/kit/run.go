@@ -43,6 +43,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	paymentDelay := fs.String("payment-delay", envOr(getenv, "PAYMENT_DELAY", "1s"), "simulated payment time (env PAYMENT_DELAY)")
 	quiet := fs.Bool("quiet", false, "do not print the services' logs")
 	seed := fs.Bool("seed", true, "seed demo stock once the services are ready (demo.go)")
+	faults := fs.Bool("faults", getenv("FAULTS") == "1", "put a proxy on every link of every service (to each broker on real Kafka, to PostgreSQL) and answer kit faults on "+faultsAPI+" (env FAULTS=1)")
 	prom := fs.Bool("prometheus", getenv("PROMETHEUS") == "1", "also run Prometheus on :9090 scraping every instance, with deploy/prometheus's rules (env PROMETHEUS=1; make setup-prometheus installs it)")
 	fs.Usage = func() { fmt.Fprint(stderr, usage); fs.PrintDefaults() }
 	if err := fs.Parse(args[1:]); err != nil {
@@ -70,6 +71,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		DB:            *db,
 		ServiceEnv:    map[string]string{"PAYMENT_DELAY": *paymentDelay},
 		Security:      *securityMode,
+		Faults:        *faults,
 	}
 	if !*quiet {
 		opts.Log = stderr
@@ -134,7 +136,21 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		defer srv.Close(context.Background())
 		promURL = srv.URL()
 	}
+	if *faults {
+		ln, err := net.Listen("tcp", faultsAPI)
+		if err != nil {
+			return fmt.Errorf("-faults: the fault API needs %s: %w", faultsAPI, err)
+		}
+		go func() {
+			if err := stack.ServeLinks(ctx, ln); err != nil {
+				fmt.Fprintln(stderr, "kit: fault API:", err)
+			}
+		}()
+	}
 	printURLs(stdout, stack, webURL, promURL, seeded)
+	if *faults {
+		fmt.Fprintf(stdout, "\n  %d links proxied (kit faults list shows them): kit faults add|clear, e.g. kit faults add stock-service broker cut 30s\n", len(stack.Links().Names()))
+	}
 	if m := stack.Security(); m != nil {
 		fmt.Fprintf(stdout, "\n  Kafka is locked down: SASL_SSL, SCRAM-SHA-512, CA %s\n", settingsCA(settings))
 		fmt.Fprintf(stdout, "  the kit CLI signs in as %s by itself (settings in %s)\n", events.PrincipalKit, settings)
