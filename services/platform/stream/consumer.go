@@ -79,6 +79,9 @@ type ConsumerConfig struct {
 	// KafkaSecurity.Dialer). nil is plaintext with kafka-go's defaults.
 	Dialer *kafka.Dialer
 	Group  string
+	// Principal is the Kafka user Dialer signs in as ("" without SASL):
+	// Stuck names it beside a partition the broker's ACLs refuse to fetch.
+	Principal string
 	// MaxInFlight bounds the records applied concurrently (default 256).
 	MaxInFlight int
 	// MaxUncommitted bounds, per partition, the records fetched but not yet
