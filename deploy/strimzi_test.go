@@ -82,8 +82,8 @@ type KafkaListenerAuthentication struct {
 }
 
 type GenericKafkaListener struct {
-	Name string `json:"name"`
-	Port *int32 `json:"port"`
+	Name           string                       `json:"name"`
+	Port           *int32                       `json:"port"`
 	Type           string                       `json:"type"`
 	TLS            *bool                        `json:"tls"`
 	Authentication *KafkaListenerAuthentication `json:"authentication,omitempty"`
