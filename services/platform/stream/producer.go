@@ -199,11 +199,11 @@ func (p *Producer) partitions(ctx context.Context, topic string) (int, error) {
 		if t.Name != topic {
 			continue
 		}
+		if errors.Is(t.Error, kafka.UnknownTopicOrPartition) || t.Error == nil && len(t.Partitions) == 0 {
+			return 0, fmt.Errorf("produce to %s: %w", topic, p.missing(ctx, topic))
+		}
 		if t.Error != nil {
 			return 0, fmt.Errorf("produce to %s: %w", topic, t.Error)
-		}
-		if len(t.Partitions) == 0 {
-			return 0, fmt.Errorf("produce to %s: %w", topic, kafka.UnknownTopicOrPartition)
 		}
 		p.mu.Lock()
 		p.counts[topic] = partitionCount{len(t.Partitions), time.Now()}
