@@ -135,9 +135,9 @@ scenarios: ## the features against a running deployment (e.g. docker compose up)
 	go test -count=1 -v ./features 2>&1 | $(QUIET_V)
 
 # Built, not `go run`, so its exit status (99: thresholds missed, 1: tool error) reaches make.
-loadtest: setup ## the load runner's standard profile (BROKER=embedded|kafka|kafka-cluster, DB=sqlite|postgres, INSTANCES=orders-processor=2,...); table on stdout, reports in loadtest/results
+loadtest: setup ## the load runner's standard profile (BROKER=embedded|kafka|kafka-cluster, DB=sqlite|postgres, SECURITY=sasl_ssl, INSTANCES=orders-processor=2,...); table on stdout, reports in loadtest/results
 	go build -o bin/loadtest $(MODULE)/loadtest
-	BROKER=$(BROKER) DB=$(DB) INSTANCES='$(INSTANCES)' bin/loadtest -out loadtest/results $(LOADTEST_FLAGS)
+	BROKER=$(BROKER) DB=$(DB) INSTANCES='$(INSTANCES)' SECURITY='$(SECURITY)' bin/loadtest -out loadtest/results $(LOADTEST_FLAGS)
 
 loadtest-short: ## a one-minute load run (what CI uploads): no latency thresholds, every order must complete
 	@$(MAKE) --no-print-directory loadtest LOADTEST_FLAGS='$(LOADTEST_SHORT)'

@@ -52,6 +52,7 @@ var kinds = map[string]func() any{
 	strimziAPIVersion + "/Kafka":         func() any { return &Kafka{} },
 	strimziAPIVersion + "/KafkaNodePool": func() any { return &KafkaNodePool{} },
 	strimziAPIVersion + "/KafkaTopic":    func() any { return &KafkaTopic{} },
+	strimziAPIVersion + "/KafkaUser":     func() any { return &KafkaUser{} },
 }
 
 // object is one decoded manifest.
@@ -413,7 +414,8 @@ func checkPinned(t *testing.T, what, image string, wantDigest bool) {
 // environment from.
 const sharedConfigMap = "kafkakit-env"
 
-// kafkaBootstrap is the address of the Strimzi cluster's plain listener, as
+// kafkaBootstrap is the address of the Strimzi cluster's TLS listener with
+// SCRAM-SHA-512 sign-in (the only one: deploy/ is secure by default), as
 // the operator names its bootstrap Service.
 func kafkaBootstrap(t *testing.T, objs []object) string {
 	t.Helper()
@@ -423,11 +425,15 @@ func kafkaBootstrap(t *testing.T, objs []object) string {
 	}
 	k := kafkas[0]
 	for _, l := range k.Spec.Kafka.Listeners {
-		if l.Type == "internal" && l.TLS != nil && !*l.TLS && l.Port != nil {
+		if l.TLS == nil || !*l.TLS || l.Authentication == nil || l.Authentication.Type != "scram-sha-512" {
+			t.Errorf("Kafka %s listener %s: tls %v, authentication %+v; want every listener TLS with scram-sha-512", k.Name, l.Name, l.TLS, l.Authentication)
+			continue
+		}
+		if l.Type == "internal" && l.Port != nil {
 			return fmt.Sprintf("%s-kafka-bootstrap:%d", k.Name, *l.Port)
 		}
 	}
-	t.Fatalf("Kafka %s has no internal plain listener for the services", k.Name)
+	t.Fatalf("Kafka %s has no internal TLS + SCRAM listener for the services", k.Name)
 	return ""
 }
 
@@ -448,13 +454,22 @@ func TestSharedConfigIsWhatTheServicesRead(t *testing.T) {
 		t.Fatalf("svc.Common refuses ConfigMap %s: %v", cm.Name, err)
 	}
 	if got, want := c.Brokers, []string{kafkaBootstrap(t, objs)}; !slices.Equal(got, want) {
-		t.Errorf("KAFKA_BROKERS %v; want %v, the Strimzi cluster's plain listener", got, want)
+		t.Errorf("KAFKA_BROKERS %v; want %v, the Strimzi cluster's TLS + SCRAM listener", got, want)
 	}
 }
 
-// secretValue returns the value of a Secret's key, failing if absent.
+// secretValue returns the value of a Secret's key, failing if absent. The
+// Secrets Strimzi's operators make (a KafkaUser's, the cluster CA's) are
+// not in the manifests: a reference to one is checked for its key and
+// stands for a placeholder.
 func secretValue(t *testing.T, objs []object, ref *corev1.SecretKeySelector) string {
 	t.Helper()
+	if keys, ok := strimziSecrets(objs)[ref.Name]; ok {
+		if !slices.Contains(keys, ref.Key) {
+			t.Fatalf("Secret %s (made by Strimzi) has no key %s; it has %v", ref.Name, ref.Key, keys)
+		}
+		return "made-by-strimzi"
+	}
 	s := find[corev1.Secret](t, objs, ref.Name)
 	if v, ok := s.StringData[ref.Key]; ok {
 		return v
@@ -604,6 +619,9 @@ func TestDeploymentsMatchTheServices(t *testing.T) {
 			// a value it would refuse at start-up (a short ADMIN_TOKEN, a
 			// malformed host list or DSN) fails here.
 			environ := containerEnv(t, objs, c)
+			if environ["KAFKA_CA_FILE"] != "" {
+				environ["KAFKA_CA_FILE"] = testCAFile(t) // the cluster's exists only in the cluster
+			}
 			getenv := func(k string) string { return environ[k] }
 			parsed := svc.NewEnv(getenv)
 			common := parsed.Common()

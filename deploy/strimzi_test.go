@@ -65,14 +65,66 @@ type KafkaClusterSpec struct {
 	Version         string                 `json:"version,omitempty"`
 	MetadataVersion string                 `json:"metadataVersion,omitempty"`
 	Listeners       []GenericKafkaListener `json:"listeners"`
+	Authorization   *KafkaAuthorization    `json:"authorization,omitempty"`
 	Config          map[string]any         `json:"config,omitempty"`
 }
 
-type GenericKafkaListener struct {
-	Name string `json:"name"`
-	Port *int32 `json:"port"`
+// KafkaAuthorization is spec.kafka.authorization (type simple: Kafka's ACL
+// authorizer, the KafkaUsers' ACLs).
+type KafkaAuthorization struct {
+	Type       string   `json:"type"`
+	SuperUsers []string `json:"superUsers,omitempty"`
+}
+
+// KafkaListenerAuthentication is a listener's authentication.
+type KafkaListenerAuthentication struct {
 	Type string `json:"type"`
-	TLS  *bool  `json:"tls"`
+}
+
+type GenericKafkaListener struct {
+	Name           string                       `json:"name"`
+	Port           *int32                       `json:"port"`
+	Type           string                       `json:"type"`
+	TLS            *bool                        `json:"tls"`
+	Authentication *KafkaListenerAuthentication `json:"authentication,omitempty"`
+}
+
+// KafkaUser is kind KafkaUser: a user the User Operator creates, with its
+// credentials in a Secret of its name, and its ACLs.
+type KafkaUser struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata"`
+	Spec              KafkaUserSpec `json:"spec"`
+}
+
+type KafkaUserSpec struct {
+	Authentication *KafkaUserAuthentication `json:"authentication,omitempty"`
+	Authorization  *KafkaUserAuthorization  `json:"authorization,omitempty"`
+}
+
+type KafkaUserAuthentication struct {
+	Type string `json:"type"`
+}
+
+type KafkaUserAuthorization struct {
+	Type string    `json:"type"`
+	ACLs []AclRule `json:"acls"`
+}
+
+// AclRule is one ACL; in kafka.strimzi.io/v1 the singular `operation` of
+// v1beta2 is gone, `operations` is a list. Type is allow (the default) or
+// deny; Host defaults to "*".
+type AclRule struct {
+	Type       string          `json:"type,omitempty"`
+	Resource   AclRuleResource `json:"resource"`
+	Host       string          `json:"host,omitempty"`
+	Operations []string        `json:"operations"`
+}
+
+type AclRuleResource struct {
+	Type        string `json:"type"`
+	Name        string `json:"name,omitempty"`
+	PatternType string `json:"patternType,omitempty"`
 }
 
 type EntityOperatorSpec struct {

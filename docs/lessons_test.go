@@ -11,9 +11,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
 	"github.com/kafkakit/kit/docs/doctest"
 	"github.com/kafkakit/kit/harness"
+	"github.com/kafkakit/kit/harness/broker"
 	"github.com/kafkakit/kit/harness/broker/kafka"
+	"github.com/kafkakit/kit/harness/broker/security"
+	"github.com/kafkakit/kit/services/events"
 )
 
 // TestMain removes the services the stacks share, built once per process,
@@ -33,7 +39,7 @@ func TestMain(m *testing.M) {
 func TestLessonsRunAsWritten(t *testing.T) {
 	root := repoRoot(t)
 	index, lessons := parseLessons(t, root)
-	runLessons(t, root, envOr("BROKER", "embedded"), index, lessons)
+	runLessons(t, root, envOr("BROKER", "embedded"), "", index, lessons)
 }
 
 // TestLessonsOnThreeBrokers runs the lessons that have blocks for the
@@ -54,17 +60,37 @@ func TestLessonsOnThreeBrokers(t *testing.T) {
 	if len(onCluster) == 0 {
 		t.Fatal("no lesson has blocks for the kafka-cluster broker; lesson 8 should")
 	}
-	runLessons(t, root, "kafka-cluster", index, onCluster)
+	runLessons(t, root, "kafka-cluster", "", index, onCluster)
+}
+
+// TestLessonsLockedDown runs the lessons that have blocks for a locked-down
+// stack (lesson 9: who may write where) as `make up BROKER=kafka
+// SECURITY=sasl_ssl` runs it: real Kafka, whose ACLs the outsider meets
+// (the embedded broker signs users in but enforces no ACL).
+func TestLessonsLockedDown(t *testing.T) {
+	root := repoRoot(t)
+	index, lessons := parseLessons(t, root)
+	var locked []*doctest.Lesson
+	for _, l := range lessons {
+		if slices.ContainsFunc(l.Steps, func(s doctest.Step) bool { return s.Security != "" }) {
+			locked = append(locked, l)
+		}
+	}
+	if len(locked) == 0 {
+		t.Fatal("no lesson has blocks for a locked-down stack; lesson 9 should")
+	}
+	runLessons(t, root, "kafka", security.SASLSSL, index, locked)
 }
 
 // runLessons starts a stack on brokerKind and runs the index, then each
 // lesson as a subtest.
-func runLessons(t *testing.T, root, brokerKind string, index *doctest.Lesson, lessons []*doctest.Lesson) {
+func runLessons(t *testing.T, root, brokerKind, securityMode string, index *doctest.Lesson, lessons []*doctest.Lesson) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	startCtx, startCancel := context.WithTimeout(ctx, 5*time.Minute)
 	stack, err := harness.Start(startCtx, harness.Options{
-		Broker: brokerKind,
+		Broker:   brokerKind,
+		Security: securityMode,
 		// What `kit up` gives the services; no ADMIN_TOKEN, so the admin
 		// doors answer this machine, as on a learner's.
 		ServiceEnv: map[string]string{"PAYMENT_DELAY": "1s", "ADMIN_TOKEN": ""},
@@ -87,11 +113,16 @@ func runLessons(t *testing.T, root, brokerKind string, index *doctest.Lesson, le
 		}
 	})
 
+	env := lessonEnv(root, stack)
+	if securityMode != "" {
+		env = append(env, lockedDownEnv(t, ctx, stack)...)
+	}
 	cfg := doctest.Config{
 		Dir:         root,
-		Env:         lessonEnv(root, stack),
+		Env:         env,
 		Ports:       stackPorts(t, stack),
 		Broker:      brokerKind,
+		Security:    securityMode,
 		Logs:        stack.Logs,
 		StepTimeout: 2 * time.Minute,
 	}
@@ -208,6 +239,59 @@ func lessonEnv(root string, stack *harness.Stack) []string {
 		"SCHEMA_REGISTRY_URL="+stack.RegistryURL(),
 		"PATH="+filepath.Join(root, "bin")+string(os.PathListSeparator)+os.Getenv("PATH"),
 	)
+}
+
+// lockedDownEnv does for a locked-down stack what `kit up -security
+// sasl_ssl` does beside starting it (harness/cmd/kit/settings.go): the
+// kit's client settings in the learner's cache directory — here one of the
+// test's own, through XDG_CACHE_HOME, with Go's build cache left where it
+// was — so that kit signs in by itself, and the outsider, a user with no
+// ACL. It returns the variables that point the lessons' shells there.
+func lockedDownEnv(t *testing.T, ctx context.Context, stack *harness.Stack) []string {
+	t.Helper()
+	m := stack.Security()
+	cache := t.TempDir()
+	dir := filepath.Join(cache, "kafkakit", "stack")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	caPEM, err := os.ReadFile(m.CAFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, password := filepath.Join(dir, "ca.pem"), filepath.Join(dir, "kit.password")
+	settings := strings.Join([]string{
+		"KAFKA_BROKERS=" + strings.Join(stack.BrokerAddrs(), ","),
+		"KAFKA_SECURITY_PROTOCOL=SASL_SSL",
+		"KAFKA_SASL_MECHANISM=SCRAM-SHA-512",
+		"KAFKA_SASL_USERNAME=" + events.PrincipalKit,
+		"KAFKA_SASL_PASSWORD_FILE=" + password,
+		"KAFKA_CA_FILE=" + ca,
+	}, "\n") + "\n"
+	for file, data := range map[string]string{ca: string(caPEM), password: m.Password(events.PrincipalKit) + "\n",
+		filepath.Join(dir, "client.env"): settings} {
+		if err := os.WriteFile(file, []byte(data), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cl, err := kgo.NewClient(append(broker.ClientOpts(stack.Broker()), kgo.SeedBrokers(stack.BrokerAddrs()...))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	if err := security.UpsertUsers(ctx, kadm.NewClient(cl),
+		kadm.UpsertSCRAM{User: "outsider", Mechanism: kadm.ScramSha512, Iterations: 4096, Password: "outsider-password"}); err != nil {
+		t.Fatalf("create the outsider: %v", err)
+	}
+	gocache := os.Getenv("GOCACHE")
+	if gocache == "" {
+		userCache, err := os.UserCacheDir()
+		if err != nil {
+			t.Fatal(err)
+		}
+		gocache = filepath.Join(userCache, "go-build")
+	}
+	return []string{"XDG_CACHE_HOME=" + cache, "GOCACHE=" + gocache}
 }
 
 // notesOf returns the transcript's NOTE lines: blocks left out of this run.

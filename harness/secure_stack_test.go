@@ -15,6 +15,7 @@ import (
 
 	"github.com/kafkakit/kit/harness"
 	"github.com/kafkakit/kit/harness/broker/embedded"
+	"github.com/kafkakit/kit/harness/broker/security"
 	"github.com/kafkakit/kit/harness/internal/syncbuf"
 	"github.com/kafkakit/kit/services/events"
 )
@@ -106,5 +107,26 @@ func TestSecureStackWithAWrongPassword(t *testing.T) {
 	}
 	if strings.Contains(err.Error(), "not-the-password") {
 		t.Error("a readiness answer shows the password")
+	}
+}
+
+// TestMaterialIsForALockedDownExternalBroker: material from outside is
+// refused unless it is for an external broker locked down with it, before
+// anything starts.
+func TestMaterialIsForALockedDownExternalBroker(t *testing.T) {
+	m, err := security.Generate(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, opts := range []harness.Options{
+		{Material: m, Security: "sasl_ssl"},
+		{Material: m, Broker: "external", BrokerAddrs: []string{"127.0.0.1:1"}},
+	} {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		_, err := harness.Start(ctx, opts)
+		cancel()
+		if err == nil || !strings.Contains(err.Error(), "Material") {
+			t.Errorf("Start(%+v) = %v, want a refusal naming Material", opts, err)
+		}
 	}
 }

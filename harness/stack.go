@@ -117,6 +117,11 @@ type Options struct {
 	// (DB postgres). Stack.Links makes them slow, narrow, flaky or cut.
 	// Without it nothing stands between a service and what it reaches.
 	Faults bool
+	// Material, with Security and Broker "external", is the material the
+	// external broker was locked down with (the load runner starts its
+	// embedded broker in a process of its own, from material it made with
+	// security.Generate); otherwise the harness makes the stack's own.
+	Material *security.Material
 }
 
 // MaxInstances bounds Options.Instances: with fixed ports, a tenth instance
@@ -162,7 +167,9 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 		}
 		s.ownDir = true
 	}
-	if opts.Security == security.SASLSSL {
+	if opts.Security == security.SASLSSL && opts.Material != nil {
+		s.security = opts.Material
+	} else if opts.Security == security.SASLSSL {
 		if s.security, err = security.Generate(filepath.Join(s.dir, "security")); err != nil {
 			return nil, err
 		}
@@ -359,7 +366,10 @@ func (o Options) check() error {
 	if err := security.Check(o.Security); err != nil {
 		return err
 	}
-	if b := cmp.Or(o.Broker, "embedded"); o.Security != "" && b != "embedded" && b != "kafka" && b != "kafka-cluster" {
+	if o.Material != nil && (o.Broker != "external" || o.Security == "") {
+		return errors.New("Material is for an external broker locked down with it: give Broker external and Security too")
+	}
+	if b := cmp.Or(o.Broker, "embedded"); o.Security != "" && o.Material == nil && b != "embedded" && b != "kafka" && b != "kafka-cluster" {
 		return fmt.Errorf("SECURITY=%s runs on BROKER=embedded, kafka or kafka-cluster; the %s broker has no secure mode in the harness yet", o.Security, b)
 	}
 	if o.Faults && o.Security != "" {
@@ -448,6 +458,9 @@ func startBroker(ctx context.Context, opts Options, m *security.Material, client
 	case "testcontainers":
 		return testcontainers.Start(ctx, testcontainers.Options{})
 	case "external":
+		if m != nil {
+			return external.Secure(opts.BrokerAddrs, m)
+		}
 		return external.New(opts.BrokerAddrs)
 	default:
 		return nil, fmt.Errorf("unknown broker %q: want embedded, kafka, kafka-cluster, testcontainers or external", opts.Broker)

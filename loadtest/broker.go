@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/kafkakit/kit/harness/broker/embedded"
+	"github.com/kafkakit/kit/harness/broker/security"
 )
 
 // brokerCommand, as the first argument, makes the runner an embedded broker
@@ -29,11 +30,22 @@ const brokerCommand = "embedded-broker"
 const brokerReady = "broker listening on "
 
 // runEmbeddedBroker runs an embedded broker until ctx ends or stdin closes
-// (the runner that started it is gone).
-func runEmbeddedBroker(ctx context.Context, stdin io.Reader, stdout io.Writer) error {
+// (the runner that started it is gone). With args[0] a directory of
+// security.Generate's material (-security sasl_ssl), it is locked down
+// with it, as the harness locks its own embedded broker down, and says in
+// its loud line on stderr what kfake does not enforce.
+func runEmbeddedBroker(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	b, err := embedded.Start(ctx, embedded.Options{})
+	opts := embedded.Options{Log: stderr}
+	if len(args) > 0 {
+		m, err := security.Load(args[0])
+		if err != nil {
+			return err
+		}
+		opts.Security = m
+	}
+	b, err := embedded.Start(ctx, opts)
 	if err != nil {
 		return err
 	}
@@ -56,13 +68,18 @@ type brokerProcess struct {
 }
 
 // startBrokerProcess starts the runner's own executable as an embedded
-// broker and returns once it listens.
-func startBrokerProcess(ctx context.Context) (*brokerProcess, error) {
+// broker and returns once it listens; locked down with the material in
+// securityDir when it is not "".
+func startBrokerProcess(ctx context.Context, securityDir string) (*brokerProcess, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, fmt.Errorf("embedded broker process: %w", err)
 	}
-	b := &brokerProcess{cmd: exec.Command(exe, brokerCommand), exited: make(chan struct{})}
+	args := []string{brokerCommand}
+	if securityDir != "" {
+		args = append(args, securityDir)
+	}
+	b := &brokerProcess{cmd: exec.Command(exe, args...), exited: make(chan struct{})}
 	b.cmd.SysProcAttr = sysProcAttr()
 	b.cmd.Stderr = &b.log
 	if b.stdin, err = b.cmd.StdinPipe(); err != nil {

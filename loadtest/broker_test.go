@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kafkakit/kit/harness/broker/security"
 	"github.com/kafkakit/kit/loadtest/internal/floor"
 )
 
@@ -23,14 +24,14 @@ func TestMain(m *testing.M) {
 func TestEmbeddedBrokerProcess(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	b, err := startBrokerProcess(ctx)
+	b, err := startBrokerProcess(ctx, "")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if b.pid() == os.Getpid() || len(b.addrs) == 0 {
 		t.Fatalf("got pid %d (this process is %d), addrs %v; want a child process with an address", b.pid(), os.Getpid(), b.addrs)
 	}
-	if err := floor.EnsureTopics(ctx, b.addrs, 1, "broker-process-test"); err != nil {
+	if err := floor.EnsureTopics(ctx, b.addrs, nil, 1, "broker-process-test"); err != nil {
 		t.Errorf("the broker process does not answer as a broker: %v", err)
 	}
 	if err := b.close(); err != nil {
@@ -40,5 +41,31 @@ func TestEmbeddedBrokerProcess(t *testing.T) {
 	case <-b.exited:
 	default:
 		t.Errorf("close returned, the broker process still runs")
+	}
+}
+
+// TestLockedDownEmbeddedBrokerProcess: with -security sasl_ssl the broker
+// process locks down with the runner's material: the kit signs in over
+// TLS, a plaintext client is not answered.
+func TestLockedDownEmbeddedBrokerProcess(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	dir := t.TempDir()
+	m, err := security.Generate(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := startBrokerProcess(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = b.close() })
+	if err := floor.EnsureTopics(ctx, b.addrs, m.KitDialer(), 1, "broker-process-secure-test"); err != nil {
+		t.Errorf("the kit cannot sign in to the locked-down broker process: %v", err)
+	}
+	short, cancelShort := context.WithTimeout(ctx, 5*time.Second)
+	defer cancelShort()
+	if err := floor.EnsureTopics(short, b.addrs, nil, 1, "broker-process-plain-test"); err == nil {
+		t.Error("a plaintext client created a topic on the locked-down broker process")
 	}
 }

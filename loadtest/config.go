@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/kafkakit/kit/harness"
+	"github.com/kafkakit/kit/harness/broker/security"
 	"github.com/kafkakit/kit/loadtest/internal/floor"
 	"github.com/kafkakit/kit/loadtest/internal/pace"
 	"github.com/kafkakit/kit/loadtest/internal/report"
@@ -65,6 +66,7 @@ type config struct {
 	seed           bool
 	total          float64
 	out            string
+	security       string
 
 	thresholds report.Thresholds
 
@@ -90,6 +92,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.StringVar(&c.target, "target", "auto", "harness: start the services through the harness; running: use the URLs and brokers given; auto: running when any of them is given")
 	fs.StringVar(&c.broker, "broker", "", "broker the harness starts: embedded, kafka or kafka-cluster (ZooKeeper and three brokers, replication 3, min.insync.replicas 2) (default $BROKER, else embedded)")
 	instances := fs.String("instances", getenv("INSTANCES"), "instances of services the harness starts, as kit up -instances takes them: orders-processor=2,stock-service=2,notifications-api=2 (default $INSTANCES; a service not named runs once)")
+	fs.StringVar(&c.security, "security", getenv("SECURITY"), "lock the stack the harness starts down: sasl_ssl (TLS, SCRAM-SHA-512, ACLs; the services sign in as themselves, the floor and the runner's own Kafka clients as the kit), or \"\" for plaintext (default $SECURITY)")
 	fs.StringVar(&c.db, "db", "", "where the orders-api, stock-service and orders-processor the harness starts keep state: sqlite or postgres (a PostgreSQL the harness starts, shared by their instances) (default $DB, else sqlite)")
 	fs.StringVar(&c.ordersURL, "orders-url", "http://localhost:8081", "orders-api base URL (running target)")
 	fs.StringVar(&c.notificationsURL, "notifications-url", "http://localhost:8083", "notifications-api base URL (running target)")
@@ -220,6 +223,10 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 		errs = append(errs, fmt.Errorf("-target %q: want auto, harness or running", c.target))
 	case c.target == "harness" && c.broker != "embedded" && c.broker != "kafka" && c.broker != "kafka-cluster":
 		errs = append(errs, fmt.Errorf("broker %q: the harness starts embedded, kafka or kafka-cluster", c.broker))
+	case c.security != "" && c.security != security.SASLSSL:
+		errs = append(errs, fmt.Errorf("-security %q: want sasl_ssl, or nothing for plaintext", c.security))
+	case c.security != "" && (c.target != "harness" || c.mode != "orders"):
+		errs = append(errs, errors.New("-security locks down a stack the runner starts (-target harness, -mode orders); a running stack is as it was started"))
 	case c.db != "sqlite" && c.db != "postgres":
 		errs = append(errs, fmt.Errorf("-db %q: want sqlite or postgres", c.db))
 	case c.target == "running" && (c.db != "sqlite" || scaled(c.instances)):

@@ -60,6 +60,7 @@ func measureInterleaved(ctx context.Context, cfg config, t *target, pacer *pace.
 			topics := floor.Topics(cfg.floorPrefix + "." + string(producer))
 			relay, err := floor.Open(ctx, floor.Config{
 				Brokers:           t.brokers,
+				Dialer:            t.dialer,
 				Topics:            topics,
 				ReplicationFactor: floorReplication(cfg, t),
 				Producer:          producer,

@@ -87,7 +87,7 @@ func runOrders(ctx context.Context, cfg config, t *target, stdout, stderr io.Wri
 		res.Warnings = append(res.Warnings, main.warnings...)
 		// Where the main run's time went, from its records' timestamps.
 		hopsCtx, cancel := context.WithTimeout(ctx, time.Minute)
-		b, err := hops.Measure(hopsCtx, t.brokers, mainRec.Orders())
+		b, err := hops.Measure(hopsCtx, t.brokers, mainRec.Orders(), t.kgoOpts...)
 		cancel()
 		if err != nil {
 			res.Warnings = append(res.Warnings, fmt.Sprintf("no hop breakdown: %v", err))

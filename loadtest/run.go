@@ -35,7 +35,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if len(args) > 1 && args[1] == brokerCommand {
-		return runEmbeddedBroker(ctx, os.Stdin, stdout)
+		return runEmbeddedBroker(ctx, args[2:], os.Stdin, stdout, stderr)
 	}
 	cfg, err := parseConfig(args, getenv, stderr)
 	if err != nil {

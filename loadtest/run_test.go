@@ -63,6 +63,26 @@ func TestParseConfig(t *testing.T) {
 			},
 		},
 		{
+			name: "-security sasl_ssl locks the stack the runner starts down",
+			args: []string{"-security", "sasl_ssl"},
+			check: func(t *testing.T, c config) {
+				if c.security != "sasl_ssl" || c.target != "harness" {
+					t.Errorf("got security %q target %q", c.security, c.target)
+				}
+			},
+		},
+		{
+			name: "SECURITY from the environment, as make passes it",
+			env:  map[string]string{"SECURITY": "sasl_ssl"},
+			check: func(t *testing.T, c config) {
+				if c.security != "sasl_ssl" {
+					t.Errorf("got security %q", c.security)
+				}
+			},
+		},
+		{name: "an unknown -security", args: []string{"-security", "tls"}, wantErr: "-security"},
+		{name: "-security on a running stack", args: []string{"-security", "sasl_ssl", "-brokers", "b:9093"}, wantErr: "-security locks down"},
+		{
 			name: "the shape from the environment, as make passes it",
 			env:  map[string]string{"DB": "postgres", "INSTANCES": "orders-api=2"},
 			check: func(t *testing.T, c config) {

@@ -8,11 +8,14 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/kafkakit/kit/harness"
+	"github.com/kafkakit/kit/harness/broker/embedded"
+	"github.com/kafkakit/kit/harness/broker/security"
 	"github.com/kafkakit/kit/loadtest/internal/proc"
 	"github.com/kafkakit/kit/loadtest/internal/report"
 )
@@ -46,7 +49,7 @@ func startStack(ctx context.Context, cfg config, stderr io.Writer) (_ *target, e
 	fmt.Fprintf(stderr, "loadtest: starting the stack on the %s broker (building the services on first use)...\n", cfg.broker)
 	began := time.Now()
 	t := &target{kind: "harness", broker: cfg.broker}
-	opts := harness.Options{Broker: cfg.broker, ServiceEnv: serviceEnv(cfg), Instances: cfg.instances, DB: cfg.db}
+	opts := harness.Options{Broker: cfg.broker, ServiceEnv: serviceEnv(cfg), Instances: cfg.instances, DB: cfg.db, Security: cfg.security}
 	var closers []func(context.Context) error
 	t.close = func(ctx context.Context) error {
 		var errs []error
@@ -62,11 +65,28 @@ func startStack(ctx context.Context, cfg config, stderr io.Writer) (_ *target, e
 	}()
 	var brokerProc proc.Process
 	if cfg.broker == "embedded" {
-		b, err := startBrokerProcess(ctx)
+		// Locked down, the broker process and the harness share one
+		// stack's material: the broker takes it from a directory, the
+		// harness hands it to the services.
+		var securityDir string
+		if cfg.security != "" {
+			if securityDir, err = os.MkdirTemp("", "loadtest-security-*"); err != nil {
+				return nil, err
+			}
+			closers = append(closers, func(context.Context) error { return os.RemoveAll(securityDir) })
+			if opts.Material, err = security.Generate(securityDir); err != nil {
+				return nil, err
+			}
+		}
+		b, err := startBrokerProcess(ctx, securityDir)
 		if err != nil {
 			return nil, err
 		}
 		closers = append(closers, func(context.Context) error { return b.close() })
+		if cfg.security != "" {
+			// kfake enforces the sign-in and TLS, not the ACLs: said loud.
+			fmt.Fprintln(stderr, embedded.NotEnforced)
+		}
 		opts.Broker, opts.BrokerAddrs = "external", b.addrs
 		brokerProc = proc.Process{Name: procBroker, PID: b.pid(), Command: "kfake (" + brokerCommand + ")", Found: "started by the runner", Kind: proc.KindBroker}
 		t.stack.Broker = fmt.Sprintf("embedded (franz-go kfake) in a child process of the runner, pid %d, at %s", b.pid(), strings.Join(b.addrs, ","))
@@ -85,6 +105,12 @@ func startStack(ctx context.Context, cfg config, stderr io.Writer) (_ *target, e
 	t.notificationsURLs = stack.URLs(harness.NotificationsAPI)
 	t.stockURL = stack.URL(harness.StockService)
 	t.brokers = stack.BrokerAddrs()
+	if m := stack.Security(); m != nil {
+		// The runner's own Kafka clients (the floor, the hop breakdown)
+		// sign in as the kit, over TLS like the services.
+		t.dialer, t.kgoOpts = m.KitDialer(), m.KitOpts()
+		t.stack.Notes = append(t.stack.Notes, "SECURITY=sasl_ssl: SASL_SSL with SCRAM-SHA-512, each service as its own principal, the floor and the runner's clients as the kit")
+	}
 	if r, ok := stack.Broker().(interface{ ReplicationFactor() int16 }); ok {
 		t.replication = int(r.ReplicationFactor())
 	}

@@ -17,6 +17,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/segmentio/kafka-go"
+	"github.com/twmb/franz-go/pkg/kgo"
+
 	"github.com/kafkakit/kit/harness"
 	"github.com/kafkakit/kit/loadtest/internal/proc"
 	"github.com/kafkakit/kit/loadtest/internal/report"
@@ -32,6 +35,10 @@ type target struct {
 	ordersURLs        []string
 	notificationsURLs []string
 	brokers           []string
+	// dialer and kgoOpts sign the runner's own Kafka clients in on a
+	// locked-down stack (nil: plaintext).
+	dialer  *kafka.Dialer
+	kgoOpts []kgo.Opt
 	// replication is the kit's topics' replication factor on the broker
 	// the harness started (3 on kafka-cluster); 0 when unknown.
 	replication      int

@@ -172,6 +172,7 @@ func TestRunCarriesVariablesAndChecksOutput(t *testing.T) {
 		"<!-- doctest: fails \"nope\" -->", "```sh", "echo nope >&2", "false", "```",
 		"<!-- doctest: log stock-service \"stock-service says hello\" -->",
 		"<!-- doctest: broker kafka-cluster -->", "```sh", "exit 3", "```",
+		"<!-- doctest: security sasl_ssl -->", "```sh", "exit 4", "```",
 		// A block that runs until Ctrl-C, while the shell goes on. What it
 		// waits for is printed by the command that runs (as curl -N prints
 		// events), so Ctrl-C finds it running.
@@ -192,6 +193,7 @@ func TestRunFailsOnWhatALearnerWouldSee(t *testing.T) {
 		{"a terminal that ends early", "<!-- doctest: terminal 2; expect \"ready\" -->\n```sh\necho oops\n```", `without printing "ready"`},
 		{"keys to an idle terminal", "<!-- doctest: ctrl-c terminal 2 -->", "terminal 2 runs nothing"},
 		{"make up on another broker", "<!-- doctest: stack -->\n```sh\nmake up BROKER=kafka\n```", "this run is on embedded"},
+		{"make up locked down on a plaintext run", "<!-- doctest: stack -->\n```sh\nmake up SECURITY=sasl_ssl\n```", "this run is plaintext: mark it security sasl_ssl"},
 		{"a ctrl-c block that ends first", "<!-- doctest: ctrl-c \"PAID\" -->\n```sh\necho CREATED\n```", `ended before it printed "PAID"`},
 	}
 	for _, tt := range tests {
@@ -224,5 +226,27 @@ func TestTerminalsRunBesideTheLessonAndAnswerKeys(t *testing.T) {
 	}
 	if b, err := os.ReadFile(filepath.Join(cfg.Dir, "seen")); err != nil || string(b) != "a\nb\nc\n" {
 		t.Errorf("seen = %q, %v; want a, b, c", b, err)
+	}
+}
+
+// A block marked security runs only on a stack locked down that way, and
+// `make up SECURITY=…` stands for such a stack.
+func TestSecurityBlocksRunOnlyOnALockedDownStack(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Security = "sasl_ssl"
+	var transcript strings.Builder
+	cfg.Transcript = &transcript
+	err := runLesson(t, cfg, strings.Join([]string{
+		"<!-- doctest: stack; security sasl_ssl -->", "```sh", "make up SECURITY=sasl_ssl", "```",
+		"<!-- doctest: security sasl_ssl; expect \"locked\" -->", "```sh", "echo locked", "```",
+	}, "\n"))
+	if err != nil {
+		t.Fatalf("%v\n%s", err, transcript.String())
+	}
+	if !strings.Contains(transcript.String(), "locked") {
+		t.Errorf("the security block did not run on a locked-down stack:\n%s", transcript.String())
+	}
+	if _, err := Parse("x.md", "<!-- doctest: security -->\n```sh\ntrue\n```"); err == nil {
+		t.Error("Parse accepted security without a mode")
 	}
 }

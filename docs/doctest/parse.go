@@ -21,6 +21,8 @@
 //	<!-- doctest: stack -->                   `make up`: the test's own stack
 //	                                          stands in for it
 //	<!-- doctest: broker kafka-cluster -->    run only on that broker
+//	<!-- doctest: security sasl_ssl -->       run only on a locked-down stack
+//	                                          (make up SECURITY=sasl_ssl)
 //
 // What a learner does with keys, or sees in the log of `make up`, is an HTML
 // comment on a line of its own:
@@ -62,6 +64,7 @@ type Step struct {
 	Terminal int      // > 0: run in that terminal, in the background
 	Stack    bool     // `make up`: the test's own stack stands in for it
 	Broker   string   // run only on this broker
+	Security string   // run only on a stack with this SECURITY ("" : any)
 
 	// Keys pressed in a terminal (Keys != "": "ctrl-c", "ctrl-z", "fg" or
 	// "kill").
@@ -93,7 +96,7 @@ func indent(s string) string {
 var (
 	commentRe = regexp.MustCompile(`^\s*<!--\s*doctest\s*(?::(.*?))?\s*-->\s*$`)
 	fenceRe   = regexp.MustCompile("^(\\s*)(```+|~~~+)\\s*([^`\\s]*)")
-	makeUpRe  = regexp.MustCompile(`^make up( BROKER=[a-z-]+)?$`)
+	makeUpRe  = regexp.MustCompile(`^make up( BROKER=[a-z-]+)?( SECURITY=[a-z_]+)?$`)
 )
 
 // shellInfo are the fence languages that hold commands.
@@ -174,7 +177,7 @@ func check(s Step) error {
 	case s.Stack && (len(s.Expect) > 0 || s.Until != "" || s.CtrlC != "" || s.Fails || s.Terminal > 0):
 		return fmt.Errorf("stack stands alone: the test's own stack stands in for the block")
 	case s.Stack && !makeUpRe.MatchString(script):
-		return fmt.Errorf("stack is for a block that is `make up` (with BROKER= at most), not %q", script)
+		return fmt.Errorf("stack is for a block that is `make up` (with BROKER= and SECURITY= at most), not %q", script)
 	case s.CtrlC != "" && (s.Until != "" || s.Fails || s.Terminal > 0):
 		return fmt.Errorf("ctrl-c is for a block in the lesson's shell that runs until stopped: not with until, fails or terminal")
 	case s.Until != "" && (s.Fails || s.Terminal > 0):
@@ -240,6 +243,11 @@ func parseDirectives(text string) (Step, error) {
 				return s, err
 			}
 			s.Broker = words[1]
+		case "security":
+			if err := arg(1); err != nil {
+				return s, err
+			}
+			s.Security = words[1]
 		case "ctrl-c":
 			if len(words) == 2 {
 				s.CtrlC = words[1]
@@ -263,7 +271,7 @@ func parseDirectives(text string) (Step, error) {
 			return s, fmt.Errorf("doctest: unknown directive %q", words[0])
 		}
 	}
-	if (s.Keys != "" || s.LogService != "") && (len(s.Expect) > 0 || s.Until != "" || s.CtrlC != "" || s.Fails || s.Stack || s.Broker != "") {
+	if (s.Keys != "" || s.LogService != "") && (len(s.Expect) > 0 || s.Until != "" || s.CtrlC != "" || s.Fails || s.Stack || s.Broker != "" || s.Security != "") {
 		return s, fmt.Errorf("doctest: keys and log stand alone")
 	}
 	return s, nil

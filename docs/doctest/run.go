@@ -30,6 +30,9 @@ type Config struct {
 	// Broker is the kind of broker under test; blocks for another are
 	// left out (and said so in the transcript).
 	Broker string
+	// Security is the stack's SECURITY ("" for plaintext); blocks for
+	// another are left out, as for another broker.
+	Security string
 	// Logs returns what a service of the stack has logged so far.
 	Logs func(service string) string
 	// StepTimeout bounds each step: a block's run, a wait for output.
@@ -38,7 +41,10 @@ type Config struct {
 	Transcript io.Writer
 }
 
-var brokerRe = regexp.MustCompile(`BROKER=(\S+)`)
+var (
+	brokerRe   = regexp.MustCompile(`BROKER=(\S+)`)
+	securityRe = regexp.MustCompile(`SECURITY=(\S+)`)
+)
 
 // pollEvery is how often an until block or a log wait looks again.
 const pollEvery = 250 * time.Millisecond
@@ -73,6 +79,10 @@ func Run(ctx context.Context, cfg Config, l *Lesson) (err error) {
 			fmt.Fprintf(cfg.Transcript, "NOTE: %s:%d runs on the %s broker only; this run is on %s\n", l.Name, s.Line, s.Broker, cfg.Broker)
 			continue
 		}
+		if s.Security != cfg.Security && s.Security != "" {
+			fmt.Fprintf(cfg.Transcript, "NOTE: %s:%d runs with SECURITY=%s only; this run is %s\n", l.Name, s.Line, s.Security, securityName(cfg.Security))
+			continue
+		}
 		if err := runStep(ctx, cfg, sh, terms, tmp, i, s); err != nil {
 			var out strings.Builder
 			for n, t := range terms {
@@ -91,6 +101,9 @@ func runStep(ctx context.Context, cfg Config, sh *shell, terms map[int]*terminal
 	case s.Stack:
 		if m := brokerRe.FindStringSubmatch(s.Script); m != nil && m[1] != cfg.Broker {
 			return fmt.Errorf("it starts the kit on the %s broker, and this run is on %s: mark it broker %s", m[1], cfg.Broker, m[1])
+		}
+		if m := securityRe.FindStringSubmatch(s.Script); m != nil && m[1] != cfg.Security {
+			return fmt.Errorf("it starts the kit with SECURITY=%s, and this run is %s: mark it security %s", m[1], securityName(cfg.Security), m[1])
 		}
 		fmt.Fprintf(cfg.Transcript, "$ %s  # the test's own stack stands in\n", strings.TrimSpace(s.Script))
 		return nil
@@ -487,4 +500,12 @@ func (b *buffer) changed() <-chan struct{} {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.news
+}
+
+// securityName says what a SECURITY value means, for messages.
+func securityName(mode string) string {
+	if mode == "" {
+		return "plaintext"
+	}
+	return "with SECURITY=" + mode
 }

@@ -43,6 +43,7 @@ var profileServices = map[string][]string{
 	"stock-service-2":    {"scaled"},
 	"orders-processor-2": {"scaled"},
 	"prometheus":         {"observability"},
+	"kafka-certs":        {"secure"},
 	"grafana":            {"observability"},
 }
 
@@ -147,8 +148,10 @@ func TestComposeScaledProfileSharesPostgreSQL(t *testing.T) {
 			if got, want := env(second, "HTTP_ADDR"), env(first, "HTTP_ADDR"); got != want {
 				t.Errorf("%s HTTP_ADDR %q; want %q, the first instance's", tc.second, got, want)
 			}
-			if len(second.Volumes) != 0 {
-				t.Errorf("%s volumes %+v; want none (its state is in PostgreSQL)", tc.second, second.Volumes)
+			for _, v := range second.Volumes {
+				if v.Source != kafkaSecretsVolume || !v.ReadOnly {
+					t.Errorf("%s volume %s:%s; want none but the secure profile's %s, read-only (its state is in PostgreSQL)", tc.second, v.Source, v.Target, kafkaSecretsVolume)
+				}
 			}
 			port := harness.DefaultPorts[tc.first]
 			var published []string

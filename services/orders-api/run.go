@@ -80,6 +80,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	writer := stream.NewProducer(cfg.Brokers, "", stream.ProducerConfig{WriteTimeout: cfg.ProduceTimeout, Dialer: cfg.Kafka.Dialer(), Framer: framer})
 	defer writer.Close()
 	relay := outbox.NewRelay(store.Outbox(), m.Producer(writer, ""), log)
+	relay.Principal = cfg.Kafka.Username // named in /readyz when an ACL refuses a topic
 	store.OnCommit = relay.Committed
 
 	ln, err := svc.Listen(log, cfg.HTTPAddr)

@@ -78,10 +78,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	writer := stream.NewProducer(cfg.Brokers, "", stream.ProducerConfig{Dialer: cfg.Kafka.Dialer(), Framer: framer})
 	defer writer.Close()
 	relay := outbox.NewRelay(ledger.Outbox(), m.Producer(writer, ""), log)
+	relay.Principal = cfg.Kafka.Username // named in /readyz when an ACL refuses a topic
 	ledger.OnCommit = relay.Committed
 	p := &Processor{Statuses: ledger, Rule: cfg.Payment, Delay: cfg.PaymentDelay, Log: log, Now: time.Now}
 	consumer, err := stream.NewConsumer(stream.ConsumerConfig{
-		Brokers: cfg.Brokers, Dialer: cfg.Kafka.Dialer(), Group: events.GroupOrdersProcessor, Schemas: ids,
+		Brokers: cfg.Brokers, Dialer: cfg.Kafka.Dialer(), Principal: cfg.Kafka.Username, Group: events.GroupOrdersProcessor, Schemas: ids,
 		MaxInFlight: cfg.MaxInFlight, Log: log,
 		Observe: m.Observe(events.GroupOrdersProcessor), Middleware: []func(stream.Handler) stream.Handler{tr.Consumer(events.GroupOrdersProcessor)},
 	}, subscriptions(p)...)

@@ -69,6 +69,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	writer := stream.NewProducer(cfg.Brokers, "", stream.ProducerConfig{Dialer: cfg.Kafka.Dialer(), Framer: framer})
 	defer writer.Close()
 	relay := outbox.NewRelay(store.Outbox(), m.Producer(writer, ""), log)
+	relay.Principal = cfg.Kafka.Username // named in /readyz when an ACL refuses a topic
 
 	store.OnCommit = relay.Committed
 	routes := subscriptions(store, log)
@@ -77,7 +78,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		topics[i] = r.Topic
 	}
 	consumer, err := stream.NewConsumer(stream.ConsumerConfig{
-		Brokers: cfg.Brokers, Dialer: cfg.Kafka.Dialer(), Group: events.GroupStockService, Schemas: ids,
+		Brokers: cfg.Brokers, Dialer: cfg.Kafka.Dialer(), Principal: cfg.Kafka.Username, Group: events.GroupStockService, Schemas: ids,
 		MaxInFlight: cfg.MaxInFlight, Log: log,
 		Observe: m.Observe(events.GroupStockService), Middleware: []func(stream.Handler) stream.Handler{tr.Consumer(events.GroupStockService)},
 	}, routes...)

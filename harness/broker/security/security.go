@@ -148,6 +148,32 @@ func Generate(dir string) (*Material, error) {
 	return m, nil
 }
 
+// Load reads back the material Generate wrote to dir: for a broker
+// started in another process of the same stack (the load runner's
+// embedded broker), which must lock down with the same CA and passwords.
+func Load(dir string) (*Material, error) {
+	m := &Material{Dir: dir, CAFile: filepath.Join(dir, "ca.pem"), KeystoreFile: filepath.Join(dir, "broker.pem"),
+		passwords: map[string]string{}, roots: x509.NewCertPool()}
+	caPEM, err := os.ReadFile(m.CAFile)
+	if err != nil {
+		return nil, fmt.Errorf("security: %w", err)
+	}
+	if !m.roots.AppendCertsFromPEM(caPEM) {
+		return nil, fmt.Errorf("security: %s holds no certificate", m.CAFile)
+	}
+	if _, err := os.Stat(m.KeystoreFile); err != nil {
+		return nil, fmt.Errorf("security: %w", err)
+	}
+	for _, user := range append(principalNames(), BrokerUser) {
+		b, err := os.ReadFile(m.PasswordFile(user))
+		if err != nil {
+			return nil, fmt.Errorf("security: %w", err)
+		}
+		m.passwords[user] = strings.TrimSuffix(string(b), "\n")
+	}
+	return m, nil
+}
+
 func serial() *big.Int {
 	n, _ := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 62))
 	return n

@@ -124,3 +124,28 @@ func TestKafkaACL(t *testing.T) {
 		}
 	}
 }
+
+// TestLoadReadsBackWhatGenerateWrote: another process of the stack locks
+// down with the same CA and passwords.
+func TestLoadReadsBackWhatGenerateWrote(t *testing.T) {
+	dir := t.TempDir()
+	m, err := Generate(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range events.Principals {
+		if got.Password(p.Name) != m.Password(p.Name) || got.Password(p.Name) == "" {
+			t.Errorf("Load: password of %s differs from Generate's", p.Name)
+		}
+	}
+	if got.Password(BrokerUser) != m.Password(BrokerUser) || got.CAFile != m.CAFile || got.KeystoreFile != m.KeystoreFile {
+		t.Errorf("Load = %+v, want the files and passwords of %+v", got, m)
+	}
+	if _, err := Load(t.TempDir()); err == nil {
+		t.Error("Load of an empty directory succeeded")
+	}
+}

@@ -28,6 +28,7 @@ Run the kit, and look inside Kafka while it runs:
   tail            print a topic's records: partition, offset, timestamp, key, headers, value
   reset-offsets   move a stopped group's committed offsets: replay, or skip ahead
   produce         write one record, partitioned by key as the services do
+  acls            the cluster's ACLs: who may read, write or describe which topic or group
   dlq list        print a topic's dead letters with the headers that say why
   dlq replay      produce dead letters back to the topic they came from
   schemas list    every contract's versions, in the repository and in a registry
@@ -57,6 +58,7 @@ var commands = map[string]command{
 	"reset-offsets": runResetOffsets,
 	"produce":       runProduce,
 	"dlq":           runDLQ,
+	"acls":          runACLs,
 	"schemas":       runSchemas,
 	"txn":           runTxn,
 	"faults":        runFaults,

@@ -106,6 +106,9 @@ func Topics(prefix string) []string {
 // Config describes the relay.
 type Config struct {
 	Brokers []string
+	// Dialer signs every client of the relay in (TLS and SASL on a
+	// locked-down stack, as the kit super user); nil is plaintext.
+	Dialer *kafka.Dialer
 	// Topics are the hops in order: records are produced to Topics[0],
 	// relayed to each next one, and timed when read from the last.
 	Topics            []string
@@ -180,12 +183,12 @@ func Open(ctx context.Context, cfg Config) (*Relay, error) {
 	if _, err := ParseProducer(string(cfg.Producer)); err != nil {
 		return nil, fmt.Errorf("floor: %w", err)
 	}
-	if err := EnsureTopics(ctx, cfg.Brokers, cfg.ReplicationFactor, cfg.Topics...); err != nil {
+	if err := EnsureTopics(ctx, cfg.Brokers, cfg.Dialer, cfg.ReplicationFactor, cfg.Topics...); err != nil {
 		return nil, err
 	}
 	ends := make([][]int64, len(cfg.Topics))
 	for i, t := range cfg.Topics {
-		e, err := lastOffsets(ctx, cfg.Brokers, t)
+		e, err := lastOffsets(ctx, cfg.Brokers, cfg.Dialer, t)
 		if err != nil {
 			return nil, err
 		}
@@ -232,10 +235,10 @@ func (r *Relay) newSender(topic string, forwarding bool) sender {
 	case ProduceWriterLinger:
 		return r.newWriter(topic, 1000, r.cfg.BatchTimeout, forwarding)
 	case ProduceStream:
-		return &streamSender{p: stream.NewProducer(r.cfg.Brokers, topic, stream.ProducerConfig{}), relay: r, async: forwarding}
+		return &streamSender{p: stream.NewProducer(r.cfg.Brokers, topic, stream.ProducerConfig{Dialer: r.cfg.Dialer}), relay: r, async: forwarding}
 	}
 	return &clientSender{
-		client: &kafka.Client{Addr: kafka.TCP(r.cfg.Brokers...), Timeout: r.cfg.Timeout},
+		client: &kafka.Client{Addr: kafka.TCP(r.cfg.Brokers...), Timeout: r.cfg.Timeout, Transport: transport(r.cfg.Dialer)},
 		topic:  topic,
 		relay:  r,
 		async:  forwarding,
@@ -256,6 +259,7 @@ func (r *Relay) newWriter(topic string, batchSize int, batchTimeout time.Duratio
 		BatchSize:              batchSize,
 		Async:                  async,
 		AllowAutoTopicCreation: false,
+		Transport:              transport(r.cfg.Dialer),
 	}
 	if async {
 		w.Completion = func(_ []kafka.Message, err error) {
@@ -352,6 +356,7 @@ func (s *streamSender) close() error { return s.p.Close() }
 func newReader(cfg Config, topic string, partition int, offset int64) (*kafka.Reader, error) {
 	r := kafka.NewReader(kafka.ReaderConfig{
 		Brokers:         cfg.Brokers,
+		Dialer:          cfg.Dialer,
 		Topic:           topic,
 		Partition:       partition,
 		MinBytes:        1,
@@ -519,8 +524,8 @@ func (r *Relay) Close() error {
 
 // EnsureTopics creates topics with events.Partitions partitions unless they
 // exist, then waits until every partition has a leader.
-func EnsureTopics(ctx context.Context, brokers []string, replication int, topics ...string) error {
-	client := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 10 * time.Second}
+func EnsureTopics(ctx context.Context, brokers []string, dialer *kafka.Dialer, replication int, topics ...string) error {
+	client := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 10 * time.Second, Transport: transport(dialer)}
 	req := &kafka.CreateTopicsRequest{}
 	for _, t := range topics {
 		req.Topics = append(req.Topics, kafka.TopicConfig{Topic: t, NumPartitions: events.Partitions, ReplicationFactor: replication})
@@ -565,8 +570,8 @@ func EnsureTopics(ctx context.Context, brokers []string, replication int, topics
 }
 
 // lastOffsets returns the next offset of each partition of topic.
-func lastOffsets(ctx context.Context, brokers []string, topic string) ([]int64, error) {
-	client := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 10 * time.Second}
+func lastOffsets(ctx context.Context, brokers []string, dialer *kafka.Dialer, topic string) ([]int64, error) {
+	client := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 10 * time.Second, Transport: transport(dialer)}
 	var reqs []kafka.OffsetRequest
 	for p := range events.Partitions {
 		reqs = append(reqs, kafka.LastOffsetOf(p))
@@ -585,4 +590,15 @@ func lastOffsets(ctx context.Context, brokers []string, topic string) ([]int64, 
 		}
 	}
 	return offs, nil
+}
+
+// transport is a kafka-go transport that connects as dialer says; nil (the
+// default transport, plaintext) without one.
+func transport(dialer *kafka.Dialer) kafka.RoundTripper {
+	if dialer == nil {
+		return nil
+	}
+	t := &kafka.Transport{DialTimeout: 3 * time.Second}
+	stream.SecureTransport(t, dialer)
+	return t
 }

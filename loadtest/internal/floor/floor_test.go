@@ -132,7 +132,7 @@ func TestEveryHopPartitionsLikeTheServices(t *testing.T) {
 // keysOn reads every record of one partition and returns their keys.
 func keysOn(ctx context.Context, t *testing.T, brokers []string, topic string, partition int) [][]byte {
 	t.Helper()
-	ends, err := lastOffsets(ctx, brokers, topic)
+	ends, err := lastOffsets(ctx, brokers, nil, topic)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -63,13 +63,13 @@ type Breakdown struct {
 // splits each order's time into its hops. Record timestamps have
 // millisecond resolution, so a hop of a fraction of a millisecond reads as
 // 0 or 1 ms; the tail, tens of milliseconds, is what this is for.
-func Measure(ctx context.Context, brokers []string, orders []Order) (Breakdown, error) {
+func Measure(ctx context.Context, brokers []string, orders []Order, opts ...kgo.Opt) (Breakdown, error) {
 	want := make(map[string]int, len(orders))
 	for i, o := range orders {
 		want[o.ID] = i
 	}
 	sent := make([][3]time.Time, len(orders)) // each topic of events.OrderPath: created, reserved, final
-	if err := readAll(ctx, brokers, events.OrderPath, func(r *kgo.Record) {
+	if err := readAll(ctx, brokers, opts, events.OrderPath, func(r *kgo.Record) {
 		i, ok := want[string(r.Key)]
 		if !ok {
 			return
@@ -142,8 +142,9 @@ func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond)
 
 // readAll hands fn every record of topics, from their start up to their end
 // offsets at the time of the call.
-func readAll(ctx context.Context, brokers []string, topics []string, fn func(*kgo.Record)) error {
-	adm, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+// opts sign the clients in (on a locked-down stack).
+func readAll(ctx context.Context, brokers []string, opts []kgo.Opt, topics []string, fn func(*kgo.Record)) error {
+	adm, err := kgo.NewClient(append(slices.Clone(opts), kgo.SeedBrokers(brokers...))...)
 	if err != nil {
 		return err
 	}
@@ -164,8 +165,8 @@ func readAll(ctx context.Context, brokers []string, topics []string, fn func(*kg
 	if len(left) == 0 {
 		return nil
 	}
-	client, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics(topics...),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	client, err := kgo.NewClient(append(slices.Clone(opts), kgo.SeedBrokers(brokers...), kgo.ConsumeTopics(topics...),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))...)
 	if err != nil {
 		return err
 	}

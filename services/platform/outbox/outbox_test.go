@@ -434,3 +434,38 @@ func TestAHoldEndsWhenItsRecordsAreGone(t *testing.T) {
 	}
 	waitFor(t, "ready once nothing of the refused key waits", func() bool { return r.Ready(context.Background()) == nil })
 }
+
+// TestADeniedProduceWaitsInTheOutboxAndReadinessNamesTheGrant: a broker
+// whose ACLs refuse the relay's principal a topic (as a producer finds it
+// out, in the metadata for the topic) keeps the record in the outbox, not
+// dropped, not deleted; /readyz names the topic, Kafka's code and the
+// principal, so the operator reads which grant is missing; once granted,
+// the record goes.
+func TestADeniedProduceWaitsInTheOutboxAndReadinessNamesTheGrant(t *testing.T) {
+	db, o := openOutbox(t)
+	w := newFakeWriter()
+	w.set(fmt.Errorf("produce to orders.status: %w", kafka.TopicAuthorizationFailed), nil)
+	r := NewRelay(o, w, slog.New(slog.DiscardHandler))
+	r.Principal = "stock-service"
+	r.RetryMax = 10 * time.Millisecond
+	running(t, r)
+	r.Committed(commit(t, db, o, msg("orders.status", "order-denied", `{"status":"PAID"}`)))
+
+	const want = "orders.status: TOPIC_AUTHORIZATION_FAILED for User:stock-service"
+	waitFor(t, "readiness names the refused topic", func() bool { return r.Ready(context.Background()) != nil })
+	if err := r.Ready(context.Background()); !strings.Contains(err.Error(), want) {
+		t.Fatalf("Ready = %q, want it to name %q", err, want)
+	}
+	if n := backlog(o); n != 1 {
+		t.Errorf("outbox holds %d records while the produce is denied, want 1: a denied record waits", n)
+	}
+	if got := w.values(); len(got) != 0 {
+		t.Errorf("produced %v while denied, want nothing", got)
+	}
+
+	w.set(nil, nil) // the ACL is granted
+	waitFor(t, "the record produced and deleted once granted", func() bool { return len(w.values()) == 1 && backlog(o) == 0 })
+	if err := r.Ready(context.Background()); err != nil {
+		t.Errorf("Ready = %v once granted, want nil", err)
+	}
+}

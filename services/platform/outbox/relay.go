@@ -16,6 +16,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/kafkakit/kit/services/platform/sqldb"
+	"github.com/kafkakit/kit/services/platform/stream"
 )
 
 // Writer produces records and returns once the broker acknowledged them;
@@ -48,6 +49,11 @@ type Relay struct {
 	// DeleteEvery bounds how long acknowledged records stay in the table
 	// (default 50 ms): a crash in between sends them again.
 	DeleteEvery time.Duration
+	// Principal is the Kafka user the writer signs in as (svc's
+	// KafkaSecurity.Username; "" without SASL). Ready names it beside a
+	// topic the broker's ACLs refuse, so the missing grant is read off
+	// /readyz.
+	Principal string
 
 	kick  chan struct{}
 	lease lease
@@ -84,6 +90,7 @@ type Relay struct {
 type held struct {
 	since, retry time.Time
 	pause        time.Duration
+	denied       string // the broker's refusal as stream.Denied says it; "" for other failures
 }
 
 type topicKey struct{ topic, key string }
@@ -98,9 +105,10 @@ type streams struct {
 // and counts only, never a key or value (readiness bodies carry no user
 // data).
 type stuckTopic struct {
-	since time.Time
-	whole bool // the topic as a whole is refused
-	keys  int  // the keys held back, when it is not
+	since  time.Time
+	whole  bool   // the topic as a whole is refused
+	keys   int    // the keys held back, when it is not
+	denied string // an ACL refusal: Kafka's code and the principal
 }
 
 // NewRelay returns a relay of o through w.
@@ -506,6 +514,7 @@ func (r *Relay) hold(topic string, key []byte, err error) {
 			r.log.Warn("outbox relay: a partition refused a record; that key's records wait, the others go on", "topic", topic, "err", err)
 		}
 	}
+	h.denied = stream.Denied(err, r.Principal)
 	h.pause = min(max(h.pause*2, r.RetryMin), r.RetryMax)
 	h.retry = now.Add(h.pause)
 }
@@ -540,6 +549,9 @@ func (r *Relay) report() {
 			s.whole = true
 		} else {
 			s.keys++
+		}
+		if h.denied != "" {
+			s.denied = h.denied
 		}
 		stuck[topic] = s
 	}
@@ -599,7 +611,9 @@ func (r *Relay) recovered() {
 // broker refuses some of its records, in which case it names each refused
 // topic, since when, how many of its records wait and how many of its keys
 // are held back while the others go on. It names no key or value, and not
-// the cause, which may name internal addresses: that is in the log.
+// the cause, which may name internal addresses: that is in the log — except
+// an ACL refusal, whose fixed words (Kafka's code and the principal) say
+// which grant is missing: the records wait in the outbox until it is given.
 func (r *Relay) Ready(ctx context.Context) error {
 	r.mu.Lock()
 	failing, since, stuck := r.failing, r.since, r.stuck
@@ -630,6 +644,9 @@ func (r *Relay) Ready(ctx context.Context) error {
 		which := "the topic refused"
 		if !s.whole {
 			which = fmt.Sprintf("%d keys held back, the others go on", s.keys)
+		}
+		if s.denied != "" {
+			which += "; " + topic + ": " + s.denied
 		}
 		problems = append(problems, fmt.Sprintf("outbox relay cannot produce to %s for %s (%s; %s)", topic, time.Since(s.since).Round(time.Second), count(topic), which))
 	}

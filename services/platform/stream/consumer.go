@@ -87,6 +87,9 @@ type ConsumerConfig struct {
 	// registry does not know, is dead-lettered saying so. nil reads
 	// unframed JSON (the consumer's own tests).
 	Schemas *schemaid.Registry
+	// Principal is the Kafka user Dialer signs in as ("" without SASL):
+	// Stuck names it beside a partition the broker's ACLs refuse to fetch.
+	Principal string
 	// MaxInFlight bounds the records applied concurrently (default 256).
 	MaxInFlight int
 	// MaxUncommitted bounds, per partition, the records fetched but not yet

@@ -638,3 +638,58 @@ func statusJSON(n int, status string) string {
 	b, _ := json.Marshal(s)
 	return string(b)
 }
+
+// A consume the broker's ACLs refuse never commits: a fetch refused
+// (TOPIC_AUTHORIZATION_FAILED) fetches and commits nothing, and readiness
+// names the partition, Kafka's code and the principal at once, not after
+// StuckAfter, so the operator reads which grant is missing; once granted,
+// the record is applied and committed.
+func TestADeniedFetchCommitsNothingAndReadinessNamesTheGrant(t *testing.T) {
+	var applied atomic.Int32
+	h := newHarness(t, ConsumerConfig{Principal: "outsider", StuckAfter: time.Hour, RetryMin: time.Millisecond},
+		raw("orders.created", func(context.Context, kafka.Message) error { applied.Add(1); return nil }))
+	h.broker.fetchErr = kafka.TopicAuthorizationFailed
+	h.broker.produce("orders.created", 0, "a")
+	h.group.assign(1, map[string][]int{"orders.created": {0}})
+	h.start(t)
+
+	const want = "orders.created/0: fetch refused: TOPIC_AUTHORIZATION_FAILED for User:outsider"
+	waitFor(t, "readiness names the refused fetch", func() bool {
+		err := h.c.Stuck(context.Background())
+		return err != nil && strings.Contains(err.Error(), want)
+	})
+	if o, ok := h.group.committed("orders.created", 0); ok {
+		t.Errorf("committed offset %d while the fetch is refused, want no commit", o)
+	}
+	if n := applied.Load(); n != 0 {
+		t.Errorf("applied %d records while the fetch is refused, want 0", n)
+	}
+
+	h.broker.mu.Lock()
+	h.broker.fetchErr = nil // the ACL is granted
+	h.broker.mu.Unlock()
+	waitFor(t, "offset 0 committed once granted", func() bool { o, _ := h.group.committed("orders.created", 0); return o == 1 })
+	waitFor(t, "ready once granted", func() bool { return h.c.Stuck(context.Background()) == nil })
+}
+
+// A record that must be dead-lettered where the principal may not write the
+// dead-letter topic is held, not committed: committing it would drop it.
+func TestARecordWhoseDeadLetterIsDeniedIsNotCommitted(t *testing.T) {
+	h := newHarness(t, ConsumerConfig{Principal: "stock-service", StuckAfter: time.Millisecond, RetryMin: time.Millisecond, RetryMax: time.Millisecond},
+		raw("t", func(context.Context, kafka.Message) error { return Permanent(errors.New("invalid")) }))
+	h.dlq.denied = kafka.TopicAuthorizationFailed
+	h.broker.produce("t", 0, "bad")
+	h.group.assign(1, map[string][]int{"t": {0}})
+	h.start(t)
+	waitFor(t, "readiness names the refused dead letter", func() bool {
+		err := h.c.Stuck(context.Background())
+		return err != nil && strings.Contains(err.Error(), "dead-lettering failed")
+	})
+	if o, ok := h.group.committed("t", 0); ok {
+		t.Errorf("committed offset %d while its dead letter is refused, want no commit", o)
+	}
+	h.dlq.mu.Lock()
+	h.dlq.denied = nil
+	h.dlq.mu.Unlock()
+	waitFor(t, "offset 0 committed once the dead letter is written", func() bool { o, _ := h.group.committed("t", 0); return o == 1 })
+}

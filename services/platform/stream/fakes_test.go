@@ -24,6 +24,7 @@ type fakeBroker struct {
 	endless   map[topicPartition]bool // records made up on demand, key "k<offset>"
 	fetched   map[topicPartition]int
 	fetchErrs int           // the next fetches fail, as while a broker is down
+	fetchErr  error         // every fetch fails with it while set, as while an ACL refuses it
 	grown     chan struct{} // closed and replaced when a log grows
 }
 
@@ -83,6 +84,11 @@ type fakeReader struct {
 func (r *fakeReader) FetchMessage(ctx context.Context) (kafka.Message, error) {
 	for {
 		r.b.mu.Lock()
+		if r.b.fetchErr != nil {
+			err := r.b.fetchErr
+			r.b.mu.Unlock()
+			return kafka.Message{}, err
+		}
 		if r.b.fetchErrs > 0 {
 			r.b.fetchErrs--
 			r.b.mu.Unlock()
@@ -266,11 +272,17 @@ type fakeDLQ struct {
 	// max.message.bytes; refused counts the refusals.
 	maxBytes int
 	refused  int
+	// denied, when set, refuses every write with it, as a broker whose
+	// ACLs do not let the consumer's principal write the dead-letter topic.
+	denied error
 }
 
 func (d *fakeDLQ) WriteMessages(_ context.Context, msgs ...kafka.Message) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if d.denied != nil {
+		return fmt.Errorf("produce to %s: %w", msgs[0].Topic, d.denied)
+	}
 	for _, m := range msgs {
 		if d.maxBytes > 0 && recordSize(m) > d.maxBytes {
 			d.refused++

@@ -58,6 +58,7 @@ type partition struct {
 	committed int64             // next offset as last stored; -1 while unknown
 	highWater int64             // -1 while unknown
 	room      chan struct{}     // signalled when the window shrinks
+	denied    string            // the broker's ACLs refuse the fetch (stream.Denied's words); "" otherwise
 }
 
 type failure struct {
@@ -182,6 +183,7 @@ func (g *genRun) fetch(ctx context.Context, p *partition, f partitionFetcher) {
 			// back (seen on a leader kill); a short fixed one only keeps a
 			// failing fetch from spinning.
 			failures++
+			g.noteDenied(p, Denied(err, g.c.cfg.Principal))
 			if failLog.allow(time.Now(), g.c.logEvery) {
 				log.Warn("fetch failed; retrying", "failures", failures, "retryIn", delay.String(), "err", err)
 			}
@@ -193,6 +195,7 @@ func (g *genRun) fetch(ctx context.Context, p *partition, f partitionFetcher) {
 		if failures > 0 {
 			log.Info("fetching again", "failures", failures)
 			failures, failLog = 0, logLimiter{}
+			g.noteDenied(p, "")
 		}
 		g.dispatch(p, m)
 	}
@@ -623,6 +626,11 @@ func (g *genRun) stuck(now time.Time) []string {
 	defer g.mu.Unlock()
 	var problems []string
 	for _, p := range g.sortedPartsLocked() {
+		if p.denied != "" {
+			// A refusal is no outage that passes: reported at once.
+			problems = append(problems, fmt.Sprintf("%s/%d: fetch refused: %s (nothing fetched, nothing committed)",
+				p.tp.topic, p.tp.partition, p.denied))
+		}
 		if len(p.failing) == 0 {
 			continue
 		}
@@ -648,6 +656,15 @@ func (g *genRun) stuck(now time.Time) []string {
 		problems = append(problems, s)
 	}
 	return problems
+}
+
+// noteDenied records whether p's fetch is refused by an ACL: nothing of
+// it is fetched, so nothing is committed, and Stuck says which grant is
+// missing.
+func (g *genRun) noteDenied(p *partition, denied string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	p.denied = denied
 }
 
 // tracked counts the entries of p's bookkeeping: the window, and the

@@ -36,6 +36,7 @@ type Producer struct {
 	Transport *kafka.Transport
 
 	dialer   *kafka.Dialer // nil: plaintext
+	brokers  []string
 	client   *kafka.Client
 	topic    string
 	cfg      ProducerConfig
@@ -109,7 +110,7 @@ func NewProducer(brokers []string, topic string, cfg ProducerConfig) *Producer {
 	SecureTransport(transport, cfg.Dialer)
 	addr := kafka.TCP(brokers...)
 	return &Producer{
-		Addr: addr, Transport: transport, dialer: cfg.Dialer,
+		Addr: addr, Transport: transport, dialer: cfg.Dialer, brokers: brokers,
 		client: &kafka.Client{Addr: addr, Transport: transport, Timeout: cfg.WriteTimeout},
 		topic:  topic, cfg: cfg,
 		counts: map[string]partitionCount{}, queues: map[topicPartition]*produceQueue{},
@@ -215,18 +216,37 @@ func (p *Producer) partitions(ctx context.Context, topic string) (int, error) {
 		if t.Name != topic {
 			continue
 		}
+		if errors.Is(t.Error, kafka.UnknownTopicOrPartition) || t.Error == nil && len(t.Partitions) == 0 {
+			return 0, fmt.Errorf("produce to %s: %w", topic, p.missing(ctx, topic))
+		}
 		if t.Error != nil {
 			return 0, fmt.Errorf("produce to %s: %w", topic, t.Error)
-		}
-		if len(t.Partitions) == 0 {
-			return 0, fmt.Errorf("produce to %s: %w", topic, kafka.UnknownTopicOrPartition)
 		}
 		p.mu.Lock()
 		p.counts[topic] = partitionCount{len(t.Partitions), time.Now()}
 		p.mu.Unlock()
 		return len(t.Partitions), nil
 	}
-	return 0, fmt.Errorf("produce to %s: %w", topic, kafka.UnknownTopicOrPartition)
+	return 0, fmt.Errorf("produce to %s: %w", topic, p.missing(ctx, topic))
+}
+
+// missing says why topic is not in the metadata. kafka-go's transport
+// answers from metadata of every topic, and a locked-down broker leaves out
+// of that the topics the principal may not describe (Kafka does not tell
+// them whether such a topic exists), so a refusal looks like an unknown
+// topic. Signed in, the producer asks for the topic by name on a
+// connection of its own, and Kafka answers TOPIC_AUTHORIZATION_FAILED when
+// that is the reason; that is what readiness should name.
+func (p *Producer) missing(ctx context.Context, topic string) error {
+	if p.dialer == nil || p.dialer.SASLMechanism == nil || len(p.brokers) == 0 {
+		return kafka.UnknownTopicOrPartition
+	}
+	_, err := p.dialer.LookupPartitions(ctx, "tcp", p.brokers[0], topic)
+	var ke kafka.Error
+	if errors.As(err, &ke) {
+		return ke
+	}
+	return kafka.UnknownTopicOrPartition
 }
 
 func (p *Producer) queue(tp topicPartition) (*produceQueue, error) {

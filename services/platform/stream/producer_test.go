@@ -208,3 +208,21 @@ func keysOnTwoPartitions(p *Producer) (a, b []byte) {
 		}
 	}
 }
+
+func TestDeniedNamesKafkasCodeAndThePrincipal(t *testing.T) {
+	for _, tc := range []struct {
+		err       error
+		principal string
+		want      string
+	}{
+		{fmt.Errorf("produce to orders.status: %w", kafka.TopicAuthorizationFailed), "stock-service",
+			"TOPIC_AUTHORIZATION_FAILED for User:stock-service"},
+		{kafka.GroupAuthorizationFailed, "", "GROUP_AUTHORIZATION_FAILED for User:ANONYMOUS"},
+		{kafka.NotLeaderForPartition, "stock-service", ""},
+		{errors.New("topic authorization failed"), "stock-service", ""},
+	} {
+		if got := Denied(tc.err, tc.principal); got != tc.want {
+			t.Errorf("Denied(%v, %q) = %q, want %q", tc.err, tc.principal, got, tc.want)
+		}
+	}
+}
