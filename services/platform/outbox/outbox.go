@@ -175,6 +175,29 @@ func (o *Outbox) remove(ctx context.Context, seqs []int64) error {
 	return nil
 }
 
+// present returns which of the given sequence numbers the table still
+// holds.
+func (o *Outbox) present(ctx context.Context, seqs []int64) (map[int64]bool, error) {
+	args := make([]any, len(seqs))
+	for i, s := range seqs {
+		args[i] = s
+	}
+	rows, err := o.db.QueryContext(ctx, o.db.Rebind(`SELECT seq FROM outbox WHERE seq IN (`+sqldb.Placeholders(len(seqs))+`)`), args...)
+	if err != nil {
+		return nil, fmt.Errorf("look up handed-over records in the outbox: %w", err)
+	}
+	defer rows.Close()
+	out := make(map[int64]bool, len(seqs))
+	for rows.Next() {
+		var seq int64
+		if err := rows.Scan(&seq); err != nil {
+			return nil, fmt.Errorf("look up handed-over records in the outbox: %w", err)
+		}
+		out[seq] = true
+	}
+	return out, rows.Err()
+}
+
 // waiting returns how many records wait per topic.
 func (o *Outbox) waiting(ctx context.Context) (map[string]int, error) {
 	rows, err := o.db.QueryContext(ctx, `SELECT topic, COUNT(*) FROM outbox GROUP BY topic`)

@@ -186,6 +186,45 @@ func TestRelaySendsWhatACommitHandsOverInCommitOrder(t *testing.T) {
 	}
 }
 
+// TestAHandOverLateForWhatATableReadSentDoesNotSendItAgain: a commit's
+// records are in the table before Committed hands them over, so a read of
+// the table (at start, the tick, another instance's NOTIFY) can find, send
+// and delete them first; the late handover must not send them again. Under
+// load the gap between a commit and its handover outlasted DeleteEvery and
+// TestRelaySendsWhatACommitHandsOverInCommitOrder produced [1 2 3 1 2].
+func TestAHandOverLateForWhatATableReadSentDoesNotSendItAgain(t *testing.T) {
+	tests := []struct {
+		name    string
+		deleted bool // the table read's records deleted before the handover
+	}{
+		{name: "after the delete", deleted: true},
+		{name: "before the delete"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			db, o := openOutbox(t)
+			w := newFakeWriter()
+			r := NewRelay(o, w, slog.New(slog.DiscardHandler))
+			if !tt.deleted {
+				r.DeleteEvery = time.Hour
+			}
+			late := commit(t, db, o, msg("a", "k", "1"), msg("b", "k", "2")) // its AfterCommit not run yet
+			running(t, r)
+			waitFor(t, "the start-up read's records produced", func() bool { return len(w.values()) == 2 })
+			if tt.deleted {
+				waitFor(t, "the produced records deleted", func() bool { return backlog(o) == 0 })
+			}
+			next := commit(t, db, o, msg("a", "k", "3"))
+			r.Committed(late) // the late handover, then the next commit's
+			r.Committed(next)
+			waitFor(t, "the next commit produced", func() bool { return strings.Contains(strings.Join(w.values(), ","), "3") })
+			if got := strings.Join(w.values(), ","); got != "1,2,3" {
+				t.Errorf("produced %s, want 1,2,3: each record once, in commit order", got)
+			}
+		})
+	}
+}
+
 func TestRelaySendsWhatAPreviousRunLeft(t *testing.T) {
 	db, o := openOutbox(t)
 	commit(t, db, o, msg("a", "k", "1"), msg("a", "k", "2")) // never handed over: the process died

@@ -67,6 +67,11 @@ type Relay struct {
 	// the next delete removes.
 	sent   map[int64]bool
 	oldest time.Time // of sent
+	// readTo is the highest sequence number a read of the table returned.
+	// A commit's records are in the table before Committed hands them
+	// over, so a read can find, send and delete them first; a handed-over
+	// record at or below readTo may be one of those (see unsent).
+	readTo int64
 	// Also Run's: the record streams the broker refused, held back until
 	// their retry while the others go on (see held).
 	heldTopics map[string]*held
@@ -279,6 +284,10 @@ func (r *Relay) round(ctx context.Context) (bool, error) {
 		// A held stream's records wait behind its refused one, in the
 		// table: they are read from there once it is retried.
 		batch = slices.DeleteFunc(batch, func(q Queued) bool { return r.sent[q.seq] || r.isHeld(q, time.Time{}) })
+		var err error
+		if batch, err = r.unsent(ctx, batch); err != nil {
+			return false, err
+		}
 		if len(batch) == 0 {
 			return false, nil
 		}
@@ -317,6 +326,7 @@ func (r *Relay) readBatch(ctx context.Context, now time.Time) ([]Queued, error) 
 			return nil, err
 		}
 		for _, q := range rows {
+			r.readTo = max(r.readTo, q.seq)
 			if seen != nil {
 				seen.topics[q.msg.Topic] = true
 				seen.keys[topicKey{q.msg.Topic, string(q.msg.Key)}] = true
@@ -335,6 +345,31 @@ func (r *Relay) readBatch(ctx context.Context, now time.Time) ([]Queued, error) 
 		}
 		after = rows[len(rows)-1].seq
 	}
+}
+
+// unsent drops from batch, handed over by Committed and not in sent, the
+// records a read of the table already sent and deleted: a read at start,
+// on the tick or on another instance's NOTIFY finds a commit's records
+// before its handover, and a handover late by more than DeleteEvery (a
+// loaded machine) would send them again. Only records at or below readTo
+// can be such, and the table is asked about those alone, so the fast path
+// reads nothing back for a commit no read found; a record the table no
+// longer holds was acknowledged and deleted.
+func (r *Relay) unsent(ctx context.Context, batch []Queued) ([]Queued, error) {
+	var read []int64
+	for _, q := range batch {
+		if q.seq <= r.readTo {
+			read = append(read, q.seq)
+		}
+	}
+	if len(read) == 0 {
+		return batch, nil
+	}
+	waiting, err := r.outbox.present(ctx, read)
+	if err != nil {
+		return nil, err
+	}
+	return slices.DeleteFunc(batch, func(q Queued) bool { return q.seq <= r.readTo && !waiting[q.seq] }), nil
 }
 
 // releaseGone ends the holds of streams a read of the whole table found no
