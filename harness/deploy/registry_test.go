@@ -4,10 +4,14 @@ import (
 	"fmt"
 	"maps"
 	"net/url"
+	"os"
+	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/compose-spec/compose-go/v2/types"
+	"github.com/distribution/reference"
 
 	"github.com/kafkakit/kit/harness/registry"
 	"github.com/kafkakit/kit/services/platform/svc"
@@ -67,5 +71,42 @@ func TestComposeKafkaClientsUseTheSchemaRegistry(t *testing.T) {
 	}
 	if got := env(service(t, p, "kafka-ui"), "KAFKA_CLUSTERS_0_SCHEMAREGISTRY"); got != want {
 		t.Errorf("kafka-ui KAFKA_CLUSTERS_0_SCHEMAREGISTRY = %q; want %q", got, want)
+	}
+}
+
+// compose and the Kubernetes manifests run one registry image, the version
+// the harness runs (harness/registry/pom.xml).
+func TestComposeRegistryIsTheManifestsRegistry(t *testing.T) {
+	compose := service(t, loadProject(t), registryService).Image
+	var k8s []string
+	for _, doc := range k8sDocuments(t, "schema-registry.yaml") {
+		if doc["kind"] != "Deployment" {
+			continue
+		}
+		spec, _ := doc["spec"].(map[string]any)
+		tmpl, _ := spec["template"].(map[string]any)
+		pod, _ := tmpl["spec"].(map[string]any)
+		containers, _ := pod["containers"].([]any)
+		for _, c := range containers {
+			m, _ := c.(map[string]any)
+			if im, ok := m["image"].(string); ok {
+				k8s = append(k8s, im)
+			}
+		}
+	}
+	if want := []string{compose}; !slices.Equal(k8s, want) {
+		t.Errorf("deploy/k8s/schema-registry.yaml runs %v; want %v, compose's %s", k8s, want, registryService)
+	}
+	pom, err := os.ReadFile(filepath.Join("..", "registry", "pom.xml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref, err := reference.ParseNormalizedNamed(compose)
+	if err != nil {
+		t.Fatalf("%s image %q: %v", registryService, compose, err)
+	}
+	tagged, ok := ref.(reference.Tagged)
+	if !ok || !strings.Contains(string(pom), "<version>"+tagged.Tag()+"</version>") {
+		t.Errorf("%s image %q; want the Apicurio version harness/registry/pom.xml runs", registryService, compose)
 	}
 }
