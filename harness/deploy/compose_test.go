@@ -451,7 +451,7 @@ func TestComposeKafkaListenersAndSettings(t *testing.T) {
 
 func TestComposeHealthchecks(t *testing.T) {
 	p := loadAllProfiles(t)
-	names := []string{"zookeeper", "kafka", "web", "postgres", "prometheus", "grafana"}
+	names := []string{"zookeeper", "kafka", "schema-registry", "web", "postgres", "prometheus", "grafana"}
 	for _, s := range httpServices {
 		names = append(names, s.name)
 	}
