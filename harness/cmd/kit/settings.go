@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -130,7 +131,7 @@ func connect(brokers []string, getenv func(string) string) (cluster, error) {
 		if err != nil {
 			return cluster{}, fmt.Errorf("the running stack's client settings: %w", err)
 		}
-		if settings != nil && slices.Equal(strings.Split(settings["KAFKA_BROKERS"], ","), brokers) {
+		if settings != nil && slices.Equal(loopbackAs127(strings.Split(settings["KAFKA_BROKERS"], ",")), loopbackAs127(brokers)) {
 			getenv = func(k string) string {
 				if v := settings[k]; v != "" {
 					return v
@@ -166,6 +167,21 @@ func connect(brokers []string, getenv func(string) string) (cluster, error) {
 		}
 	}
 	return c, nil
+}
+
+// loopbackAs127 spells the loopback names of addrs (host:port) as
+// 127.0.0.1, so that the default localhost:9093 matches the 127.0.0.1:9093
+// a running stack writes in its settings: the same broker.
+func loopbackAs127(addrs []string) []string {
+	out := make([]string, len(addrs))
+	for i, a := range addrs {
+		host, port, err := net.SplitHostPort(a)
+		if err == nil && (host == "localhost" || host == "::1") {
+			a = net.JoinHostPort("127.0.0.1", port)
+		}
+		out[i] = a
+	}
+	return out
 }
 
 // The outsider of a locked-down `kit up`: a user with no ACL, for a learner

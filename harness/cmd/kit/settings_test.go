@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -114,4 +115,20 @@ func isolateSettings(t *testing.T) {
 		t.Setenv("GOCACHE", filepath.Join(dir, "go-build"))
 	}
 	t.Setenv("XDG_CACHE_HOME", t.TempDir())
+}
+
+// TestLoopbackNamesMatchTheStacksSettings: the default localhost:9093 is the
+// 127.0.0.1:9093 a locked-down `kit up` writes in its settings — before, they
+// did not match, so `kit tail` spoke plaintext to the locked-down broker.
+func TestLoopbackNamesMatchTheStacksSettings(t *testing.T) {
+	tests := []struct{ in, want []string }{
+		{[]string{"localhost:9093"}, []string{"127.0.0.1:9093"}},
+		{[]string{"[::1]:9093", "127.0.0.1:9094"}, []string{"127.0.0.1:9093", "127.0.0.1:9094"}},
+		{[]string{"kafka.example:9093", "nonsense"}, []string{"kafka.example:9093", "nonsense"}},
+	}
+	for _, tt := range tests {
+		if got := loopbackAs127(tt.in); !slices.Equal(got, tt.want) {
+			t.Errorf("loopbackAs127(%v) = %v, want %v", tt.in, got, tt.want)
+		}
+	}
 }
