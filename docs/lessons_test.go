@@ -82,6 +82,28 @@ func TestLessonsLockedDown(t *testing.T) {
 	runLessons(t, root, "kafka", security.SASLSSL, index, locked)
 }
 
+// TestLessonsOnRealKafka runs the lessons that have blocks for the kafka
+// broker (lesson 11 asks a schema registry that checks compatibility,
+// Apicurio, which runs beside the JVM brokers only) on a stack of one real
+// Kafka broker, as `make up BROKER=kafka`.
+func TestLessonsOnRealKafka(t *testing.T) {
+	if envOr("BROKER", "embedded") == "kafka" {
+		t.Skip("BROKER=kafka: TestLessonsRunAsWritten runs every lesson on real Kafka in this run")
+	}
+	root := repoRoot(t)
+	index, lessons := parseLessons(t, root)
+	var onKafka []*doctest.Lesson
+	for _, l := range lessons {
+		if slices.ContainsFunc(l.Steps, func(s doctest.Step) bool { return s.Broker == "kafka" }) {
+			onKafka = append(onKafka, l)
+		}
+	}
+	if len(onKafka) == 0 {
+		t.Fatal("no lesson has blocks for the kafka broker; lesson 11 should")
+	}
+	runLessons(t, root, "kafka", index, onKafka)
+}
+
 // runLessons starts a stack on brokerKind and runs the index, then each
 // lesson as a subtest.
 func runLessons(t *testing.T, root, brokerKind, securityMode string, index *doctest.Lesson, lessons []*doctest.Lesson) {
@@ -192,9 +214,12 @@ func parseLessons(t *testing.T, root string) (index *doctest.Lesson, lessons []*
 	return index, lessons
 }
 
+// registryPort is the schema registry's port under `make up` (kit up's).
+const registryPort = 8085
+
 // stackPorts points the ports of `make up` at the stack: the services'
-// 8081-8084 and the broker's 9093 (9094 and 9095 for a three-broker
-// cluster); the ports of further instances (8181-8184, 8281-8284, ...) get
+// 8081-8084, the broker's 9093 (9094 and 9095 for a three-broker
+// cluster) and the schema registry's 8085; the ports of further instances (8181-8184, 8281-8284, ...) get
 // free ones when a lesson starts one.
 func stackPorts(t *testing.T, stack *harness.Stack) *doctest.Ports {
 	t.Helper()
@@ -211,6 +236,14 @@ func stackPorts(t *testing.T, stack *harness.Stack) *doctest.Ports {
 	}
 	for i, addr := range stack.BrokerAddrs() {
 		p.Known[9093+i] = addr
+	}
+	// The schema registry, on 8085 under `make up` (lesson 11 asks it).
+	if reg := stack.RegistryURL(); reg != "" {
+		u, err := url.Parse(reg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.Known[registryPort] = u.Host
 	}
 	for port := 9093; port <= 9095; port++ {
 		if _, ok := p.Known[port]; !ok {

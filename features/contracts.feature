@@ -24,7 +24,7 @@ Feature: Contracts that change safely
 
   Rule: a reader built on an older version still reads today's records
 
-    @contracts
+    @contracts @concept-contracts
     Scenario: a first-version reader follows an order paid today
       When the shopper orders 1 "cup" for 8.00 EUR
       Then the order goes through CREATED, PROCESSING and PAID, in that order
@@ -32,17 +32,17 @@ Feature: Contracts that change safely
 
   Rule: the registry refuses a change that would break a reader, and accepts one that would not
 
-    @contracts @real-kafka
+    @contracts @real-kafka @concept-contracts
     Scenario: dropping a required field is refused
       When a team proposes order statuses without their update time
       Then the schema registry refuses the change, naming updatedAt
 
-    @contracts @real-kafka
+    @contracts @real-kafka @concept-contracts
     Scenario: narrowing the statuses is refused
       When a team proposes order statuses without the status PAID
       Then the schema registry refuses the change, naming status
 
-    @contracts @real-kafka
+    @contracts @real-kafka @concept-contracts
     Scenario: adding an optional field is accepted
       When a team proposes order statuses with an optional note
       Then the schema registry accepts the change
