@@ -33,6 +33,7 @@ import (
 
 	"github.com/kafkakit/kit/services/events"
 	"github.com/kafkakit/kit/services/platform/svc"
+	"github.com/kafkakit/kit/services/platform/svc/svctest"
 )
 
 // manifestDir holds the Kubernetes manifests and their kustomization.
@@ -628,7 +629,9 @@ func TestDeploymentsMatchTheServices(t *testing.T) {
 			// malformed host list or DSN) fails here.
 			environ := containerEnv(t, objs, c)
 			if environ["KAFKA_CA_FILE"] != "" {
-				environ["KAFKA_CA_FILE"] = testCAFile(t) // the cluster's exists only in the cluster
+				// The cluster's CA exists only in a running cluster;
+				// TestDeploymentsSignInAsTheirPrincipal checks the mount.
+				environ["KAFKA_CA_FILE"] = svctest.WriteCA(t)
 			}
 			getenv := func(k string) string { return environ[k] }
 			parsed := svc.NewEnv(getenv)

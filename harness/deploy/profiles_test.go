@@ -382,6 +382,29 @@ func k8sDocuments(t *testing.T, name string) []map[string]any {
 	return docs
 }
 
+// k8sContainerImages lists the container images of every workload of one
+// kind (Deployment, StatefulSet) in a file under deploy/k8s.
+func k8sContainerImages(t *testing.T, name, kind string) []string {
+	t.Helper()
+	var images []string
+	for _, doc := range k8sDocuments(t, name) {
+		if doc["kind"] != kind {
+			continue
+		}
+		spec, _ := doc["spec"].(map[string]any)
+		tmpl, _ := spec["template"].(map[string]any)
+		pod, _ := tmpl["spec"].(map[string]any)
+		containers, _ := pod["containers"].([]any)
+		for _, c := range containers {
+			m, _ := c.(map[string]any)
+			if im, ok := m["image"].(string); ok {
+				images = append(images, im)
+			}
+		}
+	}
+	return images
+}
+
 // `docker compose build` tags each service's image with the name and tag
 // the Kubernetes manifests run (deploy/k8s/kustomization.yaml's images).
 func TestComposeBuildsTheImagesTheManifestsRun(t *testing.T) {
@@ -420,22 +443,7 @@ func TestComposePostgresIsTheManifestsPostgres(t *testing.T) {
 	if _, ok := ref.(reference.Digested); !ok {
 		t.Errorf("postgres image %q has no digest; want the one docker-library published", compose)
 	}
-	var k8s []string
-	for _, doc := range k8sDocuments(t, "postgres.yaml") {
-		if doc["kind"] != "StatefulSet" {
-			continue
-		}
-		spec, _ := doc["spec"].(map[string]any)
-		tmpl, _ := spec["template"].(map[string]any)
-		pod, _ := tmpl["spec"].(map[string]any)
-		containers, _ := pod["containers"].([]any)
-		for _, c := range containers {
-			m, _ := c.(map[string]any)
-			if im, ok := m["image"].(string); ok {
-				k8s = append(k8s, im)
-			}
-		}
-	}
+	k8s := k8sContainerImages(t, "postgres.yaml", "StatefulSet")
 	if want := []string{compose}; !slices.Equal(k8s, want) {
 		t.Errorf("deploy/k8s/postgres.yaml runs %v; want %v, compose's postgres", k8s, want)
 	}

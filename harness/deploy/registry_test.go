@@ -78,22 +78,7 @@ func TestComposeKafkaClientsUseTheSchemaRegistry(t *testing.T) {
 // the harness runs (harness/registry/pom.xml).
 func TestComposeRegistryIsTheManifestsRegistry(t *testing.T) {
 	compose := service(t, loadProject(t), registryService).Image
-	var k8s []string
-	for _, doc := range k8sDocuments(t, "schema-registry.yaml") {
-		if doc["kind"] != "Deployment" {
-			continue
-		}
-		spec, _ := doc["spec"].(map[string]any)
-		tmpl, _ := spec["template"].(map[string]any)
-		pod, _ := tmpl["spec"].(map[string]any)
-		containers, _ := pod["containers"].([]any)
-		for _, c := range containers {
-			m, _ := c.(map[string]any)
-			if im, ok := m["image"].(string); ok {
-				k8s = append(k8s, im)
-			}
-		}
-	}
+	k8s := k8sContainerImages(t, "schema-registry.yaml", "Deployment")
 	if want := []string{compose}; !slices.Equal(k8s, want) {
 		t.Errorf("deploy/k8s/schema-registry.yaml runs %v; want %v, compose's %s", k8s, want, registryService)
 	}

@@ -2,13 +2,11 @@ package postgres_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/kafkakit/kit/harness/postgres"
 	"github.com/kafkakit/kit/services/platform/sqldb"
 )
 
@@ -21,18 +19,7 @@ import (
 func TestSeparateChangesOfTwoInstancesNeverDeadlock(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	srv, err := postgres.Start(ctx, postgres.Options{})
-	if errors.Is(err, postgres.ErrMissingTool) {
-		t.Skip("SKIP separate changes on PostgreSQL: no PostgreSQL server binaries here (apt-get install postgresql)")
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close(context.Background())
-	dsn, err := srv.CreateDatabase(ctx, "separate")
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, dsn := startDatabase(ctx, t, "separate changes", "separate")
 	const (
 		lock   = `SELECT qty FROM stock WHERE sku = $1 FOR UPDATE`
 		update = `UPDATE stock SET qty = $1 WHERE sku = $2`

@@ -78,35 +78,47 @@ func total(got map[string][]string) int {
 	return n
 }
 
+// startDatabase starts a PostgreSQL server for the test and creates
+// database name on it, returning its DSN; it skips the test, naming what
+// goes untested, where the machine has no PostgreSQL server binaries.
+func startDatabase(ctx context.Context, t *testing.T, what, name string) (*postgres.Server, string) {
+	t.Helper()
+	srv, err := postgres.Start(ctx, postgres.Options{})
+	if errors.Is(err, postgres.ErrMissingTool) {
+		t.Skip("SKIP " + what + " on PostgreSQL: no PostgreSQL server binaries here (apt-get install postgresql)")
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close(context.Background()) })
+	dsn, err := srv.CreateDatabase(ctx, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return srv, dsn
+}
+
+// openOutbox opens dsn for the test with the outbox's table created.
+func openOutbox(ctx context.Context, t *testing.T, dsn string) (*sqldb.DB, *outbox.Outbox) {
+	t.Helper()
+	db, err := sqldb.Open(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	if err := db.CreateSchema(ctx, outbox.Schema(db.Dialect)); err != nil {
+		t.Fatal(err)
+	}
+	return db, outbox.New(db)
+}
+
 // TestOneRelayLeadsASharedOutbox: two instances' relays on one PostgreSQL
 // outbox — one produces everything, woken by the other instance's commits
 // too; once it stops, the other takes over; no record goes out twice.
 func TestOneRelayLeadsASharedOutbox(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	srv, err := postgres.Start(ctx, postgres.Options{})
-	if errors.Is(err, postgres.ErrMissingTool) {
-		t.Skip("SKIP outbox lease on PostgreSQL: no PostgreSQL server binaries here (apt-get install postgresql)")
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close(context.Background())
-	dsn, err := srv.CreateDatabase(ctx, "lease")
-	if err != nil {
-		t.Fatal(err)
-	}
-	open := func() (*sqldb.DB, *outbox.Outbox) {
-		db, err := sqldb.Open(ctx, dsn)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { db.Close() })
-		if err := db.CreateSchema(ctx, outbox.Schema(db.Dialect)); err != nil {
-			t.Fatal(err)
-		}
-		return db, outbox.New(db)
-	}
+	_, dsn := startDatabase(ctx, t, "outbox lease", "lease")
 	commit := func(db *sqldb.DB, o *outbox.Outbox, value string) {
 		tx, err := db.BeginTx(ctx, nil)
 		if err != nil {
@@ -120,8 +132,8 @@ func TestOneRelayLeadsASharedOutbox(t *testing.T) {
 		}
 	}
 	rec := &recorder{got: map[string][]string{}, news: make(chan struct{}, 1)}
-	dbA, obA := open()
-	dbB, obB := open()
+	dbA, obA := openOutbox(ctx, t, dsn)
+	dbB, obB := openOutbox(ctx, t, dsn)
 	log := slog.New(slog.DiscardHandler)
 
 	// a starts first and leads: its first record proves it.
@@ -267,30 +279,8 @@ func (b *logBuffer) String() string {
 func TestALeaderThatLostItsLeaseStopsProducing(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	srv, err := postgres.Start(ctx, postgres.Options{})
-	if errors.Is(err, postgres.ErrMissingTool) {
-		t.Skip("SKIP outbox lease loss on PostgreSQL: no PostgreSQL server binaries here (apt-get install postgresql)")
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close(context.Background()) })
-	dsn, err := srv.CreateDatabase(ctx, "lease_cut")
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv, dsn := startDatabase(ctx, t, "outbox lease loss", "lease_cut")
 	proxy := startCutProxy(t, srv.Addr())
-	open := func(dsn string) (*sqldb.DB, *outbox.Outbox) {
-		db, err := sqldb.Open(ctx, dsn)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { db.Close() })
-		if err := db.CreateSchema(ctx, outbox.Schema(db.Dialect)); err != nil {
-			t.Fatal(err)
-		}
-		return db, outbox.New(db)
-	}
 	commit := func(db *sqldb.DB, o *outbox.Outbox, value string) []outbox.Queued {
 		tx, err := db.BeginTx(ctx, nil)
 		if err != nil {
@@ -307,7 +297,7 @@ func TestALeaderThatLostItsLeaseStopsProducing(t *testing.T) {
 	}
 	// leaseHolder is the session holding the outbox lease: its backend and
 	// the port its client connects from (the proxy's, for a).
-	admin, _ := open(dsn)
+	admin, _ := openOutbox(ctx, t, dsn)
 	leaseHolder := func() (pid, port int, err error) {
 		err = admin.QueryRowContext(ctx, `SELECT a.pid, a.client_port FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
 			WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 AND ((l.classid::bigint << 32) | l.objid::bigint) = $1`,
@@ -316,8 +306,8 @@ func TestALeaderThatLostItsLeaseStopsProducing(t *testing.T) {
 	}
 
 	rec := &recorder{got: map[string][]string{}, news: make(chan struct{}, 1)}
-	dbA, obA := open(strings.Replace(dsn, srv.Addr(), proxy.ln.Addr().String(), 1)) // a reaches PostgreSQL through the proxy
-	dbB, obB := open(dsn)
+	dbA, obA := openOutbox(ctx, t, strings.Replace(dsn, srv.Addr(), proxy.ln.Addr().String(), 1)) // a reaches PostgreSQL through the proxy
+	dbB, obB := openOutbox(ctx, t, dsn)
 	logA := &logBuffer{}
 	relayA := outbox.NewRelay(obA, rec.writer("a"), slog.New(slog.NewTextHandler(logA, nil)))
 	relayB := outbox.NewRelay(obB, rec.writer("b"), slog.New(slog.DiscardHandler))

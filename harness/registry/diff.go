@@ -3,8 +3,8 @@ package registry
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
-	"sort"
 	"strings"
 )
 
@@ -123,19 +123,11 @@ func minus(a, b any) []string {
 	return out
 }
 
+// sortedKeys is the union of two maps' keys, sorted, each once.
 func sortedKeys(a, b map[string]any) []string {
-	seen := map[string]bool{}
-	var keys []string
-	for _, m := range []map[string]any{a, b} {
-		for k := range m {
-			if !seen[k] {
-				seen[k] = true
-				keys = append(keys, k)
-			}
-		}
-	}
-	sort.Strings(keys)
-	return keys
+	keys := slices.AppendSeq(slices.Collect(maps.Keys(a)), maps.Keys(b))
+	slices.Sort(keys)
+	return slices.Compact(keys)
 }
 
 // compact is v as JSON, "" for absent. encoding/json sorts map keys, so

@@ -19,13 +19,24 @@ import (
 func TestConsumerCommitsStayInTheirGeneration(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
+	b := startKafka(ctx, t, kafka.Options{})
+	streamtest.Rebalance(t, b.Addrs())
+}
+
+// startKafka starts real Kafka with opts for the test, closes it when the
+// test ends and shows its output when the test failed. Where the machine
+// cannot run Kafka the test fails, or skips loudly under
+// KAFKAKIT_SKIP_REAL_KAFKA=1.
+func startKafka(ctx context.Context, t *testing.T, opts kafka.Options) *kafka.Broker {
+	t.Helper()
 	var logs syncbuf.Buffer
 	t.Cleanup(func() {
 		if t.Failed() && logs.String() != "" {
 			t.Logf("broker output:\n%s", logs.String())
 		}
 	})
-	b, err := kafka.Start(ctx, kafka.Options{Log: &logs})
+	opts.Log = &logs
+	b, err := kafka.Start(ctx, opts)
 	if errors.Is(err, kafka.ErrMissingTool) {
 		if os.Getenv("KAFKAKIT_SKIP_REAL_KAFKA") == "1" {
 			t.Skipf("!!! REAL KAFKA NOT TESTED (KAFKAKIT_SKIP_REAL_KAFKA=1): %v", err)
@@ -36,5 +47,5 @@ func TestConsumerCommitsStayInTheirGeneration(t *testing.T) {
 		t.Fatalf("Start: %v", err)
 	}
 	t.Cleanup(func() { _ = b.Close(context.Background()) })
-	streamtest.Rebalance(t, b.Addrs())
+	return b
 }

@@ -3,7 +3,6 @@ package kafka_test
 import (
 	"context"
 	"errors"
-	"os"
 	"slices"
 	"testing"
 	"time"
@@ -14,7 +13,6 @@ import (
 	"github.com/kafkakit/kit/harness/broker"
 	"github.com/kafkakit/kit/harness/broker/kafka"
 	"github.com/kafkakit/kit/harness/broker/security"
-	"github.com/kafkakit/kit/harness/internal/syncbuf"
 	"github.com/kafkakit/kit/services/events"
 )
 
@@ -32,27 +30,11 @@ func TestSecureCluster(t *testing.T) { testSecure(t, 3) }
 func testSecure(t *testing.T, brokers int) {
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	var logs syncbuf.Buffer
-	t.Cleanup(func() {
-		if t.Failed() && logs.String() != "" {
-			t.Logf("broker output:\n%s", logs.String())
-		}
-	})
 	m, err := security.Generate(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := kafka.Start(ctx, kafka.Options{Brokers: brokers, Log: &logs, Security: m})
-	if errors.Is(err, kafka.ErrMissingTool) {
-		if os.Getenv("KAFKAKIT_SKIP_REAL_KAFKA") == "1" {
-			t.Skipf("!!! REAL KAFKA NOT TESTED (KAFKAKIT_SKIP_REAL_KAFKA=1): %v", err)
-		}
-		t.Fatalf("!!! REAL KAFKA CANNOT RUN: %v (set KAFKAKIT_SKIP_REAL_KAFKA=1 to skip)", err)
-	}
-	if err != nil {
-		t.Fatalf("Start: %v", err)
-	}
-	t.Cleanup(func() { _ = b.Close(context.Background()) })
+	b := startKafka(ctx, t, kafka.Options{Brokers: brokers, Security: m})
 	if err := broker.CreateTopics(ctx, b, broker.KitTopics()); err != nil {
 		t.Fatalf("CreateTopics as the kit: %v", err)
 	}
