@@ -17,8 +17,9 @@ import (
 
 // A GroupWriter whose database stops answering — the link cut by a proxy
 // that takes every byte and never replies, so TCP never times out — fails
-// its changes once TxTimeout has passed, grouped or separate, and works
-// again once the link is back. It used to run each transaction on a
+// its changes once TxTimeout has passed, grouped or separate, readiness
+// says the database is unreachable, and both work again once the link is
+// back. It used to run each transaction on a
 // context with no deadline, and Apply never returned: orders-api's
 // POST /orders hung instead of answering 503.
 func TestGroupWriterFailsWhenPostgresStopsAnswering(t *testing.T) {
@@ -74,6 +75,20 @@ func TestGroupWriterFailsWhenPostgresStopsAnswering(t *testing.T) {
 					hole.drop() // so that Close, in the cleanup, does not wait forever too
 					t.Fatalf("Apply did not return a minute after the database stopped answering (TxTimeout %v)", w.TxTimeout)
 				}
+			}
+
+			// Readiness says so too, even asked with no deadline of its
+			// own (the readiness handler passes the probe's context).
+			ready := make(chan error, 1)
+			go func() { ready <- db.Ready(ctx) }()
+			select {
+			case err := <-ready:
+				if err == nil {
+					t.Errorf("Ready with the database not answering = nil, want an error")
+				}
+			case <-time.After(time.Minute):
+				hole.drop()
+				t.Fatalf("Ready did not return a minute after the database stopped answering")
 			}
 
 			hole.heal()

@@ -125,6 +125,9 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 	return out, nil
 }
 
+// ReadyTimeout is how long Ready waits for the database to answer.
+const ReadyTimeout = 5 * time.Second
+
 // withConnectTimeout adds connect_timeout (ConnectTimeout) to a
 // PostgreSQL URL that has none.
 func withConnectTimeout(dsn string) string {
@@ -143,8 +146,13 @@ func withConnectTimeout(dsn string) string {
 	return u.String()
 }
 
-// Ready is a readiness check: the database answers. It names no address.
+// Ready is a readiness check: the database answers, within ReadyTimeout
+// whatever ctx allows (a readiness handler passes its probe's, which may
+// wait as long as the prober does, and a link that swallows bytes answers
+// nothing). It names no address.
 func (db *DB) Ready(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, ReadyTimeout)
+	defer cancel()
 	if err := db.PingContext(ctx); err != nil {
 		return errors.New("database unreachable")
 	}
