@@ -56,6 +56,21 @@ func TestGroupWriterFailsWhenPostgresStopsAnswering(t *testing.T) {
 			}
 
 			hole.cut()
+			// Readiness says so, even asked with no deadline of its own (the
+			// readiness handler passes the probe's context) and on a pooled
+			// connection (asked first, before the changes time theirs out).
+			ready := make(chan error, 1)
+			go func() { ready <- db.Ready(ctx) }()
+			select {
+			case err := <-ready:
+				if err == nil {
+					t.Errorf("Ready with the database not answering = nil, want an error")
+				}
+			case <-time.After(time.Minute):
+				hole.drop()
+				t.Fatalf("Ready did not return a minute after the database stopped answering")
+			}
+
 			// Several at once: grouped they share a transaction, separate
 			// each has its own connection (or waits for one).
 			errs := make(chan error, 4)
@@ -75,20 +90,6 @@ func TestGroupWriterFailsWhenPostgresStopsAnswering(t *testing.T) {
 					hole.drop() // so that Close, in the cleanup, does not wait forever too
 					t.Fatalf("Apply did not return a minute after the database stopped answering (TxTimeout %v)", w.TxTimeout)
 				}
-			}
-
-			// Readiness says so too, even asked with no deadline of its
-			// own (the readiness handler passes the probe's context).
-			ready := make(chan error, 1)
-			go func() { ready <- db.Ready(ctx) }()
-			select {
-			case err := <-ready:
-				if err == nil {
-					t.Errorf("Ready with the database not answering = nil, want an error")
-				}
-			case <-time.After(time.Minute):
-				hole.drop()
-				t.Fatalf("Ready did not return a minute after the database stopped answering")
 			}
 
 			hole.heal()
