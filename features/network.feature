@@ -52,9 +52,8 @@ Feature: Surviving a bad network
       Then every order is paid, each order's statuses recorded in order
       And each order took its "toaster" from stock once
 
-    # Fails today: on a link that swallows bytes the order service never
-    # answers, its group writer waiting on PostgreSQL with no deadline
-    # (README, "The features").
+    # A link that swallows bytes: the order service answers once its
+    # database transaction's deadline has passed (README, "The features").
     @postgres
     Scenario: The order service is cut off from its database
       Given orders-api's link to its database is cut

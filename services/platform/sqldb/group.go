@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 )
 
 // GroupWriter applies changes in groups: the changes waiting when one
@@ -28,6 +29,16 @@ type GroupWriter struct {
 	// second), which under load is every group. Set it before the first
 	// Apply.
 	Separate bool
+	// TxTimeout bounds each transaction the writer runs — waiting for a
+	// connection, BEGIN, the changes, COMMIT — DefaultTxTimeout unless a
+	// store sets it before the first Apply. Without it a link that
+	// swallows bytes (TCP to a proxy that acknowledges and never answers)
+	// holds the transaction, and everyone waiting on it, forever; with
+	// it, it fails like any lost connection: its changes get an error
+	// their callers retry (a COMMIT in doubt included, which they settle).
+	// pgx ends a statement whose context ends by setting a deadline on
+	// its net.Conn, so this holds on a connection that is not answering.
+	TxTimeout time.Duration
 
 	changes chan groupChange
 	// commitMu makes a separate change's commit and its AfterCommit one
@@ -39,6 +50,12 @@ type GroupWriter struct {
 
 // MaxGroup bounds the changes of one transaction.
 const MaxGroup = 256
+
+// DefaultTxTimeout is a GroupWriter's TxTimeout unless a store sets one:
+// far beyond any healthy transaction (a group of MaxGroup changes on a
+// loaded machine), short enough that a client gets its answer and a
+// consumer's readiness turns red while someone still watches.
+const DefaultTxTimeout = 10 * time.Second
 
 // The statements GroupWriter runs around each change, prepared with the
 // store's own.
@@ -73,7 +90,8 @@ func NewGroupWriter(ctx context.Context, db *DB, queries ...string) (*GroupWrite
 	if err != nil {
 		return nil, err
 	}
-	w := &GroupWriter{db: db, stmts: stmts, changes: make(chan groupChange), closed: make(chan struct{}), done: make(chan struct{})}
+	w := &GroupWriter{db: db, stmts: stmts, TxTimeout: DefaultTxTimeout,
+		changes: make(chan groupChange), closed: make(chan struct{}), done: make(chan struct{})}
 	go w.run()
 	return w, nil
 }
@@ -164,7 +182,10 @@ func (w *GroupWriter) apply(group []groupChange) {
 			req.reply <- groupReply{err: err}
 		}
 	}
-	ctx := context.Background() // each change's own ctx may end; the group must finish
+	// Not a change's own ctx, which may end: the group must finish, or
+	// fail as one when the database does not answer in time.
+	ctx, cancel := w.txContext()
+	defer cancel()
 	sqlTx, err := w.db.BeginTx(ctx, nil)
 	if err != nil {
 		fail(fmt.Errorf("begin: %w", err))
@@ -215,7 +236,8 @@ func (w *GroupWriter) apply(group []groupChange) {
 // applyAlone applies one change in a transaction of its own, unless
 // the caller's context ends before it begins.
 func (w *GroupWriter) applyAlone(caller context.Context, change Change) (any, error) {
-	ctx := context.Background() // as in a group: once begun, the change finishes
+	ctx, cancel := w.txContext() // as in a group: once begun, the change finishes or times out
+	defer cancel()
 	sqlTx, err := w.db.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, fmt.Errorf("begin: %w", err)
@@ -238,4 +260,13 @@ func (w *GroupWriter) applyAlone(caller context.Context, change Change) (any, er
 		w.AfterCommit([]any{result})
 	}
 	return result, nil
+}
+
+// txContext is the context of one transaction: TxTimeout from now.
+func (w *GroupWriter) txContext() (context.Context, context.CancelFunc) {
+	timeout := w.TxTimeout
+	if timeout <= 0 {
+		timeout = DefaultTxTimeout
+	}
+	return context.WithTimeout(context.Background(), timeout)
 }

@@ -71,6 +71,13 @@ func Kind(dsn string) (Dialect, error) {
 // PostgresConns is the most connections one store keeps to PostgreSQL.
 const PostgresConns = 16
 
+// ConnectTimeout bounds opening one PostgreSQL connection (dial, TLS,
+// authentication) unless the DSN sets connect_timeout: pgx waits for as
+// long as the caller's context otherwise, and a pool connection opened for
+// a caller with no deadline (an outbox relay, a transaction's first
+// statement) would wait forever on a link that accepts and never answers.
+const ConnectTimeout = 10 * time.Second
+
 // Open opens dsn. A SQLite database runs in WAL mode (readers do not block
 // the writer) with a busy timeout and synchronous=NORMAL: a commit survives
 // a crash of the process, the fault the kit's scenarios exercise; add
@@ -85,7 +92,7 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 	var db *sql.DB
 	switch kind {
 	case Postgres:
-		db, err = sql.Open("pgx", dsn)
+		db, err = sql.Open("pgx", withConnectTimeout(dsn))
 		if err == nil {
 			// Bounded, so that a burst of transactions waits for a
 			// connection instead of exhausting the server's
@@ -118,8 +125,34 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 	return out, nil
 }
 
-// Ready is a readiness check: the database answers. It names no address.
+// ReadyTimeout is how long Ready waits for the database to answer.
+const ReadyTimeout = 5 * time.Second
+
+// withConnectTimeout adds connect_timeout (ConnectTimeout) to a
+// PostgreSQL URL that has none.
+func withConnectTimeout(dsn string) string {
+	u, err := url.Parse(strings.TrimSpace(dsn))
+	if err != nil {
+		return dsn // Kind accepted it; pgx reports what is wrong
+	}
+	if u.Query().Has("connect_timeout") {
+		return dsn
+	}
+	// Appended, the rest of the query left as written.
+	if u.RawQuery != "" {
+		u.RawQuery += "&"
+	}
+	u.RawQuery += "connect_timeout=" + strconv.Itoa(int(ConnectTimeout/time.Second))
+	return u.String()
+}
+
+// Ready is a readiness check: the database answers, within ReadyTimeout
+// whatever ctx allows (a readiness handler passes its probe's, which may
+// wait as long as the prober does, and a link that swallows bytes answers
+// nothing). It names no address.
 func (db *DB) Ready(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, ReadyTimeout)
+	defer cancel()
 	if err := db.PingContext(ctx); err != nil {
 		return errors.New("database unreachable")
 	}

@@ -3,9 +3,13 @@ package sqldb
 import (
 	"context"
 	"errors"
+	"io"
+	"net"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 )
 
 func TestKind(t *testing.T) {
@@ -90,5 +94,69 @@ func TestSQLiteErrorsAreClassified(t *testing.T) {
 		if got := UniqueViolation(tt.err); got != tt.uniq {
 			t.Errorf("%s: UniqueViolation(%v) = %v, want %v", tt.name, tt.err, got, tt.uniq)
 		}
+	}
+}
+
+func TestWithConnectTimeoutAddsOneUnlessSet(t *testing.T) {
+	tests := []struct{ dsn, want string }{
+		{"postgres://kit@db:5432/orders", "postgres://kit@db:5432/orders?connect_timeout=10"},
+		{"postgres://kit@db:5432/orders?sslmode=disable&options=-c%20x%3Dy", "postgres://kit@db:5432/orders?sslmode=disable&options=-c%20x%3Dy&connect_timeout=10"},
+		{"postgres://kit@db:5432/orders?connect_timeout=3", "postgres://kit@db:5432/orders?connect_timeout=3"},
+	}
+	for _, tt := range tests {
+		if got := withConnectTimeout(tt.dsn); got != tt.want {
+			t.Errorf("withConnectTimeout(%q) = %q, want %q", tt.dsn, got, tt.want)
+		}
+	}
+}
+
+// Open gives up on a PostgreSQL that accepts the connection and never
+// answers, even when the caller's context has no deadline: without a
+// connect timeout every connection the pool opened for such a caller (an
+// outbox relay, a transaction) would wait forever. This takes
+// ConnectTimeout.
+func TestOpenGivesUpOnAPostgresThatNeverAnswers(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var held []net.Conn // accepted, read, never answered
+	var mu sync.Mutex
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range held {
+			c.Close()
+		}
+	})
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			held = append(held, c)
+			mu.Unlock()
+			go func() { _, _ = io.Copy(io.Discard, c) }()
+		}
+	}()
+	opened := make(chan error, 1)
+	go func() {
+		db, err := Open(context.Background(), "postgres://kit@"+ln.Addr().String()+"/kit?sslmode=disable")
+		if err == nil {
+			db.Close()
+		}
+		opened <- err
+	}()
+	select {
+	case err := <-opened:
+		if err == nil {
+			t.Fatal("Open of a PostgreSQL that never answers succeeded")
+		}
+	case <-time.After(6 * ConnectTimeout): // far beyond it: only no timeout at all misses it
+		ln.Close()
+		t.Fatalf("Open still waiting %v after connecting to a PostgreSQL that never answers", 6*ConnectTimeout)
 	}
 }
