@@ -350,6 +350,10 @@ func ordersOnEveryPartition(ctx context.Context, n int, sku string) error {
 		if err != nil {
 			return err
 		}
+		// Framed with the schema id, as orders-api's relay writes them.
+		if value, err = w.kafka.Frame(ctx, events.TopicOrdersCreated, value); err != nil {
+			return err
+		}
 		want[id] = int32(p)
 		recs = append(recs, &kgo.Record{Topic: events.TopicOrdersCreated, Key: []byte(id), Value: value})
 	}

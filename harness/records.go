@@ -90,14 +90,21 @@ func (KeyPartitioner) Partition(r *kgo.Record, n int) int { return events.Partit
 // one of the kit's topics is framed with its schema id first, as the
 // services frame theirs (with a registry: WithRegistry).
 func (k *Kafka) Produce(ctx context.Context, topic, key string, value []byte) (Record, error) {
-	if k.framer != nil && slices.Contains(events.Topics, topic) {
-		framed, err := k.framer.Frame(ctx, topic, value)
-		if err != nil {
-			return Record{}, err
-		}
-		value = framed
+	value, err := k.Frame(ctx, topic, value)
+	if err != nil {
+		return Record{}, err
 	}
 	return k.ProduceRaw(ctx, topic, key, value)
+}
+
+// Frame returns value as Produce writes it: framed with its schema id when
+// topic is one of the kit's and k has a registry, as given otherwise. For
+// steps that write many records through a client of their own.
+func (k *Kafka) Frame(ctx context.Context, topic string, value []byte) ([]byte, error) {
+	if k.framer == nil || !slices.Contains(events.Topics, topic) {
+		return value, nil
+	}
+	return k.framer.Frame(ctx, topic, value)
 }
 
 // ProduceRaw writes value exactly as given: to show what a consumer does
