@@ -41,8 +41,14 @@ func StartInProcess(port int) (*InProcess, error) {
 	if err != nil {
 		return nil, fmt.Errorf("registry in-process: %w", err)
 	}
+	// Served under Apicurio's path as well as at the root, so that one URL
+	// (svc.DefaultRegistryURL, kit's default) reaches either registry.
+	fake := srfake.NewRegistry().Handler()
+	mux := http.NewServeMux()
+	mux.Handle("/", fake)
+	mux.Handle(CcompatPath+"/", http.StripPrefix(CcompatPath, fake))
 	r := &InProcess{
-		srv:  &http.Server{Handler: srfake.NewRegistry().Handler(), ReadHeaderTimeout: 10 * time.Second},
+		srv:  &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second},
 		port: port,
 		done: make(chan error, 1),
 	}
@@ -50,8 +56,9 @@ func StartInProcess(port int) (*InProcess, error) {
 	return r, nil
 }
 
-// URL is the registry's base URL, what SCHEMA_REGISTRY_URL holds.
-func (r *InProcess) URL() string { return "http://127.0.0.1:" + strconv.Itoa(r.port) }
+// URL is the registry's Confluent-compatible API, what SCHEMA_REGISTRY_URL
+// holds: at Apicurio's path, as Apicurio's URL is.
+func (r *InProcess) URL() string { return "http://127.0.0.1:" + strconv.Itoa(r.port) + CcompatPath }
 
 // Close stops serving, letting requests in flight finish until ctx ends.
 func (r *InProcess) Close(ctx context.Context) error {

@@ -305,8 +305,10 @@ func (e *Env) Common() Common {
 	}
 }
 
-// DefaultRegistryURL is the schema registry `kit up` serves.
-const DefaultRegistryURL = "http://localhost:8085"
+// DefaultRegistryURL is the schema registry `kit up` serves, on any broker:
+// Apicurio's Confluent-compatible API beside real Kafka, the in-process
+// registry at the same path beside the embedded one.
+const DefaultRegistryURL = "http://localhost:8085/apis/ccompat/v7"
 
 // Schemas returns the service's schema registry client and a framer of the
 // records it writes to topics: a producer frames every record with its
