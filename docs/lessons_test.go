@@ -51,15 +51,8 @@ func TestLessonsOnThreeBrokers(t *testing.T) {
 	}
 	root := repoRoot(t)
 	index, lessons := parseLessons(t, root)
-	var onCluster []*doctest.Lesson
-	for _, l := range lessons {
-		if slices.ContainsFunc(l.Steps, func(s doctest.Step) bool { return s.Broker == "kafka-cluster" }) {
-			onCluster = append(onCluster, l)
-		}
-	}
-	if len(onCluster) == 0 {
-		t.Fatal("no lesson has blocks for the kafka-cluster broker; lesson 8 should")
-	}
+	onCluster := lessonsWith(t, lessons, "blocks for the kafka-cluster broker; lesson 8 should",
+		func(s doctest.Step) bool { return s.Broker == "kafka-cluster" }, nil)
 	runLessons(t, root, "kafka-cluster", "", index, onCluster)
 }
 
@@ -70,15 +63,7 @@ func TestLessonsOnThreeBrokers(t *testing.T) {
 func TestLessonsLockedDown(t *testing.T) {
 	root := repoRoot(t)
 	index, lessons := parseLessons(t, root)
-	var locked []*doctest.Lesson
-	for _, l := range lessons {
-		if slices.ContainsFunc(l.Steps, func(s doctest.Step) bool { return s.Security != "" }) {
-			locked = append(locked, l)
-		}
-	}
-	if len(locked) == 0 {
-		t.Fatal("no lesson has blocks for a locked-down stack; lesson 9 should")
-	}
+	locked := lessonsWith(t, lessons, "blocks for a locked-down stack; lesson 9 should", lockedDown, nil)
 	runLessons(t, root, "kafka", security.SASLSSL, index, locked)
 }
 
@@ -92,18 +77,30 @@ func TestLessonsOnRealKafka(t *testing.T) {
 	}
 	root := repoRoot(t)
 	index, lessons := parseLessons(t, root)
-	var onKafka []*doctest.Lesson
+	// A locked-down lesson's blocks (lesson 9) run in TestLessonsLockedDown.
+	onKafka := lessonsWith(t, lessons, "blocks for the kafka broker; lesson 11 should",
+		func(s doctest.Step) bool { return s.Broker == "kafka" }, lockedDown)
+	runLessons(t, root, "kafka", "", index, onKafka)
+}
+
+// lockedDown tells a block of a lesson for a locked-down stack.
+func lockedDown(s doctest.Step) bool { return s.Security != "" }
+
+// lessonsWith returns the lessons with a block that has, and none that
+// hasNot (nil: no such block), failing t when there is none: the lesson
+// the test exists for is named in what.
+func lessonsWith(t *testing.T, lessons []*doctest.Lesson, what string, has, hasNot func(doctest.Step) bool) []*doctest.Lesson {
+	t.Helper()
+	var out []*doctest.Lesson
 	for _, l := range lessons {
-		// A locked-down lesson's blocks (lesson 9) run in TestLessonsLockedDown.
-		if slices.ContainsFunc(l.Steps, func(s doctest.Step) bool { return s.Broker == "kafka" }) &&
-			!slices.ContainsFunc(l.Steps, func(s doctest.Step) bool { return s.Security != "" }) {
-			onKafka = append(onKafka, l)
+		if slices.ContainsFunc(l.Steps, has) && (hasNot == nil || !slices.ContainsFunc(l.Steps, hasNot)) {
+			out = append(out, l)
 		}
 	}
-	if len(onKafka) == 0 {
-		t.Fatal("no lesson has blocks for the kafka broker; lesson 11 should")
+	if len(out) == 0 {
+		t.Fatal("no lesson has " + what)
 	}
-	runLessons(t, root, "kafka", "", index, onKafka)
+	return out
 }
 
 // runLessons starts a stack on brokerKind and runs the index, then each
