@@ -150,13 +150,9 @@ func connect(brokers []string, getenv func(string) string) (cluster, error) {
 		c.dialer = sec.Dialer()
 		c.franz = []kgo.Opt{kgo.DialTLSConfig(c.dialer.TLS)}
 		if sec.Protocol == svc.ProtocolSASLSSL {
-			password := getenv("KAFKA_SASL_PASSWORD")
-			if file := getenv("KAFKA_SASL_PASSWORD_FILE"); password == "" && file != "" {
-				b, err := os.ReadFile(file)
-				if err != nil {
-					return cluster{}, fmt.Errorf("KAFKA_SASL_PASSWORD_FILE: %w", err)
-				}
-				password = strings.TrimSpace(string(b))
+			password, err := env.SASLPassword()
+			if err != nil {
+				return cluster{}, err
 			}
 			auth := scram.Auth{User: sec.Username, Pass: password}
 			mech := auth.AsSha512Mechanism()

@@ -86,7 +86,7 @@ func (e *Env) KafkaSecurity() KafkaSecurity {
 		if k.Username = e.String("KAFKA_SASL_USERNAME", ""); k.Username == "" {
 			return fail("KAFKA_SASL_USERNAME: SASL_SSL needs a user name")
 		}
-		password, err := e.saslPassword()
+		password, err := e.SASLPassword()
 		if err != nil {
 			return fail("%w", err)
 		}
@@ -111,10 +111,12 @@ func (e *Env) KafkaSecurity() KafkaSecurity {
 	return k
 }
 
-// saslPassword is KAFKA_SASL_PASSWORD or the contents of
+// SASLPassword is KAFKA_SASL_PASSWORD or the contents of
 // KAFKA_SASL_PASSWORD_FILE (a mounted secret; one trailing newline is not
-// part of it), exactly one of them.
-func (e *Env) saslPassword() (string, error) {
+// part of it), exactly one of them. KafkaSecurity keeps it inside kafka-go's
+// mechanism; a client on another library (the kit's franz-go commands)
+// reads it here rather than a second way.
+func (e *Env) SASLPassword() (string, error) {
 	inline, file := e.getenv("KAFKA_SASL_PASSWORD"), e.String("KAFKA_SASL_PASSWORD_FILE", "")
 	switch {
 	case inline != "" && file != "":
