@@ -143,8 +143,8 @@ func checkSubject(ctx context.Context, cl *sr.Client, subject string, versions [
 	readers := subject + ReaderSubjectSuffix
 	// A check cut short may have left the scratch subject behind; its
 	// versions would be checked against as if they were published.
-	deleteSubject(ctx, cl, readers)
-	defer deleteSubject(context.WithoutCancel(ctx), cl, readers)
+	DeleteSubject(ctx, cl, readers)
+	defer DeleteSubject(context.WithoutCancel(ctx), cl, readers)
 	for _, s := range []struct {
 		subject string
 		level   sr.CompatibilityLevel
@@ -159,7 +159,7 @@ func checkSubject(ctx context.Context, cl *sr.Client, subject string, versions [
 		if err != nil {
 			return fmt.Errorf("%s v%d: %w", subject, v.Version, err)
 		}
-		read, err := tolerantView(written)
+		read, err := TolerantView(written)
 		if err != nil {
 			return fmt.Errorf("%s v%d: %w", subject, v.Version, err)
 		}
@@ -191,9 +191,11 @@ func checkSubject(ctx context.Context, cl *sr.Client, subject string, versions [
 	return errors.Join(errs...)
 }
 
-// tolerantView is schema as a reader that skips unknown members reads it:
-// every "additionalProperties": false dropped.
-func tolerantView(schema []byte) ([]byte, error) {
+// TolerantView is schema as a reader that skips members it does not know
+// reads it (every "additionalProperties": false dropped): the view the gate
+// checks FORWARD_TRANSITIVE, and what a reader built on an older version
+// checks a newer record against.
+func TolerantView(schema []byte) ([]byte, error) {
 	var doc any
 	if err := json.Unmarshal(schema, &doc); err != nil {
 		return nil, fmt.Errorf("tolerant view: %w", err)
@@ -225,7 +227,7 @@ func probe(ctx context.Context, cl *sr.Client) error {
 	var id [6]byte
 	_, _ = rand.Read(id[:])
 	subject := "kit-schemas-probe-" + hex.EncodeToString(id[:])
-	defer deleteSubject(context.WithoutCancel(ctx), cl, subject)
+	defer DeleteSubject(context.WithoutCancel(ctx), cl, subject)
 	if res := cl.SetCompatibility(ctx, sr.SetCompatibility{Level: WriterLevel}, subject); res[0].Err != nil {
 		return fmt.Errorf("schema registry: set %s on a probe subject: %w", WriterLevel, res[0].Err)
 	}
@@ -247,9 +249,9 @@ func probe(ctx context.Context, cl *sr.Client) error {
 	}
 }
 
-// deleteSubject removes a scratch subject, soft then permanently (the
+// DeleteSubject removes a scratch subject, soft then permanently (the
 // Confluent API wants both); a registry that cannot is left as it is.
-func deleteSubject(ctx context.Context, cl *sr.Client, subject string) {
+func DeleteSubject(ctx context.Context, cl *sr.Client, subject string) {
 	if _, err := cl.DeleteSubject(ctx, subject, sr.SoftDelete); err == nil {
 		_, _ = cl.DeleteSubject(ctx, subject, sr.HardDelete)
 	}

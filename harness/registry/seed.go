@@ -37,14 +37,3 @@ func Seed(ctx context.Context, url string) error {
 	}
 	return nil
 }
-
-// TolerantView is schema as a reader that skips members it does not know
-// reads it (every "additionalProperties": false dropped): the view the gate
-// checks FORWARD_TRANSITIVE, and what a reader built on an older version
-// checks a newer record against.
-func TolerantView(schema []byte) ([]byte, error) { return tolerantView(schema) }
-
-// DeleteSubject removes a scratch subject (soft, then permanently).
-func DeleteSubject(ctx context.Context, cl *sr.Client, subject string) {
-	deleteSubject(ctx, cl, subject)
-}
