@@ -116,8 +116,10 @@ type ConsumerConfig struct {
 	Log   *slog.Logger
 	// Observe, when set, is called after every attempt at a record.
 	Observe func(Outcome)
-	// Middleware wraps the handler of every route; the first is outermost.
-	Middleware []func(Handler) Handler
+	// Middleware wraps the handler of every route, inside the kit's own
+	// (retry, metrics, dead-lettering: see Consumer.chain), once per
+	// attempt; the first is outermost. tracing.Consumer goes here.
+	Middleware []Middleware
 }
 
 // Consumer is one member of a consumer group over one or more topics, each
@@ -131,14 +133,14 @@ type ConsumerConfig struct {
 // in one topic run one after another in offset order, so per-key (per-order)
 // ordering holds while one slow order does not hold up the others.
 type Consumer struct {
-	cfg      ConsumerConfig
-	log      *slog.Logger
-	topics   []string
-	handlers map[string]Handler
-	group    memberGroup
-	open     func(topic string, partition int, offset int64) partitionFetcher
-	dlq      messageWriter
-	closers  []func() error
+	cfg     ConsumerConfig
+	log     *slog.Logger
+	topics  []string
+	routes  map[string]Handler // by topic: decoding and the typed handler, before Consumer.chain
+	group   memberGroup
+	open    func(topic string, partition int, offset int64) partitionFetcher
+	dlq     messageWriter
+	closers []func() error
 	// logEvery spaces the log lines about one failing record or partition.
 	logEvery time.Duration
 	// cancelGrace is how long a drain waits for cancelled handlers to
@@ -201,14 +203,14 @@ func newConsumer(cfg ConsumerConfig, routes []Route) (*Consumer, error) {
 			problems = append(problems, fmt.Sprintf("%s %v is negative", name, d))
 		}
 	}
-	handlers := map[string]Handler{}
+	byTopic := map[string]Handler{}
 	var topics []string
 	for _, r := range routes {
 		switch {
 		case r.Topic == "":
 			problems = append(problems, "a route without a topic")
 			continue
-		case handlers[r.Topic] != nil:
+		case byTopic[r.Topic] != nil:
 			problems = append(problems, fmt.Sprintf("topic %s routed twice", r.Topic))
 			continue
 		case r.bind == nil:
@@ -220,10 +222,7 @@ func newConsumer(cfg ConsumerConfig, routes []Route) (*Consumer, error) {
 			problems = append(problems, fmt.Sprintf("route for %s: %v", r.Topic, err))
 			continue
 		}
-		for i := len(cfg.Middleware) - 1; i >= 0; i-- {
-			h = cfg.Middleware[i](h)
-		}
-		handlers[r.Topic] = h
+		byTopic[r.Topic] = h
 		topics = append(topics, r.Topic)
 	}
 	if len(problems) > 0 {
@@ -243,7 +242,7 @@ func newConsumer(cfg ConsumerConfig, routes []Route) (*Consumer, error) {
 		cfg:         cfg,
 		log:         cfg.Log.With("group", cfg.Group),
 		topics:      topics,
-		handlers:    handlers,
+		routes:      byTopic,
 		logEvery:    time.Minute,
 		cancelGrace: time.Second,
 	}, nil

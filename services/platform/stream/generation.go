@@ -2,7 +2,6 @@ package stream
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"sort"
@@ -11,11 +10,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-	"unicode/utf8"
 
 	"github.com/segmentio/kafka-go"
-
-	"github.com/kafkakit/kit/services/events"
 )
 
 type topicPartition struct {
@@ -31,6 +27,9 @@ type genRun struct {
 	gen generation
 	id  int32
 	log *slog.Logger
+	// handlers are the routes' handlers in their middleware (Consumer.chain),
+	// by topic: a record's attempts, retries and dead letter are theirs.
+	handlers map[string]Handler
 
 	// work is the context of the handlers; a drain cancels it.
 	work       context.Context
@@ -61,11 +60,6 @@ type partition struct {
 	denied    string            // the broker's ACLs refuse the fetch (stream.Denied's words); "" otherwise
 }
 
-type failure struct {
-	since time.Time
-	err   error
-}
-
 type job struct {
 	msg  kafka.Message
 	part *partition
@@ -88,6 +82,10 @@ func newGenRun(c *Consumer, gen generation) *genRun {
 		parts:      map[topicPartition]*partition{},
 		lanes:      map[string]*lane{},
 		ready:      map[topicPartition]int64{},
+	}
+	g.handlers = make(map[string]Handler, len(c.routes))
+	for topic, route := range c.routes {
+		g.handlers[topic] = c.chain(route, g.log, g)
 	}
 	for topic, assigned := range gen.PartitionAssignments() {
 		for _, a := range assigned {
@@ -268,227 +266,40 @@ func (g *genRun) runLane(key string, l *lane) {
 		l.queue = l.queue[1:]
 		g.mu.Unlock()
 
-		ran := false
+		settled := false
 		if !abandoned && g.work.Err() == nil {
 			select {
 			case g.slots <- struct{}{}:
 				if g.work.Err() == nil {
-					ran = true
-					abandoned = !g.apply(j.msg, j.part) // apply counts what it gives up
+					// Applied or dead-lettered; an error means the drain
+					// cancelled the work first (see retry).
+					settled = g.handlers[j.msg.Topic](g.work, j.msg) == nil
 				}
 				<-g.slots
 			case <-g.work.Done():
 			}
 		}
-		if !ran {
+		if settled {
+			g.complete(j.part, j.msg)
+		} else {
 			abandoned = true
 			g.cancelled.Add(1)
-		}
-		if !abandoned {
-			g.complete(j.part, j.msg)
 		}
 		g.inFlight.Done()
 	}
 }
 
-// apply runs the handler until it succeeds or the record is dead-lettered,
-// and reports whether the record may be committed. It gives up only when a
-// drain cancels the generation's work.
-func (g *genRun) apply(m kafka.Message, p *partition) bool {
-	c := g.c
-	handle := c.handlers[m.Topic]
-	// The record's logger, made only when there is something to say: most
-	// records never log, and a logger per record was a twentieth of a
-	// consumer's CPU.
-	log := func() *slog.Logger {
-		return g.log.With("topic", m.Topic, "partition", m.Partition, "offset", m.Offset, "key", string(m.Key))
-	}
-	delay := c.cfg.RetryMin
-	var since time.Time
-	var failLog logLimiter
-	for attempt := 1; ; attempt++ {
-		began := time.Now()
-		err := handle(g.work, m)
-		result := ResultOK
-		if err != nil && IsPermanent(err) {
-			if dlqErr := g.deadLetter(m, err); dlqErr == nil {
-				result = ResultDeadLetter
-				log().Error("record dead-lettered", "dlq", events.DLQ(m.Topic), "err", err)
-			} else {
-				err = dlqErr
-			}
-		}
-		if err != nil && result != ResultDeadLetter {
-			result = ResultRetry
-			if g.work.Err() != nil {
-				result = ResultCancelled
-			}
-		}
-		if c.cfg.Observe != nil {
-			c.cfg.Observe(Outcome{Group: c.cfg.Group, Topic: m.Topic, Partition: m.Partition, Offset: m.Offset,
-				Attempt: attempt, Duration: time.Since(began), Result: result, Err: err})
-		}
-		switch result {
-		case ResultOK, ResultDeadLetter:
-			if !since.IsZero() {
-				g.clearFailure(p, m.Offset)
-				log().Info("record applied after retries", "attempts", attempt, "failedFor", roundDuration(time.Since(since)).String())
-			}
-			return true
-		case ResultCancelled:
-			g.clearFailure(p, m.Offset)
-			g.cancelled.Add(1)
-			return false
-		}
-		now := time.Now()
-		if since.IsZero() {
-			since = now
-		}
-		if failLog.allow(now, c.logEvery) {
-			log().Warn("record failed; retrying", "attempt", attempt, "failingFor", roundDuration(now.Sub(since)).String(),
-				"retryIn", delay.String(), "err", err)
-		}
-		g.noteFailure(p, m.Offset, failure{since: since, err: err})
-		if !sleep(g.work.Done(), delay) {
-			g.clearFailure(p, m.Offset)
-			g.cancelled.Add(1)
-			return false
-		}
-		delay = min(delay*2, c.cfg.RetryMax)
-	}
-}
-
-// deadLetterError is a record that could not be set aside on its
-// dead-letter topic; Stuck says so.
-type deadLetterError struct {
-	topic string
-	err   error
-}
-
-func (e deadLetterError) Error() string { return "dead-letter to " + e.topic + ": " + e.err.Error() }
-func (e deadLetterError) Unwrap() error { return e.err }
-
-// deadLetter writes m to <topic>.dlq with the cause and its origin in
-// headers, so the partition moves on and an operator can replay it later.
-// A copy the broker refuses as too large — a record near the topic's
-// max.message.bytes is, once the headers are added — is never tried again
-// as it is: smaller copies follow, the value cut to fit (see truncatedCopy),
-// so the partition moves on and the copy still names where the whole
-// record lies. Only when even a copy without its value is refused (a
-// dead-letter topic that takes no record at all) does it return the error
-// and the record wait, retried, with Stuck saying so.
-func (g *genRun) deadLetter(m kafka.Message, cause error) error {
-	topic := events.DLQ(m.Topic)
-	if g.c.dlq == nil {
-		return deadLetterError{topic, fmt.Errorf("no dead-letter writer for %w", cause)}
-	}
-	whole := g.dlqCopy(m, cause)
-	switch err := g.c.dlq.WriteMessages(g.work, whole); {
-	case err == nil:
-		return nil
-	case !tooLarge(err):
-		return deadLetterError{topic, err}
-	}
-	// The source topic took the record, so a copy no larger than it fits
-	// a dead-letter topic with the same limit; one with a smaller limit
-	// gets halves until a copy fits. The slack covers the framing of the
-	// added headers.
-	empty := truncatedCopy(whole, m, 0)
-	keep := min(len(m.Value), recordSize(m)-recordSize(empty)-16*len(empty.Headers))
-	for {
-		keep = max(keep, 0)
-		cut := truncatedCopy(whole, m, keep)
-		err := g.c.dlq.WriteMessages(g.work, cut)
-		if err == nil {
-			g.log.Error("record dead-lettered truncated", "dlq", topic, "topic", m.Topic, "partition", m.Partition,
-				"offset", m.Offset, "key", string(m.Key), "valueBytes", len(m.Value), "keptBytes", len(cut.Value))
-			return nil
-		}
-		if !tooLarge(err) || keep == 0 {
-			return deadLetterError{topic, err}
-		}
-		keep /= 2
-	}
-}
-
-// dlqCopy is m as its dead-letter topic gets it: the original key, value
-// and headers, and the cause and origin in dlq.* headers.
-func (g *genRun) dlqCopy(m kafka.Message, cause error) kafka.Message {
-	return kafka.Message{
-		Topic: events.DLQ(m.Topic),
-		Key:   m.Key,
-		Value: m.Value,
-		Time:  time.Now(), // when it was set aside
-		Headers: append(append([]kafka.Header(nil), m.Headers...),
-			kafka.Header{Key: events.HeaderDLQError, Value: []byte(cause.Error())},
-			kafka.Header{Key: events.HeaderDLQSourceTopic, Value: []byte(m.Topic)},
-			kafka.Header{Key: events.HeaderDLQSourcePartition, Value: []byte(strconv.Itoa(m.Partition))},
-			kafka.Header{Key: events.HeaderDLQSourceOffset, Value: []byte(strconv.FormatInt(m.Offset, 10))},
-			kafka.Header{Key: events.HeaderDLQConsumerGroup, Value: []byte(g.c.cfg.Group)},
-		),
-	}
-}
-
-// maxDLQErrorBytes bounds the cause a truncated copy carries: an error
-// message can quote the value it refused.
-const maxDLQErrorBytes = 1024
-
-// truncatedCopy is whole, the dead-letter copy of m, with m's value cut to
-// at most keep bytes (between UTF-8 characters, so the copy stays
-// readable), the cause cut to maxDLQErrorBytes, and headers saying it was
-// truncated and how large the value was.
-func truncatedCopy(whole, m kafka.Message, keep int) kafka.Message {
-	cut := whole
-	cut.Value = m.Value[:utf8Floor(m.Value, min(keep, len(m.Value)))]
-	cut.Headers = make([]kafka.Header, 0, len(whole.Headers)+2)
-	for _, h := range whole.Headers {
-		if h.Key == events.HeaderDLQError && len(h.Value) > maxDLQErrorBytes {
-			n := utf8Floor(h.Value, maxDLQErrorBytes-len("…"))
-			h.Value = append(h.Value[:n:n], "…"...) // a copy: the whole copy's header stays as it was
-		}
-		cut.Headers = append(cut.Headers, h)
-	}
-	cut.Headers = append(cut.Headers,
-		kafka.Header{Key: events.HeaderDLQTruncated, Value: []byte("true")},
-		kafka.Header{Key: events.HeaderDLQOriginalSize, Value: []byte(strconv.Itoa(len(m.Value)))})
-	return cut
-}
-
-// utf8Floor is the largest n' <= n at which b can be cut without splitting
-// a UTF-8 character (n itself for bytes that are not UTF-8 text).
-func utf8Floor(b []byte, n int) int {
-	for i := n; i > 0 && i > n-utf8.UTFMax; i-- {
-		if i == len(b) || utf8.RuneStart(b[i]) {
-			return i
-		}
-	}
-	return n
-}
-
-// recordSize is what a record weighs against a broker's size limit, less
-// the framing: its key, value and headers.
-func recordSize(m kafka.Message) int {
-	n := len(m.Key) + len(m.Value)
-	for _, h := range m.Headers {
-		n += len(h.Key) + len(h.Value)
-	}
-	return n
-}
-
-// tooLarge reports whether the broker refused a produce for its size.
-func tooLarge(err error) bool {
-	return errors.Is(err, kafka.MessageSizeTooLarge) || errors.Is(err, kafka.RecordListTooLarge)
-}
-
-func (g *genRun) noteFailure(p *partition, offset int64, f failure) {
+// failing and settled keep the records failing transiently in their
+// partition's bookkeeping, for Stuck (retry's failures).
+func (g *genRun) failing(m kafka.Message, f failure) {
 	g.mu.Lock()
-	p.failing[offset] = f
+	g.parts[topicPartition{m.Topic, m.Partition}].failing[m.Offset] = f
 	g.mu.Unlock()
 }
 
-func (g *genRun) clearFailure(p *partition, offset int64) {
+func (g *genRun) settled(m kafka.Message) {
 	g.mu.Lock()
-	delete(p.failing, offset)
+	delete(g.parts[topicPartition{m.Topic, m.Partition}].failing, m.Offset)
 	g.mu.Unlock()
 }
 
