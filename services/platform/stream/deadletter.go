@@ -22,6 +22,20 @@ type deadLettered struct{ cause error }
 
 func (e deadLettered) Error() string { return "dead-lettered: " + e.cause.Error() }
 
+// setAside reports whether err says the record was dead-lettered, and why.
+// Its error target lives here, so the path of a record applied at once
+// allocates none.
+func setAside(err error) (cause error, ok bool) {
+	if err == nil {
+		return nil, false
+	}
+	var dl deadLettered
+	if errors.As(err, &dl) {
+		return dl.cause, true
+	}
+	return nil, false
+}
+
 // deadLetterError is a record that could not be set aside on its
 // dead-letter topic; Stuck says so.
 type deadLetterError struct {

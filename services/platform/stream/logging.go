@@ -2,7 +2,6 @@ package stream
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 
 	"github.com/segmentio/kafka-go"
@@ -19,9 +18,8 @@ func logDeadLetters(log *slog.Logger) Middleware {
 	return func(next Handler) Handler {
 		return func(ctx context.Context, m kafka.Message) error {
 			err := next(ctx, m)
-			var dl deadLettered
-			if err != nil && errors.As(err, &dl) {
-				recordLog(log, m).Error("record dead-lettered", "dlq", events.DLQ(m.Topic), "err", dl.cause)
+			if cause, ok := setAside(err); ok {
+				recordLog(log, m).Error("record dead-lettered", "dlq", events.DLQ(m.Topic), "err", cause)
 			}
 			return err
 		}

@@ -2,7 +2,6 @@ package stream
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -24,11 +23,11 @@ func observe(group string, report func(Outcome)) Middleware {
 			err := next(ctx, m)
 			o := Outcome{Group: group, Topic: m.Topic, Partition: m.Partition, Offset: m.Offset,
 				Attempt: attempt(ctx), Duration: time.Since(began), Result: ResultOK, Err: err}
-			var dl deadLettered
+			cause, dead := setAside(err)
 			switch {
 			case err == nil:
-			case errors.As(err, &dl):
-				o.Result, o.Err = ResultDeadLetter, dl.cause
+			case dead:
+				o.Result, o.Err = ResultDeadLetter, cause
 			case ctx.Err() != nil:
 				o.Result = ResultCancelled
 			default:

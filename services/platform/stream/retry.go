@@ -2,7 +2,6 @@ package stream
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"time"
 
@@ -43,7 +42,7 @@ func retry(minDelay, maxDelay, logEvery time.Duration, log *slog.Logger, track f
 			var failLog logLimiter
 			for n := 1; ; n++ {
 				err := next(withAttempt(ctx, n), m)
-				if err == nil || errors.As(err, new(deadLettered)) {
+				if _, dead := setAside(err); err == nil || dead {
 					if !since.IsZero() {
 						track.settled(m)
 						recordLog(log, m).Info("record applied after retries", "attempts", n,
