@@ -4,13 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
-	"net"
 	"sort"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -369,89 +366,6 @@ func (c *Consumer) Joined(context.Context) error {
 		return fmt.Errorf("consumer group %s: out of the group for %s: %v", c.cfg.Group, roundDuration(out), c.joinErr)
 	}
 	return fmt.Errorf("consumer group %s: out of the group for %s", c.cfg.Group, roundDuration(out))
-}
-
-// Stuck is a readiness check: nil unless a record has kept failing for
-// longer than StuckAfter, or its partition's uncommitted window filled up
-// behind it. The error names topic, partition, offset, how long and the
-// kind of failure, e.g. "orders.created/1 at offset 42: retrying for 1m3s:
-// database is locked (SQLITE_BUSY)" — never the record's key or value nor
-// the handler's own words, which name the record (see failureKind); the
-// whole error is in the log.
-func (c *Consumer) Stuck(context.Context) error {
-	g := c.currentGen()
-	if g == nil {
-		return nil
-	}
-	if problems := g.stuck(time.Now()); len(problems) > 0 {
-		return errors.New(strings.Join(problems, "; "))
-	}
-	return nil
-}
-
-// failureKind describes err for a readiness body by the kind of failure
-// its type says it is, in fixed words: a handler's error text names the
-// record it failed on (an order id, a SKU), a readiness body is open to
-// anyone who reaches the port, and an order id unlocks that order's
-// /events. Operators read the whole error in the log.
-func failureKind(err error) string {
-	var dl deadLetterError
-	if errors.As(err, &dl) {
-		return "dead-lettering failed: " + failureKind(dl.err)
-	}
-	var (
-		ke    kafka.Error
-		state interface{ SQLState() string } // PostgreSQL's (pgconn.PgError)
-		coded interface{ Code() int }
-		errno syscall.Errno
-		netE  net.Error
-	)
-	switch {
-	case errors.Is(err, context.DeadlineExceeded): // before net.Error, which it satisfies
-		return "timed out"
-	case errors.Is(err, context.Canceled):
-		return "cancelled"
-	case errors.As(err, &ke): // before net.Error, which it satisfies too
-		return "broker: " + ke.Title()
-	case errors.As(err, &state):
-		// The code only: a message can quote the value it refused.
-		return "database error (SQLSTATE " + state.SQLState() + ")"
-	case errors.As(err, &coded) && fmt.Sprintf("%T", coded) == "*sqlite.Error":
-		// Known by name rather than imported: the SQLite driver is large,
-		// and a consumer without a database (orders-processor) would carry it.
-		return sqliteKind(coded.Code())
-	case errors.As(err, &errno):
-		return errno.Error() // the C library's fixed words: "connection refused"
-	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
-		return "connection closed"
-	case errors.As(err, &netE):
-		if netE.Timeout() {
-			return "network timeout"
-		}
-		return "network error"
-	}
-	return "the handler failed (the error is in the service log)"
-}
-
-// sqliteKind names an SQLite result code in sqlite3_errstr's words.
-func sqliteKind(code int) string {
-	switch code & 0xff { // the primary result code
-	case 5:
-		return "database is locked (SQLITE_BUSY)"
-	case 6:
-		return "database table is locked (SQLITE_LOCKED)"
-	case 8:
-		return "attempt to write a readonly database (SQLITE_READONLY)"
-	case 10:
-		return "disk I/O error (SQLITE_IOERR)"
-	case 11:
-		return "database disk image is malformed (SQLITE_CORRUPT)"
-	case 13:
-		return "database or disk is full (SQLITE_FULL)"
-	case 14:
-		return "unable to open database file (SQLITE_CANTOPEN)"
-	}
-	return fmt.Sprintf("database error (SQLite result code %d)", code)
 }
 
 // Assignments is a snapshot of the partitions of the current generation,

@@ -289,20 +289,6 @@ func (g *genRun) runLane(key string, l *lane) {
 	}
 }
 
-// failing and settled keep the records failing transiently in their
-// partition's bookkeeping, for Stuck (retry's failures).
-func (g *genRun) failing(m kafka.Message, f failure) {
-	g.mu.Lock()
-	g.parts[topicPartition{m.Topic, m.Partition}].failing[m.Offset] = f
-	g.mu.Unlock()
-}
-
-func (g *genRun) settled(m kafka.Message) {
-	g.mu.Lock()
-	delete(g.parts[topicPartition{m.Topic, m.Partition}].failing, m.Offset)
-	g.mu.Unlock()
-}
-
 // complete marks m done and moves its partition's committable offset past
 // every contiguous finished record, unless the generation is over.
 func (g *genRun) complete(p *partition, m kafka.Message) {
@@ -428,63 +414,6 @@ func (g *genRun) drain(limit time.Duration) {
 	}
 	g.log.Error("handlers ignore cancellation; their records will not be committed and will be redelivered",
 		"grace", g.c.cancelGrace.String())
-}
-
-// stuck names each partition whose oldest failing record has failed for
-// longer than StuckAfter, or whose window is full behind a failing record.
-func (g *genRun) stuck(now time.Time) []string {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	var problems []string
-	for _, p := range g.sortedPartsLocked() {
-		if p.denied != "" {
-			// A refusal is no outage that passes: reported at once.
-			problems = append(problems, fmt.Sprintf("%s/%d: fetch refused: %s (nothing fetched, nothing committed)",
-				p.tp.topic, p.tp.partition, p.denied))
-		}
-		if len(p.failing) == 0 {
-			continue
-		}
-		oldest := int64(-1)
-		for off := range p.failing {
-			if oldest < 0 || off < oldest {
-				oldest = off
-			}
-		}
-		f := p.failing[oldest]
-		full := len(p.pending) >= g.c.cfg.MaxUncommitted
-		if now.Sub(f.since) < g.c.cfg.StuckAfter && !full {
-			continue
-		}
-		s := fmt.Sprintf("%s/%d at offset %d: retrying for %s: %s", p.tp.topic, p.tp.partition, oldest,
-			roundDuration(now.Sub(f.since)), failureKind(f.err))
-		if n := len(p.failing) - 1; n > 0 {
-			s += fmt.Sprintf(" (and %d more failing records)", n)
-		}
-		if full {
-			s += fmt.Sprintf(" (window of %d uncommitted records full: fetching paused)", g.c.cfg.MaxUncommitted)
-		}
-		problems = append(problems, s)
-	}
-	return problems
-}
-
-// noteDenied records whether p's fetch is refused by an ACL: nothing of
-// it is fetched, so nothing is committed, and Stuck says which grant is
-// missing.
-func (g *genRun) noteDenied(p *partition, denied string) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	p.denied = denied
-}
-
-// tracked counts the entries of p's bookkeeping: the window, and the
-// finished and failing records within it.
-func (g *genRun) tracked(tp topicPartition) (pending, done, failing int) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	p := g.parts[tp]
-	return len(p.pending), len(p.done), len(p.failing)
 }
 
 func (g *genRun) sortedParts() []*partition {
