@@ -250,7 +250,9 @@ func TestObserveReportsOneOutcomePerAttempt(t *testing.T) {
 // The order Consumer.chain documents, read off what each step did for one
 // record: retry outermost, each attempt observed once, the dead-letter
 // write inside the observed attempt, the service's middleware (a span)
-// around the handler alone.
+// around the handler alone. Through a whole Consumer the trail is the same
+// (less the failing records, which the generation keeps): that half, its
+// handler line unnumbered, passed on the code before the middleware split.
 func TestChainRunsTheMiddlewareInTheDocumentedOrder(t *testing.T) {
 	invalid := Permanent(errors.New("invalid t value"))
 	for _, tc := range []struct {
@@ -260,46 +262,59 @@ func TestChainRunsTheMiddlewareInTheDocumentedOrder(t *testing.T) {
 		want   []string
 	}{
 		{"applied", nil, 0, []string{
-			"span start 1", "handler attempt 1", "span end <nil>", "observe ok attempt 1"}},
+			"span start", "handler attempt 1", "span end <nil>", "observe ok attempt 1"}},
 		{"permanent: dead-lettered once, not retried", []error{invalid}, 0, []string{
-			"span start 1", "handler attempt 1", "span end invalid t value", "dead letter written",
+			"span start", "handler attempt 1", "span end invalid t value", "dead letter written",
 			"log: record dead-lettered", "observe dead_letter attempt 1"}},
 		{"transient: retried until applied", []error{errBusy, errBusy}, 0, []string{
-			"span start 1", "handler attempt 1", "span end database is locked", "observe retry attempt 1",
+			"span start", "handler attempt 1", "span end database is locked", "observe retry attempt 1",
 			"log: record failed; retrying", "failing 0: the handler failed (the error is in the service log)",
-			"span start 2", "handler attempt 2", "span end database is locked", "observe retry attempt 2",
+			"span start", "handler attempt 2", "span end database is locked", "observe retry attempt 2",
 			"failing 0: the handler failed (the error is in the service log)", // logged once a minute
-			"span start 3", "handler attempt 3", "span end <nil>", "observe ok attempt 3",
+			"span start", "handler attempt 3", "span end <nil>", "observe ok attempt 3",
 			"settled 0", "log: record applied after retries"}},
 		{"permanent, its dead letter refused once: the attempt retried whole", []error{invalid, invalid}, 1, []string{
-			"span start 1", "handler attempt 1", "span end invalid t value", "dead letter refused", "observe retry attempt 1",
+			"span start", "handler attempt 1", "span end invalid t value", "dead letter refused", "observe retry attempt 1",
 			"log: record failed; retrying", "failing 0: dead-lettering failed: broker: Topic Authorization Failed",
-			"span start 2", "handler attempt 2", "span end invalid t value", "dead letter written",
+			"span start", "handler attempt 2", "span end invalid t value", "dead letter written",
 			"log: record dead-lettered", "observe dead_letter attempt 2",
 			"settled 0", "log: record applied after retries"}},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
+		t.Run(tc.name+"/chain", func(t *testing.T) {
 			var tr trail
-			span := func(next Handler) Handler {
-				return func(ctx context.Context, m kafka.Message) error {
-					tr.add("span start %d", attempt(ctx))
-					err := next(ctx, m)
-					tr.add("span end %v", err)
-					return err
-				}
-			}
-			c, err := newConsumer(ConsumerConfig{Brokers: []string{"b"}, Group: "g", RetryMin: time.Millisecond,
-				Middleware: []Middleware{span},
-				Observe:    func(o Outcome) { tr.add("observe %s attempt %d", o.Result, o.Attempt) }}, []Route{raw("t", nil)})
-			if err != nil {
-				t.Fatal(err)
-			}
-			c.dlq = &trailDLQ{t: &tr, refuse: tc.denied}
-			h := c.chain(script(&tr, tc.errs...), tr.log(), &tr)
+			h := tr.consumer(t, nil, tc.denied).chain(script(&tr, tc.errs...), tr.log(), &tr)
 			if err := h(context.Background(), kafka.Message{Topic: "t"}); err != nil {
 				t.Errorf("chain = %v, want nil once the record settled", err)
 			}
 			if got, want := tr.String(), strings.Join(tc.want, "\n"); got != want {
+				t.Errorf("trail:\n%s\nwant:\n%s", got, want)
+			}
+		})
+		t.Run(tc.name+"/consumer", func(t *testing.T) {
+			var tr trail
+			c := tr.consumer(t, script(&tr, tc.errs...), tc.denied)
+			broker, group := newFakeBroker(), newFakeGroup()
+			c.group, c.open = group, broker.open
+			broker.produce("t", 0, "k")
+			group.assign(1, map[string][]int{"t": {0}})
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan error, 1)
+			go func() { done <- c.Run(ctx) }()
+			t.Cleanup(func() { cancel(); <-done })
+			waitFor(t, "offset 0 committed", func() bool { o, _ := group.committed("t", 0); return o == 1 })
+
+			var got, want []string
+			for _, e := range strings.Split(tr.String(), "\n") {
+				if !strings.HasPrefix(e, "log: ") || strings.HasPrefix(e, "log: record") { // not the group's own lines
+					got = append(got, e)
+				}
+			}
+			for _, e := range tc.want {
+				if !strings.HasPrefix(e, "failing ") && !strings.HasPrefix(e, "settled ") {
+					want = append(want, e)
+				}
+			}
+			if got, want := strings.Join(got, "\n"), strings.Join(want, "\n"); got != want {
 				t.Errorf("trail:\n%s\nwant:\n%s", got, want)
 			}
 		})

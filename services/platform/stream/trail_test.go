@@ -68,6 +68,30 @@ func (h trailHandler) Handle(_ context.Context, r slog.Record) error {
 
 var errBusy = errors.New("database is locked")
 
+// consumer is a Consumer of topic t whose every step joins the trail: its
+// log, its outcomes (metrics' Observe), a span around each attempt (the
+// place of tracing.Consumer) and its dead letters, the first refuse of
+// them refused. route may be nil for a test that calls chain itself.
+func (tr *trail) consumer(t *testing.T, route Handler, refuse int) *Consumer {
+	t.Helper()
+	span := func(next Handler) Handler {
+		return func(ctx context.Context, m kafka.Message) error {
+			tr.add("span start")
+			err := next(ctx, m)
+			tr.add("span end %v", err)
+			return err
+		}
+	}
+	c, err := newConsumer(ConsumerConfig{Brokers: []string{"b"}, Group: "g", RetryMin: time.Millisecond,
+		Log: tr.log(), Middleware: []func(Handler) Handler{span},
+		Observe: func(o Outcome) { tr.add("observe %s attempt %d", o.Result, o.Attempt) }}, []Route{raw("t", route)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.dlq = &trailDLQ{t: tr, refuse: refuse}
+	return c
+}
+
 // trailDLQ refuses the first refuse dead letters as an ACL would, then
 // writes them, saying which on the trail.
 type trailDLQ struct {
@@ -83,80 +107,4 @@ func (d *trailDLQ) WriteMessages(context.Context, ...kafka.Message) error {
 	}
 	d.t.add("dead letter written")
 	return nil
-}
-
-// What a whole Consumer does around one record, in order — the same trail
-// the code before the middleware split left (this test ran against it):
-// each attempt in its own span and observed once, the dead letter written
-// inside the observed attempt after the span ended, retry around it all,
-// then the commit.
-func TestConsumerKeepsTheOrderAroundARecord(t *testing.T) {
-	invalid := Permanent(errors.New("invalid t value"))
-	for _, tc := range []struct {
-		name   string
-		errs   []error
-		denied int // dead letters the broker refuses first
-		want   []string
-	}{
-		{"applied", nil, 0, []string{
-			"span start", "handler", "span end <nil>", "observe ok attempt 1"}},
-		{"permanent: dead-lettered once, not retried", []error{invalid}, 0, []string{
-			"span start", "handler", "span end invalid t value", "dead letter written",
-			"log: record dead-lettered", "observe dead_letter attempt 1"}},
-		{"transient: retried until applied", []error{errBusy, errBusy}, 0, []string{
-			"span start", "handler", "span end database is locked", "observe retry attempt 1", "log: record failed; retrying",
-			"span start", "handler", "span end database is locked", "observe retry attempt 2", // logged once a minute
-			"span start", "handler", "span end <nil>", "observe ok attempt 3", "log: record applied after retries"}},
-		{"permanent, its dead letter refused once: the attempt retried whole", []error{invalid, invalid}, 1, []string{
-			"span start", "handler", "span end invalid t value", "dead letter refused", "observe retry attempt 1",
-			"log: record failed; retrying",
-			"span start", "handler", "span end invalid t value", "dead letter written",
-			"log: record dead-lettered", "observe dead_letter attempt 2", "log: record applied after retries"}},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			var tr trail
-			span := func(next Handler) Handler {
-				return func(ctx context.Context, m kafka.Message) error {
-					tr.add("span start")
-					err := next(ctx, m)
-					tr.add("span end %v", err)
-					return err
-				}
-			}
-			var calls int
-			handler := func(context.Context, kafka.Message) error {
-				calls++
-				tr.add("handler")
-				if calls <= len(tc.errs) {
-					return tc.errs[calls-1]
-				}
-				return nil
-			}
-			c, err := newConsumer(ConsumerConfig{Brokers: []string{"b"}, Group: "g", RetryMin: time.Millisecond,
-				Log: tr.log(), Middleware: []func(Handler) Handler{span},
-				Observe: func(o Outcome) { tr.add("observe %s attempt %d", o.Result, o.Attempt) }}, []Route{raw("t", handler)})
-			if err != nil {
-				t.Fatal(err)
-			}
-			broker, group := newFakeBroker(), newFakeGroup()
-			c.group, c.open, c.dlq = group, broker.open, &trailDLQ{t: &tr, refuse: tc.denied}
-			broker.produce("t", 0, "k")
-			group.assign(1, map[string][]int{"t": {0}})
-			ctx, cancel := context.WithCancel(context.Background())
-			done := make(chan error, 1)
-			go func() { done <- c.Run(ctx) }()
-			t.Cleanup(func() { cancel(); <-done })
-			waitFor(t, "offset 0 committed", func() bool { o, _ := group.committed("t", 0); return o == 1 })
-
-			var got []string
-			for _, e := range strings.Split(tr.String(), "\n") {
-				if !strings.HasPrefix(e, "log: ") || strings.HasPrefix(e, "log: record") {
-					got = append(got, e)
-				}
-			}
-			if got, want := strings.Join(got, "\n"), strings.Join(tc.want, "\n"); got != want {
-				t.Errorf("trail:\n%s\nwant:\n%s", got, want)
-			}
-		})
-	}
 }
