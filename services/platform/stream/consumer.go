@@ -111,7 +111,8 @@ type ConsumerConfig struct {
 	// are not committed and will be delivered again.
 	Drain time.Duration
 	Log   *slog.Logger
-	// Observe, when set, is called after every attempt at a record.
+	// Observe, when set, is called after every attempt at a record, with
+	// what it came to (metrics.Observe; see Consumer.chain for where).
 	Observe func(Outcome)
 	// Middleware wraps the handler of every route, inside the kit's own
 	// (retry, metrics, dead-lettering: see Consumer.chain), once per
