@@ -108,9 +108,6 @@ func orderWhileBrokerCut(ctx context.Context, sku, seconds string) error {
 		}
 		name := netfault.LinkName(netfault.Brokers, "broker-"+strconv.Itoa(int(cut.broker)))
 		refusedBefore := refusals(w.stack)
-		watching, stopWatching := context.WithCancel(ctx)
-		watched := make(chan struct{})
-		defer func() { stopWatching(); <-watched }()
 		cut.began = time.Now()
 		if err := links.Apply(name, netfault.Fault{Kind: netfault.Cut}); err != nil {
 			return err
@@ -120,10 +117,13 @@ func orderWhileBrokerCut(ctx context.Context, sku, seconds string) error {
 		n.mu.Unlock()
 		fmt.Printf("NETWORK fault applied: broker %d cut from the other brokers for %v while clients still reach it (%s, inbound: their fetches and the controller's requests); it leads %s; the controller is broker %d\n",
 			cut.broker, cut.lasted, name, strings.Join(cut.led, ", "), cut.controller)
+		watching, stopWatching := context.WithCancel(ctx)
+		watched := make(chan struct{})
 		go func() {
 			defer close(watched)
 			cut.watch(watching, w)
 		}()
+		defer func() { stopWatching(); <-watched }()
 
 		// The cut lasts as long as the step says; within it, the
 		// broker must find itself alone in sync.
