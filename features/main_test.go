@@ -124,13 +124,12 @@ func tagFilter(e *env) string {
 		// Network scenarios break the links between the services and the
 		// brokers, which only proxies on real Kafka's per-service
 		// listeners can.
-		fmt.Printf("NOTE: scenarios tagged @network do not run on this stack, whose links to the %s broker are not proxied; `make test` runs them with BROKER=kafka FAULTS=1\n", e.broker)
+		fmt.Printf("NOTE: scenarios tagged @network do not run on this stack, whose links to the %s broker are not proxied; `make test` runs them with BROKER=kafka FAULTS=1 (make features-network, and the @cluster one in make features-cluster)\n", e.broker)
 		skip = append(skip, "~@network")
 	}
 	if e.stack.Postgres() == nil {
-		// Not in make test yet: its real-Kafka stage keeps SQLite files,
-		// and the cluster stage runs no @network scenario.
-		fmt.Println("NOTE: scenarios tagged @postgres do not run on this stack, whose services keep SQLite files; run them with BROKER=kafka DB=postgres GODOG_TAGS='@network && @postgres' (not part of make test yet)")
+		// make test's features-network stage runs them on DB=postgres.
+		fmt.Println("NOTE: scenarios tagged @postgres do not run on this stack, whose services keep SQLite files; `make test` runs them with BROKER=kafka DB=postgres FAULTS=1 (make features-network)")
 		skip = append(skip, "~@postgres")
 	}
 	if _, ok := failoverCluster(e.stack.Broker()); !ok {

@@ -3,7 +3,8 @@ Feature: Surviving a bad network
   A network is more often slow, flaky or cut than gone. A service that can
   reach its database but not the broker keeps what it committed and sends
   it once the link is back; a slow link delays orders but repeats none; a
-  link that keeps resetting loses nothing. The shopper orders as a careful
+  link that keeps resetting loses nothing; a broker the others cannot
+  reach takes no write it could lose. The shopper orders as a careful
   client does: each order with a key of its own, sent again with that key
   when it got no answer or was refused for now.
 
@@ -37,6 +38,22 @@ Feature: Surviving a bad network
       Then orders-processor fell behind while its link kept resetting
       When the broker's link to orders-processor heals
       Then every order is paid, each order's statuses recorded in order
+      And the shopper saw each order go through CREATED, PROCESSING and PAID once
+      And each order took its "toaster" from stock once
+
+  Rule: A broker cut off from the other brokers holds or refuses writes, and loses none
+
+    # Cut inbound: the other brokers cannot reach it (their followers
+    # cannot fetch from it, the controller cannot reach it); it still
+    # reaches them, and every client still reaches it (README, "Network
+    # faults"). With every write needing two replicas in sync, its
+    # partitions take no write until the others catch up.
+    @cluster
+    Scenario: One broker is cut off from the other brokers while the services still reach it
+      When the shopper keeps ordering "toaster" while a broker leading new orders is cut from the other brokers for 30 seconds while clients still reach it
+      Then that broker's partitions had too few replicas in sync to take a write while it was cut off, their writes held or refused, until the other brokers caught up
+      And every order was accepted
+      And every order is paid, each order's statuses recorded in order
       And the shopper saw each order go through CREATED, PROCESSING and PAID once
       And each order took its "toaster" from stock once
 

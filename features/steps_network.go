@@ -114,6 +114,7 @@ type network struct {
 	bg       sync.WaitGroup
 	stopHeal context.CancelFunc
 	healCtx  context.Context
+	cut      *brokerCut // the broker cut from the others, if any
 }
 
 // observed is what the system did while a link was broken.
@@ -167,6 +168,7 @@ func networkSteps(sc *godog.ScenarioContext) {
 	sc.Then(`^([a-z-]+) fell behind while its link (?:was slow|kept resetting)$`, fellBehind)
 	sc.Then(`^a new order is refused for now, with a time to retry$`, refusedForNow)
 	sc.Then(`^that order, sent again with its key, is taken as a new one$`, refusedWasNotRecorded)
+	brokerCutSteps(sc)
 }
 
 // links resolves l to the stack's link names, or says why it cannot.

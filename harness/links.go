@@ -23,7 +23,7 @@ import (
 const EmbeddedLinksNotProxied = "!!! FAULTS on the %s broker: its links to services are NOT proxied, only those to PostgreSQL. " +
 	"kfake listens on one address per broker and advertises that very address to every client (it has no named listeners), " +
 	"so a service would go around its proxy from its first metadata answer on; BROKER=kafka or kafka-cluster give each service a listener " +
-	"of its own behind its proxy (make features-kafka runs the @network scenarios there)"
+	"of its own behind its proxy (make features-network runs the @network scenarios there)"
 
 // linkPlan is where each service instance reaches the brokers when the
 // stack has Faults: per instance label, per broker id, the port the broker
@@ -31,6 +31,9 @@ const EmbeddedLinksNotProxied = "!!! FAULTS on the %s broker: its links to servi
 type linkPlan struct {
 	brokers   int
 	listeners map[string]kafka.ClientListener // instance label -> its listener
+	// among are the ports of the brokers' own listener, through which a
+	// cluster's brokers reach one another; nil on a single broker.
+	among *kafka.BrokerLinks
 }
 
 // proxiesBrokers reports whether the stack can put a proxy between each
@@ -45,6 +48,11 @@ func planLinks(opts Options) (*linkPlan, error) {
 	p := &linkPlan{brokers: 1, listeners: map[string]kafka.ClientListener{}}
 	if opts.Broker == "kafka-cluster" {
 		p.brokers = 3
+		ports, err := child.FreePorts(2 * p.brokers)
+		if err != nil {
+			return nil, fmt.Errorf("links: %w", err)
+		}
+		p.among = &kafka.BrokerLinks{Ports: ports[:p.brokers], Advertised: ports[p.brokers:]}
 	}
 	for _, name := range Services {
 		for n := 1; n <= max(opts.Instances[name], 1); n++ {
@@ -74,6 +82,33 @@ func (p *linkPlan) clientListeners() []kafka.ClientListener {
 		out = append(out, p.listeners[label])
 	}
 	return out
+}
+
+// brokerLinks are the plan's links among brokers, for kafka.Options; nil
+// when there is no plan or a single broker.
+func (p *linkPlan) brokerLinks() *kafka.BrokerLinks {
+	if p == nil {
+		return nil
+	}
+	return p.among
+}
+
+// startBrokerLinks starts, before the brokers, the proxy in front of each
+// broker's own listener: the brokers dial one another through them from
+// their first moment (the controller's first requests included), and a
+// proxy whose broker is not listening yet only closes the connection,
+// which Kafka dials again.
+func (s *Stack) startBrokerLinks(p *linkPlan) error {
+	if p == nil || p.among == nil {
+		return nil
+	}
+	for id := range p.brokers {
+		name := netfault.LinkName(netfault.Brokers, "broker-"+strconv.Itoa(id))
+		if err := s.links.Add(name, loopback(p.among.Advertised[id]), loopback(p.among.Ports[id])); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // startLinks starts, once the broker is up, the proxy of every instance to

@@ -114,8 +114,11 @@ type Options struct {
 	// (harness/netfault): to each broker, on a listener of its own that
 	// advertises the proxy (kafka, kafka-cluster; the embedded broker's
 	// links are not proxied, and Start says so loudly), and to PostgreSQL
-	// (DB postgres). Stack.Links makes them slow, narrow, flaky or cut.
-	// Without it nothing stands between a service and what it reaches.
+	// (DB postgres); on kafka-cluster also one in front of each broker for
+	// the other brokers (brokers_to_broker-<id>: their fetches and the
+	// controller's requests, inbound only). Stack.Links makes them slow,
+	// narrow, flaky or cut. Without it nothing stands between a service
+	// and what it reaches, nor between the brokers.
 	Faults bool
 	// Material, with Security and Broker "external", is the material the
 	// external broker was locked down with (the load runner starts its
@@ -180,11 +183,14 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := s.startBrokerLinks(plan); err != nil {
+		return nil, err
+	}
 	// The registry starts beside the broker: Apicurio takes as long as
 	// Kafka to start, and neither needs the other.
 	regDone := make(chan error, 1)
 	go func() { regDone <- s.startRegistry(ctx, opts) }()
-	s.broker, err = startBroker(ctx, opts, s.security, plan.clientListeners())
+	s.broker, err = startBroker(ctx, opts, s.security, plan.clientListeners(), plan.brokerLinks())
 	if err = errors.Join(err, <-regDone); err != nil {
 		return nil, err
 	}
@@ -442,19 +448,20 @@ func StartBroker(ctx context.Context, opts Options) (broker.Broker, error) {
 	if opts.Security != "" {
 		return nil, errors.New("StartBroker starts a plaintext broker; start a secure one with Start")
 	}
-	return startBroker(ctx, opts, nil, nil)
+	return startBroker(ctx, opts, nil, nil, nil)
 }
 
 // startBroker starts the broker opts names, locked down with m when m is
-// not nil, with a listener for each client of clients (real Kafka only).
-func startBroker(ctx context.Context, opts Options, m *security.Material, clients []kafka.ClientListener) (broker.Broker, error) {
+// not nil, with a listener for each client of clients and, on a cluster,
+// its brokers reaching one another through among (real Kafka only).
+func startBroker(ctx context.Context, opts Options, m *security.Material, clients []kafka.ClientListener, among *kafka.BrokerLinks) (broker.Broker, error) {
 	switch opts.Broker {
 	case "", "embedded":
 		return embedded.Start(ctx, embedded.Options{Port: opts.BrokerPort, Security: m, Log: opts.Log})
 	case "kafka":
 		return kafka.Start(ctx, kafka.Options{Port: opts.BrokerPort, ZooKeeperPort: opts.ZooKeeperPort, Log: opts.Log, Security: m, ClientListeners: clients})
 	case "kafka-cluster":
-		return kafka.Start(ctx, kafka.Options{Brokers: 3, Port: opts.BrokerPort, ZooKeeperPort: opts.ZooKeeperPort, Log: opts.Log, Security: m, ClientListeners: clients})
+		return kafka.Start(ctx, kafka.Options{Brokers: 3, Port: opts.BrokerPort, ZooKeeperPort: opts.ZooKeeperPort, Log: opts.Log, Security: m, ClientListeners: clients, BrokerLinks: among})
 	case "testcontainers":
 		return testcontainers.Start(ctx, testcontainers.Options{})
 	case "external":

@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/kafkakit/kit/harness/netfault"
 )
 
 func TestParseInstances(t *testing.T) {
@@ -179,8 +181,32 @@ func TestPlanLinks(t *testing.T) {
 		t.Errorf("stock-service's bootstrap = %v, want its proxies, starting %v", got, want)
 	}
 
+	// The cluster's brokers reach one another through a proxy each, on
+	// ports of their own.
+	among := p.brokerLinks()
+	if among == nil || len(among.Ports) != 3 || len(among.Advertised) != 3 {
+		t.Fatalf("cluster broker links = %+v, want a port and an advertised port per broker of 3", among)
+	}
+	for _, port := range append(slices.Clone(among.Ports), among.Advertised...) {
+		if seen[port] {
+			t.Errorf("broker link port %d is given twice", port)
+		}
+		seen[port] = true
+	}
+	s.links = netfault.New(nil)
+	t.Cleanup(func() { _ = s.links.Close() })
+	if err := s.startBrokerLinks(p); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.links.Select(netfault.Brokers, netfault.Broker); err != nil || len(got) != 3 || got[2] != "brokers_to_broker-2" {
+		t.Errorf("links among brokers = %q, %v; want brokers_to_broker-0 to -2", got, err)
+	}
+	if one, err := planLinks(Options{Broker: "kafka", Faults: true}); err != nil || one.brokerLinks() != nil {
+		t.Errorf("a single broker's plan has links among brokers %+v (%v); want none", one.brokerLinks(), err)
+	}
+
 	var none *linkPlan
-	if none.clientListeners() != nil {
+	if none.clientListeners() != nil || none.brokerLinks() != nil {
 		t.Error("no plan, yet listeners")
 	}
 	if p, err := (&Stack{}).startLinksFor(Options{Broker: "kafka"}); p != nil || err != nil {

@@ -7,7 +7,8 @@
 // -faults asks (Serve), so that `kit faults` can reach them.
 //
 // A link is named <instance>_to_<target>: stock-service_to_broker-0,
-// orders-processor-2_to_broker-1, orders-api_to_database.
+// orders-processor-2_to_broker-1, orders-api_to_database, and in a cluster
+// brokers_to_broker-2 (what the other brokers send broker 2).
 package netfault
 
 import (
@@ -37,6 +38,11 @@ const (
 	Broker = "broker"
 	// Database is the service's PostgreSQL.
 	Database = "database"
+	// Brokers is where the links between the brokers of a cluster come
+	// from: brokers_to_broker-<id> carries everything the other brokers
+	// send broker id (their followers' fetches, the controller's requests)
+	// and its answers; what id sends the others goes through their links.
+	Brokers = "brokers"
 )
 
 // LinkName names the link from instance (a service, or service-n for its

@@ -47,6 +47,7 @@ func TestSelect(t *testing.T) {
 	for _, name := range []string{
 		LinkName("orders-api", "broker-0"), LinkName("orders-api-2", "broker-0"), LinkName("orders-api", Database),
 		LinkName("orders-processor", "broker-0"), LinkName("orders-processor", "broker-1"),
+		LinkName(Brokers, "broker-0"), LinkName(Brokers, "broker-2"),
 	} {
 		if err := l.Add(name, "127.0.0.1:0", up); err != nil {
 			t.Fatal(err)
@@ -62,6 +63,9 @@ func TestSelect(t *testing.T) {
 		{"orders-processor", "broker-1", []string{"orders-processor_to_broker-1"}},
 		{"orders", Broker, nil},
 		{"stock-service", Broker, nil},
+		// What the other brokers send broker 2 is no service's link.
+		{Brokers, "broker-2", []string{"brokers_to_broker-2"}},
+		{"broker", Broker, nil},
 	} {
 		got, err := l.Select(tc.service, tc.target)
 		if !slices.Equal(got, tc.want) || (err != nil) != (tc.want == nil) {

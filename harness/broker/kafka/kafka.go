@@ -102,6 +102,27 @@ type Options struct {
 	// brokers among themselves, and every other client, keep the main
 	// listener.
 	ClientListeners []ClientListener
+	// BrokerLinks, when set, has the brokers reach one another through a
+	// proxy each (harness/netfault): every broker listens on a listener of
+	// their own, BrokerListenerName, on Ports[id], advertises Advertised[id]
+	// (where broker id's proxy listens), and names it
+	// inter.broker.listener.name. So everything another broker sends
+	// broker id — its followers' fetches, the controller's requests — goes
+	// through id's proxy, and cutting that proxy cuts id off from the
+	// others inbound while clients, on the main and client listeners,
+	// still reach it. A cluster only: a single broker has no one to talk to.
+	BrokerLinks *BrokerLinks
+}
+
+// BrokerLinks are the ports of the brokers' own listener when they talk
+// among themselves through proxies (Options.BrokerLinks).
+type BrokerLinks struct {
+	// Ports are, per broker (by id), the port it listens on for the other
+	// brokers: its proxy's upstream.
+	Ports []int
+	// Advertised are, per broker, the port it advertises to the other
+	// brokers: where its proxy listens.
+	Advertised []int
 }
 
 // ClientListener is one client's listener on every broker.
@@ -296,6 +317,9 @@ func (b *Broker) prepareDir(opts Options) error {
 			maps.Copy(server, b.security.ServerProperties(nd.addr()))
 		}
 		if err := addClientListeners(server, i, opts.ClientListeners); err != nil {
+			return err
+		}
+		if err := addBrokerListener(server, i, n, opts.BrokerLinks); err != nil {
 			return err
 		}
 		maps.Copy(server, opts.ServerProperties)
