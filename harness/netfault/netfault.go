@@ -184,11 +184,24 @@ type Links struct {
 func New(log io.Writer) *Links {
 	logger := zerolog.Nop()
 	if log != nil {
-		logger = zerolog.New(log).Level(zerolog.WarnLevel).With().Str("from", "netfault").Logger()
+		logger = zerolog.New(log).Level(zerolog.WarnLevel).Hook(quietCloses{}).With().Str("from", "netfault").Logger()
 	}
 	return &Links{
 		server: toxiproxy.NewServer(toxiproxy.NewMetricsContainer(nil), logger),
 		faults: map[string][]Fault{},
+	}
+}
+
+// quietCloses drops toxiproxy's "Source terminated" warning, which it logs
+// for every connection a client closes ("use of closed network connection"):
+// under kit up -faults that was hundreds of lines a minute around the stack's
+// own. Its other warnings (a proxy that cannot listen, an upstream that
+// refuses) still reach the log.
+type quietCloses struct{}
+
+func (quietCloses) Run(e *zerolog.Event, _ zerolog.Level, msg string) {
+	if msg == "Source terminated" {
+		e.Discard()
 	}
 }
 

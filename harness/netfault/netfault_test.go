@@ -3,6 +3,7 @@ package netfault
 import (
 	"bufio"
 	"fmt"
+	"github.com/kafkakit/kit/harness/internal/syncbuf"
 	"net"
 	"slices"
 	"strings"
@@ -217,4 +218,31 @@ func roundTripLine(addr, line string, within time.Duration) error {
 		return fmt.Errorf("sent %d bytes, got %d back", len(line), len(got))
 	}
 	return err
+}
+
+// A connection ending is what every client does; toxiproxy warns "Source
+// terminated" for each one, which under kit up -faults drowned the stack's
+// own lines (hundreds a minute). Those go; real warnings stay.
+func TestClosedConnectionsAreNotWarnedAbout(t *testing.T) {
+	var log syncbuf.Buffer
+	l := New(&log)
+	const name = "svc_to_broker-0"
+	if err := l.Add(name, "127.0.0.1:0", echo(t)); err != nil {
+		t.Fatal(err)
+	}
+	addr, err := l.Listen(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 20; i++ {
+		if err := roundTrip(addr, 5*time.Second); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := log.String(); strings.Contains(got, "Source terminated") {
+		t.Errorf("closed connections were warned about:\n%s", got)
+	}
 }
