@@ -51,3 +51,14 @@ func (w *routerErrorWriter) Write(b []byte) (int, error) {
 	}
 	return w.ResponseWriter.Write(b)
 }
+
+// Chain returns h behind middleware, listed outermost first: a request
+// passes them in the order written, and the last one hands it to h.
+// NewServer ends with one Chain, so every service's middleware is read in
+// one place, in the order it runs.
+func Chain(h http.Handler, middleware ...func(http.Handler) http.Handler) http.Handler {
+	for i := len(middleware) - 1; i >= 0; i-- {
+		h = middleware[i](h)
+	}
+	return h
+}
