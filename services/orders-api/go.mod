@@ -39,7 +39,6 @@ require (
 	go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp v1.47.0 // indirect
 	go.opentelemetry.io/otel/log v1.47.0 // indirect
 	go.opentelemetry.io/otel/metric v1.47.0 // indirect
-	go.opentelemetry.io/otel/sdk v1.47.0 // indirect
 	go.opentelemetry.io/otel/trace v1.47.0 // indirect
 	go.opentelemetry.io/proto/otlp v1.11.0 // indirect
 	golang.org/x/net v0.59.0 // indirect
@@ -60,6 +59,7 @@ require (
 	github.com/kafkakit/kit/services/events v0.0.0
 	github.com/kafkakit/kit/services/platform v0.0.0
 	github.com/segmentio/kafka-go v0.4.51
+	go.opentelemetry.io/otel/sdk v1.47.0
 	golang.org/x/text v0.44.0
 )
 
