@@ -8,7 +8,7 @@ import (
 // API returns a service's routes behind CORS, with the router's own answers
 // (404 for an unknown path, 405 with Allow for a known path and another
 // method) as JSON errors like every other, so a client never has to parse
-// text/plain. Every NewServer returns API(mux).
+// text/plain. Every NewServer chains its middleware (Chain) around API(mux).
 func API(mux *http.ServeMux) http.Handler {
 	return CORS(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// The pattern is empty only when the mux answers itself: not found,

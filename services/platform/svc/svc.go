@@ -39,8 +39,8 @@ func Listen(log *slog.Logger, addr string) (net.Listener, error) {
 	return ln, nil
 }
 
-// HTTP is how a service's server guards its edge; Common.HTTP builds it
-// from the environment.
+// HTTP is how a service's server guards its edge (NewEdge); Common.HTTP
+// builds it from the environment.
 type HTTP struct {
 	// Name is the service's own name (orders-api), a Host it answers to
 	// unless AllowedHosts replaces the default list.
