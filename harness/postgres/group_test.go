@@ -25,7 +25,7 @@ func TestSeparateChangesOfTwoInstancesNeverDeadlock(t *testing.T) {
 		update = `UPDATE stock SET qty = $1 WHERE sku = $2`
 		start  = 100000
 	)
-	var writers []*sqldb.GroupWriter
+	var writers []*sqldb.GroupWriter[struct{}]
 	for i := range 2 {
 		db, err := sqldb.Open(ctx, dsn)
 		if err != nil {
@@ -38,7 +38,7 @@ INSERT INTO stock VALUES ('a', 100000), ('b', 100000)`); err != nil {
 				t.Fatal(err)
 			}
 		}
-		w, err := sqldb.NewGroupWriter(ctx, db, lock, update)
+		w, err := sqldb.NewGroupWriter[struct{}](ctx, db, nil, lock, update)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -47,18 +47,18 @@ INSERT INTO stock VALUES ('a', 100000), ('b', 100000)`); err != nil {
 		writers = append(writers, w)
 	}
 	// take takes one of each SKU, locking them in key order.
-	take := func(skus ...string) sqldb.Change {
-		return func(ctx context.Context, tx sqldb.Tx) (any, error) {
+	take := func(skus ...string) sqldb.Change[struct{}] {
+		return func(ctx context.Context, tx sqldb.Tx) (struct{}, error) {
 			for _, sku := range skus {
 				var q int64
 				if err := tx.QueryRowContext(ctx, lock, sku).Scan(&q); err != nil {
-					return nil, fmt.Errorf("lock %s: %w", sku, err)
+					return struct{}{}, fmt.Errorf("lock %s: %w", sku, err)
 				}
 				if _, err := tx.ExecContext(ctx, update, q-1, sku); err != nil {
-					return nil, fmt.Errorf("take %s: %w", sku, err)
+					return struct{}{}, fmt.Errorf("take %s: %w", sku, err)
 				}
 			}
-			return nil, nil
+			return struct{}{}, nil
 		}
 	}
 	changes := [][]string{{"a"}, {"b"}, {"a", "b"}}

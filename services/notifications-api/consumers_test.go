@@ -219,9 +219,12 @@ func TestConsumersIsAnAdminView(t *testing.T) {
 	const token = "consumers-admin-token-0123"
 	c := NewConsumers(&fakeGroups{groups: []inspect.Group{processorGroup(member("m-1", 0, 1, 2))}}, time.Second, slog.New(slog.DiscardHandler))
 	c.refresh(context.Background())
-	h := NewServer(slog.New(slog.DiscardHandler), NewHistory(limits), NewFlow(10), c, func(context.Context) error { return nil }, testConfig, metrics.New("notifications-api"), nil)
-	local := serveTest(t, h, svc.HTTP{Name: "notifications-api"})
-	guarded := serveTest(t, h, svc.HTTP{Name: "notifications-api", AdminToken: token})
+	history, flow := NewHistory(limits), NewFlow(10, nil, nil)
+	server := func(edge *svc.Edge) http.Handler {
+		return NewServer(slog.New(slog.DiscardHandler), history, flow, c, func(context.Context) error { return nil }, testConfig, edge, metrics.New("notifications-api"), testTracing(t))
+	}
+	local := serveTest(t, svc.HTTP{Name: "notifications-api"}, server)
+	guarded := serveTest(t, svc.HTTP{Name: "notifications-api", AdminToken: token}, server)
 	tests := []struct {
 		name, url, auth string
 		status          int

@@ -16,7 +16,6 @@ import (
 	"github.com/twmb/franz-go/pkg/sr/srfake"
 
 	"github.com/kafkakit/kit/services/events"
-	"github.com/kafkakit/kit/services/platform/httpx"
 	"github.com/kafkakit/kit/services/platform/metrics"
 	"github.com/kafkakit/kit/services/platform/schemaid"
 	"github.com/kafkakit/kit/services/platform/svc"
@@ -154,9 +153,10 @@ func TestStreamCapPerClientAddress(t *testing.T) {
 }
 
 func TestAStreamOutlivesTheServersReadTimeout(t *testing.T) {
-	h, f := NewHistory(limits), NewFlow(10)
-	url := serveTest(t, NewServer(slog.New(slog.DiscardHandler), h, f, nil, ready, testConfig, metrics.New("notifications-api"), nil),
-		svc.HTTP{Name: "notifications-api", ReadTimeout: 50 * time.Millisecond})
+	h, f := NewHistory(limits), NewFlow(10, nil, nil)
+	url := serveTest(t, svc.HTTP{Name: "notifications-api", ReadTimeout: 50 * time.Millisecond}, func(edge *svc.Edge) http.Handler {
+		return NewServer(slog.New(slog.DiscardHandler), h, f, nil, ready, testConfig, edge, metrics.New("notifications-api"), testTracing(t))
+	})
 	h.Add(status(events.StatusCreated))
 	_, sc := open(t, url+"/events?orderId="+order, "")
 	readEvents(t, sc, 1)
@@ -173,9 +173,12 @@ func TestAStreamOutlivesTheServersReadTimeout(t *testing.T) {
 
 func TestUnfilteredFlowIsAnAdminView(t *testing.T) {
 	const token = "flow-admin-token-0123"
-	h := NewServer(slog.New(slog.DiscardHandler), NewHistory(limits), NewFlow(10), nil, ready, testConfig, metrics.New("notifications-api"), nil)
-	local := serveTest(t, h, svc.HTTP{Name: "notifications-api"})
-	guarded := serveTest(t, h, svc.HTTP{Name: "notifications-api", AdminToken: token})
+	history, flow := NewHistory(limits), NewFlow(10, nil, nil)
+	server := func(edge *svc.Edge) http.Handler {
+		return NewServer(slog.New(slog.DiscardHandler), history, flow, nil, ready, testConfig, edge, metrics.New("notifications-api"), testTracing(t))
+	}
+	local := serveTest(t, svc.HTTP{Name: "notifications-api"}, server)
+	guarded := serveTest(t, svc.HTTP{Name: "notifications-api", AdminToken: token}, server)
 	tests := []struct {
 		name, url, auth string
 		status          int
@@ -202,11 +205,14 @@ func TestUnfilteredFlowIsAnAdminView(t *testing.T) {
 		resp.Body.Close()
 	}
 
-	hosts, _ := httpx.ParseHosts([]string{"*"})
+	anyHost, err := svc.NewEdge(svc.HTTP{AllowedHosts: []string{"*"}})
+	if err != nil {
+		t.Fatal(err)
+	}
 	req := httptest.NewRequest(http.MethodGet, "/flow", nil)
 	req.RemoteAddr = "192.0.2.7:40000"
 	rec := httptest.NewRecorder()
-	httpx.Guard{Hosts: hosts}.Wrap(h).ServeHTTP(rec, req)
+	server(anyHost).ServeHTTP(rec, req)
 	if rec.Code != http.StatusForbidden {
 		t.Errorf("unfiltered /flow for a client on another machine: %d, want 403", rec.Code)
 	}
@@ -278,7 +284,6 @@ func TestLoadConfigRefusesWhatCannotWork(t *testing.T) {
 }
 
 func TestFlowRecordsShowTheirSchemaIDAndVersion(t *testing.T) {
-	url, _, f := newTestServer(t)
 	reg := httptest.NewServer(srfake.NewRegistry().Handler())
 	t.Cleanup(reg.Close)
 	ids, err := schemaid.New(reg.URL)
@@ -289,7 +294,7 @@ func TestFlowRecordsShowTheirSchemaIDAndVersion(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.Schemas = ids
+	url, _, f, _ := newObservedServerWith(t, testConfig, NewFlow(10, ids, nil))
 	value := `{"orderId":"` + order + `","status":"CREATED","updatedAt":"2026-12-07T00:00:00Z"}`
 	f.Add(kafka.Message{Topic: events.TopicOrdersStatus, Key: []byte(order), Value: schemaid.Frame(s.ID, []byte(value))})
 	f.Add(kafka.Message{Topic: events.TopicOrdersStatus, Offset: 1, Key: []byte(order), Value: []byte(value)})

@@ -40,16 +40,22 @@ type Flow struct {
 	ring    []Record
 	next    int64 // sequence number of the next record
 	waiters waiters
-	// Schemas, when set, names the version of each record's schema id
+	// schemas, when not nil, names the version of each record's schema id
 	// (resolved once per id).
-	Schemas *schemaid.Registry
-	// Watch, when set, is told of each subscriber: it starts what feeds
-	// the flow and returns what to call when the subscriber leaves.
-	Watch func() (release func())
+	schemas *schemaid.Registry
+	// watch, when not nil, is told of each subscriber: it starts what
+	// feeds the flow and returns what to call when the subscriber leaves.
+	watch func() (release func())
 }
 
-// NewFlow keeps the last size records.
-func NewFlow(size int) *Flow { return &Flow{ring: make([]Record, size), waiters: waiters{}} }
+// NewFlow keeps the last size records. schemas (nil for none) names the
+// schema version of each framed record; watch (nil for none) is called as
+// each subscriber arrives — FlowTails.Watch, which runs the tails feeding
+// the flow only while someone watches — and what it returns as the
+// subscriber leaves.
+func NewFlow(size int, schemas *schemaid.Registry, watch func() (release func())) *Flow {
+	return &Flow{ring: make([]Record, size), waiters: waiters{}, schemas: schemas, watch: watch}
+}
 
 // Add appends m and wakes the flow streams. It only copies: every record
 // of the kit's topics passes through here, and the work of presenting one
@@ -58,7 +64,7 @@ func (f *Flow) Add(m kafka.Message) {
 	r := Record{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset, Key: string(m.Key), Value: m.Value, Timestamp: m.Time.UTC()}
 	if id, payload, err := schemaid.Split(m.Value); err == nil {
 		r.SchemaID, r.Value = id, payload
-		if f.Schemas != nil {
+		if f.schemas != nil {
 			r.Version = f.version(id)
 		}
 	}
@@ -81,7 +87,7 @@ func (f *Flow) Add(m kafka.Message) {
 func (f *Flow) version(id int) int {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	s, err := f.Schemas.Resolve(ctx, id)
+	s, err := f.schemas.Resolve(ctx, id)
 	if err != nil {
 		return 0
 	}
@@ -108,8 +114,8 @@ func (r Record) presentable() Record {
 // Subscribe works as History.Subscribe, for all records.
 func (f *Flow) Subscribe() (news <-chan struct{}, cancel func()) {
 	release := func() {}
-	if f.Watch != nil {
-		release = f.Watch()
+	if f.watch != nil {
+		release = f.watch()
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()

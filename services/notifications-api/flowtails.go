@@ -8,27 +8,34 @@ import (
 
 // FlowTails runs the event flow's own tails — every topic but orders.status,
 // whose tail always runs — only while someone watches the flow, and for
-// Idle after the last watcher left. Each tail is a fetch loop per partition
-// woken by every record: under load they cost the service a good share of
-// its CPU, and most of the time nobody looks. A tail started again resumes
+// its idle time after the last watcher left. Each tail is a fetch loop per
+// partition woken by every record: under load they cost the service a good
+// share of its CPU, and most of the time nobody looks. A tail started again resumes
 // where it stopped, or at the recent records the flow shows if that is
 // further on.
 type FlowTails struct {
-	Tails []*Tail
-	Idle  time.Duration
+	idle time.Duration
 
-	mu       sync.Mutex
-	parent   context.Context
-	watchers int
-	stop     context.CancelFunc // of the running tails, nil when stopped
-	running  sync.WaitGroup
-	idle     *time.Timer
+	mu        sync.Mutex
+	tails     []*Tail         // what Run was given
+	parent    context.Context // Run's
+	watchers  int
+	stop      context.CancelFunc // of the running tails, nil when stopped
+	running   sync.WaitGroup
+	idleTimer *time.Timer
 }
 
-// Run holds the tails' lifetime: they stop when ctx ends, at the latest.
-func (f *FlowTails) Run(ctx context.Context) error {
+// NewFlowTails returns the runner of the flow's tails, which keeps them
+// running for idle after the last watcher left. Hand its Watch to NewFlow,
+// and the tails (which feed that flow) to Run.
+func NewFlowTails(idle time.Duration) *FlowTails { return &FlowTails{idle: idle} }
+
+// Run holds the lifetime of tails, which run while the flow is watched:
+// they stop when ctx ends, at the latest. The tails are given here, not to
+// NewFlowTails, because they feed the flow that NewFlow built with Watch.
+func (f *FlowTails) Run(ctx context.Context, tails ...*Tail) error {
 	f.mu.Lock()
-	f.parent = ctx
+	f.tails, f.parent = tails, ctx
 	f.mu.Unlock()
 	<-ctx.Done()
 	f.mu.Lock()
@@ -46,14 +53,14 @@ func (f *FlowTails) Watch() (release func()) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.watchers++
-	if f.idle != nil {
-		f.idle.Stop()
-		f.idle = nil
+	if f.idleTimer != nil {
+		f.idleTimer.Stop()
+		f.idleTimer = nil
 	}
 	if f.stop == nil && f.parent != nil && f.parent.Err() == nil {
 		ctx, stop := context.WithCancel(f.parent)
 		f.stop = stop
-		for _, t := range f.Tails {
+		for _, t := range f.tails {
 			f.running.Go(func() { _ = t.Run(ctx) })
 		}
 	}
@@ -68,7 +75,7 @@ func (f *FlowTails) release() {
 	if f.watchers > 0 || f.stop == nil {
 		return
 	}
-	f.idle = time.AfterFunc(f.Idle, func() {
+	f.idleTimer = time.AfterFunc(f.idle, func() {
 		f.mu.Lock()
 		defer f.mu.Unlock()
 		if f.watchers == 0 && f.stop != nil {

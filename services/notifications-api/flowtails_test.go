@@ -15,11 +15,10 @@ func TestFlowTailsRunOnlyWhileWatched(t *testing.T) {
 	// A tail of a broker that is not there: it retries until stopped.
 	tail := &Tail{Brokers: []string{"127.0.0.1:1"}, Topic: "t", Start: func(first, end int64) int64 { return first },
 		Log: slog.New(slog.DiscardHandler), Handle: func(kafka.Message) {}}
-	f := &FlowTails{Tails: []*Tail{tail}, Idle: 10 * time.Millisecond}
+	f := NewFlowTails(10 * time.Millisecond)
 	done := make(chan error)
-	go func() { done <- f.Run(ctx) }()
-	flow := NewFlow(10)
-	flow.Watch = f.Watch
+	go func() { done <- f.Run(ctx, tail) }()
+	flow := NewFlow(10, nil, f.Watch)
 	waitUntil := func(what string, cond func() bool) {
 		t.Helper()
 		deadline := time.After(30 * time.Second)

@@ -17,6 +17,7 @@ import (
 	"github.com/kafkakit/kit/services/events"
 	"github.com/kafkakit/kit/services/platform/metrics"
 	"github.com/kafkakit/kit/services/platform/svc"
+	"github.com/kafkakit/kit/services/platform/tracing"
 )
 
 const order = "5f0c7e0a-8d1e-4b8e-9a52-3c1f2f6f7a10"
@@ -191,15 +192,19 @@ var testConfig = config{Heartbeat: 20 * time.Millisecond, WriteTimeout: time.Sec
 
 // serveTest serves h as the service does (svc.Serve: guard, timeouts) on a
 // free port until the test ends, and returns its base URL.
-func serveTest(t *testing.T, h http.Handler, edge svc.HTTP) string {
+func serveTest(t *testing.T, cfg svc.HTTP, server func(*svc.Edge) http.Handler) string {
 	t.Helper()
+	edge, err := svc.NewEdge(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- svc.Serve(ctx, ln, h, edge) }()
+	go func() { done <- svc.Serve(ctx, ln, server(edge), edge) }()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
@@ -223,10 +228,27 @@ func newTestServerWith(t *testing.T, cfg config) (string, *History, *Flow) {
 // newObservedServer also returns the server's metrics.
 func newObservedServer(t *testing.T, cfg config) (string, *History, *Flow, *metrics.Metrics) {
 	t.Helper()
-	h, f, m := NewHistory(cfg.History), NewFlow(10), metrics.New("notifications-api")
-	url := serveTest(t, NewServer(slog.New(slog.DiscardHandler), h, f, nil, func(context.Context) error { return nil }, cfg, m, nil),
-		svc.HTTP{Name: "notifications-api"})
+	return newObservedServerWith(t, cfg, NewFlow(10, nil, nil))
+}
+
+// newObservedServerWith serves flow as the event flow.
+func newObservedServerWith(t *testing.T, cfg config, f *Flow) (string, *History, *Flow, *metrics.Metrics) {
+	t.Helper()
+	h, m := NewHistory(cfg.History), metrics.New("notifications-api")
+	url := serveTest(t, svc.HTTP{Name: "notifications-api"}, func(edge *svc.Edge) http.Handler {
+		return NewServer(slog.New(slog.DiscardHandler), h, f, nil, func(context.Context) error { return nil }, cfg, edge, m, testTracing(t))
+	})
 	return url, h, f, m
+}
+
+// testTracing records no span, as a service without an OTLP endpoint.
+func testTracing(t *testing.T) *tracing.Tracing {
+	t.Helper()
+	tr, err := tracing.Setup(context.Background(), "notifications-api", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tr
 }
 
 func open(t *testing.T, url, lastEventID string) (*http.Response, *bufio.Scanner) {

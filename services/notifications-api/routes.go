@@ -12,14 +12,17 @@ import (
 	"github.com/kafkakit/kit/services/platform/httpx"
 	"github.com/kafkakit/kit/services/platform/metrics"
 	"github.com/kafkakit/kit/services/platform/stream"
+	"github.com/kafkakit/kit/services/platform/svc"
 	"github.com/kafkakit/kit/services/platform/tracing"
 )
 
-// NewServer returns the notifications API: the whole surface is listed here.
-// Unfiltered /flow is an admin view (every user's orders), as is /consumers
-// (it names the consumers' hosts); /debug/vars is served on DEBUG_ADDR only.
+// NewServer returns the notifications API: the whole surface, and
+// everything a request passes through on its way to a route, are listed
+// here. Unfiltered /flow is an admin view (every user's orders), as is
+// /consumers (it names the consumers' hosts); /debug/vars is served on
+// DEBUG_ADDR only.
 func NewServer(log *slog.Logger, history *History, flow *Flow, consumers *Consumers, ready httpx.Check, cfg config,
-	m *metrics.Metrics, tr *tracing.Tracing) http.Handler {
+	edge *svc.Edge, m *metrics.Metrics, tr *tracing.Tracing) http.Handler {
 	streams := newStreamLimiter(cfg.Streams)
 	sc := streamConfig{Heartbeat: cfg.Heartbeat, WriteTimeout: cfg.WriteTimeout, UnknownOrderWait: cfg.UnknownOrderWait,
 		Sent: m.SSE(streams.Open), Tracing: tr}
@@ -30,7 +33,12 @@ func NewServer(log *slog.Logger, history *History, flow *Flow, consumers *Consum
 	mux.Handle("GET /healthz", httpx.Health())
 	mux.Handle("GET /readyz", httpx.Ready(map[string]httpx.Check{"statusHistory": ready}))
 	mux.Handle("GET /metrics", m.Handler())
-	return httpx.API(mux)
+	return httpx.Chain(httpx.API(mux), // CORS; the router's 404 and 405 as JSON
+		edge.Draining, // /readyz 503 once a shutdown began
+		edge.Guard,    // Host allow-list, admin policy (/flow unfiltered, /consumers)
+		tr.HTTP,       // a server span per request, named by its route
+		m.HTTP,        // requests and latency by route
+	)
 }
 
 // subscriptions lists what notifications-api reads. Every instance reads
@@ -39,25 +47,24 @@ func NewServer(log *slog.Logger, history *History, flow *Flow, consumers *Consum
 //   - orders.status, from its first record, always: recordStatus feeds the
 //     status streams (GET /events) and the event flow.
 //   - every other kit topic, and every topic's dead letters, from the
-//     recent records on, while someone watches the flow (FlowTails):
-//     flow.Add feeds the event flow (GET /flow).
+//     recent records on, while someone watches the flow (run hands these
+//     tails to FlowTails.Run, whose Watch the flow calls): flow.Add feeds
+//     the event flow (GET /flow).
 //
 // The Consumers panel (GET /consumers) reads no topic: Consumers describes
 // the groups through the admin API.
 func subscriptions(cfg config, log *slog.Logger, history *History, flow *Flow, tr *tracing.Tracing,
-	decodeStatus func(context.Context, kafka.Message) (events.OrderStatus, error), consumed func(time.Duration)) (statuses *Tail, flowTails *FlowTails) {
+	decodeStatus func(context.Context, kafka.Message) (events.OrderStatus, error), consumed func(time.Duration)) (statuses *Tail, flowTails []*Tail) {
 	fromFirst := func(first, end int64) int64 { return first }
 	recent := func(first, end int64) int64 { return max(first, end-int64(cfg.FlowRecords)) }
 	statuses = &Tail{Brokers: cfg.Brokers, Dialer: cfg.Kafka.Dialer(), Topic: events.TopicOrdersStatus, Start: fromFirst, Log: log,
 		Handle: recordStatus(log, history, flow, tr, decodeStatus, consumed)}
-	flowTails = &FlowTails{Idle: cfg.FlowIdle}
 	for _, topic := range events.Topics {
 		if topic != events.TopicOrdersStatus {
-			flowTails.Tails = append(flowTails.Tails, &Tail{Brokers: cfg.Brokers, Dialer: cfg.Kafka.Dialer(), Topic: topic, Start: recent, Log: log, Handle: flow.Add})
+			flowTails = append(flowTails, &Tail{Brokers: cfg.Brokers, Dialer: cfg.Kafka.Dialer(), Topic: topic, Start: recent, Log: log, Handle: flow.Add})
 		}
-		flowTails.Tails = append(flowTails.Tails, &Tail{Brokers: cfg.Brokers, Dialer: cfg.Kafka.Dialer(), Topic: events.DLQ(topic), Start: recent, Log: log, Handle: flow.Add})
+		flowTails = append(flowTails, &Tail{Brokers: cfg.Brokers, Dialer: cfg.Kafka.Dialer(), Topic: events.DLQ(topic), Start: recent, Log: log, Handle: flow.Add})
 	}
-	flow.Watch = flowTails.Watch
 	return statuses, flowTails
 }
 

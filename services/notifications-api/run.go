@@ -9,8 +9,6 @@ import (
 	"syscall"
 	"time"
 
-	"golang.org/x/sync/errgroup"
-
 	"github.com/kafkakit/kit/services/events"
 	"github.com/kafkakit/kit/services/platform/inspect"
 	"github.com/kafkakit/kit/services/platform/metrics"
@@ -86,9 +84,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
+	edge, err := svc.NewEdge(cfg.HTTP("notifications-api"))
+	if err != nil {
+		return err
+	}
 	history := NewHistory(cfg.History)
-	flow := NewFlow(cfg.FlowRecords)
-	flow.Schemas = ids
+	flowWatch := NewFlowTails(cfg.FlowIdle)
+	flow := NewFlow(cfg.FlowRecords, ids, flowWatch.Watch)
 	statuses, flowTails := subscriptions(cfg, log, history, flow, tr, decodeStatus, m.Consumed(events.TopicOrdersStatus))
 
 	groups := inspect.New(cfg.Brokers, cfg.Kafka.Dialer())
@@ -99,16 +101,18 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
-	g, ctx := errgroup.WithContext(ctx)
-	g.Go(func() error {
-		return svc.Serve(ctx, ln, tr.HTTP(m.HTTP(NewServer(log, history, flow, consumers, statuses.Ready, cfg, m, tr))), cfg.HTTP("notifications-api"))
-	})
-	g.Go(func() error { m.WatchLag(ctx, cfg.Brokers, cfg.Kafka.Dialer(), "", statuses.Positions); return nil })
-	g.Go(func() error { return consumers.Run(ctx) })
-	g.Go(func() error { return statuses.Run(ctx) })
-	g.Go(func() error { return flowTails.Run(ctx) })
-	g.Go(func() error { sweep(ctx, history, cfg.History.MaxAge); return nil })
-	return g.Wait()
+	h := NewServer(log, history, flow, consumers, statuses.Ready, cfg, edge, m, tr)
+	return svc.Run(ctx,
+		func(ctx context.Context) error { return svc.Serve(ctx, ln, h, edge) },
+		statuses.Run,
+		func(ctx context.Context) error { return flowWatch.Run(ctx, flowTails...) },
+		consumers.Run,
+		func(ctx context.Context) error {
+			m.WatchLag(ctx, cfg.Brokers, cfg.Kafka.Dialer(), "", statuses.Positions)
+			return nil
+		},
+		func(ctx context.Context) error { sweep(ctx, history, cfg.History.MaxAge); return nil },
+	)
 }
 
 // sweep forgets orders past their age while no status arrives to do it.

@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/kafkakit/kit/services/events"
+	"github.com/kafkakit/kit/services/platform/outbox"
 	"github.com/kafkakit/kit/services/platform/sqldb"
 )
 
@@ -115,7 +116,8 @@ func openFaultyStore(t *testing.T) (*Store, *atomic.Int32, *atomic.Bool) {
 	probe.Close()
 	db := sql.OpenDB(connector{path: path, d: d})
 	db.SetMaxOpenConns(1)
-	s, err := openStore(context.Background(), &sqldb.DB{DB: db, Dialect: sqldb.SQLite}, events.TopicOrdersCreated)
+	sdb := &sqldb.DB{DB: db, Dialect: sqldb.SQLite}
+	s, err := OpenStore(context.Background(), sdb, outbox.New(sdb), events.TopicOrdersCreated, func([]outbox.Queued) {})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,11 +17,26 @@ import (
 	"github.com/kafkakit/kit/services/events"
 	"github.com/kafkakit/kit/services/platform/metrics"
 	"github.com/kafkakit/kit/services/platform/outbox"
+	"github.com/kafkakit/kit/services/platform/sqldb"
+	"github.com/kafkakit/kit/services/platform/svc"
+	"github.com/kafkakit/kit/services/platform/tracing"
 )
 
 func openTestStore(t *testing.T) *Store {
 	t.Helper()
-	s, err := OpenStore(context.Background(), filepath.Join(t.TempDir(), "orders.db"), events.TopicOrdersCreated)
+	return openTestStoreHanding(t, func([]outbox.Queued) {})
+}
+
+// openTestStoreHanding is an orders store on a fresh SQLite file that
+// hands what each commit queued to onCommit.
+func openTestStoreHanding(t *testing.T, onCommit func([]outbox.Queued)) *Store {
+	t.Helper()
+	ctx := context.Background()
+	db, err := sqldb.Open(ctx, filepath.Join(t.TempDir(), "orders.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := OpenStore(ctx, db, outbox.New(db), events.TopicOrdersCreated, onCommit)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -29,8 +44,18 @@ func openTestStore(t *testing.T) *Store {
 	return s
 }
 
+// newTestServer is the orders API answering any Host (httptest's requests
+// name example.com), with metrics and tracing that record nowhere.
 func newTestServer(orders OrderStore) http.Handler {
-	return NewServer(slog.New(slog.DiscardHandler), orders, nil, metrics.New("orders-api").Handler())
+	edge, err := svc.NewEdge(svc.HTTP{Name: "orders-api", AllowedHosts: []string{"*"}})
+	if err != nil {
+		panic(err) // a constant allow-list
+	}
+	tr, err := tracing.Setup(context.Background(), "orders-api", "")
+	if err != nil {
+		panic(err) // no endpoint: nothing can fail
+	}
+	return NewServer(slog.New(slog.DiscardHandler), orders, nil, edge, metrics.New("orders-api"), tr)
 }
 
 func post(t *testing.T, h http.Handler, contentType, body string, headers ...string) *httptest.ResponseRecorder {
@@ -86,9 +111,8 @@ func orderID(t *testing.T, rec *httptest.ResponseRecorder) string {
 const validBody = `{"userId":"u-1","items":[{"sku":"BOOK-1","qty":2}],"total":31.5,"currency":"EUR"}`
 
 func TestPlaceOrderRecordsTheOrderAndItsRecordBeforeAnswering(t *testing.T) {
-	s := openTestStore(t)
 	kicked := 0
-	s.OnCommit = func(q []outbox.Queued) { kicked += len(q) }
+	s := openTestStoreHanding(t, func(q []outbox.Queued) { kicked += len(q) })
 	rec := post(t, newTestServer(s), "application/json; charset=utf-8", validBody)
 	if rec.Code != http.StatusCreated {
 		t.Fatalf("status = %d, want 201; body %s", rec.Code, rec.Body)

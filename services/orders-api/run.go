@@ -68,20 +68,28 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	defer tr.Close()
 
-	store, err := OpenStore(ctx, cfg.DSN, events.TopicOrdersCreated)
+	_, framer, err := cfg.Schemas(events.TopicOrdersCreated)
 	if err != nil {
 		return err
 	}
-	defer store.Close()
-	_, framer, err := cfg.Schemas(events.TopicOrdersCreated)
+	edge, err := svc.NewEdge(cfg.HTTP("orders-api"))
 	if err != nil {
 		return err
 	}
 	writer := stream.NewProducer(cfg.Brokers, "", stream.ProducerConfig{WriteTimeout: cfg.ProduceTimeout, Dialer: cfg.Kafka.Dialer(), Framer: framer})
 	defer writer.Close()
-	relay := outbox.NewRelay(store.Outbox(), m.Producer(writer, ""), log)
+	db, err := sqldb.Open(ctx, cfg.DSN)
+	if err != nil {
+		return err
+	}
+	ob := outbox.New(db)
+	relay := outbox.NewRelay(ob, m.Producer(writer, ""), log)
 	relay.Principal = cfg.Kafka.Username // named in /readyz when an ACL refuses a topic
-	store.OnCommit = relay.Committed
+	store, err := OpenStore(ctx, db, ob, events.TopicOrdersCreated, relay.Committed)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
 
 	ln, err := svc.Listen(log, cfg.HTTPAddr)
 	if err != nil {
@@ -97,12 +105,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	// request is produced (for at most the relay's drain), the rest on the
 	// next start.
 	stopRelay := relay.Start(ctx)
-	go pruneKeys(ctx, log, store, cfg.IdempotencyTTL)
-	go m.WatchOutbox(ctx, store.Outbox().Backlog)
-
-	err = svc.Serve(ctx, ln, tr.HTTP(m.HTTP(NewServer(log, store, checks, m.Handler()))), cfg.HTTP("orders-api"))
-	stopRelay()
-	return err
+	defer stopRelay()
+	h := NewServer(log, store, checks, edge, m, tr)
+	return svc.Run(ctx,
+		func(ctx context.Context) error { return svc.Serve(ctx, ln, h, edge) },
+		func(ctx context.Context) error { pruneKeys(ctx, log, store, cfg.IdempotencyTTL); return nil },
+		func(ctx context.Context) error { m.WatchOutbox(ctx, ob.Backlog); return nil },
+	)
 }
 
 // pruneKeys forgets idempotency keys older than ttl, checking every few

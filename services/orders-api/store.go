@@ -21,14 +21,12 @@ type Store struct {
 	db     *sqldb.DB
 	outbox *outbox.Outbox
 	topic  string
-	// OnCommit is handed what each commit put in the outbox (the relay's
-	// Committed).
-	OnCommit func([]outbox.Queued)
 
 	qFindKey, qInsertOrder, qInsertKey, qPruneKeys string
 	// writer records the orders that arrive together in one transaction
-	// (group commit), each under its own savepoint.
-	writer *sqldb.GroupWriter
+	// (group commit), each under its own savepoint, and hands what each
+	// commit queued to the onCommit OpenStore was given.
+	writer *sqldb.GroupWriter[placed]
 }
 
 // placement is one order to record.
@@ -73,36 +71,30 @@ CREATE INDEX IF NOT EXISTS idempotency_keys_by_age ON idempotency_keys (created_
 ` + outbox.Schema(d)
 }
 
-// OpenStore opens (creating if needed) the orders database at dsn, and
-// queues records for topic.
-func OpenStore(ctx context.Context, dsn, topic string) (*Store, error) {
-	db, err := sqldb.Open(ctx, dsn)
-	if err != nil {
-		return nil, err
-	}
-	return openStore(ctx, db, topic)
-}
-
-// openStore sets up the orders store on db, which it closes on failure.
-func openStore(ctx context.Context, db *sqldb.DB, topic string) (*Store, error) {
+// OpenStore sets up (creating tables if needed) the orders store on db,
+// queuing records for topic in ob, an outbox in db. onCommit is handed
+// what each commit put in the outbox, right after the commit and in commit
+// order: the relay's Committed, so it sends the records without reading
+// them back. The store owns db from here: Close closes it, and so does a
+// failure.
+func OpenStore(ctx context.Context, db *sqldb.DB, ob *outbox.Outbox, topic string, onCommit func([]outbox.Queued)) (*Store, error) {
 	if err := db.CreateSchema(ctx, schema(db.Dialect)); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("create the orders schema: %w", err)
 	}
 	var err error
 	s := &Store{
-		db: db, outbox: outbox.New(db), topic: topic, OnCommit: func([]outbox.Queued) {},
+		db: db, outbox: ob, topic: topic,
 		qFindKey:     db.Rebind(`SELECT request_hash, order_id FROM idempotency_keys WHERE user_id = ? AND idem_key = ?`),
 		qInsertOrder: db.Rebind(`INSERT INTO orders (order_id, user_id, created_at, value) VALUES (?, ?, ?, ?)`),
 		qInsertKey:   db.Rebind(`INSERT INTO idempotency_keys (user_id, idem_key, request_hash, order_id, created_at) VALUES (?, ?, ?, ?, ?)`),
 		qPruneKeys:   db.Rebind(`DELETE FROM idempotency_keys WHERE created_at < ?`),
 	}
 	// Prepared once: parsing SQL was an eighth of orders-api's CPU.
-	if s.writer, err = sqldb.NewGroupWriter(ctx, db, s.qFindKey, s.qInsertOrder, s.qInsertKey, s.outbox.InsertQuery()); err != nil {
+	if s.writer, err = sqldb.NewGroupWriter(ctx, db, outbox.HandOver[placed](onCommit), s.qFindKey, s.qInsertOrder, s.qInsertKey, ob.InsertQuery()); err != nil {
 		db.Close()
 		return nil, err
 	}
-	s.writer.AfterCommit = outbox.HandOver(func(q []outbox.Queued) { s.OnCommit(q) })
 	return s, nil
 }
 
@@ -128,14 +120,14 @@ func (s *Store) Place(ctx context.Context, p placement) (orderID string, replaye
 	if p.key != "" {
 		apply = s.writer.ApplyAgainOnDuplicate
 	}
-	r, err := apply(ctx, func(ctx context.Context, tx sqldb.Tx) (any, error) { return s.record(ctx, tx, p) })
+	r, err := apply(ctx, func(ctx context.Context, tx sqldb.Tx) (placed, error) { return s.record(ctx, tx, p) })
 	switch {
 	case errors.Is(err, errKeyReused):
 		return "", false, err
 	case err != nil:
 		return s.recordedAfterAll(ctx, p, err)
 	}
-	return r.(placed).orderID, r.(placed).replayed, nil
+	return r.orderID, r.replayed, nil
 }
 
 // recordedAfterAll settles a failed Place: a COMMIT whose connection was

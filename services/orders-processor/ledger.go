@@ -26,13 +26,11 @@ type Ledger struct {
 	db     *sqldb.DB
 	outbox *outbox.Outbox
 	topic  string // orders.status
-	// OnCommit is handed what each committed change put in the outbox (the
-	// relay's Committed).
-	OnCommit func([]outbox.Queued)
-	q        ledgerQueries
+	q      ledgerQueries
 	// writer applies the changes that are waiting together in one
-	// transaction (group commit).
-	writer *sqldb.GroupWriter
+	// transaction (group commit), and hands what each commit queued to the
+	// onCommit OpenLedger was given.
+	writer *sqldb.GroupWriter[advanced]
 }
 
 func ledgerSchema(d sqldb.Dialect) string {
@@ -64,31 +62,28 @@ func newLedgerQueries(db *sqldb.DB) ledgerQueries {
 	}
 }
 
-// OpenLedger opens (creating if needed) the processor's database at dsn: a
-// SQLite file or file: URI, or a postgres:// URL. Statuses are queued for
-// topic.
-func OpenLedger(ctx context.Context, dsn, topic string) (*Ledger, error) {
-	db, err := sqldb.Open(ctx, dsn)
-	if err != nil {
-		return nil, err
-	}
+// OpenLedger sets up (creating tables if needed) the processor's ledger on
+// db, queuing statuses for topic in ob, an outbox in db. onCommit is
+// handed what each commit put in the outbox, right after the commit and in
+// commit order: the relay's Committed, so it sends the statuses without
+// reading them back. The ledger owns db from here: Close closes it, and
+// so does a failure.
+func OpenLedger(ctx context.Context, db *sqldb.DB, ob *outbox.Outbox, topic string, onCommit func([]outbox.Queued)) (*Ledger, error) {
 	if err := db.CreateSchema(ctx, ledgerSchema(db.Dialect)); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("create the processor's schema: %w", err)
 	}
-	ob := outbox.New(db)
 	q := newLedgerQueries(db)
-	writer, err := sqldb.NewGroupWriter(ctx, db, q.reached, q.insert, q.update, ob.InsertQuery())
+	writer, err := sqldb.NewGroupWriter(ctx, db, outbox.HandOver[advanced](onCommit), q.reached, q.insert, q.update, ob.InsertQuery())
 	if err != nil {
 		db.Close()
 		return nil, err
 	}
-	l := &Ledger{db: db, outbox: ob, topic: topic, writer: writer, q: q, OnCommit: func([]outbox.Queued) {}}
+	l := &Ledger{db: db, outbox: ob, topic: topic, writer: writer, q: q}
 	// As stock-service: on SQLite one writer whose changes share commits;
 	// on PostgreSQL, shared by instances, each change locks its order's row
 	// in a transaction of its own.
 	l.writer.Separate = db.Dialect == sqldb.Postgres
-	l.writer.AfterCommit = outbox.HandOver(func(q []outbox.Queued) { l.OnCommit(q) })
 	return l, nil
 }
 
@@ -131,13 +126,12 @@ func (l *Ledger) Advance(ctx context.Context, statuses ...events.OrderStatus) (r
 		return Reached{}, false, errors.New("advance: no status")
 	}
 	headers := tracing.Headers(ctx) // the change runs in the writer's context, not ctx
-	r, err := l.writer.ApplyAgainOnDuplicate(ctx, func(ctx context.Context, tx sqldb.Tx) (any, error) {
+	a, err := l.writer.ApplyAgainOnDuplicate(ctx, func(ctx context.Context, tx sqldb.Tx) (advanced, error) {
 		return l.advance(ctx, tx, statuses, headers)
 	})
 	if err != nil {
 		return Reached{}, false, fmt.Errorf("record %s of order %s: %w", statuses[len(statuses)-1].Status, statuses[0].OrderID, err)
 	}
-	a := r.(advanced)
 	return a.reached, len(a.queued) > 0, nil
 }
 

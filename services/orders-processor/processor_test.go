@@ -17,6 +17,7 @@ import (
 
 	"github.com/kafkakit/kit/services/events"
 	"github.com/kafkakit/kit/services/platform/outbox"
+	"github.com/kafkakit/kit/services/platform/sqldb"
 	"github.com/kafkakit/kit/services/platform/sqldb/sqldbtest"
 	"github.com/kafkakit/kit/services/platform/tracing"
 )
@@ -117,12 +118,16 @@ type running struct {
 // a stopped processor left) producing to b; t.Cleanup stops it.
 func start(t *testing.T, dsn string, b *broker, delay time.Duration, now func() time.Time) *running {
 	t.Helper()
-	l, err := OpenLedger(context.Background(), dsn, events.TopicOrdersStatus)
+	db, err := sqldb.Open(context.Background(), dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
-	relay := outbox.NewRelay(l.Outbox(), b, slog.New(slog.DiscardHandler))
-	l.OnCommit = relay.Committed
+	ob := outbox.New(db)
+	relay := outbox.NewRelay(ob, b, slog.New(slog.DiscardHandler))
+	l, err := OpenLedger(context.Background(), db, ob, events.TopicOrdersStatus, relay.Committed)
+	if err != nil {
+		t.Fatal(err)
+	}
 	stopRelay := relay.Start(context.Background())
 	r := &running{Processor: &Processor{Statuses: l, Rule: PaymentRule{Limit: 1000}, Delay: delay, Log: slog.New(slog.DiscardHandler), Now: now}, ledger: l}
 	r.stop = func() {

@@ -9,8 +9,6 @@ import (
 	"syscall"
 	"time"
 
-	"golang.org/x/sync/errgroup"
-
 	"github.com/kafkakit/kit/services/events"
 	"github.com/kafkakit/kit/services/platform/httpx"
 	"github.com/kafkakit/kit/services/platform/metrics"
@@ -66,20 +64,28 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	defer tr.Close()
 
-	ledger, err := OpenLedger(ctx, cfg.DSN, events.TopicOrdersStatus)
+	ids, framer, err := cfg.Schemas(events.TopicOrdersStatus)
 	if err != nil {
 		return err
 	}
-	defer ledger.Close()
-	ids, framer, err := cfg.Schemas(events.TopicOrdersStatus)
+	edge, err := svc.NewEdge(cfg.HTTP("orders-processor"))
 	if err != nil {
 		return err
 	}
 	writer := stream.NewProducer(cfg.Brokers, "", stream.ProducerConfig{Dialer: cfg.Kafka.Dialer(), Framer: framer})
 	defer writer.Close()
-	relay := outbox.NewRelay(ledger.Outbox(), m.Producer(writer, ""), log)
+	db, err := sqldb.Open(ctx, cfg.DSN)
+	if err != nil {
+		return err
+	}
+	ob := outbox.New(db)
+	relay := outbox.NewRelay(ob, m.Producer(writer, ""), log)
 	relay.Principal = cfg.Kafka.Username // named in /readyz when an ACL refuses a topic
-	ledger.OnCommit = relay.Committed
+	ledger, err := OpenLedger(ctx, db, ob, events.TopicOrdersStatus, relay.Committed)
+	if err != nil {
+		return err
+	}
+	defer ledger.Close()
 	p := &Processor{Statuses: ledger, Rule: cfg.Payment, Delay: cfg.PaymentDelay, Log: log, Now: time.Now}
 	consumer, err := stream.NewConsumer(stream.ConsumerConfig{
 		Brokers: cfg.Brokers, Dialer: cfg.Kafka.Dialer(), Principal: cfg.Kafka.Username, Group: events.GroupOrdersProcessor, Schemas: ids,
@@ -103,21 +109,19 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		"outbox":     relay.Ready,
 		"schemas":    httpx.CachedCheck(ctx, log, time.Second, framer.Ready),
 	}
-	// Shutdown order: HTTP stops and the consumer drains (both on ctx);
+	// Shutdown order: HTTP stops and the consumer drains (both in Run);
 	// the relay keeps producing until then, so what the drain committed is
 	// sent too, for at most its own drain.
 	stopRelay := relay.Start(ctx)
 	defer stopRelay()
-	go m.WatchOutbox(ctx, ledger.Outbox().Backlog)
-
-	g, ctx := errgroup.WithContext(ctx)
-	g.Go(func() error {
-		return svc.Serve(ctx, ln, tr.HTTP(m.HTTP(NewServer(checks, m.Handler()))), cfg.HTTP("orders-processor"))
-	})
-	g.Go(func() error { return consumer.Run(ctx) })
-	g.Go(func() error {
-		m.WatchLag(ctx, cfg.Brokers, cfg.Kafka.Dialer(), events.GroupOrdersProcessor, metrics.Assigned(consumer))
-		return nil
-	})
-	return g.Wait()
+	h := NewServer(checks, edge, m, tr)
+	return svc.Run(ctx,
+		func(ctx context.Context) error { return svc.Serve(ctx, ln, h, edge) },
+		consumer.Run,
+		func(ctx context.Context) error { m.WatchOutbox(ctx, ob.Backlog); return nil },
+		func(ctx context.Context) error {
+			m.WatchLag(ctx, cfg.Brokers, cfg.Kafka.Dialer(), events.GroupOrdersProcessor, metrics.Assigned(consumer))
+			return nil
+		},
+	)
 }

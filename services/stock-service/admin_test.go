@@ -8,31 +8,37 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/kafkakit/kit/services/platform/httpx"
 	"github.com/kafkakit/kit/services/platform/metrics"
+	"github.com/kafkakit/kit/services/platform/svc"
+	"github.com/kafkakit/kit/services/platform/tracing"
 )
 
-// asAdmin serves h behind the guard svc.Serve puts in front of it, to a
-// client on this machine, as the admin endpoints need.
-func asAdmin(t *testing.T, h http.Handler) http.Handler {
+// newTestServer is the stock API behind the edge cfg describes, with
+// metrics and tracing that record nowhere.
+func newTestServer(t *testing.T, s *Store, cfg svc.HTTP) http.Handler {
 	t.Helper()
-	hosts, err := httpx.ParseHosts(httpx.DefaultHosts)
+	edge, err := svc.NewEdge(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	guarded := httpx.Guard{Hosts: hosts}.Wrap(h)
+	tr, err := tracing.Setup(context.Background(), "stock-service", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return NewServer(slog.New(slog.DiscardHandler), s, nil, edge, metrics.New("stock-service"), tr)
+}
+
+// asAdmin serves h (guarded with the default Host list and no
+// ADMIN_TOKEN) to a client on this machine, as the admin endpoints need.
+func asAdmin(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		r.Host, r.RemoteAddr = "localhost:8084", "127.0.0.1:50000"
-		guarded.ServeHTTP(w, r)
+		h.ServeHTTP(w, r)
 	})
 }
 
 func TestSeedIsAnAdminEndpoint(t *testing.T) {
 	s := openTestStore(t)
-	hosts, err := httpx.ParseHosts(httpx.DefaultHosts)
-	if err != nil {
-		t.Fatal(err)
-	}
 	const token = "seed-token-0123456789"
 	tests := []struct {
 		name, token, remote, auth string
@@ -44,7 +50,7 @@ func TestSeedIsAnAdminEndpoint(t *testing.T) {
 		{"with ADMIN_TOKEN, the bearer", token, "192.168.1.7:50000", "Bearer " + token, http.StatusOK},
 	}
 	for _, tt := range tests {
-		h := httpx.Guard{Hosts: hosts, AdminToken: tt.token}.Wrap(NewServer(slog.New(slog.DiscardHandler), s, nil, metrics.New("stock-service").Handler()))
+		h := newTestServer(t, s, svc.HTTP{Name: "stock-service", AdminToken: tt.token})
 		sku := "SKU-" + strings.ReplaceAll(tt.name, " ", "-")
 		req := httptest.NewRequest(http.MethodPost, "/seed", strings.NewReader(`{"`+sku+`": 5}`))
 		req.Host, req.RemoteAddr = "localhost:8084", tt.remote

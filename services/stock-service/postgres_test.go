@@ -9,6 +9,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/kafkakit/kit/services/events"
+	"github.com/kafkakit/kit/services/platform/outbox"
 	"github.com/kafkakit/kit/services/platform/sqldb/sqldbtest"
 	"github.com/kafkakit/kit/services/platform/stream"
 )
@@ -21,7 +22,7 @@ import (
 func TestOrdersNoRetryCanApplyOnPostgres(t *testing.T) {
 	dsn := sqldbtest.Postgres(t)
 	ctx := context.Background()
-	s, err := OpenStore(ctx, dsn, testTopics)
+	s, err := openStoreAt(ctx, dsn, func([]outbox.Queued) {})
 	if err != nil {
 		t.Fatal(err)
 	}

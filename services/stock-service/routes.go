@@ -15,21 +15,31 @@ import (
 
 	"github.com/kafkakit/kit/services/events"
 	"github.com/kafkakit/kit/services/platform/httpx"
+	"github.com/kafkakit/kit/services/platform/metrics"
 	"github.com/kafkakit/kit/services/platform/sqldb"
 	"github.com/kafkakit/kit/services/platform/stream"
+	"github.com/kafkakit/kit/services/platform/svc"
+	"github.com/kafkakit/kit/services/platform/tracing"
 )
 
-// NewServer returns the stock API: its HTTP surface is listed here, its
+// NewServer returns the stock API: its HTTP surface and everything a
+// request passes through on its way to a route are listed here, its
 // subscriptions in subscriptions below.
-func NewServer(log *slog.Logger, store *Store, checks map[string]httpx.Check, metrics http.Handler) http.Handler {
+func NewServer(log *slog.Logger, store *Store, checks map[string]httpx.Check,
+	edge *svc.Edge, m *metrics.Metrics, tr *tracing.Tracing) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /stock", handleStock(log, store))
 	mux.Handle("POST /seed", httpx.AdminOnly(handleSeed(log, store)))
 	mux.Handle("GET /orders/{orderId}", handleOutcome(log, store))
 	mux.Handle("GET /healthz", httpx.Health())
 	mux.Handle("GET /readyz", httpx.Ready(checks))
-	mux.Handle("GET /metrics", metrics)
-	return httpx.API(mux)
+	mux.Handle("GET /metrics", m.Handler())
+	return httpx.Chain(httpx.API(mux), // CORS; the router's 404 and 405 as JSON
+		edge.Draining, // /readyz 503 once a shutdown began
+		edge.Guard,    // Host allow-list, admin policy (POST /seed)
+		tr.HTTP,       // a server span per request, named by its route
+		m.HTTP,        // requests and latency by route
+	)
 }
 
 // subscriptions lists what stock-service consumes, as group

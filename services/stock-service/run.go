@@ -57,21 +57,29 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	defer tr.Close()
 
-	store, err := OpenStore(ctx, cfg.DSN, Topics{Reservations: events.TopicStockReservations, Inventory: events.TopicInventoryUpdated})
+	ids, framer, err := cfg.Schemas(events.TopicStockReservations, events.TopicInventoryUpdated)
 	if err != nil {
 		return err
 	}
-	defer store.Close()
-	ids, framer, err := cfg.Schemas(events.TopicStockReservations, events.TopicInventoryUpdated)
+	edge, err := svc.NewEdge(cfg.HTTP("stock-service"))
 	if err != nil {
 		return err
 	}
 	writer := stream.NewProducer(cfg.Brokers, "", stream.ProducerConfig{Dialer: cfg.Kafka.Dialer(), Framer: framer})
 	defer writer.Close()
-	relay := outbox.NewRelay(store.Outbox(), m.Producer(writer, ""), log)
+	db, err := sqldb.Open(ctx, cfg.DSN)
+	if err != nil {
+		return err
+	}
+	ob := outbox.New(db)
+	relay := outbox.NewRelay(ob, m.Producer(writer, ""), log)
 	relay.Principal = cfg.Kafka.Username // named in /readyz when an ACL refuses a topic
+	store, err := OpenStore(ctx, db, ob, Topics{Reservations: events.TopicStockReservations, Inventory: events.TopicInventoryUpdated}, relay.Committed)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
 
-	store.OnCommit = relay.Committed
 	routes := subscriptions(store, log)
 	topics := make([]string, len(routes))
 	for i, r := range routes {
@@ -99,22 +107,19 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		"outbox":     relay.Ready,
 		"schemas":    httpx.CachedCheck(ctx, log, time.Second, framer.Ready),
 	}
-	// Shutdown order: HTTP stops and the consumer drains (both on ctx);
+	// Shutdown order: HTTP stops and the consumer drains (both in Run);
 	// the relay keeps producing until then, so what the drain committed is
 	// sent too, for at most its own drain.
 	stopRelay := relay.Start(ctx)
-	go m.WatchOutbox(ctx, store.Outbox().Backlog)
-	go m.WatchLag(ctx, cfg.Brokers, cfg.Kafka.Dialer(), events.GroupStockService, metrics.Assigned(consumer))
-	serveErr := make(chan error, 1)
-	go func() {
-		serveErr <- svc.Serve(ctx, ln, tr.HTTP(m.HTTP(NewServer(log, store, checks, m.Handler()))), cfg.HTTP("stock-service"))
-	}()
-	consumeErr := consumer.Run(ctx)
-	stop() // a consumer that failed for good takes the service down
-	err = <-serveErr
-	stopRelay()
-	if consumeErr != nil {
-		return consumeErr
-	}
-	return err
+	defer stopRelay()
+	h := NewServer(log, store, checks, edge, m, tr)
+	return svc.Run(ctx,
+		func(ctx context.Context) error { return svc.Serve(ctx, ln, h, edge) },
+		consumer.Run, // a consumer that failed for good takes the service down
+		func(ctx context.Context) error { m.WatchOutbox(ctx, ob.Backlog); return nil },
+		func(ctx context.Context) error {
+			m.WatchLag(ctx, cfg.Brokers, cfg.Kafka.Dialer(), events.GroupStockService, metrics.Assigned(consumer))
+			return nil
+		},
+	)
 }

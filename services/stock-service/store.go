@@ -29,13 +29,11 @@ type Store struct {
 	db     *sqldb.DB
 	outbox *outbox.Outbox
 	topics Topics
-	// OnCommit is handed what each committed group put in the outbox (the
-	// relay's Committed).
-	OnCommit func([]outbox.Queued)
-	q        queries
+	q      queries
 	// writer applies the changes that are waiting together in one
-	// transaction (group commit).
-	writer *sqldb.GroupWriter
+	// transaction (group commit), and hands what each commit queued to the
+	// onCommit OpenStore was given.
+	writer *sqldb.GroupWriter[opResult]
 }
 
 // Topics are where the store's records go.
@@ -133,13 +131,13 @@ func newQueries(db *sqldb.DB) queries {
 	}
 }
 
-// OpenStore opens (creating if needed) the stock database at dsn: a SQLite
-// file or file: URI, or a postgres:// URL.
-func OpenStore(ctx context.Context, dsn string, topics Topics) (*Store, error) {
-	db, err := sqldb.Open(ctx, dsn)
-	if err != nil {
-		return nil, err
-	}
+// OpenStore sets up (creating tables if needed) the stock store on db,
+// queuing its records for topics in ob, an outbox in db. onCommit is
+// handed what each commit put in the outbox, right after the commit and in
+// commit order: the relay's Committed, so it sends the records without
+// reading them back. The store owns db from here: Close closes it, and so
+// does a failure.
+func OpenStore(ctx context.Context, db *sqldb.DB, ob *outbox.Outbox, topics Topics, onCommit func([]outbox.Queued)) (*Store, error) {
 	if err := db.CreateSchema(ctx, schema(db.Dialect)); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("create the stock schema: %w", err)
@@ -152,21 +150,19 @@ func OpenStore(ctx context.Context, dsn string, topics Topics) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("bring the reservations ledger to the contract's words: %w", err)
 	}
-	ob := outbox.New(db)
 	q := newQueries(db)
-	writer, err := sqldb.NewGroupWriter(ctx, db, q.quantity, q.setQuantity,
+	writer, err := sqldb.NewGroupWriter(ctx, db, outbox.HandOver[opResult](onCommit), q.quantity, q.setQuantity,
 		q.ledger, q.ledgerLocked, q.record, q.markReleased, ob.InsertQuery())
 	if err != nil {
 		db.Close()
 		return nil, err
 	}
-	s := &Store{db: db, outbox: ob, topics: topics, writer: writer, q: q, OnCommit: func([]outbox.Queued) {}}
+	s := &Store{db: db, outbox: ob, topics: topics, writer: writer, q: q}
 	// On SQLite, one writer: its changes share commits. On PostgreSQL,
 	// shared by instances, each change locks its SKUs (in SKU order) in a
 	// transaction of its own, so no two instances' transactions wait on
 	// each other in a cycle.
 	s.writer.Separate = db.Dialect == sqldb.Postgres
-	s.writer.AfterCommit = outbox.HandOver(func(q []outbox.Queued) { s.OnCommit(q) })
 	return s, nil
 }
 
@@ -203,11 +199,7 @@ func (r opResult) Queued() []outbox.Queued { return r.queued }
 // (ApplyAgainOnDuplicate), which then finds the first one's ledger entry and
 // changes nothing.
 func (s *Store) apply(ctx context.Context, o op) (opResult, error) {
-	r, err := s.writer.ApplyAgainOnDuplicate(ctx, func(ctx context.Context, tx sqldb.Tx) (any, error) { return o(ctx, tx) })
-	if err != nil {
-		return opResult{}, err
-	}
-	return r.(opResult), nil
+	return s.writer.ApplyAgainOnDuplicate(ctx, sqldb.Change[opResult](o))
 }
 
 // Reserve takes stock for every item of o, or for none, atomically, and

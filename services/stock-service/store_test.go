@@ -18,21 +18,38 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/kafkakit/kit/services/events"
-	"github.com/kafkakit/kit/services/platform/metrics"
 	"github.com/kafkakit/kit/services/platform/outbox"
+	"github.com/kafkakit/kit/services/platform/sqldb"
 	"github.com/kafkakit/kit/services/platform/stream"
+	"github.com/kafkakit/kit/services/platform/svc"
 )
 
 var testTopics = Topics{Reservations: events.TopicStockReservations, Inventory: events.TopicInventoryUpdated}
 
 func openTestStore(t *testing.T) *Store {
 	t.Helper()
-	s, err := OpenStore(context.Background(), filepath.Join(t.TempDir(), "stock.db"), testTopics)
+	return openTestStoreHanding(t, func([]outbox.Queued) {})
+}
+
+// openTestStoreHanding is a stock store on a fresh SQLite file that hands
+// what each commit queued to onCommit.
+func openTestStoreHanding(t *testing.T, onCommit func([]outbox.Queued)) *Store {
+	t.Helper()
+	s, err := openStoreAt(context.Background(), filepath.Join(t.TempDir(), "stock.db"), onCommit)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Close() })
 	return s
+}
+
+// openStoreAt opens the stock store at dsn, as run does.
+func openStoreAt(ctx context.Context, dsn string, onCommit func([]outbox.Queued)) (*Store, error) {
+	db, err := sqldb.Open(ctx, dsn)
+	if err != nil {
+		return nil, err
+	}
+	return OpenStore(ctx, db, outbox.New(db), testTopics, onCommit)
 }
 
 // id is the order id (a UUID, as the contract wants) a test calls name.
@@ -196,7 +213,7 @@ func TestReserveTwiceTakesStockOnce(t *testing.T) {
 func TestLedgerFromBeforeTheContractsWordsStillReleases(t *testing.T) {
 	ctx := context.Background()
 	dsn := filepath.Join(t.TempDir(), "stock.db")
-	s, err := OpenStore(ctx, dsn, testTopics)
+	s, err := openStoreAt(ctx, dsn, func([]outbox.Queued) {})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -211,7 +228,7 @@ func TestLedgerFromBeforeTheContractsWordsStillReleases(t *testing.T) {
 	}
 	s.Close()
 
-	s, err = OpenStore(ctx, dsn, testTopics)
+	s, err = openStoreAt(ctx, dsn, func([]outbox.Queued) {})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -312,7 +329,7 @@ func TestAbsurdQuantitiesAreRefusedAndChangeNothing(t *testing.T) {
 
 func TestSeedValidation(t *testing.T) {
 	s := openTestStore(t)
-	h := asAdmin(t, NewServer(slog.New(slog.DiscardHandler), s, nil, metrics.New("stock-service").Handler()))
+	h := asAdmin(newTestServer(t, s, svc.HTTP{Name: "stock-service"}))
 	tests := []struct {
 		body       string
 		wantStatus int
@@ -391,10 +408,9 @@ func TestConcurrentOrdersNeverOversell(t *testing.T) {
 
 func TestCommittedRecordsAreHandedToTheRelay(t *testing.T) {
 	ctx := context.Background()
-	s := openTestStore(t)
 	var handed []outbox.Queued
 	var mu sync.Mutex
-	s.OnCommit = func(q []outbox.Queued) { mu.Lock(); handed = append(handed, q...); mu.Unlock() }
+	s := openTestStoreHanding(t, func(q []outbox.Queued) { mu.Lock(); handed = append(handed, q...); mu.Unlock() })
 	if err := s.Seed(ctx, map[string]int{"A": 10}); err != nil {
 		t.Fatal(err)
 	}

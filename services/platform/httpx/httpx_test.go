@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -316,5 +317,25 @@ func TestCachedCheckStartsNotReady(t *testing.T) {
 	})
 	if err := check(ctx); err == nil {
 		t.Error("ready before the first check completed")
+	}
+}
+
+// Chain runs its middleware in the order listed, outermost first, and
+// the handler last.
+func TestChainRunsMiddlewareInTheOrderListed(t *testing.T) {
+	var got []string
+	mark := func(name string) func(http.Handler) http.Handler {
+		return func(next http.Handler) http.Handler {
+			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				got = append(got, name)
+				next.ServeHTTP(w, r)
+			})
+		}
+	}
+	h := Chain(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { got = append(got, "handler") }),
+		mark("first"), mark("second"), mark("third"))
+	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/", nil))
+	if want := []string{"first", "second", "third", "handler"}; !slices.Equal(got, want) {
+		t.Errorf("ran %v, want %v", got, want)
 	}
 }

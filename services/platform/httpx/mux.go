@@ -8,7 +8,7 @@ import (
 // API returns a service's routes behind CORS, with the router's own answers
 // (404 for an unknown path, 405 with Allow for a known path and another
 // method) as JSON errors like every other, so a client never has to parse
-// text/plain. Every NewServer returns API(mux).
+// text/plain. Every NewServer chains its middleware (Chain) around API(mux).
 func API(mux *http.ServeMux) http.Handler {
 	return CORS(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// The pattern is empty only when the mux answers itself: not found,
@@ -50,4 +50,15 @@ func (w *routerErrorWriter) Write(b []byte) (int, error) {
 		return len(b), nil // the plain-text body the JSON replaced
 	}
 	return w.ResponseWriter.Write(b)
+}
+
+// Chain returns h behind middleware, listed outermost first: a request
+// passes them in the order written, and the last one hands it to h.
+// NewServer ends with one Chain, so every service's middleware is read in
+// one place, in the order it runs.
+func Chain(h http.Handler, middleware ...func(http.Handler) http.Handler) http.Handler {
+	for i := len(middleware) - 1; i >= 0; i-- {
+		h = middleware[i](h)
+	}
+	return h
 }

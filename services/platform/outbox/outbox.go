@@ -115,14 +115,14 @@ type Queued struct {
 // Queuer is what a change that put records in the outbox returns.
 type Queuer interface{ Queued() []Queued }
 
-// HandOver returns the AfterCommit of a store's sqldb.GroupWriter whose
+// HandOver returns the afterCommit of a store's sqldb.GroupWriter[T] whose
 // changes return Queuers: what the committed changes queued goes to to (the
 // relay's Committed) in one call per commit, in commit order.
-func HandOver(to func([]Queued)) func(results []any) {
-	return func(results []any) {
+func HandOver[T Queuer](to func([]Queued)) func(results []T) {
+	return func(results []T) {
 		var committed []Queued
 		for _, r := range results {
-			committed = append(committed, r.(Queuer).Queued()...)
+			committed = append(committed, r.Queued()...)
 		}
 		to(committed)
 	}

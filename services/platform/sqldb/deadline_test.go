@@ -37,7 +37,7 @@ func TestGroupWriterFailsWhenPostgresStopsAnswering(t *testing.T) {
 				t.Fatal(err)
 			}
 			insert := db.Rebind(`INSERT INTO t (id) VALUES (?)`)
-			w, err := NewGroupWriter(ctx, db, insert)
+			w, err := NewGroupWriter[struct{}](ctx, db, nil, insert)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -45,9 +45,9 @@ func TestGroupWriterFailsWhenPostgresStopsAnswering(t *testing.T) {
 			w.TxTimeout = 500 * time.Millisecond
 			t.Cleanup(w.Close)
 			put := func(id string) error {
-				_, err := w.Apply(ctx, func(ctx context.Context, tx Tx) (any, error) {
+				_, err := w.Apply(ctx, func(ctx context.Context, tx Tx) (struct{}, error) {
 					_, err := tx.ExecContext(ctx, insert, id)
-					return nil, err
+					return struct{}{}, err
 				})
 				return err
 			}

@@ -13,13 +13,15 @@ import (
 // savepoint of its own, so each is still all or nothing while the commit —
 // SQLite's WAL writes, PostgreSQL's round trips — is paid once per group.
 // Under load many changes share a commit; alone, a change waits for none.
-type GroupWriter struct {
+// T is what a change returns: Apply hands it back to the change's caller,
+// and afterCommit gets those of each commit.
+type GroupWriter[T any] struct {
 	db    *DB
 	stmts Statements
-	// AfterCommit, when set, is handed the results of a group's changes
-	// that committed (not those that failed), right after the commit and
-	// before their callers get them.
-	AfterCommit func(results []any)
+	// afterCommit, when not nil, is handed the results of a group's
+	// changes that committed (not those that failed), right after the
+	// commit and before their callers get them.
+	afterCommit func(results []T)
 	// Separate runs each change in a transaction of its own, on its
 	// caller's goroutine, concurrently with the others: for changes that
 	// lock rows (SELECT … FOR UPDATE) where several instances share a
@@ -40,8 +42,8 @@ type GroupWriter struct {
 	// its net.Conn, so this holds on a connection that is not answering.
 	TxTimeout time.Duration
 
-	changes chan groupChange
-	// commitMu makes a separate change's commit and its AfterCommit one
+	changes chan groupChange[T]
+	// commitMu makes a separate change's commit and its afterCommit one
 	// step, so results are handed over in commit order.
 	commitMu sync.Mutex
 	closed   chan struct{}
@@ -66,17 +68,17 @@ const (
 )
 
 // Change is one change, applied in the group's transaction. Its result is
-// handed to AfterCommit and returned by Apply.
-type Change func(ctx context.Context, tx Tx) (any, error)
+// handed to the writer's afterCommit and returned by Apply.
+type Change[T any] func(ctx context.Context, tx Tx) (T, error)
 
-type groupChange struct {
+type groupChange[T any] struct {
 	ctx    context.Context // the caller's: done means do not begin
-	change Change
-	reply  chan groupReply
+	change Change[T]
+	reply  chan groupReply[T]
 }
 
-type groupReply struct {
-	result any
+type groupReply[T any] struct {
+	result T
 	err    error
 }
 
@@ -84,14 +86,16 @@ type groupReply struct {
 // its own savepoints), and starts the writer of db. Prepare them now: the
 // pure-Go SQLite spends a good share of its time parsing SQL otherwise, and
 // with its one connection a transaction in progress leaves none free to
-// prepare on. Close it before db.
-func NewGroupWriter(ctx context.Context, db *DB, queries ...string) (*GroupWriter, error) {
+// prepare on. afterCommit (nil for none) is handed the results of each
+// commit, in commit order (outbox.HandOver passes what they queued to the
+// relay). Close the writer before db.
+func NewGroupWriter[T any](ctx context.Context, db *DB, afterCommit func(results []T), queries ...string) (*GroupWriter[T], error) {
 	stmts, err := db.Prepare(ctx, append([]string{qSavepoint, qRollbackTo, qRelease}, queries...)...)
 	if err != nil {
 		return nil, err
 	}
-	w := &GroupWriter{db: db, stmts: stmts, TxTimeout: DefaultTxTimeout,
-		changes: make(chan groupChange), closed: make(chan struct{}), done: make(chan struct{})}
+	w := &GroupWriter[T]{db: db, stmts: stmts, afterCommit: afterCommit, TxTimeout: DefaultTxTimeout,
+		changes: make(chan groupChange[T]), closed: make(chan struct{}), done: make(chan struct{})}
 	go w.run()
 	return w, nil
 }
@@ -103,27 +107,28 @@ func NewGroupWriter(ctx context.Context, db *DB, queries ...string) (*GroupWrite
 // ctx's error: its caller gave up on it (a consumer's drain, a client gone),
 // and a consumer then runs none of that key's later records either, which
 // is what keeps a key's changes in order.
-func (w *GroupWriter) Apply(ctx context.Context, change Change) (any, error) {
+func (w *GroupWriter[T]) Apply(ctx context.Context, change Change[T]) (T, error) {
+	var none T
 	// Checked first and on its own: a select would pick at random between
 	// a done ctx and a writer ready to take the change.
 	if err := ctx.Err(); err != nil {
-		return nil, err
+		return none, err
 	}
 	if w.Separate {
 		select {
 		case <-w.closed:
-			return nil, errors.New("store closed")
+			return none, errors.New("store closed")
 		default:
 		}
 		return w.applyAlone(ctx, change)
 	}
-	req := groupChange{ctx: ctx, change: change, reply: make(chan groupReply, 1)}
+	req := groupChange[T]{ctx: ctx, change: change, reply: make(chan groupReply[T], 1)}
 	select {
 	case w.changes <- req:
 	case <-w.closed:
-		return nil, errors.New("store closed")
+		return none, errors.New("store closed")
 	case <-ctx.Done():
-		return nil, ctx.Err()
+		return none, ctx.Err()
 	}
 	// Once handed over, wait for the verdict even if ctx ends: the caller
 	// must not act on a guess about the commit.
@@ -135,7 +140,7 @@ func (w *GroupWriter) Apply(ctx context.Context, change Change) (any, error) {
 // a duplicate key, three tries in all: another transaction inserted the
 // same row first (instances sharing PostgreSQL racing on one order or one
 // key), and the next try finds the row the winner inserted.
-func (w *GroupWriter) ApplyAgainOnDuplicate(ctx context.Context, change Change) (any, error) {
+func (w *GroupWriter[T]) ApplyAgainOnDuplicate(ctx context.Context, change Change[T]) (T, error) {
 	for attempt := 1; ; attempt++ {
 		r, err := w.Apply(ctx, change)
 		if err == nil || !UniqueViolation(err) || attempt == 3 {
@@ -146,16 +151,16 @@ func (w *GroupWriter) ApplyAgainOnDuplicate(ctx context.Context, change Change) 
 
 // Close stops the writer once the group in progress is done, and releases
 // its statements.
-func (w *GroupWriter) Close() {
+func (w *GroupWriter[T]) Close() {
 	close(w.closed)
 	<-w.done
 	w.stmts.Close()
 }
 
-func (w *GroupWriter) run() {
+func (w *GroupWriter[T]) run() {
 	defer close(w.done)
 	for {
-		var group []groupChange
+		var group []groupChange[T]
 		select {
 		case req := <-w.changes:
 			group = append(group, req)
@@ -175,11 +180,11 @@ func (w *GroupWriter) run() {
 	}
 }
 
-func (w *GroupWriter) apply(group []groupChange) {
-	replies := make([]groupReply, len(group))
+func (w *GroupWriter[T]) apply(group []groupChange[T]) {
+	replies := make([]groupReply[T], len(group))
 	fail := func(err error) {
 		for _, req := range group {
-			req.reply <- groupReply{err: err}
+			req.reply <- groupReply[T]{err: err}
 		}
 	}
 	// Not a change's own ctx, which may end: the group must finish, or
@@ -219,14 +224,14 @@ func (w *GroupWriter) apply(group []groupChange) {
 		fail(fmt.Errorf("commit: %w", err))
 		return
 	}
-	if w.AfterCommit != nil {
-		var committed []any
+	if w.afterCommit != nil {
+		var committed []T
 		for _, r := range replies {
 			if r.err == nil {
 				committed = append(committed, r.result)
 			}
 		}
-		w.AfterCommit(committed)
+		w.afterCommit(committed)
 	}
 	for i, req := range group {
 		req.reply <- replies[i]
@@ -235,35 +240,36 @@ func (w *GroupWriter) apply(group []groupChange) {
 
 // applyAlone applies one change in a transaction of its own, unless
 // the caller's context ends before it begins.
-func (w *GroupWriter) applyAlone(caller context.Context, change Change) (any, error) {
+func (w *GroupWriter[T]) applyAlone(caller context.Context, change Change[T]) (T, error) {
+	var none T
 	ctx, cancel := w.txContext() // as in a group: once begun, the change finishes or times out
 	defer cancel()
 	sqlTx, err := w.db.BeginTx(ctx, nil)
 	if err != nil {
-		return nil, fmt.Errorf("begin: %w", err)
+		return none, fmt.Errorf("begin: %w", err)
 	}
 	defer sqlTx.Rollback()
 	// Beginning may have waited for the database (SQLite's one writer).
 	if err := caller.Err(); err != nil {
-		return nil, err
+		return none, err
 	}
 	result, err := change(ctx, w.stmts.In(sqlTx))
 	if err != nil {
-		return nil, err
+		return none, err
 	}
 	w.commitMu.Lock()
 	defer w.commitMu.Unlock()
 	if err := sqlTx.Commit(); err != nil {
-		return nil, fmt.Errorf("commit: %w", err)
+		return none, fmt.Errorf("commit: %w", err)
 	}
-	if w.AfterCommit != nil {
-		w.AfterCommit([]any{result})
+	if w.afterCommit != nil {
+		w.afterCommit([]T{result})
 	}
 	return result, nil
 }
 
 // txContext is the context of one transaction: TxTimeout from now.
-func (w *GroupWriter) txContext() (context.Context, context.CancelFunc) {
+func (w *GroupWriter[T]) txContext() (context.Context, context.CancelFunc) {
 	timeout := w.TxTimeout
 	if timeout <= 0 {
 		timeout = DefaultTxTimeout

@@ -20,25 +20,24 @@ func TestGroupWriterRollsBackAFailingChangeAlone(t *testing.T) {
 		t.Fatal(err)
 	}
 	insert := `INSERT INTO t (id, v) VALUES (?, ?)`
-	w, err := NewGroupWriter(ctx, db, insert)
+	var mu sync.Mutex
+	var committed []int
+	w, err := NewGroupWriter(ctx, db, func(results []int) { mu.Lock(); committed = append(committed, results...); mu.Unlock() }, insert)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var mu sync.Mutex
-	var committed []any
-	w.AfterCommit = func(results []any) { mu.Lock(); committed = append(committed, results...); mu.Unlock() }
 	defer w.Close()
 
 	var wg sync.WaitGroup
 	errs := make([]error, 40)
 	for i := range 40 {
 		wg.Go(func() {
-			_, errs[i] = w.Apply(ctx, func(ctx context.Context, tx Tx) (any, error) {
+			_, errs[i] = w.Apply(ctx, func(ctx context.Context, tx Tx) (int, error) {
 				if _, err := tx.ExecContext(ctx, insert, i, fmt.Sprint("v", i)); err != nil {
-					return nil, err
+					return 0, err
 				}
 				if i%10 == 3 { // wrote, then failed: must leave nothing behind
-					return nil, errors.New("refused")
+					return 0, errors.New("refused")
 				}
 				return i, nil
 			})
@@ -71,7 +70,7 @@ func TestApplyAgainOnDuplicateTriesThreeTimesOnlyForDuplicates(t *testing.T) {
 		t.Fatal(err)
 	}
 	insert := `INSERT INTO t (id) VALUES (?)`
-	w, err := NewGroupWriter(ctx, db, insert)
+	w, err := NewGroupWriter[struct{}](ctx, db, nil, insert)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,13 +78,13 @@ func TestApplyAgainOnDuplicateTriesThreeTimesOnlyForDuplicates(t *testing.T) {
 	// inserting ids in turn from first: a duplicate until the id is free
 	tries := func(first int, other error) (int, error) {
 		n := 0
-		_, err := w.ApplyAgainOnDuplicate(ctx, func(ctx context.Context, tx Tx) (any, error) {
+		_, err := w.ApplyAgainOnDuplicate(ctx, func(ctx context.Context, tx Tx) (struct{}, error) {
 			n++
 			if other != nil {
-				return nil, other
+				return struct{}{}, other
 			}
 			_, err := tx.ExecContext(ctx, insert, first+n-1)
-			return nil, err
+			return struct{}{}, err
 		})
 		return n, err
 	}
@@ -114,7 +113,7 @@ func TestGroupWriterAppliesNoChangeWhoseContextIsDone(t *testing.T) {
 				t.Fatal(err)
 			}
 			t.Cleanup(func() { db.Close() })
-			w, err := NewGroupWriter(ctx, db)
+			w, err := NewGroupWriter[struct{}](ctx, db, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -127,10 +126,10 @@ func TestGroupWriterAppliesNoChangeWhoseContextIsDone(t *testing.T) {
 			// the writer is running and waiting for the next): a random
 			// choice between two ready cases passes one in two.
 			for range 40 {
-				if _, err := w.Apply(ctx, func(context.Context, Tx) (any, error) { return nil, nil }); err != nil {
+				if _, err := w.Apply(ctx, func(context.Context, Tx) (struct{}, error) { return struct{}{}, nil }); err != nil {
 					t.Fatal(err)
 				}
-				_, err := w.Apply(done, func(context.Context, Tx) (any, error) { ran++; return nil, nil })
+				_, err := w.Apply(done, func(context.Context, Tx) (struct{}, error) { ran++; return struct{}{}, nil })
 				if !errors.Is(err, context.Canceled) {
 					t.Fatalf("Apply with a cancelled context = %v, want context.Canceled", err)
 				}

@@ -282,7 +282,7 @@ type Common struct {
 	RegistryURL string
 }
 
-// HTTP is the edge configuration of service name, for Serve.
+// HTTP is the edge configuration of service name, for NewEdge.
 func (c Common) HTTP(name string) HTTP {
 	return HTTP{Name: name, AllowedHosts: c.AllowedHosts, AdminToken: c.AdminToken,
 		ReadTimeout: c.HTTPReadTimeout, IdleTimeout: c.HTTPIdleTimeout, ShutdownDelay: c.ShutdownDelay}

@@ -1,6 +1,7 @@
 // Package svc is the lifecycle every service shares: configuration from the
 // environment, a JSON logger, an HTTP server with guarded edges and
-// timeouts that logs where it listens, and a shutdown that stops HTTP first.
+// timeouts that logs where it listens, a shutdown that stops HTTP first,
+// and Run, which runs a service's parts as one.
 package svc
 
 import (
@@ -16,6 +17,8 @@ import (
 	"net/http/pprof" // profiles on DEBUG_ADDR only
 	"sync/atomic"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/kafkakit/kit/services/platform/httpx"
 )
@@ -36,8 +39,8 @@ func Listen(log *slog.Logger, addr string) (net.Listener, error) {
 	return ln, nil
 }
 
-// HTTP is how a service's server guards its edge; Common.HTTP builds it
-// from the environment.
+// HTTP is how a service's server guards its edge (NewEdge); Common.HTTP
+// builds it from the environment.
 type HTTP struct {
 	// Name is the service's own name (orders-api), a Host it answers to
 	// unless AllowedHosts replaces the default list.
@@ -80,28 +83,59 @@ func (c HTTP) Hosts() (*httpx.HostList, error) {
 	return httpx.ParseHosts(def)
 }
 
-// Serve serves h on ln behind the service's guard (Host allow-list, admin
-// policy) until ctx is done, then shuts the server down with a fresh
-// timeout so in-flight requests finish. Long-lived streams (SSE) watch
-// their request context, which BaseContext ties to shutdown.
-func Serve(ctx context.Context, ln net.Listener, h http.Handler, cfg HTTP) error {
+// Edge is what a service's HTTP server holds at its edge, built once from
+// its HTTP settings: the Host allow-list and admin policy (Guard), the
+// readiness a shutdown takes away first (Draining), and the timeouts Serve
+// applies. NewServer puts Draining and Guard in its middleware chain; run
+// hands the same Edge to Serve, which tells it when the shutdown begins.
+type Edge struct {
+	cfg      HTTP
+	guard    httpx.Guard
+	draining atomic.Bool
+}
+
+// NewEdge returns the edge cfg describes, or an error naming ALLOWED_HOSTS
+// when the allow-list does not parse.
+func NewEdge(cfg HTTP) (*Edge, error) {
 	hosts, err := cfg.Hosts()
 	if err != nil {
-		return fmt.Errorf("ALLOWED_HOSTS: %w", err)
+		return nil, fmt.Errorf("ALLOWED_HOSTS: %w", err)
 	}
+	return &Edge{cfg: cfg, guard: httpx.Guard{Hosts: hosts, AdminToken: cfg.AdminToken}}, nil
+}
+
+// Draining answers /readyz 503 "shutting down" once Serve began stopping,
+// before anything else sees the request; everything else goes to next,
+// which still serves it during the shutdown delay.
+func (e *Edge) Draining(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if e.draining.Load() && r.URL.Path == "/readyz" {
+			httpx.Encode(w, http.StatusServiceUnavailable, map[string]any{"status": "not ready", "failed": map[string]string{"service": "shutting down"}})
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// Guard is httpx.Guard with the edge's Host allow-list and admin policy:
+// a Host outside the list is answered 403, and admin endpoints learn who
+// may use them.
+func (e *Edge) Guard(next http.Handler) http.Handler { return e.guard.Wrap(next) }
+
+// Serve serves h on ln until ctx is done, then shuts the server down with
+// a fresh timeout so in-flight requests finish. h is the service's whole
+// handler (NewServer: routes and middleware, edge.Draining and edge.Guard
+// among them); Serve adds the edge's timeouts and header limit, and at
+// ctx's end turns edge draining (not ready) for its ShutdownDelay before it
+// stops accepting. Long-lived streams (SSE) watch their request context,
+// which BaseContext ties to shutdown.
+func Serve(ctx context.Context, ln net.Listener, h http.Handler, edge *Edge) error {
+	cfg := edge.cfg
 	readTimeout := cmp.Or(cfg.ReadTimeout, DefaultReadTimeout)
 	base, cancelBase := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelBase()
-	var draining atomic.Bool
-	guarded := httpx.Guard{Hosts: hosts, AdminToken: cfg.AdminToken}.Wrap(h)
 	srv := &http.Server{
-		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if draining.Load() && r.URL.Path == "/readyz" {
-				httpx.Encode(w, http.StatusServiceUnavailable, map[string]any{"status": "not ready", "failed": map[string]string{"service": "shutting down"}})
-				return
-			}
-			guarded.ServeHTTP(w, r)
-		}),
+		Handler:           h,
 		ReadHeaderTimeout: min(readHeaderTimeout, readTimeout),
 		ReadTimeout:       readTimeout,
 		IdleTimeout:       cmp.Or(cfg.IdleTimeout, DefaultIdleTimeout),
@@ -117,7 +151,7 @@ func Serve(ctx context.Context, ln net.Listener, h http.Handler, cfg HTTP) error
 	}
 	// Not ready first, then stop accepting: requests that still arrive
 	// during the delay are served.
-	draining.Store(true)
+	edge.draining.Store(true)
 	if cfg.ShutdownDelay > 0 {
 		time.Sleep(cfg.ShutdownDelay)
 	}
@@ -128,6 +162,18 @@ func Serve(ctx context.Context, ln net.Listener, h http.Handler, cfg HTTP) error
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	return nil
+}
+
+// Run runs a service's parts — its HTTP server (Serve), its consumer, its
+// watchers — as one lifecycle: each until ctx ends, and the first to fail
+// ends the others (a consumer that failed for good takes the server down
+// with it). It returns once every part has returned, with the first error.
+func Run(ctx context.Context, parts ...func(context.Context) error) error {
+	g, ctx := errgroup.WithContext(ctx)
+	for _, part := range parts {
+		g.Go(func() error { return part(ctx) })
+	}
+	return g.Wait()
 }
 
 // Debug serves Go's profiles (/debug/pprof/) and expvar (/debug/vars) on

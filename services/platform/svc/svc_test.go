@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -16,16 +17,21 @@ import (
 	"github.com/kafkakit/kit/services/platform/httpx"
 )
 
-// serve runs Serve on a free port until the test ends and returns its address.
+// serve runs Serve on a free port until the test ends and returns its
+// address, with h behind the edge's middleware as a NewServer puts it.
 func serve(t *testing.T, h http.Handler, cfg HTTP) string {
 	t.Helper()
+	edge, err := NewEdge(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- Serve(ctx, ln, h, cfg) }()
+	go func() { done <- Serve(ctx, ln, httpx.Chain(h, edge.Draining, edge.Guard), edge) }()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
@@ -134,15 +140,10 @@ func TestServeGuardsHostsAndHeaders(t *testing.T) {
 	}
 }
 
-func TestServeRefusesABadAllowList(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	err = Serve(context.Background(), ln, http.NotFoundHandler(), HTTP{AllowedHosts: []string{"localhost:80"}})
+func TestEdgeRefusesABadAllowList(t *testing.T) {
+	_, err := NewEdge(HTTP{AllowedHosts: []string{"localhost:80"}})
 	if err == nil || !strings.Contains(err.Error(), "ALLOWED_HOSTS") {
-		t.Errorf("Serve = %v, want a refusal naming ALLOWED_HOSTS", err)
+		t.Errorf("NewEdge = %v, want a refusal naming ALLOWED_HOSTS", err)
 	}
 }
 
@@ -156,8 +157,12 @@ func TestServeTurnsNotReadyBeforeItStopsAccepting(t *testing.T) {
 	mux := http.NewServeMux()
 	mux.Handle("GET /readyz", httpx.Ready(nil))
 	mux.HandleFunc("GET /work", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusOK) })
+	edge, err := NewEdge(HTTP{Name: "svc", ShutdownDelay: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
-	go func() { _ = Serve(ctx, ln, mux, HTTP{Name: "svc", ShutdownDelay: time.Minute}) }()
+	go func() { _ = Serve(ctx, ln, httpx.Chain(mux, edge.Draining, edge.Guard), edge) }()
 	get := func(path string) (int, string) {
 		resp, err := http.Get("http://" + ln.Addr().String() + path)
 		if err != nil {
@@ -187,5 +192,17 @@ func TestServeTurnsNotReadyBeforeItStopsAccepting(t *testing.T) {
 	}
 	if code, _ := get("/work"); code != http.StatusOK {
 		t.Errorf("a request during the shutdown delay got %d, want it served", code)
+	}
+}
+
+// Run is one lifecycle: a part that fails ends the others, and Run
+// returns its error once all have returned.
+func TestRunEndsEveryPartWhenOneFails(t *testing.T) {
+	failure := errors.New("consumer failed for good")
+	var ended atomic.Int32
+	waitForEnd := func(ctx context.Context) error { <-ctx.Done(); ended.Add(1); return nil }
+	err := Run(context.Background(), waitForEnd, func(context.Context) error { return failure }, waitForEnd)
+	if !errors.Is(err, failure) || ended.Load() != 2 {
+		t.Errorf("Run = %v with %d of 2 other parts ended; want the failure, all ended", err, ended.Load())
 	}
 }
