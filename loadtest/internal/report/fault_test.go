@@ -58,7 +58,7 @@ func TestAFaultedStepIsReportedBesideTheStepWithoutIt(t *testing.T) {
 	}
 	for name, out := range map[string]string{"table": table.String(), "markdown": md.String()} {
 		for _, want := range []string{
-			"each step also under stock-service:broker:latency=50ms",
+			"ramp 500,1000 orders/s, each step also under stock-service:broker:latency=50ms",
 			"500 +fault", "1000 +fault",
 			"p50 without", "CPU ms/order with",
 		} {

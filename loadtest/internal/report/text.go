@@ -46,9 +46,11 @@ func (r *Result) Headline() string {
 		}
 	}
 	if len(r.Steps) > 0 {
-		rates := make([]string, len(r.Steps))
-		for i, s := range r.Steps {
-			rates[i] = fmt.Sprintf("%g", s.Rate)
+		var rates []string
+		for _, s := range r.Steps {
+			if s.Fault == "" { // a faulted step repeats the rate before it
+				rates = append(rates, fmt.Sprintf("%g", s.Rate))
+			}
 		}
 		fmt.Fprintf(&b, ", ramp %s orders/s", strings.Join(rates, ","))
 		if f := r.stepFault(); f != "" {
