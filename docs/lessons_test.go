@@ -69,9 +69,11 @@ func TestLessonsLockedDown(t *testing.T) {
 }
 
 // TestLessonsOnRealKafka runs the lessons that have blocks for the kafka
-// broker (lesson 11 asks a schema registry that checks compatibility,
-// Apicurio, which runs beside the JVM brokers only) on a stack of one real
-// Kafka broker, as `make up BROKER=kafka`.
+// broker (lesson 4 slows one service's link to the broker, which only real
+// Kafka's listener per service can proxy; lesson 11 asks a schema registry
+// that checks compatibility, Apicurio, which runs beside the JVM brokers
+// only) on a stack of one real Kafka broker, as `make up BROKER=kafka
+// FAULTS=1`.
 func TestLessonsOnRealKafka(t *testing.T) {
 	if envOr("BROKER", "embedded") == "kafka" {
 		t.Skip("BROKER=kafka: TestLessonsRunAsWritten runs every lesson on real Kafka in this run")
@@ -79,7 +81,7 @@ func TestLessonsOnRealKafka(t *testing.T) {
 	root := repoRoot(t)
 	index, lessons := parseLessons(t, root)
 	// A locked-down lesson's blocks (lesson 9) run in TestLessonsLockedDown.
-	onKafka := lessonsWith(t, lessons, "blocks for the kafka broker; lesson 11 should",
+	onKafka := lessonsWith(t, lessons, "blocks for the kafka broker; lessons 4 and 11 should",
 		func(s doctest.Step) bool { return s.Broker == "kafka" }, lockedDown)
 	runLessons(t, root, "kafka", "", index, onKafka)
 }
