@@ -2,9 +2,14 @@ package main
 
 import (
 	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
+
+	toxiclient "github.com/Shopify/toxiproxy/v2/client"
 
 	"github.com/kafkakit/kit/harness/netfault"
 )
@@ -115,5 +120,115 @@ func TestParseConfigRefusesAFaultItCannotHold(t *testing.T) {
 				t.Errorf("error %q does not name -fault", err)
 			}
 		})
+	}
+}
+
+// newLinks starts two links the way a stack with faults has them, and
+// toxiproxy's API over them, as kit up -faults serves it.
+func newLinks(t *testing.T) (*netfault.Links, string) {
+	t.Helper()
+	l := netfault.New(nil)
+	t.Cleanup(func() { _ = l.Close() })
+	upstream, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { upstream.Close() })
+	for _, name := range []string{"stock-service_to_broker-0", "orders-api_to_broker-0"} {
+		if err := l.Add(name, "127.0.0.1:0", upstream.Addr().String()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	api := httptest.NewServer(l.Handler())
+	t.Cleanup(api.Close)
+	return l, api.URL
+}
+
+// toxicsOf lists each link's toxics (and "down" for a disabled one) as
+// toxiproxy's API reports them.
+func toxicsOf(t *testing.T, api string) map[string][]string {
+	t.Helper()
+	proxies, err := toxiclient.NewClient(api).Proxies()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string][]string{}
+	for name, p := range proxies {
+		out[name] = []string{}
+		if !p.Enabled {
+			out[name] = append(out[name], "down")
+		}
+		for _, tx := range p.ActiveToxics {
+			out[name] = append(out[name], tx.Type)
+		}
+	}
+	return out
+}
+
+func TestAFaultIsHeldOnItsLinksOnlyAndCleared(t *testing.T) {
+	for _, tt := range []struct {
+		name  string
+		fault string
+		want  []string // the toxics stock-service's link has while held
+	}{
+		{"latency", "stock-service:broker:latency=50ms", []string{"latency"}},
+		{"down", "stock-service:broker-0:down", []string{"down"}},
+	} {
+		f, err := parseStepFault(tt.fault)
+		if err != nil {
+			t.Fatal(err)
+		}
+		l, api := newLinks(t)
+		fromAPI, err := newAPIFaults(api, f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fromHarness, err := newHarnessFaults(l, f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for name, s := range map[string]faultSwitch{"through the API": fromAPI, "on the harness's links": fromHarness} {
+			if got := s.links(); len(got) != 1 || got[0] != "stock-service_to_broker-0" {
+				t.Errorf("%s %s: links %v, want stock-service's alone", tt.name, name, got)
+			}
+			if err := s.apply(); err != nil {
+				t.Fatalf("%s %s: apply: %v", tt.name, name, err)
+			}
+			held := toxicsOf(t, api)
+			if got := held["stock-service_to_broker-0"]; strings.Join(got, ",") != strings.Join(tt.want, ",") {
+				t.Errorf("%s %s: stock-service's link has %v, want %v", tt.name, name, got, tt.want)
+			}
+			if got := held["orders-api_to_broker-0"]; len(got) != 0 {
+				t.Errorf("%s %s: orders-api's link has %v, want nothing", tt.name, name, got)
+			}
+			if err := s.heal(); err != nil {
+				t.Fatalf("%s %s: heal: %v", tt.name, name, err)
+			}
+			if got := toxicsOf(t, api)["stock-service_to_broker-0"]; len(got) != 0 {
+				t.Errorf("%s %s: after heal stock-service's link has %v, want nothing", tt.name, name, got)
+			}
+		}
+	}
+}
+
+func TestAFaultOnNoLinkIsRefusedBeforeTheRun(t *testing.T) {
+	l, api := newLinks(t)
+	f, err := parseStepFault("orders-processor:broker:latency=50ms")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := newAPIFaults(api, f); err == nil || !strings.Contains(err.Error(), "no link from orders-processor to broker") {
+		t.Errorf("through the API: error %v, want no link from orders-processor named", err)
+	}
+	if _, err := newHarnessFaults(l, f); err == nil || !strings.Contains(err.Error(), "no link from orders-processor to broker") {
+		t.Errorf("on the harness's links: error %v, want no link from orders-processor named", err)
+	}
+	closed := httptest.NewServer(http.NotFoundHandler())
+	closed.Close()
+	if _, err := newAPIFaults(closed.URL, f); err == nil || !strings.Contains(err.Error(), "kit up -faults") {
+		t.Errorf("no API: error %v, want one saying to start kit up -faults", err)
+	}
+	if got := toxicsOf(t, api); len(got["stock-service_to_broker-0"])+len(got["orders-api_to_broker-0"]) != 0 {
+		t.Errorf("a refused fault changed the links: %v", got)
 	}
 }
