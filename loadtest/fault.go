@@ -185,16 +185,8 @@ func newAPIFaults(api string, f *stepFault) (*apiFaults, error) {
 
 func (a *apiFaults) apply() error {
 	for _, p := range a.proxies {
-		if a.f.Kind == netfault.Down {
-			if err := p.Disable(); err != nil {
-				return fmt.Errorf("%s down: %w", p.Name, err)
-			}
-			continue
-		}
-		for _, t := range a.f.Toxics() {
-			if _, err := p.AddToxic(t.Name, t.Type, t.Stream, t.Toxicity, toxiclient.Attributes(t.Attributes)); err != nil {
-				return fmt.Errorf("%s on %s: %w", a.f, p.Name, err)
-			}
+		if err := netfault.ApplyThrough(p, a.f); err != nil {
+			return err
 		}
 	}
 	return nil
