@@ -3,6 +3,7 @@ package docs
 import (
 	"context"
 	"errors"
+	"net"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -68,9 +69,11 @@ func TestLessonsLockedDown(t *testing.T) {
 }
 
 // TestLessonsOnRealKafka runs the lessons that have blocks for the kafka
-// broker (lesson 11 asks a schema registry that checks compatibility,
-// Apicurio, which runs beside the JVM brokers only) on a stack of one real
-// Kafka broker, as `make up BROKER=kafka`.
+// broker (lesson 4 slows one service's link to the broker, which only real
+// Kafka's listener per service can proxy; lesson 11 asks a schema registry
+// that checks compatibility, Apicurio, which runs beside the JVM brokers
+// only) on a stack of one real Kafka broker, as `make up BROKER=kafka
+// FAULTS=1`.
 func TestLessonsOnRealKafka(t *testing.T) {
 	if envOr("BROKER", "embedded") == "kafka" {
 		t.Skip("BROKER=kafka: TestLessonsRunAsWritten runs every lesson on real Kafka in this run")
@@ -78,7 +81,7 @@ func TestLessonsOnRealKafka(t *testing.T) {
 	root := repoRoot(t)
 	index, lessons := parseLessons(t, root)
 	// A locked-down lesson's blocks (lesson 9) run in TestLessonsLockedDown.
-	onKafka := lessonsWith(t, lessons, "blocks for the kafka broker; lesson 11 should",
+	onKafka := lessonsWith(t, lessons, "blocks for the kafka broker; lessons 4 and 11 should",
 		func(s doctest.Step) bool { return s.Broker == "kafka" }, lockedDown)
 	runLessons(t, root, "kafka", "", index, onKafka)
 }
@@ -109,9 +112,13 @@ func runLessons(t *testing.T, root, brokerKind, securityMode string, index *doct
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	startCtx, startCancel := context.WithTimeout(ctx, 5*time.Minute)
+	faults := wantFaults(lessons, brokerKind)
 	stack, err := harness.Start(startCtx, harness.Options{
 		Broker:   brokerKind,
 		Security: securityMode,
+		// A lesson that starts `make up … FAULTS=1` on this broker gets a
+		// proxy on every link, as kit up -faults gives.
+		Faults: faults,
 		// What `kit up` gives the services; no ADMIN_TOKEN, so the admin
 		// doors answer this machine, as on a learner's.
 		ServiceEnv: map[string]string{"PAYMENT_DELAY": "1s", "ADMIN_TOKEN": ""},
@@ -138,12 +145,16 @@ func runLessons(t *testing.T, root, brokerKind, securityMode string, index *doct
 	if securityMode != "" {
 		env = append(env, lockedDownEnv(t, ctx, stack)...)
 	}
+	if faults {
+		env = append(env, faultsEnv(t, ctx, stack))
+	}
 	cfg := doctest.Config{
 		Dir:         root,
 		Env:         env,
 		Ports:       stackPorts(t, stack),
 		Broker:      brokerKind,
 		Security:    securityMode,
+		Faults:      faults,
 		Logs:        stack.Logs,
 		StepTimeout: 2 * time.Minute,
 	}
@@ -260,7 +271,7 @@ func lessonEnv(root string, stack *harness.Stack) []string {
 	for _, kv := range os.Environ() {
 		name, _, _ := strings.Cut(kv, "=")
 		switch name {
-		case "KAFKA_BROKERS", "SCHEMA_REGISTRY_URL", "ADMIN_TOKEN", "HTTP_ADDR", "DB_DSN", "PATH":
+		case "KAFKA_BROKERS", "SCHEMA_REGISTRY_URL", "ADMIN_TOKEN", "HTTP_ADDR", "DB_DSN", "PATH", "KIT_FAULTS_API":
 			continue
 		}
 		env = append(env, kv)
@@ -324,6 +335,40 @@ func lockedDownEnv(t *testing.T, ctx context.Context, stack *harness.Stack) []st
 		gocache = filepath.Join(userCache, "go-build")
 	}
 	return []string{"XDG_CACHE_HOME=" + cache, "GOCACHE=" + gocache}
+}
+
+// wantFaults reports whether a lesson starts `make up … FAULTS=1` in a
+// block that runs on brokerKind.
+func wantFaults(lessons []*doctest.Lesson, brokerKind string) bool {
+	for _, l := range lessons {
+		for _, s := range l.Steps {
+			if doctest.WantsFaults(s) && (s.Broker == "" || s.Broker == brokerKind) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// faultsEnv does what kit up -faults does beside starting the stack: it
+// answers toxiproxy's API over the stack's links, here on a free port of
+// the test's, and returns the variable that points kit faults at it.
+func faultsEnv(t *testing.T, ctx context.Context, stack *harness.Stack) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	serveCtx, stop := context.WithCancel(ctx)
+	served := make(chan error, 1)
+	go func() { served <- stack.ServeLinks(serveCtx, ln) }()
+	t.Cleanup(func() {
+		stop()
+		if err := <-served; err != nil {
+			t.Errorf("the fault API: %v", err)
+		}
+	})
+	return "KIT_FAULTS_API=http://" + ln.Addr().String()
 }
 
 // notesOf returns the transcript's NOTE lines: blocks left out of this run.

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"errors"
 	"flag"
 	"fmt"
@@ -70,6 +71,12 @@ type config struct {
 
 	thresholds report.Thresholds
 
+	// fault is held during each ramp step, run beside the same step
+	// without it (fault.go); nil: none. faultsAPI is a running kit up
+	// -faults stack's fault API.
+	fault     *stepFault
+	faultsAPI string
+
 	streams            int
 	connectConcurrency int
 	settle             time.Duration
@@ -129,6 +136,8 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.Float64Var(&c.total, "total", 9.99, "order total (the processor fails orders over 1000)")
 	fs.StringVar(&c.out, "out", defaultOut(), "results directory")
 
+	faultFlag := fs.String("fault", "", "hold a network fault during each ramp step and run the step without it first, side by side in the report: SERVICE:LINK:FAULT, e.g. stock-service:broker:latency=50ms (LINK broker, broker-<id> or database; FAULT as kit faults add takes it: latency=, bandwidth=, reset=, cut, down). Needs proxied links: -broker kafka or kafka-cluster (a database link: -db postgres), or a running kit up -faults")
+	fs.StringVar(&c.faultsAPI, "faults-api", cmp.Or(getenv("KIT_FAULTS_API"), "http://127.0.0.1:8474"), "running target: the fault API of kit up -faults, for -fault (env KIT_FAULTS_API)")
 	fs.Float64Var(&c.thresholds.MaxRatioP50, "max-ratio-p50", 1.5, "threshold: pipeline p50 / floor p50 at most (0: off)")
 	fs.Float64Var(&c.thresholds.MaxRatioP99, "max-ratio-p99", 2, "threshold: pipeline p99 / floor p99 at most (0: off)")
 	fs.DurationVar(&c.thresholds.MaxP99, "max-p99", 0, "threshold: pipeline p99 at most (0: off)")
@@ -210,7 +219,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	}
 	if c.target == "auto" {
 		c.target = "harness"
-		for _, name := range []string{"orders-url", "notifications-url", "stock-url", "processor-url", "brokers", "notifications-pid", "pids", "debug-urls"} {
+		for _, name := range []string{"orders-url", "notifications-url", "stock-url", "processor-url", "brokers", "notifications-pid", "pids", "debug-urls", "faults-api"} {
 			if set[name] {
 				c.target = "running"
 			}
@@ -257,6 +266,13 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 		errs = append(errs, errors.New("-source-ips must be in 1..65000"))
 	case c.profile < 0 || c.profile > c.duration/time.Duration(c.slices):
 		errs = append(errs, errors.New("-profile must be between 0 and -duration / -slices: it is taken during the main run's first slice"))
+	}
+	if *faultFlag != "" {
+		if c.fault, err = parseStepFault(*faultFlag); err != nil {
+			errs = append(errs, err)
+		} else if err := checkFault(c); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if c.target == "running" && c.paymentDelay != 0 {
 		errs = append(errs, errors.New("-payment-delay only applies to a stack the runner starts; set PAYMENT_DELAY on the running processor instead"))

@@ -109,10 +109,14 @@ func runOrders(ctx context.Context, cfg config, t *target, stdout, stderr io.Wri
 		case i == 0:
 			ph.Warmup += cfg.brokerWarmup // nothing warmed the broker up yet
 		}
-		_, p := runPhase(ctx, pacer, client, ph, timeline, t.processes, stderr)
-		res.Steps = append(res.Steps, p)
+		steps, err := runStep(ctx, cfg, t, pacer, client, ph, timeline, stderr)
+		res.Steps = append(res.Steps, steps...)
+		if err != nil {
+			return err
+		}
 		report.MarkSustained(res.Steps, cfg.thresholds.StepP99, cfg.thresholds.SustainedFraction)
-		if s := res.Steps[len(res.Steps)-1].Sustained; s != nil && !*s && !cfg.rampContinue && i < len(cfg.ramp)-1 {
+		// The ramp goes on while the step without a fault is sustained.
+		if s := res.Steps[len(res.Steps)-len(steps)].Sustained; s != nil && !*s && !cfg.rampContinue && i < len(cfg.ramp)-1 {
 			fmt.Fprintf(stderr, "ramp: %g/s not sustained; stopping (use -ramp-continue to go on)\n", ph.Rate)
 			break
 		}

@@ -49,7 +49,8 @@ func startStack(ctx context.Context, cfg config, stderr io.Writer) (_ *target, e
 	fmt.Fprintf(stderr, "loadtest: starting the stack on the %s broker (building the services on first use)...\n", cfg.broker)
 	began := time.Now()
 	t := &target{kind: "harness", broker: cfg.broker}
-	opts := harness.Options{Broker: cfg.broker, ServiceEnv: serviceEnv(cfg), Instances: cfg.instances, DB: cfg.db, Security: cfg.security}
+	opts := harness.Options{Broker: cfg.broker, ServiceEnv: serviceEnv(cfg), Instances: cfg.instances, DB: cfg.db, Security: cfg.security,
+		Faults: cfg.fault != nil}
 	var closers []func(context.Context) error
 	t.close = func(ctx context.Context) error {
 		var errs []error
@@ -101,6 +102,11 @@ func startStack(ctx context.Context, cfg config, stderr io.Writer) (_ *target, e
 	closers = append(closers, stack.Close)
 	fmt.Fprintf(stderr, "loadtest: stack ready in %.1fs, broker %v\n", time.Since(began).Seconds(), stack.BrokerAddrs())
 
+	if cfg.fault != nil {
+		if t.faults, err = newHarnessFaults(stack.Links(), cfg.fault); err != nil {
+			return nil, err
+		}
+	}
 	t.ordersURLs = stack.URLs(harness.OrdersAPI)
 	t.notificationsURLs = stack.URLs(harness.NotificationsAPI)
 	t.stockURL = stack.URL(harness.StockService)

@@ -49,7 +49,9 @@ type target struct {
 	// debugURLs are the services' DEBUG_ADDR base URLs (pprof, expvar).
 	debugURLs map[string]string
 	stack     report.Stack
-	close     func(context.Context) error
+	// faults holds -fault on the stack's links; nil without -fault.
+	faults faultSwitch
+	close  func(context.Context) error
 }
 
 // The names the report gives the processes.
@@ -83,6 +85,13 @@ func openTarget(ctx context.Context, cfg config, stderr io.Writer) (*target, err
 		if err := checkReady(ctx, base); err != nil {
 			return nil, fmt.Errorf("%s at %s is not ready: %w (start the stack, e.g. `make up`, or omit the URLs to let the runner start one)", name, base, err)
 		}
+	}
+	if cfg.fault != nil {
+		faults, err := newAPIFaults(cfg.faultsAPI, cfg.fault)
+		if err != nil {
+			return nil, err
+		}
+		t.faults = faults
 	}
 	t.processes, t.stack.Notes = findRunning(cfg)
 	for _, p := range t.processes {

@@ -194,6 +194,7 @@ func TestRunFailsOnWhatALearnerWouldSee(t *testing.T) {
 		{"keys to an idle terminal", "<!-- doctest: ctrl-c terminal 2 -->", "terminal 2 runs nothing"},
 		{"make up on another broker", "<!-- doctest: stack -->\n```sh\nmake up BROKER=kafka\n```", "this run is on embedded"},
 		{"make up locked down on a plaintext run", "<!-- doctest: stack -->\n```sh\nmake up SECURITY=sasl_ssl\n```", "this run is plaintext: mark it security sasl_ssl"},
+		{"make up with faults on a stack without proxies", "<!-- doctest: stack -->\n```sh\nmake up FAULTS=1\n```", "no proxies on its links"},
 		{"a ctrl-c block that ends first", "<!-- doctest: ctrl-c \"PAID\" -->\n```sh\necho CREATED\n```", `ended before it printed "PAID"`},
 	}
 	for _, tt := range tests {

@@ -19,7 +19,9 @@
 //	                                          second terminal: started, and
 //	                                          waited on until it prints that
 //	<!-- doctest: stack -->                   `make up`: the test's own stack
-//	                                          stands in for it
+//	                                          stands in for it (with FAULTS=1:
+//	                                          a stack with a proxy on every
+//	                                          link, kit faults pointed at it)
 //	<!-- doctest: broker kafka-cluster -->    run only on that broker
 //	<!-- doctest: security sasl_ssl -->       run only on a locked-down stack
 //	                                          (make up SECURITY=sasl_ssl)
@@ -96,7 +98,7 @@ func indent(s string) string {
 var (
 	commentRe = regexp.MustCompile(`^\s*<!--\s*doctest\s*(?::(.*?))?\s*-->\s*$`)
 	fenceRe   = regexp.MustCompile("^(\\s*)(```+|~~~+)\\s*([^`\\s]*)")
-	makeUpRe  = regexp.MustCompile(`^make up( BROKER=[a-z-]+)?( SECURITY=[a-z_]+)?$`)
+	makeUpRe  = regexp.MustCompile(`^make up( BROKER=[a-z-]+)?( SECURITY=[a-z_]+)?( FAULTS=1)?$`)
 )
 
 // shellInfo are the fence languages that hold commands.
@@ -177,7 +179,7 @@ func check(s Step) error {
 	case s.Stack && (len(s.Expect) > 0 || s.Until != "" || s.CtrlC != "" || s.Fails || s.Terminal > 0):
 		return fmt.Errorf("stack stands alone: the test's own stack stands in for the block")
 	case s.Stack && !makeUpRe.MatchString(script):
-		return fmt.Errorf("stack is for a block that is `make up` (with BROKER= and SECURITY= at most), not %q", script)
+		return fmt.Errorf("stack is for a block that is `make up` (with BROKER=, SECURITY= and FAULTS=1 at most), not %q", script)
 	case s.CtrlC != "" && (s.Until != "" || s.Fails || s.Terminal > 0):
 		return fmt.Errorf("ctrl-c is for a block in the lesson's shell that runs until stopped: not with until, fails or terminal")
 	case s.Until != "" && (s.Fails || s.Terminal > 0):

@@ -33,6 +33,9 @@ type Config struct {
 	// Security is the stack's SECURITY ("" for plaintext); blocks for
 	// another are left out, as for another broker.
 	Security string
+	// Faults says the stack has a proxy on every link (make up FAULTS=1),
+	// for kit faults.
+	Faults bool
 	// Logs returns what a service of the stack has logged so far.
 	Logs func(service string) string
 	// StepTimeout bounds each step: a block's run, a wait for output.
@@ -45,6 +48,12 @@ var (
 	brokerRe   = regexp.MustCompile(`BROKER=(\S+)`)
 	securityRe = regexp.MustCompile(`SECURITY=(\S+)`)
 )
+
+// WantsFaults reports whether s is `make up … FAULTS=1`: the stack it
+// stands for has a proxy on every link.
+func WantsFaults(s Step) bool {
+	return s.Stack && strings.HasSuffix(strings.TrimSpace(s.Script), " FAULTS=1")
+}
 
 // pollEvery is how often an until block or a log wait looks again.
 const pollEvery = 250 * time.Millisecond
@@ -104,6 +113,9 @@ func runStep(ctx context.Context, cfg Config, sh *shell, terms map[int]*terminal
 		}
 		if m := securityRe.FindStringSubmatch(s.Script); m != nil && m[1] != cfg.Security {
 			return fmt.Errorf("it starts the kit with SECURITY=%s, and this run is %s: mark it security %s", m[1], securityName(cfg.Security), m[1])
+		}
+		if WantsFaults(s) && !cfg.Faults {
+			return fmt.Errorf("it starts the kit with FAULTS=1, and this run's stack has no proxies on its links: start it with harness.Options.Faults")
 		}
 		fmt.Fprintf(cfg.Transcript, "$ %s  # the test's own stack stands in\n", strings.TrimSpace(s.Script))
 		return nil

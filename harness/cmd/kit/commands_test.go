@@ -244,7 +244,7 @@ func TestTopicsListsEveryPartitionWithOffsets(t *testing.T) {
 	rows := map[string][][]string{}
 	for _, line := range strings.Split(out, "\n") {
 		fields := strings.Fields(line)
-		if len(fields) == 8 && fields[0] != "TOPIC" {
+		if len(fields) == 9 && fields[0] != "TOPIC" {
 			rows[fields[0]] = append(rows[fields[0]], fields)
 		}
 	}
@@ -257,11 +257,16 @@ func TestTopicsListsEveryPartitionWithOffsets(t *testing.T) {
 	}
 	var records int
 	for i, r := range rows[events.TopicOrdersCreated] {
-		// TOPIC PARTITION LEADER REPLICAS ISR EARLIEST LATEST RECORDS
-		latest, _ := strconv.Atoi(r[6])
-		n, _ := strconv.Atoi(r[7])
-		if r[1] != strconv.Itoa(i) || r[2] == "none" || r[3] != r[2] || r[4] != r[2] || r[5] != "0" || n != latest {
+		// TOPIC PARTITION LEADER REPLICAS ISR MIN.INSYNC EARLIEST LATEST RECORDS
+		latest, _ := strconv.Atoi(r[7])
+		n, _ := strconv.Atoi(r[8])
+		if r[1] != strconv.Itoa(i) || r[2] == "none" || r[3] != r[2] || r[4] != r[2] || r[6] != "0" || n != latest {
 			t.Errorf("row %q: want partition %d led, one replica in sync, from offset 0", r, i)
+		}
+		// The broker's answer, not a default of kit's: the embedded
+		// broker's min.insync.replicas is 1.
+		if r[5] != "1" {
+			t.Errorf("row %q: MIN.INSYNC = %q, want the broker's 1", r, r[5])
 		}
 		records += n
 	}
@@ -285,11 +290,12 @@ func TestTopicsFlagsUnderReplicatedPartitions(t *testing.T) {
 		}}},
 	}
 	var buf bytes.Buffer
-	printCluster(&buf, cl, false)
+	printCluster(&buf, cl, false, map[string]int{"orders.created": 2})
 	out := buf.String()
 	for _, want := range []string{
 		"! orders.created/0: under-replicated: 2 of 3 replicas in sync, 1 not",
 		"! orders.created/2: under-replicated: 1 of 3 replicas in sync, 0,1 not",
+		"! orders.created/2: acks=all writes refused (NOT_ENOUGH_REPLICAS): 1 in sync, min.insync.replicas=2",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("kit topics lacks %q:\n%s", want, out)
@@ -297,6 +303,12 @@ func TestTopicsFlagsUnderReplicatedPartitions(t *testing.T) {
 	}
 	if strings.Contains(out, "orders.created/1:") {
 		t.Errorf("a partition with every replica in sync is flagged:\n%s", out)
+	}
+	if strings.Contains(out, "orders.created/0: acks=all") {
+		t.Errorf("a partition with as many replicas in sync as the minimum is flagged as refusing writes:\n%s", out)
+	}
+	if !strings.Contains(out, "MIN.INSYNC") {
+		t.Errorf("kit topics has no MIN.INSYNC column:\n%s", out)
 	}
 }
 

@@ -155,7 +155,7 @@ func addFault(ctx context.Context, c *toxiclient.Client, service, target string,
 		return err
 	}
 	for _, p := range proxies {
-		if err := applyFault(p, f); err != nil {
+		if err := netfault.ApplyThrough(p, f); err != nil {
 			return err
 		}
 		fmt.Fprintf(w, "%s: %s\n", p.Name, f)
@@ -173,21 +173,6 @@ func addFault(ctx context.Context, c *toxiclient.Client, service, target string,
 		errs = append(errs, healProxy(p, w))
 	}
 	return errors.Join(errs...)
-}
-
-func applyFault(p *toxiclient.Proxy, f netfault.Fault) error {
-	if f.Kind == netfault.Down {
-		if err := p.Disable(); err != nil {
-			return fmt.Errorf("%s down: %w", p.Name, err)
-		}
-		return nil
-	}
-	for _, t := range f.Toxics() {
-		if _, err := p.AddToxic(t.Name, t.Type, t.Stream, t.Toxicity, toxiclient.Attributes(t.Attributes)); err != nil {
-			return fmt.Errorf("%s on %s: %w", f, p.Name, err)
-		}
-	}
-	return nil
 }
 
 // healProxy takes every toxic off p and enables it.

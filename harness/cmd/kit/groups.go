@@ -110,6 +110,27 @@ func memberLabels(members []inspect.Member) map[string]string {
 	return label
 }
 
+// totalLag is the group's lag over its partitions, for its heading: one
+// number to watch grow while its consumers are slow and shrink once they
+// catch up (the page's Consumers panel shows the same). "" when the group
+// has no offsets to count from; a partition whose offsets cannot be read
+// is left out, and its row says so.
+func totalLag(g inspect.Group) string {
+	if len(g.Partitions) == 0 {
+		return ""
+	}
+	var sum int64
+	for _, p := range g.Partitions {
+		if p.Lag > 0 {
+			sum += p.Lag
+		}
+	}
+	if sum == 0 {
+		return "   lag 0, caught up"
+	}
+	return fmt.Sprintf("   lag %d, behind", sum)
+}
+
 func printGroups(w io.Writer, groups []inspect.Group) {
 	if len(groups) == 0 {
 		fmt.Fprintln(w, "no consumer groups yet")
@@ -119,7 +140,7 @@ func printGroups(w io.Writer, groups []inspect.Group) {
 		if i > 0 {
 			fmt.Fprintln(w)
 		}
-		fmt.Fprintf(w, "GROUP %s   state %s   %d member(s)\n", g.ID, g.State, len(g.Members))
+		fmt.Fprintf(w, "GROUP %s   state %s   %d member(s)%s\n", g.ID, g.State, len(g.Members), totalLag(g))
 		if g.Error != "" {
 			fmt.Fprintf(w, "  ! %s\n", g.Error)
 		}

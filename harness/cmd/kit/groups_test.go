@@ -43,3 +43,31 @@ func TestGroupMembersKeepTheirLabels(t *testing.T) {
 		t.Errorf("labels of two members on one host = %v; want them told apart by their member ids' ends", labels)
 	}
 }
+
+// A group's heading sums its lag, so that a learner (and a lesson's test)
+// sees it grow and shrink in one place.
+func TestGroupHeadingSumsTheLag(t *testing.T) {
+	heading := func(parts ...inspect.GroupPartition) string {
+		var buf bytes.Buffer
+		printGroups(&buf, []inspect.Group{{ID: "g", State: "Stable", Partitions: parts}})
+		line, _, _ := strings.Cut(buf.String(), "\n")
+		return line
+	}
+	for _, tt := range []struct {
+		name  string
+		parts []inspect.GroupPartition
+		want  string
+	}{
+		{"nothing committed yet", nil, "GROUP g   state Stable   0 member(s)"},
+		{"caught up", []inspect.GroupPartition{{Topic: "t", Partition: 0, Committed: 4, End: 4}, {Topic: "t", Partition: 1, Committed: 2, End: 2}},
+			"GROUP g   state Stable   0 member(s)   lag 0, caught up"},
+		{"behind on two partitions", []inspect.GroupPartition{{Topic: "t", Partition: 0, Committed: 1, End: 4, Lag: 3}, {Topic: "t", Partition: 1, Committed: 2, End: 6, Lag: 4}},
+			"GROUP g   state Stable   0 member(s)   lag 7, behind"},
+		{"a partition whose offsets cannot be read", []inspect.GroupPartition{{Topic: "t", Partition: 0, Committed: 1, End: 3, Lag: 2}, {Topic: "t", Partition: 1, Committed: 2, End: -1, Lag: -1}},
+			"GROUP g   state Stable   0 member(s)   lag 2, behind"},
+	} {
+		if got := heading(tt.parts...); got != tt.want {
+			t.Errorf("%s: heading %q, want %q", tt.name, got, tt.want)
+		}
+	}
+}

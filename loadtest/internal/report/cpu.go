@@ -216,7 +216,11 @@ func (r *Result) cpuColumns() []cpuColumn {
 	}
 	for _, s := range r.Steps {
 		if s.CPU != nil {
-			cols = append(cols, cpuColumn{"ramp " + fmtRate(s.Rate), s.CPU, false})
+			head := "ramp " + fmtRate(s.Rate)
+			if s.Fault != "" {
+				head += " +fault"
+			}
+			cols = append(cols, cpuColumn{head, s.CPU, false})
 		}
 	}
 	return cols

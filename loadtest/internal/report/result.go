@@ -66,6 +66,11 @@ type Phase struct {
 
 	// CPU is what every process used over the measured window, per order.
 	CPU *CPU `json:"cpu,omitempty"`
+
+	// Fault is the network fault held on the stack's links during the
+	// step (the load runner's -fault, SERVICE:LINK:FAULT); the step before
+	// it ran at the same rate without it. "" for a step without one.
+	Fault string `json:"fault,omitempty"`
 }
 
 // Floor is a relay's measurement: one hop per topic an order crosses.

@@ -46,11 +46,16 @@ func (r *Result) Headline() string {
 		}
 	}
 	if len(r.Steps) > 0 {
-		rates := make([]string, len(r.Steps))
-		for i, s := range r.Steps {
-			rates[i] = fmt.Sprintf("%g", s.Rate)
+		var rates []string
+		for _, s := range r.Steps {
+			if s.Fault == "" { // a faulted step repeats the rate before it
+				rates = append(rates, fmt.Sprintf("%g", s.Rate))
+			}
 		}
 		fmt.Fprintf(&b, ", ramp %s orders/s", strings.Join(rates, ","))
+		if f := r.stepFault(); f != "" {
+			fmt.Fprintf(&b, ", each step also under %s", f)
+		}
 	}
 	if r.PaymentDelay != "" {
 		fmt.Fprintf(&b, ", payment delay %s", r.PaymentDelay)
@@ -139,7 +144,7 @@ func (r *Result) WriteTable(w io.Writer) error {
 		tw := tabwriter.NewWriter(ew, 0, 0, 2, ' ', tabwriter.AlignRight)
 		fmt.Fprintln(tw, "rate/s\tachieved/s\tsent\tcompleted\terrors\tunsent\tlate\tunfinished\tp50\tp99\tmax\tsustained\t")
 		for _, s := range r.Steps {
-			fmt.Fprintf(tw, "%g\t%.1f\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t%s\t%s\t%s\t\n", s.Rate, s.AchievedRate, s.Sent, s.Completed, s.Errors,
+			fmt.Fprintf(tw, "%s\t%.1f\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t%s\t%s\t%s\t\n", stepRate(s), s.AchievedRate, s.Sent, s.Completed, s.Errors,
 				s.Unsent, s.Late, s.Unfinished, f(s.LatencyMS.P50), f(s.LatencyMS.P99), f(s.LatencyMS.Max), yesNo(s.Sustained))
 		}
 		tw.Flush()
@@ -149,6 +154,7 @@ func (r *Result) WriteTable(w io.Writer) error {
 		if r.MaxSustainedRate != nil {
 			fmt.Fprintf(ew, "max sustained rate: %g orders/s\n", *r.MaxSustainedRate)
 		}
+		r.writeFaultTable(ew)
 	}
 	r.writeCPUTable(ew)
 	r.writeStack(ew)
@@ -435,12 +441,13 @@ func (r *Result) WriteMarkdown(w io.Writer, images []string) error {
 		fmt.Fprintf(ew, "\n## Ramp\n\nA step is sustained when its p99 is at most %sms, at least 95%% of its rate was achieved and no order was left unsent or unfinished.\n\n", f(r.StepP99LimitMS))
 		fmt.Fprintln(ew, "| rate/s | achieved/s | sent | completed | errors | not sent | late | never final | p50 | p99 | max | sustained |\n|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|:-:|")
 		for _, s := range r.Steps {
-			fmt.Fprintf(ew, "| %g | %.1f | %d | %d | %d | %d | %d | %d | %s | %s | %s | %s |\n", s.Rate, s.AchievedRate, s.Sent, s.Completed, s.Errors,
+			fmt.Fprintf(ew, "| %s | %.1f | %d | %d | %d | %d | %d | %d | %s | %s | %s | %s |\n", stepRate(s), s.AchievedRate, s.Sent, s.Completed, s.Errors,
 				s.Unsent, s.Late, s.Unfinished, f(s.LatencyMS.P50), f(s.LatencyMS.P99), f(s.LatencyMS.Max), yesNo(s.Sustained))
 		}
 		if r.MaxSustainedRate != nil {
 			fmt.Fprintf(ew, "\n**Max sustained rate: %g orders/s.**\n", *r.MaxSustainedRate)
 		}
+		r.writeFaultMarkdown(ew)
 	}
 	if cols := r.cpuColumns(); len(cols) > 0 {
 		fmt.Fprintln(ew, "\n## CPU per order (ms)\n\nUser + system time of each process from /proc, read at the start and end of each measured window,")

@@ -27,7 +27,9 @@ func MarkSustained(steps []Phase, stepP99 time.Duration, fraction float64) *floa
 			s.AchievedRate >= fraction*s.Rate &&
 			(stepP99 <= 0 || s.LatencyMS.P99 <= Ms(stepP99))
 		s.Sustained = &ok
-		if ok && s.Rate > best {
+		// A step under a fault says what the fault costs; the knee is the
+		// stack's without one.
+		if ok && s.Rate > best && s.Fault == "" {
 			best = s.Rate
 		}
 	}

@@ -1,0 +1,28 @@
+package netfault
+
+import (
+	"fmt"
+
+	toxiclient "github.com/Shopify/toxiproxy/v2/client"
+)
+
+// ApplyThrough gives the link p, reached through toxiproxy's HTTP API (kit
+// up -faults serves it), fault f: Down disables it, the others add their
+// toxics. kit faults add and the load runner's -fault both use it.
+func ApplyThrough(p *toxiclient.Proxy, f Fault) error {
+	if err := f.check(); err != nil {
+		return err
+	}
+	if f.Kind == Down {
+		if err := p.Disable(); err != nil {
+			return fmt.Errorf("%s down: %w", p.Name, err)
+		}
+		return nil
+	}
+	for _, t := range f.Toxics() {
+		if _, err := p.AddToxic(t.Name, t.Type, t.Stream, t.Toxicity, toxiclient.Attributes(t.Attributes)); err != nil {
+			return fmt.Errorf("%s on %s: %w", f, p.Name, err)
+		}
+	}
+	return nil
+}
