@@ -17,6 +17,7 @@ import (
 	"github.com/kafkakit/kit/loadtest/internal/pace"
 	"github.com/kafkakit/kit/loadtest/internal/report"
 	"github.com/kafkakit/kit/services/events"
+	"github.com/kafkakit/kit/services/platform/svc"
 )
 
 // config is every setting of a run, parsed once from the flags (defaults are
@@ -35,6 +36,7 @@ type config struct {
 	stockURL         string
 	processorURL     string
 	brokers          []string
+	registryURL      string // running target: the services' SCHEMA_REGISTRY_URL
 	notificationsPID int
 	pids             map[string]string // name -> pid or :port, for CPU time
 	debugURLs        map[string]string // name -> DEBUG_ADDR base URL
@@ -201,6 +203,10 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	}
 	if c.db == "" {
 		c.db = getenv("DB")
+	}
+	// The registry the services read ids from, as they find it.
+	if c.registryURL = getenv("SCHEMA_REGISTRY_URL"); c.registryURL == "" {
+		c.registryURL = svc.DefaultRegistryURL
 	}
 	if c.db == "" {
 		c.db = "sqlite"

@@ -34,7 +34,10 @@ func runSSE(ctx context.Context, cfg config, t *target, stdout, stderr io.Writer
 	if lim := fileLimit(); lim > 0 && uint64(cfg.streams)+256 > lim {
 		return fmt.Errorf("%d streams need more open files than the limit %d allows (ulimit -n)", cfg.streams, lim)
 	}
-	place, closePlacer := ssecap.KafkaPlacer(t.brokers, cfg.ordersTopic)
+	place, closePlacer, err := ssecap.KafkaPlacer(t.brokers, cfg.ordersTopic, t.registryURL)
+	if err != nil {
+		return err
+	}
 	defer closePlacer()
 	if cfg.seed && t.stockURL != "" {
 		_ = seedStock(ctx, t.stockURL, []string{"loadtest-sse"})

@@ -105,6 +105,7 @@ func startStack(ctx context.Context, cfg config, stderr io.Writer) (_ *target, e
 	t.notificationsURLs = stack.URLs(harness.NotificationsAPI)
 	t.stockURL = stack.URL(harness.StockService)
 	t.brokers = stack.BrokerAddrs()
+	t.registryURL = stack.RegistryURL()
 	if m := stack.Security(); m != nil {
 		// The runner's own Kafka clients (the floor, the hop breakdown)
 		// sign in as the kit, over TLS like the services.
