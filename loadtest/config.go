@@ -60,6 +60,7 @@ type config struct {
 	brokerWarmup   time.Duration
 	idle           time.Duration
 	profile        time.Duration
+	cpuProfile     string // the runner's own CPU profile, "" for none
 	orderTimeout   time.Duration
 	lateAfter      time.Duration
 	maxInFlight    int
@@ -122,6 +123,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.DurationVar(&c.idle, "idle", 5*time.Second, "read every process's CPU time this long with no load first: the background every per-order figure includes (0: skip)")
 	fs.DurationVar(&c.floorMaxWait, "floor-max-wait", floor.DefaultMaxWait, "the floor consumers' fetch MaxWait: how long the broker may hold a fetch on an idle partition (readers ask for 1 byte, so a record is returned the moment it arrives; a shorter wait only polls more)")
 	fs.DurationVar(&c.profile, "profile", 0, "take a CPU profile of this length from each service during the main run's first slice, into <out>/profiles (needs the services' DEBUG_ADDR: set by the harness, -debug-urls otherwise)")
+	fs.StringVar(&c.cpuProfile, "cpuprofile", "", "write the runner's own CPU profile, from the stack being up to the end of the run, to this file (go tool pprof -top FILE)")
 	fs.DurationVar(&c.orderTimeout, "order-timeout", 10*time.Second, "an order not final this long after its intended send time counts as never final")
 	fs.DurationVar(&c.lateAfter, "late-after", 10*time.Millisecond, "an order sent more than this behind its intended time counts as sent late")
 	fs.IntVar(&c.maxInFlight, "max-in-flight", 8000, "orders in flight at most; an order due beyond it is not sent and counted")
