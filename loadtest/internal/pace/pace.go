@@ -150,7 +150,8 @@ func (p *Pacer) InFlight() int64 { return p.inFlight.Load() }
 func (p *Pacer) Sent() int64 { return p.sent.Load() }
 
 // Run dispatches the phase's arrivals at their intended times, each to work
-// in a goroutine of its own, and returns once every dispatched arrival's work
+// on a goroutine of its own while it runs (an idle worker's, or a new one),
+// and returns once every dispatched arrival's work
 // returned. Cancelling ctx stops dispatching; the arrivals left count as
 // unsent.
 func (p *Pacer) Run(ctx context.Context, ph Phase, work func(context.Context, Arrival)) Counts {
@@ -159,7 +160,26 @@ func (p *Pacer) Run(ctx context.Context, ph Phase, work func(context.Context, Ar
 	if p.opts.MaxInFlight > 0 {
 		sem = make(chan struct{}, p.opts.MaxInFlight)
 	}
+	// Workers outlive their arrival and take the next one due while they
+	// wait: a goroutine per arrival grew a fresh stack to an HTTP client's
+	// depth every time (runtime.newstack was a tenth of the runner's CPU).
+	// There are as many as arrivals were ever in flight at once.
 	var wg sync.WaitGroup
+	idle := make(chan Arrival)
+	worker := func(a Arrival) {
+		for {
+			work(ctx, a)
+			p.inFlight.Add(-1)
+			if sem != nil {
+				<-sem
+			}
+			wg.Done()
+			var ok bool
+			if a, ok = <-idle; !ok {
+				return
+			}
+		}
+	}
 	n := ph.Count()
 	c := Counts{Started: clock.Now()}
 	for i := range n {
@@ -200,17 +220,15 @@ func (p *Pacer) Run(ctx context.Context, ph Phase, work func(context.Context, Ar
 		}
 		p.sent.Add(1)
 		p.inFlight.Add(1)
-		wg.Go(func() {
-			defer func() {
-				p.inFlight.Add(-1)
-				if sem != nil {
-					<-sem
-				}
-			}()
-			work(ctx, a)
-		})
+		wg.Add(1)
+		select {
+		case idle <- a: // a worker that finished its last arrival takes it
+		default:
+			go worker(a)
+		}
 	}
 	c.Ended = clock.Now()
 	wg.Wait()
+	close(idle)
 	return c
 }
