@@ -141,15 +141,10 @@ func (s *sse) flush() error {
 	return s.rc.Flush()
 }
 
-// release empties buf, and lets a large one go (a long history resent
-// once) rather than keep it for an idle stream.
-func (s *sse) release() {
-	if cap(s.buf) > 1024 {
-		s.buf = nil
-		return
-	}
-	s.buf = s.buf[:0]
-}
+// release lets buf go once written: an idle stream keeps no buffer, and
+// the next event's (a few hundred bytes, seconds or minutes later) is
+// allocated when it comes.
+func (s *sse) release() { s.buf = nil }
 
 // detached runs the rest of a detached stream on goroutines of its own, so
 // the handler can return: follow on one, and on the other a read that

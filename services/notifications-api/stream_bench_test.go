@@ -16,21 +16,28 @@ import (
 	"github.com/kafkakit/kit/services/events"
 	"github.com/kafkakit/kit/services/platform/metrics"
 	"github.com/kafkakit/kit/services/platform/svc"
+	"github.com/kafkakit/kit/services/platform/tracing"
 )
 
-// idleStreams serves the service as run.go does, opens n idle streams on
+// idleStreams serves the service as run.go does (tracing and metrics around it), opens n idle streams on
 // one order from bare connections that send the request and read only the
 // response's first line (their side costs next to nothing), and returns
 // what each stream cost the process once they are all open: goroutine
 // stacks and live heap after a GC, and the allocations opening one took.
-// Then it adds a status for the order and checks that every stream gets it.
-func idleStreams(tb testing.TB, n int, opened func()) (stackPer, heapPer, allocsPer float64) {
+// Then it adds a status for the order, checks that every stream gets it and
+// hands following the same figures for streams that now follow a known
+// order.
+func idleStreams(tb testing.TB, n int, opened func(), following func(stack, heap float64)) (stackPer, heapPer, allocsPer float64) {
 	tb.Helper()
 	cfg := testConfig
 	cfg.Heartbeat = time.Hour
 	cfg.History.UnknownStreams = n + 1
 	cfg.Streams = StreamCaps{Total: n + 1, PerClient: n + 1}
 	h, f, m := NewHistory(cfg.History), NewFlow(10), metrics.New("notifications-api")
+	tr, err := tracing.Setup(context.Background(), "notifications-api", "") // as run.go: spans with ids only
+	if err != nil {
+		tb.Fatal(err)
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		tb.Fatal(err)
@@ -38,7 +45,7 @@ func idleStreams(tb testing.TB, n int, opened func()) (stackPer, heapPer, allocs
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- svc.Serve(ctx, ln, NewServer(slog.New(slog.DiscardHandler), h, f, nil, func(context.Context) error { return nil }, cfg, m, nil), svc.HTTP{Name: "notifications-api"})
+		done <- svc.Serve(ctx, ln, tr.HTTP(m.HTTP(NewServer(slog.New(slog.DiscardHandler), h, f, nil, func(context.Context) error { return nil }, cfg, m, tr))), svc.HTTP{Name: "notifications-api"})
 	}()
 	tb.Cleanup(func() { cancel(); <-done })
 
@@ -94,6 +101,10 @@ func idleStreams(tb testing.TB, n int, opened func()) (stackPer, heapPer, allocs
 			}
 		}
 	}
+	if following != nil {
+		stack2, heap2, _ := memory()
+		following((float64(stack2)-float64(stack0))/float64(n), (float64(heap2)-float64(heap0))/float64(n))
+	}
 	return stackPer, heapPer, allocsPer
 }
 
@@ -103,7 +114,7 @@ func idleStreams(tb testing.TB, n int, opened func()) (stackPer, heapPer, allocs
 // following an order takes. The bound is loose (under 12 KB measured 11):
 // what it guards against is net/http's buffers staying reachable.
 func TestAnIdleStreamCostsItsProcessUnder16KB(t *testing.T) {
-	stack, heap, _ := idleStreams(t, 200, func() {})
+	stack, heap, _ := idleStreams(t, 200, func() {}, nil)
 	if stack+heap > 16<<10 {
 		t.Errorf("an idle stream costs %.0f B of stack and %.0f B of heap, want under 16 KB together", stack, heap)
 	}
@@ -113,7 +124,10 @@ func TestAnIdleStreamCostsItsProcessUnder16KB(t *testing.T) {
 // it with -benchtime=2000x (the open-file limit bounds b.N).
 func BenchmarkIdleStreams(b *testing.B) {
 	b.ResetTimer()
-	stack, heap, allocs := idleStreams(b, b.N, b.StopTimer)
+	var followingStack, followingHeap float64
+	stack, heap, allocs := idleStreams(b, b.N, b.StopTimer, func(stack, heap float64) { followingStack, followingHeap = stack, heap })
+	b.ReportMetric(followingStack, "following-stack-B/stream")
+	b.ReportMetric(followingHeap, "following-heap-B/stream")
 	b.ReportMetric(stack, "stack-B/stream")
 	b.ReportMetric(heap, "heap-B/stream")
 	b.ReportMetric(allocs, "allocs/stream")
