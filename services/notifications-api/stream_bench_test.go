@@ -26,8 +26,12 @@ import (
 // stacks and live heap after a GC, and the allocations opening one took.
 // Then it adds a status for the order, checks that every stream gets it and
 // hands following the same figures for streams that now follow a known
-// order.
-func idleStreams(tb testing.TB, n int, opened func(), following func(stack, heap float64)) (stackPer, heapPer, allocsPer float64) {
+// order, and the bytes allocated to deliver the status, per stream (the
+// client's reads included): garbage that grows the heap towards the next
+// GC, so the process's RSS, while a status goes out to every stream; and
+// how much the streams' stacks grew to deliver it (before any GC shrinks
+// them: RSS keeps what they took).
+func idleStreams(tb testing.TB, n int, opened func(), following func(stack, heap, deliveryBytes, deliveryStack float64)) (stackPer, heapPer, allocsPer float64) {
 	tb.Helper()
 	cfg := testConfig
 	cfg.Heartbeat = time.Hour
@@ -88,6 +92,8 @@ func idleStreams(tb testing.TB, n int, opened func(), following func(stack, heap
 	heapPer = (float64(heap1) - float64(heap0)) / float64(n)
 	allocsPer = float64(mallocs1-mallocs0) / float64(n)
 
+	var before runtime.MemStats
+	runtime.ReadMemStats(&before)
 	h.Add(events.OrderStatus{OrderID: orderID, Status: events.StatusCreated, Seq: 1})
 	for i, br := range readers {
 		_ = conns[i].SetReadDeadline(time.Now().Add(time.Minute))
@@ -101,9 +107,12 @@ func idleStreams(tb testing.TB, n int, opened func(), following func(stack, heap
 			}
 		}
 	}
+	var after runtime.MemStats
+	runtime.ReadMemStats(&after)
 	if following != nil {
 		stack2, heap2, _ := memory()
-		following((float64(stack2)-float64(stack0))/float64(n), (float64(heap2)-float64(heap0))/float64(n))
+		following((float64(stack2)-float64(stack0))/float64(n), (float64(heap2)-float64(heap0))/float64(n),
+			float64(after.TotalAlloc-before.TotalAlloc)/float64(n), (float64(after.StackInuse)-float64(before.StackInuse))/float64(n))
 	}
 	return stackPer, heapPer, allocsPer
 }
@@ -120,12 +129,28 @@ func TestAnIdleStreamCostsItsProcessUnder16KB(t *testing.T) {
 	}
 }
 
+// Sending a status to every stream must not grow each stream's goroutine
+// stack: 19,000 streams growing from 4 to 8 KB at once is 76 MB of RSS that
+// stays after a GC shrinks them back (the untraced push's span did that).
+func TestDeliveringAStatusGrowsNoStreamsStack(t *testing.T) {
+	var grown float64
+	idleStreams(t, 200, func() {}, func(_, _, _, deliveryStack float64) { grown = deliveryStack })
+	if grown > 1024 {
+		t.Errorf("delivering one status grew the stacks by %.0f B per stream, want under 1 KB", grown)
+	}
+}
+
 // BenchmarkIdleStreams reports what an idle stream costs the process; run
 // it with -benchtime=2000x (the open-file limit bounds b.N).
 func BenchmarkIdleStreams(b *testing.B) {
 	b.ResetTimer()
-	var followingStack, followingHeap float64
-	stack, heap, allocs := idleStreams(b, b.N, b.StopTimer, func(stack, heap float64) { followingStack, followingHeap = stack, heap })
+	var followingStack, followingHeap, delivery float64
+	var deliveryStack float64
+	stack, heap, allocs := idleStreams(b, b.N, b.StopTimer, func(stack, heap, deliveryBytes, grown float64) {
+		followingStack, followingHeap, delivery, deliveryStack = stack, heap, deliveryBytes, grown
+	})
+	b.ReportMetric(delivery, "delivery-B/stream")
+	b.ReportMetric(deliveryStack, "delivery-stack-B/stream")
 	b.ReportMetric(followingStack, "following-stack-B/stream")
 	b.ReportMetric(followingHeap, "following-heap-B/stream")
 	b.ReportMetric(stack, "stack-B/stream")
