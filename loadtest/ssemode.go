@@ -123,7 +123,7 @@ func writeSSETable(w io.Writer, cfg config, res sseResult) {
 	fmt.Fprintf(w, "\nloadtest sse: broker %s (%s), %d idle streams on one notifications-api, one order %s\n", res.Broker, res.Target, r.Streams, r.OrderID)
 	fmt.Fprintf(w, "stack: %s; broker: %s\n\n", res.Stack.StartedBy, res.Stack.Broker)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(tw, "streams connected\t%d of %d in %.1fs\n", r.Connected, r.Streams, r.ConnectS)
+	fmt.Fprintf(tw, "streams connected\t%d of %d in %.1fs (%d connects tried again)\n", r.Connected, r.Streams, r.ConnectS, r.ConnectRetries)
 	for k, v := range r.ConnectErrors {
 		fmt.Fprintf(tw, "  error %q\t%d (first: %.120s)\n", k, v, r.Examples[k])
 	}
