@@ -200,7 +200,7 @@ func (c *Client) follow(ctx context.Context, a pace.Arrival, orderID string, o O
 		if ev.Type != "status" && ev.Type != "message" {
 			continue
 		}
-		status, err := statusOf(ev.Data)
+		status, err := StatusOf(ev.Data)
 		if err != nil {
 			return fail("stream: bad event", fmt.Errorf("event %s: %w", ev.ID, err))
 		}
@@ -224,10 +224,10 @@ var readers = sync.Pool{New: func() any { return sse.NewReader(nil, 0) }}
 // statusPrefix is how notifications-api's encoder writes the status field.
 var statusPrefix = []byte(`"status":"`)
 
-// statusOf returns the status of a status event's data: found in place when
+// StatusOf returns the status of a status event's data: found in place when
 // the data has the encoder's shape (no allocation: every order's stream
 // carries three or four of them), decoded as JSON otherwise.
-func statusOf(data []byte) (string, error) {
+func StatusOf(data []byte) (string, error) {
 	// An object as the encoder writes it: braces at both ends (a cut event
 	// is caught), the field in place; anything else goes to the decoder.
 	whole := len(data) > 1 && data[0] == '{' && data[len(data)-1] == '}'

@@ -247,7 +247,7 @@ func TestStatusOf(t *testing.T) {
 		{name: "not JSON", data: `{"status":"PAID"`, wantErr: true},
 	}
 	for _, tt := range tests {
-		got, err := statusOf([]byte(tt.data))
+		got, err := StatusOf([]byte(tt.data))
 		if got != tt.want || (err != nil) != tt.wantErr {
 			t.Errorf("%s: got %q, %v; want %q, error %v", tt.name, got, err, tt.want, tt.wantErr)
 		}
@@ -260,7 +260,7 @@ func BenchmarkStatusOf(b *testing.B) {
 	data := []byte(`{"orderId":"0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0","status":"PAID","seq":3,"updatedAt":"2026-12-07T00:00:00Z"}`)
 	b.ReportAllocs()
 	for b.Loop() {
-		if s, err := statusOf(data); err != nil || s != StatusPaid {
+		if s, err := StatusOf(data); err != nil || s != StatusPaid {
 			b.Fatal(s, err)
 		}
 	}
