@@ -288,15 +288,34 @@ type TransportOptions struct {
 // NewHTTPClient returns one long-lived client for the whole run: no
 // connection cap per host, a large idle pool and no overall timeout (each
 // order carries its own deadline).
+//
+// Every order opens a connection of its own for its stream (a stream
+// never ends by itself, so its connection never returns to the pool), and
+// dialing was over a quarter of the runner's CPU: so a host name is
+// resolved once, not per dial, and the connections carry no TCP
+// keep-alive probes (three setsockopt calls each; a stream lives seconds,
+// and notifications-api's heartbeats show a dead one).
 func NewHTTPClient(o TransportOptions) *http.Client {
 	var next atomic.Uint32
+	var resolved sync.Map // "host:port" -> "ip:port"
 	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
-		d := net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}
-		if o.SourceIPs > 1 && isLoopback(addr) {
+		d := net.Dialer{Timeout: 5 * time.Second, KeepAlive: -1}
+		target := addr
+		if ip, ok := resolved.Load(addr); ok {
+			target = ip.(string)
+		} else if a, err := net.ResolveTCPAddr(network, addr); err == nil && a.IP != nil {
+			target = a.String()
+			resolved.Store(addr, target)
+		}
+		if o.SourceIPs > 1 && isLoopback(target) {
 			n := next.Add(1) % uint32(o.SourceIPs)
 			d.LocalAddr = &net.TCPAddr{IP: net.IPv4(127, 0, byte((n+1)>>8), byte((n+1)&0xff))}
 		}
-		return d.DialContext(ctx, network, addr)
+		conn, err := d.DialContext(ctx, network, target)
+		if err != nil && target != addr {
+			resolved.Delete(addr) // resolve again next time: the name may point elsewhere now
+		}
+		return conn, err
 	}
 	idle := max(o.MaxIdlePerHost, 64)
 	return &http.Client{Transport: &http.Transport{

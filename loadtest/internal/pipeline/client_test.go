@@ -265,3 +265,20 @@ func BenchmarkStatusOf(b *testing.B) {
 		}
 	}
 }
+
+// The runner is given localhost URLs as often as 127.0.0.1 ones (kit up's
+// README): a name resolved once must keep reaching the server, order after
+// order, on new connections.
+func TestPlaceByHostName(t *testing.T) {
+	srv := fakeStack(t)
+	url := strings.Replace(srv.URL, "127.0.0.1", "localhost", 1)
+	c, err := NewClient(NewHTTPClient(TransportOptions{}), []string{url}, []string{url}, Order{SKUs: []string{"s"}, Total: 1, Currency: "EUR", RunID: "ok"}, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for seq := range 3 {
+		if o := c.Place(context.Background(), pace.Arrival{Seq: seq, Intended: time.Now()}); o.Status != StatusPaid {
+			t.Fatalf("order %d: got status %q (%s: %v), want PAID", seq, o.Status, o.ErrKind, o.Err)
+		}
+	}
+}
