@@ -5,6 +5,7 @@
 package pipeline
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -170,13 +171,13 @@ func (c *Client) follow(ctx context.Context, a pace.Arrival, orderID string, o O
 		return fail("stream: request", err)
 	}
 	req.Header.Set("Accept", "text/event-stream")
-	resp, err := c.http.Do(req)
+	resp, done, err := c.openStream(ctx, req)
 	if err != nil {
 		return fail("stream: "+netKind(err), err)
 	}
 	// Closing before the end drops the connection; the stream never ends
 	// by itself, so it cannot go back to the pool anyway.
-	defer resp.Body.Close()
+	defer done()
 	if resp.StatusCode != http.StatusOK {
 		return fail("stream: http "+strconv.Itoa(resp.StatusCode), fmt.Errorf("GET /events: %s", resp.Status))
 	}
@@ -189,11 +190,11 @@ func (c *Client) follow(ctx context.Context, a pace.Arrival, orderID string, o O
 	for {
 		ev, err := r.Next()
 		if err != nil {
+			if ctx.Err() != nil { // the deadline closed the connection
+				return fail("no final status within timeout", err)
+			}
 			if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 				return fail("stream: ended before final status", err)
-			}
-			if ctx.Err() != nil {
-				return fail("no final status within timeout", err)
 			}
 			return fail("stream: "+netKind(err), err)
 		}
@@ -216,6 +217,53 @@ func (c *Client) follow(ctx context.Context, a pace.Arrival, orderID string, o O
 		}
 	}
 }
+
+// openStream sends the stream's request on a connection of its own and
+// reads the response head, without the transport's pool: a stream's
+// connection never goes back to it, and the transport spent two goroutines
+// (their stacks grown each time), two 4 KB buffers and its bookkeeping on
+// every one. done closes the connection; ctx ending closes it too, which
+// ends a read in progress. A client whose transport is not the runner's
+// (tests) goes through it as before.
+func (c *Client) openStream(ctx context.Context, req *http.Request) (resp *http.Response, done func(), err error) {
+	t, ok := c.http.Transport.(*http.Transport)
+	if !ok || t.DialContext == nil || req.URL.Scheme != "http" {
+		resp, err := c.http.Do(req)
+		if err != nil {
+			return nil, nil, err
+		}
+		return resp, func() { resp.Body.Close() }, nil
+	}
+	addr := req.URL.Host
+	if req.URL.Port() == "" {
+		addr = net.JoinHostPort(req.URL.Hostname(), "80")
+	}
+	conn, err := t.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, nil, fmt.Errorf("GET %s: %w", req.URL, err)
+	}
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	br := heads.Get().(*bufio.Reader)
+	br.Reset(conn)
+	done = func() {
+		stop()
+		conn.Close()
+		br.Reset(nil)
+		heads.Put(br)
+	}
+	if err := req.Write(conn); err != nil {
+		done()
+		return nil, nil, fmt.Errorf("GET %s: %w", req.URL, err)
+	}
+	if resp, err = http.ReadResponse(br, req); err != nil {
+		done()
+		return nil, nil, fmt.Errorf("GET %s: %w", req.URL, err)
+	}
+	return resp, done, nil
+}
+
+// heads are the read buffers of stream connections that ended.
+var heads = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 4096) }}
 
 // readers are the SSE readers of streams that ended, buffers and all: one
 // order's stream after another reuses them.
