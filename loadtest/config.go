@@ -18,6 +18,7 @@ import (
 	"github.com/kafkakit/kit/loadtest/internal/pace"
 	"github.com/kafkakit/kit/loadtest/internal/report"
 	"github.com/kafkakit/kit/services/events"
+	"github.com/kafkakit/kit/services/platform/svc"
 )
 
 // config is every setting of a run, parsed once from the flags (defaults are
@@ -36,6 +37,7 @@ type config struct {
 	stockURL         string
 	processorURL     string
 	brokers          []string
+	registryURL      string // running target: the services' SCHEMA_REGISTRY_URL
 	notificationsPID int
 	pids             map[string]string // name -> pid or :port, for CPU time
 	debugURLs        map[string]string // name -> DEBUG_ADDR base URL
@@ -59,6 +61,7 @@ type config struct {
 	brokerWarmup   time.Duration
 	idle           time.Duration
 	profile        time.Duration
+	cpuProfile     string // the runner's own CPU profile, "" for none
 	orderTimeout   time.Duration
 	lateAfter      time.Duration
 	maxInFlight    int
@@ -127,6 +130,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.DurationVar(&c.idle, "idle", 5*time.Second, "read every process's CPU time this long with no load first: the background every per-order figure includes (0: skip)")
 	fs.DurationVar(&c.floorMaxWait, "floor-max-wait", floor.DefaultMaxWait, "the floor consumers' fetch MaxWait: how long the broker may hold a fetch on an idle partition (readers ask for 1 byte, so a record is returned the moment it arrives; a shorter wait only polls more)")
 	fs.DurationVar(&c.profile, "profile", 0, "take a CPU profile of this length from each service during the main run's first slice, into <out>/profiles (needs the services' DEBUG_ADDR: set by the harness, -debug-urls otherwise)")
+	fs.StringVar(&c.cpuProfile, "cpuprofile", "", "write the runner's own CPU profile, from the stack being up to the end of the run, to this file (go tool pprof -top FILE)")
 	fs.DurationVar(&c.orderTimeout, "order-timeout", 10*time.Second, "an order not final this long after its intended send time counts as never final")
 	fs.DurationVar(&c.lateAfter, "late-after", 10*time.Millisecond, "an order sent more than this behind its intended time counts as sent late")
 	fs.IntVar(&c.maxInFlight, "max-in-flight", 8000, "orders in flight at most; an order due beyond it is not sent and counted")
@@ -210,6 +214,10 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	}
 	if c.db == "" {
 		c.db = getenv("DB")
+	}
+	// The registry the services read ids from, as they find it.
+	if c.registryURL = getenv("SCHEMA_REGISTRY_URL"); c.registryURL == "" {
+		c.registryURL = svc.DefaultRegistryURL
 	}
 	if c.db == "" {
 		c.db = "sqlite"

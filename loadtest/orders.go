@@ -34,6 +34,7 @@ func runOrders(ctx context.Context, cfg config, t *target, stdout, stderr io.Wri
 		StepP99LimitMS: report.Ms(cfg.thresholds.StepP99),
 		URLs:           map[string]string{"orders": t.ordersURLs[0], "notifications": t.notificationsURLs[0], "stock": t.stockURL},
 		Stack:          t.stack,
+		RunnerProfile:  cfg.cpuProfile,
 	}
 	if err := proc.Available(); err != nil {
 		res.Warnings = append(res.Warnings, fmt.Sprintf("no CPU figures: %v", err))

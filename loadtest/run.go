@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"runtime/pprof"
 	"syscall"
 
 	"github.com/kafkakit/kit/harness"
@@ -62,10 +63,42 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 	}()
 
+	if cfg.cpuProfile != "" {
+		stopProfile, err := profileRunner(cfg.cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer func() {
+			if err := stopProfile(); err != nil {
+				fmt.Fprintf(stderr, "loadtest: runner CPU profile: %v\n", err)
+				return
+			}
+			fmt.Fprintf(stderr, "loadtest: runner CPU profile: %s (go tool pprof -top %[1]s)\n", cfg.cpuProfile)
+		}()
+	}
+
 	if cfg.mode == "sse" {
 		return runSSE(ctx, cfg, t, stdout, stderr)
 	}
 	return runOrders(ctx, cfg, t, stdout, stderr)
+}
+
+// profileRunner starts the runner's own CPU profile into path: what the
+// runner spends per order is CPU the system under test lacks, and the
+// profile says where it goes.
+func profileRunner(path string) (stop func() error, err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("-cpuprofile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("-cpuprofile: %w", err)
+	}
+	return func() error {
+		pprof.StopCPUProfile()
+		return f.Close()
+	}, nil
 }
 
 // fileLimit is the current soft open-file limit, 0 when unknown.

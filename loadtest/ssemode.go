@@ -27,6 +27,17 @@ type sseResult struct {
 	Thresholds     []report.Check `json:"thresholds"`
 	Passed         bool           `json:"passed"`
 	MaxStreamBytes float64        `json:"max_stream_bytes,omitempty"`
+	// FanOutMS is the status's spread over the streams: from the first
+	// stream that saw it to the p50, p99 and last. Delivery includes the
+	// order's way through the pipeline; this is notifications-api's
+	// fan-out (and the runner's readers) alone.
+	FanOutMS fanOut `json:"fan_out_ms"`
+}
+
+type fanOut struct {
+	P50 float64 `json:"p50"`
+	P99 float64 `json:"p99"`
+	Max float64 `json:"max"`
 }
 
 // runSSE measures idle-stream capacity of one notifications-api.
@@ -34,7 +45,10 @@ func runSSE(ctx context.Context, cfg config, t *target, stdout, stderr io.Writer
 	if lim := fileLimit(); lim > 0 && uint64(cfg.streams)+256 > lim {
 		return fmt.Errorf("%d streams need more open files than the limit %d allows (ulimit -n)", cfg.streams, lim)
 	}
-	place, closePlacer := ssecap.KafkaPlacer(t.brokers, cfg.ordersTopic)
+	place, closePlacer, err := ssecap.KafkaPlacer(t.brokers, cfg.ordersTopic, t.registryURL)
+	if err != nil {
+		return err
+	}
 	defer closePlacer()
 	if cfg.seed && t.stockURL != "" {
 		_ = seedStock(ctx, t.stockURL, []string{"loadtest-sse"})
@@ -57,6 +71,9 @@ func runSSE(ctx context.Context, cfg config, t *target, stdout, stderr io.Writer
 		return err
 	}
 	res := sseResult{Broker: t.broker, Target: t.kind, Stack: t.stack, Result: r, DeliveryMS: report.LatencyOf(r.Delivery), FileLimit: fileLimit(), MaxStreamBytes: cfg.maxStreamBytes}
+	if d := r.Delivery; d.Count > 0 {
+		res.FanOutMS = fanOut{P50: report.Ms(d.P50 - d.Min), P99: report.Ms(d.P99 - d.Min), Max: report.Ms(d.Max - d.Min)}
+	}
 	perStream := r.RSSPerStream
 	res.MemorySource = "rss (the larger of: streams waiting for the order, streams following it)"
 	if r.Before.RSSBytes == 0 {
@@ -106,7 +123,7 @@ func writeSSETable(w io.Writer, cfg config, res sseResult) {
 	fmt.Fprintf(w, "\nloadtest sse: broker %s (%s), %d idle streams on one notifications-api, one order %s\n", res.Broker, res.Target, r.Streams, r.OrderID)
 	fmt.Fprintf(w, "stack: %s; broker: %s\n\n", res.Stack.StartedBy, res.Stack.Broker)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(tw, "streams connected\t%d of %d in %.1fs\n", r.Connected, r.Streams, r.ConnectS)
+	fmt.Fprintf(tw, "streams connected\t%d of %d in %.1fs (%d connects tried again)\n", r.Connected, r.Streams, r.ConnectS, r.ConnectRetries)
 	for k, v := range r.ConnectErrors {
 		fmt.Fprintf(tw, "  error %q\t%d (first: %.120s)\n", k, v, r.Examples[k])
 	}
@@ -127,6 +144,8 @@ func writeSSETable(w io.Writer, cfg config, res sseResult) {
 	d := res.DeliveryMS
 	fmt.Fprintf(tw, "status delivered to\t%d of %d streams (%d missing within %v)\n", r.Delivered, r.Connected, r.Missing, cfg.deliveryTimeout)
 	fmt.Fprintf(tw, "place -> PAID seen (ms)\tp50 %.1f  p90 %.1f  p99 %.1f  p99.9 %.1f  max (all delivered) %.1f\n", d.P50, d.P90, d.P99, d.P999, d.Max)
+	f := res.FanOutMS
+	fmt.Fprintf(tw, "fan-out: first stream -> (ms)\tp50 %.1f  p99 %.1f  max %.1f\n", f.P50, f.P99, f.Max)
 	tw.Flush()
 	for _, n := range r.Notes {
 		fmt.Fprintf(w, "note: %s\n", n)

@@ -16,6 +16,7 @@ import (
 	"github.com/kafkakit/kit/harness"
 	"github.com/kafkakit/kit/harness/broker/embedded"
 	"github.com/kafkakit/kit/harness/broker/security"
+	"github.com/kafkakit/kit/harness/registry"
 	"github.com/kafkakit/kit/loadtest/internal/proc"
 	"github.com/kafkakit/kit/loadtest/internal/report"
 )
@@ -89,6 +90,19 @@ func startStack(ctx context.Context, cfg config, stderr io.Writer) (_ *target, e
 			fmt.Fprintln(stderr, embedded.NotEnforced)
 		}
 		opts.Broker, opts.BrokerAddrs = "external", b.addrs
+		// The harness starts no registry beside an external broker: the
+		// services would read ids from whatever answers at
+		// svc.DefaultRegistryURL (another stack's, or nothing). The
+		// stack gets its own, as the harness gives its embedded broker.
+		reg, err := registry.StartInProcess(0)
+		if err != nil {
+			return nil, err
+		}
+		closers = append(closers, reg.Close)
+		if err := registry.Seed(ctx, reg.URL()); err != nil {
+			return nil, fmt.Errorf("schema registry: %w", err)
+		}
+		opts.RegistryURL = reg.URL()
 		brokerProc = proc.Process{Name: procBroker, PID: b.pid(), Command: "kfake (" + brokerCommand + ")", Found: "started by the runner", Kind: proc.KindBroker}
 		t.stack.Broker = fmt.Sprintf("embedded (franz-go kfake) in a child process of the runner, pid %d, at %s", b.pid(), strings.Join(b.addrs, ","))
 	}
@@ -111,6 +125,7 @@ func startStack(ctx context.Context, cfg config, stderr io.Writer) (_ *target, e
 	t.notificationsURLs = stack.URLs(harness.NotificationsAPI)
 	t.stockURL = stack.URL(harness.StockService)
 	t.brokers = stack.BrokerAddrs()
+	t.registryURL = stack.RegistryURL()
 	if m := stack.Security(); m != nil {
 		// The runner's own Kafka clients (the floor, the hop breakdown)
 		// sign in as the kit, over TLS like the services.

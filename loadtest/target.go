@@ -35,6 +35,9 @@ type target struct {
 	ordersURLs        []string
 	notificationsURLs []string
 	brokers           []string
+	// registryURL is the schema registry the stack's services read ids
+	// from: -mode sse frames the order it places with it.
+	registryURL string
 	// dialer and kgoOpts sign the runner's own Kafka clients in on a
 	// locked-down stack (nil: plaintext).
 	dialer  *kafka.Dialer
@@ -77,6 +80,7 @@ func openTarget(ctx context.Context, cfg config, stderr io.Writer) (*target, err
 		ordersURLs:        []string{cfg.ordersURL},
 		notificationsURLs: []string{cfg.notificationsURL},
 		brokers:           cfg.brokers,
+		registryURL:       cfg.registryURL,
 		debugURLs:         cfg.debugURLs,
 		close:             func(context.Context) error { return nil },
 	}

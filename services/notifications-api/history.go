@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"sync"
 	"time"
@@ -52,7 +53,10 @@ type orderLog struct {
 	highestSeq int
 	// spans[i] is the span in which statuses[i] was read, so the push of
 	// a status to a browser joins the order's trace.
-	spans   []trace.SpanContext
+	spans []trace.SpanContext
+	// encoded[i] is statuses[i] as JSON, encoded once for every stream
+	// that follows the order.
+	encoded [][]byte
 	waiters waiters
 }
 
@@ -95,8 +99,13 @@ func (h *History) AddTraced(s events.OrderStatus, sc trace.SpanContext) bool {
 	if !l.moves(s) {
 		return false
 	}
+	data, err := json.Marshal(s)
+	if err != nil { // a struct of strings and numbers: never
+		return false
+	}
 	l.statuses = append(l.statuses, s)
 	l.spans = append(l.spans, sc)
+	l.encoded = append(l.encoded, data)
 	l.highestSeq = max(l.highestSeq, s.Seq)
 	l.waiters.wake()
 	return true
@@ -220,4 +229,17 @@ func (h *History) SinceTraced(orderID string, n int) ([]events.OrderStatus, []tr
 	}
 	n = max(n, 0)
 	return append([]events.OrderStatus(nil), l.statuses[n:]...), append([]trace.SpanContext(nil), l.spans[n:]...)
+}
+
+// SinceEncoded is SinceTraced with each status as the JSON a stream sends,
+// encoded once when it arrived. The slices are shared: read them only.
+func (h *History) SinceEncoded(orderID string, n int) ([][]byte, []trace.SpanContext) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	l := h.orders[orderID]
+	if l == nil || n >= len(l.statuses) {
+		return nil, nil
+	}
+	n = max(n, 0)
+	return append([][]byte(nil), l.encoded[n:]...), append([]trace.SpanContext(nil), l.spans[n:]...)
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"net/http"
 	"net/netip"
 	"strings"
@@ -120,9 +121,34 @@ func (l *streamLimiter) Limit(next http.Handler) http.Handler {
 			httpx.WriteError(w, r, nil, err)
 			return
 		}
-		defer release()
-		next.ServeHTTP(w, r)
+		slot := &streamSlot{release: release}
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), streamSlotKey{}, slot)))
+		if !slot.kept {
+			release()
+		}
 	})
+}
+
+// streamSlot is a stream's place under the limits, for a handler that
+// returns before its stream ends (a detached stream): keepSlot hands the
+// release to it.
+type streamSlot struct {
+	release func()
+	kept    bool
+}
+
+type streamSlotKey struct{}
+
+// keepSlot takes over releasing r's place under the limits: the caller
+// must call the returned release when its stream ends. Outside Limit it
+// returns a no-op.
+func keepSlot(r *http.Request) (release func()) {
+	slot, ok := r.Context().Value(streamSlotKey{}).(*streamSlot)
+	if !ok {
+		return func() {}
+	}
+	slot.kept = true
+	return slot.release
 }
 
 // Open is how many streams are open now (kafkakit_sse_streams).

@@ -1,12 +1,15 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -17,10 +20,21 @@ import (
 	"github.com/kafkakit/kit/services/platform/tracing"
 )
 
-// sse writes Server-Sent Events to one client.
+// sse writes Server-Sent Events to one client. Events gather in buf and
+// go out together at flush: one write to the connection per wake-up.
+//
+// On HTTP/1 the stream takes its connection from net/http (detach): an
+// idle stream then costs two small goroutines and its socket, not the
+// handler's goroutine with its deep stack, net/http's 4 KB read and 6 KB
+// of write buffers and its background reader, which together made up most
+// of the ~28 KB a stream cost. HTTP/2 cannot hand a connection over; there
+// the stream is written through the ResponseWriter as before.
 type sse struct {
 	w  http.ResponseWriter
 	rc *http.ResponseController
+	// conn is the connection when detached; nil while net/http owns it.
+	conn net.Conn
+	buf  []byte
 	// writeTimeout drops a client that stops reading, instead of letting it
 	// hold a goroutine and buffers forever.
 	writeTimeout time.Duration
@@ -28,61 +42,163 @@ type sse struct {
 	sent prometheus.Counter
 }
 
-func startSSE(w http.ResponseWriter, cfg streamConfig) (*sse, error) {
-	writeTimeout := cfg.WriteTimeout
-	s := &sse{w: w, rc: http.NewResponseController(w), writeTimeout: writeTimeout, sent: cfg.Sent}
+// startSSE answers r with an event stream: detached (see sse) where the
+// connection can be taken over, through w otherwise. Nothing is written to
+// the client before the first flush.
+func startSSE(w http.ResponseWriter, r *http.Request, cfg streamConfig) (*sse, error) {
+	s := &sse{w: w, rc: http.NewResponseController(w), writeTimeout: cfg.WriteTimeout, sent: cfg.Sent}
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("X-Accel-Buffering", "no") // nginx: do not buffer the stream
+	if r.ProtoMajor == 1 && r.Method == http.MethodGet && !cfg.keepConn {
+		if conn, _, err := s.rc.Hijack(); err == nil {
+			// The body runs until the connection closes: no length, no
+			// chunks, and the connection is not reused (as before: a
+			// stream never ended by itself, so its connection never went
+			// back to a pool).
+			h.Set("Connection", "close")
+			h.Set("Date", time.Now().UTC().Format(http.TimeFormat))
+			// What is left of net/http's side of the connection (its
+			// buffers, the response) must not stay reachable from here.
+			s.conn, s.w, s.rc = conn, nil, nil
+			s.buf = append(s.buf, "HTTP/1.1 200 OK\r\n"...)
+			b := bytes.NewBuffer(s.buf)
+			_ = h.Write(b) // a bytes.Buffer does not fail
+			s.buf = append(b.Bytes(), "\r\n"...)
+			s.buf = append(s.buf, "retry: 1000\n\n"...)
+			return s, nil
+		}
+	}
 	// The server's read timeout bounds receiving a request; a stream's
 	// request is whole, and a read deadline left in place would end the
 	// stream (the server cancels a request whose connection read fails).
 	// net/http clears it too once a body is read; a stream does not rely on
-	// that detail. Writes keep their own deadline, renewed per event.
+	// that detail. Writes keep their own deadline, renewed per flush.
 	_ = s.rc.SetReadDeadline(time.Time{})
-	_ = s.rc.SetWriteDeadline(time.Now().Add(writeTimeout))
-	h := w.Header()
-	h.Set("Content-Type", "text/event-stream")
-	h.Set("Cache-Control", "no-cache")
 	h.Set("Connection", "keep-alive")
-	h.Set("X-Accel-Buffering", "no") // nginx: do not buffer the stream
 	w.WriteHeader(http.StatusOK)
 	// retry tells EventSource how soon to reconnect after a drop. No flush
 	// here: follow flushes the headers, this and the history at once, a
 	// write to the connection fewer per stream.
-	if _, err := fmt.Fprint(w, "retry: 1000\n\n"); err != nil {
-		return nil, err
-	}
+	s.buf = append(s.buf, "retry: 1000\n\n"...)
 	return s, nil
 }
 
-// event writes one event; an empty id leaves the client's last event id as
-// it was.
+// event adds one event; an empty id leaves the client's last event id as it
+// was.
 func (s *sse) event(id, event string, data any) error {
 	b, err := json.Marshal(data)
 	if err != nil {
 		return err
 	}
-	_ = s.rc.SetWriteDeadline(time.Now().Add(s.writeTimeout))
+	s.encoded(id, event, b)
+	return nil
+}
+
+// encoded adds one event whose data is already JSON: a status is encoded
+// once, when it arrives, for every stream that follows its order.
+func (s *sse) encoded(id, event string, data []byte) {
 	if id != "" {
-		if _, err := fmt.Fprintf(s.w, "id: %s\n", id); err != nil {
-			return err
-		}
+		s.buf = append(s.buf, "id: "...)
+		s.buf = append(s.buf, id...)
+		s.buf = append(s.buf, '\n')
 	}
-	_, err = fmt.Fprintf(s.w, "event: %s\ndata: %s\n\n", event, b)
-	if err == nil && s.sent != nil {
+	s.buf = append(s.buf, "event: "...)
+	s.buf = append(s.buf, event...)
+	s.buf = append(s.buf, "\ndata: "...)
+	s.buf = append(s.buf, data...)
+	s.buf = append(s.buf, "\n\n"...)
+	if s.sent != nil {
 		s.sent.Inc()
 	}
-	return err
 }
 
 // heartbeat is a comment line: EventSource ignores it, proxies see traffic.
 func (s *sse) heartbeat() error {
-	_ = s.rc.SetWriteDeadline(time.Now().Add(s.writeTimeout))
-	if _, err := fmt.Fprint(s.w, ": keep-alive\n\n"); err != nil {
-		return err
-	}
+	s.buf = append(s.buf, ": keep-alive\n\n"...)
 	return s.flush()
 }
 
-func (s *sse) flush() error { return s.rc.Flush() }
+// flush writes what gathered since the last flush, within writeTimeout.
+func (s *sse) flush() error {
+	if s.conn != nil {
+		if len(s.buf) == 0 {
+			return nil
+		}
+		_ = s.conn.SetWriteDeadline(time.Now().Add(s.writeTimeout))
+		_, err := s.conn.Write(s.buf)
+		s.release()
+		return err
+	}
+	_ = s.rc.SetWriteDeadline(time.Now().Add(s.writeTimeout))
+	if len(s.buf) > 0 {
+		if _, err := s.w.Write(s.buf); err != nil {
+			return err
+		}
+		s.release()
+	}
+	return s.rc.Flush()
+}
+
+// release lets buf go once written: an idle stream keeps no buffer, and
+// the next event's (a few hundred bytes, seconds or minutes later) is
+// allocated when it comes.
+func (s *sse) release() { s.buf = nil }
+
+// detached runs the rest of a detached stream on goroutines of its own, so
+// the handler can return: follow on one, and on the other a read that
+// notices the client leaving (nothing else arrives on an event stream's
+// connection) or, through ctx, the server shutting down. end runs once the
+// stream is over, the connection closed.
+func (s *sse) detached(ctx context.Context, follow func(context.Context), end func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	stopOnShutdown := context.AfterFunc(ctx, func() { _ = s.conn.Close() })
+	go func() {
+		var b [64]byte
+		for {
+			if _, err := s.conn.Read(b[:]); err != nil {
+				cancel()
+				return
+			}
+		}
+	}()
+	go func() {
+		defer end()
+		defer stopOnShutdown()
+		defer s.conn.Close()
+		defer cancel()
+		follow(ctx)
+	}()
+}
+
+// shutdowns hands each server's detached streams a context that ends when
+// the server shuts down: net/http neither closes nor waits for connections
+// it handed over (http.Server.RegisterOnShutdown).
+var shutdowns sync.Map // *http.Server -> context.Context
+
+// serverContext is the context of r's server (see shutdowns), one that never
+// ends when r came from no http.Server.
+func serverContext(r *http.Request) context.Context {
+	srv, ok := r.Context().Value(http.ServerContextKey).(*http.Server)
+	if !ok {
+		return context.Background()
+	}
+	if ctx, ok := shutdowns.Load(srv); ok {
+		return ctx.(context.Context)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	got, loaded := shutdowns.LoadOrStore(srv, ctx)
+	if loaded {
+		cancel()
+		return got.(context.Context)
+	}
+	srv.RegisterOnShutdown(func() {
+		cancel()
+		shutdowns.Delete(srv)
+	})
+	return ctx
+}
 
 // lastEventID is where a reconnecting client resumes: the Last-Event-ID
 // header EventSource sends, or a lastEventId query parameter for clients
@@ -111,6 +227,9 @@ type streamConfig struct {
 	UnknownOrderWait time.Duration
 	// giveUp, when set, replaces the UnknownOrderWait timer (tests).
 	giveUp func() <-chan time.Time
+	// keepConn leaves the connection to net/http (see sse): the event
+	// flow's streams are few, and admin views.
+	keepConn bool
 	// Sent, when set, counts the events written (kafkakit_sse_events_sent_total).
 	Sent prometheus.Counter
 	// Tracing, when set, puts each status pushed to a browser in a span,
@@ -122,7 +241,16 @@ type streamConfig struct {
 // push writes a status read in span read, as a span of its own when
 // tracing is on.
 func (c streamConfig) push(ctx context.Context, read trace.SpanContext, write func() error) error {
-	if c.Tracing == nil {
+	parent := read
+	if !parent.IsValid() {
+		parent = trace.SpanContextFromContext(ctx)
+	}
+	// Under a parent that is not sampled, the kit's samplers (ParentBased,
+	// tracing.Setup) drop the span before recording anything: starting it
+	// anyway cost every stream's goroutine a stack twice the size (4 -> 8
+	// KB, the SDK's Start is deep) the moment a status went out to all of
+	// them (BenchmarkIdleStreams).
+	if c.Tracing == nil || (parent.IsValid() && !parent.IsSampled()) {
 		return write()
 	}
 	_, span := c.Tracing.StartSend(ctx, read, "sse push orders.status")
@@ -165,41 +293,59 @@ func handleOrderEvents(log *slog.Logger, history *History, cfg streamConfig) htt
 				Message: "too many streams wait for orders this service has not seen; retry later"})
 			return
 		}
-		defer cancel()
-		s, err := startSSE(w, cfg)
+		s, err := startSSE(w, r, cfg)
 		if err != nil {
+			cancel()
 			return
 		}
 		var giveUp <-chan time.Time
+		stopGiveUp := func() {}
 		switch {
 		case known:
 		case cfg.giveUp != nil:
 			giveUp = cfg.giveUp()
 		default:
 			t := time.NewTimer(cfg.UnknownOrderWait)
-			defer t.Stop()
+			stopGiveUp = func() { t.Stop() }
 			giveUp = t.C
 		}
-		follow(r.Context(), s, news, cfg.Heartbeat, giveUp, func() bool {
-			if history.Known(orderID) {
-				return false // its first status arrived: follow it as any other
-			}
-			_ = s.event("", "unknown", unknownOrder{OrderID: orderID, Error: fmt.Sprintf(
-				"no status of order %s arrived within %v: it may not exist, or be older than this service remembers", orderID, cfg.UnknownOrderWait)})
-			_ = s.flush()
-			return true
-		}, func() error {
-			statuses, spans := history.SinceTraced(orderID, int(last))
-			for i, st := range statuses {
-				last++
-				if err := cfg.push(r.Context(), spans[i], func() error {
-					return s.event(strconv.FormatInt(last, 10), "status", st)
-				}); err != nil {
-					return err
+		run := func(ctx context.Context) {
+			follow(ctx, s, news, cfg.Heartbeat, giveUp, func() bool {
+				if history.Known(orderID) {
+					return false // its first status arrived: follow it as any other
 				}
-			}
-			return nil
-		})
+				_ = s.event("", "unknown", unknownOrder{OrderID: orderID, Error: fmt.Sprintf(
+					"no status of order %s arrived within %v: it may not exist, or be older than this service remembers", orderID, cfg.UnknownOrderWait)})
+				_ = s.flush()
+				return true
+			}, func() error {
+				statuses, spans := history.SinceEncoded(orderID, int(last))
+				for i, data := range statuses {
+					last++
+					if err := cfg.push(ctx, spans[i], func() error {
+						s.encoded(strconv.FormatInt(last, 10), "status", data)
+						return nil
+					}); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+		}
+		end := func() { stopGiveUp(); cancel() }
+		if s.conn == nil {
+			defer end()
+			run(r.Context())
+			return
+		}
+		// The stream outlives the handler: its place under the limits and
+		// its trace context go with it; the request's context ends when
+		// the handler returns.
+		release := keepSlot(r)
+		traced := trace.SpanContextFromContext(r.Context())
+		s.detached(serverContext(r), func(ctx context.Context) {
+			run(trace.ContextWithSpanContext(ctx, traced))
+		}, func() { end(); release() })
 	})
 }
 
@@ -224,7 +370,7 @@ func handleFlow(log *slog.Logger, flow *Flow, cfg streamConfig) http.Handler {
 		}
 		news, cancel := flow.Subscribe()
 		defer cancel()
-		s, err := startSSE(w, cfg)
+		s, err := startSSE(w, r, streamConfig{WriteTimeout: cfg.WriteTimeout, Sent: cfg.Sent, keepConn: true})
 		if err != nil {
 			return
 		}

@@ -85,23 +85,31 @@ type Clock interface {
 	SleepUntil(ctx context.Context, t time.Time)
 }
 
-// RealClock is the wall clock.
-type RealClock struct{}
+// RealClock is the wall clock. It sleeps on one timer, reset for each
+// arrival rather than made anew (the pacer sleeps once per order), so one
+// RealClock serves one sleeper at a time, as the pacer's loop is.
+type RealClock struct {
+	timer *time.Timer
+}
 
 // Now returns time.Now().
-func (RealClock) Now() time.Time { return time.Now() }
+func (*RealClock) Now() time.Time { return time.Now() }
 
 // SleepUntil sleeps until t or until ctx is done.
-func (RealClock) SleepUntil(ctx context.Context, t time.Time) {
+func (c *RealClock) SleepUntil(ctx context.Context, t time.Time) {
 	d := time.Until(t)
 	if d <= 0 {
 		return
 	}
-	timer := time.NewTimer(d)
-	defer timer.Stop()
+	if c.timer == nil {
+		c.timer = time.NewTimer(d)
+	} else {
+		c.timer.Reset(d) // since Go 1.23 a Reset timer delivers no stale tick
+	}
 	select {
-	case <-timer.C:
+	case <-c.timer.C:
 	case <-ctx.Done():
+		c.timer.Stop()
 	}
 }
 
@@ -138,7 +146,7 @@ type Pacer struct {
 // New returns a Pacer.
 func New(opts Options) *Pacer {
 	if opts.Clock == nil {
-		opts.Clock = RealClock{}
+		opts.Clock = &RealClock{}
 	}
 	return &Pacer{opts: opts}
 }
@@ -150,16 +158,36 @@ func (p *Pacer) InFlight() int64 { return p.inFlight.Load() }
 func (p *Pacer) Sent() int64 { return p.sent.Load() }
 
 // Run dispatches the phase's arrivals at their intended times, each to work
-// in a goroutine of its own, and returns once every dispatched arrival's work
+// on a goroutine of its own while it runs (an idle worker's, or a new one),
+// and returns once every dispatched arrival's work
 // returned. Cancelling ctx stops dispatching; the arrivals left count as
-// unsent.
+// unsent. A Pacer runs one phase at a time (its clock has one timer).
 func (p *Pacer) Run(ctx context.Context, ph Phase, work func(context.Context, Arrival)) Counts {
 	clock := p.opts.Clock
 	var sem chan struct{}
 	if p.opts.MaxInFlight > 0 {
 		sem = make(chan struct{}, p.opts.MaxInFlight)
 	}
+	// Workers outlive their arrival and take the next one due while they
+	// wait: a goroutine per arrival grew a fresh stack to an HTTP client's
+	// depth every time (runtime.newstack was a tenth of the runner's CPU).
+	// There are as many as arrivals were ever in flight at once.
 	var wg sync.WaitGroup
+	idle := make(chan Arrival)
+	worker := func(a Arrival) {
+		for {
+			work(ctx, a)
+			p.inFlight.Add(-1)
+			if sem != nil {
+				<-sem
+			}
+			wg.Done()
+			var ok bool
+			if a, ok = <-idle; !ok {
+				return
+			}
+		}
+	}
 	n := ph.Count()
 	c := Counts{Started: clock.Now()}
 	for i := range n {
@@ -200,17 +228,15 @@ func (p *Pacer) Run(ctx context.Context, ph Phase, work func(context.Context, Ar
 		}
 		p.sent.Add(1)
 		p.inFlight.Add(1)
-		wg.Go(func() {
-			defer func() {
-				p.inFlight.Add(-1)
-				if sem != nil {
-					<-sem
-				}
-			}()
-			work(ctx, a)
-		})
+		wg.Add(1)
+		select {
+		case idle <- a: // a worker that finished its last arrival takes it
+		default:
+			go worker(a)
+		}
 	}
 	c.Ended = clock.Now()
 	wg.Wait()
+	close(idle)
 	return c
 }

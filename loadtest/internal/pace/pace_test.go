@@ -222,3 +222,25 @@ func BenchmarkRun(b *testing.B) {
 	b.ResetTimer()
 	p.Run(context.Background(), Phase{Rate: 1e6, Duration: time.Duration(b.N) * time.Microsecond}, func(context.Context, Arrival) {})
 }
+
+// deep uses about as much stack as an HTTP round trip does (~8 KB).
+//
+//go:noinline
+func deep(n int) byte {
+	var pad [512]byte
+	pad[n%len(pad)] = byte(n)
+	if n == 0 {
+		return pad[0]
+	}
+	return deep(n-1) + pad[n%len(pad)]
+}
+
+// BenchmarkRunDeepWork is the pacer's cost per arrival when the work needs
+// a stack as deep as placing an order: new goroutines grow theirs each time.
+func BenchmarkRunDeepWork(b *testing.B) {
+	clock := &fakeClock{now: epoch}
+	p := New(Options{Clock: clock, LateAfter: time.Millisecond})
+	b.ReportAllocs()
+	b.ResetTimer()
+	p.Run(context.Background(), Phase{Rate: 1e6, Duration: time.Duration(b.N) * time.Microsecond}, func(context.Context, Arrival) { deep(14) })
+}

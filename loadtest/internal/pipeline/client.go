@@ -5,6 +5,7 @@
 package pipeline
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -16,6 +17,7 @@ import (
 	"net/url"
 	"os"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -169,46 +171,130 @@ func (c *Client) follow(ctx context.Context, a pace.Arrival, orderID string, o O
 		return fail("stream: request", err)
 	}
 	req.Header.Set("Accept", "text/event-stream")
-	resp, err := c.http.Do(req)
+	resp, done, err := c.openStream(ctx, req)
 	if err != nil {
 		return fail("stream: "+netKind(err), err)
 	}
 	// Closing before the end drops the connection; the stream never ends
 	// by itself, so it cannot go back to the pool anyway.
-	defer resp.Body.Close()
+	defer done()
 	if resp.StatusCode != http.StatusOK {
 		return fail("stream: http "+strconv.Itoa(resp.StatusCode), fmt.Errorf("GET /events: %s", resp.Status))
 	}
-	r := sse.NewReader(resp.Body, 0)
+	r := readers.Get().(*sse.Reader)
+	r.Reset(resp.Body)
+	defer func() {
+		r.Reset(nil) // let go of the body
+		readers.Put(r)
+	}()
 	for {
 		ev, err := r.Next()
 		if err != nil {
+			if ctx.Err() != nil { // the deadline closed the connection
+				return fail("no final status within timeout", err)
+			}
 			if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 				return fail("stream: ended before final status", err)
-			}
-			if ctx.Err() != nil {
-				return fail("no final status within timeout", err)
 			}
 			return fail("stream: "+netKind(err), err)
 		}
 		if ev.Type != "status" && ev.Type != "message" {
 			continue
 		}
-		var st statusData
-		if err := json.Unmarshal(ev.Data, &st); err != nil {
+		status, err := StatusOf(ev.Data)
+		if err != nil {
 			return fail("stream: bad event", fmt.Errorf("event %s: %w", ev.ID, err))
 		}
-		switch st.Status {
+		switch status {
 		case StatusCreated:
 			if o.Created == 0 {
 				o.Created = time.Since(a.Intended)
 			}
 		case StatusPaid, StatusFailed:
 			o.Final = time.Since(a.Intended)
-			o.Status = st.Status
+			o.Status = status
 			return o
 		}
 	}
+}
+
+// openStream sends the stream's request on a connection of its own and
+// reads the response head, without the transport's pool: a stream's
+// connection never goes back to it, and the transport spent two goroutines
+// (their stacks grown each time), two 4 KB buffers and its bookkeeping on
+// every one. done closes the connection; ctx ending closes it too, which
+// ends a read in progress. A client whose transport is not the runner's
+// (tests) goes through it as before.
+func (c *Client) openStream(ctx context.Context, req *http.Request) (resp *http.Response, done func(), err error) {
+	t, ok := c.http.Transport.(*http.Transport)
+	if !ok || t.DialContext == nil || req.URL.Scheme != "http" {
+		resp, err := c.http.Do(req)
+		if err != nil {
+			return nil, nil, err
+		}
+		return resp, func() { resp.Body.Close() }, nil
+	}
+	addr := req.URL.Host
+	if req.URL.Port() == "" {
+		addr = net.JoinHostPort(req.URL.Hostname(), "80")
+	}
+	conn, err := t.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, nil, fmt.Errorf("GET %s: %w", req.URL, err)
+	}
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	br := heads.Get().(*bufio.Reader)
+	br.Reset(conn)
+	done = func() {
+		stop()
+		conn.Close()
+		br.Reset(nil)
+		heads.Put(br)
+	}
+	if err := req.Write(conn); err != nil {
+		done()
+		return nil, nil, fmt.Errorf("GET %s: %w", req.URL, err)
+	}
+	if resp, err = http.ReadResponse(br, req); err != nil {
+		done()
+		return nil, nil, fmt.Errorf("GET %s: %w", req.URL, err)
+	}
+	return resp, done, nil
+}
+
+// heads are the read buffers of stream connections that ended.
+var heads = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 4096) }}
+
+// readers are the SSE readers of streams that ended, buffers and all: one
+// order's stream after another reuses them.
+var readers = sync.Pool{New: func() any { return sse.NewReader(nil, 0) }}
+
+// statusPrefix is how notifications-api's encoder writes the status field.
+var statusPrefix = []byte(`"status":"`)
+
+// StatusOf returns the status of a status event's data: found in place when
+// the data has the encoder's shape (no allocation: every order's stream
+// carries three or four of them), decoded as JSON otherwise.
+func StatusOf(data []byte) (string, error) {
+	// An object as the encoder writes it: braces at both ends (a cut event
+	// is caught), the field in place; anything else goes to the decoder.
+	whole := len(data) > 1 && data[0] == '{' && data[len(data)-1] == '}'
+	if i := bytes.Index(data, statusPrefix); i >= 0 && whole {
+		rest := data[i+len(statusPrefix):]
+		if j := bytes.IndexByte(rest, '"'); j >= 0 {
+			for _, s := range []string{StatusCreated, "PROCESSING", StatusPaid, StatusFailed} {
+				if string(rest[:j]) == s {
+					return s, nil
+				}
+			}
+			return string(rest[:j]), nil
+		}
+	}
+	var st statusData
+	if err := json.Unmarshal(data, &st); err != nil {
+		return "", err
+	}
+	return st.Status, nil
 }
 
 // netKind names a transport error by its cause, so errors group into a few
@@ -250,15 +336,34 @@ type TransportOptions struct {
 // NewHTTPClient returns one long-lived client for the whole run: no
 // connection cap per host, a large idle pool and no overall timeout (each
 // order carries its own deadline).
+//
+// Every order opens a connection of its own for its stream (a stream
+// never ends by itself, so its connection never returns to the pool), and
+// dialing was over a quarter of the runner's CPU: so a host name is
+// resolved once, not per dial, and the connections carry no TCP
+// keep-alive probes (three setsockopt calls each; a stream lives seconds,
+// and notifications-api's heartbeats show a dead one).
 func NewHTTPClient(o TransportOptions) *http.Client {
 	var next atomic.Uint32
+	var resolved sync.Map // "host:port" -> "ip:port"
 	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
-		d := net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}
-		if o.SourceIPs > 1 && isLoopback(addr) {
+		d := net.Dialer{Timeout: 5 * time.Second, KeepAlive: -1}
+		target := addr
+		if ip, ok := resolved.Load(addr); ok {
+			target = ip.(string)
+		} else if a, err := net.ResolveTCPAddr(network, addr); err == nil && a.IP != nil {
+			target = a.String()
+			resolved.Store(addr, target)
+		}
+		if o.SourceIPs > 1 && isLoopback(target) {
 			n := next.Add(1) % uint32(o.SourceIPs)
 			d.LocalAddr = &net.TCPAddr{IP: net.IPv4(127, 0, byte((n+1)>>8), byte((n+1)&0xff))}
 		}
-		return d.DialContext(ctx, network, addr)
+		conn, err := d.DialContext(ctx, network, target)
+		if err != nil && target != addr {
+			resolved.Delete(addr) // resolve again next time: the name may point elsewhere now
+		}
+		return conn, err
 	}
 	idle := max(o.MaxIdlePerHost, 64)
 	return &http.Client{Transport: &http.Transport{

@@ -234,3 +234,51 @@ func BenchmarkPlace(b *testing.B) {
 		}
 	}
 }
+
+func TestStatusOf(t *testing.T) {
+	tests := []struct {
+		name, data, want string
+		wantErr          bool
+	}{
+		{name: "as notifications-api encodes it", data: `{"orderId":"o-1","status":"PAID","seq":3,"updatedAt":"2026-12-07T00:00:00Z"}`, want: "PAID"},
+		{name: "spaces: decoded as JSON", data: `{"orderId": "o-1", "status": "FAILED"}`, want: "FAILED"},
+		{name: "a reason quoting a status", data: `{"orderId":"o-1","reason":"was \"status\":\"PAID\"","status":"FAILED"}`, want: "FAILED"},
+		{name: "an unknown status", data: `{"status":"REFUNDED"}`, want: "REFUNDED"},
+		{name: "not JSON", data: `{"status":"PAID"`, wantErr: true},
+	}
+	for _, tt := range tests {
+		got, err := StatusOf([]byte(tt.data))
+		if got != tt.want || (err != nil) != tt.wantErr {
+			t.Errorf("%s: got %q, %v; want %q, error %v", tt.name, got, err, tt.want, tt.wantErr)
+		}
+	}
+}
+
+// BenchmarkStatusOf is the status of one event, as the runner reads three or
+// four per order.
+func BenchmarkStatusOf(b *testing.B) {
+	data := []byte(`{"orderId":"0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0","status":"PAID","seq":3,"updatedAt":"2026-12-07T00:00:00Z"}`)
+	b.ReportAllocs()
+	for b.Loop() {
+		if s, err := StatusOf(data); err != nil || s != StatusPaid {
+			b.Fatal(s, err)
+		}
+	}
+}
+
+// The runner is given localhost URLs as often as 127.0.0.1 ones (kit up's
+// README): a name resolved once must keep reaching the server, order after
+// order, on new connections.
+func TestPlaceByHostName(t *testing.T) {
+	srv := fakeStack(t)
+	url := strings.Replace(srv.URL, "127.0.0.1", "localhost", 1)
+	c, err := NewClient(NewHTTPClient(TransportOptions{}), []string{url}, []string{url}, Order{SKUs: []string{"s"}, Total: 1, Currency: "EUR", RunID: "ok"}, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for seq := range 3 {
+		if o := c.Place(context.Background(), pace.Arrival{Seq: seq, Intended: time.Now()}); o.Status != StatusPaid {
+			t.Fatalf("order %d: got status %q (%s: %v), want PAID", seq, o.Status, o.ErrKind, o.Err)
+		}
+	}
+}

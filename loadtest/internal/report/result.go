@@ -164,6 +164,9 @@ type Result struct {
 	Thresholds     []Check  `json:"thresholds"`
 	Passed         bool     `json:"passed"`
 	Warnings       []string `json:"warnings,omitempty"`
+	// RunnerProfile is the runner's own CPU profile (-cpuprofile), "" when
+	// none was taken: where the runner's CPU per order goes.
+	RunnerProfile string `json:"runner_cpu_profile,omitempty"`
 }
 
 // SetMain copies the main phase's figures to the top-level fields. Set it

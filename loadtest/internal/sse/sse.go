@@ -13,18 +13,21 @@ import (
 // Event is one dispatched server-sent event.
 type Event struct {
 	// ID is the last event id seen on the stream, as EventSource keeps it.
-	ID string
+	ID []byte
 	// Type is the event field, "message" when the event named none.
 	Type string
 	// Data is the event's data lines joined by "\n".
 	Data []byte
 }
 
-// Reader parses events from a stream. Data of a returned Event is only valid
-// until the next call to Next; copy it to keep it.
+// Reader parses events from a stream in place: one buffer per stream, no
+// allocation per event once the buffers have grown to the stream's event
+// size (a load runner reads every order's stream). ID and Data of a
+// returned Event are only valid until the next call to Next; copy them to
+// keep them.
 type Reader struct {
 	br       *bufio.Reader
-	lastID   string
+	lastID   []byte
 	typ      string
 	data     []byte
 	hasData  bool
@@ -39,6 +42,13 @@ func NewReader(r io.Reader, size int) *Reader {
 		size = 4096
 	}
 	return &Reader{br: bufio.NewReaderSize(r, size)}
+}
+
+// Reset makes r read a new stream from src, keeping its buffers: a runner
+// that follows thousands of streams one after another reuses its readers.
+func (r *Reader) Reset(src io.Reader) {
+	r.br.Reset(src)
+	r.lastID, r.typ, r.data, r.hasData, r.line, r.comments = r.lastID[:0], "", r.data[:0], false, r.line[:0], 0
 }
 
 // Comments is the number of comment lines (heartbeats) read so far.
@@ -121,11 +131,23 @@ func (r *Reader) field(line []byte) {
 		r.data = append(r.data, '\n')
 		r.hasData = true
 	case bytes.Equal(name, fieldEvent):
-		r.typ = string(value)
+		r.typ = eventType(value)
 	case bytes.Equal(name, fieldID):
 		if bytes.IndexByte(value, 0) < 0 {
-			r.lastID = string(value)
+			r.lastID = append(r.lastID[:0], value...)
 		}
 	}
 	// retry and unknown fields are ignored: the runner never reconnects.
+}
+
+// knownTypes are the event types the kit sends: naming one allocates nothing.
+var knownTypes = []string{"status", "unknown", "record", "message"}
+
+func eventType(value []byte) string {
+	for _, t := range knownTypes {
+		if string(value) == t { // compiled without a conversion
+			return t
+		}
+	}
+	return string(value)
 }

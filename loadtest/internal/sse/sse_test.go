@@ -24,7 +24,7 @@ func readAll(t *testing.T, stream string, size int) ([]gotEvent, int) {
 		if err != nil {
 			t.Fatalf("Next: %v", err)
 		}
-		got = append(got, gotEvent{ev.ID, ev.Type, string(ev.Data)})
+		got = append(got, gotEvent{string(ev.ID), ev.Type, string(ev.Data)})
 	}
 }
 
