@@ -37,7 +37,7 @@ func idleStreams(tb testing.TB, n int, opened func(), following func(stack, heap
 	cfg.Heartbeat = time.Hour
 	cfg.History.UnknownStreams = n + 1
 	cfg.Streams = StreamCaps{Total: n + 1, PerClient: n + 1}
-	h, f, m := NewHistory(cfg.History), NewFlow(10), metrics.New("notifications-api")
+	h, f, m := NewHistory(cfg.History), NewFlow(10, nil, nil), metrics.New("notifications-api")
 	tr, err := tracing.Setup(context.Background(), "notifications-api", "") // as run.go: spans with ids only
 	if err != nil {
 		tb.Fatal(err)
@@ -48,8 +48,12 @@ func idleStreams(tb testing.TB, n int, opened func(), following func(stack, heap
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
+	edge, err := svc.NewEdge(svc.HTTP{Name: "notifications-api"})
+	if err != nil {
+		tb.Fatal(err)
+	}
 	go func() {
-		done <- svc.Serve(ctx, ln, tr.HTTP(m.HTTP(NewServer(slog.New(slog.DiscardHandler), h, f, nil, func(context.Context) error { return nil }, cfg, m, tr))), svc.HTTP{Name: "notifications-api"})
+		done <- svc.Serve(ctx, ln, NewServer(slog.New(slog.DiscardHandler), h, f, nil, func(context.Context) error { return nil }, cfg, edge, m, tr), edge)
 	}()
 	tb.Cleanup(func() { cancel(); <-done })
 

@@ -66,7 +66,7 @@ func TestAStreamWhoseClientLeftGivesBackItsPlace(t *testing.T) {
 // net/http neither closes nor waits for a connection it handed over: the
 // service's shutdown must end its detached streams itself.
 func TestShutdownEndsOpenStreams(t *testing.T) {
-	h, f, m := NewHistory(limits), NewFlow(10), metrics.New("notifications-api")
+	h, f, m := NewHistory(limits), NewFlow(10, nil, nil), metrics.New("notifications-api")
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -74,8 +74,12 @@ func TestShutdownEndsOpenStreams(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	done := make(chan error, 1)
+	edge, err := svc.NewEdge(svc.HTTP{Name: "notifications-api"})
+	if err != nil {
+		t.Fatal(err)
+	}
 	go func() {
-		done <- svc.Serve(ctx, ln, NewServer(slog.New(slog.DiscardHandler), h, f, nil, ready, testConfig, m, nil), svc.HTTP{Name: "notifications-api"})
+		done <- svc.Serve(ctx, ln, NewServer(slog.New(slog.DiscardHandler), h, f, nil, ready, testConfig, edge, m, testTracing(t)), edge)
 	}()
 	h.Add(status(events.StatusCreated))
 	resp, sc := open(t, "http://"+ln.Addr().String()+"/events?orderId="+order, "")
