@@ -30,7 +30,7 @@ import (
 	"github.com/kafkakit/kit/harness/broker/kafka"
 	"github.com/kafkakit/kit/harness/broker/security"
 	"github.com/kafkakit/kit/harness/broker/testcontainers"
-	"github.com/kafkakit/kit/harness/internal/child"
+	"github.com/kafkakit/kit/harness/child"
 	"github.com/kafkakit/kit/harness/netfault"
 	"github.com/kafkakit/kit/harness/postgres"
 	"github.com/kafkakit/kit/harness/registry"
