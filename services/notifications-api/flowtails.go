@@ -4,6 +4,8 @@ import (
 	"context"
 	"sync"
 	"time"
+
+	"github.com/kafkakit/kit/services/platform/tail"
 )
 
 // FlowTails runs the event flow's own tails — every topic but orders.status,
@@ -14,7 +16,7 @@ import (
 // where it stopped, or at the recent records the flow shows if that is
 // further on.
 type FlowTails struct {
-	Tails []*Tail
+	Tails []*tail.Tail
 	Idle  time.Duration
 
 	mu       sync.Mutex

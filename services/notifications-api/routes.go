@@ -12,6 +12,7 @@ import (
 	"github.com/kafkakit/kit/services/platform/httpx"
 	"github.com/kafkakit/kit/services/platform/metrics"
 	"github.com/kafkakit/kit/services/platform/stream"
+	"github.com/kafkakit/kit/services/platform/tail"
 	"github.com/kafkakit/kit/services/platform/tracing"
 )
 
@@ -45,17 +46,17 @@ func NewServer(log *slog.Logger, history *History, flow *Flow, consumers *Consum
 // The Consumers panel (GET /consumers) reads no topic: Consumers describes
 // the groups through the admin API.
 func subscriptions(cfg config, log *slog.Logger, history *History, flow *Flow, tr *tracing.Tracing,
-	decodeStatus func(context.Context, kafka.Message) (events.OrderStatus, error), consumed func(time.Duration)) (statuses *Tail, flowTails *FlowTails) {
+	decodeStatus func(context.Context, kafka.Message) (events.OrderStatus, error), consumed func(time.Duration)) (statuses *tail.Tail, flowTails *FlowTails) {
 	fromFirst := func(first, end int64) int64 { return first }
 	recent := func(first, end int64) int64 { return max(first, end-int64(cfg.FlowRecords)) }
-	statuses = &Tail{Brokers: cfg.Brokers, Dialer: cfg.Kafka.Dialer(), Topic: events.TopicOrdersStatus, Start: fromFirst, Log: log,
+	statuses = &tail.Tail{Brokers: cfg.Brokers, Dialer: cfg.Kafka.Dialer(), Topic: events.TopicOrdersStatus, Start: fromFirst, Log: log,
 		Handle: recordStatus(log, history, flow, tr, decodeStatus, consumed)}
 	flowTails = &FlowTails{Idle: cfg.FlowIdle}
 	for _, topic := range events.Topics {
 		if topic != events.TopicOrdersStatus {
-			flowTails.Tails = append(flowTails.Tails, &Tail{Brokers: cfg.Brokers, Dialer: cfg.Kafka.Dialer(), Topic: topic, Start: recent, Log: log, Handle: flow.Add})
+			flowTails.Tails = append(flowTails.Tails, &tail.Tail{Brokers: cfg.Brokers, Dialer: cfg.Kafka.Dialer(), Topic: topic, Start: recent, Log: log, Handle: flow.Add})
 		}
-		flowTails.Tails = append(flowTails.Tails, &Tail{Brokers: cfg.Brokers, Dialer: cfg.Kafka.Dialer(), Topic: events.DLQ(topic), Start: recent, Log: log, Handle: flow.Add})
+		flowTails.Tails = append(flowTails.Tails, &tail.Tail{Brokers: cfg.Brokers, Dialer: cfg.Kafka.Dialer(), Topic: events.DLQ(topic), Start: recent, Log: log, Handle: flow.Add})
 	}
 	flow.Watch = flowTails.Watch
 	return statuses, flowTails
