@@ -1,16 +1,16 @@
 package child
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"os"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/kafkakit/kit/harness/internal/syncbuf"
 )
 
 // shell starts sh -c script under Start, stopped at the end of the test.
@@ -35,30 +35,12 @@ func printed(t *testing.T, p *Process, want string) {
 	}
 }
 
-// syncBuffer is a log sink the test reads while children write.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(b []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(b)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // TestARestartedProcessKeepsItsOutput: a service the harness restarts on
 // its port passes the same Output to each run, so its log reads across the
 // restarts; each line reaches the shared log with the spec's prefix.
 func TestARestartedProcessKeepsItsOutput(t *testing.T) {
 	out := NewOutput(1 << 10)
-	var sink syncBuffer
+	var sink syncbuf.Buffer
 	log := NewLog(&sink)
 	for _, run := range []string{"first", "second"} {
 		p := shell(t, Spec{Name: "svc", LogPrefix: "svc | ", Output: out}, log, "echo "+run+" run")
