@@ -57,7 +57,7 @@ type Spec struct {
 }
 
 // Start launches spec. Its stdout and stderr go, line by line and prefixed
-// with its name, to log, and the last few kilobytes are kept so that a
+// (LogPrefix), to log, and the end is kept in its Output so that a
 // failed start can say why.
 func Start(spec Spec, log *Log) (*Process, error) {
 	p := &Process{name: spec.Name, tail: spec.Output, done: make(chan struct{})}
