@@ -40,7 +40,10 @@ func Create(ctx context.Context, brokers []string, dialer *kafka.Dialer, replica
 	transport := &kafka.Transport{DialTimeout: 3 * time.Second}
 	stream.SecureTransport(transport, dialer)
 	defer transport.CloseIdleConnections()
-	client := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 10 * time.Second, Transport: transport}
+	// kafka-go asks the controller to answer within half the client's
+	// timeout: 15 s, as franz-go's admin client asks, since a loaded
+	// three-broker cluster on TLS takes longer than a few seconds.
+	client := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 30 * time.Second, Transport: transport}
 	req := &kafka.CreateTopicsRequest{}
 	for _, t := range topics {
 		req.Topics = append(req.Topics, kafka.TopicConfig{Topic: t.Name, NumPartitions: t.Partitions, ReplicationFactor: replication})
@@ -50,7 +53,9 @@ func Create(ctx context.Context, brokers []string, dialer *kafka.Dialer, replica
 		return fmt.Errorf("create topics %s on %s: %w", names(topics), strings.Join(brokers, ","), err)
 	}
 	for _, t := range topics {
-		if err := resp.Errors[t.Name]; err != nil && !errors.Is(err, kafka.TopicAlreadyExists) {
+		// A controller that timed out still creates the topic: the wait for
+		// leaders below says whether it did.
+		if err := resp.Errors[t.Name]; err != nil && !errors.Is(err, kafka.TopicAlreadyExists) && !errors.Is(err, kafka.RequestTimedOut) {
 			return fmt.Errorf("create topic %s: %w", t.Name, err)
 		}
 	}
