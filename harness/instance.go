@@ -95,7 +95,7 @@ func (in *Instance) Logs() string {
 	if in.proc == nil {
 		return ""
 	}
-	return in.proc.log.String()
+	return in.proc.output.String()
 }
 
 func (in *Instance) waitReady(ctx context.Context) error {

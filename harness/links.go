@@ -14,7 +14,7 @@ import (
 	"strings"
 
 	"github.com/kafkakit/kit/harness/broker/kafka"
-	"github.com/kafkakit/kit/harness/internal/child"
+	"github.com/kafkakit/kit/harness/child"
 	"github.com/kafkakit/kit/harness/netfault"
 )
 

@@ -1,66 +1,63 @@
 package harness
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/kafkakit/kit/harness/child"
 )
 
 // process is one service binary the harness runs, restartable on the same
-// port, environment and data.
+// port, environment and data. child supervises each run; process keeps what
+// outlives a run: the command, and the output across restarts.
 type process struct {
-	name string
-	bin  string
-	env  []string
-	url  string
-	tee  io.Writer
+	name   string
+	bin    string
+	env    []string
+	url    string
+	tee    io.Writer
+	output *child.Output
 
-	mu     sync.Mutex
-	cmd    *exec.Cmd
-	exited chan struct{}
-	log    lineBuffer
+	mu   sync.Mutex
+	proc *child.Process // the current or last run; nil before the first
+}
+
+// maxLog bounds what is kept of a service's output, printed when a scenario
+// fails; the oldest is dropped first.
+const maxLog = 4 << 20
+
+func newProcess(name, bin string, env []string, url string, tee io.Writer) *process {
+	return &process{name: name, bin: bin, env: env, url: url, tee: tee, output: child.NewOutput(maxLog)}
 }
 
 func (p *process) start() error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.cmd != nil && !closed(p.exited) {
+	if p.proc != nil && !p.proc.Exited() {
 		return fmt.Errorf("%s is already running", p.name)
 	}
-	cmd := exec.Command(p.bin)
-	cmd.Env = append(os.Environ(), p.env...)
-	out := io.Writer(&p.log)
-	if p.tee != nil {
-		out = io.MultiWriter(&p.log, prefixWriter{p.name, p.tee})
+	proc, err := child.Start(child.Spec{
+		Name: p.name, Path: p.bin, Env: append(os.Environ(), p.env...),
+		LogPrefix: fmt.Sprintf("%-20s| ", p.name), Output: p.output,
+	}, child.NewLog(p.tee))
+	if err != nil {
+		return err
 	}
-	cmd.Stdout, cmd.Stderr = out, out
-	cmd.SysProcAttr = sysProcAttr()
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("start %s: %w", p.name, err)
-	}
-	exited := make(chan struct{})
-	go func() {
-		_ = cmd.Wait()
-		close(exited)
-	}()
-	p.cmd, p.exited = cmd, exited
+	p.proc = proc
 	return nil
 }
 
 // waitReady polls /readyz until it answers 200, the process exits or ctx ends.
 func (p *process) waitReady(ctx context.Context) error {
-	p.mu.Lock()
-	exited := p.exited
-	p.mu.Unlock()
+	_, exited := p.running()
 	var last string
 	for {
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, p.url+"/readyz", nil)
@@ -79,7 +76,7 @@ func (p *process) waitReady(ctx context.Context) error {
 		}
 		select {
 		case <-exited:
-			return fmt.Errorf("%s exited before it was ready:\n%s", p.name, p.log.String())
+			return fmt.Errorf("%s exited before it was ready:\n%s", p.name, p.output.String())
 		case <-ctx.Done():
 			return fmt.Errorf("%s not ready at %s (last answer: %s): %w", p.name, p.url, last, ctx.Err())
 		case <-time.After(25 * time.Millisecond):
@@ -87,85 +84,28 @@ func (p *process) waitReady(ctx context.Context) error {
 	}
 }
 
-// stop sends sig and waits for the process to exit (SIGKILL after grace).
+// stop sends sig to the process and waits for it to exit, killing it once
+// grace has passed.
 func (p *process) stop(sig syscall.Signal, grace time.Duration) error {
 	p.mu.Lock()
-	cmd, exited := p.cmd, p.exited
-	p.cmd = nil
+	proc := p.proc
 	p.mu.Unlock()
-	if cmd == nil {
+	if proc == nil {
 		return nil
 	}
-	_ = cmd.Process.Signal(sig)
-	select {
-	case <-exited:
-	case <-time.After(grace):
-		_ = cmd.Process.Kill()
-		<-exited
-		return fmt.Errorf("%s did not stop within %s and was killed", p.name, grace)
-	}
-	return nil
+	ctx, cancel := context.WithTimeoutCause(context.Background(), grace, fmt.Errorf("not stopped within %s", grace))
+	defer cancel()
+	return proc.Stop(ctx, sig)
 }
 
 // running reports whether the process is up; exited is closed when it dies.
 func (p *process) running() (pid int, exited <-chan struct{}) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.cmd == nil || closed(p.exited) {
+	if p.proc == nil || p.proc.Exited() {
 		return 0, nil
 	}
-	return p.cmd.Process.Pid, p.exited
-}
-
-func closed(c <-chan struct{}) bool {
-	select {
-	case <-c:
-		return true
-	default:
-		return false
-	}
-}
-
-// lineBuffer keeps a process's output for printing when a scenario fails.
-type lineBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-// maxLog bounds what is kept per service; the oldest half is dropped first.
-const maxLog = 4 << 20
-
-func (b *lineBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.buf.Len()+len(p) > maxLog {
-		keep := b.buf.Bytes()[b.buf.Len()/2:]
-		b.buf = *bytes.NewBuffer(append([]byte("…(earlier output dropped)\n"), keep...))
-	}
-	return b.buf.Write(p)
-}
-
-func (b *lineBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-// prefixWriter tags each write with the service name.
-type prefixWriter struct {
-	name string
-	w    io.Writer
-}
-
-func (p prefixWriter) Write(b []byte) (int, error) {
-	var out bytes.Buffer
-	for _, line := range bytes.SplitAfter(b, []byte("\n")) {
-		if len(line) > 0 {
-			fmt.Fprintf(&out, "%-20s| %s", p.name, line)
-		}
-	}
-	_, err := p.w.Write(out.Bytes())
-	return len(b), err
+	return p.proc.Pid(), p.proc.Done()
 }
 
 var errNotSpawned = errors.New("the harness did not start this service; it cannot stop or restart it")

@@ -30,7 +30,7 @@ import (
 	"github.com/kafkakit/kit/harness/broker/kafka"
 	"github.com/kafkakit/kit/harness/broker/security"
 	"github.com/kafkakit/kit/harness/broker/testcontainers"
-	"github.com/kafkakit/kit/harness/internal/child"
+	"github.com/kafkakit/kit/harness/child"
 	"github.com/kafkakit/kit/harness/netfault"
 	"github.com/kafkakit/kit/harness/postgres"
 	"github.com/kafkakit/kit/harness/registry"
@@ -251,7 +251,7 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 				// Each service is the principal named after it.
 				env = append(s.security.ServiceEnv(name), env...)
 			}
-			in.proc = &process{name: in.label(count), bin: bins[name], env: env, url: in.url, tee: opts.Log}
+			in.proc = newProcess(in.label(count), bins[name], env, in.url, opts.Log)
 			s.instances[name] = append(s.instances[name], in)
 			if n == 1 {
 				first = append(first, in)

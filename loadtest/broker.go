@@ -1,21 +1,18 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
 	"github.com/kafkakit/kit/harness/broker/embedded"
 	"github.com/kafkakit/kit/harness/broker/security"
+	"github.com/kafkakit/kit/harness/child"
 )
 
 // brokerCommand, as the first argument, makes the runner an embedded broker
@@ -58,14 +55,17 @@ func runEmbeddedBroker(ctx context.Context, args []string, stdin io.Reader, stdo
 	return b.Close(context.Background())
 }
 
-// brokerProcess is an embedded broker the runner started as its child.
+// brokerProcess is an embedded broker the runner started as its child,
+// supervised by the harness's child package as the harness supervises its
+// own brokers.
 type brokerProcess struct {
-	cmd    *exec.Cmd
-	stdin  io.WriteCloser
-	addrs  []string
-	exited chan struct{}
-	log    lockedBuffer
+	proc  *child.Process
+	stdin *os.File // closing it tells the broker its runner is gone
+	addrs []string
 }
+
+// brokerStopGrace is how long the broker gets to close after SIGTERM.
+const brokerStopGrace = 10 * time.Second
 
 // startBrokerProcess starts the runner's own executable as an embedded
 // broker and returns once it listens; locked down with the material in
@@ -79,83 +79,53 @@ func startBrokerProcess(ctx context.Context, securityDir string) (*brokerProcess
 	if securityDir != "" {
 		args = append(args, securityDir)
 	}
-	b := &brokerProcess{cmd: exec.Command(exe, args...), exited: make(chan struct{})}
-	b.cmd.SysProcAttr = sysProcAttr()
-	b.cmd.Stderr = &b.log
-	if b.stdin, err = b.cmd.StdinPipe(); err != nil {
-		return nil, err
-	}
-	stdout, err := b.cmd.StdoutPipe()
+	stdin, feed, err := os.Pipe()
 	if err != nil {
-		return nil, err
-	}
-	if err := b.cmd.Start(); err != nil {
 		return nil, fmt.Errorf("embedded broker process: %w", err)
 	}
-	lines := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		if sc.Scan() {
-			lines <- sc.Text()
-		}
-		close(lines)
-		_, _ = io.Copy(io.Discard, stdout)
-	}()
-	go func() {
-		_ = b.cmd.Wait()
-		close(b.exited)
-	}()
-	timer := time.NewTimer(30 * time.Second)
-	defer timer.Stop()
-	select {
-	case line, ok := <-lines:
-		addrs, found := strings.CutPrefix(line, brokerReady)
-		if ok && found && addrs != "" {
-			b.addrs = strings.Split(addrs, ",")
-			return b, nil
-		}
-		_ = b.close()
-		return nil, fmt.Errorf("embedded broker process did not start: %q\n%s", line, b.log.String())
-	case <-timer.C:
-		_ = b.close()
-		return nil, errors.New("embedded broker process: not listening after 30s")
-	case <-ctx.Done():
-		_ = b.close()
-		return nil, ctx.Err()
+	proc, err := child.Start(child.Spec{Name: "embedded broker process", Path: exe, Args: args, Stdin: stdin,
+		Output: child.NewOutput(1 << 20)}, child.NewLog(nil))
+	stdin.Close() // the child has its own copy
+	if err != nil {
+		feed.Close()
+		return nil, err
 	}
+	b := &brokerProcess{proc: proc, stdin: feed}
+	start, cancel := context.WithTimeoutCause(ctx, 30*time.Second, errors.New("not listening after 30s"))
+	defer cancel()
+	err = proc.WaitUntil(start, "the embedded broker process to listen", 10*time.Millisecond, func(context.Context) bool {
+		b.addrs = listening(proc.Output())
+		return b.addrs != nil
+	})
+	if err != nil {
+		_ = b.close()
+		return nil, fmt.Errorf("embedded broker process: %w", errors.Join(err, context.Cause(start)))
+	}
+	return b, nil
+}
+
+// listening returns the addresses on the broker's ready line in output,
+// nil until it printed one.
+func listening(output string) []string {
+	for line := range strings.Lines(output) {
+		if addrs, ok := strings.CutPrefix(strings.TrimRight(line, "\n"), brokerReady); ok && addrs != "" {
+			return strings.Split(addrs, ",")
+		}
+	}
+	return nil
 }
 
 // pid is the broker process's id.
-func (b *brokerProcess) pid() int { return b.cmd.Process.Pid }
+func (b *brokerProcess) pid() int { return b.proc.Pid() }
 
-// close stops the broker: stdin closed and SIGTERM, SIGKILL after 10s.
+// close stops the broker: stdin closed and SIGTERM, SIGKILL after
+// brokerStopGrace.
 func (b *brokerProcess) close() error {
 	_ = b.stdin.Close()
-	_ = b.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-b.exited:
-		return nil
-	case <-time.After(10 * time.Second):
-		_ = b.cmd.Process.Kill()
-		<-b.exited
-		return fmt.Errorf("embedded broker process did not stop within 10s and was killed\n%s", b.log.String())
+	ctx, cancel := context.WithTimeoutCause(context.Background(), brokerStopGrace, fmt.Errorf("not stopped within %s", brokerStopGrace))
+	defer cancel()
+	if err := b.proc.Stop(ctx, syscall.SIGTERM); err != nil {
+		return fmt.Errorf("%w\n%s", err, b.proc.Tail(60))
 	}
-}
-
-// lockedBuffer is a bytes.Buffer safe for the writer goroutine exec starts.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
+	return nil
 }

@@ -38,7 +38,7 @@ func TestEmbeddedBrokerProcess(t *testing.T) {
 		t.Fatal(err)
 	}
 	select {
-	case <-b.exited:
+	case <-b.proc.Done():
 	default:
 		t.Errorf("close returned, the broker process still runs")
 	}

@@ -2,17 +2,14 @@ package broker
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
-	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kerr"
-	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/segmentio/kafka-go"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/kafkakit/kit/services/events"
+	"github.com/kafkakit/kit/services/platform/topics"
 )
 
 // Topic is one topic the kit needs.
@@ -33,75 +30,25 @@ func KitTopics() []Topic {
 }
 
 // CreateTopics creates topics on b (those that exist are left alone) and
-// returns once every partition has a leader. Each topic is replicated as
-// b's ReplicationFactor says when it has one (a cluster: 3), else once.
-func CreateTopics(ctx context.Context, b Broker, topics []Topic) error {
-	replicas := int16(1)
+// returns once every broker of b knows a leader for every partition. Each
+// topic is replicated as b's ReplicationFactor says when it has one (a
+// cluster: 3), else once. platform's topics.Create does the work, as the
+// kit's one topic creator.
+func CreateTopics(ctx context.Context, b Broker, want []Topic) error {
+	replicas := 1
 	if r, ok := b.(replicated); ok {
-		replicas = r.ReplicationFactor()
+		replicas = int(r.ReplicationFactor())
 	}
-	client, err := kgo.NewClient(append(ClientOpts(b), kgo.SeedBrokers(b.Addrs()...))...)
-	if err != nil {
-		return err
+	var dialer *kafka.Dialer
+	if s, ok := b.(Secured); ok && s.Security() != nil {
+		dialer = s.Security().KitDialer()
 	}
-	defer client.Close()
-	adm := kadm.NewClient(client)
-	for _, t := range topics {
-		resp, err := adm.CreateTopic(ctx, t.Partitions, replicas, nil, t.Name)
-		if err == nil {
-			err = resp.Err
-		}
-		if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
-			return fmt.Errorf("create topic %s on %s: %w", t.Name, b.Name(), err)
-		}
+	specs := make([]topics.Topic, len(want))
+	for i, t := range want {
+		specs[i] = topics.Topic{Name: t.Name, Partitions: int(t.Partitions)}
 	}
-	names := make([]string, len(topics))
-	for i, t := range topics {
-		names[i] = t.Name
-	}
-	for {
-		err := everyBrokerLeads(ctx, client, topics)
-		if err == nil {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("topics on %s have no leaders yet: %w", b.Name(), errors.Join(err, ctx.Err()))
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
-}
-
-// everyBrokerLeads asks each broker of the cluster in turn, not just any
-// one, whether it knows a leader for every partition of topics. The
-// controller tells brokers about a new topic one by one; a client that
-// bootstraps from one still in the dark sees the topic as unknown.
-func everyBrokerLeads(ctx context.Context, client *kgo.Client, topics []Topic) error {
-	names := make([]string, len(topics))
-	for i, t := range topics {
-		names[i] = t.Name
-	}
-	md, err := kadm.NewClient(client).Metadata(ctx, names...)
-	if err != nil {
-		return err
-	}
-	if len(md.Brokers) == 0 {
-		return errors.New("no brokers in the metadata")
-	}
-	for _, b := range md.Brokers {
-		req := kmsg.NewPtrMetadataRequest()
-		for _, name := range names {
-			rt := kmsg.NewMetadataRequestTopic()
-			rt.Topic = kmsg.StringPtr(name)
-			req.Topics = append(req.Topics, rt)
-		}
-		resp, err := client.Broker(int(b.NodeID)).Request(ctx, req)
-		if err != nil {
-			return fmt.Errorf("broker %d: %w", b.NodeID, err)
-		}
-		if !Led(resp.(*kmsg.MetadataResponse), topics, 1) {
-			return fmt.Errorf("broker %d does not know a leader for every partition yet", b.NodeID)
-		}
+	if err := topics.Create(ctx, b.Addrs(), dialer, replicas, specs...); err != nil {
+		return fmt.Errorf("%s: %w", b.Name(), err)
 	}
 	return nil
 }

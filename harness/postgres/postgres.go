@@ -32,7 +32,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
-	"github.com/kafkakit/kit/harness/internal/child"
+	"github.com/kafkakit/kit/harness/child"
 )
 
 // ErrMissingTool is wrapped by the error Start returns when no PostgreSQL

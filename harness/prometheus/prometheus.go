@@ -22,7 +22,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/kafkakit/kit/harness/internal/child"
+	"github.com/kafkakit/kit/harness/child"
 )
 
 // ErrMissingTool is wrapped by the error Start returns when no prometheus

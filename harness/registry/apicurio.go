@@ -19,7 +19,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/kafkakit/kit/harness/internal/child"
+	"github.com/kafkakit/kit/harness/child"
 	"github.com/kafkakit/kit/harness/internal/maven"
 )
 

@@ -11,7 +11,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/sr/srfake"
 
-	"github.com/kafkakit/kit/harness/internal/child"
+	"github.com/kafkakit/kit/harness/child"
 )
 
 // InProcess is the registry beside the embedded broker, where there is no

@@ -4,6 +4,8 @@ import (
 	"context"
 	"sync"
 	"time"
+
+	"github.com/kafkakit/kit/services/platform/tail"
 )
 
 // FlowTails runs the event flow's own tails — every topic but orders.status,
@@ -17,7 +19,7 @@ type FlowTails struct {
 	idle time.Duration
 
 	mu        sync.Mutex
-	tails     []*Tail         // what Run was given
+	tails     []*tail.Tail    // what Run was given
 	parent    context.Context // Run's
 	watchers  int
 	stop      context.CancelFunc // of the running tails, nil when stopped
@@ -33,7 +35,7 @@ func NewFlowTails(idle time.Duration) *FlowTails { return &FlowTails{idle: idle}
 // Run holds the lifetime of tails, which run while the flow is watched:
 // they stop when ctx ends, at the latest. The tails are given here, not to
 // NewFlowTails, because they feed the flow that NewFlow built with Watch.
-func (f *FlowTails) Run(ctx context.Context, tails ...*Tail) error {
+func (f *FlowTails) Run(ctx context.Context, tails ...*tail.Tail) error {
 	f.mu.Lock()
 	f.tails, f.parent = tails, ctx
 	f.mu.Unlock()

@@ -7,17 +7,19 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
+
+	"github.com/kafkakit/kit/services/platform/tail"
 )
 
 func TestFlowTailsRunOnlyWhileWatched(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	// A tail of a broker that is not there: it retries until stopped.
-	tail := &Tail{Brokers: []string{"127.0.0.1:1"}, Topic: "t", Start: func(first, end int64) int64 { return first },
+	stuck := &tail.Tail{Brokers: []string{"127.0.0.1:1"}, Topic: "t", Start: func(first, end int64) int64 { return first },
 		Log: slog.New(slog.DiscardHandler), Handle: func(kafka.Message) {}}
 	f := NewFlowTails(10 * time.Millisecond)
 	done := make(chan error)
-	go func() { done <- f.Run(ctx, tail) }()
+	go func() { done <- f.Run(ctx, stuck) }()
 	flow := NewFlow(10, nil, f.Watch)
 	waitUntil := func(what string, cond func() bool) {
 		t.Helper()

@@ -13,6 +13,7 @@ import (
 	"github.com/kafkakit/kit/services/platform/metrics"
 	"github.com/kafkakit/kit/services/platform/stream"
 	"github.com/kafkakit/kit/services/platform/svc"
+	"github.com/kafkakit/kit/services/platform/tail"
 	"github.com/kafkakit/kit/services/platform/tracing"
 )
 
@@ -54,16 +55,16 @@ func NewServer(log *slog.Logger, history *History, flow *Flow, consumers *Consum
 // The Consumers panel (GET /consumers) reads no topic: Consumers describes
 // the groups through the admin API.
 func subscriptions(cfg config, log *slog.Logger, history *History, flow *Flow, tr *tracing.Tracing,
-	decodeStatus func(context.Context, kafka.Message) (events.OrderStatus, error), consumed func(time.Duration)) (statuses *Tail, flowTails []*Tail) {
+	decodeStatus func(context.Context, kafka.Message) (events.OrderStatus, error), consumed func(time.Duration)) (statuses *tail.Tail, flowTails []*tail.Tail) {
 	fromFirst := func(first, end int64) int64 { return first }
 	recent := func(first, end int64) int64 { return max(first, end-int64(cfg.FlowRecords)) }
-	statuses = &Tail{Brokers: cfg.Brokers, Dialer: cfg.Kafka.Dialer(), Topic: events.TopicOrdersStatus, Start: fromFirst, Log: log,
+	statuses = &tail.Tail{Brokers: cfg.Brokers, Dialer: cfg.Kafka.Dialer(), Topic: events.TopicOrdersStatus, Start: fromFirst, Log: log,
 		Handle: recordStatus(log, history, flow, tr, decodeStatus, consumed)}
 	for _, topic := range events.Topics {
 		if topic != events.TopicOrdersStatus {
-			flowTails = append(flowTails, &Tail{Brokers: cfg.Brokers, Dialer: cfg.Kafka.Dialer(), Topic: topic, Start: recent, Log: log, Handle: flow.Add})
+			flowTails = append(flowTails, &tail.Tail{Brokers: cfg.Brokers, Dialer: cfg.Kafka.Dialer(), Topic: topic, Start: recent, Log: log, Handle: flow.Add})
 		}
-		flowTails = append(flowTails, &Tail{Brokers: cfg.Brokers, Dialer: cfg.Kafka.Dialer(), Topic: events.DLQ(topic), Start: recent, Log: log, Handle: flow.Add})
+		flowTails = append(flowTails, &tail.Tail{Brokers: cfg.Brokers, Dialer: cfg.Kafka.Dialer(), Topic: events.DLQ(topic), Start: recent, Log: log, Handle: flow.Add})
 	}
 	return statuses, flowTails
 }

@@ -39,7 +39,7 @@ import (
 
 	"github.com/kafkakit/kit/harness/broker"
 	"github.com/kafkakit/kit/harness/broker/security"
-	"github.com/kafkakit/kit/harness/internal/child"
+	"github.com/kafkakit/kit/harness/child"
 )
 
 // ErrMissingTool is wrapped by the error Start returns when java, or mvn

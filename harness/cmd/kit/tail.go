@@ -18,6 +18,7 @@ import (
 	"github.com/kafkakit/kit/services/platform/inspect"
 	"github.com/kafkakit/kit/services/platform/schemaid"
 	"github.com/kafkakit/kit/services/platform/stream"
+	"github.com/kafkakit/kit/services/platform/tail"
 )
 
 func runTail(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -158,7 +159,15 @@ func readPartitions(ctx context.Context, brokers cluster, topic string, reads []
 	var wg sync.WaitGroup
 	bounded := len(reads) > 0 && reads[0].until >= 0
 	run := func(r partitionRead) {
-		if err := readPartition(ctx, brokers, topic, r, msgs); err != nil && ctx.Err() == nil {
+		err := tail.Read(ctx, brokers.brokers, brokers.dialer, topic, r.partition, r.from, r.until, func(m kafka.Message) error {
+			select {
+			case msgs <- m:
+				return nil
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		})
+		if err != nil && ctx.Err() == nil {
 			errs <- err
 			cancel()
 		}
@@ -196,38 +205,6 @@ func readPartitions(ctx context.Context, brokers cluster, topic string, reads []
 		return nil
 	}
 	return err
-}
-
-func readPartition(ctx context.Context, brokers cluster, topic string, r partitionRead, out chan<- kafka.Message) error {
-	if r.until >= 0 && r.from >= r.until {
-		return nil
-	}
-	rd := kafka.NewReader(kafka.ReaderConfig{
-		Brokers: brokers.brokers, Dialer: brokers.dialer, Topic: topic, Partition: r.partition,
-		MinBytes: 1, MaxBytes: 10 << 20, MaxWait: 500 * time.Millisecond,
-		ReadBackoffMin: stream.ReadBackoffMin, ReadBackoffMax: time.Second,
-	})
-	defer rd.Close()
-	if err := rd.SetOffset(r.from); err != nil {
-		return err
-	}
-	for {
-		m, err := rd.FetchMessage(ctx) // no group: nothing is committed
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			return fmt.Errorf("read %s/%d: %w", topic, r.partition, err)
-		}
-		select {
-		case out <- m:
-		case <-ctx.Done():
-			return nil
-		}
-		if r.until >= 0 && m.Offset+1 >= r.until {
-			return nil
-		}
-	}
 }
 
 // groupTail reads topic as a member of group, committing each record once

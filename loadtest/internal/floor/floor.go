@@ -32,6 +32,7 @@ import (
 	"github.com/kafkakit/kit/loadtest/internal/stats"
 	"github.com/kafkakit/kit/services/events"
 	"github.com/kafkakit/kit/services/platform/stream"
+	"github.com/kafkakit/kit/services/platform/topics"
 )
 
 // Producer names how the relay's producers send a record.
@@ -523,50 +524,19 @@ func (r *Relay) Close() error {
 }
 
 // EnsureTopics creates topics with events.Partitions partitions unless they
-// exist, then waits until every partition has a leader.
-func EnsureTopics(ctx context.Context, brokers []string, dialer *kafka.Dialer, replication int, topics ...string) error {
-	client := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 10 * time.Second, Transport: transport(dialer)}
-	req := &kafka.CreateTopicsRequest{}
-	for _, t := range topics {
-		req.Topics = append(req.Topics, kafka.TopicConfig{Topic: t, NumPartitions: events.Partitions, ReplicationFactor: replication})
+// exist, then waits (30 s at most) until every partition has a leader on
+// every broker: platform's topics.Create, the kit's one topic creator.
+func EnsureTopics(ctx context.Context, brokers []string, dialer *kafka.Dialer, replication int, names ...string) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	specs := make([]topics.Topic, len(names))
+	for i, name := range names {
+		specs[i] = topics.Topic{Name: name, Partitions: events.Partitions}
 	}
-	resp, err := client.CreateTopics(ctx, req)
-	if err != nil {
-		return fmt.Errorf("floor: create topics: %w", err)
+	if err := topics.Create(ctx, brokers, dialer, replication, specs...); err != nil {
+		return fmt.Errorf("floor: %w", err)
 	}
-	for t, err := range resp.Errors {
-		if err != nil && !errors.Is(err, kafka.TopicAlreadyExists) {
-			return fmt.Errorf("floor: create topic %s: %w", t, err)
-		}
-	}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		md, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: topics})
-		ready := err == nil
-		if ready {
-			for _, t := range md.Topics {
-				if t.Error != nil || len(t.Partitions) < events.Partitions {
-					ready = false
-				}
-				for _, p := range t.Partitions {
-					if p.Error != nil || p.Leader.Host == "" {
-						ready = false
-					}
-				}
-			}
-		}
-		if ready {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("floor: topics %v not ready: %v", topics, err)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
+	return nil
 }
 
 // lastOffsets returns the next offset of each partition of topic.

@@ -19,6 +19,7 @@ import (
 
 	"github.com/kafkakit/kit/services/events"
 	"github.com/kafkakit/kit/services/platform/stream"
+	"github.com/kafkakit/kit/services/platform/topics"
 )
 
 // Rebalance checks, on the broker at brokers, that commits belong to their
@@ -36,7 +37,9 @@ func Rebalance(t *testing.T, brokers []string) {
 	suffix := fmt.Sprintf("%d", time.Now().UnixNano())
 	topic, group := "streamtest.rebalance-"+suffix, "streamtest-rebalance-"+suffix
 	client := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 10 * time.Second}
-	createTopic(ctx, t, client, topic, partitions)
+	if err := topics.Create(ctx, brokers, nil, 1, topics.Topic{Name: topic, Partitions: partitions}); err != nil {
+		t.Fatal(err)
+	}
 
 	logs := &syncBuffer{}
 	t.Cleanup(func() {
@@ -222,31 +225,6 @@ func handledCountLocked(handled map[int]map[int64]int) int {
 		}
 	}
 	return n
-}
-
-func createTopic(ctx context.Context, t *testing.T, client *kafka.Client, topic string, partitions int) {
-	t.Helper()
-	resp, err := client.CreateTopics(ctx, &kafka.CreateTopicsRequest{Topics: []kafka.TopicConfig{
-		{Topic: topic, NumPartitions: partitions, ReplicationFactor: 1},
-	}})
-	if err != nil {
-		t.Fatalf("create topic %s: %v", topic, err)
-	}
-	if err := resp.Errors[topic]; err != nil {
-		t.Fatalf("create topic %s: %v", topic, err)
-	}
-	waitFor(ctx, t, "every partition of "+topic+" has a leader", func() bool {
-		md, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topic}})
-		if err != nil || len(md.Topics) != 1 || md.Topics[0].Error != nil || len(md.Topics[0].Partitions) != partitions {
-			return false
-		}
-		for _, p := range md.Topics[0].Partitions {
-			if p.Error != nil || p.Leader.ID < 0 {
-				return false
-			}
-		}
-		return true
-	})
 }
 
 // produce writes n valid orders.created records, keyed by order id over 50

@@ -1,4 +1,9 @@
-package main
+// Package tail reads a topic directly, partition by partition, without a
+// consumer group: nothing is committed, so a tail changes nothing for anyone.
+// It is the kit's one tail: notifications-api follows orders.status and the
+// event flow's topics with it, the harness collects what the features
+// observe with it, and `kit tail` prints records with it.
+package tail
 
 import (
 	"context"
@@ -28,7 +33,13 @@ type Tail struct {
 	Dialer *kafka.Dialer
 	Topic  string
 	// Start picks where to begin in a partition from its first and end offsets.
-	Start  func(first, end int64) int64
+	Start func(first, end int64) int64
+	// From, when not nil, is where to begin in the partitions it names,
+	// fixed before the tail runs: a test that makes a tail and then writes
+	// sees exactly what it wrote. Start decides for the other partitions.
+	From map[int]int64
+	// Handle gets each record; the partitions are read side by side, so it
+	// may be called from several goroutines at once.
 	Handle func(kafka.Message)
 	Log    *slog.Logger
 
@@ -44,12 +55,18 @@ func (t *Tail) Ready(context.Context) error {
 	if t.caughtUp.Load() {
 		return nil
 	}
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if t.lastErr != nil {
-		return t.lastErr
+	if err := t.Err(); err != nil {
+		return err
 	}
 	return fmt.Errorf("%s: replay in progress, %d partitions to go", t.Topic, t.pending.Load())
+}
+
+// Err is why the tail last stopped reading (it is retrying), or nil while
+// it reads.
+func (t *Tail) Err() error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.lastErr
 }
 
 // Run follows the topic until ctx is done, retrying while the broker or the
@@ -114,7 +131,10 @@ func (t *Tail) follow(ctx context.Context) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			from := t.Start(p.FirstOffset, p.LastOffset)
+			from, fixed := t.From[p.Partition]
+			if !fixed {
+				from = t.Start(p.FirstOffset, p.LastOffset)
+			}
 			if next, ok := t.next.Load(p.Partition); ok {
 				// Resume where the last run stopped, unless Start's choice
 				// is further on (the flow's tails skip what is no longer
@@ -134,15 +154,6 @@ func (t *Tail) follow(ctx context.Context) error {
 }
 
 func (t *Tail) partition(ctx context.Context, partition int, from, end int64) error {
-	r := kafka.NewReader(kafka.ReaderConfig{
-		Brokers: t.Brokers, Dialer: t.Dialer, Topic: t.Topic, Partition: partition,
-		MinBytes: 1, MaxBytes: 10 << 20, MaxWait: stream.MaxWait,
-		ReadBackoffMin: stream.ReadBackoffMin, ReadBackoffMax: time.Second,
-	})
-	defer r.Close()
-	if err := r.SetOffset(from); err != nil {
-		return err
-	}
 	t.next.Store(partition, from) // the position until a record is read
 	replaying := !t.caughtUp.Load()
 	done := func() {
@@ -156,20 +167,14 @@ func (t *Tail) partition(ctx context.Context, partition int, from, end int64) er
 	if from >= end {
 		done()
 	}
-	for {
-		m, err := r.ReadMessage(ctx) // no group: nothing is committed
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			return fmt.Errorf("read %s/%d: %w", t.Topic, partition, err)
-		}
+	return Read(ctx, t.Brokers, t.Dialer, t.Topic, partition, from, -1, func(m kafka.Message) error {
 		t.Handle(m)
 		t.next.Store(partition, m.Offset+1)
 		if m.Offset+1 >= end {
 			done()
 		}
-	}
+		return nil
+	})
 }
 
 // Positions is where the tail stands in each partition it has opened, for
@@ -187,4 +192,39 @@ func (t *Tail) setErr(err error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.lastErr = err
+}
+
+// Read reads one partition of topic directly, without a consumer group (so
+// nothing is committed), from offset from, handing each record to fn in
+// offset order. It returns nil once the record before until was handed on
+// (until -1: never) or ctx has ended, fn's error as it is, or why a read
+// failed. dialer nil is plaintext.
+func Read(ctx context.Context, brokers []string, dialer *kafka.Dialer, topic string, partition int, from, until int64, fn func(kafka.Message) error) error {
+	if until >= 0 && from >= until {
+		return nil
+	}
+	r := kafka.NewReader(kafka.ReaderConfig{
+		Brokers: brokers, Dialer: dialer, Topic: topic, Partition: partition,
+		MinBytes: 1, MaxBytes: 10 << 20, MaxWait: stream.MaxWait,
+		ReadBackoffMin: stream.ReadBackoffMin, ReadBackoffMax: time.Second,
+	})
+	defer r.Close()
+	if err := r.SetOffset(from); err != nil {
+		return err
+	}
+	for {
+		m, err := r.ReadMessage(ctx) // no group: nothing is committed
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("read %s/%d: %w", topic, partition, err)
+		}
+		if err := fn(m); err != nil {
+			return err
+		}
+		if until >= 0 && m.Offset+1 >= until {
+			return nil
+		}
+	}
 }

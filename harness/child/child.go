@@ -1,8 +1,8 @@
-// Package child runs the long-lived helper processes the harness starts
-// beside the services — the Kafka and ZooKeeper JVMs, the PostgreSQL
-// server — each in a process group of its own that dies with the harness,
-// its output prefixed line by line into a shared log and its last lines
-// kept to explain a failed start.
+// Package child runs the processes the harness and the load runner start —
+// the services, the Kafka and ZooKeeper JVMs, the PostgreSQL server, the
+// load runner's embedded broker — each in a process group of its own that
+// dies with its parent, its output prefixed line by line into a shared log
+// and its last lines kept to explain a failed start or a failed scenario.
 package child
 
 import (
@@ -26,7 +26,7 @@ const StopGrace = 20 * time.Second
 type Process struct {
 	name string
 	cmd  *exec.Cmd
-	tail *tailBuffer
+	tail *Output
 	done chan struct{} // closed once the process has exited and been reaped
 	err  error         // the result of Wait, read only after done is closed
 }
@@ -45,17 +45,34 @@ type Spec struct {
 	// Credential, when not nil, runs the process as another user (as root,
 	// PostgreSQL refuses to run otherwise).
 	Credential *syscall.Credential
+	// LogPrefix starts each line in Log; "Name: " when empty.
+	LogPrefix string
+	// Output keeps the end of what the process prints; a new 16 KB one when
+	// nil. A service restarted on its port passes the same one again, so
+	// that its log reads across the restarts.
+	Output *Output
+	// Stdin, when not nil, is the process's standard input (an *os.File is
+	// handed over as it is); nil reads nothing (/dev/null).
+	Stdin io.Reader
 }
 
 // Start launches spec. Its stdout and stderr go, line by line and prefixed
-// with its name, to log, and the last few kilobytes are kept so that a
+// (LogPrefix), to log, and the end is kept in its Output so that a
 // failed start can say why.
 func Start(spec Spec, log *Log) (*Process, error) {
-	p := &Process{name: spec.Name, tail: &tailBuffer{max: 16 << 10}, done: make(chan struct{})}
-	out := io.MultiWriter(p.tail, &prefixWriter{prefix: spec.Name + ": ", w: log})
+	p := &Process{name: spec.Name, tail: spec.Output, done: make(chan struct{})}
+	if p.tail == nil {
+		p.tail = NewOutput(16 << 10)
+	}
+	prefix := spec.LogPrefix
+	if prefix == "" {
+		prefix = spec.Name + ": "
+	}
+	out := io.MultiWriter(p.tail, &prefixWriter{prefix: prefix, w: log})
 	p.cmd = exec.Command(spec.Path, spec.Args...)
 	p.cmd.Dir = spec.Dir
 	p.cmd.Env = spec.Env
+	p.cmd.Stdin = spec.Stdin
 	p.cmd.Stdout = out
 	p.cmd.Stderr = out
 	p.cmd.SysProcAttr = sysProcAttr()
@@ -69,6 +86,9 @@ func Start(spec Spec, log *Log) (*Process, error) {
 	}()
 	return p, nil
 }
+
+// Pid is the process's id (also its process group's).
+func (p *Process) Pid() int { return p.cmd.Process.Pid }
 
 // Done is closed once the process has ended.
 func (p *Process) Done() <-chan struct{} { return p.done }
@@ -94,6 +114,9 @@ func (p *Process) Err() error {
 // Tail is the last n lines of the process's output.
 func (p *Process) Tail(n int) string { return LastLines(p.tail.String(), n) }
 
+// Output is what the process printed, as far as its Output keeps it.
+func (p *Process) Output() string { return p.tail.String() }
+
 // ExitError describes an unexpected exit, with the tail of the output,
 // which is where the JVM, log4j and PostgreSQL put the reason.
 func (p *Process) ExitError() error {
@@ -102,23 +125,31 @@ func (p *Process) ExitError() error {
 
 // Stop sends sig to the process group (SIGTERM lets a JVM run its shutdown
 // hooks; PostgreSQL's fast shutdown is SIGINT), and SIGKILL once StopGrace
-// has passed or ctx is done. It returns once the process has been reaped.
-func (p *Process) Stop(ctx context.Context, sig syscall.Signal) {
+// has passed or ctx is done. It returns once the process has been reaped,
+// with an error when it had to be killed.
+func (p *Process) Stop(ctx context.Context, sig syscall.Signal) error {
 	if p.Exited() {
-		return
+		return nil
 	}
 	pid := p.cmd.Process.Pid
 	signalGroup(pid, sig)
 	grace := time.NewTimer(StopGrace)
 	defer grace.Stop()
+	var why string
 	select {
 	case <-p.done:
-		return
+		return nil
 	case <-grace.C:
+		why = StopGrace.String()
 	case <-ctx.Done():
+		why = fmt.Sprint(context.Cause(ctx))
 	}
 	signalGroup(pid, syscall.SIGKILL)
 	<-p.done
+	if sig == syscall.SIGKILL {
+		return nil
+	}
+	return fmt.Errorf("%s did not stop on %v (%s) and was killed", p.name, sig, why)
 }
 
 // Kill kills the process group at once (SIGKILL: no shutdown hooks, as in a
@@ -213,26 +244,38 @@ func (p *prefixWriter) Write(b []byte) (int, error) {
 	return len(b), nil
 }
 
-// tailBuffer keeps the last max bytes written to it.
-type tailBuffer struct {
-	mu  sync.Mutex
-	max int
-	b   []byte
+// Output keeps the last bytes written to it, safe for concurrent use.
+type Output struct {
+	mu      sync.Mutex
+	max     int
+	b       []byte
+	dropped bool
 }
 
-func (t *tailBuffer) Write(b []byte) (int, error) {
+// NewOutput keeps the last max bytes.
+func NewOutput(max int) *Output { return &Output{max: max} }
+
+func (t *Output) Write(b []byte) (int, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.b = append(t.b, b...)
 	if over := len(t.b) - t.max; over > 0 {
+		// Drop at least a quarter at once, so that a chatty process does
+		// not move the whole buffer on every write.
+		over = max(over, t.max/4)
 		t.b = append(t.b[:0], t.b[over:]...)
+		t.dropped = true
 	}
 	return len(b), nil
 }
 
-func (t *tailBuffer) String() string {
+// String is what is kept, starting with a note when earlier output was dropped.
+func (t *Output) String() string {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if t.dropped {
+		return "…(earlier output dropped)\n" + string(t.b)
+	}
 	return string(t.b)
 }
 
