@@ -16,10 +16,9 @@ import (
 )
 
 var (
-	buildOnce sync.Once
+	buildMu   sync.Mutex
 	buildDir  string
 	buildBins map[string]string
-	buildErr  error
 )
 
 // Build returns name -> binary path of the four services, built once per
@@ -31,14 +30,28 @@ var (
 // the linked binaries are kept too, in BuildCacheDir(), one directory per key that changes with any source file, go.mod or the Go
 // version they are built from. Every process after the first hard-links
 // them from there (see buildKey).
+//
+// A build that failed is tried again by the next call: it may have failed
+// only because its caller's ctx ended, which says nothing of the next one's.
 func Build(ctx context.Context) (map[string]string, error) {
-	buildOnce.Do(func() { buildDir, buildBins, buildErr = build(ctx) })
-	return buildBins, buildErr
+	buildMu.Lock()
+	defer buildMu.Unlock()
+	if buildBins != nil {
+		return buildBins, nil
+	}
+	dir, bins, err := build(ctx)
+	if err != nil {
+		return nil, err
+	}
+	buildDir, buildBins = dir, bins
+	return bins, nil
 }
 
 // RemoveBuild deletes the binaries Build made; call it when the process is
 // done with every stack. The shared copies stay for the next process.
 func RemoveBuild() error {
+	buildMu.Lock()
+	defer buildMu.Unlock()
 	if buildDir == "" {
 		return nil
 	}

@@ -63,6 +63,41 @@ func TestBuildSharesOneSetOfBinaries(t *testing.T) {
 	}
 }
 
+// TestBuildTriesAgainAfterItsCallerGaveUp: a build whose caller's ctx
+// ended failed every later Build of the process too (a test's two-minute
+// deadline ran out during a slow link, and each later test of the binary
+// failed at once with "context deadline exceeded").
+func TestBuildTriesAgainAfterItsCallerGaveUp(t *testing.T) {
+	buildMu.Lock()
+	savedDir, savedBins := buildDir, buildBins
+	buildDir, buildBins = "", nil
+	buildMu.Unlock()
+	t.Cleanup(func() {
+		buildMu.Lock()
+		defer buildMu.Unlock()
+		if buildDir != "" && buildDir != savedDir {
+			_ = os.RemoveAll(buildDir)
+		}
+		buildDir, buildBins = savedDir, savedBins
+	})
+	gaveUp, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := Build(gaveUp); err == nil {
+		t.Fatal("Build with its ctx done succeeded, want its error")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	bins, err := Build(ctx)
+	if err != nil {
+		t.Fatalf("Build after a caller gave up: %v, want it built", err)
+	}
+	for _, name := range Services {
+		if _, err := os.Stat(bins[name]); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+}
+
 // TestPruneBuildsKeepsTheMostRecentlyUsed checks the cache keeps the sets
 // used last and drops builds abandoned long ago, but not one under way.
 func TestPruneBuildsKeepsTheMostRecentlyUsed(t *testing.T) {
