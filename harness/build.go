@@ -27,9 +27,10 @@ var (
 //
 // Linking the four binaries costs about 15 CPU-seconds even with Go's build
 // cache warm, and `make test` starts a stack in about ten test binaries, so
-// the linked binaries are kept too, in BuildCacheDir(), one directory per key that changes with any source file, go.mod or the Go
-// version they are built from. Every process after the first hard-links
-// them from there (see buildKey).
+// the linked binaries are kept too, in BuildCacheDir(), one directory per
+// key that changes with any source file, go.mod or the Go version they are
+// built from. Every process after the first hard-links them from there (see
+// buildKey).
 //
 // A build that failed is tried again by the next call: it may have failed
 // only because its caller's ctx ended, which says nothing of the next one's.
@@ -55,7 +56,10 @@ func RemoveBuild() error {
 	if buildDir == "" {
 		return nil
 	}
-	return os.RemoveAll(buildDir)
+	// A later Build links them again rather than return removed paths.
+	dir := buildDir
+	buildDir, buildBins = "", nil
+	return os.RemoveAll(dir)
 }
 
 // BuildCacheVariable, when set, is the directory Build keeps the shared
