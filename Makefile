@@ -28,8 +28,10 @@ REPORTS := $(CURDIR)/features/reports
 # Pinned tools, built from the Go module proxy on first use.
 GOTESTSUM  := go run gotest.tools/gotestsum@v1.13.0
 ACTIONLINT := go run github.com/rhysd/actionlint/cmd/actionlint@v1.7.12
-# The stages of `make test`, in order; each gets a line in the summary that ends it.
-TEST_STAGES := setup vet workflow unit features-embedded features-kafka features-cluster features-security features-network web-test e2e
+# The stages of `make test`, in order; each gets a line in the summary that ends it. a+b,c runs b
+# then c while a runs (scripts/stages.sh). Beside unit (about 2/3 of both cores, real Kafka of its
+# own): only stages with no broker process and no fixed port; the real-Kafka stages run one at a time.
+TEST_STAGES := setup unit+vet,workflow,web-test,features-embedded features-kafka features-cluster features-security features-network e2e
 # A load run of about a minute (floor, 200 orders/s, a ramp to 1000/s) for CI's artifact.
 # Latency thresholds are off (a shared runner's numbers are noise); every order must still end.
 LOADTEST_SHORT := -warmup 2s -duration 10s -ramp 500,1000 -step-duration 10s \
@@ -60,7 +62,7 @@ build: web ## build the four services into bin/ and the page into web/dist
 web: setup ## build the page (web/dist)
 	cd web && npm run build
 
-test: ## everything CI runs: setup, vet, workflow lint, unit tests (-race), features on embedded and real Kafka, scaling and failover on the cluster, web unit and browser tests; a summary per stage
+test: ## everything CI runs: setup, vet, workflow lint, unit tests (-race), features on embedded and real Kafka, scaling and failover on the cluster, web unit and browser tests; some beside unit (TEST_STAGES); a summary per stage
 	@MAKE='$(MAKE)' scripts/stages.sh $(TEST_STAGES)
 
 check: ## the inner loop, about a minute warm: go vet, then the unit tests that need no broker, database or service process (-race -short)

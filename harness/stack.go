@@ -13,7 +13,6 @@ import (
 	"maps"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -643,56 +642,6 @@ func (s *Stack) Close(ctx context.Context) error {
 
 // FreePort asks the kernel for a free TCP port on 127.0.0.1.
 func FreePort() (int, error) { return child.FreePort() }
-
-var (
-	buildOnce sync.Once
-	buildDir  string
-	buildBins map[string]string
-	buildErr  error
-)
-
-// Build compiles the four services once per process and returns name ->
-// binary path. Each process builds into a temp dir of its own (Go's build
-// cache keeps this quick), so a build never overwrites a binary another
-// process is running. RemoveBuild deletes it.
-func Build(ctx context.Context) (map[string]string, error) {
-	buildOnce.Do(func() { buildDir, buildBins, buildErr = build(ctx) })
-	return buildBins, buildErr
-}
-
-// RemoveBuild deletes the binaries Build made; call it when the process is
-// done with every stack.
-func RemoveBuild() error {
-	if buildDir == "" {
-		return nil
-	}
-	return os.RemoveAll(buildDir)
-}
-
-func build(ctx context.Context) (string, map[string]string, error) {
-	root, err := RepoRoot()
-	if err != nil {
-		return "", nil, err
-	}
-	dir, err := os.MkdirTemp("", "kafkakit-bin-*")
-	if err != nil {
-		return "", nil, err
-	}
-	args := []string{"build", "-o", dir + string(filepath.Separator)}
-	bins := map[string]string{}
-	for _, name := range Services {
-		args = append(args, "github.com/kafkakit/kit/services/"+name)
-		bins[name] = filepath.Join(dir, name)
-	}
-	cmd := exec.CommandContext(ctx, "go", args...)
-	cmd.Dir = root
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		os.RemoveAll(dir)
-		return "", nil, fmt.Errorf("build services: %w\n%s", err, out)
-	}
-	return dir, bins, nil
-}
 
 // RepoRoot finds the kit's root: the directory holding go.work, from the
 // working directory upwards.

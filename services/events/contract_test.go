@@ -7,6 +7,7 @@ import (
 	"math"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/go-json-experiment/json/jsontext"
@@ -151,7 +152,19 @@ func schemaVerdict(t testing.TB, topic string, raw []byte) error {
 	if err != nil {
 		return err
 	}
-	return compile(t, topic).Validate(v)
+	return compiledSchema(t, topic).Validate(v)
+}
+
+// compiledSchemas holds each topic's schema compiled once: compiling it again
+// for every record of the corpus was most of this package's test time.
+var compiledSchemas sync.Map // topic -> *jsonschema.Schema
+
+func compiledSchema(t testing.TB, topic string) *jsonschema.Schema {
+	if s, ok := compiledSchemas.Load(topic); ok {
+		return s.(*jsonschema.Schema)
+	}
+	s, _ := compiledSchemas.LoadOrStore(topic, compile(t, topic))
+	return s.(*jsonschema.Schema)
 }
 
 // TestGoChecksAgreeWithTheSchemas is what keeps decode.go and schemas/ one

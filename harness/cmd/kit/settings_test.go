@@ -104,7 +104,8 @@ func TestKitSignsInToASecureStack(t *testing.T) {
 
 // isolateSettings gives the test a cache directory of its own, so the
 // stack settings it writes are not a running kit up's, while Go keeps its
-// build cache where it was (it too lives in the user's cache directory).
+// build cache, and the harness its built services, where they were (both
+// live in the user's cache directory too).
 func isolateSettings(t *testing.T) {
 	t.Helper()
 	if os.Getenv("GOCACHE") == "" {
@@ -114,6 +115,11 @@ func isolateSettings(t *testing.T) {
 		}
 		t.Setenv("GOCACHE", filepath.Join(dir, "go-build"))
 	}
+	services, err := harness.BuildCacheDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv(harness.BuildCacheVariable, services)
 	t.Setenv("XDG_CACHE_HOME", t.TempDir())
 }
 
