@@ -5,9 +5,10 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/google/uuid"
 
 	"github.com/kafkakit/kit/services/events"
 	"github.com/kafkakit/kit/services/platform/outbox"
@@ -42,14 +43,14 @@ func BenchmarkPlaceOrder(b *testing.B) {
 		key  bool
 	}{{"server", false}, {"server+key", true}} {
 		b.Run(bench.name, func(b *testing.B) {
-			n := 0
 			b.ReportAllocs()
 			for b.Loop() {
 				req := httptest.NewRequest(http.MethodPost, "/orders", strings.NewReader(benchBody))
 				req.Header.Set("Content-Type", "application/json")
 				if bench.key {
-					n++
-					req.Header.Set("Idempotency-Key", b.Name()+"-"+strconv.Itoa(n))
+					// A new key each time, also across -count runs: a
+					// repeated one is a replay, which records nothing.
+					req.Header.Set("Idempotency-Key", uuid.NewString())
 				}
 				rec := httptest.NewRecorder()
 				h.ServeHTTP(rec, req)
@@ -61,11 +62,9 @@ func BenchmarkPlaceOrder(b *testing.B) {
 	}
 	b.Run("store", func(b *testing.B) {
 		value := []byte(`{"orderId":"5f0c7e0a-8d1e-4b8e-9a52-3c1f2f6f7a10","userId":"user-42","items":[{"sku":"BOOK-1","qty":2},{"sku":"PEN-7","qty":1}],"total":31.5,"currency":"EUR","createdAt":"2026-11-25T09:30:00Z"}`)
-		n := 0
 		b.ReportAllocs()
 		for b.Loop() {
-			n++
-			p := placement{orderID: "bench-store-" + strconv.Itoa(n), userID: "user-42", value: value}
+			p := placement{orderID: uuid.NewString(), userID: "user-42", value: value}
 			if _, _, err := s.Place(ctx, p); err != nil {
 				b.Fatal(err)
 			}
