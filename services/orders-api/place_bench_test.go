@@ -70,4 +70,20 @@ func BenchmarkPlaceOrder(b *testing.B) {
 			}
 		}
 	})
+	// Orders arriving together share a transaction (group commit), as
+	// they do under load: what a group pays once is shared by its orders.
+	b.Run("store-grouped", func(b *testing.B) {
+		value := []byte(`{"orderId":"5f0c7e0a-8d1e-4b8e-9a52-3c1f2f6f7a10","userId":"user-42","items":[{"sku":"BOOK-1","qty":2},{"sku":"PEN-7","qty":1}],"total":31.5,"currency":"EUR","createdAt":"2026-11-25T09:30:00Z"}`)
+		b.ReportAllocs()
+		b.SetParallelism(16)
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				p := placement{orderID: uuid.NewString(), userID: "user-42", value: value}
+				if _, _, err := s.Place(ctx, p); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	})
 }

@@ -17,7 +17,7 @@ import (
 // and afterCommit gets those of each commit.
 type GroupWriter[T any] struct {
 	db    *DB
-	stmts Statements
+	stmts *Statements
 	// afterCommit, when not nil, is handed the results of a group's
 	// changes that committed (not those that failed), right after the
 	// commit and before their callers get them.
