@@ -1,0 +1,50 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/kafkakit/kit/services/events"
+	"github.com/kafkakit/kit/services/platform/outbox"
+	"github.com/kafkakit/kit/services/platform/sqldb"
+)
+
+// BenchmarkHandleReservation is orders-processor's work per order:
+// decoding a stock.reservations value against its contract (framing is
+// the stream package's BenchmarkFraming) and handling it without a
+// simulated payment — the ledger row and three statuses in the outbox, in
+// one transaction on a SQLite file. One order per op, alone in its group.
+//
+//	go test -run '^$' -bench HandleReservation -benchmem ./services/orders-processor
+func BenchmarkHandleReservation(b *testing.B) {
+	ctx := context.Background()
+	db, err := sqldb.Open(ctx, filepath.Join(b.TempDir(), "orders-processor.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	l, err := OpenLedger(ctx, db, outbox.New(db), events.TopicOrdersStatus, func([]outbox.Queued) {})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { l.Close() })
+	p := &Processor{Statuses: l, Rule: PaymentRule{Limit: 1000}, Log: slog.New(slog.DiscardHandler), Now: time.Now}
+	const rest = `","result":"RESERVED","items":[{"sku":"BOOK-1","qty":1},{"sku":"PEN-7","qty":1}],"total":31.5,"currency":"EUR","updatedAt":"2026-11-25T09:30:00Z"}`
+	b.ReportAllocs()
+	for b.Loop() {
+		b.StopTimer()
+		value := []byte(`{"orderId":"` + uuid.NewString() + rest) // as the record arrives: not the service's work
+		b.StartTimer()
+		r, err := events.DecodeStockReservation(value)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := p.Handle(ctx, r); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
