@@ -8,10 +8,12 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/segmentio/kafka-go"
 
 	"github.com/kafkakit/kit/services/events"
 	"github.com/kafkakit/kit/services/platform/outbox"
 	"github.com/kafkakit/kit/services/platform/sqldb"
+	"github.com/kafkakit/kit/services/platform/tracing"
 )
 
 // BenchmarkHandleReservation is orders-processor's work per order:
@@ -22,7 +24,9 @@ import (
 //
 //	go test -run '^$' -bench HandleReservation -benchmem ./services/orders-processor
 func BenchmarkHandleReservation(b *testing.B) {
-	ctx := context.Background()
+	// As a record arrives: with the trace context orders-api gave it,
+	// which the change's outbox rows carry on.
+	ctx := tracing.Extract(context.Background(), []kafka.Header{{Key: "traceparent", Value: []byte("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")}})
 	db, err := sqldb.Open(ctx, filepath.Join(b.TempDir(), "orders-processor.db"))
 	if err != nil {
 		b.Fatal(err)

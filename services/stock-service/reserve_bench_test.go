@@ -7,9 +7,11 @@ import (
 	"testing"
 
 	"github.com/google/uuid"
+	"github.com/segmentio/kafka-go"
 
 	"github.com/kafkakit/kit/services/events"
 	"github.com/kafkakit/kit/services/platform/outbox"
+	"github.com/kafkakit/kit/services/platform/tracing"
 )
 
 // BenchmarkReserve is stock-service's work per order: decoding an
@@ -20,7 +22,9 @@ import (
 //
 //	go test -run '^$' -bench Reserve -benchmem ./services/stock-service
 func BenchmarkReserve(b *testing.B) {
-	ctx := context.Background()
+	// As a record arrives: with the trace context orders-api gave it,
+	// which the change's outbox rows carry on.
+	ctx := tracing.Extract(context.Background(), []kafka.Header{{Key: "traceparent", Value: []byte("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")}})
 	s, err := openStoreAt(ctx, filepath.Join(b.TempDir(), "stock.db"), func([]outbox.Queued) {})
 	if err != nil {
 		b.Fatal(err)
