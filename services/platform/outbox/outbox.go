@@ -62,7 +62,12 @@ type Outbox struct {
 
 // New returns the outbox in db; create its table with Schema first.
 func New(db *sqldb.DB) *Outbox {
-	return &Outbox{db: db, insert: db.Rebind(`INSERT INTO outbox (topic, key, value, headers) VALUES (?, ?, ?, ?) RETURNING seq`), id: rand.Text()}
+	insert := `INSERT INTO outbox (topic, key, value, headers) VALUES (?, ?, ?, ?)`
+	if db.Dialect == sqldb.Postgres {
+		// pgx has no LastInsertId; SQLite's is the row's seq (its rowid).
+		insert += ` RETURNING seq`
+	}
+	return &Outbox{db: db, insert: db.Rebind(insert), id: rand.Text()}
 }
 
 // InsertQuery is the statement Put runs, for stores that prepare it.
@@ -93,7 +98,8 @@ func (o *Outbox) Put(ctx context.Context, tx Tx, msgs ...Message) ([]Queued, err
 			headers = string(b)
 		}
 		q := Queued{msg: kafka.Message{Topic: m.Topic, Key: m.Key, Value: m.Value, Headers: m.Headers}}
-		if err := tx.QueryRowContext(ctx, o.insert, m.Topic, m.Key, m.Value, headers).Scan(&q.seq); err != nil {
+		var err error
+		if q.seq, err = o.queue(ctx, tx, m, headers); err != nil {
 			return nil, fmt.Errorf("queue %s record: %w", m.Topic, err)
 		}
 		queued = append(queued, q)
@@ -104,6 +110,23 @@ func (o *Outbox) Put(ctx context.Context, tx Tx, msgs ...Message) ([]Queued, err
 		}
 	}
 	return queued, nil
+}
+
+// queue inserts m, with its headers encoded, and returns its seq. On
+// SQLite that is an insert and its LastInsertId: with RETURNING it was a
+// query, and database/sql starts a goroutine for the rows of every query
+// in a transaction, besides building and closing them.
+func (o *Outbox) queue(ctx context.Context, tx Tx, m Message, headers any) (int64, error) {
+	if o.db.Dialect == sqldb.Postgres {
+		var seq int64
+		err := tx.QueryRowContext(ctx, o.insert, m.Topic, m.Key, m.Value, headers).Scan(&seq)
+		return seq, err
+	}
+	res, err := tx.ExecContext(ctx, o.insert, m.Topic, m.Key, m.Value, headers)
+	if err != nil {
+		return 0, err
+	}
+	return res.LastInsertId()
 }
 
 // Queued is a record in the outbox: its place in it and the record.

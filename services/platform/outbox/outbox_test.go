@@ -508,3 +508,46 @@ func TestADeniedProduceWaitsInTheOutboxAndReadinessNamesTheGrant(t *testing.T) {
 		t.Errorf("Ready = %v once granted, want nil", err)
 	}
 }
+
+// TestPutReturnsEachRecordsSeq: the relay deletes what the broker took by
+// the seq Put returned (on SQLite the insert's LastInsertId), so each must
+// be its own row's, also after rows rolled back to a savepoint and
+// deleted ones.
+func TestPutReturnsEachRecordsSeq(t *testing.T) {
+	ctx := context.Background()
+	db, o := openOutbox(t)
+	commit(t, db, o, msg("a", "k0", "gone")) // takes a seq, then deleted below
+	if _, err := db.ExecContext(ctx, `DELETE FROM outbox`); err != nil {
+		t.Fatal(err)
+	}
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `SAVEPOINT s`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := o.Put(ctx, tx, msg("a", "k1", "rolled back")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.ExecContext(ctx, `ROLLBACK TO SAVEPOINT s`); err != nil {
+		t.Fatal(err)
+	}
+	queued, err := o.Put(ctx, tx, msg("a", "k2", "v2"), msg("b", "k3", "v3"), msg("a", "k4", "v4"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range queued {
+		var value string
+		if err := db.QueryRowContext(ctx, `SELECT value FROM outbox WHERE seq = ?`, q.seq).Scan(&value); err != nil {
+			t.Fatalf("seq %d of %s: %v", q.seq, q.msg.Value, err)
+		}
+		if value != string(q.msg.Value) {
+			t.Errorf("row of seq %d holds %q, want %q", q.seq, value, q.msg.Value)
+		}
+	}
+}
