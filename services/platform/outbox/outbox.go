@@ -84,18 +84,21 @@ type header struct {
 // tx has committed, so the relay sends them without reading them back.
 func (o *Outbox) Put(ctx context.Context, tx Tx, msgs ...Message) ([]Queued, error) {
 	queued := make([]Queued, 0, len(msgs))
+	// The records of one change mostly carry the same headers (the trace
+	// of what caused them): encoded once, not once per record.
+	var encoded any
+	var encodedFrom []kafka.Header
 	for _, m := range msgs {
 		var headers any // NULL when there are none
 		if len(m.Headers) > 0 {
-			hs := make([]header, len(m.Headers))
-			for i, h := range m.Headers {
-				hs[i] = header{h.Key, string(h.Value)}
+			if !sameSlice(m.Headers, encodedFrom) {
+				var err error
+				if encoded, err = encodeHeaders(m.Headers); err != nil {
+					return nil, err
+				}
+				encodedFrom = m.Headers
 			}
-			b, err := json.Marshal(hs)
-			if err != nil {
-				return nil, fmt.Errorf("encode headers: %w", err)
-			}
-			headers = string(b)
+			headers = encoded
 		}
 		q := Queued{msg: kafka.Message{Topic: m.Topic, Key: m.Key, Value: m.Value, Headers: m.Headers}}
 		var err error
@@ -110,6 +113,25 @@ func (o *Outbox) Put(ctx context.Context, tx Tx, msgs ...Message) ([]Queued, err
 		}
 	}
 	return queued, nil
+}
+
+// encodeHeaders is headers as the outbox's headers column holds them.
+func encodeHeaders(headers []kafka.Header) (string, error) {
+	hs := make([]header, len(headers))
+	for i, h := range headers {
+		hs[i] = header{h.Key, string(h.Value)}
+	}
+	b, err := json.Marshal(hs)
+	if err != nil {
+		return "", fmt.Errorf("encode headers: %w", err)
+	}
+	return string(b), nil
+}
+
+// sameSlice reports whether a and b are one slice: the same elements, not
+// equal ones.
+func sameSlice(a, b []kafka.Header) bool {
+	return len(a) == len(b) && len(a) > 0 && &a[0] == &b[0]
 }
 
 // queue inserts m, with its headers encoded, and returns its seq. On

@@ -551,3 +551,28 @@ func TestPutReturnsEachRecordsSeq(t *testing.T) {
 		}
 	}
 }
+
+// TestPutKeepsEachRecordsHeaders: records sharing one headers slice have
+// it encoded once; each record still gets its own headers, or none.
+func TestPutKeepsEachRecordsHeaders(t *testing.T) {
+	ctx := context.Background()
+	db, o := openOutbox(t)
+	trace := []kafka.Header{{Key: "traceparent", Value: []byte("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")}}
+	other := []kafka.Header{{Key: "traceparent", Value: []byte("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")}} // as long as trace
+	with := func(m Message, h []kafka.Header) Message { m.Headers = h; return m }
+	commit(t, db, o, with(msg("a", "k1", "1"), trace), msg("a", "k2", "2"), with(msg("a", "k3", "3"), trace),
+		with(msg("a", "k4", "4"), other), with(msg("a", "k5", "5"), trace[:0]))
+	got, err := o.pending(ctx, 0, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string][]kafka.Header{"1": trace, "2": nil, "3": trace, "4": other, "5": nil}
+	if len(got) != len(want) {
+		t.Fatalf("got %d records, want %d", len(got), len(want))
+	}
+	for _, q := range got {
+		if g, w := fmt.Sprint(q.msg.Headers), fmt.Sprint(want[string(q.msg.Value)]); g != w {
+			t.Errorf("record %s: headers %s, want %s", q.msg.Value, g, w)
+		}
+	}
+}
