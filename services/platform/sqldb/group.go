@@ -199,10 +199,18 @@ func (w *GroupWriter[T]) apply(group []groupChange[T]) {
 	defer sqlTx.Rollback()
 	tx := w.stmts.In(sqlTx)
 	stmtCtx := w.statementContext(ctx)
+	// A change alone in its group (most of them, below a few hundred per
+	// second) needs no savepoint: the transaction is its own, and is
+	// rolled back whole when it fails. Two statements fewer per change.
+	alone := len(group) == 1
 	for i, req := range group {
 		r := &replies[i]
 		if err := req.ctx.Err(); err != nil {
 			r.err = err // ended while waiting for its group: never begun
+			continue
+		}
+		if alone {
+			r.result, r.err = req.change(stmtCtx, tx)
 			continue
 		}
 		if _, err := tx.ExecContext(stmtCtx, qSavepoint); err != nil {
@@ -220,6 +228,11 @@ func (w *GroupWriter[T]) apply(group []groupChange[T]) {
 			fail(fmt.Errorf("release savepoint: %w", err))
 			return
 		}
+	}
+	if alone && replies[0].err != nil {
+		// Nothing to commit or hand over: the deferred rollback undoes it.
+		group[0].reply <- replies[0]
+		return
 	}
 	if err := sqlTx.Commit(); err != nil {
 		fail(fmt.Errorf("commit: %w", err))

@@ -198,3 +198,58 @@ func TestGroupWriterTimeoutStillBoundsASQLiteTransaction(t *testing.T) {
 		t.Errorf("got %d rows committed by a transaction past its TxTimeout, want 0", n)
 	}
 }
+
+// TestAChangeAloneInItsGroupFailsWhole: a change alone in its group runs
+// without a savepoint, so when it fails its whole transaction is rolled
+// back — what it wrote included — and nothing is handed over; the next
+// change commits as usual.
+func TestAChangeAloneInItsGroupFailsWhole(t *testing.T) {
+	ctx := context.Background()
+	db, err := Open(ctx, filepath.Join(t.TempDir(), "alone.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	if err := db.CreateSchema(ctx, `CREATE TABLE t (id INTEGER PRIMARY KEY)`); err != nil {
+		t.Fatal(err)
+	}
+	insert := `INSERT INTO t (id) VALUES (?)`
+	var handed []int
+	w, err := NewGroupWriter(ctx, db, func(results []int) { handed = append(handed, results...) }, insert)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(w.Close)
+	refused := errors.New("refused")
+	_, err = w.Apply(ctx, func(ctx context.Context, tx Tx) (int, error) {
+		if _, err := tx.ExecContext(ctx, insert, 1); err != nil {
+			return 0, err
+		}
+		return 1, refused
+	})
+	if !errors.Is(err, refused) {
+		t.Fatalf("Apply of a failing change: got %v, want %v", err, refused)
+	}
+	if _, err := w.Apply(ctx, func(ctx context.Context, tx Tx) (int, error) {
+		_, err := tx.ExecContext(ctx, insert, 2)
+		return 2, err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	var ids []int
+	rows, err := db.QueryContext(ctx, `SELECT id FROM t ORDER BY id`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id int
+		if err := rows.Scan(&id); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	if fmt.Sprint(ids) != "[2]" || fmt.Sprint(handed) != "[2]" {
+		t.Errorf("rows %v, handed over %v; want [2], [2]", ids, handed)
+	}
+}
