@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"runtime/metrics"
 	"strings"
 	"testing"
 
@@ -44,6 +45,7 @@ func BenchmarkPlaceOrder(b *testing.B) {
 	}{{"server", false}, {"server+key", true}} {
 		b.Run(bench.name, func(b *testing.B) {
 			b.ReportAllocs()
+			started := goroutinesCreated()
 			for b.Loop() {
 				req := httptest.NewRequest(http.MethodPost, "/orders", strings.NewReader(benchBody))
 				req.Header.Set("Content-Type", "application/json")
@@ -58,23 +60,27 @@ func BenchmarkPlaceOrder(b *testing.B) {
 					b.Fatalf("got %d %s, want 201", rec.Code, rec.Body)
 				}
 			}
+			b.ReportMetric(float64(goroutinesCreated()-started)/float64(b.N), "goroutines/op")
 		})
 	}
 	b.Run("store", func(b *testing.B) {
 		value := []byte(`{"orderId":"5f0c7e0a-8d1e-4b8e-9a52-3c1f2f6f7a10","userId":"user-42","items":[{"sku":"BOOK-1","qty":2},{"sku":"PEN-7","qty":1}],"total":31.5,"currency":"EUR","createdAt":"2026-11-25T09:30:00Z"}`)
 		b.ReportAllocs()
+		started := goroutinesCreated()
 		for b.Loop() {
 			p := placement{orderID: uuid.NewString(), userID: "user-42", value: value}
 			if _, _, err := s.Place(ctx, p); err != nil {
 				b.Fatal(err)
 			}
 		}
+		b.ReportMetric(float64(goroutinesCreated()-started)/float64(b.N), "goroutines/op")
 	})
 	// Orders arriving together share a transaction (group commit), as
 	// they do under load: what a group pays once is shared by its orders.
 	b.Run("store-grouped", func(b *testing.B) {
 		value := []byte(`{"orderId":"5f0c7e0a-8d1e-4b8e-9a52-3c1f2f6f7a10","userId":"user-42","items":[{"sku":"BOOK-1","qty":2},{"sku":"PEN-7","qty":1}],"total":31.5,"currency":"EUR","createdAt":"2026-11-25T09:30:00Z"}`)
 		b.ReportAllocs()
+		started := goroutinesCreated()
 		b.SetParallelism(16)
 		b.RunParallel(func(pb *testing.PB) {
 			for pb.Next() {
@@ -85,5 +91,15 @@ func BenchmarkPlaceOrder(b *testing.B) {
 				}
 			}
 		})
+		b.ReportMetric(float64(goroutinesCreated()-started)/float64(b.N), "goroutines/op")
 	})
+}
+
+// goroutinesCreated is how many goroutines the process has started: each
+// a wake-up on the two cores the stack shares, which allocs/op does not
+// count.
+func goroutinesCreated() uint64 {
+	s := []metrics.Sample{{Name: "/sched/goroutines-created:goroutines"}}
+	metrics.Read(s)
+	return s[0].Value.Uint64()
 }
