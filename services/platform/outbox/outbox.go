@@ -62,7 +62,12 @@ type Outbox struct {
 
 // New returns the outbox in db; create its table with Schema first.
 func New(db *sqldb.DB) *Outbox {
-	return &Outbox{db: db, insert: db.Rebind(`INSERT INTO outbox (topic, key, value, headers) VALUES (?, ?, ?, ?) RETURNING seq`), id: rand.Text()}
+	insert := `INSERT INTO outbox (topic, key, value, headers) VALUES (?, ?, ?, ?)`
+	if db.Dialect == sqldb.Postgres {
+		// pgx has no LastInsertId; SQLite's is the row's seq (its rowid).
+		insert += ` RETURNING seq`
+	}
+	return &Outbox{db: db, insert: db.Rebind(insert), id: rand.Text()}
 }
 
 // InsertQuery is the statement Put runs, for stores that prepare it.
@@ -79,21 +84,25 @@ type header struct {
 // tx has committed, so the relay sends them without reading them back.
 func (o *Outbox) Put(ctx context.Context, tx Tx, msgs ...Message) ([]Queued, error) {
 	queued := make([]Queued, 0, len(msgs))
+	// The records of one change mostly carry the same headers (the trace
+	// of what caused them): encoded once, not once per record.
+	var encoded any
+	var encodedFrom []kafka.Header
 	for _, m := range msgs {
 		var headers any // NULL when there are none
 		if len(m.Headers) > 0 {
-			hs := make([]header, len(m.Headers))
-			for i, h := range m.Headers {
-				hs[i] = header{h.Key, string(h.Value)}
+			if !sameSlice(m.Headers, encodedFrom) {
+				var err error
+				if encoded, err = encodeHeaders(m.Headers); err != nil {
+					return nil, err
+				}
+				encodedFrom = m.Headers
 			}
-			b, err := json.Marshal(hs)
-			if err != nil {
-				return nil, fmt.Errorf("encode headers: %w", err)
-			}
-			headers = string(b)
+			headers = encoded
 		}
 		q := Queued{msg: kafka.Message{Topic: m.Topic, Key: m.Key, Value: m.Value, Headers: m.Headers}}
-		if err := tx.QueryRowContext(ctx, o.insert, m.Topic, m.Key, m.Value, headers).Scan(&q.seq); err != nil {
+		var err error
+		if q.seq, err = o.queue(ctx, tx, m, headers); err != nil {
 			return nil, fmt.Errorf("queue %s record: %w", m.Topic, err)
 		}
 		queued = append(queued, q)
@@ -104,6 +113,42 @@ func (o *Outbox) Put(ctx context.Context, tx Tx, msgs ...Message) ([]Queued, err
 		}
 	}
 	return queued, nil
+}
+
+// encodeHeaders is headers as the outbox's headers column holds them.
+func encodeHeaders(headers []kafka.Header) (string, error) {
+	hs := make([]header, len(headers))
+	for i, h := range headers {
+		hs[i] = header{h.Key, string(h.Value)}
+	}
+	b, err := json.Marshal(hs)
+	if err != nil {
+		return "", fmt.Errorf("encode headers: %w", err)
+	}
+	return string(b), nil
+}
+
+// sameSlice reports whether a and b are one slice: the same elements, not
+// equal ones.
+func sameSlice(a, b []kafka.Header) bool {
+	return len(a) == len(b) && len(a) > 0 && &a[0] == &b[0]
+}
+
+// queue inserts m, with its headers encoded, and returns its seq. On
+// SQLite that is an insert and its LastInsertId: with RETURNING it was a
+// query, and database/sql starts a goroutine for the rows of every query
+// in a transaction, besides building and closing them.
+func (o *Outbox) queue(ctx context.Context, tx Tx, m Message, headers any) (int64, error) {
+	if o.db.Dialect == sqldb.Postgres {
+		var seq int64
+		err := tx.QueryRowContext(ctx, o.insert, m.Topic, m.Key, m.Value, headers).Scan(&seq)
+		return seq, err
+	}
+	res, err := tx.ExecContext(ctx, o.insert, m.Topic, m.Key, m.Value, headers)
+	if err != nil {
+		return 0, err
+	}
+	return res.LastInsertId()
 }
 
 // Queued is a record in the outbox: its place in it and the record.

@@ -508,3 +508,71 @@ func TestADeniedProduceWaitsInTheOutboxAndReadinessNamesTheGrant(t *testing.T) {
 		t.Errorf("Ready = %v once granted, want nil", err)
 	}
 }
+
+// TestPutReturnsEachRecordsSeq: the relay deletes what the broker took by
+// the seq Put returned (on SQLite the insert's LastInsertId), so each must
+// be its own row's, also after rows rolled back to a savepoint and
+// deleted ones.
+func TestPutReturnsEachRecordsSeq(t *testing.T) {
+	ctx := context.Background()
+	db, o := openOutbox(t)
+	commit(t, db, o, msg("a", "k0", "gone")) // takes a seq, then deleted below
+	if _, err := db.ExecContext(ctx, `DELETE FROM outbox`); err != nil {
+		t.Fatal(err)
+	}
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `SAVEPOINT s`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := o.Put(ctx, tx, msg("a", "k1", "rolled back")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.ExecContext(ctx, `ROLLBACK TO SAVEPOINT s`); err != nil {
+		t.Fatal(err)
+	}
+	queued, err := o.Put(ctx, tx, msg("a", "k2", "v2"), msg("b", "k3", "v3"), msg("a", "k4", "v4"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range queued {
+		var value string
+		if err := db.QueryRowContext(ctx, `SELECT value FROM outbox WHERE seq = ?`, q.seq).Scan(&value); err != nil {
+			t.Fatalf("seq %d of %s: %v", q.seq, q.msg.Value, err)
+		}
+		if value != string(q.msg.Value) {
+			t.Errorf("row of seq %d holds %q, want %q", q.seq, value, q.msg.Value)
+		}
+	}
+}
+
+// TestPutKeepsEachRecordsHeaders: records sharing one headers slice have
+// it encoded once; each record still gets its own headers, or none.
+func TestPutKeepsEachRecordsHeaders(t *testing.T) {
+	ctx := context.Background()
+	db, o := openOutbox(t)
+	trace := []kafka.Header{{Key: "traceparent", Value: []byte("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")}}
+	other := []kafka.Header{{Key: "traceparent", Value: []byte("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")}} // as long as trace
+	with := func(m Message, h []kafka.Header) Message { m.Headers = h; return m }
+	commit(t, db, o, with(msg("a", "k1", "1"), trace), msg("a", "k2", "2"), with(msg("a", "k3", "3"), trace),
+		with(msg("a", "k4", "4"), other), with(msg("a", "k5", "5"), trace[:0]))
+	got, err := o.pending(ctx, 0, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string][]kafka.Header{"1": trace, "2": nil, "3": trace, "4": other, "5": nil}
+	if len(got) != len(want) {
+		t.Fatalf("got %d records, want %d", len(got), len(want))
+	}
+	for _, q := range got {
+		if g, w := fmt.Sprint(q.msg.Headers), fmt.Sprint(want[string(q.msg.Value)]); g != w {
+			t.Errorf("record %s: headers %s, want %s", q.msg.Value, g, w)
+		}
+	}
+}

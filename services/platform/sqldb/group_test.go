@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+	"time"
 )
 
 func TestGroupWriterRollsBackAFailingChangeAlone(t *testing.T) {
@@ -138,5 +139,117 @@ func TestGroupWriterAppliesNoChangeWhoseContextIsDone(t *testing.T) {
 				t.Errorf("applied %d of 40 changes whose context was done, want 0", ran)
 			}
 		})
+	}
+}
+
+// TestGroupWriterTimeoutStillBoundsASQLiteTransaction: on SQLite the
+// statements run without the transaction's deadline (statementContext), so
+// what ends a group that outlives TxTimeout is database/sql rolling the
+// transaction back: the change's next statement fails, nothing commits, and
+// Apply reports an error.
+func TestGroupWriterTimeoutStillBoundsASQLiteTransaction(t *testing.T) {
+	ctx := context.Background()
+	db, err := Open(ctx, filepath.Join(t.TempDir(), "timeout.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	if err := db.CreateSchema(ctx, `CREATE TABLE t (id INTEGER PRIMARY KEY)`); err != nil {
+		t.Fatal(err)
+	}
+	insert := `INSERT INTO t (id) VALUES (?)`
+	w, err := NewGroupWriter[int](ctx, db, nil, insert)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(w.Close)
+	w.TxTimeout = 50 * time.Millisecond
+
+	var stmtErr error
+	_, err = w.Apply(ctx, func(ctx context.Context, tx Tx) (int, error) {
+		if _, err := tx.ExecContext(ctx, insert, 1); err != nil {
+			return 0, err
+		}
+		// Keep the transaction busy until the timeout ends it: each
+		// statement runs until one fails, for at most ten seconds.
+		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); {
+			if _, stmtErr = tx.ExecContext(ctx, insert, 2); stmtErr != nil {
+				return 0, nil // the change itself succeeds: the commit must still fail
+			}
+			if _, err := tx.ExecContext(ctx, `DELETE FROM t WHERE id = 2`); err != nil {
+				stmtErr = err
+				return 0, nil
+			}
+		}
+		return 0, nil
+	})
+	if stmtErr == nil {
+		t.Fatal("the transaction's statements went on for ten seconds past a 50 ms TxTimeout")
+	}
+	if err == nil {
+		t.Errorf("Apply: got no error for a transaction past its TxTimeout (statement error %v)", stmtErr)
+	}
+	t.Logf("statement: %v; Apply: %v", stmtErr, err)
+	var n int
+	if err := db.QueryRow(`SELECT COUNT(*) FROM t`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n != 0 {
+		t.Errorf("got %d rows committed by a transaction past its TxTimeout, want 0", n)
+	}
+}
+
+// TestAChangeAloneInItsGroupFailsWhole: a change alone in its group runs
+// without a savepoint, so when it fails its whole transaction is rolled
+// back — what it wrote included — and nothing is handed over; the next
+// change commits as usual.
+func TestAChangeAloneInItsGroupFailsWhole(t *testing.T) {
+	ctx := context.Background()
+	db, err := Open(ctx, filepath.Join(t.TempDir(), "alone.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	if err := db.CreateSchema(ctx, `CREATE TABLE t (id INTEGER PRIMARY KEY)`); err != nil {
+		t.Fatal(err)
+	}
+	insert := `INSERT INTO t (id) VALUES (?)`
+	var handed []int
+	w, err := NewGroupWriter(ctx, db, func(results []int) { handed = append(handed, results...) }, insert)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(w.Close)
+	refused := errors.New("refused")
+	_, err = w.Apply(ctx, func(ctx context.Context, tx Tx) (int, error) {
+		if _, err := tx.ExecContext(ctx, insert, 1); err != nil {
+			return 0, err
+		}
+		return 1, refused
+	})
+	if !errors.Is(err, refused) {
+		t.Fatalf("Apply of a failing change: got %v, want %v", err, refused)
+	}
+	if _, err := w.Apply(ctx, func(ctx context.Context, tx Tx) (int, error) {
+		_, err := tx.ExecContext(ctx, insert, 2)
+		return 2, err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	var ids []int
+	rows, err := db.QueryContext(ctx, `SELECT id FROM t ORDER BY id`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id int
+		if err := rows.Scan(&id); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	if fmt.Sprint(ids) != "[2]" || fmt.Sprint(handed) != "[2]" {
+		t.Errorf("rows %v, handed over %v; want [2], [2]", ids, handed)
 	}
 }
