@@ -147,10 +147,13 @@ func (c *Config) defaults() {
 // Relay is a prepared relay: topics exist and every consumer is positioned
 // at the current end of its topic.
 type Relay struct {
-	cfg     Config
-	first   sender   // hop 1: the runner, as orders-api's relay
-	hops    []sender // hop i+1 forwards Topics[i] to Topics[i+1]
-	readers []*kafka.Reader
+	cfg Config
+	// transport carries every client and writer of the relay: its own,
+	// made after the topics exist (see Open).
+	transport *kafka.Transport
+	first     sender   // hop 1: the runner, as orders-api's relay
+	hops      []sender // hop i+1 forwards Topics[i] to Topics[i+1]
+	readers   []*kafka.Reader
 
 	Latency *stats.Histogram // intended -> seen on the last topic, measured records
 
@@ -187,19 +190,33 @@ func Open(ctx context.Context, cfg Config) (*Relay, error) {
 	if err := EnsureTopics(ctx, cfg.Brokers, cfg.Dialer, cfg.ReplicationFactor, cfg.Topics...); err != nil {
 		return nil, err
 	}
+	// The relay's clients and writers share a transport of its own, made
+	// now that every broker knows the topics. A kafka-go transport answers
+	// metadata requests from a cache it refreshes only every few seconds
+	// (MetadataTTL, 6 s); through the process-wide DefaultTransport, whose
+	// cache was filled before these topics existed (by the relay opened
+	// before this one), every produce failed with "Unknown Topic Or
+	// Partition" until the next refresh.
+	tr := newTransport(cfg.Dialer)
+	if err := seesTopics(ctx, cfg.Brokers, tr, cfg.Topics); err != nil {
+		tr.CloseIdleConnections()
+		return nil, err
+	}
 	ends := make([][]int64, len(cfg.Topics))
 	for i, t := range cfg.Topics {
-		e, err := lastOffsets(ctx, cfg.Brokers, cfg.Dialer, t)
+		e, err := lastOffsets(ctx, cfg.Brokers, tr, t)
 		if err != nil {
+			tr.CloseIdleConnections()
 			return nil, err
 		}
 		ends[i] = e
 	}
 	r := &Relay{
-		cfg:      cfg,
-		Latency:  stats.NewHistogram(),
-		errors:   map[string]int64{},
-		examples: map[string]string{},
+		cfg:       cfg,
+		transport: tr,
+		Latency:   stats.NewHistogram(),
+		errors:    map[string]int64{},
+		examples:  map[string]string{},
 	}
 	r.first = r.newSender(cfg.Topics[0], false)
 	for _, t := range cfg.Topics[1:] {
@@ -239,7 +256,7 @@ func (r *Relay) newSender(topic string, forwarding bool) sender {
 		return &streamSender{p: stream.NewProducer(r.cfg.Brokers, topic, stream.ProducerConfig{Dialer: r.cfg.Dialer}), relay: r, async: forwarding}
 	}
 	return &clientSender{
-		client: &kafka.Client{Addr: kafka.TCP(r.cfg.Brokers...), Timeout: r.cfg.Timeout, Transport: transport(r.cfg.Dialer)},
+		client: &kafka.Client{Addr: kafka.TCP(r.cfg.Brokers...), Timeout: r.cfg.Timeout, Transport: r.transport},
 		topic:  topic,
 		relay:  r,
 		async:  forwarding,
@@ -260,7 +277,7 @@ func (r *Relay) newWriter(topic string, batchSize int, batchTimeout time.Duratio
 		BatchSize:              batchSize,
 		Async:                  async,
 		AllowAutoTopicCreation: false,
-		Transport:              transport(r.cfg.Dialer),
+		Transport:              r.transport,
 	}
 	if async {
 		w.Completion = func(_ []kafka.Message, err error) {
@@ -520,6 +537,9 @@ func (r *Relay) Close() error {
 			errs = append(errs, s.close())
 		}
 	}
+	if r.transport != nil {
+		r.transport.CloseIdleConnections()
+	}
 	return errors.Join(errs...)
 }
 
@@ -539,9 +559,33 @@ func EnsureTopics(ctx context.Context, brokers []string, dialer *kafka.Dialer, r
 	return nil
 }
 
+// seesTopics checks that a client on transport knows a leader for every
+// partition of topics, as the relay's producers will ask it: the first
+// metadata of a transport made after topics.Create returned has them, so a
+// miss is an error, not something to wait for.
+func seesTopics(ctx context.Context, brokers []string, transport kafka.RoundTripper, names []string) error {
+	client := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 10 * time.Second, Transport: transport}
+	md, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: names})
+	if err != nil {
+		return fmt.Errorf("floor: metadata of %v: %w", names, err)
+	}
+	for _, t := range md.Topics {
+		led := 0
+		for _, p := range t.Partitions {
+			if p.Error == nil && p.Leader.Host != "" {
+				led++
+			}
+		}
+		if t.Error != nil || led < events.Partitions {
+			return fmt.Errorf("floor: the relay's client knows a leader for %d of the %d partitions of %s (%v)", led, events.Partitions, t.Name, t.Error)
+		}
+	}
+	return nil
+}
+
 // lastOffsets returns the next offset of each partition of topic.
-func lastOffsets(ctx context.Context, brokers []string, dialer *kafka.Dialer, topic string) ([]int64, error) {
-	client := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 10 * time.Second, Transport: transport(dialer)}
+func lastOffsets(ctx context.Context, brokers []string, transport kafka.RoundTripper, topic string) ([]int64, error) {
+	client := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 10 * time.Second, Transport: transport}
 	var reqs []kafka.OffsetRequest
 	for p := range events.Partitions {
 		reqs = append(reqs, kafka.LastOffsetOf(p))
@@ -562,12 +606,10 @@ func lastOffsets(ctx context.Context, brokers []string, dialer *kafka.Dialer, to
 	return offs, nil
 }
 
-// transport is a kafka-go transport that connects as dialer says; nil (the
-// default transport, plaintext) without one.
-func transport(dialer *kafka.Dialer) kafka.RoundTripper {
-	if dialer == nil {
-		return nil
-	}
+// newTransport is a kafka-go transport of its own that connects as dialer
+// says (nil: plaintext). Never kafka's DefaultTransport: its metadata cache
+// is the whole process's (see Open).
+func newTransport(dialer *kafka.Dialer) *kafka.Transport {
 	t := &kafka.Transport{DialTimeout: 3 * time.Second}
 	stream.SecureTransport(t, dialer)
 	return t

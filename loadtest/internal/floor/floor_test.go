@@ -93,6 +93,42 @@ func TestRelayOnEmbeddedBroker(t *testing.T) {
 	}
 }
 
+// TestOpenAfterTheProcessCachedTheCluster opens each producer's relay on a
+// broker that this process already asked for its metadata before the relay's
+// topics existed, as the load runner does when it opens a second relay: the
+// first measured record sent must cross every hop. kafka-go's process-wide
+// DefaultTransport answers metadata requests from a cache refreshed every few
+// seconds; a relay producing through it saw its new topics as unknown until
+// then (TestRunMeasuresTheFloorInSlices lost the writer-linger relay's first
+// slice to "Unknown Topic Or Partition").
+func TestOpenAfterTheProcessCachedTheCluster(t *testing.T) {
+	for _, producer := range Producers {
+		t.Run(string(producer), func(t *testing.T) {
+			brokers := newCluster(t)
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			// Anything of the process that talks to the broker through the
+			// default transport fills its cache, here without the topics.
+			if _, err := (&kafka.Client{Addr: kafka.TCP(brokers...)}).Metadata(ctx, &kafka.MetadataRequest{}); err != nil {
+				t.Fatalf("metadata: %v", err)
+			}
+			r, err := Open(ctx, Config{Brokers: brokers, Topics: Topics("cached." + string(producer)), Producer: producer, Timeout: 20 * time.Second})
+			if err != nil {
+				t.Fatalf("Open: %v", err)
+			}
+			t.Cleanup(func() { r.Close() })
+			r.Send(ctx, pace.Arrival{Intended: time.Now(), Measured: true})
+			lost := r.Drain(ctx)
+			if errs, examples := r.Errors(); len(errs) != 0 {
+				t.Errorf("errors: got %v (%v), want none", errs, examples)
+			}
+			if lost != 0 || r.Received() != 1 {
+				t.Errorf("got received %d, lost %d; want the one record sent received", r.Received(), lost)
+			}
+		})
+	}
+}
+
 // TestEveryHopPartitionsLikeTheServices checks that each producer of the
 // relay puts a key on the partition the services' writers (murmur2, as
 // Java clients) put it on, on every hop.
@@ -132,7 +168,9 @@ func TestEveryHopPartitionsLikeTheServices(t *testing.T) {
 // keysOn reads every record of one partition and returns their keys.
 func keysOn(ctx context.Context, t *testing.T, brokers []string, topic string, partition int) [][]byte {
 	t.Helper()
-	ends, err := lastOffsets(ctx, brokers, nil, topic)
+	tr := newTransport(nil)
+	defer tr.CloseIdleConnections()
+	ends, err := lastOffsets(ctx, brokers, tr, topic)
 	if err != nil {
 		t.Fatal(err)
 	}
