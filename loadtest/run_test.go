@@ -339,6 +339,11 @@ func TestRunMeasuresTheFloorInSlices(t *testing.T) {
 			Topics   []string `json:"topics"`
 			Sent     int64    `json:"sent"`
 			Received int64    `json:"received"`
+			// Lost, Unsent and the errors say where a missing record went.
+			Lost     int64             `json:"lost"`
+			Unsent   int64             `json:"unsent"`
+			Errors   map[string]int64  `json:"errors_by_kind"`
+			Examples map[string]string `json:"error_examples"`
 		} `json:"floor_references"`
 		RatioP50 *float64 `json:"ratio_p50"`
 	}
