@@ -36,10 +36,16 @@ func Rebalance(t *testing.T, brokers []string) {
 	const partitions = 3
 	suffix := fmt.Sprintf("%d", time.Now().UnixNano())
 	topic, group := "streamtest.rebalance-"+suffix, "streamtest-rebalance-"+suffix
-	client := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 10 * time.Second}
 	if err := topics.Create(ctx, brokers, nil, 1, topics.Topic{Name: topic, Partitions: partitions}); err != nil {
 		t.Fatal(err)
 	}
+	// A transport of its own, made once the topic exists: kafka-go's
+	// DefaultTransport answers from a metadata cache another test in this
+	// process may have filled before the topic was created, and refreshes it
+	// only every few seconds (the floor relays met exactly that).
+	transport := &kafka.Transport{}
+	t.Cleanup(transport.CloseIdleConnections)
+	client := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 10 * time.Second, Transport: transport}
 
 	logs := &syncBuffer{}
 	t.Cleanup(func() {
