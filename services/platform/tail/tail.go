@@ -208,7 +208,11 @@ func Read(ctx context.Context, brokers []string, dialer *kafka.Dialer, topic str
 		MinBytes: 1, MaxBytes: 10 << 20, MaxWait: stream.MaxWait,
 		ReadBackoffMin: stream.ReadBackoffMin, ReadBackoffMax: time.Second,
 	})
-	defer r.Close()
+	// kafka-go's Reader.Close waits for the fetch in flight, which no
+	// context cancels: up to MaxWait (1 s) after ctx ended. Whoever stopped
+	// the tail (a feature's scenario, kit tail, the flow going idle) gets on
+	// at once; the reader lets go of its connection within that second.
+	defer func() { go r.Close() }()
 	if err := r.SetOffset(from); err != nil {
 		return err
 	}
