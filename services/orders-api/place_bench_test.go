@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
-	"runtime/metrics"
 	"strings"
 	"testing"
 
@@ -13,6 +12,7 @@ import (
 
 	"github.com/kafkakit/kit/services/events"
 	"github.com/kafkakit/kit/services/platform/outbox"
+	"github.com/kafkakit/kit/services/platform/perf"
 	"github.com/kafkakit/kit/services/platform/sqldb"
 )
 
@@ -45,7 +45,7 @@ func BenchmarkPlaceOrder(b *testing.B) {
 	}{{"server", false}, {"server+key", true}} {
 		b.Run(bench.name, func(b *testing.B) {
 			b.ReportAllocs()
-			started := goroutinesCreated()
+			report := perf.Goroutines(b)
 			for b.Loop() {
 				req := httptest.NewRequest(http.MethodPost, "/orders", strings.NewReader(benchBody))
 				req.Header.Set("Content-Type", "application/json")
@@ -60,27 +60,27 @@ func BenchmarkPlaceOrder(b *testing.B) {
 					b.Fatalf("got %d %s, want 201", rec.Code, rec.Body)
 				}
 			}
-			b.ReportMetric(float64(goroutinesCreated()-started)/float64(b.N), "goroutines/op")
+			report()
 		})
 	}
 	b.Run("store", func(b *testing.B) {
 		value := []byte(`{"orderId":"5f0c7e0a-8d1e-4b8e-9a52-3c1f2f6f7a10","userId":"user-42","items":[{"sku":"BOOK-1","qty":2},{"sku":"PEN-7","qty":1}],"total":31.5,"currency":"EUR","createdAt":"2026-11-25T09:30:00Z"}`)
 		b.ReportAllocs()
-		started := goroutinesCreated()
+		report := perf.Goroutines(b)
 		for b.Loop() {
 			p := placement{orderID: uuid.NewString(), userID: "user-42", value: value}
 			if _, _, err := s.Place(ctx, p); err != nil {
 				b.Fatal(err)
 			}
 		}
-		b.ReportMetric(float64(goroutinesCreated()-started)/float64(b.N), "goroutines/op")
+		report()
 	})
 	// Orders arriving together share a transaction (group commit), as
 	// they do under load: what a group pays once is shared by its orders.
 	b.Run("store-grouped", func(b *testing.B) {
 		value := []byte(`{"orderId":"5f0c7e0a-8d1e-4b8e-9a52-3c1f2f6f7a10","userId":"user-42","items":[{"sku":"BOOK-1","qty":2},{"sku":"PEN-7","qty":1}],"total":31.5,"currency":"EUR","createdAt":"2026-11-25T09:30:00Z"}`)
 		b.ReportAllocs()
-		started := goroutinesCreated()
+		report := perf.Goroutines(b)
 		b.SetParallelism(16)
 		b.RunParallel(func(pb *testing.PB) {
 			for pb.Next() {
@@ -91,15 +91,6 @@ func BenchmarkPlaceOrder(b *testing.B) {
 				}
 			}
 		})
-		b.ReportMetric(float64(goroutinesCreated()-started)/float64(b.N), "goroutines/op")
+		report()
 	})
-}
-
-// goroutinesCreated is how many goroutines the process has started: each
-// a wake-up on the two cores the stack shares, which allocs/op does not
-// count.
-func goroutinesCreated() uint64 {
-	s := []metrics.Sample{{Name: "/sched/goroutines-created:goroutines"}}
-	metrics.Read(s)
-	return s[0].Value.Uint64()
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"log/slog"
 	"path/filepath"
-	"runtime/metrics"
 	"testing"
 
 	"github.com/google/uuid"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/kafkakit/kit/services/events"
 	"github.com/kafkakit/kit/services/platform/outbox"
+	"github.com/kafkakit/kit/services/platform/perf"
 	"github.com/kafkakit/kit/services/platform/tracing"
 )
 
@@ -37,7 +37,7 @@ func BenchmarkReserve(b *testing.B) {
 	reserve := reserveStock(s, slog.New(slog.DiscardHandler))
 	const rest = `","userId":"user-42","items":[{"sku":"BOOK-1","qty":1},{"sku":"PEN-7","qty":1}],"total":31.5,"currency":"EUR","createdAt":"2026-11-25T09:30:00Z"}`
 	b.ReportAllocs()
-	started := goroutinesCreated()
+	report := perf.Goroutines(b)
 	for b.Loop() {
 		b.StopTimer()
 		value := []byte(`{"orderId":"` + uuid.NewString() + rest) // as the record arrives: not the service's work
@@ -50,14 +50,5 @@ func BenchmarkReserve(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	b.ReportMetric(float64(goroutinesCreated()-started)/float64(b.N), "goroutines/op")
-}
-
-// goroutinesCreated is how many goroutines the process has started: each
-// a wake-up on the two cores the stack shares, which allocs/op does not
-// count.
-func goroutinesCreated() uint64 {
-	s := []metrics.Sample{{Name: "/sched/goroutines-created:goroutines"}}
-	metrics.Read(s)
-	return s[0].Value.Uint64()
+	report()
 }

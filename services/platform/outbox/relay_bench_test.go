@@ -4,11 +4,11 @@ import (
 	"context"
 	"log/slog"
 	"path/filepath"
-	"runtime/metrics"
 	"testing"
 
 	"github.com/segmentio/kafka-go"
 
+	"github.com/kafkakit/kit/services/platform/perf"
 	"github.com/kafkakit/kit/services/platform/schemaid"
 	"github.com/kafkakit/kit/services/platform/sqldb"
 )
@@ -51,7 +51,7 @@ func BenchmarkRelay(b *testing.B) {
 		Value:   []byte(`{"orderId":"5f0c7e0a-8d1e-4b8e-9a52-3c1f2f6f7a10","userId":"user-42","items":[{"sku":"BOOK-1","qty":2},{"sku":"PEN-7","qty":1}],"total":31.5,"currency":"EUR","createdAt":"2026-11-25T09:30:00Z"}`),
 		Headers: []kafka.Header{{Key: "traceparent", Value: []byte("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")}}}
 	b.ReportAllocs()
-	started := goroutinesCreated()
+	report := perf.Goroutines(b)
 	for b.Loop() {
 		tx, err := db.BeginTx(ctx, nil)
 		if err != nil {
@@ -67,14 +67,5 @@ func BenchmarkRelay(b *testing.B) {
 		r.Committed(q)
 		<-w.sent
 	}
-	b.ReportMetric(float64(goroutinesCreated()-started)/float64(b.N), "goroutines/op")
-}
-
-// goroutinesCreated is how many goroutines the process has started: each
-// a wake-up on the two cores the stack shares, which allocs/op does not
-// count.
-func goroutinesCreated() uint64 {
-	s := []metrics.Sample{{Name: "/sched/goroutines-created:goroutines"}}
-	metrics.Read(s)
-	return s[0].Value.Uint64()
+	report()
 }
