@@ -43,7 +43,7 @@ func TestTailSeesWhatWasWrittenAfterIt(t *testing.T) {
 	t.Cleanup(c.Close)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	k := harness.NewKafka(c.ListenAddrs(), nil)
+	k := harness.NewKafka(c.ListenAddrs())
 	if _, err := k.ProduceRaw(ctx, "harness.tail", "before", []byte(`{"n":0}`)); err != nil {
 		t.Fatal(err)
 	}
