@@ -1,7 +1,7 @@
 // Package platform is the plumbing the four services share, so each service
 // holds only its domain logic: stream (kafka-go producers and a
 // consumer that fetches, applies, then commits), tail (a topic read without
-// a group, also the harness's and kit tail's), topics (the kit's one topic
+// a group, also kit tail's), topics (the kit's one topic
 // creator), httpx (JSON encode/decode, errors, CORS, health endpoints) and
 // svc (logger and HTTP server lifecycle).
 package platform
