@@ -215,24 +215,18 @@ func (h *History) Known(orderID string) bool {
 // Since returns the order's statuses after the first n (n is the id of the
 // last event a client has).
 func (h *History) Since(orderID string, n int) []events.OrderStatus {
-	statuses, _ := h.SinceTraced(orderID, n)
-	return statuses
-}
-
-// SinceTraced is Since with the span each status was read in.
-func (h *History) SinceTraced(orderID string, n int) ([]events.OrderStatus, []trace.SpanContext) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	l := h.orders[orderID]
 	if l == nil || n >= len(l.statuses) {
-		return nil, nil
+		return nil
 	}
-	n = max(n, 0)
-	return append([]events.OrderStatus(nil), l.statuses[n:]...), append([]trace.SpanContext(nil), l.spans[n:]...)
+	return append([]events.OrderStatus(nil), l.statuses[max(n, 0):]...)
 }
 
-// SinceEncoded is SinceTraced with each status as the JSON a stream sends,
-// encoded once when it arrived. The slices are shared: read them only.
+// SinceEncoded returns the order's statuses after the first n as the JSON a
+// stream sends, encoded once when each arrived, with the span each was read
+// in. The slices are shared: read them only.
 func (h *History) SinceEncoded(orderID string, n int) ([][]byte, []trace.SpanContext) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
