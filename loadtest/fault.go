@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"slices"
 	"strconv"
 	"strings"
 
@@ -162,25 +161,14 @@ type apiFaults struct {
 
 // newAPIFaults finds the links f names among those the API at api lists.
 func newAPIFaults(api string, f *stepFault) (*apiFaults, error) {
-	c := toxiclient.NewClient(api)
-	proxies, err := c.Proxies()
+	picked, err := netfault.SelectThrough(toxiclient.NewClient(api), f.service, f.link)
 	if err != nil {
 		return nil, fmt.Errorf("-fault: no fault API answers at %s (%w): start the stack with kit up -faults (make up FAULTS=1), or point -faults-api at it", api, err)
 	}
-	names := make([]string, 0, len(proxies))
-	for name := range proxies {
-		names = append(names, name)
-	}
-	slices.Sort(names)
-	picked := netfault.Match(names, f.service, f.link)
 	if len(picked) == 0 {
 		return nil, fmt.Errorf("-fault %s: the stack at %s has no link from %s to %s (kit faults list shows its links; the embedded broker's are not proxied)", f, api, f.service, f.link)
 	}
-	a := &apiFaults{api: api, f: f.fault}
-	for _, name := range picked {
-		a.proxies = append(a.proxies, proxies[name])
-	}
-	return a, nil
+	return &apiFaults{api: api, f: f.fault, proxies: picked}, nil
 }
 
 func (a *apiFaults) apply() error {

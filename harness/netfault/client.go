@@ -2,6 +2,8 @@ package netfault
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 
 	toxiclient "github.com/Shopify/toxiproxy/v2/client"
 )
@@ -25,4 +27,22 @@ func ApplyThrough(p *toxiclient.Proxy, f Fault) error {
 		}
 	}
 	return nil
+}
+
+// SelectThrough returns, in name order, the links from service to target
+// (as Match picks them) among those toxiproxy's HTTP API at c lists; none
+// when it has no such link. The error is the API's own: the caller says how
+// to start a stack that serves one. kit faults and the load runner's -fault
+// both use it.
+func SelectThrough(c *toxiclient.Client, service, target string) ([]*toxiclient.Proxy, error) {
+	proxies, err := c.Proxies()
+	if err != nil {
+		return nil, err
+	}
+	picked := Match(slices.Sorted(maps.Keys(proxies)), service, target)
+	out := make([]*toxiclient.Proxy, len(picked))
+	for i, name := range picked {
+		out[i] = proxies[name]
+	}
+	return out, nil
 }

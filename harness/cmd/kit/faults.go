@@ -129,24 +129,14 @@ func selectLinks(c *toxiclient.Client, service, target string) ([]*toxiclient.Pr
 	if target != netfault.Broker && target != netfault.Database && !strings.HasPrefix(target, netfault.Broker+"-") {
 		return nil, fmt.Errorf("target %q: want broker, broker-<id> or database", target)
 	}
-	proxies, err := links(c)
+	picked, err := netfault.SelectThrough(c, service, target)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("no fault API answers (%w): start the stack with kit up -faults (make up FAULTS=1)", err)
 	}
-	var names []string
-	for name := range proxies {
-		names = append(names, name)
-	}
-	slices.Sort(names)
-	picked := netfault.Match(names, service, target)
 	if len(picked) == 0 {
 		return nil, fmt.Errorf("no link from %s to %s (kit faults list shows them; the embedded broker's are not proxied)", service, target)
 	}
-	out := make([]*toxiclient.Proxy, len(picked))
-	for i, name := range picked {
-		out[i] = proxies[name]
-	}
-	return out, nil
+	return picked, nil
 }
 
 func addFault(ctx context.Context, c *toxiclient.Client, service, target string, f netfault.Fault, lasts time.Duration, w io.Writer) error {
