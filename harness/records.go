@@ -150,11 +150,7 @@ func endOffsets(ctx context.Context, client *kgo.Client, topic string) (map[int3
 
 // Tail collects the records of a topic from the offsets it had when the
 // tail started, so a test sees exactly what was written after that point.
-// It reads with franz-go, not platform's tail: the checks every failover
-// scenario ends with must follow a partition across a leader's crash, and
-// in one of three features-cluster runs a kafka-go partition reader did not
-// (109 of 792 statuses seen, no error surfaced, in "The broker leading new
-// orders crashes while orders keep coming").
+// It reads with franz-go, as it always has.
 type Tail struct {
 	Topic  string
 	From   map[int32]int64

@@ -1,10 +1,7 @@
 // Package tail reads a topic directly, partition by partition, without a
 // consumer group: nothing is committed, so a tail changes nothing for anyone.
 // notifications-api follows orders.status and the event flow's topics with
-// it, and `kit tail` prints records with it. The harness's records tail (what
-// the features check) reads with franz-go instead: in one features-cluster
-// run a kafka-go partition reader did not follow a partition across its
-// leader's crash, and the checks must.
+// it, and `kit tail` prints records with it.
 package tail
 
 import (
