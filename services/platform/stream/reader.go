@@ -2,6 +2,8 @@ package stream
 
 import (
 	"context"
+	"errors"
+	"sync"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -61,8 +63,8 @@ type partitionFetcher interface {
 
 // newKafkaGroup joins group on topics. A new group starts at the earliest
 // offset, so orders placed before the first start are not skipped.
-func newKafkaGroup(brokers []string, dialer *kafka.Dialer, group string, topics []string) (memberGroup, error) {
-	g, err := kafka.NewConsumerGroup(kafka.ConsumerGroupConfig{
+func newKafkaGroup(brokers []string, dialer *kafka.Dialer, group string, topics []string) (*kafkaGroup, error) {
+	g := &kafkaGroup{cfg: kafka.ConsumerGroupConfig{
 		ID:                group,
 		Brokers:           brokers,
 		Dialer:            dialer,
@@ -73,21 +75,72 @@ func newKafkaGroup(brokers []string, dialer *kafka.Dialer, group string, topics 
 		RebalanceTimeout:  rebalanceTimeout,
 		JoinGroupBackoff:  500 * time.Millisecond,
 		Timeout:           5 * time.Second,
-	})
+	}}
+	cg, err := kafka.NewConsumerGroup(g.cfg)
 	if err != nil {
 		return nil, err
 	}
-	return kafkaGroup{g}, nil
+	g.cg = cg
+	return g, nil
 }
 
-type kafkaGroup struct{ *kafka.ConsumerGroup }
+// kafkaGroup is a kafka.ConsumerGroup that starts over from the next
+// bootstrap broker when joining fails. kafka-go asks the first bootstrap
+// broker it can connect to which broker coordinates the group, and only that
+// one, for the group's whole life: a broker that accepts connections and
+// then answers nothing — a proxy in front of a broker that died, a broker
+// shutting down — would keep the member out of its group for as long as it
+// stays first in the list. A failed join has already left the group
+// (kafka-go drops the member id), so starting over loses nothing.
+type kafkaGroup struct {
+	cfg kafka.ConsumerGroupConfig
 
-func (g kafkaGroup) Next(ctx context.Context) (generation, error) {
-	gen, err := g.ConsumerGroup.Next(ctx)
-	if err != nil {
-		return nil, err
+	mu     sync.Mutex
+	cg     *kafka.ConsumerGroup
+	closed bool
+}
+
+func (g *kafkaGroup) current() *kafka.ConsumerGroup {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.cg
+}
+
+func (g *kafkaGroup) Next(ctx context.Context) (generation, error) {
+	cg := g.current()
+	gen, err := cg.Next(ctx)
+	if err == nil {
+		return kafkaGeneration{gen}, nil
 	}
-	return kafkaGeneration{gen}, nil
+	if ctx.Err() == nil && !errors.Is(err, kafka.ErrGroupClosed) && !errors.Is(err, kafka.RebalanceInProgress) {
+		g.rotate(cg)
+	}
+	return nil, err
+}
+
+// rotate replaces failed, if it is still the current group, by a group that
+// bootstraps from the next broker in the list.
+func (g *kafkaGroup) rotate(failed *kafka.ConsumerGroup) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.closed || g.cg != failed || len(g.cfg.Brokers) < 2 {
+		return
+	}
+	cfg := g.cfg
+	cfg.Brokers = append(append([]string{}, g.cfg.Brokers[1:]...), g.cfg.Brokers[0])
+	next, err := kafka.NewConsumerGroup(cfg)
+	if err != nil {
+		return // the config was valid a moment ago; keep the one we have
+	}
+	_ = failed.Close()
+	g.cfg, g.cg = cfg, next
+}
+
+func (g *kafkaGroup) Close() error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.closed = true
+	return g.cg.Close()
 }
 
 type kafkaGeneration struct{ *kafka.Generation }
