@@ -109,7 +109,16 @@ func build(ctx context.Context) (string, map[string]string, error) {
 	// The shared copy is only a shortcut: whatever goes wrong with it
 	// (no cache dir, another process pruning it, a file system without
 	// hard links), the binaries are built here as before.
-	if cached, err := cachedBuild(ctx, root); err == nil && linkAll(cached, dir) == nil {
+	// Only sources that do not compile (or a ctx that ended) are final: the
+	// key's `go list -export` compiled them already and building again would
+	// fail the same way, after as long again.
+	cached, err := cachedBuild(ctx, root)
+	var unbuildable *sourcesError
+	if errors.As(err, &unbuildable) {
+		os.RemoveAll(dir)
+		return "", nil, err
+	}
+	if err == nil && linkAll(cached, dir) == nil {
 		return dir, bins, nil
 	}
 	if err := goBuild(ctx, root, dir); err != nil {
@@ -148,13 +157,20 @@ func buildKey(ctx context.Context, root string) (string, error) {
 	if err != nil {
 		var exit *exec.ExitError
 		if errors.As(err, &exit) {
-			err = fmt.Errorf("%w\n%s", err, exit.Stderr)
+			return "", &sourcesError{fmt.Errorf("build services: %w\n%s", err, exit.Stderr)}
 		}
 		return "", fmt.Errorf("key the services' build: %w", err)
 	}
 	sum := sha256.Sum256(out)
 	return hex.EncodeToString(sum[:12]), nil
 }
+
+// sourcesError is the go command refusing the services' sources: a compile
+// error, or its ctx ending.
+type sourcesError struct{ err error }
+
+func (e *sourcesError) Error() string { return e.err.Error() }
+func (e *sourcesError) Unwrap() error { return e.err }
 
 // cachedBuild returns the shared directory holding the binaries for the
 // sources in root, building them into it first when no process has. A set is

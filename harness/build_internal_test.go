@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -130,5 +131,34 @@ func TestPruneBuildsKeepsTheMostRecentlyUsed(t *testing.T) {
 	}
 	if want := []string{"bbbb", "building-recent", "dddd"}; !slices.Equal(got, want) {
 		t.Errorf("left %v, want %v", got, want)
+	}
+}
+
+// TestBuildReportsBrokenSourcesWithoutCompilingAgain: when the sources do
+// not compile, the build cache's `go list -export` already said so, and
+// Build compiled all four services a second time (`go build`) only to fail
+// the same way — twice the wait before a test showed the compile error.
+func TestBuildReportsBrokenSourcesWithoutCompilingAgain(t *testing.T) {
+	shims := t.TempDir()
+	calls := filepath.Join(shims, "calls")
+	// A go command that fails as a compile error does, logging each call.
+	script := "#!/bin/sh\necho \"$1\" >> " + calls + "\necho 'services/orders-api/main.go:1:1: syntax error' >&2\nexit 1\n"
+	if err := os.WriteFile(filepath.Join(shims, "go"), []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PATH", shims)
+	t.Setenv(BuildCacheVariable, t.TempDir())
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	_, _, err := build(ctx)
+	if err == nil || !strings.Contains(err.Error(), "syntax error") {
+		t.Fatalf("build = %v, want the compile error", err)
+	}
+	got, err := os.ReadFile(calls)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cmds := strings.Fields(string(got)); len(cmds) != 1 {
+		t.Errorf("go ran %d times (%v), want once: broken sources fail the same way every time", len(cmds), cmds)
 	}
 }
