@@ -217,8 +217,11 @@ func TestInspectGroupsShowMembersCommitsAndLagAndResetNeedsAStoppedGroup(t *test
 
 // groupReader is a plain kafka-go member of group on topic: it starts at the
 // earliest offset and commits synchronously, so a test controls what is
-// committed.
+// committed. Closing it waits for the fetch in flight, which the broker
+// holds for up to MaxWait on an empty partition: kafka-go's default of 10 s
+// made each test that closes one wait 9 s.
 func groupReader(brokers []string, group, topic string) *kafka.Reader {
 	return kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, GroupID: group, Topic: topic,
-		StartOffset: kafka.FirstOffset, HeartbeatInterval: time.Second, SessionTimeout: 6 * time.Second})
+		StartOffset: kafka.FirstOffset, HeartbeatInterval: time.Second, SessionTimeout: 6 * time.Second,
+		MaxWait: 200 * time.Millisecond})
 }
