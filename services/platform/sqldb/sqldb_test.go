@@ -113,8 +113,10 @@ func TestWithConnectTimeoutAddsOneUnlessSet(t *testing.T) {
 // Open gives up on a PostgreSQL that accepts the connection and never
 // answers, even when the caller's context has no deadline: without a
 // connect timeout every connection the pool opened for such a caller (an
-// outbox relay, a transaction) would wait forever. This takes
-// ConnectTimeout.
+// outbox relay, a transaction) would wait forever. The DSN sets one second:
+// Open honours a connect_timeout the DSN names (TestWithConnectTimeout…
+// checks it adds ConnectTimeout to one that names none), and the test then
+// waits one second rather than ten.
 func TestOpenGivesUpOnAPostgresThatNeverAnswers(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -144,7 +146,7 @@ func TestOpenGivesUpOnAPostgresThatNeverAnswers(t *testing.T) {
 	}()
 	opened := make(chan error, 1)
 	go func() {
-		db, err := Open(context.Background(), "postgres://kit@"+ln.Addr().String()+"/kit?sslmode=disable")
+		db, err := Open(context.Background(), "postgres://kit@"+ln.Addr().String()+"/kit?sslmode=disable&connect_timeout=1")
 		if err == nil {
 			db.Close()
 		}
