@@ -3,7 +3,9 @@
 // /proc/net/tcp{,6} and /proc/<pid>/fd), and turns snapshots taken at the
 // start and end of a stretch of load into CPU milliseconds per order. CPU time
 // is the figure that stays put on a noisy shared machine, where latency does
-// not. Linux only; elsewhere every reading fails with a clear error.
+// not. Linux only; elsewhere every reading fails with a clear error. In the
+// same windows it reads the Go processes' allocation counters (alloc.go):
+// the runner's own from its runtime, a service's from its debug endpoint.
 package proc
 
 import (
@@ -41,6 +43,10 @@ type Process struct {
 	// PostgreSQL does its work in a backend process per connection, which
 	// comes and goes with the services' connection pools.
 	Tree bool `json:"tree,omitempty"`
+	// DebugURL is the base URL of a Go process's debug endpoints
+	// (DEBUG_ADDR), whose /debug/vars gives its allocation counters; ""
+	// when the runner does not know it.
+	DebugURL string `json:"debug_url,omitempty"`
 }
 
 // The kinds of process.
@@ -296,6 +302,12 @@ type Usage struct {
 	// Machine is the whole machine over the window; nil when /proc/stat
 	// could not be read.
 	Machine *Machine
+	// Allocs is what each Go process allocated in the window; a process
+	// whose counters could not be read at both ends is missing, with the
+	// reason in AllocErrors. Processes that are not Go (a JVM, PostgreSQL)
+	// are in neither.
+	Allocs      map[string]Allocs
+	AllocErrors map[string]string
 }
 
 // snapshot reads every process's CPU time now.
@@ -344,6 +356,11 @@ func Measure(procs []Process, from, to time.Time, stop <-chan struct{}) *Window 
 			w.usage = u
 			return
 		}
+		// The allocation counters are read outside the CPU readings, so
+		// that the HTTP requests for the services' stay out of the CPU
+		// window; each service's own window then holds what answering
+		// one of them allocates, a few KB.
+		allocs0, allocErrs := allocSnapshot(procs, false)
 		u.Start = time.Now()
 		m0, merr := readMachine()
 		before, errs := snapshot(procs)
@@ -353,6 +370,8 @@ func Measure(procs []Process, from, to time.Time, stop <-chan struct{}) *Window 
 		if m1, err := readMachine(); err == nil && merr == nil {
 			u.Machine = machineBetween(m0, m1)
 		}
+		allocs1, allocErrs2 := allocSnapshot(procs, true)
+		u.Allocs, u.AllocErrors = allocsBetween(allocs0, allocs1, allocErrs, allocErrs2)
 		for name, msg := range errs {
 			u.Errors[name] = msg
 		}
@@ -380,6 +399,32 @@ func Measure(procs []Process, from, to time.Time, stop <-chan struct{}) *Window 
 func (w *Window) Wait() Usage {
 	<-w.done
 	return w.usage
+}
+
+// addWindows sums two windows' figures per process: a process is summed
+// when both have its figure; one with an error in either keeps the error,
+// and one read in one window only says so.
+func addWindows[V any](u, v map[string]V, uErrs, vErrs map[string]string, plus func(V, V) V) (map[string]V, map[string]string) {
+	out, errs := map[string]V{}, map[string]string{}
+	for name, a := range u {
+		if b, ok := v[name]; ok {
+			out[name] = plus(a, b)
+		}
+	}
+	for _, e := range []map[string]string{uErrs, vErrs} {
+		for name, msg := range e {
+			errs[name] = msg
+			delete(out, name)
+		}
+	}
+	for _, m := range []map[string]V{u, v} {
+		for name := range m {
+			if _, ok := out[name]; !ok && errs[name] == "" {
+				errs[name] = "not read in every window"
+			}
+		}
+	}
+	return out, errs
 }
 
 // ErrNotLinux is returned where /proc is missing.
@@ -468,23 +513,9 @@ func (u Usage) Add(v Usage) Usage {
 		return v
 	}
 	du, dv := u.End.Sub(u.Start), v.End.Sub(v.Start)
-	out := Usage{Start: u.Start, End: u.Start.Add(du + dv), ByName: map[string]time.Duration{}, Errors: map[string]string{}}
-	for name, d := range u.ByName {
-		if e, ok := v.ByName[name]; ok {
-			out.ByName[name] = d + e
-		}
-	}
-	for _, errs := range []map[string]string{u.Errors, v.Errors} {
-		for name, msg := range errs {
-			out.Errors[name] = msg
-			delete(out.ByName, name)
-		}
-	}
-	for name := range u.ByName {
-		if _, ok := v.ByName[name]; !ok && out.Errors[name] == "" {
-			out.Errors[name] = "not read in every window"
-		}
-	}
+	out := Usage{Start: u.Start, End: u.Start.Add(du + dv)}
+	out.ByName, out.Errors = addWindows(u.ByName, v.ByName, u.Errors, v.Errors, func(a, b time.Duration) time.Duration { return a + b })
+	out.Allocs, out.AllocErrors = addWindows(u.Allocs, v.Allocs, u.AllocErrors, v.AllocErrors, Allocs.add)
 	switch {
 	case u.Machine == nil:
 		out.Machine = v.Machine
