@@ -1,15 +1,20 @@
 package proc
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
 	"runtime/metrics"
+	"slices"
+	"strconv"
+	"sync"
 	"time"
 )
 
@@ -129,7 +134,9 @@ func (p Process) isSelf() bool {
 // allocSnapshot reads the allocation counters of procs. The runner's own
 // are read after the others' when a window opens and before them when it
 // closes (selfFirst), so that what reading the others' /debug/vars
-// allocates in the runner stays out of the runner's figures.
+// allocates in the runner stays out of the runner's figures. The others'
+// are read at once, each on its own, so that the CPU window, which opens
+// after them, starts one request late at most, not one per service.
 func allocSnapshot(procs []Process, selfFirst bool) (map[string]Allocs, map[string]string) {
 	got, errs := map[string]Allocs{}, map[string]string{}
 	readSelf := func() {
@@ -147,27 +154,111 @@ func allocSnapshot(procs []Process, selfFirst bool) (map[string]Allocs, map[stri
 	if selfFirst {
 		readSelf()
 	}
+	var (
+		mu sync.Mutex
+		wg sync.WaitGroup
+	)
 	for _, p := range procs {
 		if p.isSelf() || !hasAllocs(p) {
 			continue
 		}
 		if p.DebugURL == "" {
-			errs[p.Name] = ErrNoDebugURL.Error()
+			mu.Lock()
+			errs[p.Name] = cmp.Or(p.DebugUnknown, ErrNoDebugURL.Error())
+			mu.Unlock()
 			continue
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		a, err := VarsAllocs(ctx, p.DebugURL)
-		cancel()
-		if err != nil {
-			errs[p.Name] = err.Error()
-			continue
-		}
-		got[p.Name] = a
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			a, err := VarsAllocs(ctx, p.DebugURL)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				errs[p.Name] = err.Error()
+				return
+			}
+			got[p.Name] = a
+		}()
 	}
+	wg.Wait()
 	if !selfFirst {
 		readSelf()
 	}
 	return got, errs
+}
+
+// FindDebugURL finds the base URL of a running Go service's debug endpoints
+// from how it was started: DEBUG_ADDR in its environment (svc.Debug listens
+// there), checked against the ports pid listens on, so that a port another
+// process holds is never read as this one's. A DEBUG_ADDR with port 0 (any
+// free port, what the runner gives the services it starts) is the one port
+// pid listens on besides its service's: servicePort (0 when unknown) and
+// HTTP_ADDR's; with more than one left it is an error, never a guess.
+func FindDebugURL(pid, servicePort int) (string, error) {
+	env, err := Environ(pid, "DEBUG_ADDR", "HTTP_ADDR")
+	if err != nil {
+		return "", err
+	}
+	if env["DEBUG_ADDR"] == "" {
+		return "", ErrNoDebugAddr
+	}
+	ports, err := ListeningPorts(pid)
+	if err != nil {
+		return "", err
+	}
+	return debugURLOf(env["DEBUG_ADDR"], env["HTTP_ADDR"], servicePort, ports)
+}
+
+// ErrNoDebugAddr is FindDebugURL's error for a process started without
+// DEBUG_ADDR: it serves no debug endpoints.
+var ErrNoDebugAddr = errors.New("DEBUG_ADDR is not set in its environment: it serves no /debug/vars")
+
+// debugURLOf is FindDebugURL's answer from what it read: DEBUG_ADDR and
+// HTTP_ADDR as set, the service's port when known, and the ports the
+// process listens on.
+func debugURLOf(debugAddr, httpAddr string, servicePort int, listening []int) (string, error) {
+	host, p, err := net.SplitHostPort(debugAddr)
+	if err != nil {
+		return "", fmt.Errorf("DEBUG_ADDR=%q: %w", debugAddr, err)
+	}
+	port, err := strconv.ParseUint(p, 10, 16)
+	if err != nil {
+		return "", fmt.Errorf("DEBUG_ADDR=%q: port %q is not a number", debugAddr, p)
+	}
+	// The debug endpoints answer loopback clients only: an address on
+	// every interface is reached on 127.0.0.1.
+	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	if port != 0 {
+		if !slices.Contains(listening, int(port)) {
+			return "", fmt.Errorf("DEBUG_ADDR=%s, but it does not listen on port %d (its debug endpoints were not served: another process holds the port?)", debugAddr, port)
+		}
+		return "http://" + net.JoinHostPort(host, p), nil
+	}
+	service := []int{servicePort}
+	if _, hp, err := net.SplitHostPort(httpAddr); err == nil {
+		if n, err := strconv.Atoi(hp); err == nil {
+			service = append(service, n)
+		}
+	}
+	var others []int
+	for _, l := range listening {
+		if !slices.Contains(service, l) {
+			others = append(others, l)
+		}
+	}
+	switch len(others) {
+	case 1:
+		return "http://" + net.JoinHostPort(host, strconv.Itoa(others[0])), nil
+	case 0:
+		return "", fmt.Errorf("DEBUG_ADDR=%s, but it listens on no port besides its service's (%v): its debug endpoints were not served", debugAddr, listening)
+	default:
+		return "", fmt.Errorf("DEBUG_ADDR=%s and it listens on ports %v besides its service's: which is DEBUG_ADDR's is not known", debugAddr, others)
+	}
 }
 
 // allocsBetween is each process's counters over a window from its readings

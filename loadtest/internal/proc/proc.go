@@ -17,6 +17,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -47,6 +48,10 @@ type Process struct {
 	// (DEBUG_ADDR), whose /debug/vars gives its allocation counters; ""
 	// when the runner does not know it.
 	DebugURL string `json:"debug_url,omitempty"`
+	// DebugUnknown says why a service's DebugURL is "" (its DEBUG_ADDR
+	// unset, its debug port not told apart): the report gives it in place
+	// of the service's allocation figures.
+	DebugUnknown string `json:"debug_unknown,omitempty"`
 }
 
 // The kinds of process.
@@ -278,16 +283,71 @@ func ListeningPID(port int) (int, error) {
 // port in a /proc/net/tcp or tcp6 table.
 func listeningInodes(r io.Reader, port int) []string {
 	var out []string
-	want := fmt.Sprintf(":%04X", port)
+	for ino, p := range listeningPorts(r) {
+		if p == port {
+			out = append(out, ino)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// ListeningPorts returns the TCP ports pid listens on (any local address,
+// IPv4 or IPv6), sorted: the sockets among its /proc/<pid>/fd that
+// /proc/net/tcp{,6} has in LISTEN state.
+func ListeningPorts(pid int) ([]int, error) {
+	dir := filepath.Join(procRoot, strconv.Itoa(pid), "fd")
+	fds, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("pid %d's sockets: %w", pid, err)
+	}
+	held := map[string]bool{}
+	for _, fd := range fds {
+		link, err := os.Readlink(filepath.Join(dir, fd.Name()))
+		if err != nil {
+			continue
+		}
+		if ino, ok := strings.CutPrefix(link, "socket:["); ok {
+			held[strings.TrimSuffix(ino, "]")] = true
+		}
+	}
+	seen := map[int]bool{}
+	var ports []int
+	for _, f := range []string{"tcp", "tcp6"} {
+		b, err := os.ReadFile(filepath.Join(procRoot, "net", f))
+		if err != nil {
+			continue
+		}
+		for ino, port := range listeningPorts(bytes.NewReader(b)) {
+			if held[ino] && !seen[port] {
+				seen[port] = true
+				ports = append(ports, port)
+			}
+		}
+	}
+	slices.Sort(ports)
+	return ports, nil
+}
+
+// listeningPorts maps the inode of each socket in LISTEN state (0A) in a
+// /proc/net/tcp or tcp6 table to its port.
+func listeningPorts(r io.Reader) map[string]int {
+	out := map[string]int{}
 	sc := bufio.NewScanner(r)
 	sc.Scan() // header
 	for sc.Scan() {
 		// sl local_address rem_address st tx_queue:rx_queue tr:tm->when retrnsmt uid timeout inode
 		f := strings.Fields(sc.Text())
-		if len(f) < 10 || f[3] != "0A" || !strings.HasSuffix(f[1], want) {
+		if len(f) < 10 || f[3] != "0A" {
 			continue
 		}
-		out = append(out, f[9])
+		_, hexPort, ok := strings.Cut(f[1], ":")
+		if !ok {
+			continue
+		}
+		if port, err := strconv.ParseUint(hexPort, 16, 16); err == nil {
+			out[f[9]] = int(port)
+		}
 	}
 	return out
 }
