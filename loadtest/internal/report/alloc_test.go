@@ -67,8 +67,8 @@ func TestAllocOf(t *testing.T) {
 	}
 }
 
-// TestAllocTable: a ramp step with known counters gives the exact KB per
-// order beside its CPU column, in the terminal table and in the Markdown;
+// TestAllocTable: a ramp step with known counters gives the exact KB and
+// objects per order and GC cycles per 1,000 orders beside its CPU column, in the terminal table and in the Markdown;
 // a process whose counters are missing is n/a, saying why, never 0.
 func TestAllocTable(t *testing.T) {
 	u, procs := allocWindow()
@@ -82,8 +82,8 @@ func TestAllocTable(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, want := range []string{
-		"allocation per order, KB (1,024 bytes) / GC cycles per 1,000 orders (Go heap allocated",
-		"process   ramp 500/s", "orders-api  30.0 / 2.00", "stock-service          n/a", "runner   2.0 / 0.50", "services total (KB)          n/a",
+		"allocation per order, KB (1,024 bytes) / objects / GC cycles per 1,000 orders (Go heap allocated",
+		"process         ramp 500/s", "orders-api  30.0 / 100 / 2.00", "stock-service                n/a", "runner    2.0 / 15 / 0.50", "services total (KB)                n/a",
 		"allocation not measured (n/a): stock-service: GET http://127.0.0.1:1/debug/vars: connection refused",
 	} {
 		if !strings.Contains(table.String(), want) {
@@ -94,8 +94,8 @@ func TestAllocTable(t *testing.T) {
 	if strings.Contains(section, "broker") {
 		t.Errorf("the broker (no Go counters) has an allocation row:\n%s", section)
 	}
-	for _, want := range []string{"## Allocation per order (KB / GC cycles per 1,000 orders)", "| process | ramp 500/s |", "| orders-api | 30.0 / 2.00 |", "| stock-service | n/a |",
-		"| runner | 2.0 / 0.50 |", "allocation not measured (n/a): stock-service: GET"} {
+	for _, want := range []string{"## Allocation per order (KB / objects / GC cycles per 1,000 orders)", "| process | ramp 500/s |", "| orders-api | 30.0 / 100 / 2.00 |", "| stock-service | n/a |",
+		"| runner | 2.0 / 15 / 0.50 |", "allocation not measured (n/a): stock-service: GET"} {
 		if !strings.Contains(md.String(), want) {
 			t.Errorf("markdown lacks %q:\n%s", want, md.String())
 		}

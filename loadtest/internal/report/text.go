@@ -196,7 +196,7 @@ func (r *Result) writeAllocTable(w io.Writer) {
 	if rows == nil {
 		return
 	}
-	fmt.Fprintf(w, "\nallocation per order, KB (1,024 bytes) / GC cycles per 1,000 orders (%s)\n", allocHead)
+	fmt.Fprintf(w, "\nallocation per order, KB (1,024 bytes) / objects / GC cycles per 1,000 orders (%s)\n", allocHead)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	for _, line := range rows {
 		fmt.Fprintln(tw, strings.Join(line, "\t")+"\t")
@@ -246,7 +246,7 @@ func allocTable(cols []cpuColumn) [][]string {
 		row := []string{name}
 		for _, c := range cols {
 			if a, ok := c.cpu.processAlloc(name); ok {
-				row = append(row, fmt.Sprintf("%.1f / %.2f", a.BytesPerOrder/1024, a.GCPer1kOrders))
+				row = append(row, fmt.Sprintf("%.1f / %s / %.2f", a.BytesPerOrder/1024, objects(a.ObjectsPerOrder), a.GCPer1kOrders))
 			} else if _, missing := c.cpu.AllocMissing[name]; missing {
 				row = append(row, "n/a")
 			} else {
@@ -264,6 +264,15 @@ func allocTable(cols []cpuColumn) [][]string {
 		}
 	}
 	return append(rows, total)
+}
+
+// objects is a count of objects per order: whole from 10 up, where a
+// tenth says nothing, with one decimal below (a floor's relayed record).
+func objects(v float64) string {
+	if v >= 10 {
+		return fmt.Sprintf("%.0f", v)
+	}
+	return fmt.Sprintf("%.1f", v)
 }
 
 // allocMissing says, once per process, why its allocation was not read.
@@ -559,7 +568,7 @@ func (r *Result) WriteMarkdown(w io.Writer, images []string) error {
 			fmt.Fprintf(ew, "\n%s.\n", strings.ToUpper(line[:1])+line[1:])
 		}
 		if rows := allocTable(cols); rows != nil {
-			fmt.Fprintf(ew, "\n## Allocation per order (KB / GC cycles per 1,000 orders)\n\n%s (a service's from its /debug/vars on\nDEBUG_ADDR, the runner's from runtime/metrics), divided by the orders sent in it. n/a: not read, for the reason below.\n\n", allocHead)
+			fmt.Fprintf(ew, "\n## Allocation per order (KB / objects / GC cycles per 1,000 orders)\n\n%s (a service's from its /debug/vars on\nDEBUG_ADDR, the runner's from runtime/metrics), divided by the orders sent in it. n/a: not read, for the reason below.\n\n", allocHead)
 			for i, line := range rows {
 				fmt.Fprintf(ew, "| %s |\n", strings.Join(line, " | "))
 				if i == 0 {
