@@ -80,6 +80,10 @@ unit: ## unit tests of every Go module, with the race detector, beside a Postgre
 	@mkdir -p $(REPORTS)
 	go run ./harness/cmd/with-postgres -- $(GOTESTSUM) --format standard-verbose --hide-summary skipped --junitfile $(REPORTS)/unit.junit.xml \
 		-- -race -count=1 -timeout 25m $(UNIT) 2>&1 | $(QUIET_V)
+# stream_memory_test.go is built without -race only (the race detector inflates the stacks and heap its tests
+# measure), so the line above skips it: its tests run again here without -race, their names read from the file.
+	go test -count=1 -run "^($$(sed -nE 's/^func (Test[A-Za-z0-9_]+)\(.*/\1/p' services/notifications-api/stream_memory_test.go | paste -sd'|' -))\$$" \
+		$(MODULE)/services/notifications-api
 
 schemas: ## the compatibility gate alone: every contract's history registered in order in Apicurio Registry (started for the run; Java 17 + Maven)
 	go run $(MODULE)/harness/cmd/kit schemas check

@@ -11,10 +11,14 @@ import (
 )
 
 // TestMain lets the test binary stand in for the runner's executable when
-// startBrokerProcess starts it as an embedded broker.
+// startBrokerProcess starts it as an embedded broker, and for a service's
+// process when a test starts it as fakeServiceCommand (alloc_test.go).
 func TestMain(m *testing.M) {
 	if len(os.Args) > 1 && os.Args[1] == brokerCommand {
 		os.Exit(exitCode(run(context.Background(), os.Args, os.Getenv, os.Stdout, os.Stderr), os.Stderr))
+	}
+	if len(os.Args) > 1 && os.Args[1] == fakeServiceCommand {
+		os.Exit(fakeService())
 	}
 	os.Exit(m.Run())
 }

@@ -111,7 +111,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	brokers := fs.String("brokers", "localhost:9093", "Kafka bootstrap brokers, comma-separated (running target): for the floor relay and -mode sse")
 	fs.IntVar(&c.notificationsPID, "notifications-pid", 0, "pid of notifications-api, for its RSS in -mode sse (same as -pids notifications-api=PID)")
 	pids := fs.String("pids", "", "running target: processes whose CPU time to read, name=PID or name=:PORT (the process listening there), comma-separated, e.g. zookeeper=:2181; by default each service and broker is found by the port of its URL or address")
-	debugURLs := fs.String("debug-urls", "", "running target: services' DEBUG_ADDR base URLs, name=URL, comma-separated: Go heap figures in -mode sse and -profile (the harness sets DEBUG_ADDR itself)")
+	debugURLs := fs.String("debug-urls", "", "running target: services' DEBUG_ADDR base URLs, name=URL, comma-separated: allocation per order, Go heap figures in -mode sse and -profile (by default each is found from the service's DEBUG_ADDR and listening ports; the harness sets DEBUG_ADDR itself)")
 	fs.DurationVar(&c.paymentDelay, "payment-delay", 0, "simulated payment delay of the processor the harness starts (PAYMENT_DELAY)")
 
 	fs.Float64Var(&c.rate, "rate", 200, "constant arrival rate, orders/s, of the main run and the floor (0: no main run)")

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -25,7 +26,8 @@ import (
 // delay asked for (0 by default, as benchmarks want), only warnings logged
 // (at thousands of orders a second, one info line per order per service is
 // work the measurement should not include), and Go's debug endpoints on a
-// free loopback port (pprof for -profile, memory figures for -mode sse).
+// free loopback port (allocation per order from /debug/vars, pprof for
+// -profile, memory figures for -mode sse).
 // -mode sse also lifts notifications-api's caps on streams waiting for an
 // order it has not seen, which is what the capacity run opens.
 func serviceEnv(cfg config) map[string]string {
@@ -147,10 +149,12 @@ func startStack(ctx context.Context, cfg config, stderr io.Writer) (_ *target, e
 	for _, service := range harness.Services {
 		for _, in := range stack.Instances(service) {
 			pid := in.PID()
-			t.processes = append(t.processes, proc.Process{Name: in.Name(), PID: pid, Command: proc.Command(pid), Found: "spawned by the harness at " + in.URL(), Kind: proc.KindService})
-			if addr := debugAddr(in.Logs()); addr != "" {
-				t.debugURLs[in.Name()] = "http://" + addr
+			p := proc.Process{Name: in.Name(), PID: pid, Command: proc.Command(pid), Found: "spawned by the harness at " + in.URL(), Kind: proc.KindService}
+			p.DebugURL, p.DebugUnknown = spawnedDebugURL(pid, in.Logs(), in.URL())
+			if p.DebugURL != "" {
+				t.debugURLs[in.Name()] = p.DebugURL
 			}
+			t.processes = append(t.processes, p)
 		}
 	}
 	if brokerProc.PID != 0 {
@@ -221,6 +225,25 @@ func listeningPID(addr string) (int, error) {
 		return 0, fmt.Errorf("port %q: %w", port, err)
 	}
 	return proc.ListeningPID(n)
+}
+
+// spawnedDebugURL is where the debug endpoints of a service the harness
+// spawned are (serviceEnv gives each DEBUG_ADDR=127.0.0.1:0): the address it
+// logged when it opened them, else what its environment and listening ports
+// say, should the line not have reached its log yet; or why neither tells.
+func spawnedDebugURL(pid int, logs, serviceURL string) (debugURL, unknown string) {
+	if addr := debugAddr(logs); addr != "" {
+		return "http://" + addr, ""
+	}
+	var port int
+	if u, err := url.Parse(serviceURL); err == nil {
+		port, _ = strconv.Atoi(u.Port())
+	}
+	u, err := proc.FindDebugURL(pid, port)
+	if err != nil {
+		return "", fmt.Sprintf("it logged no debug address, and from its pid: %v", err)
+	}
+	return u, ""
 }
 
 // debugAddr finds the address a service logged when it opened its debug

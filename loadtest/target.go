@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -81,7 +82,7 @@ func openTarget(ctx context.Context, cfg config, stderr io.Writer) (*target, err
 		notificationsURLs: []string{cfg.notificationsURL},
 		brokers:           cfg.brokers,
 		registryURL:       cfg.registryURL,
-		debugURLs:         cfg.debugURLs,
+		debugURLs:         maps.Clone(cfg.debugURLs),
 		close:             func(context.Context) error { return nil },
 	}
 	urls := map[string]string{"orders-api": cfg.ordersURL, "notifications-api": cfg.notificationsURL}
@@ -98,9 +99,17 @@ func openTarget(ctx context.Context, cfg config, stderr io.Writer) (*target, err
 		t.faults = faults
 	}
 	t.processes, t.stack.Notes = findRunning(cfg)
+	if t.debugURLs == nil {
+		t.debugURLs = map[string]string{}
+	}
 	for _, p := range t.processes {
 		if p.Name == "notifications-api" {
 			t.notificationsPID = p.PID
+		}
+		// A debug endpoint found from the process serves -profile and
+		// -mode sse's heap figures as one given by -debug-urls does.
+		if p.DebugURL != "" {
+			t.debugURLs[p.Name] = p.DebugURL
 		}
 	}
 	t.stack.StartedBy = "already running; the runner was given its URLs"
@@ -116,6 +125,7 @@ func findRunning(cfg config) ([]proc.Process, []string) {
 	var notes []string
 	wanted := map[string]string{} // name -> "pid" or ":port"
 	found := map[string]string{}
+	servicePort := map[string]int{} // a service's HTTP port, when on this machine
 	portOf := func(rawURL string) string {
 		u, err := url.Parse(rawURL)
 		if err != nil || u.Port() == "" {
@@ -130,6 +140,7 @@ func findRunning(cfg config) ([]proc.Process, []string) {
 		"notifications-api": cfg.notificationsURL, "stock-service": cfg.stockURL} {
 		if p := portOf(u); p != "" {
 			wanted[name], found[name] = p, "listening on "+p
+			servicePort[name], _ = strconv.Atoi(strings.TrimPrefix(p, ":"))
 		} else {
 			notes = append(notes, fmt.Sprintf("%s: %s is not on this machine; pass -pids %s=PID to read its CPU time", name, u, name))
 		}
@@ -175,10 +186,37 @@ func findRunning(cfg config) ([]proc.Process, []string) {
 			continue
 		}
 		seen[pid] = name
-		procs = append(procs, proc.Process{Name: name, PID: pid, Command: cmd, Found: found[name], Kind: kindOf(name)})
+		p := proc.Process{Name: name, PID: pid, Command: cmd, Found: found[name], Kind: kindOf(name)}
+		if p.Kind == proc.KindService {
+			// Found by its port, that port is its service's.
+			httpPort := servicePort[name]
+			if byPort {
+				httpPort, _ = strconv.Atoi(port)
+			}
+			p.DebugURL, p.DebugUnknown = runningDebugURL(name, pid, httpPort, cfg.debugURLs)
+		}
+		procs = append(procs, p)
 	}
 	procs = append(procs, self())
 	return procs, notes
+}
+
+// runningDebugURL is where a running service's debug endpoints are: the
+// -debug-urls given, else what its environment and listening ports say
+// (proc.FindDebugURL, servicePort 0 when unknown); or why that is not known,
+// with what would tell the runner.
+func runningDebugURL(name string, pid, servicePort int, given map[string]string) (debugURL, unknown string) {
+	if u := given[name]; u != "" {
+		return u, ""
+	}
+	u, err := proc.FindDebugURL(pid, servicePort)
+	switch {
+	case errors.Is(err, proc.ErrNoDebugAddr):
+		return "", fmt.Sprintf("%v (start the stack with DEBUG_ADDR=127.0.0.1:0, which kit up passes on to every service, each taking a free port; or pass -debug-urls %s=URL)", err, name)
+	case err != nil:
+		return "", fmt.Sprintf("its debug endpoint: %v (pass -debug-urls %s=URL)", err, name)
+	}
+	return u, ""
 }
 
 // orderPath is the services in the order an order passes through them.

@@ -3,7 +3,9 @@
 // /proc/net/tcp{,6} and /proc/<pid>/fd), and turns snapshots taken at the
 // start and end of a stretch of load into CPU milliseconds per order. CPU time
 // is the figure that stays put on a noisy shared machine, where latency does
-// not. Linux only; elsewhere every reading fails with a clear error.
+// not. Linux only; elsewhere every reading fails with a clear error. In the
+// same windows it reads the Go processes' allocation counters (alloc.go):
+// the runner's own from its runtime, a service's from its debug endpoint.
 package proc
 
 import (
@@ -15,6 +17,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -41,6 +44,14 @@ type Process struct {
 	// PostgreSQL does its work in a backend process per connection, which
 	// comes and goes with the services' connection pools.
 	Tree bool `json:"tree,omitempty"`
+	// DebugURL is the base URL of a Go process's debug endpoints
+	// (DEBUG_ADDR), whose /debug/vars gives its allocation counters; ""
+	// when the runner does not know it.
+	DebugURL string `json:"debug_url,omitempty"`
+	// DebugUnknown says why a service's DebugURL is "" (its DEBUG_ADDR
+	// unset, its debug port not told apart): the report gives it in place
+	// of the service's allocation figures.
+	DebugUnknown string `json:"debug_unknown,omitempty"`
 }
 
 // The kinds of process.
@@ -272,16 +283,71 @@ func ListeningPID(port int) (int, error) {
 // port in a /proc/net/tcp or tcp6 table.
 func listeningInodes(r io.Reader, port int) []string {
 	var out []string
-	want := fmt.Sprintf(":%04X", port)
+	for ino, p := range listeningPorts(r) {
+		if p == port {
+			out = append(out, ino)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// ListeningPorts returns the TCP ports pid listens on (any local address,
+// IPv4 or IPv6), sorted: the sockets among its /proc/<pid>/fd that
+// /proc/net/tcp{,6} has in LISTEN state.
+func ListeningPorts(pid int) ([]int, error) {
+	dir := filepath.Join(procRoot, strconv.Itoa(pid), "fd")
+	fds, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("pid %d's sockets: %w", pid, err)
+	}
+	held := map[string]bool{}
+	for _, fd := range fds {
+		link, err := os.Readlink(filepath.Join(dir, fd.Name()))
+		if err != nil {
+			continue
+		}
+		if ino, ok := strings.CutPrefix(link, "socket:["); ok {
+			held[strings.TrimSuffix(ino, "]")] = true
+		}
+	}
+	seen := map[int]bool{}
+	var ports []int
+	for _, f := range []string{"tcp", "tcp6"} {
+		b, err := os.ReadFile(filepath.Join(procRoot, "net", f))
+		if err != nil {
+			continue
+		}
+		for ino, port := range listeningPorts(bytes.NewReader(b)) {
+			if held[ino] && !seen[port] {
+				seen[port] = true
+				ports = append(ports, port)
+			}
+		}
+	}
+	slices.Sort(ports)
+	return ports, nil
+}
+
+// listeningPorts maps the inode of each socket in LISTEN state (0A) in a
+// /proc/net/tcp or tcp6 table to its port.
+func listeningPorts(r io.Reader) map[string]int {
+	out := map[string]int{}
 	sc := bufio.NewScanner(r)
 	sc.Scan() // header
 	for sc.Scan() {
 		// sl local_address rem_address st tx_queue:rx_queue tr:tm->when retrnsmt uid timeout inode
 		f := strings.Fields(sc.Text())
-		if len(f) < 10 || f[3] != "0A" || !strings.HasSuffix(f[1], want) {
+		if len(f) < 10 || f[3] != "0A" {
 			continue
 		}
-		out = append(out, f[9])
+		_, hexPort, ok := strings.Cut(f[1], ":")
+		if !ok {
+			continue
+		}
+		if port, err := strconv.ParseUint(hexPort, 16, 16); err == nil {
+			out[f[9]] = int(port)
+		}
 	}
 	return out
 }
@@ -296,6 +362,12 @@ type Usage struct {
 	// Machine is the whole machine over the window; nil when /proc/stat
 	// could not be read.
 	Machine *Machine
+	// Allocs is what each Go process allocated in the window; a process
+	// whose counters could not be read at both ends is missing, with the
+	// reason in AllocErrors. Processes that are not Go (a JVM, PostgreSQL)
+	// are in neither.
+	Allocs      map[string]Allocs
+	AllocErrors map[string]string
 }
 
 // snapshot reads every process's CPU time now.
@@ -344,6 +416,11 @@ func Measure(procs []Process, from, to time.Time, stop <-chan struct{}) *Window 
 			w.usage = u
 			return
 		}
+		// The allocation counters are read outside the CPU readings, so
+		// that the HTTP requests for the services' stay out of the CPU
+		// window; each service's own window then holds what answering
+		// one of them allocates, a few KB.
+		allocs0, allocErrs := allocSnapshot(procs, false)
 		u.Start = time.Now()
 		m0, merr := readMachine()
 		before, errs := snapshot(procs)
@@ -353,6 +430,8 @@ func Measure(procs []Process, from, to time.Time, stop <-chan struct{}) *Window 
 		if m1, err := readMachine(); err == nil && merr == nil {
 			u.Machine = machineBetween(m0, m1)
 		}
+		allocs1, allocErrs2 := allocSnapshot(procs, true)
+		u.Allocs, u.AllocErrors = allocsBetween(allocs0, allocs1, allocErrs, allocErrs2)
 		for name, msg := range errs {
 			u.Errors[name] = msg
 		}
@@ -380,6 +459,32 @@ func Measure(procs []Process, from, to time.Time, stop <-chan struct{}) *Window 
 func (w *Window) Wait() Usage {
 	<-w.done
 	return w.usage
+}
+
+// addWindows sums two windows' figures per process: a process is summed
+// when both have its figure; one with an error in either keeps the error,
+// and one read in one window only says so.
+func addWindows[V any](u, v map[string]V, uErrs, vErrs map[string]string, plus func(V, V) V) (map[string]V, map[string]string) {
+	out, errs := map[string]V{}, map[string]string{}
+	for name, a := range u {
+		if b, ok := v[name]; ok {
+			out[name] = plus(a, b)
+		}
+	}
+	for _, e := range []map[string]string{uErrs, vErrs} {
+		for name, msg := range e {
+			errs[name] = msg
+			delete(out, name)
+		}
+	}
+	for _, m := range []map[string]V{u, v} {
+		for name := range m {
+			if _, ok := out[name]; !ok && errs[name] == "" {
+				errs[name] = "not read in every window"
+			}
+		}
+	}
+	return out, errs
 }
 
 // ErrNotLinux is returned where /proc is missing.
@@ -468,23 +573,9 @@ func (u Usage) Add(v Usage) Usage {
 		return v
 	}
 	du, dv := u.End.Sub(u.Start), v.End.Sub(v.Start)
-	out := Usage{Start: u.Start, End: u.Start.Add(du + dv), ByName: map[string]time.Duration{}, Errors: map[string]string{}}
-	for name, d := range u.ByName {
-		if e, ok := v.ByName[name]; ok {
-			out.ByName[name] = d + e
-		}
-	}
-	for _, errs := range []map[string]string{u.Errors, v.Errors} {
-		for name, msg := range errs {
-			out.Errors[name] = msg
-			delete(out.ByName, name)
-		}
-	}
-	for name := range u.ByName {
-		if _, ok := v.ByName[name]; !ok && out.Errors[name] == "" {
-			out.Errors[name] = "not read in every window"
-		}
-	}
+	out := Usage{Start: u.Start, End: u.Start.Add(du + dv)}
+	out.ByName, out.Errors = addWindows(u.ByName, v.ByName, u.Errors, v.Errors, func(a, b time.Duration) time.Duration { return a + b })
+	out.Allocs, out.AllocErrors = addWindows(u.Allocs, v.Allocs, u.AllocErrors, v.AllocErrors, Allocs.add)
 	switch {
 	case u.Machine == nil:
 		out.Machine = v.Machine

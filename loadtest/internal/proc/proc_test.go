@@ -5,6 +5,7 @@ import (
 	"math"
 	"net"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -165,6 +166,41 @@ func TestListeningPIDFindsThisProcess(t *testing.T) {
 	ln.Close()
 	if got, err := ListeningPID(port); err == nil {
 		t.Errorf("ListeningPID(%d) after close: got pid %d, want an error", port, got)
+	}
+}
+
+// TestListeningPortsOfThisProcess: the ports this process listens on are
+// found, and a port it only connects from is not.
+func TestListeningPortsOfThisProcess(t *testing.T) {
+	needProc(t)
+	a, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.Close() })
+	listeners := []net.Listener{a}
+	if b, err := net.Listen("tcp", "[::1]:0"); err != nil {
+		t.Logf("NOT CHECKED HERE: a listener in /proc/net/tcp6 (no IPv6 loopback: %v)", err)
+	} else {
+		t.Cleanup(func() { b.Close() })
+		listeners = append(listeners, b)
+	}
+	conn, err := net.Dial("tcp", a.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	got, err := ListeningPorts(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ln := range listeners {
+		if port := ln.Addr().(*net.TCPAddr).Port; !slices.Contains(got, port) {
+			t.Errorf("got %v, want %d among them", got, port)
+		}
+	}
+	if port := conn.LocalAddr().(*net.TCPAddr).Port; slices.Contains(got, port) {
+		t.Errorf("got %v, want the connecting port %d not among them", got, port)
 	}
 }
 

@@ -83,6 +83,29 @@ type CPU struct {
 	// the run could not have.
 	Machine     *proc.Machine `json:"machine,omitempty"`
 	OthersCores float64       `json:"others_cores,omitempty"`
+	// Alloc is what each Go process's runtime allocated over the same
+	// window, per order: the runner's own, and each service's whose debug
+	// endpoint the runner knows. AllocMissing names the Go processes whose
+	// counters could not be read, and why: they have no figures, never
+	// zeros.
+	Alloc        []ProcessAlloc    `json:"alloc,omitempty"`
+	AllocMissing map[string]string `json:"alloc_missing,omitempty"`
+	// ServicesAllocBytesPerOrder sums the services' bytes per order; nil
+	// when any service's could not be read.
+	ServicesAllocBytesPerOrder *float64 `json:"services_alloc_bytes_per_order,omitempty"`
+}
+
+// ProcessAlloc is one Go process's heap allocation over a window.
+type ProcessAlloc struct {
+	Name            string  `json:"name"`
+	Kind            string  `json:"kind"`
+	PID             int     `json:"pid"`
+	Bytes           uint64  `json:"bytes"`
+	BytesPerOrder   float64 `json:"bytes_per_order"`
+	ObjectsPerOrder float64 `json:"objects_per_order"`
+	GCCycles        uint64  `json:"gc_cycles"`
+	// GCPer1kOrders is the garbage collections completed per 1,000 orders.
+	GCPer1kOrders float64 `json:"gc_per_1k_orders"`
 }
 
 // ProcessCPU is one process's share.
@@ -183,7 +206,51 @@ func CPUOf(u proc.Usage, procs []proc.Process, orders int64, floor bool) *CPU {
 		c.OthersCores = round(max(0, m.BusyCores-c.CoresBusy), 3)
 	}
 	c.CoresBusy = round(c.CoresBusy, 3)
+	c.fillAlloc(u, procs, orders)
 	return c
+}
+
+// fillAlloc fills the allocation figures from u's counters, processes in
+// the order given.
+func (c *CPU) fillAlloc(u proc.Usage, procs []proc.Process, orders int64) {
+	var services float64
+	servicesRead, servicesMissing := 0, false
+	for _, p := range procs {
+		if msg, ok := u.AllocErrors[p.Name]; ok {
+			if c.AllocMissing == nil {
+				c.AllocMissing = map[string]string{}
+			}
+			c.AllocMissing[p.Name] = msg
+			servicesMissing = servicesMissing || p.Kind == proc.KindService
+			continue
+		}
+		a, ok := u.Allocs[p.Name]
+		if !ok {
+			continue // not a Go process the runner reads (a JVM, PostgreSQL)
+		}
+		n := float64(orders)
+		pa := ProcessAlloc{Name: p.Name, Kind: p.Kind, PID: p.PID, Bytes: a.Bytes, BytesPerOrder: round(float64(a.Bytes)/n, 1),
+			ObjectsPerOrder: round(float64(a.Objects)/n, 2), GCCycles: a.GCCycles, GCPer1kOrders: round(1000*float64(a.GCCycles)/n, 3)}
+		c.Alloc = append(c.Alloc, pa)
+		if p.Kind == proc.KindService {
+			services += float64(a.Bytes) / n
+			servicesRead++
+		}
+	}
+	if servicesRead > 0 && !servicesMissing {
+		sum := round(services, 1)
+		c.ServicesAllocBytesPerOrder = &sum
+	}
+}
+
+// processAlloc is name's figures in c, false when c has none.
+func (c *CPU) processAlloc(name string) (ProcessAlloc, bool) {
+	for _, a := range c.Alloc {
+		if a.Name == name {
+			return a, true
+		}
+	}
+	return ProcessAlloc{}, false
 }
 
 func round(v float64, digits int) float64 {

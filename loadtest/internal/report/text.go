@@ -157,6 +157,7 @@ func (r *Result) WriteTable(w io.Writer) error {
 		r.writeFaultTable(ew)
 	}
 	r.writeCPUTable(ew)
+	r.writeAllocTable(ew)
 	r.writeStack(ew)
 	for _, wmsg := range r.Warnings {
 		fmt.Fprintf(ew, "warning: %s\n", wmsg)
@@ -182,6 +183,109 @@ func (r *Result) writeCPUTable(w io.Writer) {
 	if line := r.idleLine(); line != "" {
 		fmt.Fprintf(w, "%s\n", line)
 	}
+}
+
+// allocHead says where the allocation table's figures come from.
+const allocHead = "Go heap allocated, from each Go process's runtime over each measured window; floors: per relayed record"
+
+// writeAllocTable prints each Go process's allocation per order: a row per
+// process, a column per phase, as the CPU table.
+func (r *Result) writeAllocTable(w io.Writer) {
+	cols := r.cpuColumns()
+	rows := allocTable(cols)
+	if rows == nil {
+		return
+	}
+	fmt.Fprintf(w, "\nallocation per order, KB (1,024 bytes) / objects / GC cycles per 1,000 orders (%s)\n", allocHead)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	for _, line := range rows {
+		fmt.Fprintln(tw, strings.Join(line, "\t")+"\t")
+	}
+	tw.Flush()
+	for _, line := range allocMissing(cols) {
+		fmt.Fprintf(w, "  %s\n", line)
+	}
+}
+
+// allocTable is the allocation table's cells, header first: a row per Go
+// process, then the services' sum; nil when no phase read any. A process
+// whose counters could not be read in a phase is "n/a" there.
+func allocTable(cols []cpuColumn) [][]string {
+	// The rows in the CPU table's order: services, broker, other, runner.
+	rank := map[string]int{"service": 0, "broker": 1, "database": 2, "other": 3, "runner": 4}
+	kind := map[string]string{}
+	for _, c := range cols {
+		for _, p := range c.cpu.Processes {
+			kind[p.Name] = p.Kind
+		}
+	}
+	var names []string
+	seen := map[string]bool{}
+	for _, c := range cols {
+		for _, a := range c.cpu.Alloc {
+			if !seen[a.Name] {
+				names, seen[a.Name], kind[a.Name] = append(names, a.Name), true, a.Kind
+			}
+		}
+		for _, name := range slices.Sorted(maps.Keys(c.cpu.AllocMissing)) {
+			if !seen[name] {
+				names, seen[name] = append(names, name), true
+			}
+		}
+	}
+	if len(names) == 0 {
+		return nil
+	}
+	sort.SliceStable(names, func(i, j int) bool { return rank[or(kind[names[i]], "other")] < rank[or(kind[names[j]], "other")] })
+	head := []string{"process"}
+	for _, c := range cols {
+		head = append(head, c.head)
+	}
+	rows := [][]string{head}
+	for _, name := range names {
+		row := []string{name}
+		for _, c := range cols {
+			if a, ok := c.cpu.processAlloc(name); ok {
+				row = append(row, fmt.Sprintf("%.1f / %s / %.2f", a.BytesPerOrder/1024, objects(a.ObjectsPerOrder), a.GCPer1kOrders))
+			} else if _, missing := c.cpu.AllocMissing[name]; missing {
+				row = append(row, "n/a")
+			} else {
+				row = append(row, "?")
+			}
+		}
+		rows = append(rows, row)
+	}
+	total := []string{"services total (KB)"}
+	for _, c := range cols {
+		if v := c.cpu.ServicesAllocBytesPerOrder; v != nil {
+			total = append(total, fmt.Sprintf("%.1f", *v/1024))
+		} else {
+			total = append(total, "n/a")
+		}
+	}
+	return append(rows, total)
+}
+
+// objects is a count of objects per order: whole from 10 up, where a
+// tenth says nothing, with one decimal below (a floor's relayed record).
+func objects(v float64) string {
+	if v >= 10 {
+		return fmt.Sprintf("%.0f", v)
+	}
+	return fmt.Sprintf("%.1f", v)
+}
+
+// allocMissing says, once per process, why its allocation was not read.
+func allocMissing(cols []cpuColumn) []string {
+	missing := map[string]string{}
+	for _, c := range cols {
+		maps.Copy(missing, c.cpu.AllocMissing)
+	}
+	var out []string
+	for _, k := range slices.Sorted(maps.Keys(missing)) {
+		out = append(out, fmt.Sprintf("allocation not measured (n/a): %s: %s", k, missing[k]))
+	}
+	return out
 }
 
 // idleLine says what the processes used with no load, in cores.
@@ -462,6 +566,18 @@ func (r *Result) WriteMarkdown(w io.Writer, images []string) error {
 		r.writeCPUMissing(ew, cols)
 		if line := r.idleLine(); line != "" {
 			fmt.Fprintf(ew, "\n%s.\n", strings.ToUpper(line[:1])+line[1:])
+		}
+		if rows := allocTable(cols); rows != nil {
+			fmt.Fprintf(ew, "\n## Allocation per order (KB / objects / GC cycles per 1,000 orders)\n\n%s (a service's from its /debug/vars on\nDEBUG_ADDR, the runner's from runtime/metrics), divided by the orders sent in it. n/a: not read, for the reason below.\n\n", allocHead)
+			for i, line := range rows {
+				fmt.Fprintf(ew, "| %s |\n", strings.Join(line, " | "))
+				if i == 0 {
+					fmt.Fprintf(ew, "|---%s|\n", strings.Repeat("|--:", len(line)-1))
+				}
+			}
+			for _, line := range allocMissing(cols) {
+				fmt.Fprintf(ew, "\n%s\n", line)
+			}
 		}
 	}
 	if st := r.Stack; st.StartedBy != "" {
