@@ -245,12 +245,20 @@ func TestRunAgainstRunningStack(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			srv := fakeServices(t, tt.unavailable)
+			// A broker that answers: the hop breakdown after the run reads
+			// the order topics, and an address that speaks no Kafka made it
+			// wait out its timeout (40 s a case).
+			cluster, err := kfake.NewCluster(kfake.NumBrokers(1))
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(cluster.Close)
 			out := t.TempDir()
 			args := []string{"loadtest", "-orders-url", srv.URL, "-notifications-url", srv.URL, "-stock-url", srv.URL,
-				"-processor-url", srv.URL, "-brokers", strings.TrimPrefix(srv.URL, "http://"), "-floor=false", "-idle", "100ms", "-rate", "40", "-duration", "1s", "-warmup", "250ms", "-ramp", "",
+				"-processor-url", srv.URL, "-brokers", strings.Join(cluster.ListenAddrs(), ","), "-floor=false", "-idle", "100ms", "-rate", "40", "-duration", "1s", "-warmup", "250ms", "-ramp", "",
 				"-max-ratio-p50", "0", "-max-ratio-p99", "0", "-out", out}
 			var stdout, stderr bytes.Buffer
-			err := run(context.Background(), args, env(nil), &stdout, &stderr)
+			err = run(context.Background(), args, env(nil), &stdout, &stderr)
 			if !errors.Is(err, tt.wantErr) {
 				t.Fatalf("run: got %v, want %v\n%s", err, tt.wantErr, stderr.String())
 			}
