@@ -86,7 +86,7 @@ stands now: partition, offset, key, value and the headers the consumer set:
 		printRecord(stdout, m, schemas)
 		n++
 		return nil
-	})
+	}, stderr)
 	if err != nil {
 		return err
 	}
@@ -192,7 +192,7 @@ reservation only writes the same statuses again.
 		fmt.Fprintf(stdout, "replayed %s partition=%d offset=%d -> %s partition=%d offset=%d key=%s\n",
 			dlq, m.Partition, m.Offset, got.Topic, got.Partition, got.Offset, printableKey(m.Key))
 		return nil
-	})
+	}, stderr)
 	fmt.Fprintf(stderr, "kit dlq: replayed %d dead letter(s) from %s\n", n, dlq)
 	return err
 }

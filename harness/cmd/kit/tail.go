@@ -111,7 +111,7 @@ then counts those: kit tail orders.status -from earliest -key <orderId> -n 3
 		what = "reading up to the current end of"
 	}
 	fmt.Fprintf(stderr, "kit tail: %s %s partition(s) %s from %s, without a group (nothing is committed)\n", what, topic, ints(partitionIDs(parts)), start)
-	return readPartitions(ctx, brokers, topic, reads, print)
+	return readPartitions(ctx, brokers, topic, reads, print, stderr)
 }
 
 // errEnough stops a read once -n records were printed.
@@ -151,7 +151,7 @@ type partitionRead struct {
 // offset order; reads that follow run side by side. It returns when every
 // bounded read is done, when fn returns an error (errEnough ends it
 // cleanly) or when ctx ends (Ctrl-C, also clean).
-func readPartitions(ctx context.Context, brokers cluster, topic string, reads []partitionRead, fn func(kafka.Message) error) error {
+func readPartitions(ctx context.Context, brokers cluster, topic string, reads []partitionRead, fn func(kafka.Message) error, stderr io.Writer) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	msgs := make(chan kafka.Message)
@@ -159,6 +159,15 @@ func readPartitions(ctx context.Context, brokers cluster, topic string, reads []
 	var wg sync.WaitGroup
 	bounded := len(reads) > 0 && reads[0].until >= 0
 	run := func(r partitionRead) {
+		// A partition without a leader for a moment (an election, a broker
+		// restarting) is said once per change of reason, then waited out.
+		var last string
+		retrying := func(err error) {
+			if msg := err.Error(); msg != last {
+				last = msg
+				fmt.Fprintf(stderr, "kit: %s; trying again\n", msg)
+			}
+		}
 		err := tail.Read(ctx, brokers.brokers, brokers.dialer, topic, r.partition, r.from, r.until, func(m kafka.Message) error {
 			select {
 			case msgs <- m:
@@ -166,7 +175,7 @@ func readPartitions(ctx context.Context, brokers cluster, topic string, reads []
 			case <-ctx.Done():
 				return ctx.Err()
 			}
-		})
+		}, retrying)
 		if err != nil && ctx.Err() == nil {
 			errs <- err
 			cancel()

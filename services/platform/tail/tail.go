@@ -8,7 +8,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"net"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -173,7 +175,7 @@ func (t *Tail) partition(ctx context.Context, partition int, from, end int64) er
 			done()
 		}
 		return nil
-	})
+	}, nil) // Run retries, and says so on /readyz meanwhile
 }
 
 // Positions is where the tail stands in each partition it has opened, for
@@ -197,8 +199,14 @@ func (t *Tail) setErr(err error) {
 // nothing is committed), from offset from, handing each record to fn in
 // offset order. It returns nil once the record before until was handed on
 // (until -1: never) or ctx has ended, fn's error as it is, or why a read
-// failed. dialer nil is plaintext.
-func Read(ctx context.Context, brokers []string, dialer *kafka.Dialer, topic string, partition int, from, until int64, fn func(kafka.Message) error) error {
+// failed. With retrying given, an error the broker calls retriable (no
+// leader during an election, a broker restarting) or a lost connection does
+// not end the read: it goes to retrying and the reader tries again, as a
+// console consumer waits out an election; with retrying nil it ends the read
+// like any other, for a caller that retries itself (Tail.Run). dialer nil is
+// plaintext.
+func Read(ctx context.Context, brokers []string, dialer *kafka.Dialer, topic string, partition int, from, until int64,
+	fn func(kafka.Message) error, retrying func(error)) error {
 	if until >= 0 && from >= until {
 		return nil
 	}
@@ -221,7 +229,14 @@ func Read(ctx context.Context, brokers []string, dialer *kafka.Dialer, topic str
 			if ctx.Err() != nil {
 				return nil
 			}
-			return fmt.Errorf("read %s/%d: %w", topic, partition, err)
+			err = fmt.Errorf("read %s/%d: %w", topic, partition, err)
+			if retrying != nil && retriable(err) {
+				// kafka-go's reader goes on trying by itself, with its
+				// backoff; it only reported this one.
+				retrying(err)
+				continue
+			}
+			return err
 		}
 		if err := fn(m); err != nil {
 			return err
@@ -230,4 +245,15 @@ func Read(ctx context.Context, brokers []string, dialer *kafka.Dialer, topic str
 			return nil
 		}
 	}
+}
+
+// retriable tells an error a read may outlive: one Kafka calls temporary,
+// or the connection failing.
+func retriable(err error) bool {
+	var kerr kafka.Error
+	if errors.As(err, &kerr) {
+		return kerr.Temporary()
+	}
+	var nerr net.Error
+	return errors.As(err, &nerr) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
 }
