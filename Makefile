@@ -14,7 +14,13 @@ SECURITY  ?=
 # `make up` only: 1 puts a proxy on every service's links, for `kit faults` (real Kafka and PostgreSQL links only).
 FAULTS    ?=
 # Go packages with unit tests: everything but the features, which `make features` runs per broker.
-UNIT    = $$(go list $(MODULE)/... | grep -v '^$(MODULE)/features$$')
+# The longest first (real Kafka, the lessons' stacks, the harness, the load runner end to end): go
+# test starts packages in the order given, and one of them starting last was the stage's tail.
+UNIT_FIRST := docs harness/broker/kafka harness loadtest
+empty :=
+space := $(empty) $(empty)
+UNIT    = $(addprefix $(MODULE)/,$(UNIT_FIRST)) \
+	$$(go list $(MODULE)/... | grep -vE '^$(MODULE)/(features|$(subst $(space),|,$(UNIT_FIRST)))$$')
 # `make check`'s packages: UNIT without those whose tests start a process beside them — real Kafka
 # (a JVM), Docker, PostgreSQL, the services (harness.Start, the docs' lessons, the load runner end to
 # end). The embedded broker (kfake) runs in-process and stays in. In the packages kept, a test that
