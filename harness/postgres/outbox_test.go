@@ -253,15 +253,25 @@ func (p *cutProxy) close() {
 }
 
 // logBuffer is a log a test can read while the code under test writes it.
+// A write signals news, when set, so that a wait on the log's lines wakes
+// up (the recorder's news channel: a wait for records or a line).
 type logBuffer struct {
-	mu  sync.Mutex
-	buf strings.Builder
+	mu   sync.Mutex
+	buf  strings.Builder
+	news chan struct{}
 }
 
 func (b *logBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
+	n, err := b.buf.Write(p)
+	b.mu.Unlock()
+	if b.news != nil {
+		select {
+		case b.news <- struct{}{}:
+		default:
+		}
+	}
+	return n, err
 }
 
 func (b *logBuffer) String() string {
@@ -308,7 +318,10 @@ func TestALeaderThatLostItsLeaseStopsProducing(t *testing.T) {
 	rec := &recorder{got: map[string][]string{}, news: make(chan struct{}, 1)}
 	dbA, obA := openOutbox(ctx, t, strings.Replace(dsn, srv.Addr(), proxy.ln.Addr().String(), 1)) // a reaches PostgreSQL through the proxy
 	dbB, obB := openOutbox(ctx, t, dsn)
-	logA := &logBuffer{}
+	// The wait below ends on a's line as well as on records: waking on
+	// records alone, it slept through a line written after b's last record
+	// and gave up 30 s later with the right records (seen under make test).
+	logA := &logBuffer{news: rec.news}
 	relayA := outbox.NewRelay(obA, rec.writer("a"), slog.New(slog.NewTextHandler(logA, nil)))
 	relayB := outbox.NewRelay(obB, rec.writer("b"), slog.New(slog.DiscardHandler))
 	run := func(r *outbox.Relay) {
