@@ -15,9 +15,7 @@ SECURITY  ?=
 FAULTS    ?=
 # Go packages with unit tests: everything but the features, which `make features` runs per broker.
 # The longest first (real Kafka, the lessons' stacks, the harness, the load runner end to end): go
-# test starts packages in the order given, and one of them starting last was the stage's tail. -p 3:
-# a package's test binary running holds one of go test's -p slots, so with two (the default on two
-# cores) nothing else was even compiled while the two longest ran, mostly waiting on JVMs.
+# test starts packages in the order given, and one of them starting last was the stage's tail.
 UNIT_FIRST := docs harness/broker/kafka harness loadtest
 empty :=
 space := $(empty) $(empty)
@@ -87,7 +85,7 @@ workflow: ## check the GitHub Actions workflow with actionlint
 unit: ## unit tests of every Go module, with the race detector, beside a PostgreSQL server; JUnit in features/reports/unit.junit.xml
 	@mkdir -p $(REPORTS)
 	go run ./harness/cmd/with-postgres -- $(GOTESTSUM) --format standard-verbose --hide-summary skipped --junitfile $(REPORTS)/unit.junit.xml \
-		-- -race -count=1 -p 3 -timeout 25m $(UNIT) 2>&1 | $(QUIET_V)
+		-- -race -count=1 -timeout 25m $(UNIT) 2>&1 | $(QUIET_V)
 # stream_memory_test.go is built without -race only (the race detector inflates the stacks and heap its tests
 # measure), so the line above skips it: its tests run again here without -race, their names read from the file.
 	go test -count=1 -run "^($$(sed -nE 's/^func (Test[A-Za-z0-9_]+)\(.*/\1/p' services/notifications-api/stream_memory_test.go | paste -sd'|' -))\$$" \
