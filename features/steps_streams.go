@@ -284,6 +284,21 @@ var lifecycles = [][]events.Status{
 	{events.StatusCreated, events.StatusFailed},
 }
 
+// trail lists an order's status records for a failure message: offset,
+// seq, status and the record's timestamp — the moment its producer's call
+// sent it (the relays stamp it), the same for every attempt of one call —
+// so a record appended late by the broker tells itself from one sent late.
+func trail(recs []harness.Record) string {
+	var out []string
+	for _, r := range recs {
+		var st events.OrderStatus
+		_ = json.Unmarshal(r.Value, &st) // lifecycle said what did not decode
+		out = append(out, fmt.Sprintf("%d/%d %d:%s sent %s", r.Partition, r.Offset, st.Seq, st.Status,
+			r.Timestamp.UTC().Format("15:04:05.000")))
+	}
+	return strings.Join(out, ", ")
+}
+
 // lifecycle checks one order's status records, in the order they were
 // recorded, as a reader that keeps the highest seq per order reads them. A
 // record with a seq already seen is a repeat (a producer's retry, a relay's
@@ -382,7 +397,7 @@ func everyOrderPaid(ctx context.Context) error {
 	for _, id := range ids {
 		kept, n, err := lifecycle(byOrder[id])
 		if err != nil {
-			return fmt.Errorf("order %s: %w", id, err)
+			return fmt.Errorf("order %s: %w; its records: %s", id, err, trail(byOrder[id]))
 		}
 		if final := kept[len(kept)-1]; final != events.StatusPaid {
 			return fmt.Errorf("order %s ended %s, want PAID", id, final)
