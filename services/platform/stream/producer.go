@@ -411,7 +411,7 @@ func (q *produceQueue) send(batch []produceItem) {
 		if err == nil && resp.Error != nil {
 			err = resp.Error
 		}
-		if err == nil || attempt >= q.p.cfg.MaxAttempts || !retriable(err) {
+		if err == nil || attempt >= q.p.cfg.MaxAttempts || !Retriable(err) {
 			break
 		}
 		time.Sleep(backoff(attempt))
@@ -454,10 +454,10 @@ func bytesOrNil(b []byte) kafka.Bytes {
 	return kafka.NewBytes(b)
 }
 
-// retriable reports whether a produce may succeed if tried again: the
-// broker said so (a leader moving, too few in-sync replicas for now), or
-// the connection failed or timed out.
-func retriable(err error) bool {
+// Retriable reports whether a request to Kafka — a produce, a fetch — may
+// succeed if tried again: the broker said so (a leader moving, too few
+// in-sync replicas for now), or the connection failed or timed out.
+func Retriable(err error) bool {
 	var temporary interface{ Temporary() bool }
 	if errors.As(err, &temporary) && temporary.Temporary() {
 		return true

@@ -8,9 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
-	"net"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -230,7 +228,7 @@ func Read(ctx context.Context, brokers []string, dialer *kafka.Dialer, topic str
 				return nil
 			}
 			err = fmt.Errorf("read %s/%d: %w", topic, partition, err)
-			if retrying != nil && retriable(err) {
+			if retrying != nil && stream.Retriable(err) {
 				// kafka-go's reader goes on trying by itself, with its
 				// backoff; it only reported this one.
 				retrying(err)
@@ -245,15 +243,4 @@ func Read(ctx context.Context, brokers []string, dialer *kafka.Dialer, topic str
 			return nil
 		}
 	}
-}
-
-// retriable tells an error a read may outlive: one Kafka calls temporary,
-// or the connection failing.
-func retriable(err error) bool {
-	var kerr kafka.Error
-	if errors.As(err, &kerr) {
-		return kerr.Temporary()
-	}
-	var nerr net.Error
-	return errors.As(err, &nerr) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
 }
