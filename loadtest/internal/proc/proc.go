@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -241,12 +242,8 @@ func Command(pid int) string {
 // of the same user (or all, as root) can be searched.
 func ListeningPID(port int) (int, error) {
 	inodes := map[string]bool{}
-	for _, f := range []string{"tcp", "tcp6"} {
-		b, err := os.ReadFile(filepath.Join(procRoot, "net", f))
-		if err != nil {
-			continue
-		}
-		for _, ino := range listeningInodes(bytes.NewReader(b), port) {
+	for ino, p := range listeningSockets() {
+		if p == port {
 			inodes[ino] = true
 		}
 	}
@@ -262,16 +259,12 @@ func ListeningPID(port int) (int, error) {
 		if err != nil {
 			continue
 		}
-		fds, err := os.ReadDir(filepath.Join(procRoot, e.Name(), "fd"))
+		held, err := socketInodes(pid)
 		if err != nil {
 			continue // another user's process, or gone
 		}
-		for _, fd := range fds {
-			link, err := os.Readlink(filepath.Join(procRoot, e.Name(), "fd", fd.Name()))
-			if err != nil {
-				continue
-			}
-			if ino, ok := strings.CutPrefix(link, "socket:["); ok && inodes[strings.TrimSuffix(ino, "]")] {
+		for ino := range held {
+			if inodes[ino] {
 				return pid, nil
 			}
 		}
@@ -279,27 +272,30 @@ func ListeningPID(port int) (int, error) {
 	return 0, fmt.Errorf("port %d listens, but no process of this user holds the socket (another user's, or in a container)", port)
 }
 
-// listeningInodes returns the inodes of the sockets in LISTEN state (0A) on
-// port in a /proc/net/tcp or tcp6 table.
-func listeningInodes(r io.Reader, port int) []string {
-	var out []string
-	for ino, p := range listeningPorts(r) {
-		if p == port {
-			out = append(out, ino)
-		}
-	}
-	slices.Sort(out)
-	return out
-}
-
 // ListeningPorts returns the TCP ports pid listens on (any local address,
 // IPv4 or IPv6), sorted: the sockets among its /proc/<pid>/fd that
 // /proc/net/tcp{,6} has in LISTEN state.
 func ListeningPorts(pid int) ([]int, error) {
+	held, err := socketInodes(pid)
+	if err != nil {
+		return nil, fmt.Errorf("pid %d's sockets: %w", pid, err)
+	}
+	var ports []int
+	for ino, port := range listeningSockets() {
+		if held[ino] && !slices.Contains(ports, port) {
+			ports = append(ports, port)
+		}
+	}
+	slices.Sort(ports)
+	return ports, nil
+}
+
+// socketInodes returns the inodes of the sockets pid holds open.
+func socketInodes(pid int) (map[string]bool, error) {
 	dir := filepath.Join(procRoot, strconv.Itoa(pid), "fd")
 	fds, err := os.ReadDir(dir)
 	if err != nil {
-		return nil, fmt.Errorf("pid %d's sockets: %w", pid, err)
+		return nil, err
 	}
 	held := map[string]bool{}
 	for _, fd := range fds {
@@ -311,22 +307,21 @@ func ListeningPorts(pid int) ([]int, error) {
 			held[strings.TrimSuffix(ino, "]")] = true
 		}
 	}
-	seen := map[int]bool{}
-	var ports []int
+	return held, nil
+}
+
+// listeningSockets maps the inode of every TCP socket in LISTEN state on
+// this machine, IPv4 and IPv6, to its port.
+func listeningSockets() map[string]int {
+	out := map[string]int{}
 	for _, f := range []string{"tcp", "tcp6"} {
 		b, err := os.ReadFile(filepath.Join(procRoot, "net", f))
 		if err != nil {
 			continue
 		}
-		for ino, port := range listeningPorts(bytes.NewReader(b)) {
-			if held[ino] && !seen[port] {
-				seen[port] = true
-				ports = append(ports, port)
-			}
-		}
+		maps.Copy(out, listeningPorts(bytes.NewReader(b)))
 	}
-	slices.Sort(ports)
-	return ports, nil
+	return out
 }
 
 // listeningPorts maps the inode of each socket in LISTEN state (0A) in a

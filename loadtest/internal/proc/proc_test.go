@@ -97,7 +97,7 @@ func TestTreeTime(t *testing.T) {
 	}
 }
 
-func TestListeningInodes(t *testing.T) {
+func TestListeningPortsOfATable(t *testing.T) {
 	table := `  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
    0: 0100007F:1F91 00000000:0000 0A 00000000:00000000 00:00000000 00000000  1000        0 111 1 0000000000000000 100 0 0 10 0
    1: 0100007F:1F91 0100007F:D2F0 01 00000000:00000000 00:00000000 00000000  1000        0 222 1 0000000000000000 20 4 30 10 -1
@@ -112,8 +112,16 @@ func TestListeningInodes(t *testing.T) {
 		{9093, "333"},
 		{8084, ""},
 	}
+	sockets := listeningPorts(strings.NewReader(table))
 	for _, tt := range tests {
-		got := strings.Join(listeningInodes(strings.NewReader(table), tt.port), ",")
+		var inodes []string
+		for ino, port := range sockets {
+			if port == tt.port {
+				inodes = append(inodes, ino)
+			}
+		}
+		slices.Sort(inodes)
+		got := strings.Join(inodes, ",")
 		if got != tt.want {
 			t.Errorf("port %d: got inodes %q, want %q", tt.port, got, tt.want)
 		}
