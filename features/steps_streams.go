@@ -299,6 +299,17 @@ func trail(recs []harness.Record) string {
 	return strings.Join(out, ", ")
 }
 
+// tailErrors names the fetch errors the status tail met, for a failure
+// message: a record it never saw (a truncated log, a reset offset) shows
+// there; "" when there were none.
+func tailErrors(t *harness.Tail) string {
+	errs := t.Errors()
+	if len(errs) == 0 {
+		return ""
+	}
+	return "; the status tail's fetch errors: " + strings.Join(errs, "; ")
+}
+
 // lifecycle checks one order's status records, in the order they were
 // recorded, as a reader that keeps the highest seq per order reads them. A
 // record with a seq already seen is a repeat (a producer's retry, a relay's
@@ -397,7 +408,7 @@ func everyOrderPaid(ctx context.Context) error {
 	for _, id := range ids {
 		kept, n, err := lifecycle(byOrder[id])
 		if err != nil {
-			return fmt.Errorf("order %s: %w; its records: %s", id, err, trail(byOrder[id]))
+			return fmt.Errorf("order %s: %w; its records: %s%s", id, err, trail(byOrder[id]), tailErrors(w.statuses))
 		}
 		if final := kept[len(kept)-1]; final != events.StatusPaid {
 			return fmt.Errorf("order %s ended %s, want PAID", id, final)

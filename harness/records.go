@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -160,8 +161,12 @@ type Tail struct {
 	records []Record
 	news    chan struct{}
 	err     error
-	done    chan struct{}
-	cancel  context.CancelFunc
+	// errs lists the distinct fetch errors seen, each with when it was
+	// first seen (at most maxTailErrors): a lost record — data loss after
+	// a leader's log was truncated, a reset offset — shows there.
+	errs   []string
+	done   chan struct{}
+	cancel context.CancelFunc
 }
 
 // Tail starts following topic from its current end.
@@ -198,6 +203,7 @@ func (t *Tail) run(ctx context.Context) {
 		t.mu.Lock()
 		fetches.EachError(func(topic string, p int32, err error) {
 			t.err = fmt.Errorf("tail %s/%d: %w", topic, p, err)
+			t.noteError(t.err)
 		})
 		t.records = append(t.records, batch...)
 		t.mu.Unlock()
@@ -206,6 +212,30 @@ func (t *Tail) run(ctx context.Context) {
 		default:
 		}
 	}
+}
+
+// maxTailErrors bounds Tail.Errors.
+const maxTailErrors = 20
+
+// noteError adds err to errs unless it is there already; t.mu is held.
+func (t *Tail) noteError(err error) {
+	msg := err.Error()
+	for _, e := range t.errs {
+		if strings.HasSuffix(e, " "+msg) {
+			return
+		}
+	}
+	if len(t.errs) < maxTailErrors {
+		t.errs = append(t.errs, time.Now().UTC().Format("15:04:05.000")+" "+msg)
+	}
+}
+
+// Errors returns the distinct fetch errors the tail has seen, each after
+// the time it was first seen; nil when there were none.
+func (t *Tail) Errors() []string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return slices.Clone(t.errs)
 }
 
 // Records returns what the tail has seen so far.
