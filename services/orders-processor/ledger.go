@@ -40,7 +40,7 @@ CREATE TABLE IF NOT EXISTS answered (
 	status     TEXT NOT NULL,
 	seq        INTEGER NOT NULL CHECK (seq >= 1),
 	updated_at TEXT NOT NULL
-);
+)` + sqldb.WithoutRowID(d) + `;
 ` + outbox.Schema(d)
 }
 

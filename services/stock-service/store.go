@@ -95,7 +95,7 @@ func schema(d sqldb.Dialect) string {
 CREATE TABLE IF NOT EXISTS inventory (
 	sku      TEXT PRIMARY KEY,
 	quantity BIGINT NOT NULL CHECK (quantity >= 0)
-);
+)` + sqldb.WithoutRowID(d) + `;
 CREATE TABLE IF NOT EXISTS reservations (
 	order_id     TEXT PRIMARY KEY,
 	result       TEXT NOT NULL,

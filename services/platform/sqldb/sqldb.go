@@ -216,6 +216,20 @@ func withPragmas(dsn string, more ...string) string {
 	return dsn + sep + "_pragma=" + strings.Join(pragmas, "&_pragma=")
 }
 
+// WithoutRowID ends the CREATE TABLE of a table of small rows found by a
+// TEXT primary key. On SQLite the table is then one B-tree ordered by that
+// key instead of a rowid table plus an index of the key, so inserting a
+// random key (an order id) writes one page less to the WAL and looks the
+// key up once; SQLite advises it for rows of no more than a few hundred
+// bytes only, so tables holding a whole order keep their rowid.
+// PostgreSQL has no such clause: "".
+func WithoutRowID(d Dialect) string {
+	if d == SQLite {
+		return " WITHOUT ROWID"
+	}
+	return ""
+}
+
 // CreateSchema runs ddl (CREATE … IF NOT EXISTS statements) once, however
 // many instances start at the same moment: in PostgreSQL two sessions
 // creating one table at once can both pass IF NOT EXISTS and one fails, so
