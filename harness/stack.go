@@ -61,6 +61,10 @@ type Options struct {
 	// ZooKeeperPort fixes ZooKeeper's port for kafka and kafka-cluster; 0
 	// picks one.
 	ZooKeeperPort int
+	// BrokerFullJIT has real Kafka's JVMs compile with C2 as a production
+	// broker does (kafka.Options.FullJIT): for measuring a broker's cost
+	// per record. Without it they start and idle on about half the CPU.
+	BrokerFullJIT bool
 	// BrokerAddrs are the cluster's addresses when Broker is "external".
 	BrokerAddrs []string
 	// Registry is the schema registry started beside the broker, whose
@@ -458,9 +462,9 @@ func startBroker(ctx context.Context, opts Options, m *security.Material, client
 	case "", "embedded":
 		return embedded.Start(ctx, embedded.Options{Port: opts.BrokerPort, Security: m, Log: opts.Log})
 	case "kafka":
-		return kafka.Start(ctx, kafka.Options{Port: opts.BrokerPort, ZooKeeperPort: opts.ZooKeeperPort, Log: opts.Log, Security: m, ClientListeners: clients})
+		return kafka.Start(ctx, kafka.Options{Port: opts.BrokerPort, ZooKeeperPort: opts.ZooKeeperPort, Log: opts.Log, Security: m, ClientListeners: clients, FullJIT: opts.BrokerFullJIT})
 	case "kafka-cluster":
-		return kafka.Start(ctx, kafka.Options{Brokers: 3, Port: opts.BrokerPort, ZooKeeperPort: opts.ZooKeeperPort, Log: opts.Log, Security: m, ClientListeners: clients, BrokerLinks: among})
+		return kafka.Start(ctx, kafka.Options{Brokers: 3, Port: opts.BrokerPort, ZooKeeperPort: opts.ZooKeeperPort, Log: opts.Log, Security: m, ClientListeners: clients, BrokerLinks: among, FullJIT: opts.BrokerFullJIT})
 	case "testcontainers":
 		return testcontainers.Start(ctx, testcontainers.Options{})
 	case "external":

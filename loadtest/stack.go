@@ -53,7 +53,9 @@ func startStack(ctx context.Context, cfg config, stderr io.Writer) (_ *target, e
 	began := time.Now()
 	t := &target{kind: "harness", broker: cfg.broker}
 	opts := harness.Options{Broker: cfg.broker, ServiceEnv: serviceEnv(cfg), Instances: cfg.instances, DB: cfg.db, Security: cfg.security,
-		Faults: cfg.fault != nil}
+		Faults: cfg.fault != nil,
+		// Real Kafka's cost per record is a production broker's: C2 compiles its hot code.
+		BrokerFullJIT: true}
 	var closers []func(context.Context) error
 	t.close = func(ctx context.Context) error {
 		var errs []error

@@ -2,6 +2,7 @@ package kafka
 
 import (
 	"maps"
+	"slices"
 	"testing"
 )
 
@@ -93,5 +94,33 @@ func TestAddBrokerListener(t *testing.T) {
 		if !maps.Equal(props, before) {
 			t.Errorf("broker links %+v were refused but changed the properties", bad.links)
 		}
+	}
+}
+
+// A broker compiles with C1 alone unless FullJIT asks for C2, and
+// KafkaJVMOptions, when given, are taken as they are.
+func TestBrokerJVMsCompileWithC1UnlessFullJIT(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		opts  Options
+		quick bool
+	}{
+		{"default, one broker", Options{}, true},
+		{"default, a cluster", Options{Brokers: 3}, true},
+		{"FullJIT", Options{FullJIT: true}, false},
+		{"FullJIT, a cluster", Options{Brokers: 3, FullJIT: true}, false},
+		{"own options", Options{KafkaJVMOptions: []string{"-Xmx1g"}}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := &Broker{dir: t.TempDir(), classpath: "kafka.jar"}
+			if err := b.prepareDir(tc.opts); err != nil {
+				t.Fatal(err)
+			}
+			for _, nd := range b.nodes {
+				if got := slices.Contains(nd.args, quickJIT); got != tc.quick {
+					t.Errorf("%s's JVM arguments %v: %s present = %v, want %v", nd.name, nd.args, quickJIT, got, tc.quick)
+				}
+			}
+		})
 	}
 }
