@@ -100,7 +100,7 @@ features: features-embedded features-kafka ## the Gherkin features on the embedd
 # Neither proxies the services' links: the @network scenarios run in features-network.
 features-embedded features-kafka: features-%:
 	@mkdir -p $(REPORTS)
-	BROKER=$* GODOG_FORMAT=pretty,junit:$(REPORTS)/features-$*.junit.xml,cucumber:$(REPORTS)/features-$*.cucumber.json \
+	BROKER=$* FEATURES_LOG_DIR=$(REPORTS)/logs/$@ GODOG_FORMAT=pretty,junit:$(REPORTS)/features-$*.junit.xml,cucumber:$(REPORTS)/features-$*.cucumber.json \
 		go test -count=1 -v ./features 2>&1 | $(QUIET_V)
 
 # Every service's links to real Kafka and to PostgreSQL through a proxy of its own (FAULTS=1): the
@@ -110,7 +110,7 @@ features-embedded features-kafka: features-%:
 features-network: ## network faults (@network): slow, reset and cut links between the services and real Kafka or PostgreSQL
 	@mkdir -p $(REPORTS)
 	BROKER=kafka DB=postgres FAULTS=1 GODOG_TAGS='@network' \
-	GODOG_FORMAT=pretty,junit:$(REPORTS)/features-network.junit.xml,cucumber:$(REPORTS)/features-network.cucumber.json \
+	FEATURES_LOG_DIR=$(REPORTS)/logs/$@ GODOG_FORMAT=pretty,junit:$(REPORTS)/features-network.junit.xml,cucumber:$(REPORTS)/features-network.cucumber.json \
 		go test -count=1 -v ./features 2>&1 | $(QUIET_V)
 
 # Only the scaling and failover scenarios (@scaling, @cluster): the others ran on both brokers already.
@@ -120,7 +120,7 @@ CLUSTER_INSTANCES := orders-api=2,orders-processor=3,notifications-api=2,stock-s
 features-cluster: ## the scaling and failover scenarios, and a broker cut from the others, on three Kafka brokers, PostgreSQL and several instances of each service
 	@mkdir -p $(REPORTS)
 	BROKER=kafka-cluster DB=postgres FAULTS=1 INSTANCES=$(CLUSTER_INSTANCES) GODOG_TAGS='@scaling,@cluster' \
-	GODOG_FORMAT=pretty,junit:$(REPORTS)/features-cluster.junit.xml,cucumber:$(REPORTS)/features-cluster.cucumber.json \
+	FEATURES_LOG_DIR=$(REPORTS)/logs/$@ GODOG_FORMAT=pretty,junit:$(REPORTS)/features-cluster.junit.xml,cucumber:$(REPORTS)/features-cluster.cucumber.json \
 		go test -count=1 -v ./features 2>&1 | $(QUIET_V)
 
 # Only the @security scenarios, on real Kafka locked down: SASL_SSL with SCRAM-SHA-512, a CA of the
@@ -128,7 +128,7 @@ features-cluster: ## the scaling and failover scenarios, and a broker cut from t
 features-security: ## who may write where: the @security scenarios on real Kafka with SASL_SSL, SCRAM users and ACLs
 	@mkdir -p $(REPORTS)
 	BROKER=kafka SECURITY=sasl_ssl GODOG_TAGS='@security' \
-	GODOG_FORMAT=pretty,junit:$(REPORTS)/features-security.junit.xml,cucumber:$(REPORTS)/features-security.cucumber.json \
+	FEATURES_LOG_DIR=$(REPORTS)/logs/$@ GODOG_FORMAT=pretty,junit:$(REPORTS)/features-security.junit.xml,cucumber:$(REPORTS)/features-security.cucumber.json \
 		go test -count=1 -v ./features 2>&1 | $(QUIET_V)
 
 web-test: setup ## the page's unit tests (vitest); JUnit in features/reports/web-test.junit.xml
@@ -147,7 +147,7 @@ scenarios: ## the features against a running deployment (e.g. docker compose up)
 	NOTIFICATIONS_API_URL=$${NOTIFICATIONS_API_URL:-http://localhost:8083} \
 	STOCK_SERVICE_URL=$${STOCK_SERVICE_URL:-http://localhost:8084} \
 	KAFKA_BROKERS=$${KAFKA_BROKERS:-localhost:9093} \
-	GODOG_FORMAT=pretty,junit:$(REPORTS)/features-external.junit.xml,cucumber:$(REPORTS)/features-external.cucumber.json \
+	FEATURES_LOG_DIR=$(REPORTS)/logs/$@ GODOG_FORMAT=pretty,junit:$(REPORTS)/features-external.junit.xml,cucumber:$(REPORTS)/features-external.cucumber.json \
 	go test -count=1 -v ./features 2>&1 | $(QUIET_V)
 
 # Built, not `go run`, so its exit status (99: thresholds missed, 1: tool error) reaches make.

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -99,14 +100,62 @@ func (e *env) endScenario(ctx context.Context, sc *godog.Scenario, err error) (c
 		t.Close()
 	}
 	if err != nil {
-		fmt.Fprintf(os.Stdout, "\n--- scenario %q failed (token %s, order %s); service logs follow ---\n", sc.Name, w.token, w.orderID)
+		dir, saveErr := saveLogs(e.stack, sc.Name, w.token)
+		where := "every instance's whole log in " + dir
+		if saveErr != nil {
+			where = "the whole logs could not be saved: " + saveErr.Error()
+		}
+		fmt.Fprintf(os.Stdout, "\n--- scenario %q failed (token %s, order %s); each service's warnings and last lines follow (%s) ---\n", sc.Name, w.token, w.orderID, where)
 		for _, name := range harness.Services {
 			for _, in := range e.stack.Instances(name) {
-				fmt.Fprintf(os.Stdout, "\n===== %s =====\n%s", in.Name(), lastLines(in.Logs(), 60))
+				logs := in.Logs()
+				fmt.Fprintf(os.Stdout, "\n===== %s: warnings and errors =====\n%s", in.Name(), lastLines(warnings(logs), 40))
+				fmt.Fprintf(os.Stdout, "\n===== %s: last lines =====\n%s", in.Name(), lastLines(logs, 60))
 			}
 		}
 	}
 	return ctx, nil
+}
+
+// saveLogs writes every instance's whole log into a directory of the
+// failed scenario's own under FEATURES_LOG_DIR (the Makefile's stages put it
+// in features/reports, which CI keeps), or the temp dir, and returns it:
+// the lines printed with a failure are a window, and a delivery fault can
+// start minutes before the check that sees it.
+func saveLogs(stack *harness.Stack, scenario, token string) (string, error) {
+	root := os.Getenv("FEATURES_LOG_DIR")
+	if root == "" {
+		root = filepath.Join(os.TempDir(), "kafkakit-features-logs")
+	}
+	slug := strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' {
+			return r
+		}
+		return '-'
+	}, scenario)
+	dir := filepath.Join(root, token+"-"+slug)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return dir, err
+	}
+	for _, name := range harness.Services {
+		for _, in := range stack.Instances(name) {
+			if err := os.WriteFile(filepath.Join(dir, strings.ReplaceAll(in.Name(), "#", "-")+".log"), []byte(in.Logs()), 0o644); err != nil {
+				return dir, err
+			}
+		}
+	}
+	return dir, nil
+}
+
+// warnings keeps the log lines at level WARN or ERROR.
+func warnings(logs string) string {
+	var out strings.Builder
+	for line := range strings.Lines(logs) {
+		if strings.Contains(line, `"level":"WARN"`) || strings.Contains(line, `"level":"ERROR"`) {
+			out.WriteString(line)
+		}
+	}
+	return out.String()
 }
 
 // sku returns the scenario's own SKU for a name used in a feature.
