@@ -173,10 +173,36 @@ func HandOver[T Queuer](to func([]Queued)) func(results []T) {
 	}
 }
 
+// querier runs a query: the database, or a transaction on it.
+type querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+// snapshot returns what a read of the table in pages queries, and what ends
+// it. On PostgreSQL a record's seq is taken when it is inserted, not when
+// its transaction commits, so a transaction can commit records whose seqs
+// are below those of records another transaction committed first: a page
+// read after such a commit would hold its later records while the seqs of
+// its earlier ones were passed by a page read before it, and the relay
+// would send a key's later record first. So the pages are read in one
+// read-only REPEATABLE READ transaction, which sees every transaction's
+// records, or none of them, on every page. On SQLite one writer commits at
+// a time, so seqs are in commit order and the database is read as it is.
+func (o *Outbox) snapshot(ctx context.Context) (querier, func(), error) {
+	if o.db.Dialect != sqldb.Postgres {
+		return o.db, func() {}, nil
+	}
+	tx, err := o.db.BeginTx(ctx, &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true})
+	if err != nil {
+		return nil, nil, fmt.Errorf("read outbox: %w", err)
+	}
+	return tx, func() { _ = tx.Rollback() }, nil
+}
+
 // pending returns up to limit queued records after sequence number after,
-// oldest first.
-func (o *Outbox) pending(ctx context.Context, after int64, limit int) ([]Queued, error) {
-	rows, err := o.db.QueryContext(ctx, o.db.Rebind(`SELECT seq, topic, key, value, headers FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?`), after, limit)
+// oldest first, read with q (the database, or a snapshot of it).
+func (o *Outbox) pending(ctx context.Context, q querier, after int64, limit int) ([]Queued, error) {
+	rows, err := q.QueryContext(ctx, o.db.Rebind(`SELECT seq, topic, key, value, headers FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?`), after, limit)
 	if err != nil {
 		return nil, fmt.Errorf("read outbox: %w", err)
 	}

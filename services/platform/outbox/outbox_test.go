@@ -562,7 +562,7 @@ func TestPutKeepsEachRecordsHeaders(t *testing.T) {
 	with := func(m Message, h []kafka.Header) Message { m.Headers = h; return m }
 	commit(t, db, o, with(msg("a", "k1", "1"), trace), msg("a", "k2", "2"), with(msg("a", "k3", "3"), trace),
 		with(msg("a", "k4", "4"), other), with(msg("a", "k5", "5"), trace[:0]))
-	got, err := o.pending(ctx, 0, 10)
+	got, err := o.pending(ctx, o.db, 0, 10)
 	if err != nil {
 		t.Fatal(err)
 	}

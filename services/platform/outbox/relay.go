@@ -78,6 +78,10 @@ type Relay struct {
 	heldKeys   map[topicKey]*held
 	nextRetry  time.Time // the earliest retry of a held stream; zero when none
 
+	// pageRead, when set, runs after each page a read of the table gets
+	// (tests: another transaction commits between two pages).
+	pageRead func()
+
 	mu      sync.Mutex
 	failing error // the last round's error (reading the outbox), nil once one succeeds
 	since   time.Time
@@ -312,8 +316,15 @@ func (r *Relay) round(ctx context.Context) (bool, error) {
 // readBatch reads the table oldest first for up to Batch records to send:
 // neither acknowledged already nor of a stream held at now. It reads past
 // held records, however many, so that one refused partition or topic
-// does not keep the others' records from being read.
+// does not keep the others' records from being read; every page in one
+// snapshot of the table (Outbox.snapshot), so no page holds a
+// transaction's later records without its earlier ones.
 func (r *Relay) readBatch(ctx context.Context, now time.Time) ([]Queued, error) {
+	read, end, err := r.outbox.snapshot(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer end()
 	var batch []Queued
 	var after int64
 	var seen *streams // the held streams that still have records
@@ -321,9 +332,12 @@ func (r *Relay) readBatch(ctx context.Context, now time.Time) ([]Queued, error) 
 		seen = &streams{topics: map[string]bool{}, keys: map[topicKey]bool{}}
 	}
 	for {
-		rows, err := r.outbox.pending(ctx, after, r.Batch)
+		rows, err := r.outbox.pending(ctx, read, after, r.Batch)
 		if err != nil {
 			return nil, err
+		}
+		if r.pageRead != nil {
+			r.pageRead()
 		}
 		for _, q := range rows {
 			r.readTo = max(r.readTo, q.seq)
