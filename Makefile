@@ -36,8 +36,10 @@ GOTESTSUM  := go run gotest.tools/gotestsum@v1.13.0
 ACTIONLINT := go run github.com/rhysd/actionlint/cmd/actionlint@v1.7.12
 # The stages of `make test`, in order; each gets a line in the summary that ends it. a+b,c runs b
 # then c while a runs (scripts/stages.sh). Beside unit (about 2/3 of both cores, real Kafka of its
-# own): only stages with no broker process and no fixed port; the real-Kafka stages run one at a time.
-TEST_STAGES := setup unit+vet,workflow,web-test,features-embedded features-kafka features-cluster features-security features-network e2e
+# own): only stages with no broker process and no fixed port. After it, the cluster stage (three
+# brokers) beside the single-broker stages one at a time, and e2e (kit up's fixed ports, which no
+# other stage uses): two real-Kafka stacks at once take about 1.3 of the 2 cores.
+TEST_STAGES := setup unit+vet,workflow,web-test,features-embedded features-cluster+features-kafka,features-security,features-network,e2e
 # A load run of about a minute (floor, 200 orders/s, a ramp to 1000/s) for CI's artifact.
 # Latency thresholds are off (a shared runner's numbers are noise); every order must still end.
 LOADTEST_SHORT := -warmup 2s -duration 10s -ramp 500,1000 -step-duration 10s \
