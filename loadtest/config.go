@@ -154,7 +154,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.DurationVar(&c.settle, "settle", 3*time.Second, "sse mode: wait after connecting before reading memory")
 	fs.DurationVar(&c.deliveryTimeout, "delivery-timeout", 30*time.Second, "sse mode: wait this long for the status to reach every stream")
 	fs.StringVar(&c.ordersTopic, "orders-topic", events.TopicOrdersCreated, "sse mode: topic the order is produced to (ids are assigned by orders-api, so the runner produces the record itself)")
-	fs.Float64Var(&c.maxStreamBytes, "max-stream-bytes", 30000, "sse threshold: notifications-api memory per stream at most, bytes (0: off)")
+	fs.Float64Var(&c.maxStreamBytes, "max-stream-bytes", 20000, "sse threshold: notifications-api memory per stream at most, bytes (0: off)")
 	fs.DurationVar(&c.maxDeliveryP99, "max-delivery-p99", 0, "sse threshold: p99 of the status delivery to all streams at most (0: off)")
 
 	if err := fs.Parse(args[1:]); err != nil {
