@@ -18,8 +18,14 @@ import (
 
 func openOutbox(t *testing.T) (*sqldb.DB, *Outbox) {
 	t.Helper()
+	return openOutboxAt(t, filepath.Join(t.TempDir(), "outbox.db"))
+}
+
+// openOutboxAt opens the database at dsn with an outbox table in it.
+func openOutboxAt(t testing.TB, dsn string) (*sqldb.DB, *Outbox) {
+	t.Helper()
 	ctx := context.Background()
-	db, err := sqldb.Open(ctx, filepath.Join(t.TempDir(), "outbox.db"))
+	db, err := sqldb.Open(ctx, dsn)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,7 +6,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/kafkakit/kit/services/platform/sqldb"
 	"github.com/kafkakit/kit/services/platform/sqldb/sqldbtest"
 )
 
@@ -23,15 +22,7 @@ import (
 // pages.
 func TestATableReadNeverSplitsATransactionsRecords(t *testing.T) {
 	ctx := context.Background()
-	db, err := sqldb.Open(ctx, sqldbtest.Postgres(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	if err := db.CreateSchema(ctx, Schema(db.Dialect)); err != nil {
-		t.Fatal(err)
-	}
-	o := New(db)
+	db, o := openOutboxAt(t, sqldbtest.Postgres(t))
 	r := NewRelay(o, newFakeWriter(), slog.New(slog.DiscardHandler))
 	r.Batch = 1 // one record per page
 

@@ -10,7 +10,6 @@ import (
 
 	"github.com/kafkakit/kit/services/platform/perf"
 	"github.com/kafkakit/kit/services/platform/schemaid"
-	"github.com/kafkakit/kit/services/platform/sqldb"
 )
 
 // framingWriter frames each record as the stream producer does before it
@@ -34,15 +33,7 @@ func (w framingWriter) WriteMessages(_ context.Context, msgs ...kafka.Message) e
 //	go test -run '^$' -bench Relay -benchmem ./services/platform/outbox
 func BenchmarkRelay(b *testing.B) {
 	ctx := context.Background()
-	db, err := sqldb.Open(ctx, filepath.Join(b.TempDir(), "outbox.db"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { db.Close() })
-	if err := db.CreateSchema(ctx, Schema(db.Dialect)); err != nil {
-		b.Fatal(err)
-	}
-	o := New(db)
+	db, o := openOutboxAt(b, filepath.Join(b.TempDir(), "outbox.db"))
 	w := framingWriter{sent: make(chan int, 1)}
 	r := NewRelay(o, w, slog.New(slog.DiscardHandler))
 	stop := r.Start(ctx)
