@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"log/slog"
 	"math/rand/v2"
 	"sync"
@@ -12,6 +11,8 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
+
+	"github.com/kafkakit/kit/services/events"
 )
 
 // chaosWriter is a broker whose partitions take, refuse or take and then
@@ -28,12 +29,6 @@ type chaosWriter struct {
 }
 
 const chaosPartitions = 3
-
-func partitionOf(key []byte) int {
-	h := fnv.New32a()
-	h.Write(key)
-	return int(h.Sum32() % chaosPartitions)
-}
 
 var errChaos = errors.New("request timed out")
 
@@ -69,7 +64,7 @@ func (w *chaosWriter) WriteMessages(_ context.Context, msgs ...kafka.Message) er
 	errs := make(kafka.WriteErrors, len(msgs))
 	failed := false
 	for i, m := range msgs {
-		o := outcome[partitionOf(m.Key)]
+		o := outcome[events.Partition(m.Key, chaosPartitions)]
 		if o != refused {
 			w.appended = append(w.appended, m)
 		}
