@@ -34,6 +34,10 @@ REPORTS := $(CURDIR)/features/reports
 # Pinned tools, built from the Go module proxy on first use.
 GOTESTSUM  := go run gotest.tools/gotestsum@v1.13.0
 ACTIONLINT := go run github.com/rhysd/actionlint/cmd/actionlint@v1.7.12
+# What a features run writes for CI, named $(1): JUnit XML and Cucumber JSON from godog's own
+# formatters (the console keeps the pretty output), and a failed scenario's whole service logs.
+FEATURES_REPORTS = FEATURES_LOG_DIR=$(REPORTS)/logs/$(1) \
+	GODOG_FORMAT=pretty,junit:$(REPORTS)/$(1).junit.xml,cucumber:$(REPORTS)/$(1).cucumber.json
 # The stages of `make test`, in order; each gets a line in the summary that ends it. a+b,c runs b
 # then c while a runs (scripts/stages.sh). Beside unit (about 2/3 of both cores, real Kafka of its
 # own): only stages with no broker process and no fixed port. After it, the cluster stage (three
@@ -102,7 +106,7 @@ features: features-embedded features-kafka ## the Gherkin features on the embedd
 # Neither proxies the services' links: the @network scenarios run in features-network.
 features-embedded features-kafka: features-%:
 	@mkdir -p $(REPORTS)
-	BROKER=$* FEATURES_LOG_DIR=$(REPORTS)/logs/$@ GODOG_FORMAT=pretty,junit:$(REPORTS)/features-$*.junit.xml,cucumber:$(REPORTS)/features-$*.cucumber.json \
+	BROKER=$* $(call FEATURES_REPORTS,features-$*) \
 		go test -count=1 -v ./features 2>&1 | $(QUIET_V)
 
 # Every service's links to real Kafka and to PostgreSQL through a proxy of its own (FAULTS=1): the
@@ -112,7 +116,7 @@ features-embedded features-kafka: features-%:
 features-network: ## network faults (@network): slow, reset and cut links between the services and real Kafka or PostgreSQL
 	@mkdir -p $(REPORTS)
 	BROKER=kafka DB=postgres FAULTS=1 GODOG_TAGS='@network' \
-	FEATURES_LOG_DIR=$(REPORTS)/logs/$@ GODOG_FORMAT=pretty,junit:$(REPORTS)/features-network.junit.xml,cucumber:$(REPORTS)/features-network.cucumber.json \
+	$(call FEATURES_REPORTS,features-network) \
 		go test -count=1 -v ./features 2>&1 | $(QUIET_V)
 
 # Only the scaling and failover scenarios (@scaling, @cluster): the others ran on both brokers already.
@@ -122,7 +126,7 @@ CLUSTER_INSTANCES := orders-api=2,orders-processor=3,notifications-api=2,stock-s
 features-cluster: ## the scaling and failover scenarios, and a broker cut from the others, on three Kafka brokers, PostgreSQL and several instances of each service
 	@mkdir -p $(REPORTS)
 	BROKER=kafka-cluster DB=postgres FAULTS=1 INSTANCES=$(CLUSTER_INSTANCES) GODOG_TAGS='@scaling,@cluster' \
-	FEATURES_LOG_DIR=$(REPORTS)/logs/$@ GODOG_FORMAT=pretty,junit:$(REPORTS)/features-cluster.junit.xml,cucumber:$(REPORTS)/features-cluster.cucumber.json \
+	$(call FEATURES_REPORTS,features-cluster) \
 		go test -count=1 -v ./features 2>&1 | $(QUIET_V)
 
 # Only the @security scenarios, on real Kafka locked down: SASL_SSL with SCRAM-SHA-512, a CA of the
@@ -130,7 +134,7 @@ features-cluster: ## the scaling and failover scenarios, and a broker cut from t
 features-security: ## who may write where: the @security scenarios on real Kafka with SASL_SSL, SCRAM users and ACLs
 	@mkdir -p $(REPORTS)
 	BROKER=kafka SECURITY=sasl_ssl GODOG_TAGS='@security' \
-	FEATURES_LOG_DIR=$(REPORTS)/logs/$@ GODOG_FORMAT=pretty,junit:$(REPORTS)/features-security.junit.xml,cucumber:$(REPORTS)/features-security.cucumber.json \
+	$(call FEATURES_REPORTS,features-security) \
 		go test -count=1 -v ./features 2>&1 | $(QUIET_V)
 
 web-test: setup ## the page's unit tests (vitest); JUnit in features/reports/web-test.junit.xml
@@ -149,7 +153,7 @@ scenarios: ## the features against a running deployment (e.g. docker compose up)
 	NOTIFICATIONS_API_URL=$${NOTIFICATIONS_API_URL:-http://localhost:8083} \
 	STOCK_SERVICE_URL=$${STOCK_SERVICE_URL:-http://localhost:8084} \
 	KAFKA_BROKERS=$${KAFKA_BROKERS:-localhost:9093} \
-	FEATURES_LOG_DIR=$(REPORTS)/logs/$@ GODOG_FORMAT=pretty,junit:$(REPORTS)/features-external.junit.xml,cucumber:$(REPORTS)/features-external.cucumber.json \
+	$(call FEATURES_REPORTS,features-external) \
 	go test -count=1 -v ./features 2>&1 | $(QUIET_V)
 
 # Built, not `go run`, so its exit status (99: thresholds missed, 1: tool error) reaches make.
